@@ -1,0 +1,109 @@
+// A node of the autograd graph: a value, its gradient and, for results of operations, the
+// function that sends the gradient back to the operation's inputs. Nodes are reference
+// counted and recycled through a free list, so that a training step which builds the same
+// graph every time reuses the same nodes (and, through the buffer pool, the same buffers).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "cnnlite/core/tensor.hpp"
+
+namespace cnnlite::detail {
+
+template <class T>
+struct Node {
+    static constexpr int max_inputs = 4;
+    static constexpr int max_saved = 4;
+    using BackwardFn = void (*)(Node&);
+    using Hook = std::function<void(Tensor<T>&)>;
+
+    std::atomic<int> refs{0};
+    Tensor<T> value;
+    Tensor<T> grad;                      // undefined until a gradient flows in
+    bool requires_grad = false;
+    bool retains_grad = false;           // non-leaf keeps its gradient after backward
+    const char* op = "leaf";             // names the operation in errors and graph dumps
+    BackwardFn backward = nullptr;       // null for leaves
+    std::array<Node*, max_inputs> inputs{};  // each holds a reference
+    int num_inputs = 0;
+    std::array<Tensor<T>, max_saved> saved;  // tensors the backward needs (masks, im2col, ...)
+    std::array<std::int64_t, 8> ints{};      // integer arguments of the op (strides, ...)
+    std::array<double, 4> reals{};           // real arguments of the op (rates, scales, ...)
+    std::vector<Hook> hooks;
+    std::uint64_t visit_mark = 0;            // used by backward's topological sort
+
+    bool is_leaf() const { return backward == nullptr; }
+
+    void clear() {
+        value = Tensor<T>();
+        grad = Tensor<T>();
+        requires_grad = retains_grad = false;
+        op = "leaf";
+        backward = nullptr;
+        num_inputs = 0;
+        inputs.fill(nullptr);
+        for (auto& s : saved) s = Tensor<T>();
+        hooks.clear();
+    }
+};
+
+/// Free list of nodes, one per scalar type. Thread-safe: a node may die on another thread.
+template <class T>
+class NodePool {
+public:
+    static NodePool& instance() {
+        static NodePool* pool = new NodePool();  // leaked on purpose, like the buffer pool
+        return *pool;
+    }
+    Node<T>* acquire() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!free_.empty()) {
+                Node<T>* node = free_.back();
+                free_.pop_back();
+                node->refs.store(1, std::memory_order_relaxed);
+                return node;
+            }
+        }
+        auto* node = new Node<T>();
+        node->refs.store(1, std::memory_order_relaxed);
+        return node;
+    }
+    void release(Node<T>* node) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        free_.push_back(node);
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<Node<T>*> free_;
+};
+
+template <class T>
+void retain(Node<T>* node) {
+    if (node) node->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+/// Drops one reference; a node whose count reaches zero drops its inputs in turn. Iterative,
+/// so that releasing a long chain cannot overflow the stack.
+template <class T>
+void release(Node<T>* node) {
+    thread_local std::vector<Node<T>*> pending;
+    const std::size_t base = pending.size();
+    if (node) pending.push_back(node);
+    while (pending.size() > base) {
+        Node<T>* n = pending.back();
+        pending.pop_back();
+        if (n->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
+        for (int i = 0; i < n->num_inputs; ++i) pending.push_back(n->inputs[static_cast<std::size_t>(i)]);
+        n->clear();
+        NodePool<T>::instance().release(n);
+    }
+}
+
+}  // namespace cnnlite::detail

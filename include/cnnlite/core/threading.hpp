@@ -1,0 +1,55 @@
+// The one place that decides how many threads run. OpenMP parallelises cnnlite's kernels at
+// their outermost loop; Eigen's matrix products use the same OpenMP pool when called from
+// serial code and run single-threaded when called inside a parallel region, so the two never
+// nest and never oversubscribe the cores. Without OpenMP everything runs serially.
+#pragma once
+
+#include <Eigen/Core>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "cnnlite/core/error.hpp"
+
+namespace cnnlite {
+
+/// Threads the library uses for parallel kernels.
+inline int num_threads() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/// Sets the threads used by cnnlite's kernels and by Eigen's products (n >= 1).
+inline void set_num_threads(int n) {
+    check(n >= 1, "set_num_threads: need at least one thread, got ", n);
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+    Eigen::setNbThreads(n);
+#else
+    (void)n;
+#endif
+}
+
+/// Cores this process may run on (the OpenMP runtime honours the affinity mask).
+inline int available_cores() {
+#ifdef _OPENMP
+    return omp_get_num_procs();
+#else
+    return 1;
+#endif
+}
+
+/// Whether the library was built with OpenMP.
+constexpr bool has_openmp() {
+#ifdef _OPENMP
+    return true;
+#else
+    return false;
+#endif
+}
+
+}  // namespace cnnlite
