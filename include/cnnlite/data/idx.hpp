@@ -1,0 +1,226 @@
+// Reader for IDX files (the MNIST / Fashion-MNIST format), gzip-compressed or plain. A file is
+// untrusted input: every header field is checked against the file's real length before any
+// large allocation, so a truncated, corrupt or lying file becomes a cnnlite::Error naming it.
+#pragma once
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "cnnlite/core/error.hpp"
+#include "cnnlite/core/shape.hpp"
+#include "cnnlite/core/tensor.hpp"
+
+namespace cnnlite {
+
+/// Largest IDX payload read by default (1 GiB; Fashion-MNIST's training images are 47 MB).
+inline constexpr std::uint64_t idx_default_max_bytes = std::uint64_t(1) << 30;
+
+/// IDX magic number of unsigned-byte data of rank `rank` (0x00000803 for images, 0x00000801
+/// for labels).
+constexpr std::uint32_t idx_u8_magic(int rank) { return 0x00000800u | static_cast<std::uint32_t>(rank); }
+
+namespace detail {
+
+// Deflate never expands more than 1032:1, so a gzip file of `n` bytes cannot decompress to
+// more than this; it bounds what a header may claim before we trust it with an allocation.
+constexpr std::uint64_t deflate_max_ratio = 1032;
+
+/// Sequential reader over a plain or gzip file, chosen by the gzip magic bytes 1f 8b.
+class IdxByteSource {
+public:
+    explicit IdxByteSource(const std::filesystem::path& path) : path_(path) {
+        std::error_code ec;
+        const auto status = std::filesystem::status(path, ec);
+        if (ec || !std::filesystem::exists(status)) fail(where(), "cannot open: file does not exist");
+        check(std::filesystem::is_regular_file(status), where(), "cannot open: not a regular file");
+        file_size_ = std::filesystem::file_size(path, ec);
+        check(!ec, where(), "cannot read its size: ", ec.message());
+
+        std::FILE* probe = std::fopen(path.c_str(), "rb");
+        if (!probe) fail(where(), "cannot open: ", std::strerror(errno));
+        unsigned char magic[2] = {0, 0};
+        const std::size_t got = std::fread(magic, 1, 2, probe);
+        compressed_ = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+        if (compressed_) {
+            std::fclose(probe);
+            gz_ = gzopen(path.c_str(), "rb");
+            if (!gz_) fail(where(), "cannot open as gzip: ", std::strerror(errno));
+            gzbuffer(gz_, 1u << 17);  // fewer, larger reads: decompression dominates loading time
+        } else {
+            std::rewind(probe);
+            plain_ = probe;
+        }
+    }
+    IdxByteSource(const IdxByteSource&) = delete;
+    IdxByteSource& operator=(const IdxByteSource&) = delete;
+    ~IdxByteSource() {
+        if (gz_) gzclose(gz_);
+        if (plain_) std::fclose(plain_);
+    }
+
+    bool compressed() const { return compressed_; }
+    std::uint64_t file_size() const { return file_size_; }
+    /// "IDX file '<path>': ", the start of every message about this file.
+    std::string where() const { return "IDX file '" + path_.string() + "': "; }
+
+    /// Reads up to `count` bytes; returns how many arrived (fewer only at the end of the data).
+    /// A decompression error throws, naming the file and zlib's diagnosis.
+    std::uint64_t read(unsigned char* destination, std::uint64_t count) {
+        std::uint64_t done = 0;
+        while (done < count) {
+            const std::uint64_t chunk = std::min<std::uint64_t>(count - done, 1u << 30);
+            std::uint64_t got = 0;
+            if (compressed_) {
+                const int n = gzread(gz_, destination + done, static_cast<unsigned>(chunk));
+                if (n < 0) fail_corrupt();
+                got = static_cast<std::uint64_t>(n);
+            } else {
+                got = std::fread(destination + done, 1, static_cast<std::size_t>(chunk), plain_);
+                if (got < chunk && std::ferror(plain_)) fail(where(), "read error: ", std::strerror(errno));
+            }
+            done += got;
+            if (got < chunk) break;
+        }
+        // zlib reports a stream cut short as a short read plus an error state.
+        if (compressed_ && done < count) {
+            int code = Z_OK;
+            gzerror(gz_, &code);
+            if (code != Z_OK) fail_corrupt();
+        }
+        return done;
+    }
+
+    /// Throws unless the data ends here; for gzip this also makes zlib verify the CRC trailer.
+    void expect_end(const std::string& after) {
+        unsigned char extra = 0;
+        check(read(&extra, 1) == 0, where(), "trailing data after ", after);
+    }
+
+private:
+    [[noreturn]] void fail_corrupt() {
+        int code = Z_OK;
+        const char* message = gzerror(gz_, &code);
+        fail(where(), "corrupt or truncated gzip data (zlib: ", message && *message ? message : "unknown error",
+             ")");
+    }
+
+    std::filesystem::path path_;
+    std::uint64_t file_size_ = 0;
+    bool compressed_ = false;
+    gzFile gz_ = nullptr;
+    std::FILE* plain_ = nullptr;
+};
+
+inline std::uint32_t idx_read_u32(const unsigned char* bytes) {
+    return (std::uint32_t(bytes[0]) << 24) | (std::uint32_t(bytes[1]) << 16) | (std::uint32_t(bytes[2]) << 8) |
+           std::uint32_t(bytes[3]);
+}
+
+/// "0x00000803" for 0x803 with `digits` = 8.
+inline std::string idx_hex(std::uint32_t value, int digits = 8) {
+    char text[16];
+    std::snprintf(text, sizeof text, "0x%0*X", digits, value);
+    return text;
+}
+
+}  // namespace detail
+
+/// Reads an IDX file of unsigned bytes with exactly `rank` dimensions into a tensor of those
+/// dimensions. Checks the magic number, that the data fits `max_bytes`, that the file can hold
+/// what the header claims (before allocating), and that no data is missing or left over.
+inline Tensor<std::uint8_t> read_idx_u8(const std::filesystem::path& path, int rank,
+                                        std::uint64_t max_bytes = idx_default_max_bytes) {
+    check(rank >= 1 && rank < Shape::max_rank, "read_idx_u8: rank ", rank, " is not supported");
+    detail::IdxByteSource source(path);
+    const std::string where = source.where();
+
+    unsigned char header[4 * Shape::max_rank];
+    const std::uint64_t header_bytes = 4 + 4 * static_cast<std::uint64_t>(rank);
+    std::uint64_t got = source.read(header, 4);
+    check(got == 4, where, source.file_size() == 0 ? "empty file" : "truncated header", " (", got,
+          " bytes; an IDX header needs ", header_bytes, ")");
+
+    const std::uint32_t magic = detail::idx_read_u32(header);
+    const std::uint32_t expected = idx_u8_magic(rank);
+    check((magic >> 16) == 0, where, "not an IDX file: magic number ", detail::idx_hex(magic), ", expected ",
+          detail::idx_hex(expected));
+    check(((magic >> 8) & 0xFF) == 0x08, where, "magic number ", detail::idx_hex(magic), " says element type ",
+          detail::idx_hex((magic >> 8) & 0xFF, 2), ", expected 0x08 (unsigned byte); expected magic ",
+          detail::idx_hex(expected));
+    check((magic & 0xFF) == static_cast<std::uint32_t>(rank), where, "magic number ", detail::idx_hex(magic),
+          " says rank ", magic & 0xFF, ", expected rank ", rank, " (magic ", detail::idx_hex(expected), ")");
+
+    got = source.read(header + 4, header_bytes - 4);
+    check(got == header_bytes - 4, where, "truncated header (", 4 + got, " bytes; an IDX header of rank ", rank,
+          " needs ", header_bytes, ")");
+
+    std::vector<std::int64_t> dims(static_cast<std::size_t>(rank));
+    std::uint64_t data_bytes = 1;
+    bool too_large = false;
+    for (int axis = 0; axis < rank; ++axis) {
+        const std::uint32_t extent = detail::idx_read_u32(header + 4 + 4 * axis);
+        dims[static_cast<std::size_t>(axis)] = extent;
+        // Multiply without overflow: once past the limit, the exact product no longer matters.
+        if (extent != 0 && data_bytes > max_bytes / extent) too_large = true;
+        data_bytes = too_large ? data_bytes : data_bytes * extent;
+    }
+    const Shape shape(dims);
+    check(!too_large, where, "header claims dimensions ", shape.str(), ", more than the limit of ", max_bytes,
+          " bytes");
+
+    if (source.compressed()) {
+        const std::uint64_t most = source.file_size() * detail::deflate_max_ratio + 1024;
+        check(data_bytes <= most, where, "header claims dimensions ", shape.str(), " (", data_bytes,
+              " bytes), more than a gzip file of ", source.file_size(), " bytes can hold");
+    } else {
+        const std::uint64_t size = source.file_size();
+        const std::uint64_t present = size > header_bytes ? size - header_bytes : 0;
+        check(present >= data_bytes, where, "truncated data: header claims dimensions ", shape.str(), " (",
+              data_bytes, " bytes) but the file holds ", present, " bytes after the header");
+        check(present == data_bytes, where, "trailing data: ", present - data_bytes, " bytes after the ",
+              data_bytes, " bytes that the header's dimensions ", shape.str(), " account for");
+    }
+
+    Tensor<std::uint8_t> values = Tensor<std::uint8_t>::uninitialized(shape);
+    got = source.read(values.data(), data_bytes);
+    check(got == data_bytes, where, "truncated data: header claims dimensions ", shape.str(), " (", data_bytes,
+          " bytes) but only ", got, " bytes follow the header");
+    source.expect_end("the " + std::to_string(data_bytes) + " bytes of dimensions " + shape.str());
+    return values;
+}
+
+/// Reads an IDX image file (magic 0x00000803) into a [count, rows, cols] uint8 tensor.
+inline Tensor<std::uint8_t> read_idx_images(const std::filesystem::path& path,
+                                            std::uint64_t max_bytes = idx_default_max_bytes) {
+    Tensor<std::uint8_t> images = read_idx_u8(path, 3, max_bytes);
+    check(images.dim(1) > 0 && images.dim(2) > 0, "IDX file '", path.string(), "': images of size ",
+          images.dim(1), "x", images.dim(2), " have no pixels");
+    return images;
+}
+
+/// Reads an IDX label file (magic 0x00000801); every label must lie in [0, num_classes).
+inline std::vector<int> read_idx_labels(const std::filesystem::path& path, int num_classes,
+                                        std::uint64_t max_bytes = idx_default_max_bytes) {
+    check(num_classes >= 1 && num_classes <= 256, "read_idx_labels: num_classes ", num_classes,
+          " is not in 1..256 (labels are bytes)");
+    const Tensor<std::uint8_t> raw = read_idx_u8(path, 1, max_bytes);
+    std::vector<int> labels(raw.begin(), raw.end());
+    for (std::size_t i = 0; i < labels.size(); ++i)
+        if (labels[i] >= num_classes)
+            fail("IDX file '", path.string(), "': label ", labels[i], " at index ", i, " is outside the class range 0..",
+                 num_classes - 1);
+    return labels;
+}
+
+}  // namespace cnnlite
