@@ -31,7 +31,8 @@ struct Node {
     BackwardFn backward = nullptr;       // null for leaves
     std::array<Node*, max_inputs> inputs{};  // each holds a reference
     int num_inputs = 0;
-    std::array<Tensor<T>, max_saved> saved;  // tensors the backward needs (masks, im2col, ...)
+    std::array<Tensor<T>, max_saved> saved;  // tensors the backward needs (masks, probabilities, ...)
+    Tensor<std::int32_t> indices;            // integer data the backward needs (argmax, labels)
     std::array<std::int64_t, 8> ints{};      // integer arguments of the op (strides, ...)
     std::array<double, 4> reals{};           // real arguments of the op (rates, scales, ...)
     std::vector<Hook> hooks;
@@ -48,6 +49,7 @@ struct Node {
         num_inputs = 0;
         inputs.fill(nullptr);
         for (auto& s : saved) s = Tensor<T>();
+        indices = Tensor<std::int32_t>();
         hooks.clear();
     }
 };
@@ -100,7 +102,8 @@ void release(Node<T>* node) {
         Node<T>* n = pending.back();
         pending.pop_back();
         if (n->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
-        for (int i = 0; i < n->num_inputs; ++i) pending.push_back(n->inputs[static_cast<std::size_t>(i)]);
+        for (int i = 0; i < n->num_inputs; ++i)
+            if (Node<T>* in = n->inputs[static_cast<std::size_t>(i)]) pending.push_back(in);
         n->clear();
         NodePool<T>::instance().release(n);
     }

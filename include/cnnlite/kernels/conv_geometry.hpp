@@ -1,0 +1,55 @@
+// The shape arithmetic of a 2-D convolution or pooling window: padding, strides and the
+// output size, computed once and shared by the im2col, direct and pooling kernels.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "cnnlite/core/error.hpp"
+
+namespace cnnlite::kernels {
+
+/// How a window slides over an H x W plane: kernel size, stride and padding on each side.
+struct WindowGeometry {
+    std::int64_t in_h = 0, in_w = 0;          ///< input plane
+    std::int64_t kernel_h = 1, kernel_w = 1;  ///< window
+    std::int64_t stride_h = 1, stride_w = 1;
+    std::int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+
+    std::int64_t out_h() const { return (in_h + pad_top + pad_bottom - kernel_h) / stride_h + 1; }
+    std::int64_t out_w() const { return (in_w + pad_left + pad_right - kernel_w) / stride_w + 1; }
+
+    /// TensorFlow/PyTorch 'same': output = ceil(in / stride); when the total padding is odd the
+    /// extra row/column goes to the bottom/right.
+    static WindowGeometry same(std::int64_t in_h, std::int64_t in_w, std::int64_t kernel_h, std::int64_t kernel_w,
+                               std::int64_t stride_h = 1, std::int64_t stride_w = 1) {
+        WindowGeometry g{in_h, in_w, kernel_h, kernel_w, stride_h, stride_w};
+        const std::int64_t total_h = std::max<std::int64_t>((ceil_div(in_h, stride_h) - 1) * stride_h + kernel_h - in_h, 0);
+        const std::int64_t total_w = std::max<std::int64_t>((ceil_div(in_w, stride_w) - 1) * stride_w + kernel_w - in_w, 0);
+        g.pad_top = total_h / 2;
+        g.pad_bottom = total_h - g.pad_top;
+        g.pad_left = total_w / 2;
+        g.pad_right = total_w - g.pad_left;
+        return g;
+    }
+    /// 'valid': no padding.
+    static WindowGeometry valid(std::int64_t in_h, std::int64_t in_w, std::int64_t kernel_h, std::int64_t kernel_w,
+                                std::int64_t stride_h = 1, std::int64_t stride_w = 1) {
+        return WindowGeometry{in_h, in_w, kernel_h, kernel_w, stride_h, stride_w};
+    }
+
+    /// Throws when the window does not fit or an extent is not positive; `what` names the layer.
+    void validate(const char* what) const {
+        check(kernel_h >= 1 && kernel_w >= 1, what, ": kernel ", kernel_h, "x", kernel_w, " must be positive");
+        check(stride_h >= 1 && stride_w >= 1, what, ": stride ", stride_h, "x", stride_w, " must be positive");
+        check(pad_top >= 0 && pad_bottom >= 0 && pad_left >= 0 && pad_right >= 0, what, ": negative padding");
+        check(in_h + pad_top + pad_bottom >= kernel_h && in_w + pad_left + pad_right >= kernel_w, what, ": kernel ",
+              kernel_h, "x", kernel_w, " larger than the padded input ", in_h + pad_top + pad_bottom, "x",
+              in_w + pad_left + pad_right);
+    }
+
+private:
+    static std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+};
+
+}  // namespace cnnlite::kernels

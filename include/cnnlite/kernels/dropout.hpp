@@ -1,0 +1,41 @@
+// Inverted dropout masks drawn from a counter-based stream: element j of the sample with
+// global index i keeps its value with probability 1 - rate, decided by 24 bits of draw
+// i*ceil(features/2) + j/2 of the layer's stream for this step (one 64-bit draw serves two
+// elements: the high 24 bits the even one, the next 24 bits the odd one). The mask thus depends
+// only on (seed, layer, step, sample), never on the batch composition, the thread count or the
+// process count.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "cnnlite/core/random.hpp"
+
+namespace cnnlite::kernels {
+
+/// mask = (u >= rate) / (1 - rate); y = x * mask. `sample_ids[r]` is the global index of row r.
+template <class T>
+void dropout_forward(const T* x, T* y, T* mask, std::int64_t rows, std::int64_t features,
+                     const std::int64_t* sample_ids, const RandomStream& stream, double rate) {
+    const T scale = static_cast<T>(1.0 / (1.0 - rate));
+    // u = bits / 2^24 >= rate  <=>  bits >= ceil(rate * 2^24), compared in integers.
+    const std::uint64_t threshold = static_cast<std::uint64_t>(std::ceil(rate * 16777216.0));
+    const std::uint64_t pairs = static_cast<std::uint64_t>((features + 1) / 2);
+#pragma omp parallel for schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const std::uint64_t base = static_cast<std::uint64_t>(sample_ids[r]) * pairs;
+        const T* xr = x + r * features;
+        T* yr = y + r * features;
+        T* mr = mask + r * features;
+#pragma omp simd
+        for (std::int64_t j = 0; j < features; ++j) {
+            const std::uint64_t bits = stream.bits(base + static_cast<std::uint64_t>(j / 2));
+            const std::uint64_t u24 = (j & 1) ? (bits >> 16) & 0xFFFFFFu : bits >> 40;
+            const T m = u24 >= threshold ? scale : T(0);
+            mr[j] = m;
+            yr[j] = xr[j] * m;
+        }
+    }
+}
+
+}  // namespace cnnlite::kernels

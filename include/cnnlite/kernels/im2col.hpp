@@ -1,0 +1,85 @@
+// im2col / col2im: unfold the receptive fields of one C x H x W image into the columns of a
+// (C*kh*kw) x (OH*OW) matrix so that a convolution becomes one matrix product, and fold such
+// a matrix back (summing overlaps) for the input gradient.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "cnnlite/kernels/conv_geometry.hpp"
+
+namespace cnnlite::kernels {
+
+/// col[(c*kh + i)*kw + j][oy*OW + ox] = x[c][oy*s + i - pad_top][ox*s + j - pad_left], 0 outside.
+/// The inner loop runs along an output row, contiguous in `col` (and in `x` for stride 1), so
+/// the compiler vectorises it.
+template <class T>
+void im2col(const T* x, std::int64_t channels, const WindowGeometry& g, T* col) {
+    const std::int64_t oh = g.out_h(), ow = g.out_w();
+    for (std::int64_t c = 0; c < channels; ++c) {
+        const T* plane = x + c * g.in_h * g.in_w;
+        for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+            for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+                T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * oh * ow;
+                // Output columns whose input column lies inside the image: [x_lo, x_hi).
+                const std::int64_t shift = j - g.pad_left;
+                std::int64_t x_lo = shift < 0 ? (-shift + g.stride_w - 1) / g.stride_w : 0;
+                std::int64_t x_hi = std::min<std::int64_t>(ow, (g.in_w - 1 - shift) / g.stride_w + 1);
+                if (g.in_w - 1 - shift < 0) x_hi = 0;
+                x_lo = std::min(x_lo, ow);
+                x_hi = std::max(x_hi, x_lo);
+                for (std::int64_t oy = 0; oy < oh; ++oy) {
+                    T* out = row + oy * ow;
+                    const std::int64_t iy = oy * g.stride_h + i - g.pad_top;
+                    if (iy < 0 || iy >= g.in_h) {
+                        std::fill(out, out + ow, T(0));
+                        continue;
+                    }
+                    const T* in = plane + iy * g.in_w + shift;
+                    std::fill(out, out + x_lo, T(0));
+                    if (g.stride_w == 1) {
+                        for (std::int64_t ox = x_lo; ox < x_hi; ++ox) out[ox] = in[ox];
+                    } else {
+                        for (std::int64_t ox = x_lo; ox < x_hi; ++ox) out[ox] = in[ox * g.stride_w];
+                    }
+                    std::fill(out + x_hi, out + ow, T(0));
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of im2col: x[c][iy][ix] += col[...] for every column position that read it.
+/// `x` must be zeroed (or hold gradient to add to) by the caller.
+template <class T>
+void col2im_add(const T* col, std::int64_t channels, const WindowGeometry& g, T* x) {
+    const std::int64_t oh = g.out_h(), ow = g.out_w();
+    for (std::int64_t c = 0; c < channels; ++c) {
+        T* plane = x + c * g.in_h * g.in_w;
+        for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+            for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+                const T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * oh * ow;
+                const std::int64_t shift = j - g.pad_left;
+                std::int64_t x_lo = shift < 0 ? (-shift + g.stride_w - 1) / g.stride_w : 0;
+                std::int64_t x_hi = std::min<std::int64_t>(ow, (g.in_w - 1 - shift) / g.stride_w + 1);
+                if (g.in_w - 1 - shift < 0) x_hi = 0;
+                x_lo = std::min(x_lo, ow);
+                x_hi = std::max(x_hi, x_lo);
+                for (std::int64_t oy = 0; oy < oh; ++oy) {
+                    const std::int64_t iy = oy * g.stride_h + i - g.pad_top;
+                    if (iy < 0 || iy >= g.in_h) continue;
+                    const T* in = row + oy * ow;
+                    T* out = plane + iy * g.in_w + shift;
+                    if (g.stride_w == 1) {
+                        for (std::int64_t ox = x_lo; ox < x_hi; ++ox) out[ox] += in[ox];
+                    } else {
+                        for (std::int64_t ox = x_lo; ox < x_hi; ++ox) out[ox * g.stride_w] += in[ox];
+                    }
+                }
+            }
+        }
+    }
+}
+
+}  // namespace cnnlite::kernels

@@ -1,0 +1,62 @@
+// Dropout layer: inverted dropout in training, identity otherwise. Each mask element is a pure
+// function of (seed, layer index, step, the sample's global index, element), so runs are
+// reproducible whatever the thread or process count.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <vector>
+#include <string>
+
+#include "cnnlite/nn/layer.hpp"
+#include "cnnlite/ops/dropout.hpp"
+
+namespace cnnlite {
+
+template <class T = float>
+class Dropout : public Layer<T> {
+public:
+    explicit Dropout(double rate) : rate_(rate) {
+        check(rate >= 0.0 && rate < 1.0, "Dropout: rate ", rate, " outside [0, 1)");
+    }
+    Dropout& name(std::string n) { this->set_name(std::move(n)); return *this; }
+
+    const char* type() const override { return "Dropout"; }
+    const char* default_name() const override { return "dropout"; }
+
+    Shape build(const Shape& in, const LayerInit& init) override {
+        layer_index_ = init.layer_index;
+        return in;
+    }
+    Variable<T> forward(const Variable<T>& x, const ForwardContext& ctx) const override {
+        this->check_input(x);
+        if (!ctx.training || rate_ == 0.0) return x;
+        const RandomStream stream(ctx.seed, Purpose::dropout, static_cast<std::uint64_t>(layer_index_),
+                                  static_cast<std::uint64_t>(ctx.step));
+        if (ctx.sample_ids) return dropout(x, rate_, stream, ctx.sample_ids);
+        // Without explicit ids, rows are samples 0..N-1 of this call.
+        thread_local std::vector<std::int64_t> ids;
+        ids.resize(static_cast<std::size_t>(x.shape()[0]));
+        for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i);
+        return dropout(x, rate_, stream, ids.data());
+    }
+    LayerConfig config() const override { return {type(), this->name_, {{"rate", format_rate()}}}; }
+    std::unique_ptr<Layer<T>> clone_config() const override {
+        auto copy = std::make_unique<Dropout>(rate_);
+        copy->set_name(this->name_);
+        return copy;
+    }
+    double rate() const { return rate_; }
+
+private:
+    std::string format_rate() const {
+        char buffer[32];
+        std::snprintf(buffer, sizeof buffer, "%.17g", rate_);
+        return buffer;
+    }
+
+    double rate_;
+    std::int64_t layer_index_ = 0;
+};
+
+}  // namespace cnnlite

@@ -1,0 +1,30 @@
+// Flatten layer: [N, C, H, W] -> [N, C*H*W] in C, H, W order (PyTorch's flatten order).
+#pragma once
+
+#include <memory>
+
+#include "cnnlite/nn/layer.hpp"
+#include "cnnlite/ops/reshape.hpp"
+
+namespace cnnlite {
+
+template <class T = float>
+class Flatten : public Layer<T> {
+public:
+    Flatten() = default;
+    Flatten& name(std::string n) { this->set_name(std::move(n)); return *this; }
+    const char* type() const override { return "Flatten"; }
+    const char* default_name() const override { return "flatten"; }
+    Shape build(const Shape& in, const LayerInit&) override { return Shape{in.numel()}; }
+    Variable<T> forward(const Variable<T>& x, const ForwardContext&) const override {
+        this->check_input(x);
+        return flatten(x);
+    }
+    std::unique_ptr<Layer<T>> clone_config() const override {
+        auto copy = std::make_unique<Flatten>();
+        copy->set_name(this->name_);
+        return copy;
+    }
+};
+
+}  // namespace cnnlite

@@ -1,0 +1,158 @@
+// Layer: the base of every network layer. A layer knows its name, builds its parameters once
+// the input shape is known (as Keras does), and computes its output from differentiable ops,
+// so that training runs through autograd and hooks work on any layer's output.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cnnlite/autograd/variable.hpp"
+#include "cnnlite/core/random.hpp"
+#include "cnnlite/nn/activation.hpp"
+
+namespace cnnlite {
+
+/// What a forward pass needs besides its input.
+struct ForwardContext {
+    bool training = false;                      ///< dropout active
+    std::uint64_t seed = 0;                     ///< keys dropout masks
+    std::int64_t step = 0;                      ///< training step (keys dropout masks)
+    const std::int64_t* sample_ids = nullptr;   ///< global index of each row; null: 0..N-1
+};
+
+/// Initialisation schemes for weights.
+enum class InitScheme {
+    keras,  ///< glorot-uniform kernels, zero biases (the paper's)
+    torch,  ///< PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases
+};
+
+/// Where a layer draws its initial weights from.
+struct LayerInit {
+    std::uint64_t seed = 0;
+    std::int64_t layer_index = 0;
+    InitScheme scheme = InitScheme::keras;
+
+    /// The stream for the layer's tensor number `tensor` (0 weight, 1 bias).
+    RandomStream stream(std::int64_t tensor) const {
+        return RandomStream(seed, Purpose::init, static_cast<std::uint64_t>(layer_index),
+                            static_cast<std::uint64_t>(tensor));
+    }
+};
+
+/// A layer's hyper-parameters as strings: what the model file stores to rebuild the network.
+struct LayerConfig {
+    std::string type;                          ///< "Conv2D", "Dense", ...
+    std::string name;                          ///< "conv2d", "dense_1", ...
+    std::map<std::string, std::string> args;   ///< e.g. {"filters": "64"}
+
+    const std::string& at(const std::string& key) const {
+        auto it = args.find(key);
+        check(it != args.end(), "layer '", name, "' (", type, "): configuration lacks '", key, "'");
+        return it->second;
+    }
+    std::int64_t integer(const std::string& key) const {
+        const std::string& v = at(key);
+        std::size_t used = 0;
+        std::int64_t x = 0;
+        try {
+            x = std::stoll(v, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        check(used == v.size() && !v.empty(), "layer '", name, "': '", key, "' = '", v, "' is not an integer");
+        return x;
+    }
+    double real(const std::string& key) const {
+        const std::string& v = at(key);
+        std::size_t used = 0;
+        double x = 0;
+        try {
+            x = std::stod(v, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        check(used == v.size() && !v.empty(), "layer '", name, "': '", key, "' = '", v, "' is not a number");
+        return x;
+    }
+};
+
+/// A named parameter of a layer ("weight", "bias").
+template <class T>
+struct NamedParameter {
+    std::string name;
+    Variable<T> variable;
+};
+
+template <class T = float>
+class Layer {
+public:
+    virtual ~Layer() = default;
+
+    /// Keras class name, e.g. "Conv2D".
+    virtual const char* type() const = 0;
+    /// Base of the automatic name, e.g. "conv2d" (the model appends _1, _2, ...).
+    virtual const char* default_name() const = 0;
+
+    /// Creates the parameters for per-sample input shape `input` (no batch axis) and returns the
+    /// per-sample output shape. Throws when the input shape does not suit the layer.
+    virtual Shape build(const Shape& input, const LayerInit& init) = 0;
+
+    /// The layer's output for a batch `x` of shape [N, input...].
+    virtual Variable<T> forward(const Variable<T>& x, const ForwardContext& ctx) const = 0;
+
+    /// The output before a final softmax activation (logits), for the fused loss. Layers whose
+    /// activation is not softmax return forward().
+    virtual Variable<T> forward_logits(const Variable<T>& x, const ForwardContext& ctx) const { return forward(x, ctx); }
+    /// Whether the layer ends in a softmax (so a loss may use forward_logits()).
+    virtual bool ends_in_softmax() const { return false; }
+
+    /// Trainable parameters, in a stable order.
+    virtual std::vector<NamedParameter<T>> parameters() const { return {}; }
+    /// Hyper-parameters for the architecture description.
+    virtual LayerConfig config() const { return {type(), name_, {}}; }
+    /// A fresh, unbuilt copy with the same hyper-parameters.
+    virtual std::unique_ptr<Layer> clone_config() const = 0;
+
+    const std::string& name() const { return name_; }
+    void set_name(std::string name) { name_ = std::move(name); }
+    bool built() const { return built_; }
+    const Shape& input_shape() const { return input_shape_; }
+    const Shape& output_shape() const { return output_shape_; }
+    std::int64_t parameter_count() const {
+        std::int64_t n = 0;
+        for (const auto& p : parameters()) n += p.variable.value().numel();
+        return n;
+    }
+
+    /// Called by the model: builds once and remembers the shapes.
+    void build_once(const Shape& input, const LayerInit& init) {
+        check(!built_, "layer '", name_, "' is already built (a layer instance belongs to one model)");
+        output_shape_ = build(input, init);
+        input_shape_ = input;
+        built_ = true;
+    }
+
+protected:
+    /// Throws unless `x` is a batch of this layer's input shape.
+    void check_input(const Variable<T>& x) const {
+        const Shape& s = x.shape();
+        bool ok = s.rank() == input_shape_.rank() + 1;
+        for (int i = 0; ok && i < input_shape_.rank(); ++i) ok = s[i + 1] == input_shape_[i];
+        check(ok, "layer '", name_, "' (", type(), ") expects input [N, ", join(input_shape_), "], got ", s.str());
+    }
+    static std::string join(const Shape& s) {
+        std::string out;
+        for (int i = 0; i < s.rank(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+        return out;
+    }
+
+    std::string name_;
+    bool built_ = false;
+    Shape input_shape_, output_shape_;
+};
+
+}  // namespace cnnlite

@@ -1,0 +1,36 @@
+// Softmax as a stand-alone layer (Keras' Softmax layer) over the last axis.
+#pragma once
+
+#include <memory>
+
+#include "cnnlite/nn/layer.hpp"
+#include "cnnlite/ops/activation.hpp"
+
+namespace cnnlite {
+
+/// Softmax over the last axis. As the last layer of a model, the fused loss skips it.
+template <class T = float>
+class Softmax : public Layer<T> {
+public:
+    Softmax() = default;
+    Softmax& name(std::string n) { this->set_name(std::move(n)); return *this; }
+    const char* type() const override { return "Softmax"; }
+    const char* default_name() const override { return "softmax"; }
+    bool ends_in_softmax() const override { return true; }
+    Shape build(const Shape& in, const LayerInit&) override { return in; }
+    Variable<T> forward(const Variable<T>& x, const ForwardContext&) const override {
+        this->check_input(x);
+        return softmax(x);
+    }
+    Variable<T> forward_logits(const Variable<T>& x, const ForwardContext&) const override {
+        this->check_input(x);
+        return x;
+    }
+    std::unique_ptr<Layer<T>> clone_config() const override {
+        auto copy = std::make_unique<Softmax>();
+        copy->set_name(this->name_);
+        return copy;
+    }
+};
+
+}  // namespace cnnlite

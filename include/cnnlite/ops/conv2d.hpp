@@ -1,0 +1,77 @@
+// 2-D convolution as a differentiable op (NCHW input, [O, C, kh, kw] weights), with optional
+// bias and fused ReLU. Forward and backward both run the batched im2col kernels.
+#pragma once
+
+#include "cnnlite/autograd/variable.hpp"
+#include "cnnlite/kernels/conv2d.hpp"
+
+namespace cnnlite {
+
+/// Stride and padding of a convolution; `relu` fuses max(., 0) into the output.
+struct Conv2dArgs {
+    std::int64_t stride_h = 1, stride_w = 1;
+    std::int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+    bool relu = false;
+};
+
+namespace detail {
+inline kernels::ConvShape conv_shape(const Shape& x, const Shape& w, const Conv2dArgs& a) {
+    kernels::ConvShape s;
+    s.batch = x[0];
+    s.in_channels = x[1];
+    s.out_channels = w[0];
+    s.window = kernels::WindowGeometry{x[2], x[3], w[2], w[3], a.stride_h, a.stride_w,
+                                       a.pad_top, a.pad_bottom, a.pad_left, a.pad_right};
+    return s;
+}
+}  // namespace detail
+
+/// y = [relu](conv2d(x, weight) + bias). `bias` may be an undefined Variable (no bias).
+template <class T>
+Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias, const Conv2dArgs& args) {
+    const Shape& xs = x.shape();
+    const Shape& ws = weight.shape();
+    check(xs.rank() == 4, "conv2d: input must be [N, C, H, W], got ", xs.str());
+    check(ws.rank() == 4, "conv2d: weight must be [O, C, kh, kw], got ", ws.str());
+    check(xs[1] == ws[1], "conv2d: input has ", xs[1], " channels but weight ", ws.str(), " expects ", ws[1]);
+    check(!bias.defined() || bias.shape() == Shape{ws[0]}, "conv2d: bias shape ",
+          bias.defined() ? bias.shape().str() : "", " does not match ", ws[0], " output channels");
+    const kernels::ConvShape s = detail::conv_shape(xs, ws, args);
+    s.window.validate("conv2d");
+
+    Tensor<T> y = Tensor<T>::uninitialized(Shape{s.batch, s.out_channels, s.window.out_h(), s.window.out_w()});
+    Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::conv2d_workspace_size(s)});
+    kernels::conv2d_forward(s, x.value().data(), weight.value().data(), bias.defined() ? bias.value().data() : nullptr,
+                            args.relu, y.data(), workspace.data());
+
+    const bool record = detail::should_record<T>({&x, &weight, &bias});
+    Variable<T> out = detail::make_result<T>(std::move(y), args.relu ? "conv2d_relu" : "conv2d", record,
+                                             +[](detail::Node<T>& n) {
+        const auto& xv = n.inputs[0]->value;
+        const auto& wv = n.inputs[1]->value;
+        Conv2dArgs a;
+        a.stride_h = n.ints[0], a.stride_w = n.ints[1];
+        a.pad_top = n.ints[2], a.pad_bottom = n.ints[3], a.pad_left = n.ints[4], a.pad_right = n.ints[5];
+        a.relu = n.ints[6] != 0;
+        const kernels::ConvShape s = detail::conv_shape(xv.shape(), wv.shape(), a);
+        const bool has_bias = n.inputs[2] != nullptr;
+
+        Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::conv2d_workspace_size(s)});
+        Tensor<T> dw = Tensor<T>::uninitialized(wv.shape());
+        Tensor<T> db = has_bias ? Tensor<T>::uninitialized(Shape{s.out_channels}) : Tensor<T>();
+        Tensor<T> dx = detail::wants_grad(n, 0) ? Tensor<T>::uninitialized(xv.shape()) : Tensor<T>();
+        kernels::conv2d_backward(s, xv.data(), wv.data(), n.value.data(), n.grad.data(), a.relu, dw.data(),
+                                 has_bias ? db.data() : nullptr, dx.defined() ? dx.data() : nullptr, workspace.data());
+        if (dx.defined()) detail::accumulate_grad(n, 0, std::move(dx));
+        if (detail::wants_grad(n, 1)) detail::accumulate_grad(n, 1, std::move(dw));
+        if (has_bias && detail::wants_grad(n, 2)) detail::accumulate_grad(n, 2, std::move(db));
+    }, {&x, &weight, &bias});
+    if (record) {
+        auto& ints = out.node()->ints;
+        ints = {args.stride_h, args.stride_w, args.pad_top, args.pad_bottom, args.pad_left, args.pad_right,
+                args.relu ? 1 : 0, 0};
+    }
+    return out;
+}
+
+}  // namespace cnnlite
