@@ -1,0 +1,248 @@
+// Fused optimiser updates on raw arrays (Adam/AdamW, SGD with momentum/Nesterov): one pass over
+// memory reads param, grad and the state buffers and writes param and state, instead of the
+// three to five passes that array expressions take. The optimiser step is memory-bound, so
+// passes are what it costs.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#if defined(__SSE2__) || defined(__AVX__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace cnnlite::kernels {
+
+/// Where Adam adds epsilon. Keras (2.x, the cnnlite default):
+/// p -= lr * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + eps).
+/// PyTorch: p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps).
+enum class AdamEpsilon { keras, pytorch };
+
+/// Per-step constants of a fused Adam update, worked out once per step in double and rounded
+/// to T (see adam_coefficients()).
+template <class T>
+struct AdamCoefficients {
+    AdamEpsilon placement = AdamEpsilon::keras;  ///< formula (and rounding order) to follow
+    T beta1 = 0;            ///< decay of the first moment
+    T beta2 = 0;            ///< decay of the second moment
+    T one_minus_beta1 = 0;  ///< 1 - beta1, rounded once as the references do
+    T one_minus_beta2 = 0;  ///< 1 - beta2
+    T step_size = 0;        ///< Keras: lr sqrt(1 - beta2^t) / (1 - beta1^t); PyTorch: lr / (1 - beta1^t)
+    T inv_sqrt_bias2 = 1;   ///< PyTorch only: 1 / sqrt(1 - beta2^t)
+    T epsilon = 0;          ///< added to the denominator
+    T weight_decay = 0;     ///< L2 penalty folded into the gradient: g + weight_decay * p
+    T param_scale = 1;      ///< decoupled decay (AdamW): p * (1 - lr * decay) before the update
+};
+
+/// The constants of Adam's update number `t` (1-based) with learning rate `lr`. `weight_decay`
+/// is the coupled L2 penalty (PyTorch Adam), `decoupled_weight_decay` the AdamW one.
+template <class T>
+AdamCoefficients<T> adam_coefficients(double lr, double beta1, double beta2, double epsilon, std::int64_t t,
+                                      AdamEpsilon placement, double weight_decay = 0,
+                                      double decoupled_weight_decay = 0) {
+    const double bias1 = 1.0 - std::pow(beta1, static_cast<double>(t));
+    const double bias2 = 1.0 - std::pow(beta2, static_cast<double>(t));
+    AdamCoefficients<T> c;
+    c.placement = placement;
+    c.beta1 = static_cast<T>(beta1);
+    c.beta2 = static_cast<T>(beta2);
+    c.one_minus_beta1 = static_cast<T>(1.0 - beta1);
+    c.one_minus_beta2 = static_cast<T>(1.0 - beta2);
+    if (placement == AdamEpsilon::keras) {
+        c.step_size = static_cast<T>(lr * std::sqrt(bias2) / bias1);
+    } else {
+        c.step_size = static_cast<T>(lr / bias1);
+        c.inv_sqrt_bias2 = static_cast<T>(1.0 / std::sqrt(bias2));
+    }
+    c.epsilon = static_cast<T>(epsilon);
+    c.weight_decay = static_cast<T>(weight_decay);
+    c.param_scale = static_cast<T>(1.0 - lr * decoupled_weight_decay);
+    return c;
+}
+
+/// Per-step constants of a fused SGD update (PyTorch semantics).
+template <class T>
+struct SgdCoefficients {
+    T learning_rate = 0;
+    T momentum = 0;             ///< 0: plain SGD, no buffer
+    T one_minus_dampening = 1;  ///< weight of the new gradient in the momentum buffer
+    T weight_decay = 0;         ///< L2 penalty folded into the gradient: g + weight_decay * p
+    bool nesterov = false;      ///< step along g + momentum * buf instead of buf
+    bool first_step = false;    ///< the buffer starts as the gradient itself (PyTorch's clone)
+};
+
+namespace detail {
+
+/// Elements per block. Blocks are the unit of parallel work, and their boundaries depend only on
+/// the array length, so every element goes through the same instructions whatever the thread
+/// count (results are bitwise identical even where the compiler contracts a*b+c into an FMA in
+/// the vector body but not in a scalar remainder). 1024 floats keep a block's scratch in L1.
+inline constexpr std::int64_t optimizer_block = 1024;
+
+/// Blocks below which the update runs serially: under ~32K elements, waking a second thread
+/// costs more than it saves.
+inline constexpr std::int64_t optimizer_parallel_min_blocks = 32;
+
+/// Compile-time block length, so that GCC's -O2 cost model (which will not add a scalar
+/// remainder loop) still vectorises the full blocks.
+using FullBlock = std::integral_constant<std::int64_t, optimizer_block>;
+
+/// Calls block(offset, length) over [0, n): full blocks (split among threads when there are
+/// enough of them) with a FullBlock length, then the remainder with a runtime length.
+template <class BlockFn>
+void for_each_block(std::int64_t n, BlockFn&& block) {
+    const std::int64_t full = n / optimizer_block;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (full >= optimizer_parallel_min_blocks)
+#endif
+    for (std::int64_t b = 0; b < full; ++b) block(b * optimizer_block, FullBlock{});
+    const std::int64_t done = full * optimizer_block;
+    if (done < n) block(done, n - done);
+}
+
+// x[i] = sqrt(x[i]). Written with intrinsics because a plain std::sqrt loop does not vectorise
+// unless the build has -fno-math-errno (sqrt of a negative must set errno); the vector
+// instructions are correctly rounded like the scalar ones, so both give the same bits.
+inline void sqrt_in_place(float* x, std::int64_t n) {
+    std::int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_sqrt_ps(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX__)
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_sqrt_ps(_mm256_loadu_ps(x + i)));
+#elif defined(__SSE2__)
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(x + i, _mm_sqrt_ps(_mm_loadu_ps(x + i)));
+#endif
+    for (; i < n; ++i) x[i] = std::sqrt(x[i]);
+}
+
+inline void sqrt_in_place(double* x, std::int64_t n) {
+    std::int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 8 <= n; i += 8) _mm512_storeu_pd(x + i, _mm512_sqrt_pd(_mm512_loadu_pd(x + i)));
+#elif defined(__AVX__)
+    for (; i + 4 <= n; i += 4) _mm256_storeu_pd(x + i, _mm256_sqrt_pd(_mm256_loadu_pd(x + i)));
+#elif defined(__SSE2__)
+    for (; i + 2 <= n; i += 2) _mm_storeu_pd(x + i, _mm_sqrt_pd(_mm_loadu_pd(x + i)));
+#endif
+    for (; i < n; ++i) x[i] = std::sqrt(x[i]);
+}
+
+// One block of Adam. The moments go first, with each reference's own rounding order (PyTorch:
+// beta*m + (1-beta)*g; Keras: m + (g-m)*(1-beta)); v lands in `root`, which is square-rooted
+// in place and then feeds the parameter update. The block stays in L1 between the loops, so
+// memory sees one read of p, g, m, v and one write of p, m, v.
+template <bool Keras, bool Coupled, class T, class Length>
+void adam_block(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, Length length,
+                const AdamCoefficients<T>& c) {
+    T root[optimizer_block];
+    const T b1 = c.beta1, b2 = c.beta2, c1 = c.one_minus_beta1, c2 = c.one_minus_beta2;
+    const T wd = c.weight_decay;
+    for (std::int64_t i = 0; i < length; ++i) {
+        T gi = g[i];
+        if constexpr (Coupled) gi += wd * p[i];
+        T mi, vi;
+        if constexpr (Keras) {
+            mi = m[i] + (gi - m[i]) * c1;
+            vi = v[i] + (gi * gi - v[i]) * c2;
+        } else {
+            mi = b1 * m[i] + c1 * gi;
+            vi = b2 * v[i] + c2 * (gi * gi);
+        }
+        m[i] = mi;
+        v[i] = vi;
+        root[i] = vi;
+    }
+    sqrt_in_place(root, length);
+    const T step = c.step_size, eps = c.epsilon, scale = c.param_scale, inv_bias2 = c.inv_sqrt_bias2;
+    for (std::int64_t i = 0; i < length; ++i) {
+        if constexpr (Keras) {
+            p[i] = p[i] * scale - (m[i] * step) / (root[i] + eps);
+        } else {
+            p[i] = p[i] * scale - step * (m[i] / (root[i] * inv_bias2 + eps));
+        }
+    }
+}
+
+template <bool Keras, bool Coupled, class T>
+void adam_blocks(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamCoefficients<T>& c) {
+    for_each_block(n, [&](std::int64_t o, auto length) {
+        adam_block<Keras, Coupled>(p + o, g + o, m + o, v + o, length, c);
+    });
+}
+
+enum class SgdKind { plain, momentum, nesterov };
+
+// One block of SGD, PyTorch's order: d = g + wd*p; buf = momentum*buf + (1-dampening)*d
+// (buf = d on the first step); d = nesterov ? d + momentum*buf : buf; p -= lr*d.
+template <SgdKind Kind, bool Coupled, class T, class Length>
+void sgd_block(T* __restrict p, const T* __restrict g, T* __restrict buf, Length length,
+               const SgdCoefficients<T>& c) {
+    // On the first step momentum*buf + 1*d with momentum = 0 gives d exactly: no branch needed.
+    const T mu = c.first_step ? T(0) : c.momentum;
+    const T keep = c.first_step ? T(1) : c.one_minus_dampening;
+    const T lr = c.learning_rate, wd = c.weight_decay, nesterov_mu = c.momentum;
+    for (std::int64_t i = 0; i < length; ++i) {
+        T d = g[i];
+        if constexpr (Coupled) d += wd * p[i];
+        if constexpr (Kind != SgdKind::plain) {
+            const T b = mu * buf[i] + keep * d;
+            buf[i] = b;
+            if constexpr (Kind == SgdKind::nesterov) {
+                d += nesterov_mu * b;
+            } else {
+                d = b;
+            }
+        }
+        p[i] -= lr * d;
+    }
+}
+
+template <SgdKind Kind, bool Coupled, class T>
+void sgd_blocks(T* p, const T* g, T* buf, std::int64_t n, const SgdCoefficients<T>& c) {
+    for_each_block(n, [&](std::int64_t o, auto length) {
+        sgd_block<Kind, Coupled>(p + o, g + o, Kind == SgdKind::plain ? buf : buf + o, length, c);
+    });
+}
+
+}  // namespace detail
+
+/// One fused Adam/AdamW update of `n` elements: reads param, grad, m, v once and writes param,
+/// m, v once. OpenMP-parallel above ~32K elements; bitwise identical for any thread count.
+/// The four arrays must not overlap.
+template <class T>
+void adam_update(T* param, const T* grad, T* m, T* v, std::int64_t n, const AdamCoefficients<T>& c) {
+    static_assert(std::is_floating_point<T>::value, "adam_update: needs float or double");
+    const bool keras = c.placement == AdamEpsilon::keras;
+    const bool coupled = c.weight_decay != T(0);
+    if (keras) {
+        if (coupled) detail::adam_blocks<true, true>(param, grad, m, v, n, c);
+        else detail::adam_blocks<true, false>(param, grad, m, v, n, c);
+    } else {
+        if (coupled) detail::adam_blocks<false, true>(param, grad, m, v, n, c);
+        else detail::adam_blocks<false, false>(param, grad, m, v, n, c);
+    }
+}
+
+/// One fused SGD update of `n` elements (PyTorch semantics); `momentum_buffer` may be null when
+/// c.momentum is 0. OpenMP-parallel above ~32K elements; bitwise identical for any thread count.
+template <class T>
+void sgd_update(T* param, const T* grad, T* momentum_buffer, std::int64_t n, const SgdCoefficients<T>& c) {
+    static_assert(std::is_floating_point<T>::value, "sgd_update: needs float or double");
+    using detail::SgdKind;
+    const SgdKind kind = c.momentum == T(0) ? SgdKind::plain : c.nesterov ? SgdKind::nesterov : SgdKind::momentum;
+    const bool coupled = c.weight_decay != T(0);
+    T* buf = momentum_buffer;
+    if (kind == SgdKind::plain) {
+        if (coupled) detail::sgd_blocks<SgdKind::plain, true>(param, grad, buf, n, c);
+        else detail::sgd_blocks<SgdKind::plain, false>(param, grad, buf, n, c);
+    } else if (kind == SgdKind::momentum) {
+        if (coupled) detail::sgd_blocks<SgdKind::momentum, true>(param, grad, buf, n, c);
+        else detail::sgd_blocks<SgdKind::momentum, false>(param, grad, buf, n, c);
+    } else {
+        if (coupled) detail::sgd_blocks<SgdKind::nesterov, true>(param, grad, buf, n, c);
+        else detail::sgd_blocks<SgdKind::nesterov, false>(param, grad, buf, n, c);
+    }
+}
+
+}  // namespace cnnlite::kernels
