@@ -1,0 +1,153 @@
+// Callbacks of fit(): hooks at the start and end of training and of every epoch, and the
+// standard ones — keep the best weights, stop early, log the history to CSV.
+#pragma once
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "cnnlite/nn/sequential.hpp"
+#include "cnnlite/train/history.hpp"
+
+namespace cnnlite {
+
+/// Whether a monitored metric improves when it goes down (losses) or up (accuracies).
+enum class MonitorMode { auto_, min, max };
+
+namespace detail {
+inline bool minimise(const std::string& metric, MonitorMode mode) {
+    if (mode == MonitorMode::min) return true;
+    if (mode == MonitorMode::max) return false;
+    return metric.find("loss") != std::string::npos;
+}
+}  // namespace detail
+
+/// What callbacks may ask of the training loop.
+struct TrainControl {
+    bool stop = false;  ///< end training after this epoch
+};
+
+template <class T = float>
+class Callback {
+public:
+    virtual ~Callback() = default;
+    virtual void on_train_begin(const Sequential<T>&, const History&) {}
+    virtual void on_epoch_begin(std::int64_t /*epoch*/) {}
+    /// After the epoch's record was appended to `history`.
+    virtual void on_epoch_end(const Sequential<T>&, const History& /*history*/, TrainControl&) {}
+    virtual void on_train_end(const Sequential<T>&, const History&) {}
+};
+
+/// Keeps a copy of the weights of the best epoch so far on a monitored metric (val_loss by
+/// default, as Keras' ModelCheckpoint(save_best_only=True)); restore() puts them back.
+template <class T = float>
+class KeepBest : public Callback<T> {
+public:
+    explicit KeepBest(std::string monitor = "val_loss", MonitorMode mode = MonitorMode::auto_)
+        : monitor_(std::move(monitor)), minimise_(detail::minimise(monitor_, mode)) {}
+
+    void on_epoch_end(const Sequential<T>& model, const History& history, TrainControl&) override {
+        const double value = history.epochs.back().metric(monitor_);
+        if (!std::isfinite(value)) return;
+        if (best_epoch_ == 0 || (minimise_ ? value < best_ : value > best_)) {
+            best_ = value;
+            best_epoch_ = history.epochs.back().epoch;
+            weights_.clear();
+            for (const auto& p : model.parameters()) weights_.push_back(p.variable.value().clone());
+        }
+    }
+
+    /// Copies the best weights into `model` (no-op before any epoch was kept).
+    void restore(const Sequential<T>& model) const {
+        if (weights_.empty()) return;
+        auto params = model.parameters();
+        check(params.size() == weights_.size(), "KeepBest::restore: the model has ", params.size(),
+              " parameters, the kept weights ", weights_.size());
+        for (std::size_t i = 0; i < params.size(); ++i) params[i].variable.value().copy_from(weights_[i]);
+    }
+
+    std::int64_t best_epoch() const { return best_epoch_; }  ///< 0 until an epoch was kept
+    double best_value() const { return best_; }
+    const std::string& monitor() const { return monitor_; }
+    const std::vector<Tensor<T>>& weights() const { return weights_; }
+    /// Restores the state (for resuming a run).
+    void set_state(std::int64_t epoch, double value, std::vector<Tensor<T>> weights) {
+        best_epoch_ = epoch, best_ = value, weights_ = std::move(weights);
+    }
+
+private:
+    std::string monitor_;
+    bool minimise_;
+    double best_ = std::numeric_limits<double>::quiet_NaN();
+    std::int64_t best_epoch_ = 0;
+    std::vector<Tensor<T>> weights_;
+};
+
+/// Stops training when the monitored metric has not improved by more than `min_delta` for
+/// `patience` epochs (Keras' EarlyStopping).
+template <class T = float>
+class EarlyStopping : public Callback<T> {
+public:
+    explicit EarlyStopping(std::int64_t patience, std::string monitor = "val_loss", double min_delta = 0.0,
+                           MonitorMode mode = MonitorMode::auto_)
+        : monitor_(std::move(monitor)), patience_(patience), min_delta_(min_delta),
+          minimise_(detail::minimise(monitor_, mode)) {
+        check(patience >= 0, "EarlyStopping: negative patience ", patience);
+    }
+    void on_epoch_end(const Sequential<T>&, const History& history, TrainControl& control) override {
+        const double value = history.epochs.back().metric(monitor_);
+        const bool improved = std::isfinite(value) &&
+                              (!seen_ || (minimise_ ? value < best_ - min_delta_ : value > best_ + min_delta_));
+        if (improved) {
+            best_ = value, seen_ = true, wait_ = 0;
+        } else if (++wait_ > patience_) {
+            control.stop = true;
+            stopped_epoch_ = history.epochs.back().epoch;
+        }
+    }
+    std::int64_t stopped_epoch() const { return stopped_epoch_; }  ///< 0 when it never stopped
+    std::int64_t wait() const { return wait_; }
+    double best() const { return best_; }
+    bool seen() const { return seen_; }
+    /// Restores the state (for resuming a run).
+    void set_state(bool seen, double best, std::int64_t wait) { seen_ = seen, best_ = best, wait_ = wait; }
+
+private:
+    std::string monitor_;
+    std::int64_t patience_;
+    double min_delta_;
+    bool minimise_;
+    bool seen_ = false;
+    double best_ = 0;
+    std::int64_t wait_ = 0;
+    std::int64_t stopped_epoch_ = 0;
+};
+
+/// Rewrites the history as CSV (atomically) after every epoch.
+template <class T = float>
+class CsvLogger : public Callback<T> {
+public:
+    explicit CsvLogger(std::string path) : path_(std::move(path)) {}
+    void on_epoch_end(const Sequential<T>&, const History& history, TrainControl&) override { history.write_csv(path_); }
+
+private:
+    std::string path_;
+};
+
+/// A callback from a function called at the end of every epoch.
+template <class T = float>
+class LambdaCallback : public Callback<T> {
+public:
+    using EpochEnd = std::function<void(const Sequential<T>&, const History&, TrainControl&)>;
+    explicit LambdaCallback(EpochEnd fn) : fn_(std::move(fn)) {}
+    void on_epoch_end(const Sequential<T>& model, const History& history, TrainControl& control) override {
+        fn_(model, history, control);
+    }
+
+private:
+    EpochEnd fn_;
+};
+
+}  // namespace cnnlite

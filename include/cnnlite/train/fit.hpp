@@ -1,0 +1,167 @@
+// fit(): the training loop. Each epoch shuffles the training set from (seed, epoch), runs one
+// optimiser step per mini-batch through autograd (a model ending in softmax trains on its
+// logits with the fused loss), evaluates the validation set, records the epoch and calls the
+// callbacks. Every random draw is keyed by (seed, epoch/step, sample), so the same seed and
+// thread count give bitwise-identical weights, and a resumed run continues exactly.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "cnnlite/data/batching.hpp"
+#include "cnnlite/data/dataset.hpp"
+#include "cnnlite/nn/sequential.hpp"
+#include "cnnlite/ops/softmax_cross_entropy.hpp"
+#include "cnnlite/optim/optimizer.hpp"
+#include "cnnlite/train/callbacks.hpp"
+#include "cnnlite/train/evaluate.hpp"
+#include "cnnlite/train/history.hpp"
+#include "cnnlite/train/progress.hpp"
+
+namespace cnnlite {
+
+/// What to do when a loss or gradient is NaN or infinite.
+enum class NonFinitePolicy {
+    error,       ///< throw a cnnlite::Error naming the epoch, step and parameter
+    skip_batch,  ///< drop the batch (no optimiser step) and carry on
+};
+
+/// Settings of fit().
+struct FitOptions {
+    std::int64_t batch_size = 64;
+    std::int64_t epochs = 1;          ///< train until this epoch (counted from 1)
+    std::int64_t initial_epoch = 0;   ///< epochs already done (resuming)
+    std::uint64_t seed = 0;           ///< keys shuffling and dropout
+    bool shuffle = true;
+    Verbosity verbosity = Verbosity::auto_;
+    NonFinitePolicy on_non_finite = NonFinitePolicy::error;
+    std::int64_t validation_batch_size = 1000;
+    /// Learning rate per epoch (counted from 1), set before the epoch starts; empty: unchanged.
+    std::function<double(std::int64_t epoch)> learning_rate_schedule;
+};
+
+namespace detail {
+
+/// Throws (or returns false to skip) when a gradient holds a NaN or infinity.
+template <class T>
+bool gradients_finite(const std::vector<NamedParameter<T>>& params, std::int64_t epoch, std::int64_t step,
+                      NonFinitePolicy policy) {
+    for (const auto& p : params) {
+        if (!p.variable.has_grad()) continue;
+        // One vectorised sum per tensor: NaN or infinite whenever any element is.
+        const double s = static_cast<double>(p.variable.grad().array().sum());
+        if (std::isfinite(s)) continue;
+        if (policy == NonFinitePolicy::skip_batch) return false;
+        fail("fit: non-finite gradient of '", p.name, "' at epoch ", epoch, ", step ", step,
+             " (NaN or Inf; check the learning rate and the input data)");
+    }
+    return true;
+}
+
+inline std::string epoch_summary(const EpochRecord& r, std::int64_t epochs) {
+    char buffer[256];
+    int n = std::snprintf(buffer, sizeof buffer, "Epoch %lld/%lld - %.1fs - loss %.4f - accuracy %.4f",
+                          static_cast<long long>(r.epoch), static_cast<long long>(epochs), r.seconds, r.loss, r.accuracy);
+    if (std::isfinite(r.val_loss))
+        n += std::snprintf(buffer + n, sizeof buffer - static_cast<std::size_t>(n), " - val_loss %.4f - val_accuracy %.4f",
+                           r.val_loss, r.val_accuracy);
+    std::snprintf(buffer + n, sizeof buffer - static_cast<std::size_t>(n), " - %.0f img/s", r.images_per_second);
+    return buffer;
+}
+
+}  // namespace detail
+
+/// Trains `model` with `optimizer` on `train`, validating on `validation` (null: none) after
+/// every epoch. Epochs initial_epoch+1 .. epochs run; `history` holds earlier epochs when
+/// resuming. Returns the history of all epochs.
+template <class T>
+History fit(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train, const Dataset* validation,
+            const FitOptions& options, const std::vector<Callback<T>*>& callbacks = {}, History history = {}) {
+    static_assert(sizeof(int) == sizeof(std::int32_t), "labels are passed to the loss as int32");
+    check(!train.empty(), "fit: the training set is empty");
+    check(options.batch_size >= 1, "fit: batch size must be at least 1, got ", options.batch_size);
+    check(options.epochs >= options.initial_epoch, "fit: epochs (", options.epochs, ") below initial_epoch (",
+          options.initial_epoch, ")");
+    check(validation == nullptr || !validation->empty(), "fit: the validation set is empty (pass null for none)");
+    model.check_batch(train.images().shape(), "fit (training set)");
+    if (validation) model.check_batch(validation->images().shape(), "fit (validation set)");
+    const Shape out = model.output_shape();
+    check(out.rank() == 1 && out[0] == train.num_classes(), "fit: the model's output shape ", out.str(),
+          " does not match the ", train.num_classes(), " classes of the training set");
+
+    Batcher batcher(train, BatchOptions{options.batch_size, options.shuffle, false, options.seed});
+    const std::int64_t steps = batcher.num_batches();
+    const auto params = model.parameters();
+    ProgressBar progress(options.verbosity);
+    Batch batch;
+    std::vector<int> predicted;
+    for (auto* cb : callbacks) cb->on_train_begin(model, history);
+
+    for (std::int64_t epoch = options.initial_epoch + 1; epoch <= options.epochs; ++epoch) {
+        if (options.learning_rate_schedule) optimizer.set_learning_rate(options.learning_rate_schedule(epoch));
+        for (auto* cb : callbacks) cb->on_epoch_begin(epoch);
+        const auto start = std::chrono::steady_clock::now();
+        batcher.start_epoch(static_cast<std::uint64_t>(epoch - 1));
+        progress.start_epoch(epoch, options.epochs, steps);
+        double loss_sum = 0;
+        std::int64_t correct = 0, seen = 0;
+
+        for (std::int64_t b = 0; b < steps; ++b) {
+            batcher.fill(b, batch);
+            const std::int64_t count = batch.size();
+            ForwardContext ctx{true, options.seed, (epoch - 1) * steps + b, batch.indices.data()};
+            Variable<T> x;
+            if constexpr (std::is_same<T, float>::value) x = Variable<T>(batch.images);
+            else x = Variable<T>(batch.images.template cast<T>());
+            Variable<T> logits = model.forward_logits(x, ctx);
+            Variable<T> loss = softmax_cross_entropy(logits, reinterpret_cast<const std::int32_t*>(batch.labels.data()), count);
+            const double loss_value = static_cast<double>(loss.value()[0]);
+            if (!std::isfinite(loss_value)) {
+                if (options.on_non_finite == NonFinitePolicy::skip_batch) continue;
+                fail("fit: non-finite loss (", loss_value, ") at epoch ", epoch, ", step ", b + 1,
+                     " (check the learning rate and the input data)");
+            }
+            optimizer.zero_grad();
+            loss.backward();
+            if (!detail::gradients_finite(params, epoch, b + 1, options.on_non_finite)) continue;
+            optimizer.step();
+
+            argmax_rows(logits.value(), predicted);
+            for (std::int64_t i = 0; i < count; ++i)
+                correct += predicted[static_cast<std::size_t>(i)] == batch.labels[static_cast<std::size_t>(i)];
+            loss_sum += loss_value * static_cast<double>(count);
+            seen += count;
+            progress.update(b + 1, loss_sum / static_cast<double>(seen),
+                            static_cast<double>(correct) / static_cast<double>(seen), seen);
+        }
+        const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+        EpochRecord record;
+        record.epoch = epoch;
+        record.loss = seen ? loss_sum / static_cast<double>(seen) : std::numeric_limits<double>::quiet_NaN();
+        record.accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
+        record.images_per_second = train_seconds > 0 ? static_cast<double>(seen) / train_seconds : 0.0;
+        if (validation) {
+            const Evaluation v = evaluate(model, *validation, options.validation_batch_size);
+            record.val_loss = v.loss;
+            record.val_accuracy = v.accuracy;
+        }
+        record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        history.epochs.push_back(record);
+        progress.end_epoch(detail::epoch_summary(record, options.epochs));
+
+        TrainControl control;
+        for (auto* cb : callbacks) cb->on_epoch_end(model, history, control);
+        if (control.stop) break;
+    }
+    for (auto* cb : callbacks) cb->on_train_end(model, history);
+    return history;
+}
+
+}  // namespace cnnlite
