@@ -11,8 +11,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <limits>
-#include <memory>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -36,7 +34,9 @@ namespace detail {
 // more than this; it bounds what a header may claim before we trust it with an allocation.
 constexpr std::uint64_t deflate_max_ratio = 1032;
 
-/// Sequential reader over a plain or gzip file, chosen by the gzip magic bytes 1f 8b.
+/// Sequential reader over a plain or gzip file, chosen by the gzip magic bytes 1f 8b. Gzip is
+/// decoded with zlib's inflate rather than gzread, because gzread silently ignores bytes after
+/// the last gzip member, and a file with garbage appended should be reported, not accepted.
 class IdxByteSource {
 public:
     explicit IdxByteSource(const std::filesystem::path& path) : path_(path) {
@@ -47,26 +47,22 @@ public:
         file_size_ = std::filesystem::file_size(path, ec);
         check(!ec, where(), "cannot read its size: ", ec.message());
 
-        std::FILE* probe = std::fopen(path.c_str(), "rb");
-        if (!probe) fail(where(), "cannot open: ", std::strerror(errno));
+        file_ = std::fopen(path.c_str(), "rb");
+        if (!file_) fail(where(), "cannot open: ", std::strerror(errno));
         unsigned char magic[2] = {0, 0};
-        const std::size_t got = std::fread(magic, 1, 2, probe);
-        compressed_ = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+        compressed_ = std::fread(magic, 1, 2, file_) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+        std::rewind(file_);
         if (compressed_) {
-            std::fclose(probe);
-            gz_ = gzopen(path.c_str(), "rb");
-            if (!gz_) fail(where(), "cannot open as gzip: ", std::strerror(errno));
-            gzbuffer(gz_, 1u << 17);  // fewer, larger reads: decompression dominates loading time
-        } else {
-            std::rewind(probe);
-            plain_ = probe;
+            input_.resize(std::size_t(1) << 16);
+            check(inflateInit2(&stream_, 15 + 16) == Z_OK, where(), "zlib could not start decompressing");
+            inflating_ = true;
         }
     }
     IdxByteSource(const IdxByteSource&) = delete;
     IdxByteSource& operator=(const IdxByteSource&) = delete;
     ~IdxByteSource() {
-        if (gz_) gzclose(gz_);
-        if (plain_) std::fclose(plain_);
+        if (inflating_) inflateEnd(&stream_);
+        if (file_) std::fclose(file_);
     }
 
     bool compressed() const { return compressed_; }
@@ -75,30 +71,9 @@ public:
     std::string where() const { return "IDX file '" + path_.string() + "': "; }
 
     /// Reads up to `count` bytes; returns how many arrived (fewer only at the end of the data).
-    /// A decompression error throws, naming the file and zlib's diagnosis.
+    /// Corrupt or cut-off gzip data throws, naming the file and zlib's diagnosis.
     std::uint64_t read(unsigned char* destination, std::uint64_t count) {
-        std::uint64_t done = 0;
-        while (done < count) {
-            const std::uint64_t chunk = std::min<std::uint64_t>(count - done, 1u << 30);
-            std::uint64_t got = 0;
-            if (compressed_) {
-                const int n = gzread(gz_, destination + done, static_cast<unsigned>(chunk));
-                if (n < 0) fail_corrupt();
-                got = static_cast<std::uint64_t>(n);
-            } else {
-                got = std::fread(destination + done, 1, static_cast<std::size_t>(chunk), plain_);
-                if (got < chunk && std::ferror(plain_)) fail(where(), "read error: ", std::strerror(errno));
-            }
-            done += got;
-            if (got < chunk) break;
-        }
-        // zlib reports a stream cut short as a short read plus an error state.
-        if (compressed_ && done < count) {
-            int code = Z_OK;
-            gzerror(gz_, &code);
-            if (code != Z_OK) fail_corrupt();
-        }
-        return done;
+        return compressed_ ? inflate_into(destination, count) : read_plain(destination, count);
     }
 
     /// Throws unless the data ends here; for gzip this also makes zlib verify the CRC trailer.
@@ -108,18 +83,66 @@ public:
     }
 
 private:
-    [[noreturn]] void fail_corrupt() {
-        int code = Z_OK;
-        const char* message = gzerror(gz_, &code);
-        fail(where(), "corrupt or truncated gzip data (zlib: ", message && *message ? message : "unknown error",
-             ")");
+    std::uint64_t read_plain(unsigned char* destination, std::uint64_t count) {
+        std::uint64_t done = 0;
+        while (done < count) {
+            const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(count - done, 1u << 30));
+            const std::size_t got = std::fread(destination + done, 1, chunk, file_);
+            if (got < chunk && std::ferror(file_)) fail(where(), "read error: ", std::strerror(errno));
+            done += got;
+            if (got < chunk) break;
+        }
+        return done;
+    }
+
+    // Refills the input buffer; false at the end of the file.
+    bool refill() {
+        const std::size_t got = std::fread(input_.data(), 1, input_.size(), file_);
+        if (got == 0 && std::ferror(file_)) fail(where(), "read error: ", std::strerror(errno));
+        stream_.next_in = input_.data();
+        stream_.avail_in = static_cast<uInt>(got);
+        return got > 0;
+    }
+
+    std::uint64_t inflate_into(unsigned char* destination, std::uint64_t count) {
+        std::uint64_t done = 0;
+        while (done < count && !finished_) {
+            if (stream_.avail_in == 0 && !refill()) {
+                if (in_member_) fail(where(), "corrupt or truncated gzip data (the file ends inside the compressed stream)");
+                finished_ = true;
+                break;
+            }
+            const auto space = static_cast<uInt>(std::min<std::uint64_t>(count - done, 1u << 30));
+            stream_.next_out = destination + done;
+            stream_.avail_out = space;
+            in_member_ = true;
+            const int status = inflate(&stream_, Z_NO_FLUSH);
+            done += space - stream_.avail_out;
+            if (status == Z_STREAM_END) {
+                // The gzip format allows several members back to back; anything else is garbage.
+                in_member_ = false;
+                if (stream_.avail_in == 0 && !refill()) {
+                    finished_ = true;
+                    break;
+                }
+                check(stream_.next_in[0] == 0x1f, where(), "trailing bytes after the end of the gzip stream");
+                inflateReset(&stream_);
+            } else if (status != Z_OK) {
+                fail(where(), "corrupt or truncated gzip data (zlib: ", stream_.msg ? stream_.msg : zError(status), ")");
+            }
+        }
+        return done;
     }
 
     std::filesystem::path path_;
     std::uint64_t file_size_ = 0;
+    std::FILE* file_ = nullptr;
     bool compressed_ = false;
-    gzFile gz_ = nullptr;
-    std::FILE* plain_ = nullptr;
+    z_stream stream_{};
+    bool inflating_ = false;  // stream_ initialised
+    bool in_member_ = false;  // inside a gzip member whose end has not been seen
+    bool finished_ = false;   // all members decoded and the file fully read
+    std::vector<unsigned char> input_;
 };
 
 inline std::uint32_t idx_read_u32(const unsigned char* bytes) {
