@@ -79,7 +79,7 @@ public:
 
     /// Backward from a scalar output (gradient 1).
     void backward() {
-        check(value().numel() == 1, "backward: output of '", op_name(), "' has shape ", shape().str(),
+        check(value().numel() == 1, "backward: output of '", op_name(), "' has shape ", shape(),
               "; give an output gradient for non-scalar outputs");
         backward(Tensor<T>::full(shape(), T(1)));
     }
@@ -158,8 +158,8 @@ bool grad_buffer(Node<T>& node, int i, Tensor<T>*& buffer) {
 template <class T>
 void accumulate_grad(Node<T>& node, int i, Tensor<T> g) {
     Node<T>* in = node.inputs[static_cast<std::size_t>(i)];
-    check(in->value.shape() == g.shape(), "backward of '", node.op, "': gradient of shape ", g.shape().str(),
-          " for an input of shape ", in->value.shape().str());
+    check(in->value.shape() == g.shape(), "backward of '", node.op, "': gradient of shape ", g.shape(),
+          " for an input of shape ", in->value.shape());
     if (!in->grad.defined()) {
         // Adopt the buffer when nothing else sees it; copy when it is a view of another gradient.
         in->grad = g.unique() ? std::move(g) : g.clone();
@@ -222,7 +222,7 @@ void Variable<T>::backward(const Tensor<T>& output_grad) {
             const Shape before = node->value.shape();
             hook(node->grad);
             check(node->grad.defined() && node->grad.shape() == before, "gradient hook on '", node->op,
-                  "' replaced a gradient of shape ", before.str(), " with one of shape ", node->grad.shape().str());
+                  "' replaced a gradient of shape ", before, " with one of shape ", node->grad.shape());
         }
         if (node->is_leaf()) continue;
         node->backward(*node);

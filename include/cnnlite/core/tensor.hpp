@@ -51,7 +51,7 @@ public:
     /// A tensor of the given shape whose elements are not initialised (fast path for outputs
     /// that a kernel overwrites completely).
     static Tensor uninitialized(const Shape& shape) {
-        check(shape.concrete(), "Tensor: shape ", shape.str(), " has a negative extent");
+        check(shape.concrete(), "Tensor: shape ", shape, " has a negative extent");
         Tensor t;
         t.shape_ = shape;
         t.block_ = detail::BufferPool::instance().acquire(static_cast<std::size_t>(shape.numel()) * sizeof(T));
@@ -72,7 +72,7 @@ public:
     }
     static Tensor from(const Shape& shape, const T* values, std::size_t count) {
         check(static_cast<std::int64_t>(count) == shape.numel(), "Tensor::from: ", count,
-              " values for shape ", shape.str(), " (", shape.numel(), " elements)");
+              " values for shape ", shape, " (", shape.numel(), " elements)");
         Tensor t = uninitialized(shape);
         if (count) std::memcpy(t.data(), values, count * sizeof(T));
         return t;
@@ -152,8 +152,8 @@ public:
     }
     /// Copies the values of `source` (same number of elements) into this tensor's storage.
     void copy_from(const Tensor& source) {
-        check(source.numel() == numel(), "Tensor::copy_from: source shape ", source.shape().str(),
-              " does not fit destination shape ", shape_.str());
+        check(source.numel() == numel(), "Tensor::copy_from: source shape ", source.shape(),
+              " does not fit destination shape ", shape_);
         if (numel()) std::memmove(data(), source.data(), bytes());
     }
 
@@ -164,19 +164,19 @@ public:
         std::int64_t known = 1;
         for (int i = 0; i < resolved.rank(); ++i) {
             if (resolved[i] == -1) {
-                check(inferred < 0, "reshape: more than one -1 in ", new_shape.str());
+                check(inferred < 0, "reshape: more than one -1 in ", new_shape);
                 inferred = i;
             } else {
                 known *= resolved[i];
             }
         }
         if (inferred >= 0) {
-            check(known > 0 && numel() % known == 0, "reshape: cannot infer -1 of ", new_shape.str(),
-                  " from shape ", shape_.str());
+            check(known > 0 && numel() % known == 0, "reshape: cannot infer -1 of ", new_shape,
+                  " from shape ", shape_);
             resolved[inferred] = numel() / known;
         }
-        check(resolved.numel() == numel(), "reshape: shape ", shape_.str(), " (", numel(),
-              " elements) cannot be viewed as ", resolved.str(), " (", resolved.numel(), " elements)");
+        check(resolved.numel() == numel(), "reshape: shape ", shape_, " (", numel(),
+              " elements) cannot be viewed as ", resolved, " (", resolved.numel(), " elements)");
         Tensor view(*this);
         view.shape_ = resolved;
         return view;
@@ -185,9 +185,9 @@ public:
 
     /// A view of `count` consecutive entries along the first axis, starting at `first`.
     Tensor rows(std::int64_t first, std::int64_t count) const {
-        check(rank() >= 1, "Tensor::rows: tensor of shape ", shape_.str(), " has no first axis");
+        check(rank() >= 1, "Tensor::rows: tensor of shape ", shape_, " has no first axis");
         check(first >= 0 && count >= 0 && first + count <= shape_[0], "Tensor::rows: rows [", first, ", ",
-              first + count, ") out of range for shape ", shape_.str());
+              first + count, ") out of range for shape ", shape_);
         Tensor view(*this);
         view.shape_[0] = count;
         view.offset_ += static_cast<std::size_t>(first * (shape_[0] ? shape_.numel() / shape_[0] : 0));
@@ -201,11 +201,11 @@ public:
 
     /// Eigen view as a rows x cols row-major matrix (rows * cols must equal numel()).
     MatrixMap<T> matrix(std::int64_t rows, std::int64_t cols) {
-        check(rows * cols == numel(), "Tensor::matrix: ", rows, "x", cols, " does not fit shape ", shape_.str());
+        check(rows * cols == numel(), "Tensor::matrix: ", rows, "x", cols, " does not fit shape ", shape_);
         return MatrixMap<T>(data(), rows, cols);
     }
     ConstMatrixMap<T> matrix(std::int64_t rows, std::int64_t cols) const {
-        check(rows * cols == numel(), "Tensor::matrix: ", rows, "x", cols, " does not fit shape ", shape_.str());
+        check(rows * cols == numel(), "Tensor::matrix: ", rows, "x", cols, " does not fit shape ", shape_);
         return ConstMatrixMap<T>(data(), rows, cols);
     }
     /// Rank-2 tensors as a matrix; higher ranks fold every axis after the first into columns.
@@ -239,7 +239,7 @@ private:
 
     std::int64_t checked_flat(std::int64_t i) const {
 #if CNNLITE_BOUNDS_CHECK
-        check(i >= 0 && i < numel(), "Tensor: flat index ", i, " out of range for shape ", shape_.str());
+        check(i >= 0 && i < numel(), "Tensor: flat index ", i, " out of range for shape ", shape_);
 #endif
         return i;
     }
@@ -255,12 +255,12 @@ private:
     }
     std::int64_t checked_index(std::initializer_list<std::int64_t> index) const {
         check(static_cast<int>(index.size()) == rank(), "Tensor: ", index.size(),
-              " indices for a tensor of rank ", rank(), " (shape ", shape_.str(), ")");
+              " indices for a tensor of rank ", rank(), " (shape ", shape_, ")");
         std::int64_t flat = 0;
         int axis = 0;
         for (std::int64_t i : index) {
             check(i >= 0 && i < shape_[axis], "Tensor: index ", i, " out of range on axis ", axis, " of shape ",
-                  shape_.str());
+                  shape_);
             flat = flat * shape_[axis++] + i;
         }
         return flat;
@@ -274,7 +274,7 @@ private:
 /// Throws a cnnlite::Error naming `op` and both shapes when they differ.
 template <class A, class B>
 void check_same_shape(const char* op, const Tensor<A>& a, const Tensor<B>& b) {
-    check(a.shape() == b.shape(), op, ": shape mismatch ", a.shape().str(), " vs ", b.shape().str());
+    check(a.shape() == b.shape(), op, ": shape mismatch ", a.shape(), " vs ", b.shape());
 }
 
 }  // namespace cnnlite

@@ -69,7 +69,7 @@ public:
     bool ends_in_softmax() const override { return activation_ == Activation::softmax; }
 
     Shape build(const Shape& in, const LayerInit& init) override {
-        check(in.rank() == 3, "Conv2D '", this->name_, "': input must be [C, H, W], got ", in.str());
+        check(in.rank() == 3, "Conv2D '", this->name_, "': input must be [C, H, W], got ", in);
         const std::int64_t c = in[0];
         window_ = make_window(in[1], in[2]);
         window_.validate(("Conv2D '" + this->name_ + "'").c_str());

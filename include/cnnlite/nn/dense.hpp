@@ -29,7 +29,7 @@ public:
     bool ends_in_softmax() const override { return activation_ == Activation::softmax; }
 
     Shape build(const Shape& in, const LayerInit& init) override {
-        check(in.rank() == 1, "Dense '", this->name_, "': input must be flat [features], got ", in.str(),
+        check(in.rank() == 1, "Dense '", this->name_, "': input must be flat [features], got ", in,
               " (add a Flatten layer before it)");
         const std::int64_t fan_in = in[0];
         weight_ = Variable<T>(Tensor<T>(Shape{units_, fan_in}), true);

@@ -142,7 +142,7 @@ protected:
         const Shape& s = x.shape();
         bool ok = s.rank() == input_shape_.rank() + 1;
         for (int i = 0; ok && i < input_shape_.rank(); ++i) ok = s[i + 1] == input_shape_[i];
-        check(ok, "layer '", name_, "' (", type(), ") expects input [N, ", join(input_shape_), "], got ", s.str());
+        if (!ok) fail("layer '", name_, "' (", type(), ") expects input [N, ", join(input_shape_), "], got ", s);
     }
     static std::string join(const Shape& s) {
         std::string out;

@@ -28,7 +28,7 @@ public:
     const char* default_name() const override { return "max_pooling2d"; }
 
     Shape build(const Shape& in, const LayerInit&) override {
-        check(in.rank() == 3, "MaxPool2D '", this->name_, "': input must be [C, H, W], got ", in.str());
+        check(in.rank() == 3, "MaxPool2D '", this->name_, "': input must be [C, H, W], got ", in);
         const auto g = kernels::WindowGeometry::valid(in[1], in[2], ph_, pw_, sh_, sw_);
         g.validate(("MaxPool2D '" + this->name_ + "'").c_str());
         return Shape{in[0], g.out_h(), g.out_w()};

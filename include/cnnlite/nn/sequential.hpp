@@ -27,7 +27,7 @@ public:
     explicit Sequential(Shape input_shape, std::uint64_t seed = 0, InitScheme scheme = InitScheme::keras)
         : input_shape_(input_shape), seed_(seed), scheme_(scheme) {
         check(input_shape.rank() >= 1 && input_shape.concrete() && input_shape.numel() > 0,
-              "Sequential: invalid input shape ", input_shape.str());
+              "Sequential: invalid input shape ", input_shape);
     }
     Sequential(Sequential&&) noexcept = default;
     Sequential& operator=(Sequential&&) noexcept = default;
@@ -144,7 +144,7 @@ public:
     void check_batch(const Shape& shape, const char* what) const {
         bool ok = shape.rank() == input_shape_.rank() + 1 && shape[0] >= 1;
         for (int i = 0; ok && i < input_shape_.rank(); ++i) ok = shape[i + 1] == input_shape_[i];
-        check(ok, what, ": the model expects input [N, ", input_shape_.str().substr(1), " with N >= 1, got ", shape.str());
+        if (!ok) fail(what, ": the model expects input [N, ", input_shape_.str().substr(1), " with N >= 1, got ", shape);
     }
 
 private:

@@ -31,11 +31,11 @@ template <class T>
 Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias, const Conv2dArgs& args) {
     const Shape& xs = x.shape();
     const Shape& ws = weight.shape();
-    check(xs.rank() == 4, "conv2d: input must be [N, C, H, W], got ", xs.str());
-    check(ws.rank() == 4, "conv2d: weight must be [O, C, kh, kw], got ", ws.str());
-    check(xs[1] == ws[1], "conv2d: input has ", xs[1], " channels but weight ", ws.str(), " expects ", ws[1]);
+    check(xs.rank() == 4, "conv2d: input must be [N, C, H, W], got ", xs);
+    check(ws.rank() == 4, "conv2d: weight must be [O, C, kh, kw], got ", ws);
+    check(xs[1] == ws[1], "conv2d: input has ", xs[1], " channels but weight ", ws, " expects ", ws[1]);
     check(!bias.defined() || bias.shape() == Shape{ws[0]}, "conv2d: bias shape ",
-          bias.defined() ? bias.shape().str() : "", " does not match ", ws[0], " output channels");
+          bias.defined() ? bias.shape() : Shape{}, " does not match ", ws[0], " output channels");
     const kernels::ConvShape s = detail::conv_shape(xs, ws, args);
     s.window.validate("conv2d");
 

@@ -11,7 +11,7 @@ namespace cnnlite {
 template <class T>
 Variable<T> dropout(const Variable<T>& x, double rate, const RandomStream& stream, const std::int64_t* sample_ids) {
     check(rate >= 0.0 && rate < 1.0, "dropout: rate ", rate, " outside [0, 1)");
-    check(x.value().rank() >= 1, "dropout: input of shape ", x.shape().str(), " has no batch axis");
+    check(x.value().rank() >= 1, "dropout: input of shape ", x.shape(), " has no batch axis");
     if (rate == 0.0) return x;
     check(sample_ids != nullptr, "dropout: sample indices are required in training mode");
     const std::int64_t rows = x.shape()[0];

@@ -12,11 +12,11 @@ template <class T>
 Variable<T> linear(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias, bool relu = false) {
     const Shape& xs = x.shape();
     const Shape& ws = weight.shape();
-    check(xs.rank() == 2, "linear: input must be [N, features], got ", xs.str());
-    check(ws.rank() == 2 && ws[1] == xs[1], "linear: input ", xs.str(), " does not match weight ", ws.str(),
+    check(xs.rank() == 2, "linear: input must be [N, features], got ", xs);
+    check(ws.rank() == 2 && ws[1] == xs[1], "linear: input ", xs, " does not match weight ", ws,
           " ([out, in])");
     check(!bias.defined() || bias.shape() == Shape{ws[0]}, "linear: bias shape ",
-          bias.defined() ? bias.shape().str() : "", " does not match ", ws[0], " outputs");
+          bias.defined() ? bias.shape() : Shape{}, " does not match ", ws[0], " outputs");
     Tensor<T> y = Tensor<T>::uninitialized(Shape{xs[0], ws[0]});
     auto Y = y.matrix();
     Y.noalias() = x.value().matrix() * weight.value().matrix().transpose();

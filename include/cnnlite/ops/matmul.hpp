@@ -8,7 +8,7 @@ namespace cnnlite {
 template <class T>
 Variable<T> matmul(const Variable<T>& a, const Variable<T>& b) {
     check(a.value().rank() == 2 && b.value().rank() == 2 && a.shape()[1] == b.shape()[0], "matmul: shapes ",
-          a.shape().str(), " and ", b.shape().str(), " cannot be multiplied");
+          a.shape(), " and ", b.shape(), " cannot be multiplied");
     const std::int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
     Tensor<T> y = Tensor<T>::uninitialized(Shape{m, n});
     y.matrix().noalias() = a.value().matrix() * b.value().matrix();

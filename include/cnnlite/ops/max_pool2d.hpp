@@ -12,7 +12,7 @@ template <class T>
 Variable<T> max_pool2d(const Variable<T>& x, std::int64_t pool_h, std::int64_t pool_w, std::int64_t stride_h,
                        std::int64_t stride_w) {
     const Shape& xs = x.shape();
-    check(xs.rank() == 4, "max_pool2d: input must be [N, C, H, W], got ", xs.str());
+    check(xs.rank() == 4, "max_pool2d: input must be [N, C, H, W], got ", xs);
     const auto g = kernels::WindowGeometry::valid(xs[2], xs[3], pool_h, pool_w, stride_h, stride_w);
     g.validate("max_pool2d");
     const Shape ys{xs[0], xs[1], g.out_h(), g.out_w()};

@@ -29,7 +29,7 @@ Variable<T> sum(const Variable<T>& a) {
 /// Mean of all elements (a scalar of shape []).
 template <class T>
 Variable<T> mean(const Variable<T>& a) {
-    check(a.value().numel() > 0, "mean: empty input of shape ", a.shape().str());
+    check(a.value().numel() > 0, "mean: empty input of shape ", a.shape());
     return detail::scaled_sum(a, 1.0 / static_cast<double>(a.value().numel()), "mean");
 }
 

@@ -18,7 +18,7 @@ Variable<T> reshape(const Variable<T>& a, const Shape& shape) {
 /// [N, d1, d2, ...] -> [N, d1*d2*...], keeping the first axis (Keras' Flatten; C,H,W order).
 template <class T>
 Variable<T> flatten(const Variable<T>& a) {
-    check(a.value().rank() >= 1, "flatten: input of shape ", a.shape().str(), " has no batch axis");
+    check(a.value().rank() >= 1, "flatten: input of shape ", a.shape(), " has no batch axis");
     return reshape(a, Shape{a.shape()[0], -1});
 }
 

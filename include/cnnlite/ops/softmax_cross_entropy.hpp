@@ -28,7 +28,7 @@ void softmax_ce_backward(Node<T>& n) {
 /// and probability targets [N, C] (one-hot or soft labels).
 template <class T>
 Variable<T> softmax_cross_entropy(const Variable<T>& logits, const Tensor<T>& targets) {
-    check(logits.value().rank() == 2, "softmax_cross_entropy: logits must be [N, classes], got ", logits.shape().str());
+    check(logits.value().rank() == 2, "softmax_cross_entropy: logits must be [N, classes], got ", logits.shape());
     check_same_shape("softmax_cross_entropy: logits vs targets", logits.value(), targets);
     check(logits.shape()[0] > 0, "softmax_cross_entropy: empty batch");
     const std::int64_t rows = logits.shape()[0], cols = logits.shape()[1];
@@ -49,7 +49,7 @@ Variable<T> softmax_cross_entropy(const Variable<T>& logits, const Tensor<T>& ta
 /// The same with integer class labels in [0, C), one per row.
 template <class T>
 Variable<T> softmax_cross_entropy(const Variable<T>& logits, const std::int32_t* labels, std::int64_t count) {
-    check(logits.value().rank() == 2, "softmax_cross_entropy: logits must be [N, classes], got ", logits.shape().str());
+    check(logits.value().rank() == 2, "softmax_cross_entropy: logits must be [N, classes], got ", logits.shape());
     const std::int64_t rows = logits.shape()[0], cols = logits.shape()[1];
     check(count == rows, "softmax_cross_entropy: ", count, " labels for ", rows, " rows of logits");
     Tensor<T> onehot(logits.shape());

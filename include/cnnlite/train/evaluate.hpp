@@ -33,7 +33,7 @@ Evaluation evaluate(const Sequential<T>& model, const Dataset& data, std::int64_
     check(batch_size > 0, "evaluate: batch size must be positive, got ", batch_size);
     model.check_batch(data.images().shape(), "evaluate");
     const Shape out = model.output_shape();
-    check(out.rank() == 1 && out[0] == data.num_classes(), "evaluate: the model has output shape ", out.str(),
+    check(out.rank() == 1 && out[0] == data.num_classes(), "evaluate: the model has output shape ", out,
           " but the data set has ", data.num_classes(), " classes");
     NoGrad no_grad;
     const std::int64_t n = data.size(), classes = out[0];

@@ -77,30 +77,83 @@ inline std::string epoch_summary(const EpochRecord& r, std::int64_t epochs) {
 
 }  // namespace detail
 
+/// One optimiser step on one batch: forward (logits), fused loss, backward, finiteness check,
+/// optimiser update. Holds the buffers it reuses, so a steady-state step does not allocate.
+template <class T>
+class TrainStep {
+public:
+    /// What one step measured.
+    struct Result {
+        double loss = 0;            ///< mean loss of the batch
+        std::int64_t correct = 0;   ///< samples whose arg-max logit is the label
+        bool applied = false;       ///< false when the batch was skipped (non-finite values)
+    };
+
+    TrainStep(const Sequential<T>& model, Optimizer<T>& optimizer, NonFinitePolicy policy = NonFinitePolicy::error)
+        : model_(model), optimizer_(optimizer), params_(model.parameters()), policy_(policy) {
+        static_assert(sizeof(int) == sizeof(std::int32_t), "labels are passed to the loss as int32");
+    }
+
+    /// Trains on `batch`; `ctx` carries the step and seed for dropout. `epoch` and `step` only
+    /// name the place in error messages.
+    Result operator()(const Batch& batch, const ForwardContext& ctx, std::int64_t epoch, std::int64_t step) {
+        Result r;
+        const std::int64_t count = batch.size();
+        Variable<T> x;
+        if constexpr (std::is_same<T, float>::value) x = Variable<T>(batch.images);
+        else x = Variable<T>(batch.images.template cast<T>());
+        Variable<T> logits = model_.forward_logits(x, ctx);
+        Variable<T> loss =
+            softmax_cross_entropy(logits, reinterpret_cast<const std::int32_t*>(batch.labels.data()), count);
+        r.loss = static_cast<double>(loss.value()[0]);
+        if (!std::isfinite(r.loss)) {
+            if (policy_ == NonFinitePolicy::skip_batch) return r;
+            fail("fit: non-finite loss (", r.loss, ") at epoch ", epoch, ", step ", step,
+                 " (check the learning rate and the input data)");
+        }
+        optimizer_.zero_grad();
+        loss.backward();
+        if (!detail::gradients_finite(params_, epoch, step, policy_)) return r;
+        optimizer_.step();
+        r.applied = true;
+        argmax_rows(logits.value(), predicted_);
+        for (std::int64_t i = 0; i < count; ++i)
+            r.correct += predicted_[static_cast<std::size_t>(i)] == batch.labels[static_cast<std::size_t>(i)];
+        return r;
+    }
+
+private:
+    const Sequential<T>& model_;
+    Optimizer<T>& optimizer_;
+    std::vector<NamedParameter<T>> params_;
+    NonFinitePolicy policy_;
+    std::vector<int> predicted_;
+};
+
 /// Trains `model` with `optimizer` on `train`, validating on `validation` (null: none) after
 /// every epoch. Epochs initial_epoch+1 .. epochs run; `history` holds earlier epochs when
 /// resuming. Returns the history of all epochs.
 template <class T>
 History fit(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train, const Dataset* validation,
             const FitOptions& options, const std::vector<Callback<T>*>& callbacks = {}, History history = {}) {
-    static_assert(sizeof(int) == sizeof(std::int32_t), "labels are passed to the loss as int32");
     check(!train.empty(), "fit: the training set is empty");
     check(options.batch_size >= 1, "fit: batch size must be at least 1, got ", options.batch_size);
+    check(options.batch_size <= train.size(), "fit: batch size ", options.batch_size, " exceeds the ", train.size(),
+          " training samples");
     check(options.epochs >= options.initial_epoch, "fit: epochs (", options.epochs, ") below initial_epoch (",
           options.initial_epoch, ")");
     check(validation == nullptr || !validation->empty(), "fit: the validation set is empty (pass null for none)");
     model.check_batch(train.images().shape(), "fit (training set)");
     if (validation) model.check_batch(validation->images().shape(), "fit (validation set)");
     const Shape out = model.output_shape();
-    check(out.rank() == 1 && out[0] == train.num_classes(), "fit: the model's output shape ", out.str(),
+    check(out.rank() == 1 && out[0] == train.num_classes(), "fit: the model's output shape ", out,
           " does not match the ", train.num_classes(), " classes of the training set");
 
     Batcher batcher(train, BatchOptions{options.batch_size, options.shuffle, false, options.seed});
     const std::int64_t steps = batcher.num_batches();
-    const auto params = model.parameters();
+    TrainStep<T> train_step(model, optimizer, options.on_non_finite);
     ProgressBar progress(options.verbosity);
     Batch batch;
-    std::vector<int> predicted;
     for (auto* cb : callbacks) cb->on_train_begin(model, history);
 
     for (std::int64_t epoch = options.initial_epoch + 1; epoch <= options.epochs; ++epoch) {
@@ -114,29 +167,13 @@ History fit(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train,
 
         for (std::int64_t b = 0; b < steps; ++b) {
             batcher.fill(b, batch);
-            const std::int64_t count = batch.size();
-            ForwardContext ctx{true, options.seed, (epoch - 1) * steps + b, batch.indices.data()};
-            Variable<T> x;
-            if constexpr (std::is_same<T, float>::value) x = Variable<T>(batch.images);
-            else x = Variable<T>(batch.images.template cast<T>());
-            Variable<T> logits = model.forward_logits(x, ctx);
-            Variable<T> loss = softmax_cross_entropy(logits, reinterpret_cast<const std::int32_t*>(batch.labels.data()), count);
-            const double loss_value = static_cast<double>(loss.value()[0]);
-            if (!std::isfinite(loss_value)) {
-                if (options.on_non_finite == NonFinitePolicy::skip_batch) continue;
-                fail("fit: non-finite loss (", loss_value, ") at epoch ", epoch, ", step ", b + 1,
-                     " (check the learning rate and the input data)");
-            }
-            optimizer.zero_grad();
-            loss.backward();
-            if (!detail::gradients_finite(params, epoch, b + 1, options.on_non_finite)) continue;
-            optimizer.step();
-
-            argmax_rows(logits.value(), predicted);
-            for (std::int64_t i = 0; i < count; ++i)
-                correct += predicted[static_cast<std::size_t>(i)] == batch.labels[static_cast<std::size_t>(i)];
-            loss_sum += loss_value * static_cast<double>(count);
-            seen += count;
+            // Dropout masks are keyed by the global step and each sample's index in the data set.
+            const ForwardContext ctx{true, options.seed, (epoch - 1) * steps + b, batch.indices.data()};
+            const auto r = train_step(batch, ctx, epoch, b + 1);
+            if (!r.applied) continue;
+            correct += r.correct;
+            loss_sum += r.loss * static_cast<double>(batch.size());
+            seen += batch.size();
             progress.update(b + 1, loss_sum / static_cast<double>(seen),
                             static_cast<double>(correct) / static_cast<double>(seen), seen);
         }

@@ -62,7 +62,7 @@ private:
 /// Index of the largest value in each row of `scores` [N, C] (first on ties).
 template <class T>
 void argmax_rows(const Tensor<T>& scores, std::vector<int>& out) {
-    check(scores.rank() == 2, "argmax_rows: scores must be [N, classes], got ", scores.shape().str());
+    check(scores.rank() == 2, "argmax_rows: scores must be [N, classes], got ", scores.shape());
     const std::int64_t n = scores.dim(0), c = scores.dim(1);
     out.resize(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) {
