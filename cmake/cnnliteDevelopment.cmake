@@ -1,0 +1,46 @@
+# Helpers for cnnlite's own development targets (tests, header checks, examples, benchmarks).
+# None of this reaches cnnlite::cnnlite: the library imposes no flags on its users.
+
+include(CheckCXXCompilerFlag)
+
+# Warnings for our own code: -Wall -Wextra everywhere, -Werror with CNNLITE_WERROR=ON.
+function(cnnlite_target_warnings target)
+    if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+        target_compile_options(${target} PRIVATE -Wall -Wextra)
+        if(CNNLITE_WERROR)
+            target_compile_options(${target} PRIVATE -Werror)
+        endif()
+    elseif(MSVC)
+        target_compile_options(${target} PRIVATE /W4 $<$<BOOL:${CNNLITE_WERROR}>:/WX>)
+    endif()
+endfunction()
+
+if(CNNLITE_NATIVE)
+    check_cxx_compiler_flag(-march=native CNNLITE_COMPILER_HAS_MARCH_NATIVE)
+    if(NOT CNNLITE_COMPILER_HAS_MARCH_NATIVE)
+        message(STATUS "cnnlite: ${CMAKE_CXX_COMPILER_ID} does not accept -march=native; CNNLITE_NATIVE has no effect")
+    endif()
+endif()
+
+# -march=native for one target when CNNLITE_NATIVE is on (examples and benchmarks only).
+function(cnnlite_target_native target)
+    if(CNNLITE_NATIVE AND CNNLITE_COMPILER_HAS_MARCH_NATIVE)
+        target_compile_options(${target} PRIVATE -march=native)
+    endif()
+endfunction()
+
+# cnnlite_target_native() for every compiled target defined in `dir` and its subfolders, so
+# that example authors get the option's effect without having to call anything.
+function(cnnlite_directory_native dir)
+    get_property(targets DIRECTORY "${dir}" PROPERTY BUILDSYSTEM_TARGETS)
+    foreach(target IN LISTS targets)
+        get_target_property(type ${target} TYPE)
+        if(type MATCHES "EXECUTABLE|STATIC_LIBRARY|SHARED_LIBRARY|MODULE_LIBRARY|OBJECT_LIBRARY")
+            cnnlite_target_native(${target})
+        endif()
+    endforeach()
+    get_property(subdirs DIRECTORY "${dir}" PROPERTY SUBDIRECTORIES)
+    foreach(subdir IN LISTS subdirs)
+        cnnlite_directory_native("${subdir}")
+    endforeach()
+endfunction()
