@@ -372,11 +372,13 @@ TEST_CASE("the data set is searched in the documented order") {
         fs::create_directories(partial);
         for (const char* name : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"})
             fs::copy_file(fixture_folder / name, partial / name);
-        const std::vector<cnnlite::DataLocation> places = {{empty_dir.path / "nowhere", "first place"},
-                                                           {partial, "second place"}};
+        const fs::path not_a_folder = partial / "train-images-idx3-ubyte.gz";
+        const std::vector<cnnlite::DataLocation> places = {
+            {empty_dir.path / "nowhere", "first place"}, {partial, "second place"}, {not_a_folder, "third place"}};
         const std::string message = error_of([&] { cnnlite::find_fashion_mnist_files(places); });
         CHECK(contains(message, (empty_dir.path / "nowhere").string() + " (first place): no such folder"));
         CHECK(contains(message, partial.string() + " (second place): missing t10k-labels-idx1-ubyte[.gz]"));
+        CHECK(contains(message, not_a_folder.string() + " (third place): not a folder"));
         CHECK(contains(message, "apt-get install dataset-fashion-mnist"));
     }
 }

@@ -69,7 +69,7 @@ inline FashionMnistFiles find_fashion_mnist_files(const std::vector<DataLocation
         report += "\n  " + place.folder.string() + " (" + place.origin + "): ";
         std::error_code ec;
         if (!std::filesystem::is_directory(place.folder, ec)) {
-            report += "no such folder";
+            report += std::filesystem::exists(place.folder, ec) ? "not a folder" : "no such folder";
             continue;
         }
         std::array<std::filesystem::path, 4> found;
