@@ -901,7 +901,9 @@ TEST_CASE("python: safetensors interop with numpy and torch") {
     CHECK(loaded.metadata() == spec["metadata"].get<std::map<std::string, std::string>>());
     const SafetensorsFile mine = load_safetensors(file);
     CHECK(loaded.entries().size() == mine.entries().size());
-    for (const auto& [name, e] : mine.entries()) {
+    for (const auto& item : mine.entries()) {
+        const std::string& name = item.first;  // CAPTURE needs a variable, not a structured binding
+        const SafetensorsEntry& e = item.second;
         CAPTURE(name);
         REQUIRE(loaded.contains(name));
         CHECK(loaded.entry(name).dtype == e.dtype);

@@ -119,10 +119,12 @@ public:
         std::string base = target.filename().string().substr(0, 100);
         static std::atomic<unsigned> counter{0};
         for (int attempt = 0; attempt < 100; ++attempt) {
+            // pid + counter are unique within this machine's live processes; the clock only
+            // helps after a crash left a stale temp file of an earlier process with our pid.
             const auto nonce = static_cast<unsigned long long>(
-                std::chrono::steady_clock::now().time_since_epoch().count());
+                std::chrono::steady_clock::now().time_since_epoch().count() & 0xffffffff);
             const std::string name = "." + base + ".tmp-" + std::to_string(::getpid()) + "-" +
-                                     std::to_string(counter.fetch_add(1)) + "-" + std::to_string(nonce % 1000000007ull);
+                                     std::to_string(counter.fetch_add(1)) + "-" + std::to_string(nonce);
             temp_path_ = (target.parent_path() / name).string();
             // 0666 minus the umask: the final file gets the same permissions a plain open would give.
             const int fd = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);

@@ -573,7 +573,8 @@ private:
             header["__metadata__"] = std::move(meta);
         }
         std::uint64_t offset = 0;
-        for (const auto& [name, any] : tensors_) {
+        for (const auto& item : tensors_) {
+            const std::string& name = item.first;  // a structured binding cannot be captured in C++17
             std::visit(
                 [&](const auto& t) {
                     using T = typename std::decay_t<decltype(t)>::value_type;
@@ -587,7 +588,7 @@ private:
                     e["data_offsets"].push_back(offset);
                     header[name] = std::move(e);
                 },
-                any);
+                item.second);
         }
         std::string text = header.dump();
         text.append((8 - text.size() % 8) % 8, ' ');
