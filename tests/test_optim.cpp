@@ -1,0 +1,749 @@
+// Optimisers: one step of each against values worked out by hand, several steps against
+// torch.optim trajectories (tests/fixtures/optim), state round trips that continue bit for bit,
+// hostile load_state input, skipped parameters, schedules, and thread-count independence.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "cnnlite/kernels/optimizer.hpp"
+#include "cnnlite/optim/adam.hpp"
+#include "cnnlite/optim/optimizer.hpp"
+#include "cnnlite/optim/schedule.hpp"
+#include "cnnlite/optim/sgd.hpp"
+
+#ifndef CNNLITE_SOURCE_DIR
+#error "CNNLITE_SOURCE_DIR must name the repository root"
+#endif
+
+using cnnlite::Adam;
+using cnnlite::AdamEpsilon;
+using cnnlite::AdamOptions;
+using cnnlite::AdamW;
+using cnnlite::AdamWOptions;
+using cnnlite::Error;
+using cnnlite::LearningRateSchedule;
+using cnnlite::Optimizer;
+using cnnlite::ScheduleUnit;
+using cnnlite::SGD;
+using cnnlite::SGDOptions;
+using cnnlite::Shape;
+using cnnlite::Tensor;
+using cnnlite::Variable;
+
+namespace {
+
+template <class T>
+Variable<T> parameter(const Shape& shape, const std::vector<T>& values) {
+    return Variable<T>(Tensor<T>::from(shape, values), true);
+}
+
+template <class T>
+void set_grad(Variable<T>& p, const std::vector<T>& values) {
+    p.grad() = Tensor<T>::from(p.shape(), values);
+}
+
+// p = [1, -2, 0.5] with gradients g1 = [0.5, -1, 2], then g2 = [-0.5, 1, 1]: the hand cases.
+template <class T>
+Variable<T> hand_parameter() {
+    return parameter<T>(Shape{3}, {T(1), T(-2), T(0.5)});
+}
+template <class T>
+const std::vector<T> g1 = {T(0.5), T(-1), T(2)};
+template <class T>
+const std::vector<T> g2 = {T(-0.5), T(1), T(1)};
+
+// Relative tolerance of the hand cases: a few roundings of the type.
+template <class T>
+double hand_eps() {
+    return sizeof(T) == 4 ? 1e-6 : 1e-13;
+}
+
+template <class T>
+void check_values(const Tensor<T>& t, const std::vector<double>& expected) {
+    REQUIRE(t.numel() == static_cast<std::int64_t>(expected.size()));
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        INFO("element ", i);
+        CHECK(static_cast<double>(t[static_cast<std::int64_t>(i)]) == doctest::Approx(expected[i]).epsilon(hand_eps<T>()));
+    }
+}
+
+bool same_bits(const Tensor<float>& a, const Tensor<float>& b) {
+    return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.bytes()) == 0;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// One or two steps against hand arithmetic.
+
+TEST_CASE_TEMPLATE("Adam with PyTorch's epsilon placement, one step by hand", T, float, double) {
+    // lr 0.1, beta1 0.9, beta2 0.999, eps 1e-8, t = 1:
+    //   m = 0.1 g, v = 0.001 g^2; 1 - beta1 = 0.1, 1 - beta2 = 0.001
+    //   step = lr / 0.1 = 1;  denom = sqrt(v) / sqrt(0.001) + eps = |g| + 1e-8
+    //   p -= 1 * 0.1 g / (|g| + 1e-8)
+    //   p0 = 1    - 0.1 * 0.5 / 0.50000001 = 1 - 0.099999998    = 0.900000002
+    //   p1 = -2   + 0.1 * 1   / 1.00000001 = -2 + 0.099999999   = -1.900000001
+    //   p2 = 0.5  - 0.1 * 2   / 2.00000001 = 0.5 - 0.0999999995 = 0.4000000005
+    auto p = hand_parameter<T>();
+    AdamOptions o;
+    o.learning_rate = 0.1;
+    o.epsilon = 1e-8;
+    o.epsilon_placement = AdamEpsilon::pytorch;
+    Adam<T> adam({p}, o);
+    set_grad(p, g1<T>);
+    adam.step();
+    check_values(p.value(), {0.900000002, -1.900000001, 0.4000000005});
+    CHECK(adam.steps() == 1);
+    CHECK(adam.parameter_steps(0) == 1);
+}
+
+TEST_CASE_TEMPLATE("Adam with Keras' epsilon placement (the default), two steps by hand", T, float, double) {
+    // lr 0.1, beta1 0.9, beta2 0.999, eps 1e-7 (Keras' default).
+    // t = 1: alpha = lr sqrt(1 - 0.999) / (1 - 0.9) = 0.1 * 0.0316227766 / 0.1 = 0.0316227766
+    //   m = 0.1 g = [0.05, -0.1, 0.2];  v = 0.001 g^2 = [0.00025, 0.001, 0.004]
+    //   sqrt(v) = [0.0158113883, 0.0316227766, 0.0632455532]
+    //   p0 = 1 - 0.0316227766 * 0.05 / (0.0158113883 + 1e-7) = 1 - 0.0999993675 = 0.9000006325
+    //   p1 = -2 + 0.0316227766 * 0.1 / (0.0316227766 + 1e-7) = -1.9000003162
+    //   p2 = 0.5 - 0.0316227766 * 0.2 / (0.0632455532 + 1e-7) = 0.4000001581
+    // (With PyTorch's placement and eps 1e-7 p0 would be 0.90000002: the placements differ.)
+    // t = 2, g2 = [-0.5, 1, 1]: alpha = 0.1 sqrt(1 - 0.999^2) / (1 - 0.9^2) = 0.1 * 0.0447101778 / 0.19
+    //   = 0.0235316725
+    //   m = 0.9 m + 0.1 g2 = [-0.005, 0.01, 0.28];  v = 0.999 v + 0.001 g2^2 = [0.00049975, 0.001999, 0.004996]
+    //   sqrt(v) = [0.0223550889, 0.0447101778, 0.0706823882]
+    //   p0 = 0.9000006325 + 0.0235316725 * 0.005 / 0.0223551889 = 0.9052637668
+    //   p1 = -1.9000003162 - 0.0235316725 * 0.01 / 0.0447102778 = -1.9052634623
+    //   p2 = 0.4000001581 - 0.0235316725 * 0.28 / 0.0706824882 = 0.3067823261
+    auto p = hand_parameter<T>();
+    AdamOptions o;
+    o.learning_rate = 0.1;
+    Adam<T> adam({p}, o);
+    CHECK(adam.epsilon() == 1e-7);
+    CHECK(adam.epsilon_placement() == AdamEpsilon::keras);
+    set_grad(p, g1<T>);
+    adam.step();
+    check_values(p.value(), {0.9000006324515321, -1.900000316226766, 0.400000158113633});
+    set_grad(p, g2<T>);
+    adam.step();
+    check_values(p.value(), {0.90526376680293, -1.905263462349807, 0.30678232611517864});
+}
+
+TEST_CASE("Adam's defaults are Keras'") {
+    auto p = hand_parameter<float>();
+    Adam<float> adam({p});
+    CHECK(adam.learning_rate() == 1e-3);
+    CHECK(adam.beta1() == 0.9);
+    CHECK(adam.beta2() == 0.999);
+    CHECK(adam.epsilon() == 1e-7);
+    CHECK(adam.epsilon_placement() == AdamEpsilon::keras);
+    AdamW<float> adamw({p});
+    CHECK(adamw.epsilon() == 1e-8);
+    CHECK(adamw.weight_decay() == 1e-2);
+    CHECK(adamw.epsilon_placement() == AdamEpsilon::pytorch);
+}
+
+TEST_CASE_TEMPLATE("AdamW decays the parameter directly, one step by hand", T, float, double) {
+    // lr 0.1, weight decay 0.5, eps 1e-8, PyTorch placement: p = p (1 - 0.1 * 0.5) - 0.1 g / (|g| + 1e-8)
+    //   p0 = 0.95   - 0.099999998   = 0.850000002
+    //   p1 = -1.9   + 0.099999999   = -1.800000001
+    //   p2 = 0.475  - 0.0999999995  = 0.3750000005
+    auto p = hand_parameter<T>();
+    AdamWOptions o;
+    o.learning_rate = 0.1;
+    o.weight_decay = 0.5;
+    AdamW<T> adamw({p}, o);
+    set_grad(p, g1<T>);
+    adamw.step();
+    check_values(p.value(), {0.850000002, -1.800000001, 0.3750000005});
+    CHECK(adamw.name() == "adamw");
+}
+
+TEST_CASE_TEMPLATE("SGD with momentum, two steps by hand", T, float, double) {
+    // lr 0.1, momentum 0.9. Step 1: buf = g1; p -= 0.1 g1 -> [0.95, -1.9, 0.3]
+    // Step 2: buf = 0.9 g1 + g2 = [-0.05, 0.1, 2.8]; p -= 0.1 buf -> [0.955, -1.91, 0.02]
+    auto p = hand_parameter<T>();
+    SGDOptions o;
+    o.learning_rate = 0.1;
+    o.momentum = 0.9;
+    SGD<T> sgd({p}, o);
+    set_grad(p, g1<T>);
+    sgd.step();
+    check_values(p.value(), {0.95, -1.9, 0.3});
+    set_grad(p, g2<T>);
+    sgd.step();
+    check_values(p.value(), {0.955, -1.91, 0.02});
+}
+
+TEST_CASE_TEMPLATE("SGD with Nesterov momentum, two steps by hand", T, float, double) {
+    // lr 0.1, momentum 0.9. Step 1: buf = g1; d = g1 + 0.9 buf = 1.9 g1 = [0.95, -1.9, 3.8]
+    //   p -= 0.1 d -> [0.905, -1.81, 0.12]
+    // Step 2: buf = 0.9 g1 + g2 = [-0.05, 0.1, 2.8]; d = g2 + 0.9 buf = [-0.545, 1.09, 3.52]
+    //   p -= 0.1 d -> [0.9595, -1.919, -0.232]
+    auto p = hand_parameter<T>();
+    SGDOptions o;
+    o.learning_rate = 0.1;
+    o.momentum = 0.9;
+    o.nesterov = true;
+    SGD<T> sgd({p}, o);
+    set_grad(p, g1<T>);
+    sgd.step();
+    check_values(p.value(), {0.905, -1.81, 0.12});
+    set_grad(p, g2<T>);
+    sgd.step();
+    check_values(p.value(), {0.9595, -1.919, -0.232});
+}
+
+TEST_CASE_TEMPLATE("SGD dampening spares the first step; plain SGD with weight decay", T, float, double) {
+    SUBCASE("momentum 0.9, dampening 0.5") {
+        // Step 1: buf = g1 (no dampening on the first step) -> p = [0.95, -1.9, 0.3]
+        // Step 2: buf = 0.9 g1 + 0.5 g2 = [0.2, -0.4, 2.3] -> p = [0.93, -1.86, 0.07]
+        auto p = hand_parameter<T>();
+        SGDOptions o;
+        o.learning_rate = 0.1;
+        o.momentum = 0.9;
+        o.dampening = 0.5;
+        SGD<T> sgd({p}, o);
+        set_grad(p, g1<T>);
+        sgd.step();
+        check_values(p.value(), {0.95, -1.9, 0.3});
+        set_grad(p, g2<T>);
+        sgd.step();
+        check_values(p.value(), {0.93, -1.86, 0.07});
+    }
+    SUBCASE("no momentum, weight decay 0.1") {
+        // d = g1 + 0.1 p = [0.6, -1.2, 2.05]; p -= 0.1 d -> [0.94, -1.88, 0.295]
+        auto p = hand_parameter<T>();
+        SGDOptions o;
+        o.learning_rate = 0.1;
+        o.weight_decay = 0.1;
+        SGD<T> sgd({p}, o);
+        set_grad(p, g1<T>);
+        sgd.step();
+        check_values(p.value(), {0.94, -1.88, 0.295});
+        CHECK(sgd.state().size() == 2);  // steps and param_steps only: no momentum buffer
+    }
+}
+
+TEST_CASE("adam_coefficients: bias corrections by hand") {
+    // t = 2, lr 0.1: 1 - 0.9^2 = 0.19, 1 - 0.999^2 = 0.001999
+    const double bias1 = 1 - 0.9 * 0.9, bias2 = 1 - 0.999 * 0.999;
+    const auto k = cnnlite::kernels::adam_coefficients<double>(0.1, 0.9, 0.999, 1e-7, 2, AdamEpsilon::keras);
+    CHECK(k.step_size == doctest::Approx(0.1 * std::sqrt(0.001999) / 0.19).epsilon(1e-12));
+    CHECK(k.step_size == doctest::Approx(0.1 * std::sqrt(bias2) / bias1).epsilon(1e-15));
+    CHECK(k.one_minus_beta1 == doctest::Approx(0.1).epsilon(1e-15));
+    const auto t = cnnlite::kernels::adam_coefficients<double>(0.1, 0.9, 0.999, 1e-8, 2, AdamEpsilon::pytorch, 0, 0.5);
+    CHECK(t.step_size == doctest::Approx(0.1 / 0.19).epsilon(1e-15));
+    CHECK(t.inv_sqrt_bias2 == doctest::Approx(1 / std::sqrt(0.001999)).epsilon(1e-12));
+    CHECK(t.param_scale == doctest::Approx(0.95).epsilon(1e-15));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several steps against torch.optim (tests/fixtures/optim/make_optim_fixture.py).
+
+namespace {
+
+struct ReferenceCase {
+    std::string name, kind;
+    std::map<std::string, double> options;
+    std::vector<std::vector<float>> init;                          // [param]
+    std::map<std::pair<int, int>, std::vector<float>> grads;       // (step, param)
+    std::map<std::pair<int, int>, std::vector<float>> after;       // (step, param)
+    int steps = 0;
+};
+
+std::vector<float> read_floats(std::istringstream& in) {
+    std::vector<float> out;
+    std::string token;
+    while (in >> token) out.push_back(std::strtof(token.c_str(), nullptr));
+    return out;
+}
+
+std::vector<ReferenceCase> load_reference() {
+    const std::string path = std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/optim/optim_reference.txt";
+    std::ifstream file(path);
+    REQUIRE_MESSAGE(file.good(), "cannot open ", path);
+    std::vector<ReferenceCase> cases;
+    std::string line;
+    while (std::getline(file, line)) {
+        std::istringstream in(line);
+        std::string tag;
+        if (!(in >> tag) || tag[0] == '#') continue;
+        if (tag == "case") {
+            cases.emplace_back();
+            in >> cases.back().name >> cases.back().kind;
+            std::string kv;
+            while (in >> kv) {
+                const auto eq = kv.find('=');
+                const std::string value = kv.substr(eq + 1);
+                cases.back().options[kv.substr(0, eq)] = value == "True" ? 1.0 : value == "False" ? 0.0 : std::stod(value);
+            }
+        } else if (tag == "init") {
+            int i;
+            in >> i;
+            cases.back().init.push_back(read_floats(in));
+        } else if (tag == "grad" || tag == "after") {
+            int step, i;
+            in >> step >> i;
+            (tag == "grad" ? cases.back().grads : cases.back().after)[{step, i}] = read_floats(in);
+            cases.back().steps = std::max(cases.back().steps, step);
+        }
+    }
+    return cases;
+}
+
+template <class T>
+std::unique_ptr<Optimizer<T>> make_reference_optimizer(const ReferenceCase& c, std::vector<Variable<T>> params) {
+    auto opt = [&](const char* key, double fallback) {
+        auto it = c.options.find(key);
+        return it == c.options.end() ? fallback : it->second;
+    };
+    if (c.kind == "adam") {
+        AdamOptions o;
+        o.learning_rate = opt("lr", 1e-3);
+        o.beta1 = opt("beta1", 0.9);
+        o.beta2 = opt("beta2", 0.999);
+        o.epsilon = opt("eps", 1e-8);
+        o.weight_decay = opt("weight_decay", 0);
+        o.epsilon_placement = AdamEpsilon::pytorch;
+        return std::make_unique<Adam<T>>(std::move(params), o);
+    }
+    if (c.kind == "adamw") {
+        AdamWOptions o;
+        o.learning_rate = opt("lr", 1e-3);
+        o.beta1 = opt("beta1", 0.9);
+        o.beta2 = opt("beta2", 0.999);
+        o.epsilon = opt("eps", 1e-8);
+        o.weight_decay = opt("weight_decay", 1e-2);
+        return std::make_unique<AdamW<T>>(std::move(params), o);
+    }
+    REQUIRE(c.kind == "sgd");
+    SGDOptions o;
+    o.learning_rate = opt("lr", 0);
+    o.momentum = opt("momentum", 0);
+    o.dampening = opt("dampening", 0);
+    o.nesterov = opt("nesterov", 0) != 0;
+    o.weight_decay = opt("weight_decay", 0);
+    return std::make_unique<SGD<T>>(std::move(params), o);
+}
+
+template <class T>
+void run_reference(double tolerance) {
+    const auto cases = load_reference();
+    REQUIRE(cases.size() == 7);
+    const Shape shapes[2] = {Shape{2, 3}, Shape{4}};
+    for (const ReferenceCase& c : cases) {
+        INFO("case ", c.name);
+        REQUIRE(c.init.size() == 2);
+        std::vector<Variable<T>> params;
+        for (int i = 0; i < 2; ++i)
+            params.push_back(parameter<T>(shapes[i], std::vector<T>(c.init[i].begin(), c.init[i].end())));
+        auto optimizer = make_reference_optimizer<T>(c, params);
+        REQUIRE(c.steps == 5);
+        int skipped = 0;
+        for (int step = 1; step <= c.steps; ++step) {
+            optimizer->zero_grad();
+            for (int i = 0; i < 2; ++i) {
+                auto g = c.grads.find({step, i});
+                if (g == c.grads.end()) {
+                    ++skipped;
+                    continue;
+                }
+                set_grad(params[static_cast<std::size_t>(i)], std::vector<T>(g->second.begin(), g->second.end()));
+            }
+            optimizer->step();
+            for (int i = 0; i < 2; ++i) {
+                const auto& expected = c.after.at({step, i});
+                const Tensor<T>& got = params[static_cast<std::size_t>(i)].value();
+                for (std::size_t k = 0; k < expected.size(); ++k) {
+                    INFO("step ", step, ", parameter ", i, ", element ", k);
+                    CHECK(std::abs(static_cast<double>(got[static_cast<std::int64_t>(k)]) - expected[k]) <= tolerance);
+                }
+            }
+        }
+        CHECK(skipped == 1);  // the fixture really exercises a parameter without gradient
+        CHECK(optimizer->parameter_steps(1) == 4);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("float optimisers follow torch.optim over five steps (Adam, AdamW, SGD variants)") {
+    // Parameters are O(1) and steps O(0.01-0.1): 1e-6 is a few float ulps, far below any
+    // difference between formulas (a wrong epsilon placement or momentum rule is off by >1e-4).
+    run_reference<float>(1e-6);
+}
+
+TEST_CASE("double optimisers follow the float32 torch.optim trajectories to float accuracy") {
+    run_reference<double>(2e-6);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Skipping, state round trips and errors.
+
+TEST_CASE("parameters without a gradient are skipped and keep their own step count") {
+    auto a = hand_parameter<float>();
+    auto b = parameter<float>(Shape{2}, {3.0f, -4.0f});
+    AdamOptions o;
+    o.learning_rate = 0.1;
+    o.epsilon = 1e-8;
+    o.epsilon_placement = AdamEpsilon::pytorch;
+    Adam<float> adam({a, b}, o);
+    for (int i = 0; i < 3; ++i) {
+        set_grad(a, g1<float>);
+        adam.step();
+        adam.zero_grad();
+    }
+    CHECK_FALSE(a.has_grad());
+    check_values(b.value(), {3.0, -4.0});  // untouched
+    CHECK(adam.parameter_steps(0) == 3);
+    CHECK(adam.parameter_steps(1) == 0);
+    auto state = adam.state();
+    CHECK(state[1].second.to_vector() == std::vector<float>{3.0f, 0.0f});
+    // b's first update uses the bias correction of t = 1, as in PyTorch: p -= 0.1 g / (|g| + 1e-8).
+    set_grad(b, {2.0f, -0.5f});
+    adam.step();
+    CHECK(adam.parameter_steps(1) == 1);
+    CHECK(adam.steps() == 4);
+    check_values(b.value(), {3.0 - 0.1 * 2 / (2 + 1e-8), -4.0 + 0.1 * 0.5 / (0.5 + 1e-8)});
+}
+
+namespace {
+
+// Gradient for step `s` of parameter `i`: a fixed pseudo-random pattern; parameter 1 has none
+// on step 2 so that the counts diverge.
+bool fill_grad(Variable<float>& p, int s, int i) {
+    if (i == 1 && s == 2) return false;
+    std::vector<float> g(static_cast<std::size_t>(p.value().numel()));
+    for (std::size_t k = 0; k < g.size(); ++k)
+        g[k] = std::sin(0.7f * static_cast<float>(k + 1) + 1.3f * static_cast<float>(s) + static_cast<float>(i));
+    set_grad(p, g);
+    return true;
+}
+
+template <class MakeOptimizer>
+void check_round_trip(MakeOptimizer make) {
+    auto fresh = [] {
+        return std::vector<Variable<float>>{parameter<float>(Shape{2, 2}, {0.5f, -0.25f, 1.0f, 2.0f}),
+                                            parameter<float>(Shape{3}, {-1.0f, 0.0f, 0.75f})};
+    };
+    auto run = [](Optimizer<float>& opt, std::vector<Variable<float>>& ps, int from, int to) {
+        for (int s = from; s < to; ++s) {
+            opt.zero_grad();
+            for (int i = 0; i < 2; ++i) fill_grad(ps[static_cast<std::size_t>(i)], s, i);
+            opt.step();
+        }
+    };
+    // Uninterrupted: six steps.
+    auto straight = fresh();
+    auto a = make(straight);
+    run(*a, straight, 0, 6);
+
+    // Interrupted after three: save parameters and state, rebuild everything, continue.
+    auto first = fresh();
+    auto b = make(first);
+    run(*b, first, 0, 3);
+    const auto saved = b->state();
+    const std::vector<Tensor<float>> saved_values = {first[0].value().clone(), first[1].value().clone()};
+    run(*b, first, 3, 5);  // keep going: the snapshot must not change under it
+    std::vector<Variable<float>> second = {Variable<float>(saved_values[0].clone(), true),
+                                           Variable<float>(saved_values[1].clone(), true)};
+    auto d = make(second);
+    d->load_state(saved);
+    CHECK(d->steps() == 3);
+    CHECK(d->parameter_steps(1) == 2);
+    run(*d, second, 3, 6);
+    for (std::size_t i = 0; i < 2; ++i) {
+        INFO("parameter ", i);
+        CHECK(same_bits(second[i].value(), straight[i].value()));
+    }
+    const auto end_a = a->state(), end_d = d->state();
+    REQUIRE(end_a.size() == end_d.size());
+    for (std::size_t k = 0; k < end_a.size(); ++k) {
+        INFO("entry ", end_a[k].first);
+        CHECK(end_a[k].first == end_d[k].first);
+        CHECK(same_bits(end_a[k].second, end_d[k].second));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("state() then load_state() continues bit for bit like an uninterrupted run") {
+    SUBCASE("Adam (Keras)") {
+        check_round_trip([](std::vector<Variable<float>>& ps) { return std::make_unique<Adam<float>>(ps); });
+    }
+    SUBCASE("AdamW") {
+        check_round_trip([](std::vector<Variable<float>>& ps) { return std::make_unique<AdamW<float>>(ps); });
+    }
+    SUBCASE("SGD Nesterov") {
+        SGDOptions o;
+        o.momentum = 0.9;
+        o.nesterov = true;
+        check_round_trip([o](std::vector<Variable<float>>& ps) { return std::make_unique<SGD<float>>(ps, o); });
+    }
+}
+
+TEST_CASE("state() names its entries and copies them") {
+    auto a = hand_parameter<float>();
+    auto b = parameter<float>(Shape{2, 1}, {1.0f, 2.0f});
+    Adam<float> adam({a, b});
+    set_grad(a, g1<float>);
+    adam.step();
+    const auto state = adam.state();
+    std::vector<std::string> names;
+    for (const auto& [name, t] : state) names.push_back(name);
+    CHECK(names == std::vector<std::string>{"adam.steps", "adam.param_steps", "adam.m.0", "adam.m.1", "adam.v.0",
+                                            "adam.v.1"});
+    CHECK(state[2].second.shape() == Shape{3});
+    CHECK(state[3].second.shape() == Shape{2, 1});
+    // m = 0.1 g after one Keras step: 0.5 + (g - 0) * 0.1
+    CHECK(state[2].second[0] == doctest::Approx(0.05f));
+    const float before = state[2].second[0];
+    set_grad(a, g2<float>);
+    adam.step();
+    CHECK(state[2].second[0] == before);  // a snapshot, not a view of the live buffer
+}
+
+TEST_CASE("load_state rejects missing, misshapen, foreign and corrupt entries without changing anything") {
+    auto a = hand_parameter<float>();
+    auto b = parameter<float>(Shape{2}, {1.0f, 2.0f});
+    Adam<float> adam({a, b});
+    set_grad(a, g1<float>);
+    set_grad(b, {1.0f, 1.0f});
+    adam.step();
+    const auto good = adam.state();
+    const auto m0_before = adam.state()[2].second.to_vector();
+
+    auto without = [&](const std::string& name) {
+        auto s = good;
+        for (auto it = s.begin(); it != s.end(); ++it)
+            if (it->first == name) {
+                s.erase(it);
+                break;
+            }
+        return s;
+    };
+    auto replaced = [&](const std::string& name, Tensor<float> t) {
+        auto s = good;
+        for (auto& e : s)
+            if (e.first == name) e.second = std::move(t);
+        return s;
+    };
+
+    CHECK_THROWS_WITH_AS(adam.load_state(without("adam.v.1")),
+                         doctest::Contains("adam.load_state: missing entry 'adam.v.1'"), Error);
+    CHECK_THROWS_WITH_AS(adam.load_state(replaced("adam.m.0", Tensor<float>(Shape{4}))),
+                         doctest::Contains("entry 'adam.m.0' has shape [4] but the m buffer of parameter 0 needs shape [3]"),
+                         Error);
+    CHECK_THROWS_WITH_AS(adam.load_state(replaced("adam.param_steps", Tensor<float>(Shape{3}))),
+                         doctest::Contains("'adam.param_steps' has shape [3]"), Error);
+    CHECK_THROWS_WITH_AS(adam.load_state(replaced("adam.steps", Tensor<float>::full(Shape{1}, 1.5f))),
+                         doctest::Contains("adam.steps = 1.5 is not a valid count"), Error);
+    CHECK_THROWS_WITH_AS(adam.load_state(replaced("adam.steps", Tensor<float>::full(Shape{1}, -1.0f))),
+                         doctest::Contains("is not a valid count"), Error);
+    CHECK_THROWS_WITH_AS(adam.load_state(replaced("adam.steps", Tensor<float>::full(Shape{1}, NAN))),
+                         doctest::Contains("is not a valid count"), Error);
+    CHECK_THROWS_WITH_AS(adam.load_state(replaced("adam.param_steps", Tensor<float>::from(Shape{2}, {1.0f, 2.0f}))),
+                         doctest::Contains("adam.param_steps[1] = 2 exceeds the step count 1"), Error);
+    CHECK_THROWS_WITH_AS(adam.load_state(replaced("adam.m.1", Tensor<float>())),
+                         doctest::Contains("entry 'adam.m.1' is an undefined tensor"), Error);
+    {
+        auto s = good;
+        s.emplace_back("adam.m.2", Tensor<float>(Shape{1}));
+        CHECK_THROWS_WITH_AS(adam.load_state(s), doctest::Contains("unexpected entry 'adam.m.2'"), Error);
+        s = good;
+        s.push_back(good[0]);
+        CHECK_THROWS_WITH_AS(adam.load_state(s), doctest::Contains("entry 'adam.steps' appears twice"), Error);
+    }
+    {
+        // The state of another optimiser over the same parameters.
+        auto x = hand_parameter<float>();
+        auto y = parameter<float>(Shape{2}, {1.0f, 2.0f});
+        SGDOptions o;
+        o.momentum = 0.9;
+        SGD<float> sgd({x, y}, o);
+        CHECK_THROWS_WITH_AS(adam.load_state(sgd.state()), doctest::Contains("missing entry 'adam.steps'"), Error);
+        CHECK_THROWS_WITH_AS(sgd.load_state(good), doctest::Contains("sgd.load_state: missing entry 'sgd.steps'"),
+                             Error);
+        AdamW<float> adamw({x, y});
+        CHECK_THROWS_WITH_AS(adamw.load_state(good), doctest::Contains("missing entry 'adamw.steps'"), Error);
+    }
+    // Nothing changed through all of this.
+    CHECK(adam.steps() == 1);
+    CHECK(adam.state()[2].second.to_vector() == m0_before);
+    // And the good state still loads.
+    adam.load_state(good);
+    CHECK(adam.steps() == 1);
+}
+
+TEST_CASE("misuse gives clear errors") {
+    auto p = hand_parameter<float>();
+    CHECK_THROWS_WITH_AS(Adam<float>(std::vector<Variable<float>>{}), "adam: got an empty parameter list", Error);
+    CHECK_THROWS_WITH_AS(Adam<float>({p, p}), doctest::Contains("parameter 1 is listed twice"), Error);
+    CHECK_THROWS_WITH_AS(SGD<float>({Variable<float>()}), doctest::Contains("sgd: parameter 0 is an undefined variable"),
+                         Error);
+    AdamOptions bad_beta;
+    bad_beta.beta2 = 1.0;
+    CHECK_THROWS_WITH_AS(Adam<float>({p}, bad_beta), "adam: beta2 must be in [0, 1), got 1", Error);
+    AdamOptions bad_lr;
+    bad_lr.learning_rate = -1;
+    CHECK_THROWS_WITH_AS(Adam<float>({p}, bad_lr),
+                         "adam.set_learning_rate: learning rate must be finite and >= 0, got -1", Error);
+    SGDOptions nesterov;
+    nesterov.nesterov = true;
+    CHECK_THROWS_WITH_AS(SGD<float>({p}, nesterov), doctest::Contains("sgd: nesterov needs momentum > 0"), Error);
+
+    // A gradient of the wrong shape is reported before any parameter moves.
+    auto q = parameter<float>(Shape{2}, {1.0f, 2.0f});
+    Adam<float> adam({p, q});
+    set_grad(p, g1<float>);
+    q.grad() = Tensor<float>(Shape{3});
+    CHECK_THROWS_WITH_AS(adam.step(),
+                         "adam.step: gradient of parameter 1 has shape [3] but the parameter has shape [2]", Error);
+    check_values(p.value(), {1.0, -2.0, 0.5});
+    CHECK(adam.steps() == 0);
+    CHECK(adam.parameter_steps(0) == 0);
+    CHECK_THROWS_WITH_AS(adam.parameter_steps(2), doctest::Contains("index 2 out of range for 2 parameters"), Error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedules.
+
+TEST_CASE("learning-rate schedules give the values worked out by hand") {
+    const double base = 0.1;
+    const auto constant = LearningRateSchedule::constant();
+    CHECK(constant.rate(0, base) == base);
+    CHECK(constant.rate(1000, base) == base);
+
+    // initial * 0.5^floor(index / 3): indices 0-2 -> 0.1, 3-5 -> 0.05, 6 -> 0.025
+    const auto step = LearningRateSchedule::step_decay(3, 0.5);
+    CHECK(step.rate(2, base) == doctest::Approx(0.1));
+    CHECK(step.rate(3, base) == doctest::Approx(0.05));
+    CHECK(step.rate(6, base) == doctest::Approx(0.025));
+
+    // min + (init - min) (1 + cos(pi i / 4)) / 2 with min 0.02, init 0.1:
+    //   i = 0 -> 0.1; i = 1 -> 0.02 + 0.08 * (1 + 0.7071067812) / 2 = 0.0882842712;
+    //   i = 2 -> 0.06; i = 4 -> 0.02; beyond the period it stays at 0.02
+    const auto cosine = LearningRateSchedule::cosine(4, 0.02);
+    CHECK(cosine.rate(0, base) == doctest::Approx(0.1));
+    CHECK(cosine.rate(1, base) == doctest::Approx(0.0882842712474619));
+    CHECK(cosine.rate(2, base) == doctest::Approx(0.06));
+    CHECK(cosine.rate(4, base) == doctest::Approx(0.02));
+    CHECK(cosine.rate(9, base) == doctest::Approx(0.02));
+
+    const LearningRateSchedule custom([](std::int64_t i, double init) { return init / static_cast<double>(1 + i); },
+                                      ScheduleUnit::step, "inverse");
+    CHECK(custom.rate(4, base) == doctest::Approx(0.02));
+    CHECK(custom.description() == "inverse");
+
+    const LearningRateSchedule broken([](std::int64_t i, double) { return i == 2 ? -1.0 : 1.0; }, ScheduleUnit::epoch,
+                                      "broken");
+    CHECK_THROWS_WITH_AS(broken.rate(2, base), "broken: learning rate -1 at epoch 2 is not finite and >= 0", Error);
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::step_decay(0, 0.5), doctest::Contains("'every' must be > 0"), Error);
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::cosine(0), doctest::Contains("period must be > 0"), Error);
+}
+
+TEST_CASE("schedules set the optimiser's rate per epoch or per step, from its initial rate") {
+    auto p = hand_parameter<float>();
+    SGDOptions o;
+    o.learning_rate = 0.1;
+    SGD<float> sgd({p}, o);
+
+    const auto per_epoch = LearningRateSchedule::step_decay(1, 0.5, ScheduleUnit::epoch);
+    per_epoch.on_step_begin(sgd);  // not its unit: nothing happens
+    CHECK(sgd.learning_rate() == 0.1);
+    per_epoch.on_epoch_begin(sgd, 2);
+    CHECK(sgd.learning_rate() == doctest::Approx(0.025));
+    CHECK(sgd.initial_learning_rate() == 0.1);
+
+    const auto per_step = LearningRateSchedule::step_decay(2, 0.1, ScheduleUnit::step);
+    per_step.on_epoch_begin(sgd, 0);  // not its unit
+    CHECK(sgd.learning_rate() == doctest::Approx(0.025));
+    // Steps 0, 1 at 0.1, steps 2, 3 at 0.01: p0 = 1 - 2 * 0.1 * 0.5 - 2 * 0.01 * 0.5 = 0.89
+    for (int s = 0; s < 4; ++s) {
+        per_step.on_step_begin(sgd);
+        set_grad(p, g1<float>);
+        sgd.step();
+    }
+    CHECK(sgd.learning_rate() == doctest::Approx(0.01));
+    CHECK(p.value()[0] == doctest::Approx(0.89f));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread-count independence of the fused kernels on a parameter large enough to run in parallel.
+
+#ifdef _OPENMP
+namespace {
+
+template <class MakeOptimizer>
+std::vector<float> run_threads(int threads, MakeOptimizer make) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    // 200,003 elements: 195 full blocks split among the threads and a ragged remainder.
+    const std::int64_t n = 200003;
+    std::mt19937 gen(1234);
+    std::uniform_real_distribution<float> uniform(-2.0f, 2.0f);
+    std::vector<float> init(static_cast<std::size_t>(n));
+    for (float& x : init) x = uniform(gen);
+    auto p = parameter<float>(Shape{n}, init);
+    auto opt = make(p);
+    for (int s = 0; s < 3; ++s) {
+        std::vector<float> g(static_cast<std::size_t>(n));
+        for (float& x : g) x = uniform(gen);
+        set_grad(p, g);
+        opt->step();
+    }
+    omp_set_num_threads(saved);
+    return p.value().to_vector();
+}
+
+template <class MakeOptimizer>
+void check_thread_independence(MakeOptimizer make) {
+    const auto one = run_threads(1, make);
+    const auto two = run_threads(2, make);
+    REQUIRE(one.size() == two.size());
+    CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
+    // And the steps did move the parameter (the comparison is not of two untouched arrays).
+    const auto untouched = run_threads(1, [](Variable<float>& p) {
+        SGDOptions o;
+        o.learning_rate = 0;
+        return std::make_unique<SGD<float>>(std::vector<Variable<float>>{p}, o);
+    });
+    CHECK(std::memcmp(one.data(), untouched.data(), one.size() * sizeof(float)) != 0);
+}
+
+}  // namespace
+
+TEST_CASE("fused updates are bitwise identical with 1 and 2 threads") {
+    SUBCASE("Adam, Keras placement") {
+        check_thread_independence([](Variable<float>& p) { return std::make_unique<Adam<float>>(std::vector{p}); });
+    }
+    SUBCASE("Adam, PyTorch placement with L2 weight decay") {
+        AdamOptions o;
+        o.epsilon_placement = AdamEpsilon::pytorch;
+        o.weight_decay = 0.01;
+        check_thread_independence([o](Variable<float>& p) { return std::make_unique<Adam<float>>(std::vector{p}, o); });
+    }
+    SUBCASE("AdamW") {
+        check_thread_independence([](Variable<float>& p) { return std::make_unique<AdamW<float>>(std::vector{p}); });
+    }
+    SUBCASE("SGD Nesterov with weight decay") {
+        SGDOptions o;
+        o.momentum = 0.9;
+        o.nesterov = true;
+        o.weight_decay = 1e-3;
+        check_thread_independence([o](Variable<float>& p) { return std::make_unique<SGD<float>>(std::vector{p}, o); });
+    }
+}
+#endif
