@@ -102,7 +102,7 @@ public:
                               (!seen_ || (minimise_ ? value < best_ - min_delta_ : value > best_ + min_delta_));
         if (improved) {
             best_ = value, seen_ = true, wait_ = 0;
-        } else if (++wait_ > patience_) {
+        } else if (++wait_ >= patience_) {  // Keras: stop once `patience` epochs did not improve
             control.stop = true;
             stopped_epoch_ = history.epochs.back().epoch;
         }
