@@ -132,6 +132,10 @@ def write_fixture():
     grey = rng.integers(0, 256, (5, 7)).astype(np.uint8)
     heat = np.zeros((5, 7), np.float32)
     cases.append(("zero_inferno", grey, heat, "inferno", 0.7))
+    # Fully opaque: Agg copies the map's colours instead of blending.
+    grey = rng.integers(0, 256, (4, 6)).astype(np.uint8)
+    heat = rng.random((4, 6)).astype(np.float32)
+    cases.append(("opaque_viridis", grey, heat, "viridis", 1.0))
     for case, grey, heat, cmap, alpha in cases:
         rgb = render_overlay(grey, heat, cmap, alpha)
         h, w = grey.shape

@@ -74,26 +74,30 @@ inline std::string to_svg(const BarChart& chart) {
     const double slot = frame.w() / static_cast<double>(n);
     const double group = slot * 0.8;
     const double bar_w = chart.stacked ? group : group / static_cast<double>(chart.series.size());
-    // Labels wider than their bar stand upright above it.
+    // Value labels shrink to fit their bar, down to a legible minimum; wider ones stand upright.
     double widest = 0;
     if (chart.value_labels)
         for (std::size_t i = 0; i < n; ++i) {
-            widest = std::max(widest, text_width(label_of(totals[i]), tick_size));
+            if (chart.stacked) widest = std::max(widest, text_width(label_of(totals[i]), tick_size));
             for (const BarSeries& s : chart.series) widest = std::max(widest, text_width(label_of(s.values[i]), tick_size));
         }
-    const bool upright = widest > bar_w + (chart.stacked ? slot - group : 0) - 2;
+    const double room_w = bar_w + (chart.stacked || chart.series.size() == 1 ? slot - group : 0) - 2;
+    const double value_size = std::clamp(tick_size * room_w / std::max(widest, 1.0), 9.0, tick_size);
+    const bool upright = widest * value_size / tick_size > room_w;
     if (chart.value_labels && hi > 0) {
-        const double room = (upright ? widest : tick_size * 1.2) + 6;  // pixels above the tallest bar
-        ticks = nice_ticks(lo, hi + (hi - lo) * room / std::max(frame.h() - room, 1.0));
+        // Extend the axis (not its ticks) so the labels above the tallest bar stay inside the plot.
+        const double room = (upright ? widest * value_size / tick_size : value_size * 1.2) + 6, h = frame.h();
+        const double needed = (hi - room * ticks.lo / h) / (1 - room / h);
+        ticks.hi = std::max(ticks.hi, needed);
     }
 
     frame.y_grid(ticks);
     SvgWriter& svg = frame.svg();
     const auto value_text = [&](double cx, double top, const std::string& s) {
         if (upright)
-            svg.text(cx + centre_to_baseline(tick_size), top - 4, s, tick_size, colors::black, "start", false, -90);
+            svg.text(cx + centre_to_baseline(value_size), top - 4, s, value_size, colors::black, "start", false, -90);
         else
-            svg.text(cx, top - 4, s, tick_size, colors::black, "middle");
+            svg.text(cx, top - 4, s, value_size, colors::black, "middle");
     };
     for (std::size_t i = 0; i < n; ++i) {
         const double group_x = frame.x() + slot * static_cast<double>(i) + (slot - group) / 2;
@@ -108,9 +112,9 @@ inline std::string to_svg(const BarChart& chart) {
                 const std::string s = label_of(v);
                 if (!chart.stacked) {
                     value_text(x + bar_w / 2, y_top, s);
-                } else if (y_bottom - y_top >= tick_size + 4 && text_width(s, tick_size) <= bar_w - 4) {
+                } else if (y_bottom - y_top >= value_size + 4 && text_width(s, value_size) <= bar_w - 4) {
                     const Rgb ink = luminance(color_of(k)) < 0.5 ? colors::white : colors::black;
-                    svg.text(x + bar_w / 2, (y_top + y_bottom) / 2 + centre_to_baseline(tick_size), s, tick_size,
+                    svg.text(x + bar_w / 2, (y_top + y_bottom) / 2 + centre_to_baseline(value_size), s, value_size,
                              ink, "middle");
                 }
             }

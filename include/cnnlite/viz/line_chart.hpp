@@ -38,7 +38,7 @@ struct LineChart {
     std::vector<VerticalMarker> markers;
     /// Fixed y range (lines beyond it are clipped); unset = fit the data.
     std::optional<double> y_min, y_max;
-    int width = 640, height = 420;
+    int width = 540, height = 400;
 };
 
 /// The chart as an SVG document.

@@ -55,7 +55,10 @@ inline int alpha_byte(double alpha) {
 }
 
 /// Agg's fixed_blender_rgba_plain over an opaque destination pixel (matplotlib's agg_workaround.h).
+/// Agg copies fully opaque pixels and skips fully transparent ones instead of blending them.
 inline std::uint8_t agg_blend(std::uint8_t dst, std::uint8_t src, int alpha) {
+    if (alpha >= 255) return src;
+    if (alpha <= 0) return dst;
     const std::int64_t r = std::int64_t(dst) * 255;
     const std::int64_t a = ((std::int64_t(alpha) + 255) << 8) - std::int64_t(alpha) * 255;
     return static_cast<std::uint8_t>((((std::int64_t(src) << 8) - r) * alpha + (r << 8)) / a);

@@ -72,9 +72,10 @@ inline std::string to_svg(const ScatterChart& chart) {
     };
     const auto [x_lo, x_hi] = finite_range({&chart.x});
     const auto [y_lo, y_hi] = finite_range({&chart.y});
-    const double px_pad = (x_hi - x_lo) * 0.03, py_pad = (y_hi - y_lo) * 0.03;
-    const Ticks x_ticks = nice_ticks(x_lo - px_pad, x_hi + px_pad);
-    const Ticks y_ticks = nice_ticks(y_lo - py_pad, y_hi + py_pad);
+    // matplotlib's 5% margins; a single point (zero extent) still gets a unit range around it.
+    const double px_pad = x_hi > x_lo ? (x_hi - x_lo) * 0.05 : 0.5, py_pad = y_hi > y_lo ? (y_hi - y_lo) * 0.05 : 0.5;
+    const Ticks x_ticks = ticks_within(x_lo - px_pad, x_hi + px_pad);
+    const Ticks y_ticks = ticks_within(y_lo - py_pad, y_hi + py_pad);
     std::vector<LegendEntry> legend;
     for (int k = 0; k < classes; ++k)
         legend.push_back({chart.class_names[static_cast<std::size_t>(k)], color_of(k), Swatch::dot, 1});

@@ -79,6 +79,21 @@ inline Ticks nice_ticks(double lo, double hi, int target = 6) {
     return t;
 }
 
+/// Ticks inside [lo, hi] with the axis exactly [lo, hi] (matplotlib's way for scatter plots,
+/// where widening to whole steps would waste space).
+inline Ticks ticks_within(double lo, double hi, int target = 6) {
+    Ticks t = nice_ticks(lo, hi, target);
+    if (hi > lo) {
+        t.lo = lo;
+        t.hi = hi;
+        std::vector<double> inside;
+        for (double v : t.values)
+            if (v >= lo - 1e-12 * std::abs(hi - lo) && v <= hi + 1e-12 * std::abs(hi - lo)) inside.push_back(v);
+        t.values = inside;
+    }
+    return t;
+}
+
 /// How a legend entry shows its series.
 enum class Swatch { box, line, dashed_line, dot };
 
