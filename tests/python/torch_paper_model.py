@@ -1,0 +1,56 @@
+#!/usr/bin/python3
+"""Loads a cnnlite model file of the paper's network into the equivalent PyTorch module with
+load_state_dict(strict=True) and writes its softmax outputs for the first N fixture images.
+
+Usage: torch_paper_model.py MODEL.safetensors IMAGES.idx.gz N OUT.json
+
+This is also the snippet the README shows for using cnnlite's weights from PyTorch.
+"""
+import gzip
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_check import load_torch  # noqa: E402  (a reader of the format; not in Debian)
+
+
+class PaperNet(torch.nn.Module):
+    """The paper's CNN with cnnlite's layer names as attributes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d = torch.nn.Conv2d(1, 64, 2)
+        self.dense = torch.nn.Linear(3136, 256)
+        self.dense_1 = torch.nn.Linear(256, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv2d(F.pad(x, (0, 1, 0, 1))))  # 'same' for a 2x2 kernel
+        x = F.max_pool2d(F.max_pool2d(x, 2), 2)         # dropout is off at inference
+        x = F.relu(self.dense(torch.flatten(x, 1)))
+        return F.softmax(self.dense_1(x), dim=1)
+
+
+def main():
+    model_path, images_path, n, out_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    torch.set_num_threads(1)
+    net = PaperNet()
+    net.load_state_dict(load_torch(model_path), strict=True)
+    net.eval()
+    with gzip.open(images_path, "rb") as f:
+        raw = f.read()
+    pixels = np.frombuffer(raw[16:16 + n * 784], dtype=np.uint8).reshape(n, 1, 28, 28)
+    x = torch.from_numpy(pixels.astype(np.float32) / np.float32(255.0))
+    with torch.no_grad():
+        probs = net(x)
+    with open(out_path, "w") as f:
+        json.dump({"probabilities": probs.flatten().tolist()}, f)
+
+
+if __name__ == "__main__":
+    main()

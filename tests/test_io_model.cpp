@@ -1,0 +1,213 @@
+// Model files and training checkpoints: bit-exact round trips, rebuilding from the stored
+// architecture, PyTorch loading the file with strict=True, every bad file rejected before the
+// model is touched, and a checkpointed run resuming to the same weights as an uninterrupted one.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cnnlite/data/fashion_mnist.hpp"
+#include "cnnlite/data/split.hpp"
+#include "cnnlite/io/model_file.hpp"
+#include "cnnlite/nn/paper_model.hpp"
+#include "cnnlite/nn/summary.hpp"
+#include "cnnlite/optim/adam.hpp"
+#include "cnnlite/train/checkpoint.hpp"
+#include "cnnlite/train/fit.hpp"
+
+using namespace cnnlite;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+    fs::path path;
+    TempDir() : path(fs::temp_directory_path() / ("cnnlite_model_" + std::to_string(::getpid()))) {
+        fs::create_directories(path);
+    }
+    ~TempDir() { fs::remove_all(path); }
+    std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+std::vector<float> weights_of(const Sequential<float>& model) {
+    std::vector<float> out;
+    for (const auto& p : model.parameters()) out.insert(out.end(), p.variable.value().begin(), p.variable.value().end());
+    return out;
+}
+
+const FashionMnist& fixture() {
+    static const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures");
+    return data;
+}
+
+bool python_with_torch() { return std::system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") == 0; }
+
+}  // namespace
+
+TEST_CASE("save_model / load_model round trip is bit-exact and rebuilds the architecture") {
+    TempDir dir;
+    const auto model = fashion_mnist_cnn<float>(11);
+    save_model(model, dir.file("m.safetensors"), {{"note", "round trip"}});
+    const auto loaded = load_model<float>(dir.file("m.safetensors"));
+    CHECK(summary(loaded) == summary(model));
+    CHECK(weights_of(loaded) == weights_of(model));
+    const auto file = SafetensorsFile::load(dir.file("m.safetensors"));
+    CHECK(file.metadata().at("format") == "cnnlite");
+    CHECK(file.metadata().at("format_version") == "1");
+    CHECK(file.metadata().at("cnnlite_version") == version());
+    CHECK(file.metadata().at("note") == "round trip");
+    CHECK(file.entry("conv2d.weight").shape == Shape{64, 1, 2, 2});
+    CHECK(file.entry("dense.weight").shape == Shape{256, 3136});
+    CHECK(file.entry("dense_1.bias").shape == Shape{10});
+    CHECK(file.entry("dense.weight").dtype == SafetensorsDtype::F32);
+
+    auto other = fashion_mnist_cnn<float>(12);
+    load_weights(other, dir.file("m.safetensors"));
+    CHECK(weights_of(other) == weights_of(model));
+    // Predictions of the reloaded model equal the original's.
+    const Tensor<float> x = fixture().test.images().rows(0, 20);
+    CHECK(loaded.predict(x).to_vector() == model.predict(x).to_vector());
+}
+
+TEST_CASE("bad model files are rejected with the file and tensor named, leaving the model untouched") {
+    TempDir dir;
+    const auto model = fashion_mnist_cnn<float>(1);
+    const std::string good = dir.file("good.safetensors");
+    save_model(model, good);
+    auto target = fashion_mnist_cnn<float>(2);
+    const auto before = weights_of(target);
+
+    // A different architecture: Dense(128) instead of Dense(256).
+    Sequential<float> smaller(Shape{1, 28, 28});
+    smaller.add(Conv2D<float>(64, 2).padding("same").activation("relu"));
+    smaller.add(MaxPool2D<float>(2, 2));
+    smaller.add(MaxPool2D<float>(2, 2));
+    smaller.add(Flatten<float>());
+    smaller.add(Dense<float>(128).activation("relu"));
+    smaller.add(Dense<float>(10).activation("softmax"));
+    save_model(smaller, dir.file("smaller.safetensors"));
+    CHECK_THROWS_WITH_AS(load_weights(target, dir.file("smaller.safetensors")),
+                         doctest::Contains("tensor 'dense.weight' has shape [128, 3136], expected [256, 3136]"), Error);
+
+    // Missing tensor, NaN, newer format, foreign format.
+    auto tensors_of = [&](const Sequential<float>& m) {
+        std::map<std::string, Tensor<float>> t;
+        for (const auto& p : m.parameters()) t[p.name] = p.variable.value().clone();
+        return t;
+    };
+    auto meta = model_metadata(model);
+    auto missing = tensors_of(model);
+    missing.erase("dense_1.bias");
+    save_safetensors(dir.file("missing.safetensors"), missing, meta);
+    CHECK_THROWS_WITH_AS(load_weights(target, dir.file("missing.safetensors")),
+                         doctest::Contains("missing tensor 'dense_1.bias' (expected shape [10])"), Error);
+    auto nan = tensors_of(model);
+    nan["dense.bias"][3] = std::numeric_limits<float>::quiet_NaN();
+    save_safetensors(dir.file("nan.safetensors"), nan, meta);
+    CHECK_THROWS_WITH_AS(load_weights(target, dir.file("nan.safetensors")), doctest::Contains("dense.bias"), Error);
+    auto newer = meta;
+    newer["format_version"] = "2";
+    save_safetensors(dir.file("newer.safetensors"), tensors_of(model), newer);
+    CHECK_THROWS_WITH_AS(load_model<float>(dir.file("newer.safetensors")), doctest::Contains("model format version 2 is newer"),
+                         Error);
+    auto foreign = meta;
+    foreign["format"] = "keras";
+    save_safetensors(dir.file("foreign.safetensors"), tensors_of(model), foreign);
+    CHECK_THROWS_WITH_AS(load_model<float>(dir.file("foreign.safetensors")), doctest::Contains("not 'cnnlite'"), Error);
+    auto garbled = meta;
+    garbled["architecture"] = "{\"layers\": 3}";
+    save_safetensors(dir.file("garbled.safetensors"), tensors_of(model), garbled);
+    CHECK_THROWS_WITH_AS(load_model<float>(dir.file("garbled.safetensors")),
+                         doctest::Contains("not a valid cnnlite architecture"), Error);
+    // Truncated file.
+    {
+        std::ifstream in(good, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        std::ofstream(dir.file("truncated.safetensors"), std::ios::binary).write(bytes.data(), 1000);
+    }
+    CHECK_THROWS_WITH_AS(load_weights(target, dir.file("truncated.safetensors")), doctest::Contains("truncated.safetensors"),
+                         Error);
+    CHECK(weights_of(target) == before);
+}
+
+TEST_CASE("PyTorch loads the model file with strict=True and predicts the same") {
+    if (!python_with_torch()) {
+        MESSAGE("python3 with torch not available: skipped");
+        return;
+    }
+    TempDir dir;
+    const auto model = fashion_mnist_cnn<float>(3);
+    save_model(model, dir.file("paper.safetensors"));
+    const std::string images = std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures/t10k-images-idx3-ubyte.gz";
+    const std::string cmd = "/usr/bin/python3 " + std::string(CNNLITE_SOURCE_DIR) + "/tests/python/torch_paper_model.py " +
+                            dir.file("paper.safetensors") + " " + images + " 32 " + dir.file("torch.json");
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    std::ifstream in(dir.file("torch.json"));
+    const auto torch_probs = nlohmann::json::parse(in)["probabilities"].get<std::vector<double>>();
+    const Tensor<float> ours = model.predict(fixture().test.images().rows(0, 32));
+    REQUIRE(static_cast<std::int64_t>(torch_probs.size()) == ours.numel());
+    for (std::size_t i = 0; i < torch_probs.size(); ++i)
+        REQUIRE(ours[static_cast<std::int64_t>(i)] == doctest::Approx(torch_probs[i]).epsilon(1e-4).scale(1e-5));
+}
+
+TEST_CASE("a run resumed from its checkpoint ends bitwise identical to an uninterrupted run") {
+    TempDir dir;
+    const auto split = split_train_validation(fixture().train.slice(0, 700), 200);
+    FitOptions options;
+    options.epochs = 3;
+    options.seed = 4;
+    options.verbosity = Verbosity::silent;
+
+    // Uninterrupted.
+    auto straight = fashion_mnist_cnn<float>(4);
+    Adam<float> adam_a(straight.trainable_variables());
+    KeepBest<float> best_a;
+    EarlyStopping<float> stop_a(10);
+    const History ha = fit(straight, adam_a, split.train, &split.validation, options, {&best_a, &stop_a});
+
+    // One epoch, checkpoint, then everything rebuilt from scratch and resumed.
+    const std::string ckpt = dir.file("checkpoint.safetensors");
+    {
+        auto model = fashion_mnist_cnn<float>(4);
+        Adam<float> adam(model.trainable_variables());
+        KeepBest<float> best;
+        EarlyStopping<float> stop(10);
+        Checkpointer<float> saver(ckpt, adam, &best, &stop, {{"run", "test"}});
+        FitOptions first = options;
+        first.epochs = 1;
+        fit(model, adam, split.train, &split.validation, first, {&best, &stop, &saver});
+    }
+    auto resumed = fashion_mnist_cnn<float>(999);  // other initial weights: all must come from the file
+    Adam<float> adam_b(resumed.trainable_variables());
+    KeepBest<float> best_b;
+    EarlyStopping<float> stop_b(10);
+    const TrainingProgress<float> progress = load_checkpoint(ckpt, resumed, adam_b, &best_b, &stop_b);
+    CHECK(progress.epoch == 1);
+    CHECK(progress.metadata.at("run") == "test");
+    FitOptions rest = options;
+    rest.initial_epoch = progress.epoch;
+    const History hb = fit(resumed, adam_b, split.train, &split.validation, rest, {&best_b, &stop_b}, progress.history);
+
+    CHECK(weights_of(resumed) == weights_of(straight));
+    REQUIRE(hb.epochs.size() == ha.epochs.size());
+    for (std::size_t e = 0; e < ha.epochs.size(); ++e) {
+        CHECK(hb.epochs[e].loss == ha.epochs[e].loss);
+        CHECK(hb.epochs[e].val_loss == ha.epochs[e].val_loss);
+        CHECK(hb.epochs[e].val_accuracy == ha.epochs[e].val_accuracy);
+    }
+    CHECK(best_b.best_epoch() == best_a.best_epoch());
+    best_a.restore(straight);
+    best_b.restore(resumed);
+    CHECK(weights_of(resumed) == weights_of(straight));
+
+    // A checkpoint of another architecture is refused before anything changes.
+    Sequential<float> other(Shape{1, 28, 28});
+    other.add(Flatten<float>());
+    other.add(Dense<float>(10));
+    Adam<float> adam_c(other.trainable_variables());
+    CHECK_THROWS_WITH_AS(load_checkpoint(ckpt, other, adam_c, static_cast<KeepBest<float>*>(nullptr),
+                                         static_cast<EarlyStopping<float>*>(nullptr)),
+                         doctest::Contains("another architecture"), Error);
+}
