@@ -71,11 +71,13 @@
 // io
 #include "cnnlite/io/atomic_file.hpp"
 #include "cnnlite/io/csv.hpp"
+#include "cnnlite/io/model_file.hpp"
 #include "cnnlite/io/npy.hpp"
 #include "cnnlite/io/safetensors.hpp"
 
 // train
 #include "cnnlite/train/callbacks.hpp"
+#include "cnnlite/train/checkpoint.hpp"
 #include "cnnlite/train/evaluate.hpp"
 #include "cnnlite/train/fit.hpp"
 #include "cnnlite/train/history.hpp"
@@ -97,3 +99,9 @@
 #include "cnnlite/viz/scatter_chart.hpp"
 #include "cnnlite/viz/svg.hpp"
 #include "cnnlite/viz/text.hpp"
+
+// analysis
+#include "cnnlite/analysis/anova.hpp"
+#include "cnnlite/analysis/descriptive.hpp"
+#include "cnnlite/analysis/knn.hpp"
+#include "cnnlite/analysis/trustworthiness.hpp"
