@@ -243,6 +243,11 @@ TEST_CASE("overlay: hand-computed Agg blends") {
                                   Tensor<float>::from({1, 2}, {std::nanf(""), 20.f}), fixed);
     CHECK(nan_out.pixel(0, 0) == Rgb{0, 0, 0});
     CHECK(nan_out.pixel(1, 0) == Rgb{253, 253, 223});
+    // A uint8 image gives the same tile as the same values in float (imshow autoscales both).
+    const std::vector<float> heat = {0.1f, 0.9f, 0.4f, 0.0f};
+    const Image from_bytes = overlay(Tensor<std::uint8_t>::from({2, 2}, {0, 50, 200, 255}), Tensor<float>::from({2, 2}, heat));
+    const Image from_floats = overlay(Tensor<float>::from({2, 2}, {0.f, 50.f, 200.f, 255.f}), Tensor<float>::from({2, 2}, heat));
+    CHECK(std::equal(from_bytes.data(), from_bytes.data() + from_bytes.size(), from_floats.data()));
     CHECK_THROWS_AS(overlay(Tensor<float>({28, 28}), Tensor<float>({7, 7})), Error);
     CHECK_THROWS_AS(blend(base, top, 1.5), Error);
     CHECK_THROWS_AS(overlay(Tensor<float>({2, 28, 28}), Tensor<float>({28, 28})), Error);
@@ -291,6 +296,8 @@ TEST_CASE("image: conversions, paste and resizing") {
     const Image from_float = grey_image(Tensor<float>::from({1, 1, 1, 3}, {0.f, 0.5f, 2.f}));
     CHECK(std::vector<int>{from_float.at(0, 0), from_float.at(1, 0), from_float.at(2, 0)} ==
           std::vector<int>{0, 128, 255});
+    const Image from_bytes = grey_image(Tensor<std::uint8_t>::from({1, 2}, {7, 255}));
+    CHECK(std::vector<int>{from_bytes.at(0, 0), from_bytes.at(1, 0)} == std::vector<int>{7, 255});
     const Tensor<float> back = to_tensor(from_float);
     CHECK(back.shape() == Shape{1, 1, 3});
     CHECK(back[2] == doctest::Approx(1.0));
@@ -457,6 +464,14 @@ TEST_CASE("SVG charts: well-formed, naming their series and classes, rejecting b
     const fs::path& dir = scratch.path;
     std::mt19937 rng(3);
     std::vector<std::string> written;
+
+    const viz::detail::Ticks ticks = viz::detail::nice_ticks(0, 7000);
+    CHECK(ticks.step == 2000);
+    CHECK(ticks.values == std::vector<double>{0, 2000, 4000, 6000, 8000});
+    const viz::detail::Ticks within = viz::detail::ticks_within(-0.33, 0.71);
+    CHECK(within.lo == -0.33);
+    CHECK(within.values == std::vector<double>{-0.2, 0.0, 0.2, 0.4, 0.6});
+    CHECK(within.label(-0.2) == "\u22120.2");  // matplotlib's minus sign
 
     BarChart bars;
     bars.title = "Class frequency";

@@ -50,7 +50,11 @@ struct Ticks {
     int decimals = 0;
     std::vector<double> values;
 
-    std::string label(double v) const { return format_fixed(v, decimals); }
+    /// The tick's text, with a typographic minus sign as matplotlib writes it.
+    std::string label(double v) const {
+        std::string s = format_fixed(v, decimals);
+        return s[0] == '-' ? "\u2212" + s.substr(1) : s;
+    }
 };
 
 /// Ticks for data in [lo, hi]; the axis is widened to whole steps.
@@ -75,7 +79,11 @@ inline Ticks nice_ticks(double lo, double hi, int target = 6) {
     t.lo = std::floor(lo / step + 1e-9) * step;
     t.hi = std::ceil(hi / step - 1e-9) * step;
     t.decimals = std::max(0, -static_cast<int>(std::floor(std::log10(step) + 1e-9)));
-    for (double v = t.lo; v <= t.hi + step * 1e-6; v += step) t.values.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
+    // k / 5 rather than k * 0.2 or a running sum: each tick is the double nearest its decimal value.
+    const double per_unit = step < 1 ? std::round(1 / step) : 0;
+    const long first = std::lround(t.lo / step), last = std::lround(t.hi / step);
+    for (long k = first; k <= last; ++k)
+        t.values.push_back(per_unit > 0 ? static_cast<double>(k) / per_unit : static_cast<double>(k) * step);
     return t;
 }
 
