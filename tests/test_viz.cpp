@@ -450,6 +450,11 @@ TEST_CASE("grid: size from tiles, gaps and titles; tiles land where the layout s
     const Image titled = make_grid(tiles, options);
     CHECK(titled.height() > grid.height());
     CHECK(titled.width() > grid.width());
+    options.column_labels = std::vector<std::string>(10, "Grad-CAM++");
+    CHECK(make_grid(tiles, options).height() > titled.height());
+    options.column_labels.pop_back();
+    CHECK_THROWS_AS(make_grid(tiles, options), Error);
+    options.column_labels.clear();
 
     tiles[3].image = Image(14, 14, 1);
     CHECK_THROWS_AS(make_grid(tiles), Error);

@@ -40,6 +40,8 @@ struct GridOptions {
     /// Optional label left of each row (e.g. the class of that row); empty for none.
     std::vector<std::string> row_labels;
     double row_label_size = 13;
+    /// Optional bold heading over each column (e.g. the explanation method); empty for none.
+    std::vector<std::string> column_labels;
     Rgb background = colors::white;
 };
 
@@ -58,6 +60,8 @@ inline Image make_grid(const std::vector<GridTile>& tiles, const GridOptions& op
     const int rows = static_cast<int>((tiles.size() + static_cast<std::size_t>(columns) - 1) / columns);
     check(options.row_labels.empty() || static_cast<int>(options.row_labels.size()) == rows, "make_grid: ",
           options.row_labels.size(), " row labels for ", rows, " rows");
+    check(options.column_labels.empty() || static_cast<int>(options.column_labels.size()) == columns,
+          "make_grid: ", options.column_labels.size(), " column labels for ", columns, " columns");
 
     const int tile_w = w0 * options.scale, tile_h = h0 * options.scale;
     const TextStyle title_style{options.title_size, colors::black, false, Align::center};
@@ -71,6 +75,16 @@ inline Image make_grid(const std::vector<GridTile>& tiles, const GridOptions& op
         title_h = std::max(title_h, size.height);
     }
     const int title_gap = title_h > 0 ? 2 : 0;
+
+    const TextStyle column_style{options.title_size, colors::black, true, Align::center};
+    std::vector<std::string> column_labels;
+    int column_label_h = 0;
+    for (const std::string& label : options.column_labels) {
+        column_labels.push_back(wrap_text(label, tile_w, column_style));
+        const TextSize size = measure_text(column_labels.back(), column_style);
+        column_w = std::max(column_w, size.width + 2);
+        column_label_h = std::max(column_label_h, size.height + options.gap / 2);
+    }
 
     const TextStyle label_style{options.row_label_size, colors::black, false, Align::right};
     int label_w = 0;
@@ -89,12 +103,18 @@ inline Image make_grid(const std::vector<GridTile>& tiles, const GridOptions& op
     const int content_w = std::max(label_w + grid_w, heading.empty() ? 0 : measure_text(heading, heading_style).width);
     const int cell_h = title_h + title_gap + tile_h;
     const int width = 2 * options.margin + content_w;
-    const int height = 2 * options.margin + heading_h + rows * cell_h + (rows - 1) * options.gap;
+    const int height =
+        2 * options.margin + heading_h + column_label_h + rows * cell_h + (rows - 1) * options.gap;
     Image figure(width, height, options.background);
 
     if (!heading.empty()) draw_text(figure, width / 2.0, options.margin, heading, heading_style);
     const int grid_x = options.margin + (content_w - label_w - grid_w) / 2 + label_w;
-    const int grid_y = options.margin + heading_h;
+    const int grid_y = options.margin + heading_h + column_label_h;
+    for (std::size_t c = 0; c < column_labels.size(); ++c) {
+        const int own_h = measure_text(column_labels[c], column_style).height;
+        draw_text(figure, grid_x + static_cast<int>(c) * (column_w + options.gap) + column_w / 2.0,
+                  grid_y - options.gap / 2 - own_h, column_labels[c], column_style);
+    }
     for (std::size_t i = 0; i < tiles.size(); ++i) {
         const int row = static_cast<int>(i) / columns, col = static_cast<int>(i) % columns;
         const int cell_x = grid_x + col * (column_w + options.gap);
