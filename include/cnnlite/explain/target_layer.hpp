@@ -1,0 +1,45 @@
+// Finding the layer whose output a class-activation map explains: a Conv2D layer by name, or
+// the last Conv2D of the model when no name is given, with errors that list what exists.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "cnnlite/nn/sequential.hpp"
+
+namespace cnnlite::explain {
+
+namespace detail {
+template <class T>
+std::string conv_layer_names(const Sequential<T>& model) {
+    std::string names;
+    for (std::size_t i = 0; i < model.size(); ++i)
+        if (std::string(model.layer(i).type()) == "Conv2D") names += (names.empty() ? "" : ", ") + model.layer(i).name();
+    return names.empty() ? "none" : names;
+}
+}  // namespace detail
+
+/// Index of the Conv2D layer called `name` in `model`, or of the last Conv2D when `name` is
+/// empty. Throws cnnlite::Error naming `op` for an unknown name (listing the layers), a layer
+/// that is not a convolution, or a model without one.
+template <class T>
+std::size_t find_conv_layer(const Sequential<T>& model, const std::string& name, const char* op) {
+    if (name.empty()) {
+        for (std::size_t i = model.size(); i-- > 0;)
+            if (std::string(model.layer(i).type()) == "Conv2D") return i;
+        fail(op, ": the model has no Conv2D layer to explain");
+    }
+    if (!model.has_layer(name)) {
+        std::string known;
+        for (std::size_t i = 0; i < model.size(); ++i)
+            known += (i ? ", " : "") + model.layer(i).name() + " (" + model.layer(i).type() + ")";
+        fail(op, ": no layer named '", name, "'; the model's layers are: ", known);
+    }
+    const std::size_t index = model.index_of(name);
+    const Layer<T>& layer = model.layer(index);
+    check(std::string(layer.type()) == "Conv2D", op, ": layer '", name, "' is a ", layer.type(),
+          " layer; class-activation maps need a Conv2D layer (here: ", detail::conv_layer_names(model), ")");
+    return index;
+}
+
+}  // namespace cnnlite::explain
