@@ -5,7 +5,8 @@
 #pragma once
 
 #include <Eigen/Core>
-#include <Eigen/Eigenvalues>
+#include <Spectra/MatOp/DenseSymMatProd.h>
+#include <Spectra/SymEigsSolver.h>
 
 #include <algorithm>
 #include <cmath>
@@ -232,11 +233,15 @@ inline RowMatrixF pca_project(const float* data, std::int64_t n, std::int64_t di
     const Eigen::RowVectorXf muf = (S.cast<double>().colwise().sum() / static_cast<double>(m)).cast<float>();
     S.rowwise() -= muf;
     Eigen::MatrixXd cov = (S.transpose() * S).cast<double>() / static_cast<double>(m);
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(cov);
-    check(eig.info() == Eigen::Success, "knn_approximate: eigen-decomposition of the ", dim, "x", dim,
-          " covariance failed");
-    // Eigenvalues ascend: the leading axes are the last columns.
-    const Eigen::MatrixXf W = eig.eigenvectors().rightCols(p).rowwise().reverse().cast<float>();
+    // Spectra's Lanczos solver for the p leading axes (Eigen's dense solver trips GCC 12's
+    // -Wmaybe-uninitialized inside Eigen).
+    Spectra::DenseSymMatProd<double> op(cov);
+    Spectra::SymEigsSolver<Spectra::DenseSymMatProd<double>> eig(op, p, std::min<std::int64_t>(dim, 2 * p + 1));
+    eig.init();
+    eig.compute(Spectra::SortRule::LargestAlge, 1000, 1e-6);
+    check(eig.info() == Spectra::CompInfo::Successful, "knn_approximate: the principal axes of the ", dim, "x", dim,
+          " covariance did not converge");
+    const Eigen::MatrixXf W = eig.eigenvectors().cast<float>();  // largest eigenvalue first
     RowMatrixF Z = X * W;
     Z.rowwise() -= muf * W;
     return Z;

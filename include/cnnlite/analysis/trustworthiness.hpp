@@ -71,7 +71,7 @@ inline double trustworthiness_sample(const float* x, std::int64_t n, std::int64_
         std::copy_n(x + order[static_cast<std::size_t>(s)] * dim_x, dim_x, xs.data() + s * dim_x);
         std::copy_n(y + order[static_cast<std::size_t>(s)] * dim_y, dim_y, ys.data() + s * dim_y);
     }
-    return trustworthiness(xs.data(), m, dim_x, ys.data(), m, dim_y, k);
+    return trustworthiness(xs.data(), m, dim_x, ys.data(), dim_y, k);
 }
 
 /// Accuracy of a k-nearest-neighbour majority vote (uniform weights; a tied vote goes to the
