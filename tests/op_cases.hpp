@@ -9,6 +9,7 @@
 
 #include "cnnlite/ops/activation.hpp"
 #include "cnnlite/ops/conv2d.hpp"
+#include "cnnlite/ops/conv2d_relu_max_pool2d.hpp"
 #include "cnnlite/ops/elementwise.hpp"
 #include "cnnlite/ops/linear.hpp"
 #include "cnnlite/ops/matmul.hpp"
@@ -61,6 +62,11 @@ std::vector<OpCase<T>> op_cases() {
         {"max_pool2d_2x2_odd", [](const V& v) { return max_pool2d(v[0], 2, 2, 2, 2); }},
         {"softmax_cross_entropy",
          [](const V& v) { return softmax_cross_entropy(v[0], std::vector<std::int32_t>{3, 0, 2, 1, 3}); }},
+        // Fused conv + ReLU + max pool: the small-patch path (sparse backward) and the GEMM path.
+        {"conv2d_relu_max_pool2d_same_2x2",
+         [=](const V& v) { return conv2d_relu_max_pool2d(v[0], v[1], v[2], conv(1, 0, 1, 0, 1, true), 2, 2, 2, 2); }},
+        {"conv2d_relu_max_pool2d_3x3_pool3s2",
+         [=](const V& v) { return conv2d_relu_max_pool2d(v[0], v[1], v[2], conv(1, 1, 1, 1, 1, true), 3, 3, 2, 2); }},
     };
 }
 

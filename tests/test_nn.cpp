@@ -10,6 +10,7 @@
 #include "cnnlite/nn/layer_factory.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/nn/summary.hpp"
+#include "cnnlite/ops/reduction.hpp"
 #include "cnnlite/ops/softmax_cross_entropy.hpp"
 
 using namespace cnnlite;
@@ -238,4 +239,23 @@ TEST_CASE("Conv2D 'same' keeps the size for odd and even kernels and strides rou
     CHECK(m.layer(0).output_shape() == Shape{2, 7, 9});
     CHECK(m.layer(1).output_shape() == Shape{2, 7, 9});
     CHECK(m.layer(2).output_shape() == Shape{2, 4, 5});
+}
+
+TEST_CASE("layer fusion (Conv2D+ReLU+MaxPool2D) gives the unfused values and gradients") {
+    auto fused = fashion_mnist_cnn<double>(5);
+    auto plain = fashion_mnist_cnn<double>(5);
+    plain.set_fusion(false);
+    Tensor<double> x(Shape{3, 1, 28, 28});
+    fill_uniform(x, RandomStream(6, Purpose::user), 0, 1);
+    std::vector<std::int64_t> ids{7, 8, 9};
+    const ForwardContext ctx{true, 3, 2, ids.data()};
+    Variable<double> a = fused.forward(Variable<double>(x), ctx);
+    Variable<double> b = plain.forward(Variable<double>(x), ctx);
+    CHECK(a.value().to_vector() == b.value().to_vector());
+    sum(a).backward();
+    sum(b).backward();
+    const auto pa = fused.parameters(), pb = plain.parameters();
+    for (std::size_t k = 0; k < pa.size(); ++k)
+        for (std::int64_t i = 0; i < pa[k].variable.grad().numel(); ++i)
+            REQUIRE(pa[k].variable.grad()[i] == doctest::Approx(pb[k].variable.grad()[i]).epsilon(1e-10).scale(1e-12));
 }

@@ -33,7 +33,7 @@ struct Node {
     int num_inputs = 0;
     std::array<Tensor<T>, max_saved> saved;  // tensors the backward needs (masks, probabilities, ...)
     Tensor<std::int32_t> indices;            // integer data the backward needs (argmax, labels)
-    std::array<std::int64_t, 8> ints{};      // integer arguments of the op (strides, ...)
+    std::array<std::int64_t, 12> ints{};      // integer arguments of the op (strides, ...)
     std::array<double, 4> reals{};           // real arguments of the op (rates, scales, ...)
     std::vector<Hook> hooks;
     std::uint64_t visit_mark = 0;            // used by backward's topological sort

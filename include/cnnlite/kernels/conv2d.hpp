@@ -32,7 +32,7 @@ struct ConvShape {
     std::int64_t pixels() const { return window.out_h() * window.out_w(); }                    ///< P
 };
 
-/// Below this patch size the direct kernel beats a GEMM call.
+/// Up to this patch size (C*kh*kw) the direct kernel beats a GEMM call.
 constexpr std::int64_t direct_conv_max_patch = 16;
 
 namespace detail {
@@ -55,22 +55,33 @@ inline int thread_id() {
 template <class T>
 using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-/// y[O, P] = w[O, K] * col[K, P] (+ bias), by rows of y; vectorised along P.
+/// One output row y[p] = b + sum_k w[k] col[k][p] in a single pass, K known at compile time so
+/// that the sum over k unrolls and the loop over p vectorises.
+template <int K, class T>
+void small_patch_row(const T* w, T b, const T* col, std::int64_t pixels, T* row) {
+#pragma omp simd
+    for (std::int64_t p = 0; p < pixels; ++p) {
+        T acc = b;
+        for (int k = 0; k < K; ++k) acc += w[k] * col[k * pixels + p];
+        row[p] = acc;
+    }
+}
+
+/// y[O, P] = w[O, K] * col[K, P] (+ bias) for K <= direct_conv_max_patch, row by row.
 template <class T>
 void small_patch_product(const T* w, const T* bias, const T* col, std::int64_t out_channels, std::int64_t patch,
                          std::int64_t pixels, T* y) {
-    for (std::int64_t o = 0; o < out_channels; ++o) {
-        T* row = y + o * pixels;
-        const T b = bias ? bias[o] : T(0);
-#pragma omp simd
-        for (std::int64_t p = 0; p < pixels; ++p) row[p] = b;
-        for (std::int64_t k = 0; k < patch; ++k) {
-            const T wk = w[o * patch + k];
-            const T* c = col + k * pixels;
-#pragma omp simd
-            for (std::int64_t p = 0; p < pixels; ++p) row[p] += wk * c[p];
-        }
-    }
+    using RowFn = void (*)(const T*, T, const T*, std::int64_t, T*);
+    static constexpr RowFn rows[] = {nullptr,
+                                     &small_patch_row<1, T>,  &small_patch_row<2, T>,  &small_patch_row<3, T>,
+                                     &small_patch_row<4, T>,  &small_patch_row<5, T>,  &small_patch_row<6, T>,
+                                     &small_patch_row<7, T>,  &small_patch_row<8, T>,  &small_patch_row<9, T>,
+                                     &small_patch_row<10, T>, &small_patch_row<11, T>, &small_patch_row<12, T>,
+                                     &small_patch_row<13, T>, &small_patch_row<14, T>, &small_patch_row<15, T>,
+                                     &small_patch_row<16, T>};
+    const RowFn row_fn = rows[patch];
+    for (std::int64_t o = 0; o < out_channels; ++o)
+        row_fn(w + o * patch, bias ? bias[o] : T(0), col, pixels, y + o * pixels);
 }
 
 }  // namespace detail
@@ -102,7 +113,7 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, b
         }
         if (relu) {
 #pragma omp simd
-            for (std::int64_t i = 0; i < O * P; ++i) yn[i] = yn[i] > T(0) ? yn[i] : T(0);
+            for (std::int64_t i = 0; i < O * P; ++i) yn[i] = yn[i] <= T(0) ? T(0) : yn[i];  // NaN stays NaN
         }
     }
 }

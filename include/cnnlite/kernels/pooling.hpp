@@ -10,38 +10,46 @@
 
 namespace cnnlite::kernels {
 
-/// y[plane][oy][ox] = max of the window; argmax holds the winner's index within its plane.
-/// Ties go to the first element in row-major window order (as PyTorch). Padding is never the max.
+namespace detail {
+
+/// Max pooling of one plane: out[oy][ox] = max of the window, arg = the winner's index in the
+/// plane. Ties go to the first element in row-major window order (as PyTorch); padding never
+/// wins; a NaN wins (`!(v <= best)`), so NaNs propagate instead of vanishing.
 template <class T>
-void max_pool_forward(const T* x, std::int64_t planes, const WindowGeometry& g, T* y, std::int32_t* argmax) {
-    const std::int64_t oh = g.out_h(), ow = g.out_w(), in_size = g.in_h * g.in_w;
-#pragma omp parallel for schedule(static)
-    for (std::int64_t p = 0; p < planes; ++p) {
-        const T* in = x + p * in_size;
-        T* out = y + p * oh * ow;
-        std::int32_t* arg = argmax + p * oh * ow;
-        for (std::int64_t oy = 0; oy < oh; ++oy) {
-            const std::int64_t y0 = std::max<std::int64_t>(oy * g.stride_h - g.pad_top, 0);
-            const std::int64_t y1 = std::min<std::int64_t>(oy * g.stride_h - g.pad_top + g.kernel_h, g.in_h);
-            for (std::int64_t ox = 0; ox < ow; ++ox) {
-                const std::int64_t x0 = std::max<std::int64_t>(ox * g.stride_w - g.pad_left, 0);
-                const std::int64_t x1 = std::min<std::int64_t>(ox * g.stride_w - g.pad_left + g.kernel_w, g.in_w);
-                T best = -std::numeric_limits<T>::infinity();
-                std::int64_t best_index = y0 * g.in_w + x0;
-                for (std::int64_t iy = y0; iy < y1; ++iy)
-                    for (std::int64_t ix = x0; ix < x1; ++ix) {
-                        const T v = in[iy * g.in_w + ix];
-                        // `!(v <= best)` also lets a NaN win, so NaNs propagate instead of vanishing.
-                        if (!(v <= best)) {
-                            best = v;
-                            best_index = iy * g.in_w + ix;
-                        }
+void max_pool_plane(const T* in, const WindowGeometry& g, T* out, std::int32_t* arg) {
+    const std::int64_t oh = g.out_h(), ow = g.out_w();
+    for (std::int64_t oy = 0; oy < oh; ++oy) {
+        const std::int64_t y0 = std::max<std::int64_t>(oy * g.stride_h - g.pad_top, 0);
+        const std::int64_t y1 = std::min<std::int64_t>(oy * g.stride_h - g.pad_top + g.kernel_h, g.in_h);
+        for (std::int64_t ox = 0; ox < ow; ++ox) {
+            const std::int64_t x0 = std::max<std::int64_t>(ox * g.stride_w - g.pad_left, 0);
+            const std::int64_t x1 = std::min<std::int64_t>(ox * g.stride_w - g.pad_left + g.kernel_w, g.in_w);
+            T best = -std::numeric_limits<T>::infinity();
+            std::int64_t best_index = y0 * g.in_w + x0;
+            for (std::int64_t iy = y0; iy < y1; ++iy)
+                for (std::int64_t ix = x0; ix < x1; ++ix) {
+                    const T v = in[iy * g.in_w + ix];
+                    if (!(v <= best)) {
+                        best = v;
+                        best_index = iy * g.in_w + ix;
                     }
-                out[oy * ow + ox] = best;
-                arg[oy * ow + ox] = static_cast<std::int32_t>(best_index);
-            }
+                }
+            out[oy * ow + ox] = best;
+            arg[oy * ow + ox] = static_cast<std::int32_t>(best_index);
         }
     }
+}
+
+}  // namespace detail
+
+/// y[plane] = max pooling of x[plane] for `planes` planes; argmax holds each winner's index
+/// within its plane.
+template <class T>
+void max_pool_forward(const T* x, std::int64_t planes, const WindowGeometry& g, T* y, std::int32_t* argmax) {
+    const std::int64_t out_size = g.out_h() * g.out_w(), in_size = g.in_h * g.in_w;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t p = 0; p < planes; ++p)
+        detail::max_pool_plane(x + p * in_size, g, y + p * out_size, argmax + p * out_size);
 }
 
 /// Specialisation-free fast path for the common 2x2 window with stride 2 and no padding.

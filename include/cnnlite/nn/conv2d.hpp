@@ -8,8 +8,10 @@
 
 #include "cnnlite/core/init.hpp"
 #include "cnnlite/nn/layer.hpp"
+#include "cnnlite/nn/max_pool2d.hpp"
 #include "cnnlite/ops/activation.hpp"
 #include "cnnlite/ops/conv2d.hpp"
+#include "cnnlite/ops/conv2d_relu_max_pool2d.hpp"
 
 namespace cnnlite {
 
@@ -92,12 +94,16 @@ public:
     }
     Variable<T> forward_logits(const Variable<T>& x, const ForwardContext&) const override {
         this->check_input(x);
-        Conv2dArgs a;
-        a.stride_h = sh_, a.stride_w = sw_;
-        a.pad_top = window_.pad_top, a.pad_bottom = window_.pad_bottom;
-        a.pad_left = window_.pad_left, a.pad_right = window_.pad_right;
-        a.relu = activation_ == Activation::relu;
-        return conv2d(x, weight_, bias_, a);
+        return conv2d(x, weight_, bias_, args());
+    }
+
+    /// Conv2D(relu) followed by MaxPool2D runs as one fused op.
+    Variable<T> forward_fused(const Variable<T>& x, const Layer<T>& next, const ForwardContext&) const override {
+        const auto* pool = dynamic_cast<const MaxPool2D<T>*>(&next);
+        if (pool == nullptr || activation_ != Activation::relu) return Variable<T>();
+        this->check_input(x);
+        return conv2d_relu_max_pool2d(x, weight_, bias_, args(), pool->pool_h(), pool->pool_w(), pool->stride_h(),
+                                      pool->stride_w());
     }
 
     std::vector<NamedParameter<T>> parameters() const override {
@@ -122,6 +128,14 @@ public:
     const Variable<T>& bias() const { return bias_; }
 
 private:
+    Conv2dArgs args() const {
+        Conv2dArgs a;
+        a.stride_h = sh_, a.stride_w = sw_;
+        a.pad_top = window_.pad_top, a.pad_bottom = window_.pad_bottom;
+        a.pad_left = window_.pad_left, a.pad_right = window_.pad_right;
+        a.relu = activation_ == Activation::relu;
+        return a;
+    }
     kernels::WindowGeometry make_window(std::int64_t h, std::int64_t w) const {
         if (padding_.mode == Padding::Mode::same) return kernels::WindowGeometry::same(h, w, kh_, kw_, sh_, sw_);
         kernels::WindowGeometry g = kernels::WindowGeometry::valid(h, w, kh_, kw_, sh_, sw_);

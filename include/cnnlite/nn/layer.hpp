@@ -107,6 +107,13 @@ public:
     /// The output before a final softmax activation (logits), for the fused loss. Layers whose
     /// activation is not softmax return forward().
     virtual Variable<T> forward_logits(const Variable<T>& x, const ForwardContext& ctx) const { return forward(x, ctx); }
+    /// A fused forward through this layer and `next` when a fused kernel exists (e.g. Conv2D with
+    /// ReLU followed by MaxPool2D); returns an undefined Variable when there is none. The model
+    /// only fuses when nobody watches this layer's own output.
+    virtual Variable<T> forward_fused(const Variable<T>& /*x*/, const Layer<T>& /*next*/, const ForwardContext&) const {
+        return Variable<T>();
+    }
+
     /// Whether the layer ends in a softmax (so a loss may use forward_logits()).
     virtual bool ends_in_softmax() const { return false; }
 

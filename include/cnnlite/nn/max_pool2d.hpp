@@ -49,6 +49,11 @@ public:
         return copy;
     }
 
+    std::int64_t pool_h() const { return ph_; }
+    std::int64_t pool_w() const { return pw_; }
+    std::int64_t stride_h() const { return sh_; }
+    std::int64_t stride_w() const { return sw_; }
+
 private:
     std::int64_t ph_, pw_, sh_, sw_;
 };

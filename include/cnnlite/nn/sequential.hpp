@@ -65,6 +65,11 @@ public:
     Variable<T> forward_logits(const Variable<T>& x, const ForwardContext& ctx = {}, const OutputTap& tap = nullptr) const {
         return run(x, ctx, tap, true);
     }
+    /// Turns layer fusion (e.g. Conv2D+ReLU+MaxPool2D as one kernel) on or off; on by default.
+    /// Fusion never happens during a forward with a tap, so taps see every layer's output.
+    void set_fusion(bool on) { fusion_ = on; }
+    bool fusion() const { return fusion_; }
+
     /// Whether the model's output is a softmax (then losses train on forward_logits()).
     bool ends_in_softmax() const { return !layers_.empty() && layers_.back()->ends_in_softmax(); }
 
@@ -154,6 +159,15 @@ private:
         Variable<T> h = x;
         for (std::size_t i = 0; i < layers_.size(); ++i) {
             const bool last = i + 1 == layers_.size();
+            // Fuse with the next layer only when no tap watches this layer's own output.
+            if (fusion_ && !tap && i + 1 < layers_.size()) {
+                Variable<T> fused = layers_[i]->forward_fused(h, *layers_[i + 1], ctx);
+                if (fused.defined()) {
+                    h = std::move(fused);
+                    ++i;
+                    continue;
+                }
+            }
             h = (last && logits) ? layers_[i]->forward_logits(h, ctx) : layers_[i]->forward(h, ctx);
             if (tap) tap(*layers_[i], h);
         }
@@ -170,6 +184,7 @@ private:
     InitScheme scheme_;
     std::vector<std::unique_ptr<Layer<T>>> layers_;
     std::map<std::string, int> name_counts_;
+    bool fusion_ = true;
 };
 
 }  // namespace cnnlite

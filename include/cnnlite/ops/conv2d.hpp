@@ -69,7 +69,7 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variab
     if (record) {
         auto& ints = out.node()->ints;
         ints = {args.stride_h, args.stride_w, args.pad_top, args.pad_bottom, args.pad_left, args.pad_right,
-                args.relu ? 1 : 0, 0};
+                args.relu ? 1 : 0, 0, 0, 0, 0, 0};
     }
     return out;
 }

@@ -1,0 +1,66 @@
+// Convolution + ReLU + max pooling as one op, for a Conv2D(activation=relu) followed by a
+// MaxPool2D whose conv output nobody needs to see: the same values as the three ops in a row,
+// without the full-resolution activation ever being stored.
+#pragma once
+
+#include "cnnlite/autograd/variable.hpp"
+#include "cnnlite/kernels/conv_relu_pool.hpp"
+#include "cnnlite/ops/conv2d.hpp"
+
+namespace cnnlite {
+
+/// max_pool2d(conv2d(x, weight, bias, args with relu), pool, stride). `args.relu` is implied.
+template <class T>
+Variable<T> conv2d_relu_max_pool2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias,
+                                   const Conv2dArgs& args, std::int64_t pool_h, std::int64_t pool_w, std::int64_t stride_h,
+                                   std::int64_t stride_w) {
+    const Shape& xs = x.shape();
+    const Shape& ws = weight.shape();
+    check(xs.rank() == 4, "conv2d_relu_max_pool2d: input must be [N, C, H, W], got ", xs);
+    check(ws.rank() == 4, "conv2d_relu_max_pool2d: weight must be [O, C, kh, kw], got ", ws);
+    check(xs[1] == ws[1], "conv2d_relu_max_pool2d: input has ", xs[1], " channels but weight ", ws, " expects ", ws[1]);
+    check(!bias.defined() || bias.shape() == Shape{ws[0]}, "conv2d_relu_max_pool2d: bias shape ",
+          bias.defined() ? bias.shape() : Shape{}, " does not match ", ws[0], " output channels");
+    const kernels::ConvShape s = detail::conv_shape(xs, ws, args);
+    s.window.validate("conv2d_relu_max_pool2d");
+    const auto pool = kernels::WindowGeometry::valid(s.window.out_h(), s.window.out_w(), pool_h, pool_w, stride_h, stride_w);
+    pool.validate("conv2d_relu_max_pool2d (pooling)");
+
+    const Shape ys{s.batch, s.out_channels, pool.out_h(), pool.out_w()};
+    Tensor<T> y = Tensor<T>::uninitialized(ys);
+    Tensor<std::int32_t> argmax = Tensor<std::int32_t>::uninitialized(ys);
+    Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::conv_relu_pool_workspace_size(s)});
+    kernels::conv_relu_pool_forward(s, pool, x.value().data(), weight.value().data(),
+                                    bias.defined() ? bias.value().data() : nullptr, y.data(), argmax.data(), workspace.data());
+
+    const bool record = detail::should_record<T>({&x, &weight, &bias});
+    Variable<T> out = detail::make_result<T>(std::move(y), "conv2d_relu_max_pool2d", record, +[](detail::Node<T>& n) {
+        const auto& xv = n.inputs[0]->value;
+        const auto& wv = n.inputs[1]->value;
+        Conv2dArgs a;
+        a.stride_h = n.ints[0], a.stride_w = n.ints[1];
+        a.pad_top = n.ints[2], a.pad_bottom = n.ints[3], a.pad_left = n.ints[4], a.pad_right = n.ints[5];
+        const kernels::ConvShape s = detail::conv_shape(xv.shape(), wv.shape(), a);
+        const auto pool = kernels::WindowGeometry::valid(s.window.out_h(), s.window.out_w(), n.ints[6], n.ints[7],
+                                                         n.ints[8], n.ints[9]);
+        const bool has_bias = n.inputs[2] != nullptr;
+        Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::conv_relu_pool_workspace_size(s)});
+        Tensor<T> dw = Tensor<T>::uninitialized(wv.shape());
+        Tensor<T> db = has_bias ? Tensor<T>::uninitialized(Shape{s.out_channels}) : Tensor<T>();
+        Tensor<T> dx = detail::wants_grad(n, 0) ? Tensor<T>::uninitialized(xv.shape()) : Tensor<T>();
+        kernels::conv_relu_pool_backward(s, pool, xv.data(), wv.data(), n.value.data(), n.indices.data(), n.grad.data(),
+                                         dw.data(), has_bias ? db.data() : nullptr, dx.defined() ? dx.data() : nullptr,
+                                         workspace.data());
+        if (dx.defined()) detail::accumulate_grad(n, 0, std::move(dx));
+        if (detail::wants_grad(n, 1)) detail::accumulate_grad(n, 1, std::move(dw));
+        if (has_bias && detail::wants_grad(n, 2)) detail::accumulate_grad(n, 2, std::move(db));
+    }, {&x, &weight, &bias});
+    if (record) {
+        out.node()->ints = {args.stride_h, args.stride_w, args.pad_top, args.pad_bottom, args.pad_left, args.pad_right,
+                            pool_h,        pool_w,        stride_h,     stride_w,       0,             0};
+        out.node()->indices = std::move(argmax);
+    }
+    return out;
+}
+
+}  // namespace cnnlite
