@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -175,4 +176,18 @@ TEST_CASE("dropout passes gradcheck") {
     const auto r = gradcheck([&](const std::vector<Variable<double>>& v) { return dropout(v[0], 0.4, stream, ids.data()); },
                              {x});
     CHECK_MESSAGE(r.ok, r.message);
+}
+
+TEST_CASE("a NaN in a pooling window propagates, fused or not") {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (int first : {0, 1}) {
+        Tensor<double> x = Tensor<double>::from({1, 1, 2, 2}, {1, 2, 3, 4});
+        x[first ? 0 : 3] = nan;
+        CHECK(std::isnan(max_pool2d(Variable<double>(x), 2, 2, 2, 2).value()[0]));
+        CHECK(std::isnan(max_pool2d(Variable<double>(x), 2, 2, 1, 1).value()[0]));
+        Variable<double> w(Tensor<double>::from({1, 1, 1, 1}, {1.0}));
+        Conv2dArgs a;
+        a.relu = true;
+        CHECK(std::isnan(conv2d_relu_max_pool2d(Variable<double>(x), w, Variable<double>(), a, 2, 2, 2, 2).value()[0]));
+    }
 }

@@ -58,9 +58,9 @@ void conv_relu_pool_forward(const ConvShape& s, const WindowGeometry& pool, cons
                         const std::int64_t base = 2 * oy * iw + 2 * ox;
                         T best = r0[2 * ox];
                         std::int64_t index = base;
-                        if (!(r0[2 * ox + 1] <= best)) best = r0[2 * ox + 1], index = base + 1;
-                        if (!(r1[2 * ox] <= best)) best = r1[2 * ox], index = base + iw;
-                        if (!(r1[2 * ox + 1] <= best)) best = r1[2 * ox + 1], index = base + iw + 1;
+                        if (detail::beats(r0[2 * ox + 1], best)) best = r0[2 * ox + 1], index = base + 1;
+                        if (detail::beats(r1[2 * ox], best)) best = r1[2 * ox], index = base + iw;
+                        if (detail::beats(r1[2 * ox + 1], best)) best = r1[2 * ox + 1], index = base + iw + 1;
                         out[oy * ow + ox] = best <= T(0) ? T(0) : best;  // NaN stays NaN
                         arg[oy * ow + ox] = static_cast<std::int32_t>(index);
                     }

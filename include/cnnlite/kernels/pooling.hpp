@@ -12,9 +12,16 @@ namespace cnnlite::kernels {
 
 namespace detail {
 
+/// Whether `v` replaces `best` as a window's maximum: when larger, or when it is a NaN and
+/// `best` is not, so that a NaN anywhere in a window propagates instead of vanishing.
+template <class T>
+inline bool beats(T v, T best) {
+    return v > best || (v != v && best == best);
+}
+
 /// Max pooling of one plane: out[oy][ox] = max of the window, arg = the winner's index in the
 /// plane. Ties go to the first element in row-major window order (as PyTorch); padding never
-/// wins; a NaN wins (`!(v <= best)`), so NaNs propagate instead of vanishing.
+/// wins; a NaN wins and stays.
 template <class T>
 void max_pool_plane(const T* in, const WindowGeometry& g, T* out, std::int32_t* arg) {
     const std::int64_t oh = g.out_h(), ow = g.out_w();
@@ -29,7 +36,7 @@ void max_pool_plane(const T* in, const WindowGeometry& g, T* out, std::int32_t* 
             for (std::int64_t iy = y0; iy < y1; ++iy)
                 for (std::int64_t ix = x0; ix < x1; ++ix) {
                     const T v = in[iy * g.in_w + ix];
-                    if (!(v <= best)) {
+                    if (beats(v, best)) {
                         best = v;
                         best_index = iy * g.in_w + ix;
                     }
@@ -69,9 +76,9 @@ void max_pool_2x2_forward(const T* x, std::int64_t planes, std::int64_t in_h, st
                 const std::int64_t base = 2 * oy * in_w + 2 * ox;
                 T best = r0[2 * ox];
                 std::int64_t index = base;
-                if (!(r0[2 * ox + 1] <= best)) best = r0[2 * ox + 1], index = base + 1;
-                if (!(r1[2 * ox] <= best)) best = r1[2 * ox], index = base + in_w;
-                if (!(r1[2 * ox + 1] <= best)) best = r1[2 * ox + 1], index = base + in_w + 1;
+                if (detail::beats(r0[2 * ox + 1], best)) best = r0[2 * ox + 1], index = base + 1;
+                if (detail::beats(r1[2 * ox], best)) best = r1[2 * ox], index = base + in_w;
+                if (detail::beats(r1[2 * ox + 1], best)) best = r1[2 * ox + 1], index = base + in_w + 1;
                 out[oy * ow + ox] = best;
                 arg[oy * ow + ox] = static_cast<std::int32_t>(index);
             }
