@@ -1,0 +1,141 @@
+// Helpers every stage of the pipeline uses: progress lines, data and model loading with clear
+// errors, the JSON files (metrics.json, run.json), seeded choice of images, titles.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iterator>
+#include <numeric>
+#include <sstream>
+#include <system_error>
+
+#include "cnnlite/core/error.hpp"
+#include "cnnlite/core/random.hpp"
+#include "cnnlite/core/threading.hpp"
+#include "cnnlite/io/atomic_file.hpp"
+#include "cnnlite/io/model_file.hpp"
+
+#include "pipeline.hpp"
+
+namespace fm {
+
+std::string Settings::model_path() const { return model.empty() ? (fs::path(out) / "model.safetensors").string() : model; }
+
+void say(const Settings& s, const std::string& stage, const std::string& message) {
+    if (s.quiet) return;
+    std::printf("[%s] %s\n", stage.c_str(), message.c_str());
+    std::fflush(stdout);
+}
+
+double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string format_seconds(double seconds) {
+    char buffer[64];
+    if (seconds < 60) {
+        std::snprintf(buffer, sizeof buffer, "%.1f s", seconds);
+    } else {
+        const long total = std::lround(seconds);
+        std::snprintf(buffer, sizeof buffer, "%ld min %02ld s", total / 60, total % 60);
+    }
+    return buffer;
+}
+
+std::string with_commas(std::int64_t n) {
+    std::string digits = std::to_string(n < 0 ? -n : n), out;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        if (i && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return n < 0 ? "-" + out : out;
+}
+
+void ensure_dir(const fs::path& dir) { cnnlite::create_directories(dir.string()); }
+
+cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage) {
+    const double start = now_seconds();
+    const cnnlite::FashionMnistFiles files = cnnlite::locate_fashion_mnist(s.data);
+    say(s, stage, "reading Fashion-MNIST from " + files.folder.string());
+    cnnlite::FashionMnist data = cnnlite::load_fashion_mnist(files);
+    say(s, stage,
+        with_commas(data.train.size()) + " training and " + with_commas(data.test.size()) + " test images read in " +
+            format_seconds(now_seconds() - start));
+    return data;
+}
+
+cnnlite::Sequential<float> load_trained_model(const Settings& s, const std::string& stage) {
+    const std::string path = s.model_path();
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        cnnlite::fail("no trained model at '", path, "': run `fashion_mnist train --out ", s.out,
+                      "` first, or name a model file with --model FILE");
+    say(s, stage, "loading the model " + path);
+    return cnnlite::load_model<float>(path);
+}
+
+nlohmann::json read_json_object(const fs::path& path) {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) return nlohmann::json::object();
+    std::ifstream in(path);
+    cnnlite::check(static_cast<bool>(in), "cannot read '", path.string(), "'");
+    nlohmann::json value;
+    try {
+        value = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        cnnlite::fail("'", path.string(), "' is not valid JSON (", e.what(), "); delete it or fix it");
+    }
+    cnnlite::check(value.is_object(), "'", path.string(), "' does not hold a JSON object; delete it or fix it");
+    return value;
+}
+
+void write_json(const fs::path& path, const nlohmann::json& value) {
+    ensure_dir(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+    cnnlite::write_file_atomically(path.string(), value.dump(2) + "\n");
+}
+
+namespace {
+std::string local_time_now() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buffer[64];
+    std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S %Z", &tm);
+    return buffer;
+}
+}  // namespace
+
+void record_stage(const Settings& s, const std::string& stage, double seconds, const nlohmann::json& extra) {
+    const Paths paths(s);
+    nlohmann::json log = read_json_object(paths.run_log());
+    nlohmann::json entry = extra.is_object() ? extra : nlohmann::json::object();
+    entry["seconds"] = seconds;
+    entry["finished"] = local_time_now();
+    entry["threads"] = s.threads;
+    entry["seed"] = s.seed;
+    entry["data"] = s.data.empty() ? std::string("(search path)") : s.data;
+    log["stages"][stage] = entry;
+    write_json(paths.run_log(), log);
+}
+
+std::vector<std::int64_t> choose_indices(std::int64_t n, std::int64_t count, std::uint64_t seed, std::uint64_t stream) {
+    std::vector<std::int64_t> order(static_cast<std::size_t>(std::max<std::int64_t>(n, 0)));
+    std::iota(order.begin(), order.end(), std::int64_t(0));
+    const std::int64_t k = std::min(n, count);
+    const cnnlite::RandomStream random(seed, cnnlite::Purpose::data, stream);
+    for (std::int64_t i = 0; i < k; ++i) {
+        const auto j = i + static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(i),
+                                                                  static_cast<std::uint64_t>(n - i)));
+        std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+    }
+    order.resize(static_cast<std::size_t>(k));
+    return order;
+}
+
+std::string pred_true_title(int predicted, int truth) {
+    const auto& names = cnnlite::fashion_mnist_class_names();
+    return names.at(static_cast<std::size_t>(predicted)) + " (" + names.at(static_cast<std::size_t>(truth)) + ")";
+}
+
+}  // namespace fm

@@ -1,0 +1,133 @@
+// The paper's Fashion-MNIST pipeline (examples/fashion_mnist): the settings every subcommand
+// shares, where each stage writes under the output folder, and the stages themselves. Each
+// stage reads what earlier stages left in the output folder, so they can run one at a time.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cnnlite/core/tensor.hpp"
+#include "cnnlite/data/fashion_mnist.hpp"
+#include "cnnlite/nn/sequential.hpp"
+
+namespace fm {
+
+namespace fs = std::filesystem;
+
+/// The command line: one set of options shared by every subcommand.
+struct Settings {
+    std::string data;                      ///< folder of the four IDX files; empty = search path
+    std::string out = "out/fashion_mnist"; ///< where every output goes
+    std::int64_t epochs = 50;
+    std::int64_t batch_size = 64;
+    std::uint64_t seed = 0;
+    int threads = 0;                       ///< 0 until main() fills in the available cores
+    std::int64_t val = 5000;               ///< validation = the first `val` training images
+    std::int64_t limit = -1;               ///< train on the first `limit` of the rest; -1 = all
+    std::string model;                     ///< weights for evaluate/explain/predict; empty = OUT/model.safetensors
+    bool resume = false;
+    bool quiet = false;
+    std::vector<std::string> images;       ///< predict's inputs
+
+    /// The weights file evaluate, explain and predict read.
+    std::string model_path() const;
+};
+
+/// The files under the output folder, in one place so that stages and the report agree.
+struct Paths {
+    fs::path out;
+    explicit Paths(const Settings& s) : out(s.out) {}
+    fs::path eda() const { return out / "eda"; }
+    fs::path figures() const { return out / "figures"; }
+    fs::path gradcam() const { return out / "gradcam"; }
+    fs::path class_counts() const { return eda() / "class_counts.csv"; }
+    fs::path pixel_ratio_stats() const { return eda() / "pixel_ratio_stats.csv"; }
+    fs::path anova() const { return eda() / "anova.csv"; }
+    fs::path umap() const { return eda() / "umap.csv"; }
+    fs::path history() const { return out / "history.csv"; }
+    fs::path model() const { return out / "model.safetensors"; }
+    fs::path checkpoint() const { return out / "checkpoint.safetensors"; }
+    fs::path metrics() const { return out / "metrics.json"; }
+    fs::path run_log() const { return out / "run.json"; }
+    fs::path model_summary() const { return out / "model_summary.txt"; }
+    fs::path cams() const { return gradcam() / "cams.npy"; }
+    fs::path cams_index() const { return gradcam() / "cams_index.csv"; }
+    fs::path report() const { return out / "report.html"; }
+    fs::path predictions() const { return out / "predict"; }
+    /// figures/<name><ext>
+    fs::path figure(const std::string& name, const std::string& ext) const { return figures() / (name + ext); }
+};
+
+// --- stages (one source file each) ------------------------------------------------------
+void run_eda(const Settings& s);
+void run_summary(const Settings& s);
+void run_train(const Settings& s);
+void run_evaluate(const Settings& s);
+void run_explain(const Settings& s);
+void run_predict(const Settings& s);
+/// Rebuilds OUT/report.html from whatever the stages have written so far.
+void write_report(const Settings& s);
+
+// --- shared helpers (common.cpp) --------------------------------------------------------
+/// Prints a progress line "[stage] message" (unless --quiet) and flushes.
+void say(const Settings& s, const std::string& stage, const std::string& message);
+/// Seconds since `start` (steady clock, from a value returned by now_seconds()).
+double now_seconds();
+/// "1.2 s", "3 min 04 s".
+std::string format_seconds(double seconds);
+/// Number with thousands separators: 60000 -> "60,000".
+std::string with_commas(std::int64_t n);
+
+/// Loads the data set (from --data, or the search path) and says where from.
+cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage);
+
+/// Loads the weights in `path` (a model file with architecture metadata); a clear error when
+/// the file is missing tells which stage makes it.
+cnnlite::Sequential<float> load_trained_model(const Settings& s, const std::string& stage);
+
+/// Reads a JSON object file; an empty object when the file does not exist. A file that exists
+/// but is not a JSON object is an error naming it.
+nlohmann::json read_json_object(const fs::path& path);
+/// Writes `value` (pretty-printed) atomically.
+void write_json(const fs::path& path, const nlohmann::json& value);
+/// Records a finished stage in OUT/run.json: its wall time, when it ended, and the settings.
+void record_stage(const Settings& s, const std::string& stage, double seconds,
+                  const nlohmann::json& extra = nlohmann::json::object());
+
+/// `count` distinct indices in [0, n), drawn from the seed (partial Fisher-Yates over
+/// RandomStream(seed, Purpose::data, stream)); fewer when n < count.
+std::vector<std::int64_t> choose_indices(std::int64_t n, std::int64_t count, std::uint64_t seed, std::uint64_t stream);
+/// The `stream` keys of the random choices, so that evaluate and explain draw the same images.
+inline constexpr std::uint64_t sample_stream = 1;       ///< the 50 test images of test_samples / gradcam_samples
+inline constexpr std::uint64_t per_class_stream = 2;    ///< gradcam_per_class
+inline constexpr std::uint64_t shirt_stream = 3;        ///< gradcam_shirt
+
+/// "pred (true)" as the paper titles test images.
+std::string pred_true_title(int predicted, int truth);
+
+/// Creates `dir` (and parents); errors name the folder.
+void ensure_dir(const fs::path& dir);
+
+}  // namespace fm
+
+namespace fm {
+
+/// The paper's Grad-CAM of a batch: for each image the map of its predicted class.
+struct GradCams {
+    cnnlite::Tensor<float> cams;           ///< [N, H, W], each map ReLU'd and divided by its max (0 where all 0)
+    std::vector<int> predicted;            ///< predicted label per image
+    cnnlite::Tensor<float> probabilities;  ///< [N, classes] softmax output
+};
+
+/// Grad-CAM (softmax probability of the predicted class, the last Conv2D's output after its
+/// ReLU, channel-mean gradient weights, ReLU, divided by the max) of `images` [N, 1, 28, 28].
+GradCams paper_gradcam(const cnnlite::Sequential<float>& model, const cnnlite::Tensor<float>& images);
+
+/// `v` with `decimals` digits after the point.
+std::string fixed(double v, int decimals);
+
+}  // namespace fm

@@ -1,0 +1,291 @@
+// OUT/report.html: one self-contained page laid out like the paper — data, exploratory
+// analysis, model, training, evaluation, Grad-CAM — built from the files the stages wrote
+// (CSV, JSON, figures), so any stage can refresh it. A stage that has not run yet shows as
+// such instead of failing the page.
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "cnnlite/core/version.hpp"
+#include "cnnlite/io/csv.hpp"
+#include "cnnlite/nn/paper_model.hpp"
+#include "cnnlite/nn/summary.hpp"
+#include "cnnlite/viz/report.hpp"
+
+#include "pipeline.hpp"
+
+namespace fm {
+
+namespace {
+
+using cnnlite::viz::Cell;
+using cnnlite::viz::Report;
+using cnnlite::viz::ReportTable;
+using Rows = std::vector<std::vector<std::string>>;
+
+bool file_exists(const fs::path& p) {
+    std::error_code ec;
+    return fs::exists(p, ec);
+}
+
+/// The CSV's data rows (header checked against `columns`); empty when the file is missing.
+Rows read_table(const fs::path& path, const std::vector<std::string>& columns) {
+    if (!file_exists(path)) return {};
+    Rows rows = cnnlite::read_csv(path.string());
+    cnnlite::check(!rows.empty() && rows[0] == columns, "report: '", path.string(), "' does not have the columns ",
+                   nlohmann::json(columns).dump());
+    rows.erase(rows.begin());
+    return rows;
+}
+
+double number(const std::string& text) {
+    try {
+        return std::stod(text);
+    } catch (const std::exception&) {
+        return std::nan("");
+    }
+}
+
+std::string percent(double fraction, int decimals = 2) { return fixed(100 * fraction, decimals) + "%"; }
+
+/// Adds figures/<name>.svg or .png when present, a note otherwise.
+void add_figure(Report& report, const Paths& paths, const std::string& name, const std::string& caption,
+                const std::string& missing) {
+    for (const char* ext : {".svg", ".png"}) {
+        const fs::path file = paths.figure(name, ext);
+        if (file_exists(file)) {
+            report.figure_file(file.string(), caption);
+            return;
+        }
+    }
+    report.paragraph("[" + name + ": " + missing + "]");
+}
+
+std::string read_text(const fs::path& path) {
+    std::ifstream in(path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+std::string json_text(const nlohmann::json& j, const char* key) {
+    if (!j.contains(key)) return "?";
+    const auto& v = j.at(key);
+    return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+}  // namespace
+
+void write_report(const Settings& s) {
+    const Paths paths(s);
+    const nlohmann::json metrics = read_json_object(paths.metrics());
+    const nlohmann::json run = read_json_object(paths.run_log());
+    const nlohmann::json stages = run.value("stages", nlohmann::json::object());
+    const auto& names = cnnlite::fashion_mnist_class_names();
+    const auto stage_seconds = [&](const char* stage) -> std::string {
+        return stages.contains(stage) ? format_seconds(stages[stage].value("seconds", 0.0)) : "not run";
+    };
+
+    Report report("Fashion-MNIST image classification using a CNN and Grad-CAM — reproduced with cnnlite");
+    report.paragraph(
+        "This page rebuilds, step by step, the pipeline of the paper \"Fashion-MNIST Image Classification using CNN "
+        "and Grad-CAM\" (Kim, Li, Bak; Texas A&M, ECEN 758, 2023), which used TensorFlow/Keras. Every number "
+        "below comes from the files next to this page (CSV, JSON, .npy); every figure is in figures/.");
+
+    // --- Run -----------------------------------------------------------------------------
+    report.section("The run");
+    {
+        std::vector<std::pair<std::string, std::string>> settings = {
+            {"output folder", s.out},
+            {"cnnlite", cnnlite::version()},
+        };
+        if (stages.contains("train")) {
+            const auto& t = stages["train"];
+            settings.push_back({"data", json_text(t, "data_folder")});
+            settings.push_back({"epochs", json_text(t, "epochs")});
+            settings.push_back({"batch size", json_text(t, "batch_size")});
+            settings.push_back({"training images", json_text(t, "train_images")});
+            settings.push_back({"validation images", json_text(t, "validation_images") + " (the first of the training file)"});
+            settings.push_back({"seed", json_text(t, "seed")});
+            settings.push_back({"threads", json_text(t, "threads")});
+            settings.push_back({"optimiser", "Adam, lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7 (Keras defaults)"});
+            if (t.value("resumed_after_epoch", 0) > 0)
+                settings.push_back({"resumed", "after epoch " + json_text(t, "resumed_after_epoch")});
+        } else if (stages.contains("eda")) {
+            settings.push_back({"data", json_text(stages["eda"], "data_folder")});
+        }
+        report.settings("Settings", settings);
+        std::vector<std::pair<std::string, std::string>> timings;
+        for (const char* stage : {"eda", "summary", "train", "evaluate", "explain"}) {
+            std::string text = stage_seconds(stage);
+            if (stages.contains(stage)) text += " (finished " + json_text(stages[stage], "finished") + ")";
+            timings.push_back({stage, text});
+        }
+        if (metrics.contains("train_seconds")) {
+            const double epochs = metrics.value("epochs_run", 1.0);
+            timings.push_back({"training, per epoch", format_seconds(metrics["train_seconds"].get<double>() / epochs) +
+                                                          " on average (training and validation)"});
+            timings.push_back({"training throughput", with_commas(std::llround(metrics.value("train_images_per_second", 0.0))) +
+                                                          " images/s"});
+        }
+        if (stages.contains("explain") && stages["explain"].contains("gradcam_images_per_second"))
+            timings.push_back({"Grad-CAM throughput",
+                               with_commas(std::llround(stages["explain"]["gradcam_images_per_second"].get<double>())) +
+                                   " images/s (batched)"});
+        report.settings("Timings", timings);
+    }
+
+    // --- 1. Data -------------------------------------------------------------------------
+    report.section("Data");
+    report.paragraph(
+        "Fashion-MNIST (Zalando Research): grey 28x28 images of 10 kinds of clothing, 60,000 for training and 10,000 "
+        "for testing. The network sees pixel / 255. Validation = the first images of the training file; training = "
+        "the rest.");
+    const Rows counts = read_table(paths.class_counts(), {"class", "train", "test"});
+    if (!counts.empty()) {
+        ReportTable t{"Images per class", {"label", "class", "train", "test"}, {}};
+        for (std::size_t i = 0; i < counts.size(); ++i)
+            t.rows.push_back({Cell(static_cast<int>(i)), counts[i][0], Cell(static_cast<long long>(number(counts[i][1]))),
+                              Cell(static_cast<long long>(number(counts[i][2])))});
+        report.table(t);
+    }
+    add_figure(report, paths, "class_frequency", "Images per class in the training and test files.", "run `eda`");
+
+    // --- 2. EDA --------------------------------------------------------------------------
+    report.section("Exploratory data analysis");
+    report.paragraph(
+        "Instance size: for every image the non-background ratio = pixels whose raw value is above 0, divided by "
+        "784. Quartiles by linear interpolation between order statistics; variance over n.");
+    const Rows stats = read_table(paths.pixel_ratio_stats(),
+                                  {"class", "split", "count", "q1", "median", "q3", "max", "mean", "variance"});
+    if (!stats.empty()) {
+        ReportTable t{"Non-background pixel ratio per class and split",
+                      {"class", "split", "count", "Q1", "median", "Q3", "max", "mean", "variance"}, {}};
+        for (const auto& r : stats)
+            t.rows.push_back({r[0], r[1], Cell(static_cast<long long>(number(r[2]))), Cell::fixed(number(r[3]), 4),
+                              Cell::fixed(number(r[4]), 4), Cell::fixed(number(r[5]), 4), Cell::fixed(number(r[6]), 4),
+                              Cell::fixed(number(r[7]), 4), Cell(number(r[8]), 4)});
+        report.table(t);
+    } else {
+        report.paragraph("[pixel-ratio statistics: run `eda`]");
+    }
+    add_figure(report, paths, "pixel_ratio_histograms",
+               "Histograms of the non-background pixel ratio (30 bins), one translucent series per class.", "run `eda`");
+    const Rows anova = read_table(paths.anova(), {"class", "f_value", "p_value"});
+    if (!anova.empty()) {
+        ReportTable t{"One-way ANOVA of the ratios, training against test set, per class",
+                      {"class", "F", "p-value", "differs at 5%?"}, {}};
+        std::string significant;
+        for (const auto& r : anova) {
+            const double p = number(r[2]);
+            t.rows.push_back({r[0], Cell(number(r[1]), 4), Cell(p, 4), p < 0.05 ? "yes" : "no"});
+            if (p < 0.05) significant += (significant.empty() ? "" : ", ") + r[0];
+        }
+        report.table(t);
+        report.paragraph("Classes whose training and test ratios differ at the 5% level: " +
+                         (significant.empty() ? std::string("none") : significant) +
+                         ". (The paper found only Coat, p ~ 0.006; every other class p > 0.09.)");
+    }
+    report.heading("UMAP of the training images");
+    if (file_exists(paths.umap()))
+        add_figure(report, paths, "umap", "UMAP of the 60,000 training images (784 raw pixels), coloured by class.",
+                   "figure missing");
+    else
+        report.paragraph("[UMAP: not computed — include/cnnlite/analysis/umap.hpp is not in this cnnlite yet.]");
+
+    // --- 3. Model ------------------------------------------------------------------------
+    report.section("The network");
+    report.paragraph(
+        "The paper's Figure 4: one 2x2 convolution with 64 filters ('same' padding, ReLU), two max-pooling stages "
+        "with dropout 0.3, a 256-unit dense layer with dropout 0.5 and a 10-way softmax. Shapes are NCHW.");
+    report.preformatted(file_exists(paths.model_summary()) ? read_text(paths.model_summary())
+                                                      : cnnlite::summary(cnnlite::fashion_mnist_cnn<float>(s.seed)));
+
+    // --- 4. Training ---------------------------------------------------------------------
+    report.section("Training");
+    report.paragraph(
+        "Adam (Keras defaults), batch 64, the training set shuffled every epoch; after every epoch the validation "
+        "loss decides whether the weights are kept (the paper's best epoch was 39 of 50).");
+    if (metrics.contains("best_epoch")) {
+        report.paragraph("Kept the weights of epoch " + json_text(metrics, "best_epoch") + " of " +
+                         json_text(metrics, "epochs_run") + ": validation loss " +
+                         fixed(metrics.value("best_val_loss", std::nan("")), 4) + ", validation accuracy " +
+                         percent(metrics.value("best_val_accuracy", std::nan(""))) + ".");
+    }
+    add_figure(report, paths, "learning_curves", "Loss and accuracy per epoch, training and validation.",
+               "run `train`");
+    const Rows history = read_table(paths.history(), {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"});
+    if (!history.empty()) {
+        ReportTable t{"History (history.csv)", {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}, {}};
+        for (const auto& r : history)
+            t.rows.push_back({Cell(static_cast<long long>(number(r[0]))), Cell::fixed(number(r[1]), 4),
+                              Cell::fixed(number(r[2]), 4), Cell::fixed(number(r[3]), 4), Cell::fixed(number(r[4]), 4),
+                              Cell::fixed(number(r[5]), 1)});
+        report.table(t);
+    }
+
+    // --- 5. Evaluation -------------------------------------------------------------------
+    report.section("Evaluation on the test set");
+    if (metrics.contains("test_accuracy")) {
+        report.paragraph("Test accuracy of the kept weights: " + percent(metrics["test_accuracy"].get<double>()) +
+                         " (the paper: 91.2%); test loss " + fixed(metrics["test_loss"].get<double>(), 4) + ".");
+        const auto acc = metrics["per_class_accuracy"].get<std::vector<double>>();
+        ReportTable t{"Accuracy per class", {"label", "class", "accuracy"}, {}};
+        std::size_t weakest = 0;
+        for (std::size_t c = 0; c < acc.size() && c < names.size(); ++c) {
+            t.rows.push_back({Cell(static_cast<int>(c)), names[c], Cell::fixed(100 * acc[c], 2)});
+            if (acc[c] < acc[weakest]) weakest = c;
+        }
+        report.table(t);
+        report.paragraph("Weakest class: " + names[weakest] + " (" + percent(acc[weakest], 1) +
+                         "); the paper's weakest was Shirt at ~73%.");
+    } else {
+        report.paragraph("[test results: run `evaluate`]");
+    }
+    add_figure(report, paths, "per_class_accuracy", "Test accuracy per class.", "run `evaluate`");
+    add_figure(report, paths, "confusion_matrix", "Confusion matrix: rows are true labels, columns predictions.",
+               "run `evaluate`");
+    add_figure(report, paths, "test_samples",
+               "50 random test images titled \"predicted (true)\": green when right, red when wrong.",
+               "run `evaluate`");
+
+    // --- 6. Grad-CAM ---------------------------------------------------------------------
+    report.section("Grad-CAM");
+    report.paragraph(
+        "Grad-CAM (Selvaraju et al., 2017) as in the paper: the softmax probability of the predicted class is "
+        "differentiated with respect to the convolution's output after its ReLU (28x28x64); each channel is "
+        "weighted by the mean of its gradient, the weighted sum goes through a ReLU and is divided by its maximum. "
+        "Shown in 'magma' at alpha 0.5 over the grey image. The maps are in gradcam/cams.npy, indexed by "
+        "gradcam/cams_index.csv.");
+    add_figure(report, paths, "gradcam_samples", "Grad-CAM of 50 random test images, \"predicted (true)\".",
+               "run `explain`");
+    add_figure(report, paths, "gradcam_per_class",
+               "Per class (rows): 5 correctly classified and 5 misclassified test images with their Grad-CAM.",
+               "run `explain`");
+    add_figure(report, paths, "gradcam_shirt", "Shirts: correctly classified against misclassified.",
+               "run `explain`");
+
+    // --- 7. Explanation methods (issue 6) ------------------------------------------------
+    const fs::path methods_csv = paths.out / "explain" / "methods.csv";
+    if (file_exists(methods_csv)) {
+        report.section("Explanation methods compared");
+        const Rows methods = read_table(
+            methods_csv, {"method", "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "images_per_second"});
+        ReportTable t{"Faithfulness of the explanation methods (deletion: lower is better; insertion: higher is better)",
+                      {"method", "deletion AUC", "insertion AUC", "ROAD MoRF", "ROAD LeRF", "images/s"}, {}};
+        for (const auto& r : methods)
+            t.rows.push_back({r[0], Cell(number(r[1]), 4), Cell(number(r[2]), 4), Cell(number(r[3]), 4),
+                              Cell(number(r[4]), 4), Cell(number(r[5]), 4)});
+        report.table(t);
+        add_figure(report, paths, "explain_methods", "The same test images under each explanation method.",
+                   "figure missing");
+    }
+
+    report.write(paths.report().string());
+}
+
+}  // namespace fm

@@ -1,0 +1,28 @@
+// Stage `summary`: the paper's network (its Figure 4) as a Keras-style table, printed and
+// saved as OUT/model_summary.txt for the report.
+#include <cstdio>
+
+#include "cnnlite/io/atomic_file.hpp"
+#include "cnnlite/nn/paper_model.hpp"
+#include "cnnlite/nn/summary.hpp"
+
+#include "pipeline.hpp"
+
+namespace fm {
+
+void run_summary(const Settings& s) {
+    const double start = now_seconds();
+    const Paths paths(s);
+    const cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>(s.seed);
+    const std::string table = cnnlite::summary(model);
+    if (!s.quiet) {
+        std::printf("%s", table.c_str());
+        std::fflush(stdout);
+    }
+    ensure_dir(paths.out);
+    cnnlite::write_file_atomically(paths.model_summary().string(), table);
+    say(s, "summary", "model summary -> " + paths.model_summary().string());
+    record_stage(s, "summary", now_seconds() - start, {{"parameters", model.parameter_count()}});
+}
+
+}  // namespace fm

@@ -1,0 +1,188 @@
+// Stage `train`: the paper's recipe. Validation = the first --val training images, training =
+// the rest (or its first --limit); Adam with Keras' defaults, batch 64, shuffled every epoch;
+// the weights of the epoch with the lowest validation loss are kept in OUT/model.safetensors.
+// After every epoch OUT/checkpoint.safetensors holds everything --resume needs (weights,
+// Adam's moments, the kept weights, the history); every random draw is keyed by the seed and
+// the position in training, so a resumed run ends with the same bits as an uninterrupted one.
+#include <cmath>
+#include <map>
+#include <string>
+#include <system_error>
+
+#include "cnnlite/data/split.hpp"
+#include "cnnlite/io/model_file.hpp"
+#include "cnnlite/nn/paper_model.hpp"
+#include "cnnlite/optim/adam.hpp"
+#include "cnnlite/train/callbacks.hpp"
+#include "cnnlite/train/checkpoint.hpp"
+#include "cnnlite/train/fit.hpp"
+#include "cnnlite/viz/line_chart.hpp"
+#include "cnnlite/viz/svg.hpp"
+
+#include "pipeline.hpp"
+
+namespace fm {
+
+namespace {
+
+/// Settings a checkpoint must share with the run that resumes it (its own metadata keys).
+std::map<std::string, std::string> run_identity(const Settings& s, std::int64_t train_images) {
+    return {{"run.seed", std::to_string(s.seed)},
+            {"run.batch_size", std::to_string(s.batch_size)},
+            {"run.validation_images", std::to_string(s.val)},
+            {"run.train_images", std::to_string(train_images)}};
+}
+
+/// Model file metadata: deterministic (no clock), so a resumed run writes the same bytes.
+std::map<std::string, std::string> model_extra(const cnnlite::KeepBest<float>& best) {
+    return {{"class_names", nlohmann::json(cnnlite::fashion_mnist_class_names()).dump()},
+            {"best_epoch", std::to_string(best.best_epoch())},
+            {"best_val_loss", cnnlite::detail::real_text(best.best_value())}};
+}
+
+/// figures/learning_curves: loss and accuracy per epoch, training and validation, with the
+/// kept epoch marked.
+void write_learning_curves(const Paths& paths, const cnnlite::History& history, std::int64_t best_epoch) {
+    std::vector<double> epochs, loss, val_loss, accuracy, val_accuracy;
+    for (const auto& e : history.epochs) {
+        epochs.push_back(static_cast<double>(e.epoch));
+        loss.push_back(e.loss);
+        val_loss.push_back(e.val_loss);
+        accuracy.push_back(e.accuracy);
+        val_accuracy.push_back(e.val_accuracy);
+    }
+    const bool few = epochs.size() <= 20;
+    const auto panel = [&](const std::string& what, const std::vector<double>& train, const std::vector<double>& val) {
+        cnnlite::viz::LineChart chart;
+        chart.title = "Model " + what;
+        chart.x_label = "epoch";
+        chart.y_label = what;
+        chart.series = {{"training", epochs, train, std::nullopt, false, few},
+                        {"validation", epochs, val, std::nullopt, false, few}};
+        chart.markers = {{static_cast<double>(best_epoch), "kept: epoch " + std::to_string(best_epoch)}};
+        chart.width = 560;
+        chart.height = 400;
+        return cnnlite::viz::to_svg(chart);
+    };
+    cnnlite::viz::write_svg(paths.figure("learning_curves", ".svg").string(),
+                            cnnlite::viz::svg_side_by_side({panel("loss", loss, val_loss),
+                                                            panel("accuracy", accuracy, val_accuracy)}, 24));
+}
+
+}  // namespace
+
+void run_train(const Settings& s) {
+    const double start = now_seconds();
+    const Paths paths(s);
+    const cnnlite::FashionMnist data = load_data(s, "train");
+    const cnnlite::TrainValidationSplit split =
+        cnnlite::split_train_validation(data.train, s.val, s.limit < 0 ? cnnlite::no_limit : s.limit);
+    ensure_dir(paths.out);
+
+    cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>(s.seed);
+    cnnlite::Adam<float> adam(model.trainable_variables());
+    cnnlite::KeepBest<float> best("val_loss");
+    const auto identity = run_identity(s, split.train.size());
+
+    cnnlite::History history;
+    std::int64_t done = 0;
+    std::error_code ec;
+    const bool have_checkpoint = fs::exists(paths.checkpoint(), ec);
+    if (s.resume) {
+        cnnlite::check(have_checkpoint, "--resume: there is no checkpoint at '", paths.checkpoint().string(),
+                       "'; run `fashion_mnist train` without --resume to start a new run");
+        say(s, "train", "resuming from " + paths.checkpoint().string());
+        cnnlite::TrainingProgress<float> progress =
+            cnnlite::load_checkpoint(paths.checkpoint().string(), model, adam, &best,
+                                     static_cast<cnnlite::EarlyStopping<float>*>(nullptr));
+        for (const auto& [key, value] : identity) {
+            const auto it = progress.metadata.find(key);
+            const std::string saved = it == progress.metadata.end() ? "(missing)" : it->second;
+            cnnlite::check(saved == value, "--resume: the checkpoint was written with ", key.substr(4), " = ", saved,
+                           " but this run has ", value, "; use the same --seed, --batch-size, --val and --limit ",
+                           "(or train without --resume)");
+        }
+        const auto threads = progress.metadata.find("run.threads");
+        if (threads != progress.metadata.end() && threads->second != std::to_string(s.threads))
+            say(s, "train", "note: the checkpoint was written with " + threads->second + " threads and this run uses " +
+                                std::to_string(s.threads) + "; results may differ in the last bits");
+        done = progress.epoch;
+        history = progress.history;
+        say(s, "train", std::to_string(done) + " epoch(s) done, best epoch so far " + std::to_string(best.best_epoch()));
+    } else if (have_checkpoint) {
+        say(s, "train", "starting a new run (the existing checkpoint is replaced; --resume continues it instead)");
+    }
+
+    say(s, "train",
+        with_commas(split.train.size()) + " training and " + with_commas(split.validation.size()) +
+            " validation images; epochs " + std::to_string(s.epochs) + ", batch " + std::to_string(s.batch_size) +
+            ", Adam lr 0.001, seed " + std::to_string(s.seed) + ", " + std::to_string(s.threads) + " thread(s)");
+
+    if (done < s.epochs) {
+        auto checkpoint_meta = identity;
+        checkpoint_meta["run.threads"] = std::to_string(s.threads);
+        cnnlite::LambdaCallback<float> save_best([&](const cnnlite::Sequential<float>& m, const cnnlite::History& h,
+                                                     cnnlite::TrainControl&) {
+            if (best.best_epoch() == h.epochs.back().epoch) cnnlite::save_model(m, paths.model().string(), model_extra(best));
+        });
+        cnnlite::CsvLogger<float> csv(paths.history().string());
+        cnnlite::Checkpointer<float> checkpointer(paths.checkpoint().string(), adam, &best, nullptr, checkpoint_meta);
+
+        cnnlite::FitOptions options;
+        options.batch_size = s.batch_size;
+        options.epochs = s.epochs;
+        options.initial_epoch = done;
+        options.seed = s.seed;
+        options.verbosity = s.quiet ? cnnlite::Verbosity::silent : cnnlite::Verbosity::auto_;
+        history = cnnlite::fit(model, adam, split.train, &split.validation, options,
+                               {&best, &save_best, &csv, &checkpointer}, history);
+    } else {
+        say(s, "train", "the checkpoint already holds " + std::to_string(done) + " epoch(s); nothing to train");
+        history.write_csv(paths.history().string());
+    }
+
+    cnnlite::check(best.best_epoch() > 0, "train: the validation loss was never finite, so no weights were kept");
+    best.restore(model);
+    cnnlite::save_model(model, paths.model().string(), model_extra(best));
+    ensure_dir(paths.figures());
+    write_learning_curves(paths, history, best.best_epoch());
+
+    // Totals over every epoch of the run, those before a resume included.
+    double train_seconds = 0, pure_training_seconds = 0;
+    for (const auto& e : history.epochs) {
+        train_seconds += e.seconds;
+        if (e.images_per_second > 0) pure_training_seconds += static_cast<double>(split.train.size()) / e.images_per_second;
+    }
+    const auto epochs_run = static_cast<std::int64_t>(history.epochs.size());
+    const double images_per_second =
+        pure_training_seconds > 0 ? static_cast<double>(split.train.size() * epochs_run) / pure_training_seconds : 0.0;
+    const cnnlite::EpochRecord& kept = history.epochs.at(static_cast<std::size_t>(best.best_epoch() - 1));
+
+    // A new model makes earlier test results stale: train starts metrics.json afresh.
+    nlohmann::json metrics = nlohmann::json::object();
+    metrics["best_epoch"] = best.best_epoch();
+    metrics["epochs_run"] = epochs_run;
+    metrics["train_seconds"] = train_seconds;
+    metrics["train_images_per_second"] = images_per_second;
+    metrics["seed"] = s.seed;
+    metrics["threads"] = s.threads;
+    metrics["class_names"] = cnnlite::fashion_mnist_class_names();
+    metrics["best_val_loss"] = kept.val_loss;
+    metrics["best_val_accuracy"] = kept.val_accuracy;
+    metrics["batch_size"] = s.batch_size;
+    metrics["train_images"] = split.train.size();
+    metrics["validation_images"] = split.validation.size();
+    write_json(paths.metrics(), metrics);
+
+    const double seconds = now_seconds() - start;
+    record_stage(s, "train", seconds,
+                 {{"epochs", s.epochs}, {"batch_size", s.batch_size}, {"train_images", split.train.size()},
+                  {"validation_images", split.validation.size()}, {"resumed_after_epoch", done},
+                  {"data_folder", data.files.folder.string()}});
+    say(s, "train",
+        "kept the weights of epoch " + std::to_string(best.best_epoch()) + " (val_loss " + fixed(kept.val_loss, 4) +
+            ", val_accuracy " + fixed(kept.val_accuracy, 4) + ") -> " + paths.model().string());
+    say(s, "train", "done in " + format_seconds(seconds));
+}
+
+}  // namespace fm
