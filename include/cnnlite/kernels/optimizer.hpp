@@ -77,7 +77,7 @@ namespace detail {
 /// Elements per block. Blocks are the unit of parallel work, and their boundaries depend only on
 /// the array length, so every element goes through the same instructions whatever the thread
 /// count (results are bitwise identical even where the compiler contracts a*b+c into an FMA in
-/// the vector body but not in a scalar remainder). 1024 floats keep a block's scratch in L1.
+/// the vector body but not in a scalar remainder).
 inline constexpr std::int64_t optimizer_block = 1024;
 
 /// Blocks below which the update runs serially: under ~32K elements, waking a second thread
@@ -85,7 +85,7 @@ inline constexpr std::int64_t optimizer_block = 1024;
 inline constexpr std::int64_t optimizer_parallel_min_blocks = 32;
 
 /// Compile-time block length, so that GCC's -O2 cost model (which will not add a scalar
-/// remainder loop) still vectorises the full blocks.
+/// remainder loop) still vectorises SGD's full blocks.
 using FullBlock = std::integral_constant<std::int64_t, optimizer_block>;
 
 /// Calls block(offset, length) over [0, n): full blocks (split among threads when there are
@@ -101,76 +101,109 @@ void for_each_block(std::int64_t n, BlockFn&& block) {
     if (done < n) block(done, n - done);
 }
 
-// x[i] = sqrt(x[i]). Written with intrinsics because a plain std::sqrt loop does not vectorise
-// unless the build has -fno-math-errno (sqrt of a negative must set errno); the vector
-// instructions are correctly rounded like the scalar ones, so both give the same bits. AVX-512
-// CPUs take the AVX path: their 512-bit sqrt is no faster per element.
-inline void sqrt_in_place(float* x, std::int64_t n) {
-#if defined(__AVX__)
-    const std::int64_t vector_end = n - n % 8;
-    for (std::int64_t i = 0; i < vector_end; i += 8) _mm256_storeu_ps(x + i, _mm256_sqrt_ps(_mm256_loadu_ps(x + i)));
-#elif defined(__SSE2__)
-    const std::int64_t vector_end = n - n % 4;
-    for (std::int64_t i = 0; i < vector_end; i += 4) _mm_storeu_ps(x + i, _mm_sqrt_ps(_mm_loadu_ps(x + i)));
-#else
-    const std::int64_t vector_end = 0;
-#endif
-    for (std::int64_t i = vector_end; i < n; ++i) x[i] = std::sqrt(x[i]);
-}
+// Adam needs a square root per element, and compilers vectorise a std::sqrt loop only under
+// -fno-math-errno (sqrt of a negative must set errno), which a header cannot impose on its
+// users. So Adam's loop is written over SIMD lanes: GCC and Clang give __m256/__m128 the
+// ordinary arithmetic operators, and the one update function below serves both the vector body
+// (Lanes) and the scalar remainder (ScalarLanes). Vector sqrt and division are correctly rounded
+// like the scalar ones. AVX-512 CPUs use the AVX lanes: the step is memory-bound.
 
-inline void sqrt_in_place(double* x, std::int64_t n) {
-#if defined(__AVX__)
-    const std::int64_t vector_end = n - n % 4;
-    for (std::int64_t i = 0; i < vector_end; i += 4) _mm256_storeu_pd(x + i, _mm256_sqrt_pd(_mm256_loadu_pd(x + i)));
-#elif defined(__SSE2__)
-    const std::int64_t vector_end = n - n % 2;
-    for (std::int64_t i = 0; i < vector_end; i += 2) _mm_storeu_pd(x + i, _mm_sqrt_pd(_mm_loadu_pd(x + i)));
-#else
-    const std::int64_t vector_end = 0;
-#endif
-    for (std::int64_t i = vector_end; i < n; ++i) x[i] = std::sqrt(x[i]);
-}
+/// One element at a time: the portable fallback and the remainder of every vector loop.
+template <class T>
+struct ScalarLanes {
+    using type = T;
+    static constexpr std::int64_t width = 1;
+    static T load(const T* x) { return *x; }
+    static void store(T* x, T value) { *x = value; }
+    static T broadcast(T value) { return value; }
+    static T sqrt(T value) { return std::sqrt(value); }
+};
 
-// One block of Adam. The moments go first, with each reference's own rounding order (PyTorch:
-// beta*m + (1-beta)*g; Keras: m + (g-m)*(1-beta)); v lands in `root`, which is square-rooted
-// in place and then feeds the parameter update. The block stays in L1 between the loops, so
-// memory sees one read of p, g, m, v and one write of p, m, v.
-template <bool Keras, bool Coupled, class T, class Length>
-void adam_block(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, Length length,
-                const AdamCoefficients<T>& c) {
-    T root[optimizer_block];
-    const T b1 = c.beta1, b2 = c.beta2, c1 = c.one_minus_beta1, c2 = c.one_minus_beta2;
-    const T wd = c.weight_decay;
-    for (std::int64_t i = 0; i < length; ++i) {
-        T gi = g[i];
-        if constexpr (Coupled) gi += wd * p[i];
-        T mi, vi;
+#if defined(__AVX__)
+template <class T>
+struct Lanes : ScalarLanes<T> {};
+template <>
+struct Lanes<float> {
+    using type = __m256;
+    static constexpr std::int64_t width = 8;
+    static type load(const float* x) { return _mm256_loadu_ps(x); }
+    static void store(float* x, type value) { _mm256_storeu_ps(x, value); }
+    static type broadcast(float value) { return _mm256_set1_ps(value); }
+    static type sqrt(type value) { return _mm256_sqrt_ps(value); }
+};
+template <>
+struct Lanes<double> {
+    using type = __m256d;
+    static constexpr std::int64_t width = 4;
+    static type load(const double* x) { return _mm256_loadu_pd(x); }
+    static void store(double* x, type value) { _mm256_storeu_pd(x, value); }
+    static type broadcast(double value) { return _mm256_set1_pd(value); }
+    static type sqrt(type value) { return _mm256_sqrt_pd(value); }
+};
+#elif defined(__SSE2__)
+template <class T>
+struct Lanes : ScalarLanes<T> {};
+template <>
+struct Lanes<float> {
+    using type = __m128;
+    static constexpr std::int64_t width = 4;
+    static type load(const float* x) { return _mm_loadu_ps(x); }
+    static void store(float* x, type value) { _mm_storeu_ps(x, value); }
+    static type broadcast(float value) { return _mm_set1_ps(value); }
+    static type sqrt(type value) { return _mm_sqrt_ps(value); }
+};
+template <>
+struct Lanes<double> {
+    using type = __m128d;
+    static constexpr std::int64_t width = 2;
+    static type load(const double* x) { return _mm_loadu_pd(x); }
+    static void store(double* x, type value) { _mm_storeu_pd(x, value); }
+    static type broadcast(double value) { return _mm_set1_pd(value); }
+    static type sqrt(type value) { return _mm_sqrt_pd(value); }
+};
+#else
+template <class T>
+struct Lanes : ScalarLanes<T> {};
+#endif
+
+// Adam over [0, count) with lanes L, whole lane groups only; returns how many elements it did.
+// The moments follow each reference's rounding order (PyTorch: beta*m + (1-beta)*g; Keras:
+// m + (g-m)*(1-beta)), then the parameter update of the chosen epsilon placement.
+template <class L, bool Keras, bool Coupled, class T>
+std::int64_t adam_lanes(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v,
+                        std::int64_t count, const AdamCoefficients<T>& c) {
+    using V = typename L::type;
+    const V b1 = L::broadcast(c.beta1), b2 = L::broadcast(c.beta2);
+    const V c1 = L::broadcast(c.one_minus_beta1), c2 = L::broadcast(c.one_minus_beta2);
+    const V step = L::broadcast(c.step_size), inv_bias2 = L::broadcast(c.inv_sqrt_bias2);
+    const V eps = L::broadcast(c.epsilon), wd = L::broadcast(c.weight_decay), scale = L::broadcast(c.param_scale);
+    const std::int64_t end = count - count % L::width;
+    for (std::int64_t i = 0; i < end; i += L::width) {
+        V gi = L::load(g + i);
+        const V pi = L::load(p + i);
+        V mi = L::load(m + i), vi = L::load(v + i);
+        if constexpr (Coupled) gi = gi + wd * pi;
         if constexpr (Keras) {
-            mi = m[i] + (gi - m[i]) * c1;
-            vi = v[i] + (gi * gi - v[i]) * c2;
+            mi = mi + (gi - mi) * c1;
+            vi = vi + (gi * gi - vi) * c2;
+            L::store(p + i, pi * scale - (mi * step) / (L::sqrt(vi) + eps));
         } else {
-            mi = b1 * m[i] + c1 * gi;
-            vi = b2 * v[i] + c2 * (gi * gi);
+            mi = b1 * mi + c1 * gi;
+            vi = b2 * vi + c2 * (gi * gi);
+            L::store(p + i, pi * scale - step * (mi / (L::sqrt(vi) * inv_bias2 + eps)));
         }
-        m[i] = mi;
-        v[i] = vi;
-        root[i] = vi;
+        L::store(m + i, mi);
+        L::store(v + i, vi);
     }
-    sqrt_in_place(root, length);
-    const T step = c.step_size, eps = c.epsilon, scale = c.param_scale, inv_bias2 = c.inv_sqrt_bias2;
-    for (std::int64_t i = 0; i < length; ++i) {
-        if constexpr (Keras) {
-            p[i] = p[i] * scale - (m[i] * step) / (root[i] + eps);
-        } else {
-            p[i] = p[i] * scale - step * (m[i] / (root[i] * inv_bias2 + eps));
-        }
-    }
+    return end;
 }
 
 template <bool Keras, bool Coupled, class T>
 void adam_blocks(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamCoefficients<T>& c) {
     for_each_block(n, [&](std::int64_t o, auto length) {
-        adam_block<Keras, Coupled>(p + o, g + o, m + o, v + o, length, c);
+        const std::int64_t done = adam_lanes<Lanes<T>, Keras, Coupled>(p + o, g + o, m + o, v + o, length, c);
+        adam_lanes<ScalarLanes<T>, Keras, Coupled>(p + o + done, g + o + done, m + o + done, v + o + done,
+                                                   length - done, c);
     });
 }
 
