@@ -64,7 +64,7 @@ AdamCoefficients<T> adam_coefficients(double lr, double beta1, double beta2, dou
 /// Per-step constants of a fused SGD update (PyTorch semantics).
 template <class T>
 struct SgdCoefficients {
-    T learning_rate = 0;
+    T learning_rate = 0;        ///< step along the (momentum) direction
     T momentum = 0;             ///< 0: plain SGD, no buffer
     T one_minus_dampening = 1;  ///< weight of the new gradient in the momentum buffer
     T weight_decay = 0;         ///< L2 penalty folded into the gradient: g + weight_decay * p

@@ -16,10 +16,10 @@ using kernels::AdamEpsilon;
 
 /// Settings of Adam; the defaults are Keras'.
 struct AdamOptions {
-    double learning_rate = 1e-3;
-    double beta1 = 0.9;    ///< decay of the first moment (mean of the gradient)
-    double beta2 = 0.999;  ///< decay of the second moment (mean of its square)
-    double epsilon = 1e-7;
+    double learning_rate = 1e-3;  ///< initial rate (a schedule may change it per epoch or step)
+    double beta1 = 0.9;           ///< decay of the first moment (mean of the gradient)
+    double beta2 = 0.999;         ///< decay of the second moment (mean of its square)
+    double epsilon = 1e-7;        ///< keeps the denominator away from 0; where, see below
     /// keras: p -= lr sqrt(1-beta2^t)/(1-beta1^t) m / (sqrt(v) + eps) (Keras 2.x);
     /// pytorch: p -= lr/(1-beta1^t) m / (sqrt(v)/sqrt(1-beta2^t) + eps) (torch.optim.Adam).
     AdamEpsilon epsilon_placement = AdamEpsilon::keras;
@@ -29,11 +29,11 @@ struct AdamOptions {
 
 /// Settings of AdamW; the defaults are PyTorch's (torch.optim.AdamW).
 struct AdamWOptions {
-    double learning_rate = 1e-3;
-    double beta1 = 0.9;
-    double beta2 = 0.999;
-    double epsilon = 1e-8;
-    AdamEpsilon epsilon_placement = AdamEpsilon::pytorch;
+    double learning_rate = 1e-3;                           ///< initial rate
+    double beta1 = 0.9;                                    ///< decay of the first moment
+    double beta2 = 0.999;                                  ///< decay of the second moment
+    double epsilon = 1e-8;                                 ///< as in AdamOptions
+    AdamEpsilon epsilon_placement = AdamEpsilon::pytorch;  ///< as in AdamOptions
     /// Decoupled decay: p *= 1 - lr * weight_decay before each Adam update.
     double weight_decay = 1e-2;
 };

@@ -13,12 +13,12 @@ namespace cnnlite {
 
 /// Settings of SGD. The learning rate default is Keras' (PyTorch has none).
 struct SGDOptions {
-    double learning_rate = 1e-2;
+    double learning_rate = 1e-2;  ///< initial rate (a schedule may change it per epoch or step)
     /// 0 for plain SGD; otherwise buf = momentum * buf + (1 - dampening) * g, and the step
     /// follows buf (or g + momentum * buf with nesterov).
     double momentum = 0;
-    double dampening = 0;
-    bool nesterov = false;  ///< needs momentum > 0 and dampening 0, as in PyTorch
+    double dampening = 0;     ///< in [0, 1]; the first step is never dampened (PyTorch's rule)
+    bool nesterov = false;    ///< needs momentum > 0 and dampening 0, as in PyTorch
     double weight_decay = 0;  ///< L2 penalty added to the gradient, g + weight_decay * p
 };
 
