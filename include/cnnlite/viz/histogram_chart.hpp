@@ -24,7 +24,10 @@ inline std::vector<std::size_t> histogram_counts(const std::vector<double>& valu
     // numpy's arithmetic: edges from linspace (i * step + lo, the last exactly hi), a first guess
     // from the scaled value, then the edges decide.
     const double step = (hi - lo) / bins, norm = bins / (hi - lo);
-    const auto edge = [&](std::ptrdiff_t i) { return i == bins ? hi : static_cast<double>(i) * step + lo; };
+    const auto edge = [&](std::ptrdiff_t i) {
+        volatile double scaled = static_cast<double>(i) * step;  // no fused multiply-add: numpy rounds twice
+        return i == bins ? hi : scaled + lo;
+    };
     for (double v : values) {
         if (!(v >= lo && v <= hi)) continue;
         auto b = std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>((v - lo) * norm), bins - 1);
