@@ -10,6 +10,7 @@
 
 #include "cnnlite/autograd/gradcheck.hpp"
 #include "cnnlite/core/init.hpp"
+#include "cnnlite/core/threading.hpp"
 #include "cnnlite/ops/dropout.hpp"
 #include "op_cases.hpp"
 
@@ -190,4 +191,19 @@ TEST_CASE("a NaN in a pooling window propagates, fused or not") {
         a.relu = true;
         CHECK(std::isnan(conv2d_relu_max_pool2d(Variable<double>(x), w, Variable<double>(), a, 2, 2, 2, 2).value()[0]));
     }
+}
+
+TEST_CASE("dropout masks do not depend on the thread count") {
+    const std::int64_t rows = 64, features = 3136;  // large enough to run in parallel
+    Tensor<float> ones = Tensor<float>::full(Shape{rows, features}, 1.0f);
+    std::vector<std::int64_t> ids(static_cast<std::size_t>(rows));
+    for (std::int64_t i = 0; i < rows; ++i) ids[static_cast<std::size_t>(i)] = 1000 + 7 * i;
+    const RandomStream stream(9, Purpose::dropout, 4, 123);
+    const int before = num_threads();
+    set_num_threads(1);
+    const auto one = dropout(Variable<float>(ones), 0.3, stream, ids.data()).value().to_vector();
+    set_num_threads(2);
+    const auto two = dropout(Variable<float>(ones), 0.3, stream, ids.data()).value().to_vector();
+    set_num_threads(before);
+    CHECK(one == two);
 }

@@ -99,7 +99,7 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, b
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t per_thread = K * P + O * P;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
         T* col = workspace + detail::thread_id() * per_thread;
         T* yn = y + n * O * P;
@@ -133,7 +133,7 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
     T* partial = workspace + threads * per_thread;
     std::fill(partial, partial + threads * O * (K + 1), T(0));
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
         const int t = detail::thread_id();
         T* col = workspace + t * per_thread;

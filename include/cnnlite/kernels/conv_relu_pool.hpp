@@ -29,7 +29,7 @@ void conv_relu_pool_forward(const ConvShape& s, const WindowGeometry& pool, cons
     const std::int64_t per_thread = K * P + O * P;
     const bool two_by_two = pool.kernel_h == 2 && pool.kernel_w == 2 && pool.stride_h == 2 && pool.stride_w == 2 &&
                             pool.pad_top == 0 && pool.pad_left == 0;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
         T* col = workspace + detail::thread_id() * per_thread;
         T* plane = col + K * P;
@@ -87,7 +87,7 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
     std::fill(partial, partial + threads * O * (K + 1), T(0));
     const bool sparse = K <= direct_conv_max_patch && dx == nullptr;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
         const int t = detail::thread_id();
         T* col = workspace + t * per_thread;

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "cnnlite/core/random.hpp"
+#include "cnnlite/kernels/conv_geometry.hpp"
 
 namespace cnnlite::kernels {
 
@@ -21,7 +22,7 @@ void dropout_forward(const T* x, T* y, T* mask, std::int64_t rows, std::int64_t 
     // u = bits / 2^16 >= rate  <=>  bits >= ceil(rate * 2^16), compared in integers.
     const std::uint64_t threshold = static_cast<std::uint64_t>(std::ceil(rate * 65536.0));
     const std::uint64_t draws = static_cast<std::uint64_t>((features + 3) / 4);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * features >= parallel_threshold)
     for (std::int64_t r = 0; r < rows; ++r) {
         const std::uint64_t base = static_cast<std::uint64_t>(sample_ids[r]) * draws;
         const T* xr = x + r * features;

@@ -54,7 +54,7 @@ void max_pool_plane(const T* in, const WindowGeometry& g, T* out, std::int32_t* 
 template <class T>
 void max_pool_forward(const T* x, std::int64_t planes, const WindowGeometry& g, T* y, std::int32_t* argmax) {
     const std::int64_t out_size = g.out_h() * g.out_w(), in_size = g.in_h * g.in_w;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * in_size >= parallel_threshold)
     for (std::int64_t p = 0; p < planes; ++p)
         detail::max_pool_plane(x + p * in_size, g, y + p * out_size, argmax + p * out_size);
 }
@@ -64,7 +64,7 @@ template <class T>
 void max_pool_2x2_forward(const T* x, std::int64_t planes, std::int64_t in_h, std::int64_t in_w, T* y,
                           std::int32_t* argmax) {
     const std::int64_t oh = in_h / 2, ow = in_w / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * in_h * in_w >= parallel_threshold)
     for (std::int64_t p = 0; p < planes; ++p) {
         const T* in = x + p * in_h * in_w;
         T* out = y + p * oh * ow;
@@ -91,7 +91,7 @@ void max_pool_2x2_forward(const T* x, std::int64_t planes, std::int64_t in_h, st
 template <class T>
 void max_pool_backward(const T* dy, const std::int32_t* argmax, std::int64_t planes, std::int64_t out_size,
                        std::int64_t in_size, T* dx, bool overwrite) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * in_size >= parallel_threshold)
     for (std::int64_t p = 0; p < planes; ++p) {
         T* d = dx + p * in_size;
         if (overwrite) std::fill(d, d + in_size, T(0));
