@@ -34,9 +34,13 @@ inline double luminance(Rgb c) { return (0.2126 * c.r + 0.7152 * c.g + 0.0722 * 
 
 /// Named colours used for titles and figure chrome.
 namespace colors {
+/// Text, axes and the 'gray' map's low end.
 inline constexpr Rgb black{0, 0, 0};
+/// Figure backgrounds.
 inline constexpr Rgb white{255, 255, 255};
+/// Secondary text and reference lines.
 inline constexpr Rgb grey{128, 128, 128};
+/// Grid lines and frames (CSS 'lightgrey').
 inline constexpr Rgb light_grey{211, 211, 211};
 /// Titles of correct predictions (matplotlib's 'green').
 inline constexpr Rgb green{0, 128, 0};

@@ -51,26 +51,32 @@ public:
     /// Number of entries; matplotlib's default N.
     static constexpr int size = 256;
 
+    /// matplotlib's 'magma' (the paper's Grad-CAM map).
     static const Colormap& magma() {
         static const Colormap map = listed("magma", detail::magma_table);
         return map;
     }
+    /// matplotlib's 'inferno'.
     static const Colormap& inferno() {
         static const Colormap map = listed("inferno", detail::inferno_table);
         return map;
     }
+    /// matplotlib's 'viridis' (its default map).
     static const Colormap& viridis() {
         static const Colormap map = listed("viridis", detail::viridis_table);
         return map;
     }
+    /// matplotlib's 'jet', sampled from its segment definition.
     static const Colormap& jet() {
         static const Colormap map = segmented("jet", detail::jet_red, detail::jet_green, detail::jet_blue);
         return map;
     }
+    /// matplotlib's 'gray' (imshow of a grey image).
     static const Colormap& gray() {
         static const Colormap map = segmented("gray", detail::gray_red, detail::gray_green, detail::gray_blue);
         return map;
     }
+    /// matplotlib's 'Blues' (confusion matrices).
     static const Colormap& blues() {
         static const Colormap map = segmented("Blues", detail::blues_red, detail::blues_green, detail::blues_blue);
         return map;

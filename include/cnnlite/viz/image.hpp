@@ -35,15 +35,19 @@ public:
     /// An RGB image filled with `color`.
     Image(int width, int height, Rgb color) : Image(width, height, 3) { fill(color); }
 
+    /// Width in pixels.
     int width() const { return width_; }
+    /// Height in pixels.
     int height() const { return height_; }
     /// 1 for grey, 3 for RGB.
     int channels() const { return channels_; }
+    /// Whether the image has no pixels.
     bool empty() const { return pixels_.empty(); }
     /// Bytes per row.
     int stride() const { return width_ * channels_; }
     /// Total bytes.
     std::size_t size() const { return pixels_.size(); }
+    /// The interleaved pixel bytes, row by row.
     std::uint8_t* data() { return pixels_.data(); }
     const std::uint8_t* data() const { return pixels_.data(); }
 
@@ -152,6 +156,7 @@ inline void paste(Image& dst, const Image& src, int x, int y) {
 
 namespace detail {
 
+/// Throws unless `image` has pixels and the target size is positive.
 inline void check_resize(const char* op, const Image& image, int width, int height) {
     check(!image.empty(), op, ": empty input image");
     check(width > 0 && height > 0, op, ": target size ", width, "x", height, " must be positive");

@@ -43,6 +43,7 @@ inline void write_png(const std::string& path, const Image& image) {
 
 namespace detail {
 
+/// The whole file; a cnnlite::Error names `what` and the path when it cannot be read.
 inline std::vector<std::uint8_t> read_file_bytes(const std::string& path, const char* what) {
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(what, ": cannot open '", path, "': ", std::strerror(errno));

@@ -40,7 +40,9 @@ public:
         return c;
     }
 
+    /// The cell's text as shown.
     const std::string& text() const { return text_; }
+    /// Whether the cell holds a number (right-aligned).
     bool numeric() const { return numeric_; }
 
 private:
@@ -193,6 +195,7 @@ private:
         return *this;
     }
 
+    /// The page's CSS: readable widths, figures scaled to fit, tables with numbers aligned.
     static std::string style() {
         return "body{margin:0;background:#f4f4f4;color:#222;font:15px/1.5 'DejaVu Sans',Verdana,sans-serif}\n"
                "main{max-width:1140px;margin:0 auto;padding:24px 32px;background:#fff}\n"

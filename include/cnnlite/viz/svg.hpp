@@ -71,6 +71,7 @@ class SvgWriter {
 public:
     static constexpr const char* font_family = "DejaVu Sans, Verdana, Arial, sans-serif";
 
+    /// Starts a document of the given size with a white background.
     SvgWriter(double width, double height) : width_(width), height_(height) {
         check(width > 0 && height > 0, "SvgWriter: size ", width, "x", height, " must be positive");
         out_ << "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\""
@@ -79,7 +80,9 @@ public:
         rect(0, 0, width, height, colors::white);
     }
 
+    /// Document width in SVG units (pixels).
     double width() const { return width_; }
+    /// Document height in SVG units (pixels).
     double height() const { return height_; }
 
     /// A filled rectangle; `stroke_width` 0 draws no outline.

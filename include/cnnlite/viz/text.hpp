@@ -138,6 +138,7 @@ private:
         check(size > 0 && std::isfinite(size), "Font: text size ", size, " must be positive");
         return size / units_per_em_;
     }
+    /// Advance of `glyph` after `previous` (0 = none), kerning included, in pixels.
     double advance(int previous, int glyph, double size) const {
         int advance_units = 0, bearing = 0;
         stbtt_GetGlyphHMetrics(&info_, glyph, &advance_units, &bearing);
@@ -174,6 +175,7 @@ struct TextSize {
 
 namespace detail {
 
+/// The lines of `text`, split at '\n'.
 inline std::vector<std::string_view> split_lines(std::string_view text) {
     std::vector<std::string_view> lines;
     for (std::size_t start = 0;;) {
