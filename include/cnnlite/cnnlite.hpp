@@ -15,6 +15,7 @@
 // kernels
 #include "cnnlite/kernels/conv2d.hpp"
 #include "cnnlite/kernels/conv_geometry.hpp"
+#include "cnnlite/kernels/conv_relu_pool.hpp"
 #include "cnnlite/kernels/dropout.hpp"
 #include "cnnlite/kernels/im2col.hpp"
 #include "cnnlite/kernels/optimizer.hpp"
@@ -30,6 +31,7 @@
 // ops
 #include "cnnlite/ops/activation.hpp"
 #include "cnnlite/ops/conv2d.hpp"
+#include "cnnlite/ops/conv2d_relu_max_pool2d.hpp"
 #include "cnnlite/ops/dropout.hpp"
 #include "cnnlite/ops/elementwise.hpp"
 #include "cnnlite/ops/linear.hpp"
@@ -100,8 +102,21 @@
 #include "cnnlite/viz/svg.hpp"
 #include "cnnlite/viz/text.hpp"
 
+// explain
+#include "cnnlite/explain/cam.hpp"
+#include "cnnlite/explain/gradcam.hpp"
+#include "cnnlite/explain/hirescam.hpp"
+#include "cnnlite/explain/layer_probe.hpp"
+#include "cnnlite/explain/postprocess.hpp"
+#include "cnnlite/explain/target.hpp"
+#include "cnnlite/explain/target_layer.hpp"
+
 // analysis
 #include "cnnlite/analysis/anova.hpp"
 #include "cnnlite/analysis/descriptive.hpp"
 #include "cnnlite/analysis/knn.hpp"
 #include "cnnlite/analysis/trustworthiness.hpp"
+#include "cnnlite/analysis/umap.hpp"
+#include "cnnlite/analysis/umap_graph.hpp"
+#include "cnnlite/analysis/umap_init.hpp"
+#include "cnnlite/analysis/umap_layout.hpp"
