@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cnnlite/explain/layer_probe.hpp"
+#include "cnnlite/ops/activation.hpp"
 #include "cnnlite/explain/postprocess.hpp"
 #include "cnnlite/explain/target.hpp"
 #include "cnnlite/explain/target_layer.hpp"
@@ -78,8 +79,9 @@ Tensor<float> to_float(const Tensor<T>& t) {
 }
 
 /// Runs a class-activation-map method over `images` in chunks. For each chunk, `raw_maps`
-/// receives the probe (forward pass done, graph from the layer's output kept) and the target
-/// classes, and returns the chunk's raw maps [n, h, w] at the layer's resolution.
+/// receives the probe (forward pass done, graph from the layer's output kept), the target
+/// classes and the chunk's images, and returns the chunk's raw maps [n, h, w] at the layer's
+/// resolution.
 template <class T, class RawMaps>
 Explanation explain_by_layer(const Sequential<T>& model, const Tensor<T>& images, const CamOptions& options,
                              const char* op, RawMaps&& raw_maps) {
@@ -90,12 +92,31 @@ Explanation explain_by_layer(const Sequential<T>& model, const Tensor<T>& images
     out.layer = model.layer(layer).name();
     for (std::int64_t first = 0; first < n; first += options.chunk_size) {
         const std::int64_t count = std::min(options.chunk_size, n - first);
-        LayerProbe<T> probe(model, layer, images.rows(first, count));
+        const Tensor<T> chunk = images.rows(first, count);
+        LayerProbe<T> probe(model, layer, chunk);
         const Tensor<float> probabilities = to_float(probe.probabilities());
         const std::vector<int> targets = options.target.resolve(probabilities, probe.predicted(), first, op);
-        const Tensor<T> raw = raw_maps(probe, targets);
+        const Tensor<T> raw = raw_maps(probe, targets, chunk);
         const Tensor<float> maps = postprocess_maps(to_float(raw), options.post, height, width);
         store_chunk(out, n, first, maps, probabilities, probe.predicted(), targets);
+    }
+    return out;
+}
+
+
+/// The model's class scores for `x` in inference mode, in batches of `batch`: softmax
+/// probabilities or logits, [N, classes].
+template <class T>
+Tensor<T> class_scores(const Sequential<T>& model, const Tensor<T>& x, Score score, std::int64_t batch) {
+    NoGrad no_grad;
+    const std::int64_t n = x.dim(0);
+    Tensor<T> out;
+    for (std::int64_t first = 0; first < n; first += batch) {
+        const std::int64_t count = std::min(batch, n - first);
+        Variable<T> y = model.forward_logits(Variable<T>(x.rows(first, count)));
+        if (score == Score::probability) y = softmax(y);
+        if (!out.defined()) out = Tensor<T>::uninitialized(Shape{n, y.shape()[1]});
+        out.rows(first, count).copy_from(y.value());
     }
     return out;
 }

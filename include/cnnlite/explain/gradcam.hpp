@@ -24,7 +24,7 @@ Tensor<T> gradcam_weights(const Tensor<T>& gradients) {
 template <class T>
 Explanation grad_cam(const Sequential<T>& model, const Tensor<T>& images, const CamOptions& options = {}) {
     return detail::explain_by_layer(model, images, options, "grad_cam",
-                                    [&](LayerProbe<T>& probe, const std::vector<int>& targets) {
+                                    [&](LayerProbe<T>& probe, const std::vector<int>& targets, const Tensor<T>&) {
                                         const Tensor<T> g = probe.gradient(targets, options.score);
                                         return weighted_channel_sum(probe.activations(), gradcam_weights(g));
                                     });

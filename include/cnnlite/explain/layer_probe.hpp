@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "cnnlite/autograd/grad_mode.hpp"
 #include "cnnlite/explain/target.hpp"
 #include "cnnlite/nn/sequential.hpp"
 #include "cnnlite/ops/activation.hpp"
@@ -44,6 +45,19 @@ public:
 
 private:
     std::vector<std::pair<Variable<T>, bool>> saved_;
+};
+
+/// Turns graph recording on while alive (an explanation needs its graph even when the caller
+/// runs under NoGrad) and restores the previous mode after.
+class RecordGraph {
+public:
+    RecordGraph() : previous_(cnnlite::detail::grad_enabled_flag()) { cnnlite::detail::grad_enabled_flag() = true; }
+    ~RecordGraph() { cnnlite::detail::grad_enabled_flag() = previous_; }
+    RecordGraph(const RecordGraph&) = delete;
+    RecordGraph& operator=(const RecordGraph&) = delete;
+
+private:
+    bool previous_;
 };
 
 /// Index of the largest entry of each row of [rows, cols] (the first on ties).
@@ -84,6 +98,7 @@ public:
         check(model.output_shape().rank() == 1, "LayerProbe: the model's output must be a vector of class scores, got ",
               model.output_shape());
         model.check_batch(images.shape(), "LayerProbe");
+        detail::RecordGraph record;
         if (layer == model_input) {
             probed_ = Variable<T>(images, true);
             logits_ = model.forward_logits(probed_);
