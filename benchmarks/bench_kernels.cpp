@@ -1,0 +1,695 @@
+// Kernel benchmarks for the paper's network (batch 64), each with a GFLOP/s or GB/s counter, and
+// the machine's ceilings measured in the same run: SGEMM (Eigen, and OpenBLAS when its library
+// can be loaded) for a large square product and for the model's own GEMM shapes, and a
+// STREAM-style triad at three working-set sizes (L2, L3, DRAM). At the end a summary table gives
+// each kernel's efficiency against the ceiling that binds it: the triad whose working set
+// matches the kernel's for the memory-bound kernels (im2col, conv, pooling, dropout, Adam), the
+// square SGEMM and the same-shape product for the dense layers.
+//
+// Byte counts are the bytes a kernel must read and write once (no write-allocate traffic, as
+// STREAM counts); FLOP counts are 2 per multiply-add of the mathematical product.
+//
+//   bench_kernels                                  # everything, 1 and 2 threads (~2 minutes)
+//   bench_kernels --benchmark_filter='conv|triad'  # a subset (the summary shows what ran)
+//   bench_kernels --benchmark_repetitions=5        # the summary then uses the medians
+#include <benchmark/benchmark.h>
+
+#include <Eigen/Core>
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cnnlite/autograd/grad_mode.hpp"
+#include "cnnlite/core/random.hpp"
+#include "cnnlite/core/tensor.hpp"
+#include "cnnlite/core/threading.hpp"
+#include "cnnlite/kernels/conv2d.hpp"
+#include "cnnlite/kernels/conv_relu_pool.hpp"
+#include "cnnlite/kernels/dropout.hpp"
+#include "cnnlite/kernels/im2col.hpp"
+#include "cnnlite/kernels/optimizer.hpp"
+#include "cnnlite/kernels/pooling.hpp"
+#include "cnnlite/kernels/softmax.hpp"
+#include "cnnlite/ops/linear.hpp"
+
+namespace {
+
+using cnnlite::kernels::ConvShape;
+using cnnlite::kernels::WindowGeometry;
+using Buffer = std::vector<float, Eigen::aligned_allocator<float>>;
+using Index = std::int64_t;
+
+constexpr Index batch = 64;
+constexpr Index paper_parameters = 805962;
+
+Buffer random_buffer(Index n, float lo, float hi, unsigned seed) {
+    std::mt19937 gen(seed);
+    std::uniform_real_distribution<float> dist(lo, hi);
+    Buffer b(static_cast<std::size_t>(n));
+    for (auto& v : b) v = dist(gen);
+    return b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What binds each benchmark, recorded at registration and used by the summary.
+
+enum class Bound { memory, gemm, ceiling, latency };
+
+struct Meta {
+    Bound bound = Bound::latency;
+    double footprint = 0;     // bytes touched per iteration (selects the triad level)
+    std::string gemm_shape;   // for Bound::gemm: the same-shape Eigen ceiling's name
+    std::string description;  // one line for the summary
+};
+
+std::vector<std::pair<std::string, Meta>>& registry() {
+    static std::vector<std::pair<std::string, Meta>> r;
+    return r;
+}
+
+benchmark::internal::Benchmark* add(const std::string& name, void (*fn)(benchmark::State&), Meta meta) {
+    registry().emplace_back(name, std::move(meta));
+    return benchmark::RegisterBenchmark(name.c_str(), fn)
+        ->ArgName("threads")
+        ->Arg(1)
+        ->Arg(2)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+}
+
+void set_threads(benchmark::State& state) { cnnlite::set_num_threads(static_cast<int>(state.range(0))); }
+
+void bandwidth(benchmark::State& state, double bytes_per_iteration) {
+    state.counters["bandwidth"] = benchmark::Counter(bytes_per_iteration * static_cast<double>(state.iterations()),
+                                                     benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+void flops(benchmark::State& state, double flop_per_iteration) {
+    state.counters["flops"] = benchmark::Counter(flop_per_iteration * static_cast<double>(state.iterations()),
+                                                 benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shapes of the paper's network.
+
+ConvShape paper_conv() {  // 1 -> 64 channels, 2x2 kernel, 'same' on 28x28, batch 64
+    ConvShape s;
+    s.batch = batch;
+    s.in_channels = 1;
+    s.out_channels = 64;
+    s.window = WindowGeometry::same(28, 28, 2, 2);
+    return s;
+}
+ConvShape deep_conv() {  // a 3x3 'same' conv on 64 x 14x14 (not in the paper; a GEMM-sized K)
+    ConvShape s;
+    s.batch = batch;
+    s.in_channels = 64;
+    s.out_channels = 64;
+    s.window = WindowGeometry::same(14, 14, 3, 3);
+    return s;
+}
+
+double in_bytes(const ConvShape& s) { return 4.0 * s.batch * s.in_channels * s.window.in_h * s.window.in_w; }
+double conv_out_bytes(const ConvShape& s) { return 4.0 * s.batch * s.out_channels * s.pixels(); }
+double conv_flop(const ConvShape& s) { return 2.0 * s.batch * s.out_channels * s.patch() * s.pixels(); }
+
+// ---------------------------------------------------------------------------------------------
+// im2col / col2im: per image into a per-thread column buffer, as the conv kernels use them.
+
+template <bool Deep>
+void BM_im2col(benchmark::State& state) {
+    set_threads(state);
+    const ConvShape s = Deep ? deep_conv() : paper_conv();
+    const Index in_size = s.in_channels * s.window.in_h * s.window.in_w, col_size = s.patch() * s.pixels();
+    const Buffer x = random_buffer(s.batch * in_size, 0, 1, 1);
+    Buffer col(static_cast<std::size_t>(cnnlite::num_threads() * col_size));
+    for (auto _ : state) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+        for (Index n = 0; n < s.batch; ++n)
+            cnnlite::kernels::im2col(x.data() + n * in_size, s.in_channels, s.window,
+                                     col.data() + cnnlite::kernels::detail::thread_id() * col_size);
+        benchmark::DoNotOptimize(col.data());
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, in_bytes(s) + 4.0 * s.batch * col_size);
+}
+
+template <bool Deep>
+void BM_col2im(benchmark::State& state) {
+    set_threads(state);
+    const ConvShape s = Deep ? deep_conv() : paper_conv();
+    const Index in_size = s.in_channels * s.window.in_h * s.window.in_w, col_size = s.patch() * s.pixels();
+    const Buffer col = random_buffer(col_size, -1, 1, 2);  // one column matrix folded into every image
+    Buffer x(static_cast<std::size_t>(s.batch * in_size));
+    for (auto _ : state) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+        for (Index n = 0; n < s.batch; ++n) {
+            float* xn = x.data() + n * in_size;
+            std::fill(xn, xn + in_size, 0.0f);
+            cnnlite::kernels::col2im_add(col.data(), s.in_channels, s.window, xn);
+        }
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, 4.0 * s.batch * col_size + in_bytes(s));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution: unfused (conv + bias + ReLU, full-resolution output) and fused with the 2x2 pool.
+
+struct ConvData {
+    ConvShape s;
+    WindowGeometry pool;
+    Buffer x, w, b, y, dy, workspace, pooled, dpooled, dw, db;
+    std::vector<std::int32_t> argmax;
+    explicit ConvData(const ConvShape& shape)
+        : s(shape),
+          pool(WindowGeometry::valid(shape.window.out_h(), shape.window.out_w(), 2, 2, 2, 2)),
+          x(random_buffer(shape.batch * shape.in_channels * shape.window.in_h * shape.window.in_w, 0, 1, 3)),
+          w(random_buffer(shape.out_channels * shape.patch(), -0.5f, 0.5f, 4)),
+          b(random_buffer(shape.out_channels, -0.1f, 0.1f, 5)),
+          y(static_cast<std::size_t>(shape.batch * shape.out_channels * shape.pixels())),
+          dy(random_buffer(shape.batch * shape.out_channels * shape.pixels(), -1e-3f, 1e-3f, 6)),
+          workspace(static_cast<std::size_t>(cnnlite::kernels::conv2d_workspace_size(shape))),
+          pooled(static_cast<std::size_t>(shape.batch * shape.out_channels * pool.out_h() * pool.out_w())),
+          dpooled(random_buffer(shape.batch * shape.out_channels * pool.out_h() * pool.out_w(), -1e-3f, 1e-3f, 7)),
+          dw(w.size()),
+          db(b.size()),
+          argmax(pooled.size()) {}
+    double pooled_bytes() const { return 4.0 * static_cast<double>(pooled.size()); }
+};
+
+void BM_conv_forward(benchmark::State& state) {
+    set_threads(state);
+    ConvData d(paper_conv());
+    for (auto _ : state) {
+        cnnlite::kernels::conv2d_forward(d.s, d.x.data(), d.w.data(), d.b.data(), true, d.y.data(), d.workspace.data());
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, in_bytes(d.s) + conv_out_bytes(d.s));
+    flops(state, conv_flop(d.s));
+}
+
+// First layer: no input gradient (dx = null), as in the network.
+void BM_conv_backward(benchmark::State& state) {
+    set_threads(state);
+    ConvData d(paper_conv());
+    cnnlite::kernels::conv2d_forward(d.s, d.x.data(), d.w.data(), d.b.data(), true, d.y.data(), d.workspace.data());
+    for (auto _ : state) {
+        cnnlite::kernels::conv2d_backward(d.s, d.x.data(), d.w.data(), d.y.data(), d.dy.data(), true, d.dw.data(),
+                                          d.db.data(), static_cast<float*>(nullptr), d.workspace.data());
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, in_bytes(d.s) + 2 * conv_out_bytes(d.s));  // reads x, y (ReLU mask), dy
+    flops(state, conv_flop(d.s));                               // dW only
+}
+
+void BM_conv_relu_pool_forward(benchmark::State& state) {
+    set_threads(state);
+    ConvData d(paper_conv());
+    for (auto _ : state) {
+        cnnlite::kernels::conv_relu_pool_forward(d.s, d.pool, d.x.data(), d.w.data(), d.b.data(), d.pooled.data(),
+                                                 d.argmax.data(), d.workspace.data());
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, in_bytes(d.s) + 2 * d.pooled_bytes());  // x in; pooled values and argmax out
+    flops(state, conv_flop(d.s));
+}
+
+void BM_conv_relu_pool_backward(benchmark::State& state) {
+    set_threads(state);
+    ConvData d(paper_conv());
+    cnnlite::kernels::conv_relu_pool_forward(d.s, d.pool, d.x.data(), d.w.data(), d.b.data(), d.pooled.data(),
+                                             d.argmax.data(), d.workspace.data());
+    for (auto _ : state) {
+        cnnlite::kernels::conv_relu_pool_backward(d.s, d.pool, d.x.data(), d.w.data(), d.pooled.data(), d.argmax.data(),
+                                                  d.dpooled.data(), d.dw.data(), d.db.data(), static_cast<float*>(nullptr),
+                                                  d.workspace.data());
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, in_bytes(d.s) + 3 * d.pooled_bytes());  // x, pooled (ReLU mask), argmax, dy
+    flops(state, conv_flop(d.s) / 4);                        // one conv output per 2x2 window gets gradient
+}
+
+// A GEMM-sized convolution (K = 576) for comparison: the same kernels, Eigen products inside.
+void BM_conv_forward_deep(benchmark::State& state) {
+    set_threads(state);
+    ConvData d(deep_conv());
+    for (auto _ : state) {
+        cnnlite::kernels::conv2d_forward(d.s, d.x.data(), d.w.data(), d.b.data(), true, d.y.data(), d.workspace.data());
+        benchmark::ClobberMemory();
+    }
+    flops(state, conv_flop(d.s));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Max pooling 2x2/2: the first pool of the unfused network (64 x 28x28 planes) and the second
+// pool of the network (64 x 14x14).
+
+template <Index H>
+struct PoolData {
+    Index planes = batch * 64;
+    Buffer x = random_buffer(planes * H * H, -1, 1, 8);
+    Buffer y = Buffer(static_cast<std::size_t>(planes * (H / 2) * (H / 2)));
+    Buffer dy = random_buffer(planes * (H / 2) * (H / 2), -1, 1, 9);
+    Buffer dx = Buffer(static_cast<std::size_t>(planes * H * H));
+    std::vector<std::int32_t> argmax = std::vector<std::int32_t>(y.size());
+    double in_bytes() const { return 4.0 * static_cast<double>(x.size()); }
+    double out_bytes() const { return 4.0 * static_cast<double>(y.size()); }
+};
+
+template <Index H>
+void BM_max_pool_forward(benchmark::State& state) {
+    set_threads(state);
+    PoolData<H> d;
+    for (auto _ : state) {
+        cnnlite::kernels::max_pool_2x2_forward(d.x.data(), d.planes, H, H, d.y.data(), d.argmax.data());
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, d.in_bytes() + 2 * d.out_bytes());  // x in; values and argmax out
+}
+
+template <Index H>
+void BM_max_pool_backward(benchmark::State& state) {
+    set_threads(state);
+    PoolData<H> d;
+    cnnlite::kernels::max_pool_2x2_forward(d.x.data(), d.planes, H, H, d.y.data(), d.argmax.data());
+    for (auto _ : state) {
+        cnnlite::kernels::max_pool_backward(d.dy.data(), d.argmax.data(), d.planes, (H / 2) * (H / 2), H * H,
+                                            d.dx.data(), true);
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, 2 * d.out_bytes() + d.in_bytes());  // dy and argmax in; dx out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dropout 0.3 on the first pool's output [64, 12544] (the largest dropout of the network).
+
+void BM_dropout_forward(benchmark::State& state) {
+    set_threads(state);
+    const Index features = 64 * 14 * 14;
+    const Buffer x = random_buffer(batch * features, 0, 1, 10);
+    Buffer y(x.size()), mask(x.size());
+    std::vector<std::int64_t> ids(static_cast<std::size_t>(batch));
+    for (Index i = 0; i < batch; ++i) ids[static_cast<std::size_t>(i)] = 1000 + 7 * i;
+    std::uint64_t step = 0;
+    for (auto _ : state) {
+        const cnnlite::RandomStream stream(0, cnnlite::Purpose::dropout, 2, step++);
+        cnnlite::kernels::dropout_forward(x.data(), y.data(), mask.data(), batch, features, ids.data(), stream, 0.3);
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, 3 * 4.0 * static_cast<double>(x.size()));  // x in; y and mask out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused softmax cross-entropy on the network's logits [64, 10].
+
+void BM_softmax_cross_entropy(benchmark::State& state) {
+    set_threads(state);
+    const Index classes = 10;
+    const Buffer logits = random_buffer(batch * classes, -5, 5, 11);
+    Buffer targets(logits.size(), 0.0f), probs(logits.size());
+    for (Index r = 0; r < batch; ++r) targets[static_cast<std::size_t>(r * classes + r % classes)] = 1.0f;
+    for (auto _ : state) {
+        double loss = cnnlite::kernels::softmax_cross_entropy_rows(logits.data(), targets.data(), probs.data(), batch, classes);
+        benchmark::DoNotOptimize(loss);
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, 3 * 4.0 * static_cast<double>(logits.size()));
+    state.counters["rows"] = benchmark::Counter(static_cast<double>(batch * state.iterations()), benchmark::Counter::kIsRate);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adam over the network's 805,962 parameters as one array (see bench_optim for variants).
+
+void BM_adam_update(benchmark::State& state) {
+    set_threads(state);
+    Buffer p = random_buffer(paper_parameters, -0.05f, 0.05f, 12), g = random_buffer(paper_parameters, -1e-3f, 1e-3f, 13);
+    Buffer m = random_buffer(paper_parameters, -1e-4f, 1e-4f, 14), v = random_buffer(paper_parameters, 0, 1e-7f, 15);
+    const auto c = cnnlite::kernels::adam_coefficients<float>(1e-3, 0.9, 0.999, 1e-7, 10, cnnlite::kernels::AdamEpsilon::keras);
+    for (auto _ : state) {
+        cnnlite::kernels::adam_update(p.data(), g.data(), m.data(), v.data(), paper_parameters, c);
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, 7 * 4.0 * paper_parameters);  // p, g, m, v in; p, m, v out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dense layers through the library's op (cnnlite::linear): forward under NoGrad, backward via
+// autograd from a recorded forward (the forward is outside the timed region).
+
+template <Index In, Index Out, bool Relu>
+struct DenseData {
+    cnnlite::Variable<float> x, w, b;
+    cnnlite::Tensor<float> grad;
+    DenseData() {
+        auto fill = [](cnnlite::Tensor<float>& t, float scale, unsigned seed) {
+            const Buffer r = random_buffer(t.numel(), -scale, scale, seed);
+            std::copy(r.begin(), r.end(), t.data());
+        };
+        cnnlite::Tensor<float> xt(cnnlite::Shape{batch, In}), wt(cnnlite::Shape{Out, In}), bt(cnnlite::Shape{Out});
+        fill(xt, 1.0f, 16);
+        fill(wt, std::sqrt(6.0f / (In + Out)), 17);
+        fill(bt, 0.01f, 18);
+        x = cnnlite::Variable<float>(xt, true);  // the network needs dx: the conv weights sit below
+        w = cnnlite::Variable<float>(wt, true);
+        b = cnnlite::Variable<float>(bt, true);
+        grad = cnnlite::Tensor<float>(cnnlite::Shape{batch, Out});
+        fill(grad, 1e-3f, 19);
+    }
+};
+
+template <Index In, Index Out, bool Relu>
+void BM_dense_forward(benchmark::State& state) {
+    set_threads(state);
+    DenseData<In, Out, Relu> d;
+    cnnlite::NoGrad no_grad;
+    for (auto _ : state) {
+        cnnlite::Variable<float> y = cnnlite::linear(d.x, d.w, d.b, Relu);
+        benchmark::DoNotOptimize(y.value().data());
+    }
+    flops(state, 2.0 * batch * In * Out);
+}
+
+template <Index In, Index Out, bool Relu>
+void BM_dense_backward(benchmark::State& state) {
+    set_threads(state);
+    DenseData<In, Out, Relu> d;
+    for (auto _ : state) {
+        state.PauseTiming();
+        d.x.zero_grad();
+        d.w.zero_grad();
+        d.b.zero_grad();
+        cnnlite::Variable<float> y = cnnlite::linear(d.x, d.w, d.b, Relu);
+        state.ResumeTiming();
+        y.backward(d.grad);
+        benchmark::DoNotOptimize(d.w.grad().data());
+    }
+    flops(state, 2 * 2.0 * batch * In * Out);  // dx = G W and dW = G^T x
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ceilings. SGEMM through Eigen with the row-major maps the library uses.
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Map = Eigen::Map<RowMatrix, Eigen::Unaligned>;
+
+struct GemmCase {  // C[M, N] = op(A) op(B) with the products' real layouts
+    const char* name;
+    Index m, n, k;
+    bool a_transposed, b_transposed;
+};
+// The model's products (batch 64). dense: 3136 -> 256, dense_1: 256 -> 10, conv: the per-image
+// product W[64, 4] col[4, 784] (run 64 times, once per image, as the kernel does).
+const GemmCase gemm_cases[] = {
+    {"dense_forward", 64, 256, 3136, false, true},   // Y = X W^T
+    {"dense_dx", 64, 3136, 256, false, false},       // dX = G W
+    {"dense_dw", 256, 3136, 64, true, false},        // dW = G^T X
+    {"dense_1_forward", 64, 10, 256, false, true},
+    {"dense_1_dw", 10, 256, 64, true, false},
+    {"conv_k4", 64, 784, 4, false, false},
+};
+
+double gemm_flop(const GemmCase& c) { return 2.0 * c.m * c.n * c.k * (c.k == 4 ? batch : 1); }
+
+template <int Case>
+void BM_sgemm_eigen_shape(benchmark::State& state) {
+    set_threads(state);
+    const GemmCase& c = gemm_cases[Case];
+    Buffer a = random_buffer(c.m * c.k, -1, 1, 20), b = random_buffer(c.k * c.n, -1, 1, 21), out(static_cast<std::size_t>(c.m * c.n));
+    const Index reps = c.k == 4 ? batch : 1;
+    for (auto _ : state) {
+        for (Index r = 0; r < reps; ++r) {
+            Map C(out.data(), c.m, c.n);
+            const Map A(a.data(), c.a_transposed ? c.k : c.m, c.a_transposed ? c.m : c.k);
+            const Map B(b.data(), c.b_transposed ? c.n : c.k, c.b_transposed ? c.k : c.n);
+            if (c.a_transposed) C.noalias() = A.transpose() * B;
+            else if (c.b_transposed) C.noalias() = A * B.transpose();
+            else C.noalias() = A * B;
+        }
+        benchmark::ClobberMemory();
+    }
+    flops(state, gemm_flop(c));
+}
+
+void BM_sgemm_eigen_square(benchmark::State& state) {
+    set_threads(state);
+    const Index n = 1024;
+    Buffer a = random_buffer(n * n, -1, 1, 22), b = random_buffer(n * n, -1, 1, 23), out(static_cast<std::size_t>(n * n));
+    for (auto _ : state) {
+        Map(out.data(), n, n).noalias() = Map(a.data(), n, n) * Map(b.data(), n, n);
+        benchmark::ClobberMemory();
+    }
+    flops(state, 2.0 * n * n * n);
+}
+
+// OpenBLAS, loaded at run time when present (Debian: libopenblas0-pthread), to see whether
+// handing the products to a BLAS (EIGEN_USE_BLAS) would pay for these shapes.
+struct OpenBlas {
+    using Sgemm = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
+    using SetThreads = void (*)(int);
+    Sgemm sgemm = nullptr;
+    SetThreads set_threads = nullptr;
+    static const OpenBlas& get() {
+        static const OpenBlas lib = [] {
+            OpenBlas l;
+            for (const char* name : {"libopenblas.so.0", "libopenblas.so"}) {
+                if (void* h = dlopen(name, RTLD_NOW | RTLD_LOCAL)) {
+                    l.sgemm = reinterpret_cast<Sgemm>(dlsym(h, "cblas_sgemm"));
+                    l.set_threads = reinterpret_cast<SetThreads>(dlsym(h, "openblas_set_num_threads"));
+                    if (l.sgemm) break;
+                }
+            }
+            return l;
+        }();
+        return lib;
+    }
+};
+constexpr int cblas_row_major = 101, cblas_no_trans = 111, cblas_trans = 112;
+
+void run_openblas(benchmark::State& state, Index m, Index n, Index k, bool at, bool bt, Index reps) {
+    const OpenBlas& blas = OpenBlas::get();
+    if (!blas.sgemm) {
+        state.SkipWithError("OpenBLAS not found (apt-get install libopenblas0-pthread)");
+        return;
+    }
+    if (blas.set_threads) blas.set_threads(static_cast<int>(state.range(0)));
+    Buffer a = random_buffer(m * k, -1, 1, 24), b = random_buffer(k * n, -1, 1, 25), out(static_cast<std::size_t>(m * n));
+    const int lda = static_cast<int>(at ? m : k), ldb = static_cast<int>(bt ? k : n);
+    for (auto _ : state) {
+        for (Index r = 0; r < reps; ++r)
+            blas.sgemm(cblas_row_major, at ? cblas_trans : cblas_no_trans, bt ? cblas_trans : cblas_no_trans,
+                       static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a.data(), lda, b.data(), ldb,
+                       0.0f, out.data(), static_cast<int>(n));
+        benchmark::ClobberMemory();
+    }
+    flops(state, 2.0 * m * n * k * reps);
+    if (blas.set_threads) blas.set_threads(1);  // park its pool before the next benchmark
+}
+
+template <int Case>
+void BM_sgemm_openblas_shape(benchmark::State& state) {
+    const GemmCase& c = gemm_cases[Case];
+    run_openblas(state, c.m, c.n, c.k, c.a_transposed, c.b_transposed, c.k == 4 ? batch : 1);
+}
+void BM_sgemm_openblas_square(benchmark::State& state) { run_openblas(state, 1024, 1024, 1024, false, false, 1); }
+
+// STREAM triad a = b + s c over three arrays of `Floats` floats each, threaded like the kernels.
+template <Index Floats>
+void BM_triad(benchmark::State& state) {
+    set_threads(state);
+    Buffer a(static_cast<std::size_t>(Floats)), b = random_buffer(Floats, 0, 1, 26), c = random_buffer(Floats, 0, 1, 27);
+    float* pa = a.data();
+    const float* pb = b.data();
+    const float* pc = c.data();
+    const float s = 1.5f;
+    for (auto _ : state) {
+#ifdef _OPENMP
+#pragma omp parallel for simd schedule(static)
+#endif
+        for (Index i = 0; i < Floats; ++i) pa[i] = pb[i] + s * pc[i];
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, 3 * 4.0 * Floats);
+}
+
+constexpr Index triad_l2 = 32 * 1024;          // 3 x 128 KiB: inside each core's 512 KiB L2
+constexpr Index triad_l3 = 1024 * 1024;        // 3 x 4 MiB: inside the 32 MiB L3
+constexpr Index triad_dram = 16 * 1024 * 1024; // 3 x 64 MiB: main memory
+
+const char* triad_for(double footprint) {
+    if (footprint <= 512.0 * 1024) return "ceiling/triad_L2";
+    if (footprint <= 24.0 * 1024 * 1024) return "ceiling/triad_L3";
+    return "ceiling/triad_DRAM";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration, in running order: ceilings first (OpenBLAS last: its threads stay awake a while).
+
+void register_all() {
+    const ConvShape pc = paper_conv(), dc = deep_conv();
+    const double pooled = 4.0 * batch * 64 * 14 * 14;
+    const Meta ceiling{Bound::ceiling, 0, "", ""};
+    add("ceiling/triad_L2", BM_triad<triad_l2>, ceiling);
+    add("ceiling/triad_L3", BM_triad<triad_l3>, ceiling);
+    add("ceiling/triad_DRAM", BM_triad<triad_dram>, ceiling);
+    add("ceiling/sgemm_eigen_square1024", BM_sgemm_eigen_square, ceiling);
+    add("ceiling/sgemm_eigen/dense_forward", BM_sgemm_eigen_shape<0>, ceiling);
+    add("ceiling/sgemm_eigen/dense_dx", BM_sgemm_eigen_shape<1>, ceiling);
+    add("ceiling/sgemm_eigen/dense_dw", BM_sgemm_eigen_shape<2>, ceiling);
+    add("ceiling/sgemm_eigen/dense_1_forward", BM_sgemm_eigen_shape<3>, ceiling);
+    add("ceiling/sgemm_eigen/dense_1_dw", BM_sgemm_eigen_shape<4>, ceiling);
+    add("ceiling/sgemm_eigen/conv_k4", BM_sgemm_eigen_shape<5>, ceiling);
+
+    auto mem = [](double footprint, const char* what) { return Meta{Bound::memory, footprint, "", what}; };
+    add("im2col/paper", BM_im2col<false>, mem(in_bytes(pc) + 4.0 * pc.patch() * pc.pixels() * 2, "1x28x28, 2x2 same"));
+    add("im2col/c64_14x14_k3", BM_im2col<true>, mem(in_bytes(dc) + 4.0 * dc.patch() * dc.pixels() * 2, "64x14x14, 3x3 same"));
+    add("col2im/paper", BM_col2im<false>, mem(in_bytes(pc) + 4.0 * pc.patch() * pc.pixels(), "1x28x28, 2x2 same"));
+    add("col2im/c64_14x14_k3", BM_col2im<true>, mem(in_bytes(dc) + 4.0 * dc.patch() * dc.pixels(), "64x14x14, 3x3 same"));
+    add("conv2d_forward/unfused", BM_conv_forward, mem(in_bytes(pc) + conv_out_bytes(pc), "conv+bias+ReLU, 64x64x28x28 out"));
+    add("conv2d_backward/unfused", BM_conv_backward, mem(in_bytes(pc) + 2 * conv_out_bytes(pc), "dW, db (no dx)"));
+    add("conv2d_forward/fused_relu_pool", BM_conv_relu_pool_forward, mem(in_bytes(pc) + 2 * pooled, "conv+ReLU+pool, 64x64x14x14 out"));
+    add("conv2d_backward/fused_relu_pool", BM_conv_relu_pool_backward, mem(in_bytes(pc) + 3 * pooled, "dW, db (no dx)"));
+    add("conv2d_forward/c64_14x14_k3", BM_conv_forward_deep, Meta{Bound::latency, 0, "", "K = 576, Eigen inside"});
+    add("max_pool_forward/28x28", BM_max_pool_forward<28>, mem(4.0 * batch * 64 * 28 * 28 * 1.5, "64x64x28x28 -> 14x14"));
+    add("max_pool_backward/28x28", BM_max_pool_backward<28>, mem(4.0 * batch * 64 * 28 * 28 * 1.5, "scatter to argmax"));
+    add("max_pool_forward/14x14", BM_max_pool_forward<14>, mem(4.0 * batch * 64 * 14 * 14 * 1.5, "64x64x14x14 -> 7x7"));
+    add("max_pool_backward/14x14", BM_max_pool_backward<14>, mem(4.0 * batch * 64 * 14 * 14 * 1.5, "scatter to argmax"));
+    add("dropout_forward/12544", BM_dropout_forward, mem(3 * pooled, "rate 0.3, [64, 12544]"));
+    add("adam_update/805962", BM_adam_update, mem(16.0 * paper_parameters, "fused, Keras epsilon"));
+    add("softmax_cross_entropy/64x10", BM_softmax_cross_entropy, Meta{Bound::latency, 0, "", "[64, 10] logits"});
+    add("dense_forward/3136x256", BM_dense_forward<3136, 256, true>,
+        Meta{Bound::gemm, 0, "ceiling/sgemm_eigen/dense_forward", "linear op + ReLU"});
+    add("dense_backward/3136x256", BM_dense_backward<3136, 256, true>,
+        Meta{Bound::gemm, 0, "ceiling/sgemm_eigen/dense_dx", "linear op: dx, dW, db"});
+    add("dense_forward/256x10", BM_dense_forward<256, 10, false>,
+        Meta{Bound::gemm, 0, "ceiling/sgemm_eigen/dense_1_forward", "linear op (logits)"});
+    add("dense_backward/256x10", BM_dense_backward<256, 10, false>,
+        Meta{Bound::gemm, 0, "ceiling/sgemm_eigen/dense_1_dw", "linear op: dx, dW, db"});
+
+    add("ceiling/sgemm_openblas_square1024", BM_sgemm_openblas_square, ceiling);
+    add("ceiling/sgemm_openblas/dense_forward", BM_sgemm_openblas_shape<0>, ceiling);
+    add("ceiling/sgemm_openblas/dense_dx", BM_sgemm_openblas_shape<1>, ceiling);
+    add("ceiling/sgemm_openblas/dense_dw", BM_sgemm_openblas_shape<2>, ceiling);
+    add("ceiling/sgemm_openblas/dense_1_forward", BM_sgemm_openblas_shape<3>, ceiling);
+    add("ceiling/sgemm_openblas/dense_1_dw", BM_sgemm_openblas_shape<4>, ceiling);
+    add("ceiling/sgemm_openblas/conv_k4", BM_sgemm_openblas_shape<5>, ceiling);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The summary: the console output as usual, then each kernel's rate against its ceiling.
+
+struct Result {
+    double bandwidth = 0, flops = 0, micros = 0;
+};
+
+class SummaryReporter : public benchmark::ConsoleReporter {
+public:
+    SummaryReporter() : ConsoleReporter(isatty(STDOUT_FILENO) ? OO_ColorTabular : OO_Tabular) {}
+    void ReportRuns(const std::vector<Run>& runs) override {
+        for (const Run& run : runs) {
+            if (run.error_occurred) continue;
+            const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+            if (run.run_type == Run::RT_Aggregate && !median) continue;
+            if (run.run_type == Run::RT_Iteration && run.repetitions > 1) continue;  // wait for the median
+            Result r;
+            auto get = [&](const char* key) {
+                auto it = run.counters.find(key);
+                return it == run.counters.end() ? 0.0 : it->second.value;
+            };
+            r.bandwidth = get("bandwidth");
+            r.flops = get("flops");
+            r.micros = run.GetAdjustedRealTime();
+            results_[{run.run_name.function_name, threads_of(run.run_name.args)}] = r;
+        }
+        ConsoleReporter::ReportRuns(runs);
+    }
+
+    void print_summary() const {
+        std::printf("\nEfficiency against the ceilings measured in this run (bandwidth in GB/s, rates in GFLOP/s)\n");
+        for (int threads : {1, 2}) {
+            std::printf("\n-- %d thread%s --\n", threads, threads > 1 ? "s" : "");
+            std::printf("%-34s %-32s %10s   %-40s %6s\n", "kernel", "what", "rate", "binding ceiling", "eff.");
+            for (const auto& [name, meta] : registry()) {
+                const Result* r = find(name, threads);
+                if (!r || meta.bound == Bound::ceiling) continue;
+                char rate[32], bound[96] = "-", eff[16] = "";
+                if (meta.bound == Bound::memory) {
+                    std::snprintf(rate, sizeof rate, "%.1f GB/s", r->bandwidth / 1e9);
+                    const char* ceiling = triad_for(meta.footprint);
+                    if (const Result* c = find(ceiling, threads)) {
+                        std::snprintf(bound, sizeof bound, "%s %.1f GB/s (%.1f MB)", ceiling + 8, c->bandwidth / 1e9,
+                                      meta.footprint / 1e6);
+                        std::snprintf(eff, sizeof eff, "%.0f%%", 100 * r->bandwidth / c->bandwidth);
+                    }
+                } else if (meta.bound == Bound::gemm) {
+                    std::snprintf(rate, sizeof rate, "%.1f GF/s", r->flops / 1e9);
+                    const Result* shape = find(meta.gemm_shape, threads);
+                    const Result* square = find("ceiling/sgemm_eigen_square1024", threads);
+                    if (shape && square) {
+                        std::snprintf(bound, sizeof bound, "%s %.1f | square %.1f", meta.gemm_shape.c_str() + 8,
+                                      shape->flops / 1e9, square->flops / 1e9);
+                        std::snprintf(eff, sizeof eff, "%.0f%%|%.0f%%", 100 * r->flops / shape->flops,
+                                      100 * r->flops / square->flops);
+                    }
+                } else if (r->flops > 0) {
+                    std::snprintf(rate, sizeof rate, "%.1f GF/s", r->flops / 1e9);
+                } else {
+                    std::snprintf(rate, sizeof rate, "%.2f us", r->micros);
+                }
+                std::printf("%-34s %-32s %10s   %-40s %6s\n", name.c_str(), meta.description.c_str(), rate, bound, eff);
+            }
+            // The GEMM ceilings side by side: Eigen (what the library uses) and OpenBLAS.
+            std::printf("%-34s %12s %12s\n", "SGEMM shape", "Eigen GF/s", "OpenBLAS");
+            auto row = [&](const std::string& label, const std::string& eigen, const std::string& blas) {
+                const Result* e = find(eigen, threads);
+                const Result* b = find(blas, threads);
+                if (!e && !b) return;
+                std::printf("%-34s %12.1f %12s\n", label.c_str(), e ? e->flops / 1e9 : 0.0,
+                            b ? std::to_string(static_cast<int>(std::lround(b->flops / 1e9))).c_str() : "-");
+            };
+            row("square 1024", "ceiling/sgemm_eigen_square1024", "ceiling/sgemm_openblas_square1024");
+            for (const GemmCase& c : gemm_cases)
+                row(c.name, std::string("ceiling/sgemm_eigen/") + c.name, std::string("ceiling/sgemm_openblas/") + c.name);
+            for (const char* t : {"ceiling/triad_L2", "ceiling/triad_L3", "ceiling/triad_DRAM"})
+                if (const Result* c = find(t, threads)) std::printf("%-34s %12.1f GB/s\n", t + 8, c->bandwidth / 1e9);
+        }
+    }
+
+private:
+    static int threads_of(const std::string& args) {
+        const auto pos = args.find("threads:");
+        return pos == std::string::npos ? 1 : std::atoi(args.c_str() + pos + 8);
+    }
+    const Result* find(const std::string& name, int threads) const {
+        auto it = results_.find({name, threads});
+        return it == results_.end() ? nullptr : &it->second;
+    }
+    std::map<std::pair<std::string, int>, Result> results_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    register_all();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    SummaryReporter reporter;
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    reporter.print_summary();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -1,0 +1,132 @@
+// cnnlite side of the side-by-side comparison: the paper's network (fashion_mnist_cnn), trained
+// with TrainStep + Adam or run with predict(), on real Fashion-MNIST images. Prints one JSON
+// line: images/s over the timed part and the process's peak resident memory.
+//
+//   cnnlite_driver --data DIR --mode train|infer --batch 64 --threads 2 [--seconds 3]
+// DIR holds the raw uint8 files that prepare_data.py writes (the first 8 x 64 training images
+// and the first 1,000 test images, with labels), so that every framework reads the same few
+// images and peak memory is the framework's, not the data set's.
+// train: steps on the 8 shuffled batches in a ring (warm-up 5 steps, then steps until `seconds`
+// have passed, at least 10). infer: predict() over the first `batch` test images (its default
+// chunking), repeated until `seconds` have passed.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cnnlite/core/threading.hpp"
+#include "cnnlite/data/batching.hpp"
+#include "cnnlite/data/dataset.hpp"
+#include "cnnlite/nn/paper_model.hpp"
+#include "cnnlite/optim/adam.hpp"
+#include "cnnlite/train/fit.hpp"
+
+namespace {
+
+double peak_rss_mb() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+// `count` images of 1x28x28 bytes and their labels from DIR/<name>_images.u8 and _labels.u8.
+cnnlite::Dataset read_raw(const std::string& dir, const std::string& name) {
+    auto slurp = [](const std::string& path) {
+        std::vector<unsigned char> bytes;
+        if (FILE* f = std::fopen(path.c_str(), "rb")) {
+            unsigned char buffer[65536];
+            for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, f)) > 0;) bytes.insert(bytes.end(), buffer, buffer + n);
+            std::fclose(f);
+        }
+        cnnlite::check(!bytes.empty(), "cannot read ", path, " (run benchmarks/compare/run.sh, which writes it)");
+        return bytes;
+    };
+    const std::vector<unsigned char> pixels = slurp(dir + "/" + name + "_images.u8"), labels = slurp(dir + "/" + name + "_labels.u8");
+    const std::int64_t n = static_cast<std::int64_t>(labels.size());
+    cnnlite::check(static_cast<std::int64_t>(pixels.size()) == n * 784, "image and label files of ", name, " disagree");
+    cnnlite::Tensor<std::uint8_t> t = cnnlite::Tensor<std::uint8_t>::uninitialized(cnnlite::Shape{n, 1, 28, 28});
+    std::copy(pixels.begin(), pixels.end(), t.data());
+    std::vector<std::string> classes;
+    for (int c = 0; c < 10; ++c) classes.push_back(std::to_string(c));
+    return cnnlite::Dataset::from_pixels(std::move(t), std::vector<int>(labels.begin(), labels.end()), classes);
+}
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string mode = "train", data_dir;
+    long batch = 64, threads = 2;
+    double seconds = 3;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string key = argv[i], value = argv[i + 1];
+        if (key == "--mode") mode = value;
+        else if (key == "--batch") batch = std::atol(value.c_str());
+        else if (key == "--threads") threads = std::atol(value.c_str());
+        else if (key == "--seconds") seconds = std::atof(value.c_str());
+        else if (key == "--data") data_dir = value;
+        else {
+            std::fprintf(stderr, "unknown option %s\n", key.c_str());
+            return 2;
+        }
+    }
+    cnnlite::set_num_threads(static_cast<int>(threads));
+    cnnlite::check(!data_dir.empty(), "--data DIR is required");
+    const cnnlite::Dataset train = read_raw(data_dir, "train"), test = read_raw(data_dir, "test");
+    const double rss_loaded = peak_rss_mb();
+    cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>(0);
+
+    long images = 0;
+    double elapsed = 0, final_loss = 0;
+    if (mode == "train") {
+        cnnlite::Adam<float> adam(model.trainable_variables());
+        cnnlite::TrainStep<float> step(model, adam);
+        cnnlite::Batcher batcher(train, cnnlite::BatchOptions{batch, true, true, 0});
+        batcher.start_epoch(0);
+        std::vector<cnnlite::Batch> ring(8);
+        for (std::size_t b = 0; b < ring.size(); ++b) batcher.fill(static_cast<std::int64_t>(b), ring[b]);
+        long s = 0;
+        auto train_once = [&] {
+            const cnnlite::Batch& b = ring[static_cast<std::size_t>(s % 8)];
+            const cnnlite::ForwardContext ctx{true, 0, s, b.indices.data()};
+            final_loss = step(b, ctx, 1, s + 1).loss;
+            ++s;
+        };
+        for (int i = 0; i < 5; ++i) train_once();
+        const double start = now();
+        long steps = 0;
+        do {
+            train_once();
+            ++steps;
+        } while (steps < 10 || now() - start < seconds);
+        elapsed = now() - start;
+        images = steps * batch;
+    } else if (mode == "infer") {
+        const cnnlite::Tensor<float> x = test.images().rows(0, batch);
+        cnnlite::Tensor<float> y = model.predict(x);  // warm-up
+        const double start = now();
+        long calls = 0;
+        do {
+            y = model.predict(x);
+            ++calls;
+        } while (calls < 5 || now() - start < seconds);
+        elapsed = now() - start;
+        images = calls * batch;
+        final_loss = static_cast<double>(y[0]);
+    } else {
+        std::fprintf(stderr, "mode must be train or infer\n");
+        return 2;
+    }
+    std::printf("{\"framework\": \"cnnlite\", \"mode\": \"%s\", \"batch\": %ld, \"threads\": %ld, "
+                "\"images_per_second\": %.1f, \"seconds\": %.3f, \"peak_rss_mb\": %.1f, \"rss_after_data_mb\": %.1f, "
+                "\"check\": %.6g}\n",
+                mode.c_str(), batch, threads, static_cast<double>(images) / elapsed, elapsed, peak_rss_mb(), rss_loaded,
+                final_loss);
+    return 0;
+}
