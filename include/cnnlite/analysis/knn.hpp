@@ -38,10 +38,10 @@ struct KnnGraph {
 /// Settings of the approximate search.
 struct KnnOptions {
     std::int64_t exact_below = 10000;  ///< data sets with fewer points are searched exactly
-    int pca_dims = 48;                 ///< dimensions of the projection that proposes candidates
-    int candidates = 30;               ///< candidates per point proposed by the projection (>= k)
-    int probes = 10;                   ///< k-means cells searched for each cell's points
-    int refine_iterations = 1;         ///< rounds of "my neighbours' neighbours" re-ranking
+    int pca_dims = 64;                 ///< dimensions of the projection that proposes candidates
+    int candidates = 60;               ///< candidates per point proposed by the projection (>= k)
+    int probes = 12;                   ///< k-means cells searched for each cell's points
+    int refine_iterations = 0;         ///< rounds of "my neighbours' neighbours" re-ranking
 
     /// Chainable setters.
     KnnOptions& set_exact_below(std::int64_t v) { exact_below = v; return *this; }
