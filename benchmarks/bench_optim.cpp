@@ -91,25 +91,23 @@ void BM_adam_eigen_textbook(benchmark::State& state) {
 
 // Ceiling: the same reads and writes as fused Adam (p, g, m, v in; p, m, v out) with one add
 // each, blocked and threaded exactly like the kernels.
+template <class Length>
+void same_traffic_block(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v,
+                        Length length) {
+    for (std::int64_t i = 0; i < length; ++i) {
+        const float gi = g[i];
+        m[i] += gi;
+        v[i] += gi;
+        p[i] += gi;
+    }
+}
+
 void BM_bandwidth_same_traffic(benchmark::State& state) {
     cnnlite::set_num_threads(static_cast<int>(state.range(0)));
     AdamArrays a(paper_parameters);
-    float* p = a.p.data();
-    const float* g = a.g.data();
-    float* m = a.m.data();
-    float* v = a.v.data();
     for (auto _ : state) {
         cnnlite::kernels::detail::for_each_block(paper_parameters, [&](std::int64_t o, auto length) {
-            float* __restrict pp = p + o;
-            const float* __restrict gg = g + o;
-            float* __restrict mm = m + o;
-            float* __restrict vv = v + o;
-            for (std::int64_t i = 0; i < length; ++i) {
-                const float gi = gg[i];
-                mm[i] += gi;
-                vv[i] += gi;
-                pp[i] += gi;
-            }
+            same_traffic_block(a.p.data() + o, a.g.data() + o, a.m.data() + o, a.v.data() + o, length);
         });
         benchmark::ClobberMemory();
     }
