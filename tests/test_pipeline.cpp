@@ -170,6 +170,16 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
         const auto anova = csv_rows(out / "eda" / "anova.csv", {"class", "f_value", "p_value"});
         CHECK(anova.size() == 10);
         for (const auto& row : anova) CHECK((num(row[1]) >= 0 && num(row[2]) >= 0 && num(row[2]) <= 1));
+        // UMAP of every training image.
+        const auto umap = csv_rows(out / "eda" / "umap.csv", {"index", "label", "class", "x", "y"});
+        REQUIRE(static_cast<std::int64_t>(umap.size()) == data.train.size());
+        for (std::size_t i = 0; i < umap.size(); ++i) {
+            CHECK(num(umap[i][0]) == static_cast<double>(i));
+            const int label = data.train.labels()[i];
+            CHECK(num(umap[i][1]) == label);
+            CHECK(umap[i][2] == class_names()[static_cast<std::size_t>(label)]);
+            CHECK((std::isfinite(num(umap[i][3])) && std::isfinite(num(umap[i][4]))));
+        }
     }
 
     {  // history, model and metrics
@@ -260,7 +270,7 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
     {  // figures and the self-contained report
         for (const char* name : {"class_frequency", "pixel_ratio_histograms", "learning_curves", "per_class_accuracy",
                                  "confusion_matrix", "test_samples", "gradcam_samples", "gradcam_per_class",
-                                 "gradcam_shirt"}) {
+                                 "gradcam_shirt", "umap"}) {
             const fs::path svg = out / "figures" / (std::string(name) + ".svg");
             const fs::path png = out / "figures" / (std::string(name) + ".png");
             CHECK_MESSAGE((fs::exists(svg) || fs::exists(png)), name);
@@ -274,10 +284,10 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
         const std::string html = read_text(out / "report.html");
         CHECK(contains(html, "<html"));
         CHECK(contains(html, "</html>"));
-        // Five SVG charts inline and four PNG figures as data URIs; nothing loaded from outside.
-        CHECK(count_of(html, "<figure>") >= 9);
+        // Six SVG charts inline and four PNG figures as data URIs; nothing loaded from outside.
+        CHECK(count_of(html, "<figure>") >= 10);
         CHECK(count_of(html, "data:image/png;base64,") >= 4);
-        CHECK(count_of(html, "<svg") >= 5);
+        CHECK(count_of(html, "<svg") >= 6);
         CHECK(!contains(html, "src=\"figures/"));
         CHECK(!contains(html, "src=\"http"));
         for (const char* section : {"Data", "Exploratory data analysis", "The network", "Training",

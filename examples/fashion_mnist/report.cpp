@@ -191,11 +191,17 @@ void write_report(const Settings& s) {
                          ". (The paper found only Coat, p ~ 0.006; every other class p > 0.09.)");
     }
     report.heading("UMAP of the training images");
-    if (file_exists(paths.umap()))
-        add_figure(report, paths, "umap", "UMAP of the 60,000 training images (784 raw pixels), coloured by class.",
-                   "figure missing");
-    else
-        report.paragraph("[UMAP: not computed — include/cnnlite/analysis/umap.hpp is not in this cnnlite yet.]");
+    if (file_exists(paths.umap())) {
+        std::string timing;
+        if (stages.contains("eda") && stages["eda"].contains("umap_seconds"))
+            timing = " (computed in " + format_seconds(stages["eda"]["umap_seconds"].get<double>()) + ")";
+        report.paragraph("UMAP with the reference implementation's defaults (15 neighbours, min_dist 0.1, euclidean) "
+                         "on the raw pixels" + timing + "; coordinates in eda/umap.csv. The paper reads off it that "
+                         "sneaker/sandal, dress/T-shirt and coat/pullover lie close together.");
+        add_figure(report, paths, "umap", "UMAP of the training images, coloured by class.", "figure missing");
+    } else {
+        report.paragraph("[UMAP: run `eda`]");
+    }
 
     // --- 3. Model ------------------------------------------------------------------------
     report.section("The network");
@@ -234,7 +240,7 @@ void write_report(const Settings& s) {
         report.paragraph("Test accuracy of the kept weights: " + percent(metrics["test_accuracy"].get<double>()) +
                          " (the paper: 91.2%); test loss " + fixed(metrics["test_loss"].get<double>(), 4) + ".");
         const auto acc = metrics["per_class_accuracy"].get<std::vector<double>>();
-        ReportTable t{"Accuracy per class", {"label", "class", "accuracy"}, {}};
+        ReportTable t{"Accuracy per class", {"label", "class", "accuracy (%)"}, {}};
         std::size_t weakest = 0;
         for (std::size_t c = 0; c < acc.size() && c < names.size(); ++c) {
             t.rows.push_back({Cell(static_cast<int>(c)), names[c], Cell::fixed(100 * acc[c], 2)});
