@@ -77,7 +77,7 @@ void BM_adam_eigen_textbook(benchmark::State& state) {
     AdamArrays a(paper_parameters);
     const float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f;
     const float bias1 = 1 - 0.34867844f, bias2 = 1 - 0.99004488f;  // 1 - beta^10
-    Array m_hat, v_hat;
+    Array m_hat = Array::Zero(paper_parameters), v_hat = Array::Zero(paper_parameters);  // sized once, as a real loop would
     for (auto _ : state) {
         a.m = beta1 * a.m + (1 - beta1) * a.g;
         a.v = beta2 * a.v + (1 - beta2) * a.g.square();
