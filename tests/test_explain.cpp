@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cnnlite/data/fashion_mnist.hpp"
@@ -287,6 +288,22 @@ TEST_CASE("normalisation never produces NaN: all-zero and constant maps become z
 TEST_CASE("explaining leaves the model untouched: parameter gradients and requires_grad") {
     const auto model = fashion_mnist_cnn<float>(2);
     grad_cam(model, fixture_images<float>(0, 3));
+    for (const auto& p : model.parameters()) {
+        CHECK(p.variable.requires_grad());
+        CHECK_FALSE(p.variable.has_grad());
+    }
+}
+
+TEST_CASE("explanations from several threads at once agree with serial ones and leave the model intact") {
+    const auto model = fashion_mnist_cnn<float>(2);
+    const Tensor<float> x = fixture_images<float>(0, 6);
+    const Tensor<float> serial = grad_cam(model, x).maps;
+    std::vector<Tensor<float>> results(4);
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < results.size(); ++t)
+        threads.emplace_back([&, t] { results[t] = grad_cam(model, x).maps; });
+    for (auto& thread : threads) thread.join();
+    for (const auto& r : results) CHECK(r.to_vector() == serial.to_vector());
     for (const auto& p : model.parameters()) {
         CHECK(p.variable.requires_grad());
         CHECK_FALSE(p.variable.has_grad());

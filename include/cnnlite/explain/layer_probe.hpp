@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -27,11 +28,14 @@ namespace cnnlite::explain {
 namespace detail {
 
 /// Switches gradient tracking off on every parameter of a model while alive and restores it
-/// after. Explaining therefore must not run at the same time as training the same model.
+/// after. Explaining therefore must not run at the same time as training the same model. A
+/// process-wide lock held meanwhile makes explanations from several threads take turns, so
+/// that one cannot restore the flags while another still relies on them; it is recursive
+/// because a method may probe again while its first probe is alive.
 template <class T>
 class FrozenParameters {
 public:
-    explicit FrozenParameters(const Sequential<T>& model) {
+    explicit FrozenParameters(const Sequential<T>& model) : lock_(mutex()) {
         for (auto& p : model.parameters()) {
             saved_.emplace_back(p.variable, p.variable.requires_grad());
             p.variable.set_requires_grad(false);
@@ -44,6 +48,11 @@ public:
     FrozenParameters& operator=(const FrozenParameters&) = delete;
 
 private:
+    static std::recursive_mutex& mutex() {
+        static std::recursive_mutex m;
+        return m;
+    }
+    std::lock_guard<std::recursive_mutex> lock_;
     std::vector<std::pair<Variable<T>, bool>> saved_;
 };
 
@@ -84,7 +93,8 @@ void check_finite_images(const Tensor<T>& images, const char* op) {
 }  // namespace detail
 
 /// A forward pass of `images` through `model` that records the graph from the output of one
-/// layer (or the input) to the logits. Parameters are frozen while the probe lives.
+/// layer (or the input) to the logits. Parameters are frozen while the probe lives, and probes
+/// on other threads wait for it.
 template <class T>
 class LayerProbe {
 public:
@@ -123,7 +133,9 @@ public:
     const Tensor<T>& probabilities() const { return probabilities_.value(); }
     /// The class of highest probability for each image.
     const std::vector<int>& predicted() const { return predicted_; }
+    /// Number of images.
     std::int64_t batch() const { return logits_.shape()[0]; }
+    /// Number of classes of the model's output.
     std::int64_t num_classes() const { return logits_.shape()[1]; }
 
     /// Gradient of the sum over images of score_i (the `score` of class `classes[i]` of image
