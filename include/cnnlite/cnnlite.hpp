@@ -104,10 +104,20 @@
 
 // explain
 #include "cnnlite/explain/cam.hpp"
+#include "cnnlite/explain/deletion_insertion.hpp"
 #include "cnnlite/explain/gradcam.hpp"
+#include "cnnlite/explain/gradcam_plus_plus.hpp"
 #include "cnnlite/explain/hirescam.hpp"
+#include "cnnlite/explain/input_gradients.hpp"
+#include "cnnlite/explain/integrated_gradients.hpp"
 #include "cnnlite/explain/layer_probe.hpp"
+#include "cnnlite/explain/methods.hpp"
 #include "cnnlite/explain/postprocess.hpp"
+#include "cnnlite/explain/randomisation.hpp"
+#include "cnnlite/explain/road.hpp"
+#include "cnnlite/explain/saliency.hpp"
+#include "cnnlite/explain/score_cam.hpp"
+#include "cnnlite/explain/smoothgrad.hpp"
 #include "cnnlite/explain/target.hpp"
 #include "cnnlite/explain/target_layer.hpp"
 
