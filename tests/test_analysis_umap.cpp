@@ -173,7 +173,11 @@ TEST_CASE("well-separated clusters embed with trustworthiness > 0.95; determinis
     CHECK(knn_classifier_accuracy(r.embedding.data(), labels.data(), n, placed.data(), new_labels.data(), 60, 2, 10) > 0.95);
 }
 
-TEST_CASE("disconnected graphs and random init are handled") {
+TEST_CASE("disconnected graphs and random init are handled; a connected graph gets one spectral solve") {
+    std::vector<std::int32_t> one_label;
+    const auto single = blobs(300, 5, 1, 21, one_label);
+    CHECK(umap(single.data(), 300, 5, UmapOptions().set_n_epochs(20)).init == "spectral");
+
     // Two far-apart groups of 40 points with k = 5: the kNN graph has two components.
     std::vector<std::int32_t> labels;
     auto x = blobs(80, 3, 2, 11, labels);
