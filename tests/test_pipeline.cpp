@@ -267,10 +267,24 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
         }
     }
 
+    {  // the explanation methods compared (issue 6)
+        const auto methods = csv_rows(out / "explain" / "methods.csv", {"method", "deletion_auc", "insertion_auc",
+                                                                        "road_morf", "road_lerf", "images_per_second"});
+        std::set<std::string> names;
+        for (const auto& row : methods) {
+            names.insert(row[0]);
+            for (std::size_t c = 1; c <= 4; ++c) CHECK((num(row[c]) >= 0 && num(row[c]) <= 1));
+            CHECK(num(row[5]) > 0);
+        }
+        for (const char* method : {"Grad-CAM", "Grad-CAM++", "HiResCAM", "Score-CAM", "Saliency", "SmoothGrad",
+                                   "Integrated Gradients", "Random"})
+            CHECK_MESSAGE(names.count(method) == 1, method);
+    }
+
     {  // figures and the self-contained report
         for (const char* name : {"class_frequency", "pixel_ratio_histograms", "learning_curves", "per_class_accuracy",
                                  "confusion_matrix", "test_samples", "gradcam_samples", "gradcam_per_class",
-                                 "gradcam_shirt", "umap"}) {
+                                 "gradcam_shirt", "umap", "explain_methods"}) {
             const fs::path svg = out / "figures" / (std::string(name) + ".svg");
             const fs::path png = out / "figures" / (std::string(name) + ".png");
             CHECK_MESSAGE((fs::exists(svg) || fs::exists(png)), name);
@@ -284,14 +298,15 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
         const std::string html = read_text(out / "report.html");
         CHECK(contains(html, "<html"));
         CHECK(contains(html, "</html>"));
-        // Six SVG charts inline and four PNG figures as data URIs; nothing loaded from outside.
-        CHECK(count_of(html, "<figure>") >= 10);
-        CHECK(count_of(html, "data:image/png;base64,") >= 4);
+        // Six SVG charts inline and five PNG figures as data URIs; nothing loaded from outside.
+        CHECK(count_of(html, "<figure>") >= 11);
+        CHECK(count_of(html, "data:image/png;base64,") >= 5);
         CHECK(count_of(html, "<svg") >= 6);
         CHECK(!contains(html, "src=\"figures/"));
         CHECK(!contains(html, "src=\"http"));
         for (const char* section : {"Data", "Exploratory data analysis", "The network", "Training",
-                                    "Evaluation on the test set", "Grad-CAM", "Timings", "Coat", "805,962"})
+                                    "Evaluation on the test set", "Grad-CAM", "Explanation methods compared", "Timings",
+                                    "Coat", "805,962"})
             CHECK_MESSAGE(contains(html, section), section);
     }
 

@@ -114,6 +114,7 @@ void record_stage(const Settings& s, const std::string& stage, double seconds, c
     entry["finished"] = local_time_now();
     entry["threads"] = s.threads;
     entry["seed"] = s.seed;
+    entry["command"] = s.command_line;
     entry["data"] = s.data.empty() ? std::string("(search path)") : s.data;
     log["stages"][stage] = entry;
     write_json(paths.run_log(), log);

@@ -1,6 +1,7 @@
 // Stage `explain`: the paper's Grad-CAM figures. Every map drawn is also saved, in figure
 // order, to OUT/gradcam/cams.npy ([N, 28, 28] float32) with OUT/gradcam/cams_index.csv telling
 // which test image each row belongs to. The maps of all figures come from one batched call.
+// Then the library's explanation methods are compared (explain_methods.cpp).
 #include <string>
 #include <vector>
 
@@ -135,9 +136,12 @@ void run_explain(const Settings& s) {
                                 cnnlite::viz::make_grid(tiles_for(shirts), options));
     }
 
+    const double methods_seconds = compare_explanation_methods(s, model, test);
+
     const double seconds = now_seconds() - start;
     record_stage(s, "explain", seconds,
-                 {{"maps", n}, {"gradcam_seconds", cam_seconds},
+                 {{"maps", n}, {"gradcam_seconds", cam_seconds}, {"methods_seconds", methods_seconds},
+                  {"methods_images", methods_sample_size(test.size())},
                   {"gradcam_images_per_second", cam_seconds > 0 ? static_cast<double>(n) / cam_seconds : 0.0},
                   {"model", s.model_path()}});
     say(s, "explain", "figures -> " + paths.figures().string() + "; done in " + format_seconds(seconds));

@@ -107,6 +107,11 @@ int main(int argc, char** argv) {
     }
 
     CLI11_PARSE(app, argc, argv);
+    for (int i = 0; i < argc; ++i) {
+        const std::string arg = i == 0 ? std::string("fashion_mnist") : std::string(argv[i]);
+        const bool plain = !arg.empty() && arg.find_first_of(" \t'\"$\\") == std::string::npos;
+        settings.command_line += (i ? " " : "") + (plain ? arg : "'" + arg + "'");
+    }
 
     try {
         if (settings.threads == 0) settings.threads = cnnlite::available_cores();
@@ -116,7 +121,7 @@ int main(int argc, char** argv) {
             if (subcommands[i]->parsed()) chosen = i;
         const Command& command = commands[chosen];
         command.run(settings);
-        if (std::string(command.name) != "predict" && std::string(command.name) != "summary") {
+        if (std::string(command.name) != "predict") {
             fm::write_report(settings);
             fm::say(settings, "report", "wrote " + fm::Paths(settings).report().string());
         }

@@ -3,6 +3,7 @@
 // stage reads what earlier stages left in the output folder, so they can run one at a time.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -32,6 +33,7 @@ struct Settings {
     bool resume = false;
     bool quiet = false;
     std::vector<std::string> images;       ///< predict's inputs
+    std::string command_line;              ///< how the program was called (for run.json and the report)
 
     /// The weights file evaluate, explain and predict read.
     std::string model_path() const;
@@ -105,6 +107,13 @@ std::vector<std::int64_t> choose_indices(std::int64_t n, std::int64_t count, std
 inline constexpr std::uint64_t sample_stream = 1;       ///< the 50 test images of test_samples / gradcam_samples
 inline constexpr std::uint64_t per_class_stream = 2;    ///< gradcam_per_class
 inline constexpr std::uint64_t shirt_stream = 3;        ///< gradcam_shirt
+inline constexpr std::uint64_t methods_stream = 4;      ///< the sample of the explanation-method comparison
+/// Test images the explanation methods are compared on: 1% of the test set, at least 8 and
+/// at most 100 (each image costs every method a few hundred forward passes for its
+/// faithfulness metrics; 100 of the 10,000 take about a minute on two cores).
+inline std::int64_t methods_sample_size(std::int64_t test_images) {
+    return std::min<std::int64_t>(test_images, std::clamp<std::int64_t>(test_images / 100, 8, 100));
+}
 
 /// "pred (true)" as the paper titles test images.
 std::string pred_true_title(int predicted, int truth);
@@ -126,6 +135,11 @@ struct GradCams {
 /// Grad-CAM (softmax probability of the predicted class, the last Conv2D's output after its
 /// ReLU, channel-mean gradient weights, ReLU, divided by the max) of `images` [N, 1, 28, 28].
 GradCams paper_gradcam(const cnnlite::Sequential<float>& model, const cnnlite::Tensor<float>& images);
+
+/// Compares the library's explanation methods on a sample of `test` (issue 6): writes
+/// OUT/explain/methods.csv and figures/explain_methods.png; returns the seconds it took.
+double compare_explanation_methods(const Settings& s, const cnnlite::Sequential<float>& model,
+                                   const cnnlite::Dataset& test);
 
 /// `v` with `decimals` digits after the point.
 std::string fixed(double v, int decimals);

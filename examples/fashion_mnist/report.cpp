@@ -102,9 +102,12 @@ void write_report(const Settings& s) {
         std::vector<std::pair<std::string, std::string>> settings = {
             {"output folder", s.out},
             {"cnnlite", cnnlite::version()},
+            {"this report by", s.command_line},
         };
         if (stages.contains("train")) {
             const auto& t = stages["train"];
+            if (t.contains("command") && t["command"] != s.command_line)
+                settings.push_back({"trained by", json_text(t, "command")});
             settings.push_back({"data", json_text(t, "data_folder")});
             settings.push_back({"epochs", json_text(t, "epochs")});
             settings.push_back({"batch size", json_text(t, "batch_size")});
@@ -279,6 +282,16 @@ void write_report(const Settings& s) {
     const fs::path methods_csv = paths.out / "explain" / "methods.csv";
     if (file_exists(methods_csv)) {
         report.section("Explanation methods compared");
+        std::string sample = "a sample of random test images";
+        if (stages.contains("explain") && stages["explain"].contains("methods_images"))
+            sample = json_text(stages["explain"], "methods_images") + " random test images (computed in " +
+                     format_seconds(stages["explain"].value("methods_seconds", 0.0)) + ")";
+        report.paragraph(
+            "Every explanation method of cnnlite on " + sample + ", each explaining the predicted class. Deletion: "
+            "the probability of that class as the most important pixels are blacked out, area under the curve "
+            "(lower = more faithful); insertion: as they are revealed from a blurred image (higher = more faithful); "
+            "ROAD: mean probability with the most (MoRF, lower is better) or least (LeRF, higher is better) relevant "
+            "pixels imputed from their neighbours. Random is a baseline of random maps. Table in explain/methods.csv.");
         const Rows methods = read_table(
             methods_csv, {"method", "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "images_per_second"});
         ReportTable t{"Faithfulness of the explanation methods (deletion: lower is better; insertion: higher is better)",

@@ -1,0 +1,90 @@
+// Part of stage `explain`: the explanation methods of the library compared on a sample of test
+// images — faithfulness (deletion and insertion AUC, ROAD MoRF/LeRF) and speed — as
+// OUT/explain/methods.csv and figures/explain_methods (the same images under every method).
+#include <string>
+#include <vector>
+
+#include "cnnlite/explain/methods.hpp"
+#include "cnnlite/io/csv.hpp"
+#include "cnnlite/viz/grid.hpp"
+#include "cnnlite/viz/image_io.hpp"
+#include "cnnlite/viz/overlay.hpp"
+
+#include "pipeline.hpp"
+
+namespace fm {
+
+double compare_explanation_methods(const Settings& s, const cnnlite::Sequential<float>& model,
+                                   const cnnlite::Dataset& test) {
+    const double start = now_seconds();
+    const Paths paths(s);
+    const fs::path folder = paths.out / "explain";
+    ensure_dir(folder);
+
+    // The sample: random test images, the same for every method.
+    const std::vector<std::int64_t> chosen =
+        choose_indices(test.size(), methods_sample_size(test.size()), s.seed, methods_stream);
+    const auto n = static_cast<std::int64_t>(chosen.size());
+    cnnlite::Tensor<float> images = cnnlite::Tensor<float>::uninitialized(cnnlite::Shape{n, 1, 28, 28});
+    for (std::int64_t r = 0; r < n; ++r)
+        std::copy_n(test.images().data() + chosen[static_cast<std::size_t>(r)] * 784, 784, images.data() + r * 784);
+    say(s, "explain", "comparing the explanation methods on " + std::to_string(n) +
+                          " random test images (deletion/insertion AUC, ROAD, speed)");
+
+    cnnlite::explain::ComparisonOptions options;
+    options.explain.seed = s.seed;
+    options.curves.seed = s.seed;
+    options.road.seed = s.seed;
+    std::vector<cnnlite::explain::MethodScore> rows;
+    std::vector<cnnlite::explain::Explanation> maps;
+    for (cnnlite::explain::Method m : cnnlite::explain::all_methods()) {
+        // One method at a time, so that progress shows.
+        options.methods = {m};
+        cnnlite::explain::MethodComparison c = cnnlite::explain::compare_methods(model, images, options);
+        const auto& row = c.rows.front();
+        say(s, "explain",
+            "  " + row.method + ": deletion AUC " + fixed(row.deletion_auc, 4) + ", insertion AUC " +
+                fixed(row.insertion_auc, 4) + ", ROAD MoRF " + fixed(row.road_morf, 4) + " / LeRF " +
+                fixed(row.road_lerf, 4) + ", " + fixed(row.images_per_second, 0) + " images/s");
+        rows.push_back(row);
+        maps.push_back(std::move(c.explanations.front()));
+    }
+    {
+        std::vector<std::vector<cnnlite::CsvCell>> csv;
+        for (const auto& r : rows)
+            csv.push_back({r.method, r.deletion_auc, r.insertion_auc, r.road_morf, r.road_lerf, r.images_per_second});
+        cnnlite::write_csv((folder / "methods.csv").string(),
+                           {"method", "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "images_per_second"},
+                           csv);
+    }
+
+    // Figure: the first images of the sample, as they are and under every method.
+    const std::int64_t shown = std::min<std::int64_t>(n, 8);
+    std::vector<cnnlite::viz::GridTile> tiles;
+    cnnlite::viz::GridOptions grid;
+    grid.columns = static_cast<int>(shown);
+    grid.title = "The same test images under each explanation method (predicted class explained)";
+    grid.row_labels.push_back("image");
+    const auto& e0 = maps.front();
+    for (std::int64_t k = 0; k < shown; ++k) {
+        const std::int64_t i = chosen[static_cast<std::size_t>(k)];
+        const int truth = test.labels()[static_cast<std::size_t>(i)], predicted = e0.predicted[static_cast<std::size_t>(k)];
+        tiles.push_back({cnnlite::viz::grey_image(test.pixels().rows(i, 1)), pred_true_title(predicted, truth),
+                         predicted == truth ? cnnlite::viz::colors::green : cnnlite::viz::colors::red});
+    }
+    cnnlite::viz::OverlayOptions overlay;
+    overlay.heat_min = 0.0;
+    overlay.heat_max = 1.0;
+    for (std::size_t m = 0; m < maps.size(); ++m) {
+        grid.row_labels.push_back(rows[m].method);
+        for (std::int64_t k = 0; k < shown; ++k)
+            tiles.push_back({cnnlite::viz::overlay(images.rows(k, 1), maps[m].maps.rows(k, 1), overlay), "",
+                             cnnlite::viz::colors::black});
+    }
+    cnnlite::viz::write_png(paths.figure("explain_methods", ".png").string(), cnnlite::viz::make_grid(tiles, grid));
+    const double seconds = now_seconds() - start;
+    say(s, "explain", "methods table -> " + (folder / "methods.csv").string() + " (" + format_seconds(seconds) + ")");
+    return seconds;
+}
+
+}  // namespace fm
