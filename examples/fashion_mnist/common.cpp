@@ -10,6 +10,8 @@
 #include <sstream>
 #include <system_error>
 
+#include <sys/resource.h>
+
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/threading.hpp"
@@ -115,6 +117,9 @@ void record_stage(const Settings& s, const std::string& stage, double seconds, c
     entry["threads"] = s.threads;
     entry["seed"] = s.seed;
     entry["command"] = s.command_line;
+    rusage usage{};
+    if (getrusage(RUSAGE_SELF, &usage) == 0)  // Linux reports kilobytes
+        entry["peak_memory_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
     entry["data"] = s.data.empty() ? std::string("(search path)") : s.data;
     log["stages"][stage] = entry;
     write_json(paths.run_log(), log);

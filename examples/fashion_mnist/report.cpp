@@ -125,7 +125,12 @@ void write_report(const Settings& s) {
         std::vector<std::pair<std::string, std::string>> timings;
         for (const char* stage : {"eda", "summary", "train", "evaluate", "explain"}) {
             std::string text = stage_seconds(stage);
-            if (stages.contains(stage)) text += " (finished " + json_text(stages[stage], "finished") + ")";
+            if (stages.contains(stage)) {
+                text += " (finished " + json_text(stages[stage], "finished");
+                if (stages[stage].contains("peak_memory_mb"))
+                    text += ", process peak memory " + fixed(stages[stage]["peak_memory_mb"].get<double>(), 0) + " MB";
+                text += ")";
+            }
             timings.push_back({stage, text});
         }
         if (metrics.contains("train_seconds")) {
