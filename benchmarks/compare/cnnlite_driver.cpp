@@ -26,6 +26,10 @@
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/fit.hpp"
 
+#ifndef CNNLITE_DRIVER_NAME
+#define CNNLITE_DRIVER_NAME "cnnlite"
+#endif
+
 namespace {
 
 double peak_rss_mb() {
@@ -123,7 +127,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "mode must be train or infer\n");
         return 2;
     }
-    std::printf("{\"framework\": \"cnnlite\", \"mode\": \"%s\", \"batch\": %ld, \"threads\": %ld, "
+    std::printf("{\"framework\": \"" CNNLITE_DRIVER_NAME "\", \"mode\": \"%s\", \"batch\": %ld, \"threads\": %ld, "
                 "\"images_per_second\": %.1f, \"seconds\": %.3f, \"peak_rss_mb\": %.1f, \"rss_after_data_mb\": %.1f, "
                 "\"check\": %.6g}\n",
                 mode.c_str(), batch, threads, static_cast<double>(images) / elapsed, elapsed, peak_rss_mb(), rss_loaded,

@@ -34,12 +34,15 @@ MODES = [("train", 64), ("infer", 64), ("infer", 1000)]
 
 def frameworks(build):
     torch = ["/usr/bin/python3", os.path.join(HERE, "torch_driver.py")]
-    return {
+    found = {
         "cnnlite": ([os.path.join(build, "cnnlite_driver")], {}),
         "pytorch-fast": (torch, TORCH_FAST_ENV),
         "pytorch-installed": (torch, None),  # None: the environment without the tuning above
         "tiny-dnn": ([os.path.join(build, "tinydnn_driver")], {}),
+        # Experimental build, not cnnlite's default: Eigen's products through OpenBLAS.
+        "cnnlite+openblas": ([os.path.join(build, "cnnlite_driver_openblas")], {}),
     }
+    return {k: v for k, v in found.items() if k.startswith("pytorch") or os.path.exists(v[0][0])}
 
 
 def environment(extra):
@@ -78,6 +81,9 @@ def main():
 
     fw = frameworks(a.build)
     names = [n for n in fw if not a.only or n in a.only.split(",")]
+    unknown = set(a.only.split(",")) - set(fw) if a.only else set()
+    if unknown:
+        sys.exit(f"unknown or unbuilt framework(s): {', '.join(sorted(unknown))}; known: {', '.join(fw)}")
     results = {}  # (name, mode, batch) -> list of runs
     loads = [load_average()]
     print(f"load average at start: {loads[0]:.2f}; {a.repeats} repeats, {a.threads} threads, "

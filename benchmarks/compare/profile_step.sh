@@ -32,6 +32,7 @@ cmake --build "$build" --target cnnlite_driver
 out="$build/perf-$mode-$batch-t$threads.data"
 perf record -F 2000 -g -o "$out" "$build/cnnlite_driver" --data "$build/data" --mode "$mode" \
      --batch "$batch" --threads "$threads" --seconds 8
+set +o pipefail  # `head` closes the pipe early
 echo
 echo "== self time per function (top 30) =="
 perf report -i "$out" --no-children --sort symbol --stdio -g none 2>/dev/null |
