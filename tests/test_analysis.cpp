@@ -41,7 +41,8 @@ std::vector<float> random_points(std::int64_t n, std::int64_t dim, std::uint64_t
 }  // namespace
 
 TEST_CASE("quantile, mean and population variance match NumPy") {
-    for (const auto& c : reference()["descriptive"]) {
+    const nlohmann::json ref = reference();  // kept alive: a range-for over reference()[...] would dangle
+    for (const auto& c : ref["descriptive"]) {
         CAPTURE(c["name"].get<std::string>());
         const auto values = c["values"].get<std::vector<double>>();
         const auto qs = c["q"].get<std::vector<double>>();
@@ -79,7 +80,8 @@ TEST_CASE("non-background ratio counts raw values above zero") {
 }
 
 TEST_CASE("one-way ANOVA F and p match scipy.stats.f_oneway") {
-    for (const auto& c : reference()["anova"]) {
+    const nlohmann::json ref = reference();  // kept alive: a range-for over reference()[...] would dangle
+    for (const auto& c : ref["anova"]) {
         CAPTURE(c["name"].get<std::string>());
         std::vector<std::vector<double>> groups;
         for (const auto& g : c["groups"]) groups.push_back(g.get<std::vector<double>>());
