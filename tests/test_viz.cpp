@@ -473,6 +473,9 @@ TEST_CASE("SVG charts: well-formed, naming their series and classes, rejecting b
     const viz::detail::Ticks ticks = viz::detail::nice_ticks(0, 7000);
     CHECK(ticks.step == 2000);
     CHECK(ticks.values == std::vector<double>{0, 2000, 4000, 6000, 8000});
+    CHECK(viz::detail::nice_ticks(1, 2).values == std::vector<double>{1, 1.2, 1.4, 1.6, 1.8, 2});
+    CHECK(viz::detail::nice_ticks(1, 2, 6, true).values == std::vector<double>{1, 2});  // two epochs: no 1.5
+    CHECK(viz::detail::nice_ticks(1, 50, 6, true).step == 10);
     const viz::detail::Ticks within = viz::detail::ticks_within(-0.33, 0.71);
     CHECK(within.lo == -0.33);
     CHECK(within.values == std::vector<double>{-0.2, 0.0, 0.2, 0.4, 0.6});

@@ -53,7 +53,7 @@ std::string histogram_panel(const std::vector<std::vector<double>>& groups, cons
 
 /// Step 4: UMAP of the training images (784 pixel features, pixel / 255; the reference
 /// implementation's defaults: 15 neighbours, min_dist 0.1, euclidean), as eda/umap.csv
-/// (index,label,class,x,y) and figures/umap.svg.
+/// (x,y,label: one row per training image in file order) and figures/umap.svg.
 double run_umap(const Settings& s, const Paths& paths, const cnnlite::Dataset& train) {
     const double start = now_seconds();
     const auto& names = cnnlite::fashion_mnist_class_names();
@@ -88,13 +88,12 @@ double run_umap(const Settings& s, const Paths& paths, const cnnlite::Dataset& t
     for (std::int64_t i = 0; i < n; ++i) {
         const int label = train.labels()[static_cast<std::size_t>(i)];
         const float x = r.embedding[i * 2], y = r.embedding[i * 2 + 1];
-        rows.push_back({train.global_index(i), label, names[static_cast<std::size_t>(label)], static_cast<double>(x),
-                        static_cast<double>(y)});
+        rows.push_back({static_cast<double>(x), static_cast<double>(y), label});
         chart.x.push_back(x);
         chart.y.push_back(y);
         chart.labels.push_back(label);
     }
-    cnnlite::write_csv(paths.umap().string(), {"index", "label", "class", "x", "y"}, rows);
+    cnnlite::write_csv(paths.umap().string(), {"x", "y", "label"}, rows);
     cnnlite::viz::write_svg(paths.figure("umap", ".svg").string(), cnnlite::viz::to_svg(chart));
     const double seconds = now_seconds() - start;
     say(s, "eda", "UMAP -> " + paths.umap().string() + " in " + format_seconds(seconds) + " (kNN " +

@@ -60,6 +60,7 @@ void write_learning_curves(const Paths& paths, const cnnlite::History& history, 
         chart.series = {{"training", epochs, train, std::nullopt, false, few},
                         {"validation", epochs, val, std::nullopt, false, few}};
         chart.markers = {{static_cast<double>(best_epoch), "kept: epoch " + std::to_string(best_epoch)}};
+        chart.whole_x_ticks = true;
         chart.width = 560;
         chart.height = 400;
         return cnnlite::viz::to_svg(chart);

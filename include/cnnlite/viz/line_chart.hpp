@@ -38,6 +38,8 @@ struct LineChart {
     std::vector<VerticalMarker> markers;
     /// Fixed y range (lines beyond it are clipped); unset = fit the data.
     std::optional<double> y_min, y_max;
+    /// Ticks on the x axis at whole numbers only (epochs, steps).
+    bool whole_x_ticks = false;
     int width = 540, height = 400;
 };
 
@@ -63,7 +65,7 @@ inline std::string to_svg(const LineChart& chart) {
     }
     const double pad = (y_hi - y_lo) * 0.05;  // keep lines off the frame, as matplotlib's margins do
     const Ticks y_ticks = nice_ticks(chart.y_min.value_or(y_lo - pad), chart.y_max.value_or(y_hi + pad));
-    const Ticks x_ticks = nice_ticks(x_lo, x_hi);
+    const Ticks x_ticks = nice_ticks(x_lo, x_hi, 6, chart.whole_x_ticks);
 
     std::vector<LegendEntry> legend;
     const auto color_of = [&](std::size_t k) { return chart.series[k].color.value_or(tab10(k)); };

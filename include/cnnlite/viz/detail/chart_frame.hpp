@@ -57,8 +57,9 @@ struct Ticks {
     }
 };
 
-/// Ticks for data in [lo, hi]; the axis is widened to whole steps.
-inline Ticks nice_ticks(double lo, double hi, int target = 6) {
+/// Ticks for data in [lo, hi]; the axis is widened to whole steps. `whole` keeps the step at 1
+/// or more, for axes that count things (epochs): no tick at 1.5 epochs.
+inline Ticks nice_ticks(double lo, double hi, int target = 6, bool whole = false) {
     check(std::isfinite(lo) && std::isfinite(hi), "chart: axis range [", lo, ", ", hi, "] is not finite");
     if (hi < lo) std::swap(lo, hi);
     if (hi == lo) {  // a flat series still gets an axis around its value
@@ -74,6 +75,7 @@ inline Ticks nice_ticks(double lo, double hi, int target = 6) {
             step = m * power;
             break;
         }
+    if (whole) step = std::max(step, 1.0);
     Ticks t;
     t.step = step;
     t.lo = std::floor(lo / step + 1e-9) * step;
