@@ -47,24 +47,11 @@ void conv_relu_pool_forward(const ConvShape& s, const WindowGeometry& pool, cons
         std::int32_t* an = argmax + n * O * Q;
         for (std::int64_t o = 0; o < O; ++o) {
             if (two_by_two) {
-                const std::int64_t ih = pool.in_h, iw = pool.in_w, oh = ih / 2, ow = iw / 2;
-                const T* in = plane + o * P;
-                T* out = yn + o * Q;
-                std::int32_t* arg = an + o * Q;
-                for (std::int64_t oy = 0; oy < oh; ++oy) {
-                    const T* r0 = in + 2 * oy * iw;
-                    const T* r1 = r0 + iw;
-                    for (std::int64_t ox = 0; ox < ow; ++ox) {
-                        const std::int64_t base = 2 * oy * iw + 2 * ox;
-                        T best = r0[2 * ox];
-                        std::int64_t index = base;
-                        if (detail::beats(r0[2 * ox + 1], best)) best = r0[2 * ox + 1], index = base + 1;
-                        if (detail::beats(r1[2 * ox], best)) best = r1[2 * ox], index = base + iw;
-                        if (detail::beats(r1[2 * ox + 1], best)) best = r1[2 * ox + 1], index = base + iw + 1;
-                        out[oy * ow + ox] = best <= T(0) ? T(0) : best;  // NaN stays NaN
-                        arg[oy * ow + ox] = static_cast<std::int32_t>(index);
-                    }
-                }
+                const std::int64_t iw = pool.in_w, ow = pool.out_w();
+                for (std::int64_t oy = 0; oy < pool.out_h(); ++oy)
+                    detail::max_pool_2x2_row<true>(plane + o * P + 2 * oy * iw, plane + o * P + (2 * oy + 1) * iw, ow,
+                                                   static_cast<std::int32_t>(iw), static_cast<std::int32_t>(2 * oy * iw),
+                                                   yn + o * Q + oy * ow, an + o * Q + oy * ow, plane + O * P);
             } else {
                 detail::max_pool_plane(plane + o * P, pool, yn + o * Q, an + o * Q);
                 for (std::int64_t q = 0; q < Q; ++q) yn[o * Q + q] = yn[o * Q + q] <= T(0) ? T(0) : yn[o * Q + q];
@@ -99,17 +86,27 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
         const std::int32_t* an = argmax + n * O * Q;
         im2col(x + n * in_size, s.in_channels, s.window, col);
         if (sparse) {
-            // One conv output per window receives gradient: accumulate straight from the patches.
+            // One conv output per window receives gradient (none where the ReLU clamped the
+            // window's maximum): accumulate straight from the winners' patches, vectorised over
+            // the windows with a gather. g holds the channel's masked gradients.
             for (std::int64_t o = 0; o < O; ++o) {
+                const T* yo = yn + o * Q;
+                const T* dyo = dyn + o * Q;
+                const std::int32_t* ao = an + o * Q;
                 T bias_sum = 0;
+#pragma omp simd reduction(+ : bias_sum)
                 for (std::int64_t q = 0; q < Q; ++q) {
-                    if (!(yn[o * Q + q] > T(0))) continue;
-                    const T gq = dyn[o * Q + q];
-                    const std::int64_t p = an[o * Q + q];
-                    bias_sum += gq;
-                    for (std::int64_t k = 0; k < K; ++k) pw[o * K + k] += gq * col[k * P + p];
+                    g[q] = yo[q] > T(0) ? dyo[q] : T(0);
+                    bias_sum += g[q];
                 }
                 pb[o] += bias_sum;
+                for (std::int64_t k = 0; k < K; ++k) {
+                    const T* ck = col + k * P;
+                    T sum = 0;
+#pragma omp simd reduction(+ : sum)
+                    for (std::int64_t q = 0; q < Q; ++q) sum += g[q] * ck[ao[q]];
+                    pw[o * K + k] += sum;
+                }
             }
             continue;
         }

@@ -6,6 +6,7 @@
 // thread count or the process count.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -14,27 +15,51 @@
 
 namespace cnnlite::kernels {
 
+namespace detail {
+
+/// Elements whose decisions are drawn at once: a multiple of 4, small enough for L1.
+constexpr std::int64_t dropout_chunk = 1024;
+
+/// The 16-bit decision values of elements [first, first + count) of a row whose draws start at
+/// `base`: u[j] = bits 16*(j%4).. of draw base + j/4. Two passes, each a plain vectorisable
+/// loop: one hash per four elements, then a widening copy. `first` is a multiple of 4.
+inline void dropout_decisions(const RandomStream& stream, std::uint64_t base, std::int64_t first, std::int64_t count,
+                              std::uint16_t* u) {
+    std::uint64_t draws[dropout_chunk / 4];
+    const std::int64_t n_draws = (count + 3) / 4;
+    const std::uint64_t first_draw = base + static_cast<std::uint64_t>(first / 4);
+#pragma omp simd
+    for (std::int64_t d = 0; d < n_draws; ++d) draws[d] = stream.bits(first_draw + static_cast<std::uint64_t>(d));
+#pragma omp simd
+    for (std::int64_t j = 0; j < count; ++j) u[j] = static_cast<std::uint16_t>(draws[j / 4] >> (16 * (j % 4)));
+}
+
+}  // namespace detail
+
 /// mask = (u >= rate) / (1 - rate); y = x * mask. `sample_ids[r]` is the global index of row r.
 template <class T>
 void dropout_forward(const T* x, T* y, T* mask, std::int64_t rows, std::int64_t features,
                      const std::int64_t* sample_ids, const RandomStream& stream, double rate) {
     const T scale = static_cast<T>(1.0 / (1.0 - rate));
     // u = bits / 2^16 >= rate  <=>  bits >= ceil(rate * 2^16), compared in integers.
-    const std::uint64_t threshold = static_cast<std::uint64_t>(std::ceil(rate * 65536.0));
+    const std::uint32_t threshold = static_cast<std::uint32_t>(std::ceil(rate * 65536.0));
     const std::uint64_t draws = static_cast<std::uint64_t>((features + 3) / 4);
 #pragma omp parallel for schedule(static) if (rows * features >= parallel_threshold)
     for (std::int64_t r = 0; r < rows; ++r) {
         const std::uint64_t base = static_cast<std::uint64_t>(sample_ids[r]) * draws;
-        const T* xr = x + r * features;
-        T* yr = y + r * features;
-        T* mr = mask + r * features;
+        for (std::int64_t first = 0; first < features; first += detail::dropout_chunk) {
+            const std::int64_t count = std::min(detail::dropout_chunk, features - first);
+            std::uint16_t u[detail::dropout_chunk];
+            detail::dropout_decisions(stream, base, first, count, u);
+            const T* xr = x + r * features + first;
+            T* yr = y + r * features + first;
+            T* mr = mask + r * features + first;
 #pragma omp simd
-        for (std::int64_t j = 0; j < features; ++j) {
-            const std::uint64_t bits = stream.bits(base + static_cast<std::uint64_t>(j / 4));
-            const std::uint64_t u16 = (bits >> (16 * (j % 4))) & 0xFFFFu;
-            const T m = u16 >= threshold ? scale : T(0);
-            mr[j] = m;
-            yr[j] = xr[j] * m;
+            for (std::int64_t j = 0; j < count; ++j) {
+                const T m = u[j] >= threshold ? scale : T(0);
+                mr[j] = m;
+                yr[j] = xr[j] * m;
+            }
         }
     }
 }

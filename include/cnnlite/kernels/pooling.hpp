@@ -6,6 +6,10 @@
 #include <cstdint>
 #include <limits>
 
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
 #include "cnnlite/kernels/conv_geometry.hpp"
 
 namespace cnnlite::kernels {
@@ -18,6 +22,86 @@ template <class T>
 inline bool beats(T v, T best) {
     return v > best || (v != v && best == best);
 }
+
+/// One output row of 2x2, stride-2 max pooling from input rows r0 and r1 (width in_w):
+/// out[ox] = max of r0[2ox], r0[2ox+1], r1[2ox], r1[2ox+1] (rectified when Relu: the ReLU of a
+/// window's maximum is the maximum of its ReLUs) and arg[ox] = row_index + the winner's offset.
+/// Winners and ties exactly as in max_pool_plane: the first maximum in row-major order, a NaN
+/// wins and stays. Memory up to `readable_end` may be read (never used) past the rows.
+template <bool Relu, class T>
+inline void max_pool_2x2_row(const T* r0, const T* r1, std::int64_t ow, std::int32_t in_w, std::int32_t row_index,
+                             T* out, std::int32_t* arg, const T* /*readable_end*/) {
+    for (std::int64_t ox = 0; ox < ow; ++ox) {
+        const std::int32_t base = row_index + 2 * static_cast<std::int32_t>(ox);
+        T best = r0[2 * ox];
+        std::int32_t index = base;
+        if (beats(r0[2 * ox + 1], best)) best = r0[2 * ox + 1], index = base + 1;
+        if (beats(r1[2 * ox], best)) best = r1[2 * ox], index = base + in_w;
+        if (beats(r1[2 * ox + 1], best)) best = r1[2 * ox + 1], index = base + in_w + 1;
+        out[ox] = Relu && best <= T(0) ? T(0) : best;  // NaN stays NaN
+        arg[ox] = index;
+    }
+}
+
+#ifdef __AVX2__
+/// The float row with AVX2, eight windows at a time. A partial last block reads its 16 inputs
+/// per row past the row's end when that memory is still readable (the lanes beyond the row are
+/// computed and dropped), else it falls back to the scalar loop. On random data the scalar
+/// version's comparisons mispredict about half the time; here they become blends.
+template <bool Relu>
+inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t ow, std::int32_t in_w,
+                             std::int32_t row_index, float* out, std::int32_t* arg, const float* readable_end) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    // Even and odd elements of the 16 in (lo, hi), in order.
+    const auto split = [](__m256 lo, __m256 hi, __m256& even, __m256& odd) {
+        even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
+        odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xDD)), 0xD8));
+    };
+    // v beats best: v > best or v is NaN (not v <= best, unordered counts), and best is not NaN.
+    const auto beats8 = [](__m256 v, __m256 best) {
+        return _mm256_and_ps(_mm256_cmp_ps(v, best, _CMP_NLE_UQ), _mm256_cmp_ps(best, best, _CMP_ORD_Q));
+    };
+    std::int64_t ox = 0;
+    for (; ox < ow; ox += 8) {
+        const float* p0 = r0 + 2 * ox;
+        const float* p1 = r1 + 2 * ox;
+        const std::int64_t n = std::min<std::int64_t>(8, ow - ox);
+        if (n < 8 && (p0 + 16 > readable_end || p1 + 16 > readable_end)) break;
+        __m256 a, b, c, d;
+        split(_mm256_loadu_ps(p0), _mm256_loadu_ps(p0 + 8), a, b);
+        split(_mm256_loadu_ps(p1), _mm256_loadu_ps(p1 + 8), c, d);
+        __m256 best = a;
+        __m256i offset = _mm256_setzero_si256();
+        __m256 win = beats8(b, best);
+        best = _mm256_blendv_ps(best, b, win);
+        offset = _mm256_blendv_epi8(offset, _mm256_set1_epi32(1), _mm256_castps_si256(win));
+        win = beats8(c, best);
+        best = _mm256_blendv_ps(best, c, win);
+        offset = _mm256_blendv_epi8(offset, _mm256_set1_epi32(in_w), _mm256_castps_si256(win));
+        win = beats8(d, best);
+        best = _mm256_blendv_ps(best, d, win);
+        offset = _mm256_blendv_epi8(offset, _mm256_set1_epi32(in_w + 1), _mm256_castps_si256(win));
+        if (Relu) best = _mm256_andnot_ps(_mm256_cmp_ps(best, _mm256_setzero_ps(), _CMP_LE_OQ), best);  // NaN stays
+        const __m256i index = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_set1_epi32(row_index + 2 * static_cast<std::int32_t>(ox)), _mm256_add_epi32(lanes, lanes)),
+            offset);
+        if (n == 8) {
+            _mm256_storeu_ps(out + ox, best);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(arg + ox), index);
+        } else {
+            alignas(32) float o[8];
+            alignas(32) std::int32_t g[8];
+            _mm256_store_ps(o, best);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(g), index);
+            std::copy(o, o + n, out + ox);
+            std::copy(g, g + n, arg + ox);
+        }
+    }
+    if (ox < ow)
+        max_pool_2x2_row<Relu, float>(r0 + 2 * ox, r1 + 2 * ox, ow - ox, in_w, row_index + 2 * static_cast<std::int32_t>(ox),
+                                      out + ox, arg + ox, readable_end);
+}
+#endif
 
 /// Max pooling of one plane: out[oy][ox] = max of the window, arg = the winner's index in the
 /// plane. Ties go to the first element in row-major window order (as PyTorch); padding never
@@ -67,22 +151,11 @@ void max_pool_2x2_forward(const T* x, std::int64_t planes, std::int64_t in_h, st
 #pragma omp parallel for schedule(static) if (planes * in_h * in_w >= parallel_threshold)
     for (std::int64_t p = 0; p < planes; ++p) {
         const T* in = x + p * in_h * in_w;
-        T* out = y + p * oh * ow;
-        std::int32_t* arg = argmax + p * oh * ow;
-        for (std::int64_t oy = 0; oy < oh; ++oy) {
-            const T* r0 = in + 2 * oy * in_w;
-            const T* r1 = r0 + in_w;
-            for (std::int64_t ox = 0; ox < ow; ++ox) {
-                const std::int64_t base = 2 * oy * in_w + 2 * ox;
-                T best = r0[2 * ox];
-                std::int64_t index = base;
-                if (detail::beats(r0[2 * ox + 1], best)) best = r0[2 * ox + 1], index = base + 1;
-                if (detail::beats(r1[2 * ox], best)) best = r1[2 * ox], index = base + in_w;
-                if (detail::beats(r1[2 * ox + 1], best)) best = r1[2 * ox + 1], index = base + in_w + 1;
-                out[oy * ow + ox] = best;
-                arg[oy * ow + ox] = static_cast<std::int32_t>(index);
-            }
-        }
+        for (std::int64_t oy = 0; oy < oh; ++oy)
+            detail::max_pool_2x2_row<false>(in + 2 * oy * in_w, in + (2 * oy + 1) * in_w, ow,
+                                            static_cast<std::int32_t>(in_w), static_cast<std::int32_t>(2 * oy * in_w),
+                                            y + p * oh * ow + oy * ow, argmax + p * oh * ow + oy * ow,
+                                            x + planes * in_h * in_w);
     }
 }
 

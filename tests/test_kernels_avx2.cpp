@@ -1,0 +1,128 @@
+// The hand-vectorised AVX2 kernels against their portable versions. Both build systems compile
+// files named test_*_avx2.cpp with -mavx2 -mfma, so the AVX2 code paths are tested even when the
+// rest of the suite is built for a generic x86-64; on a CPU without AVX2 the cases are skipped.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "cnnlite/core/random.hpp"
+#include "cnnlite/kernels/conv2d.hpp"
+#include "cnnlite/kernels/conv_relu_pool.hpp"
+#include "cnnlite/kernels/pooling.hpp"
+
+using namespace cnnlite;
+
+namespace {
+
+bool cpu_has_avx2() {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+// Values with many exact ties (a few distinct levels, zeros included) and NaNs, the cases where
+// the winner of a window is easy to get wrong.
+std::vector<float> tricky_values(std::size_t n, std::uint64_t seed) {
+    const RandomStream rs(seed, Purpose::user);
+    std::vector<float> v(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t b = rs.below(i, 10);
+        v[i] = b == 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(static_cast<int>(b) - 5) * 0.5f;
+    }
+    return v;
+}
+
+bool same_value(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+}  // namespace
+
+TEST_CASE("AVX2 2x2 max pooling equals the portable loop: ties, NaNs, every row width") {
+#ifndef __AVX2__
+    MESSAGE("built without AVX2: nothing to compare");
+    return;
+#else
+    if (!cpu_has_avx2()) {
+        MESSAGE("this CPU has no AVX2: skipped");
+        return;
+    }
+    for (std::int32_t ow = 1; ow <= 21; ++ow) {
+        const std::int32_t in_w = 2 * ow + (ow % 3 == 0);  // odd widths too: the last column is never read
+        const std::vector<float> in = tricky_values(static_cast<std::size_t>(2 * in_w), 100 + ow);
+        for (bool room_after : {false, true}) {  // readable memory ends with the rows, or later
+            std::vector<float> buffer = in;
+            if (room_after) buffer.resize(in.size() + 32, 7.0f);
+            const float* r0 = buffer.data();
+            const float* end = buffer.data() + buffer.size();
+            std::vector<float> fast(static_cast<std::size_t>(ow)), slow(fast.size());
+            std::vector<std::int32_t> fast_arg(fast.size()), slow_arg(fast.size());
+            kernels::detail::max_pool_2x2_row<false>(r0, r0 + in_w, ow, in_w, 40, fast.data(), fast_arg.data(), end);
+            kernels::detail::max_pool_2x2_row<false, float>(r0, r0 + in_w, ow, in_w, 40, slow.data(), slow_arg.data(), end);
+            for (std::int32_t i = 0; i < ow; ++i) {
+                CAPTURE(ow);
+                CAPTURE(i);
+                CHECK(same_value(fast[static_cast<std::size_t>(i)], slow[static_cast<std::size_t>(i)]));
+                CHECK(fast_arg[static_cast<std::size_t>(i)] == slow_arg[static_cast<std::size_t>(i)]);
+            }
+            kernels::detail::max_pool_2x2_row<true>(r0, r0 + in_w, ow, in_w, 0, fast.data(), fast_arg.data(), end);
+            kernels::detail::max_pool_2x2_row<true, float>(r0, r0 + in_w, ow, in_w, 0, slow.data(), slow_arg.data(), end);
+            for (std::int32_t i = 0; i < ow; ++i) {
+                CHECK(same_value(fast[static_cast<std::size_t>(i)], slow[static_cast<std::size_t>(i)]));
+                CHECK(fast_arg[static_cast<std::size_t>(i)] == slow_arg[static_cast<std::size_t>(i)]);
+                CHECK(!(fast[static_cast<std::size_t>(i)] < 0));  // rectified
+            }
+        }
+    }
+#endif
+}
+
+TEST_CASE("AVX2 fused conv+ReLU+pool forward equals convolution, ReLU and the portable pooling") {
+#ifndef __AVX2__
+    MESSAGE("built without AVX2: nothing to compare");
+    return;
+#else
+    if (!cpu_has_avx2()) {
+        MESSAGE("this CPU has no AVX2: skipped");
+        return;
+    }
+    kernels::ConvShape s;
+    s.batch = 3;
+    s.in_channels = 1;
+    s.out_channels = 5;
+    s.window = kernels::WindowGeometry::same(14, 14, 2, 2, 1, 1);
+    const kernels::WindowGeometry pool = kernels::WindowGeometry::valid(14, 14, 2, 2, 2, 2);
+    const RandomStream rs(7, Purpose::user);
+    std::vector<float> x(static_cast<std::size_t>(s.batch * 14 * 14)), w(static_cast<std::size_t>(s.out_channels * 4)),
+        b(static_cast<std::size_t>(s.out_channels));
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rs.normal(i));
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(rs.normal(1000 + i));
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(rs.normal(2000 + i)) * 0.1f;
+    x[17] = std::numeric_limits<float>::quiet_NaN();
+
+    const std::int64_t Q = pool.out_h() * pool.out_w(), P = s.pixels();
+    std::vector<float> workspace(static_cast<std::size_t>(kernels::conv_relu_pool_workspace_size(s)));
+    std::vector<float> y(static_cast<std::size_t>(s.batch * s.out_channels * Q));
+    std::vector<std::int32_t> arg(y.size());
+    kernels::conv_relu_pool_forward(s, pool, x.data(), w.data(), b.data(), y.data(), arg.data(), workspace.data());
+
+    std::vector<float> conv(static_cast<std::size_t>(s.batch * s.out_channels * P));
+    std::vector<float> conv_ws(static_cast<std::size_t>(kernels::conv2d_workspace_size(s)));
+    kernels::conv2d_forward(s, x.data(), w.data(), b.data(), false, conv.data(), conv_ws.data());
+    std::vector<float> pooled(y.size());
+    std::vector<std::int32_t> pooled_arg(y.size());
+    for (std::int64_t plane = 0; plane < s.batch * s.out_channels; ++plane)
+        kernels::detail::max_pool_plane(conv.data() + plane * P, pool, pooled.data() + plane * Q, pooled_arg.data() + plane * Q);
+    int nans = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) {
+        const float expected = pooled[i] <= 0 ? 0.0f : pooled[i];
+        CHECK(same_value(y[i], expected));
+        CHECK(arg[i] == pooled_arg[i]);
+        nans += std::isnan(y[i]);
+    }
+    CHECK(nans > 0);  // the NaN pixel reached every channel's pooled output
+#endif
+}
