@@ -37,10 +37,26 @@ double compare_explanation_methods(const Settings& s, const cnnlite::Sequential<
     options.road.seed = s.seed;
     std::vector<cnnlite::explain::MethodScore> rows;
     std::vector<cnnlite::explain::Explanation> maps;
+    // Every method on the softmax probability (the paper's score), and Grad-CAM also on the
+    // logit: saturated probabilities of a confident model give vanishing, cancelling channel
+    // weights, which the logit avoids.
+    struct Variant {
+        cnnlite::explain::Method method;
+        cnnlite::explain::Score score;
+        std::string name;  // empty: the method's own name
+    };
+    std::vector<Variant> variants;
     for (cnnlite::explain::Method m : cnnlite::explain::all_methods()) {
+        variants.push_back({m, cnnlite::explain::Score::probability, ""});
+        if (m == cnnlite::explain::Method::grad_cam)
+            variants.push_back({m, cnnlite::explain::Score::logit, "Grad-CAM (logit)"});
+    }
+    for (const Variant& v : variants) {
         // One method at a time, so that progress shows.
-        options.methods = {m};
+        options.methods = {v.method};
+        options.explain.score = v.score;
         cnnlite::explain::MethodComparison c = cnnlite::explain::compare_methods(model, images, options);
+        if (!v.name.empty()) c.rows.front().method = v.name;
         const auto& row = c.rows.front();
         say(s, "explain",
             "  " + row.method + ": deletion AUC " + fixed(row.deletion_auc, 4) + ", insertion AUC " +

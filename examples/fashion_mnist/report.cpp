@@ -296,7 +296,9 @@ void write_report(const Settings& s) {
             "the probability of that class as the most important pixels are blacked out, area under the curve "
             "(lower = more faithful); insertion: as they are revealed from a blurred image (higher = more faithful); "
             "ROAD: mean probability with the most (MoRF, lower is better) or least (LeRF, higher is better) relevant "
-            "pixels imputed from their neighbours. Random is a baseline of random maps. Table in explain/methods.csv.");
+            "pixels imputed from their neighbours. Every method differentiates the softmax probability (the paper's "
+            "choice), except Grad-CAM (logit), the same Grad-CAM on the class logit. Random is a baseline of random "
+            "maps. Table in explain/methods.csv.");
         const Rows methods = read_table(
             methods_csv, {"method", "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "images_per_second"});
         ReportTable t{"Faithfulness of the explanation methods (deletion: lower is better; insertion: higher is better)",
