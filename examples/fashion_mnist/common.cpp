@@ -25,7 +25,7 @@ namespace fm {
 std::string Settings::model_path() const { return model.empty() ? (fs::path(out) / "model.safetensors").string() : model; }
 
 void say(const Settings& s, const std::string& stage, const std::string& message) {
-    if (s.quiet) return;
+    if (s.quiet || s.rank != 0) return;
     std::printf("[%s] %s\n", stage.c_str(), message.c_str());
     std::fflush(stdout);
 }

@@ -19,6 +19,11 @@
 
 #include "pipeline.hpp"
 
+#if defined(CNNLITE_WITH_MPI) && CNNLITE_WITH_MPI
+#include "cnnlite/distributed/communicator.hpp"
+#include "cnnlite/distributed/threads.hpp"
+#endif
+
 namespace {
 
 /// The options every subcommand takes, bound to one Settings.
@@ -58,18 +63,31 @@ void add_options(CLI::App& app, fm::Settings& s, bool predict) {
             ->required();
 }
 
+// Under mpirun only `train` runs on every rank; the other stages run on rank 0 alone.
 void run_all(const fm::Settings& s) {
-    fm::run_eda(s);
-    fm::run_summary(s);
+    if (s.rank == 0) fm::run_eda(s);
+    if (s.rank == 0) fm::run_summary(s);
     fm::run_train(s);
-    fm::run_evaluate(s);
-    fm::run_explain(s);
+    if (s.rank == 0) fm::run_evaluate(s);
+    if (s.rank == 0) fm::run_explain(s);
+}
+
+/// " (rank r of n)" when several ranks run, so that each error says where it happened.
+std::string rank_label(const fm::Settings& s) {
+    return s.ranks > 1 ? " (rank " + std::to_string(s.rank) + " of " + std::to_string(s.ranks) + ")" : "";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     fm::Settings settings;
+#if defined(CNNLITE_WITH_MPI) && CNNLITE_WITH_MPI
+    // Built with MPI: under `mpirun -np N` every rank runs this program (see README.md).
+    cnnlite::distributed::MpiEnvironment mpi(&argc, &argv);
+    const cnnlite::distributed::Communicator world;
+    settings.rank = world.rank();
+    settings.ranks = world.size();
+#endif
     CLI::App app{
         "fashion_mnist: the Fashion-MNIST CNN + Grad-CAM paper, reproduced with cnnlite.\n"
         "Without a subcommand it runs `all`. Options go after the subcommand, e.g.\n"
@@ -114,24 +132,37 @@ int main(int argc, char** argv) {
     }
 
     try {
+#if defined(CNNLITE_WITH_MPI) && CNNLITE_WITH_MPI
+        if (settings.threads == 0) settings.threads = cnnlite::distributed::threads_per_rank(world);
+#else
         if (settings.threads == 0) settings.threads = cnnlite::available_cores();
+#endif
         cnnlite::set_num_threads(settings.threads);
         std::size_t chosen = 0;  // `all` unless a subcommand was given
         for (std::size_t i = 0; i < subcommands.size(); ++i)
             if (subcommands[i]->parsed()) chosen = i;
         const Command& command = commands[chosen];
-        command.run(settings);
-        if (std::string(command.name) != "predict") {
+        const std::string name = command.name;
+        if (settings.rank == 0 || name == "train" || name == "all") command.run(settings);
+        if (name != "predict" && settings.rank == 0) {
             fm::write_report(settings);
             fm::say(settings, "report", "wrote " + fm::Paths(settings).report().string());
         }
         return 0;
     } catch (const cnnlite::Error& e) {
-        std::fprintf(stderr, "fashion_mnist: error: %s\n", e.what());
+        std::fprintf(stderr, "fashion_mnist: error%s: %s\n", rank_label(settings).c_str(), e.what());
+#if defined(CNNLITE_WITH_MPI) && CNNLITE_WITH_MPI
+        // An error every rank raised together ends the run normally; one seen by some ranks
+        // only must end the job, or the others would wait for them forever.
+        if (dynamic_cast<const cnnlite::distributed::CollectiveError*>(&e)) return 1;
+#endif
     } catch (const std::bad_alloc&) {
-        std::fprintf(stderr, "fashion_mnist: error: out of memory\n");
+        std::fprintf(stderr, "fashion_mnist: error%s: out of memory\n", rank_label(settings).c_str());
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "fashion_mnist: error: %s\n", e.what());
+        std::fprintf(stderr, "fashion_mnist: error%s: %s\n", rank_label(settings).c_str(), e.what());
     }
+#if defined(CNNLITE_WITH_MPI) && CNNLITE_WITH_MPI
+    if (settings.ranks > 1) world.abort(1);
+#endif
     return 1;
 }

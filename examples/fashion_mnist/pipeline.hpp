@@ -27,6 +27,8 @@ struct Settings {
     std::int64_t batch_size = 64;
     std::uint64_t seed = 0;
     int threads = 0;                       ///< 0 until main() fills in the available cores
+    int rank = 0;                          ///< this process's MPI rank (0 without MPI): only rank 0 writes and talks
+    int ranks = 1;                         ///< MPI ranks running the program (`mpirun -np N`)
     std::int64_t val = 5000;               ///< validation = the first `val` training images
     std::int64_t limit = -1;               ///< train on the first `limit` of the rest; -1 = all
     std::string model;                     ///< weights for evaluate/explain/predict; empty = OUT/model.safetensors

@@ -4,6 +4,9 @@
 // After every epoch OUT/checkpoint.safetensors holds everything --resume needs (weights,
 // Adam's moments, the kept weights, the history); every random draw is keyed by the seed and
 // the position in training, so a resumed run ends with the same bits as an uninterrupted one.
+// Built with MPI and run under `mpirun -np N`, every rank trains its share of each batch of 64
+// (cnnlite::distributed::fit_data_parallel); rank 0 alone writes files and prints. --resume
+// then needs the output folder readable by every rank.
 #include <cmath>
 #include <map>
 #include <string>
@@ -20,6 +23,10 @@
 #include "cnnlite/viz/svg.hpp"
 
 #include "pipeline.hpp"
+
+#if defined(CNNLITE_WITH_MPI) && CNNLITE_WITH_MPI
+#include "cnnlite/distributed/data_parallel.hpp"
+#endif
 
 namespace fm {
 
@@ -78,7 +85,7 @@ void run_train(const Settings& s) {
     const cnnlite::FashionMnist data = load_data(s, "train");
     const cnnlite::TrainValidationSplit split =
         cnnlite::split_train_validation(data.train, s.val, s.limit < 0 ? cnnlite::no_limit : s.limit);
-    ensure_dir(paths.out);
+    if (s.rank == 0) ensure_dir(paths.out);
 
     cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>(s.seed);
     cnnlite::Adam<float> adam(model.trainable_variables());
@@ -117,7 +124,8 @@ void run_train(const Settings& s) {
     say(s, "train",
         with_commas(split.train.size()) + " training and " + with_commas(split.validation.size()) +
             " validation images; epochs " + std::to_string(s.epochs) + ", batch " + std::to_string(s.batch_size) +
-            ", Adam lr 0.001, seed " + std::to_string(s.seed) + ", " + std::to_string(s.threads) + " thread(s)");
+            ", Adam lr 0.001, seed " + std::to_string(s.seed) + ", " +
+            (s.ranks > 1 ? std::to_string(s.ranks) + " ranks x " : "") + std::to_string(s.threads) + " thread(s)");
 
     if (done < s.epochs) {
         auto checkpoint_meta = identity;
@@ -135,12 +143,19 @@ void run_train(const Settings& s) {
         options.initial_epoch = done;
         options.seed = s.seed;
         options.verbosity = s.quiet ? cnnlite::Verbosity::silent : cnnlite::Verbosity::auto_;
-        history = cnnlite::fit(model, adam, split.train, &split.validation, options,
-                               {&best, &save_best, &csv, &checkpointer}, history);
+        std::vector<cnnlite::Callback<float>*> callbacks = {&best, &save_best, &csv, &checkpointer};
+        if (s.rank != 0) callbacks = {&best};  // only rank 0 writes
+#if defined(CNNLITE_WITH_MPI) && CNNLITE_WITH_MPI
+        history = cnnlite::distributed::fit_data_parallel(cnnlite::distributed::Communicator(), model, adam, split.train,
+                                                          &split.validation, options, callbacks, history);
+#else
+        history = cnnlite::fit(model, adam, split.train, &split.validation, options, callbacks, history);
+#endif
     } else {
         say(s, "train", "the checkpoint already holds " + std::to_string(done) + " epoch(s); nothing to train");
-        history.write_csv(paths.history().string());
+        if (s.rank == 0) history.write_csv(paths.history().string());
     }
+    if (s.rank != 0) return;  // the other ranks' part ends with the training
 
     cnnlite::check(best.best_epoch() > 0, "train: the validation loss was never finite, so no weights were kept");
     best.restore(model);
@@ -167,6 +182,7 @@ void run_train(const Settings& s) {
     metrics["train_images_per_second"] = images_per_second;
     metrics["seed"] = s.seed;
     metrics["threads"] = s.threads;
+    metrics["ranks"] = s.ranks;
     metrics["class_names"] = cnnlite::fashion_mnist_class_names();
     metrics["best_val_loss"] = kept.val_loss;
     metrics["best_val_accuracy"] = kept.val_accuracy;

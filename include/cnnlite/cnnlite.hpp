@@ -130,3 +130,16 @@
 #include "cnnlite/analysis/umap_graph.hpp"
 #include "cnnlite/analysis/umap_init.hpp"
 #include "cnnlite/analysis/umap_layout.hpp"
+
+// distributed
+#if defined(CNNLITE_WITH_MPI) && CNNLITE_WITH_MPI
+#include "cnnlite/distributed/allreduce.hpp"
+#include "cnnlite/distributed/broadcast.hpp"
+#include "cnnlite/distributed/communicator.hpp"
+#include "cnnlite/distributed/consistency.hpp"
+#include "cnnlite/distributed/data_parallel.hpp"
+#include "cnnlite/distributed/evaluate.hpp"
+#include "cnnlite/distributed/gradient_averager.hpp"
+#include "cnnlite/distributed/sharding.hpp"
+#include "cnnlite/distributed/threads.hpp"
+#endif  // CNNLITE_WITH_MPI

@@ -1,0 +1,88 @@
+// Broadcast from one rank (rank 0 by default) of a model's weights and an optimiser's state,
+// so that every replica starts from the same bits whatever each rank initialised or loaded.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cnnlite/autograd/variable.hpp"
+#include "cnnlite/distributed/allreduce.hpp"
+#include "cnnlite/distributed/communicator.hpp"
+#include "cnnlite/nn/sequential.hpp"
+#include "cnnlite/optim/optimizer.hpp"
+
+namespace cnnlite::distributed {
+
+namespace detail {
+
+/// Broadcasts tensor data in place; the shapes must already agree (checked by the caller).
+template <class T>
+void broadcast_data(const Communicator& comm, Tensor<T>& tensor, int root, const std::string& name) {
+    check_mpi(MPI_Bcast(tensor.data(), mpi_count(tensor.numel(), "a broadcast"),
+                        mpi_datatype<T>(), root, comm.handle()),
+              ("MPI_Bcast of '" + name + "'").c_str());
+}
+
+/// Checks that every rank has the same shapes, so that the broadcasts line up.
+inline void check_same_layout(const Communicator& comm, const std::vector<std::int64_t>& layout, const char* what) {
+    const auto n = static_cast<std::int64_t>(layout.size());
+    std::int64_t extent[2] = {n, -n};  // max n and -min n in one reduction
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, extent, 2, MPI_INT64_T, MPI_MAX, comm.handle()), "MPI_Allreduce (layout)");
+    if (extent[0] != -extent[1])
+        throw CollectiveError(cnnlite::detail::concat("distributed: cannot broadcast ", what,
+                                                      ": the ranks hold different numbers of tensors (from ",
+                                                      -extent[1], " to ", extent[0], ")"));
+    std::vector<std::int64_t> root_layout = layout;
+    check_mpi(MPI_Bcast(root_layout.data(), static_cast<int>(n), MPI_INT64_T, 0, comm.handle()),
+              "MPI_Bcast (layout)");
+    int differs = root_layout != layout ? 1 : 0;
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, &differs, 1, MPI_INT, MPI_MAX, comm.handle()), "MPI_Allreduce (layout)");
+    if (differs)
+        throw CollectiveError(cnnlite::detail::concat("distributed: cannot broadcast ", what,
+                                                      ": the tensor shapes differ between the ranks"));
+}
+
+}  // namespace detail
+
+/// Overwrites `params` on every rank with rank `root`'s values. Collective; every rank passes
+/// the same list (same count and shapes, checked: a mismatch is a CollectiveError everywhere).
+template <class T>
+void broadcast_parameters(const Communicator& comm, std::vector<Variable<T>> params, int root = 0) {
+    check(root >= 0 && root < comm.size(), "broadcast_parameters: root ", root, " is not a rank of ", comm.size());
+    std::vector<std::int64_t> layout;
+    for (const auto& p : params) {
+        layout.push_back(p.value().rank());
+        for (int i = 0; i < p.value().rank(); ++i) layout.push_back(p.value().dim(i));
+    }
+    detail::check_same_layout(comm, layout, "the parameters");
+    for (std::size_t i = 0; i < params.size(); ++i)
+        detail::broadcast_data(comm, params[i].value(), root, "parameter " + std::to_string(i));
+}
+
+/// Overwrites the model's weights on every rank with rank `root`'s. Collective.
+template <class T>
+void broadcast_parameters(const Communicator& comm, const Sequential<T>& model, int root = 0) {
+    broadcast_parameters(comm, model.trainable_variables(), root);
+}
+
+/// Gives every rank rank `root`'s optimiser state (step counts and buffers, e.g. Adam's
+/// moments), as a resumed run needs. Collective; the optimisers must be built alike.
+template <class T>
+void broadcast_optimizer_state(const Communicator& comm, Optimizer<T>& optimizer, int root = 0) {
+    check(root >= 0 && root < comm.size(), "broadcast_optimizer_state: root ", root, " is not a rank of ", comm.size());
+    typename Optimizer<T>::State state = optimizer.state();
+    std::vector<std::int64_t> layout;
+    for (const auto& [name, tensor] : state) {
+        layout.push_back(static_cast<std::int64_t>(std::hash<std::string>{}(name)));
+        layout.push_back(tensor.numel());
+    }
+    detail::check_same_layout(comm, layout, "the optimiser state");
+    for (auto& [name, tensor] : state) detail::broadcast_data(comm, tensor, root, name);
+    optimizer.load_state(state);
+}
+
+}  // namespace cnnlite::distributed

@@ -1,0 +1,241 @@
+// Synchronous data-parallel training: fit() across the ranks of a communicator. Every rank
+// holds a replica (rank 0's weights and optimiser state are broadcast at the start), walks
+// the same shuffled order of the whole training set (shuffle keyed by the shared seed), and
+// takes its block of every global batch. Dropout is keyed by the global step and each
+// sample's global index, so a rank draws for its samples exactly the masks a single process
+// would. The gradients are averaged (weighted by the ranks' shares), after which every rank
+// makes the same optimiser step. Loss and accuracy are reduced over the ranks, so the history
+// (and every callback's view of it) is the same everywhere; a callback asking to stop on any
+// rank stops all of them. Files and progress are the caller's business: pass writing
+// callbacks on rank 0 only (progress is printed by rank 0 alone).
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "cnnlite/data/batching.hpp"
+#include "cnnlite/distributed/broadcast.hpp"
+#include "cnnlite/distributed/communicator.hpp"
+#include "cnnlite/distributed/consistency.hpp"
+#include "cnnlite/distributed/evaluate.hpp"
+#include "cnnlite/distributed/gradient_averager.hpp"
+#include "cnnlite/distributed/sharding.hpp"
+#include "cnnlite/train/fit.hpp"
+
+namespace cnnlite::distributed {
+
+/// Settings of data-parallel training besides FitOptions.
+struct DataParallelOptions {
+    GradientOptions gradients;         ///< bucket size and reduction algorithm
+    bool check_replicas = true;        ///< compare the replicas' weight hashes after every epoch
+    /// When an error happens on some ranks only (a callback failing to write, a bug), print it
+    /// and end the whole job with MPI_Abort instead of leaving the other ranks waiting in the
+    /// next collective. Errors every rank raises together (CollectiveError) are thrown.
+    bool abort_on_local_error = true;
+};
+
+/// One data-parallel optimiser step: forward and backward on this rank's shard, gradient
+/// averaging, the same update on every rank. Holds reusable buffers.
+template <class T>
+class DataParallelStep {
+public:
+    /// What one step measured over the whole global batch (the same on every rank).
+    struct Result {
+        double loss_sum = 0;        ///< sum over the ranks of (mean loss of the shard) * (shard size)
+        std::int64_t correct = 0;   ///< samples whose arg-max logit is the label
+        std::int64_t count = 0;     ///< samples in the global batch
+        bool applied = false;       ///< false when the batch was skipped (non-finite values)
+    };
+
+    DataParallelStep(const Communicator& comm, const Sequential<T>& model, Optimizer<T>& optimizer,
+                     NonFinitePolicy policy = NonFinitePolicy::error, GradientOptions gradients = {})
+        : comm_(comm), model_(model), optimizer_(optimizer), params_(model.parameters()), policy_(policy),
+          averager_(comm, model.trainable_variables(), gradients) {}
+
+    /// Trains on `shard`, this rank's part of a global batch of `global_count` samples (it may
+    /// be empty); `ctx` carries the global step, seed and the shard's global sample indices.
+    /// Collective. `epoch` and `step` only name the place in error messages.
+    Result operator()(const Batch& shard, std::int64_t global_count, const ForwardContext& ctx, std::int64_t epoch,
+                      std::int64_t step) {
+        Result r;
+        const std::int64_t count = shard.size();
+        optimizer_.zero_grad();
+        double loss_sum = 0, correct = 0;
+        if (count > 0) {
+            Variable<T> x;
+            if constexpr (std::is_same<T, float>::value) x = Variable<T>(shard.images);
+            else x = Variable<T>(shard.images.template cast<T>());
+            Variable<T> logits = model_.forward_logits(x, ctx);
+            Variable<T> loss =
+                softmax_cross_entropy(logits, reinterpret_cast<const std::int32_t*>(shard.labels.data()), count);
+            const double local = static_cast<double>(loss.value()[0]);
+            loss_sum = local * static_cast<double>(count);
+            // A non-finite loss reaches every rank through the sum below; no backward for it.
+            if (std::isfinite(local)) {
+                loss.backward();
+                argmax_rows(logits.value(), predicted_);
+                for (std::int64_t i = 0; i < count; ++i)
+                    correct += predicted_[static_cast<std::size_t>(i)] == shard.labels[static_cast<std::size_t>(i)];
+            }
+        }
+        scalars_.assign({loss_sum, correct, static_cast<double>(count)});
+        averager_.average(static_cast<double>(count) / static_cast<double>(global_count), scalars_);
+        r.loss_sum = scalars_[0];
+        r.correct = static_cast<std::int64_t>(scalars_[1]);
+        r.count = static_cast<std::int64_t>(scalars_[2]);
+        if (r.count != global_count)
+            throw CollectiveError(cnnlite::detail::concat("distributed fit: the shards of step ", step, " hold ", r.count,
+                                                          " samples but the global batch has ", global_count));
+        if (!std::isfinite(r.loss_sum)) {
+            if (policy_ == NonFinitePolicy::skip_batch) return r;
+            throw CollectiveError(cnnlite::detail::concat(
+                "fit: non-finite loss (", r.loss_sum / static_cast<double>(global_count), ") at epoch ", epoch,
+                ", step ", step, " (check the learning rate and the input data)"));
+        }
+        try {
+            if (!cnnlite::detail::gradients_finite(params_, epoch, step, policy_)) return r;
+        } catch (const Error& e) {
+            throw CollectiveError(e.what());  // the averaged gradients are the same on every rank
+        }
+        optimizer_.step();
+        r.applied = true;
+        return r;
+    }
+
+    /// The gradient averager (bucket layout, time of the last reduction).
+    const GradientAverager<T>& averager() const { return averager_; }
+
+private:
+    Communicator comm_;
+    const Sequential<T>& model_;
+    Optimizer<T>& optimizer_;
+    std::vector<NamedParameter<T>> params_;
+    NonFinitePolicy policy_;
+    GradientAverager<T> averager_;
+    std::vector<int> predicted_;
+    std::vector<double> scalars_;
+};
+
+namespace detail {
+
+/// Ends the job when `body` throws anything but a CollectiveError on a job of several ranks.
+template <class Body>
+auto collective_or_abort(const Communicator& comm, bool abort_on_local_error, Body&& body) -> decltype(body()) {
+    try {
+        return body();
+    } catch (const CollectiveError&) {
+        throw;
+    } catch (const std::exception& e) {
+        if (comm.size() == 1 || !abort_on_local_error) throw;
+        std::fprintf(stderr, "cnnlite: rank %d of %d: error: %s\ncnnlite: aborting the job (the other ranks would wait "
+                     "for this one forever)\n", comm.rank(), comm.size(), e.what());
+        comm.abort(1);
+    }
+}
+
+}  // namespace detail
+
+/// fit() across the ranks of `comm` (see the top of this file): the same arguments, given
+/// alike on every rank (checked first: a mismatch is a CollectiveError on every rank);
+/// `options.batch_size` is the global batch. With one rank it gives fit()'s weights bit for
+/// bit. Collective. Returns the history, the same on every rank.
+template <class T>
+History fit_data_parallel(const Communicator& comm, Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train,
+                          const Dataset* validation, const FitOptions& options,
+                          const std::vector<Callback<T>*>& callbacks = {}, History history = {},
+                          const DataParallelOptions& parallel = {}) {
+    return detail::collective_or_abort(comm, parallel.abort_on_local_error, [&]() -> History {
+        check_consistency(comm, fit_fingerprint(model, optimizer, train, validation, options));
+        try {  // the arguments are now known to agree, so these checks fail on every rank alike
+            check(!train.empty(), "fit: the training set is empty");
+            check(options.batch_size >= 1, "fit: batch size must be at least 1, got ", options.batch_size);
+            check(options.batch_size <= train.size(), "fit: batch size ", options.batch_size, " exceeds the ",
+                  train.size(), " training samples");
+            check(options.epochs >= options.initial_epoch, "fit: epochs (", options.epochs, ") below initial_epoch (",
+                  options.initial_epoch, ")");
+            check(validation == nullptr || !validation->empty(), "fit: the validation set is empty (pass null for none)");
+            model.check_batch(train.images().shape(), "fit (training set)");
+            if (validation) model.check_batch(validation->images().shape(), "fit (validation set)");
+            const Shape out = model.output_shape();
+            check(out.rank() == 1 && out[0] == train.num_classes(), "fit: the model's output shape ", out,
+                  " does not match the ", train.num_classes(), " classes of the training set");
+        } catch (const Error& e) {
+            throw CollectiveError(e.what());
+        }
+        broadcast_parameters(comm, model);
+        broadcast_optimizer_state(comm, optimizer);
+
+        Batcher batcher(train, BatchOptions{options.batch_size, options.shuffle, false, options.seed});
+        const std::int64_t steps = batcher.num_batches();
+        DataParallelStep<T> train_step(comm, model, optimizer, options.on_non_finite, parallel.gradients);
+        ProgressBar progress(comm.is_root() ? options.verbosity : Verbosity::silent);
+        Batch batch;
+        for (auto* cb : callbacks) cb->on_train_begin(model, history);
+
+        for (std::int64_t epoch = options.initial_epoch + 1; epoch <= options.epochs; ++epoch) {
+            if (options.learning_rate_schedule) optimizer.set_learning_rate(options.learning_rate_schedule(epoch));
+            for (auto* cb : callbacks) cb->on_epoch_begin(epoch);
+            const auto start = std::chrono::steady_clock::now();
+            batcher.start_epoch(static_cast<std::uint64_t>(epoch - 1));
+            progress.start_epoch(epoch, options.epochs, steps);
+            double loss_sum = 0;
+            std::int64_t correct = 0, seen = 0;
+
+            for (std::int64_t b = 0; b < steps; ++b) {
+                const std::int64_t first = b * options.batch_size;
+                const std::int64_t global_count = std::min(options.batch_size, train.size() - first);
+                const Shard shard = shard_of(global_count, comm.rank(), comm.size());
+                if (shard.count > 0) {
+                    gather_batch(train, batcher.order().data() + first + shard.first, shard.count, batch);
+                } else {
+                    batch.labels.clear();
+                    batch.indices.clear();
+                }
+                const ForwardContext ctx{true, options.seed, (epoch - 1) * steps + b, batch.indices.data()};
+                const auto r = train_step(batch, global_count, ctx, epoch, b + 1);
+                if (!r.applied) continue;
+                correct += r.correct;
+                loss_sum += r.loss_sum;
+                seen += r.count;
+                progress.update(b + 1, loss_sum / static_cast<double>(seen),
+                                static_cast<double>(correct) / static_cast<double>(seen), seen);
+            }
+            const double train_seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+            EpochRecord record;
+            record.epoch = epoch;
+            record.loss = seen ? loss_sum / static_cast<double>(seen) : std::numeric_limits<double>::quiet_NaN();
+            record.accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
+            record.images_per_second = train_seconds > 0 ? static_cast<double>(seen) / train_seconds : 0.0;
+            if (validation) {
+                const ShardedEvaluation v = evaluate_sharded(comm, model, *validation, options.validation_batch_size,
+                                                             parallel.gradients.algorithm);
+                record.val_loss = v.loss;
+                record.val_accuracy = v.accuracy;
+            }
+            if (parallel.check_replicas) check_replicas(comm, model, "after epoch " + std::to_string(epoch));
+            record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            history.epochs.push_back(record);
+            progress.end_epoch(cnnlite::detail::epoch_summary(record, options.epochs));
+
+            TrainControl control;
+            for (auto* cb : callbacks) cb->on_epoch_end(model, history, control);
+            int stop = control.stop ? 1 : 0;  // any rank's callbacks may stop the run: all stop
+            check_mpi(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, comm.handle()),
+                      "MPI_Allreduce (stop decision)");
+            if (stop) break;
+        }
+        for (auto* cb : callbacks) cb->on_train_end(model, history);
+        return history;
+    });
+}
+
+}  // namespace cnnlite::distributed
