@@ -2,7 +2,21 @@
 // built layer by layer, one training step written out, then fit() with KeepBest and an
 // evaluation on the test images. Usage: tutorial_05_training [DATA_DIR] (default data/fixtures,
 // the 2,000 + 1,000 image subset of Fashion-MNIST committed with the repository).
-#include <cnnlite/cnnlite.hpp>
+#include <cnnlite/core/threading.hpp>
+#include <cnnlite/data/fashion_mnist.hpp>
+#include <cnnlite/data/split.hpp>
+#include <cnnlite/nn/conv2d.hpp>
+#include <cnnlite/nn/dense.hpp>
+#include <cnnlite/nn/dropout.hpp>
+#include <cnnlite/nn/flatten.hpp>
+#include <cnnlite/nn/max_pool2d.hpp>
+#include <cnnlite/nn/sequential.hpp>
+#include <cnnlite/nn/summary.hpp>
+#include <cnnlite/ops/softmax_cross_entropy.hpp>
+#include <cnnlite/optim/adam.hpp>
+#include <cnnlite/train/callbacks.hpp>
+#include <cnnlite/train/evaluate.hpp>
+#include <cnnlite/train/fit.hpp>
 
 #include <cstdio>
 #include <string>

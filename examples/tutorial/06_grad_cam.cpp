@@ -1,7 +1,12 @@
 // Tutorial chapter 6 (docs/tutorial/06-grad-cam.md): Grad-CAM worked by hand on two tiny
 // feature maps, then on the paper's network after a short training run, with each map printed
 // next to its image. Usage: tutorial_06_grad_cam [DATA_DIR] (default data/fixtures).
-#include <cnnlite/cnnlite.hpp>
+#include <cnnlite/core/threading.hpp>
+#include <cnnlite/data/fashion_mnist.hpp>
+#include <cnnlite/explain/gradcam.hpp>
+#include <cnnlite/nn/paper_model.hpp>
+#include <cnnlite/optim/adam.hpp>
+#include <cnnlite/train/fit.hpp>
 
 #include <algorithm>
 #include <cmath>
