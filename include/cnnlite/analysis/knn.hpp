@@ -45,9 +45,13 @@ struct KnnOptions {
 
     /// Chainable setters.
     KnnOptions& set_exact_below(std::int64_t v) { exact_below = v; return *this; }
+    /// Sets pca_dims.
     KnnOptions& set_pca_dims(int v) { pca_dims = v; return *this; }
+    /// Sets candidates.
     KnnOptions& set_candidates(int v) { candidates = v; return *this; }
+    /// Sets probes.
     KnnOptions& set_probes(int v) { probes = v; return *this; }
+    /// Sets refine_iterations.
     KnnOptions& set_refine_iterations(int v) { refine_iterations = v; return *this; }
 };
 

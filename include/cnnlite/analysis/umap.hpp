@@ -54,16 +54,27 @@ struct UmapOptions {
 
     /// Chainable setters.
     UmapOptions& set_n_neighbors(int v) { n_neighbors = v; return *this; }
+    /// Sets n_components.
     UmapOptions& set_n_components(int v) { n_components = v; return *this; }
+    /// Sets min_dist.
     UmapOptions& set_min_dist(double v) { min_dist = v; return *this; }
+    /// Sets spread.
     UmapOptions& set_spread(double v) { spread = v; return *this; }
+    /// Sets n_epochs.
     UmapOptions& set_n_epochs(int v) { n_epochs = v; return *this; }
+    /// Sets learning_rate.
     UmapOptions& set_learning_rate(double v) { learning_rate = v; return *this; }
+    /// Sets negative_sample_rate.
     UmapOptions& set_negative_sample_rate(double v) { negative_sample_rate = v; return *this; }
+    /// Sets knn.
     UmapOptions& set_knn(UmapKnn v) { knn = v; return *this; }
+    /// Sets knn_options.
     UmapOptions& set_knn_options(const KnnOptions& v) { knn_options = v; return *this; }
+    /// Sets init.
     UmapOptions& set_init(UmapInit v) { init = v; return *this; }
+    /// Sets seed.
     UmapOptions& set_seed(std::uint64_t v) { seed = v; return *this; }
+    /// Sets progress.
     UmapOptions& set_progress(UmapProgress v) { progress = std::move(v); return *this; }
 };
 

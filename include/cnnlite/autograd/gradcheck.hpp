@@ -14,6 +14,7 @@
 
 namespace cnnlite {
 
+/// Step and tolerances of gradcheck().
 struct GradcheckOptions {
     double eps = 1e-6;    ///< step of the central difference
     double atol = 1e-6;   ///< absolute tolerance
@@ -21,8 +22,11 @@ struct GradcheckOptions {
     std::uint64_t seed = 7;  ///< seeds the random projection of non-scalar outputs
 };
 
+/// What gradcheck() found.
 struct GradcheckResult {
+    /// Whether every element matched within the tolerances.
     bool ok = true;
+    /// Largest |analytic - numeric| over all elements.
     double max_abs_error = 0;
     std::string message;  ///< first mismatch: input, element, analytic and numeric value
 };

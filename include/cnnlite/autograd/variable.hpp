@@ -17,9 +17,11 @@
 
 namespace cnnlite {
 
+/// A tensor in the autograd graph: operations on variables record the graph, backward() sends gradients back to the leaves that require them.
 template <class T = float>
 class Variable {
 public:
+    /// The graph node type (internal).
     using Node = detail::Node<T>;
 
     /// A null variable; `defined()` is false.
@@ -31,20 +33,27 @@ public:
         node_->requires_grad = requires_grad;
     }
 
+    /// Another handle to the same node (shares value, gradient and graph).
     Variable(const Variable& other) : node_(other.node_) { detail::retain(node_); }
+    /// Takes over the node of `other`, which becomes null.
     Variable(Variable&& other) noexcept : node_(other.node_) { other.node_ = nullptr; }
+    /// Makes this a handle to the node of `other`.
     Variable& operator=(Variable other) noexcept {
         std::swap(node_, other.node_);
         return *this;
     }
     ~Variable() { detail::release(node_); }
 
+    /// Whether this variable refers to a node.
     bool defined() const { return node_ != nullptr; }
+    /// The value.
     const Tensor<T>& value() const { return checked()->value; }
     /// Mutable access to the value, for optimisers and initialisers updating leaves in place.
     Tensor<T>& value() { return checked()->value; }
+    /// Shape of the value.
     const Shape& shape() const { return value().shape(); }
 
+    /// Whether backward() computes a gradient for this variable.
     bool requires_grad() const { return checked()->requires_grad; }
     /// Turns gradient tracking on or off; only leaves may change it.
     void set_requires_grad(bool on) {
@@ -52,13 +61,16 @@ public:
               op_name(), "')");
         node_->requires_grad = on;
     }
+    /// Whether this is a leaf (created directly, not the output of an operation).
     bool is_leaf() const { return checked()->is_leaf(); }
     /// Name of the operation that produced this variable ("leaf" for leaves).
     const char* op_name() const { return checked()->op; }
 
     /// The accumulated gradient; undefined if none has flowed in (or it was not retained).
     const Tensor<T>& grad() const { return checked()->grad; }
+    /// Mutable access to the accumulated gradient.
     Tensor<T>& grad() { return checked()->grad; }
+    /// Whether a gradient has flowed in (and was kept).
     bool has_grad() const { return checked()->grad.defined(); }
     /// Resets the gradient (drops the buffer, which returns to the pool).
     void zero_grad() { checked()->grad = Tensor<T>(); }

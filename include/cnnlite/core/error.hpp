@@ -13,6 +13,7 @@ namespace cnnlite {
 /// The message names the operation and the offending values.
 class Error : public std::runtime_error {
 public:
+    /// An error with the given message.
     explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 

@@ -33,11 +33,14 @@ constexpr std::uint64_t golden_gamma = 0x9E3779B97F4A7C15ULL;
 /// value SplitMix64 would produce at position i of a sequence seeded with the stream's key.
 class RandomStream {
 public:
+    /// The stream keyed by (seed, purpose, a, b); different keys give independent streams.
     constexpr RandomStream(std::uint64_t seed, Purpose purpose, std::uint64_t a = 0, std::uint64_t b = 0)
         : key_(derive(seed, static_cast<std::uint64_t>(purpose), a, b)) {}
 
+    /// The 64-bit key derived from (seed, purpose, a, b).
     constexpr std::uint64_t key() const { return key_; }
 
+    /// The `index`-th 64-bit draw (a pure function of the key and the index).
     constexpr std::uint64_t bits(std::uint64_t index) const {
         return detail::mix64(key_ + (index + 1) * detail::golden_gamma);
     }

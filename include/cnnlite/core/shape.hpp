@@ -16,15 +16,20 @@ namespace cnnlite {
 /// Extents of a row-major tensor, rank 0 to Shape::max_rank.
 class Shape {
 public:
+    /// Largest supported rank.
     static constexpr int max_rank = 8;
 
     Shape() = default;
+    /// A shape with these extents, e.g. Shape{64, 1, 28, 28}.
     Shape(std::initializer_list<std::int64_t> dims) { assign(dims.begin(), dims.end()); }
+    /// A shape with these extents.
     explicit Shape(const std::vector<std::int64_t>& dims) { assign(dims.begin(), dims.end()); }
 
+    /// Number of axes.
     int rank() const { return rank_; }
     /// Extent of axis `axis`; negative axes count from the end, as in NumPy.
     std::int64_t operator[](int axis) const { return dims_[static_cast<std::size_t>(normalise(axis))]; }
+    /// Mutable extent of axis `axis` (negative axes count from the end).
     std::int64_t& operator[](int axis) { return dims_[static_cast<std::size_t>(normalise(axis))]; }
 
     /// Number of elements (1 for rank 0).
@@ -34,8 +39,11 @@ public:
         return n;
     }
 
+    /// First extent (for range-for over the axes).
     const std::int64_t* begin() const { return dims_.data(); }
+    /// One past the last extent.
     const std::int64_t* end() const { return dims_.data() + rank_; }
+    /// The extents as a vector.
     std::vector<std::int64_t> to_vector() const { return {begin(), end()}; }
 
     /// Whether every extent is non-negative (no reshape placeholder).
@@ -45,12 +53,14 @@ public:
         return true;
     }
 
+    /// Same rank and extents.
     bool operator==(const Shape& other) const {
         if (rank_ != other.rank_) return false;
         for (int i = 0; i < rank_; ++i)
             if (dims_[static_cast<std::size_t>(i)] != other.dims_[static_cast<std::size_t>(i)]) return false;
         return true;
     }
+    /// Different rank or extents.
     bool operator!=(const Shape& other) const { return !(*this == other); }
 
     /// "[64, 1, 28, 28]"
@@ -83,6 +93,7 @@ private:
     int rank_ = 0;
 };
 
+/// Writes shape.str(), e.g. "[64, 1, 28, 28]".
 inline std::ostream& operator<<(std::ostream& out, const Shape& shape) { return out << shape.str(); }
 
 }  // namespace cnnlite

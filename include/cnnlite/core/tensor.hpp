@@ -24,22 +24,29 @@
 
 namespace cnnlite {
 
+/// A dynamic-size row-major Eigen matrix of T.
 template <class T>
 using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+/// A row-major matrix view of a tensor's storage (Tensor::matrix()).
 template <class T>
 using MatrixMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned>;
+/// A read-only row-major matrix view.
 template <class T>
 using ConstMatrixMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned>;
+/// An Eigen array view of all elements (Tensor::array()).
 template <class T>
 using VectorMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+/// A read-only array view.
 template <class T>
 using ConstVectorMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
+/// A contiguous row-major array (NCHW for images) with shared, 64-byte-aligned, pooled storage; copies share storage, clone() copies the data.
 template <class T = float>
 class Tensor {
     static_assert(std::is_arithmetic<T>::value, "Tensor<T> needs an arithmetic scalar type");
 
 public:
+    /// The scalar type.
     using value_type = T;
 
     /// An empty tensor (rank 0, no storage); `defined()` is false.
@@ -57,7 +64,9 @@ public:
         t.block_ = detail::BufferPool::instance().acquire(static_cast<std::size_t>(shape.numel()) * sizeof(T));
         return t;
     }
+    /// A zero-filled tensor of the given shape.
     static Tensor zeros(const Shape& shape) { return Tensor(shape); }
+    /// A tensor of the given shape with every element `value`.
     static Tensor full(const Shape& shape, T value) {
         Tensor t = uninitialized(shape);
         t.fill(value);
@@ -67,9 +76,11 @@ public:
     static Tensor from(const Shape& shape, std::initializer_list<T> values) {
         return from(shape, values.begin(), values.size());
     }
+    /// A tensor holding `values` (row-major) in the given shape.
     static Tensor from(const Shape& shape, const std::vector<T>& values) {
         return from(shape, values.data(), values.size());
     }
+    /// A tensor holding `count` values copied from `values` (row-major).
     static Tensor from(const Shape& shape, const T* values, std::size_t count) {
         check(static_cast<std::int64_t>(count) == shape.numel(), "Tensor::from: ", count,
               " values for shape ", shape, " (", shape.numel(), " elements)");
@@ -78,12 +89,15 @@ public:
         return t;
     }
 
+    /// A shallow copy: shares the storage of `other`.
     Tensor(const Tensor& other) : shape_(other.shape_), block_(other.block_), offset_(other.offset_) { retain(); }
+    /// Takes over the storage of `other`, which becomes empty.
     Tensor(Tensor&& other) noexcept : shape_(other.shape_), block_(other.block_), offset_(other.offset_) {
         other.block_ = nullptr;
         other.shape_ = Shape();
         other.offset_ = 0;
     }
+    /// Shares the storage of `other` (shallow).
     Tensor& operator=(const Tensor& other) {
         if (this != &other) {
             Tensor copy(other);
@@ -91,6 +105,7 @@ public:
         }
         return *this;
     }
+    /// Takes over the storage of `other`, which becomes empty.
     Tensor& operator=(Tensor&& other) noexcept {
         if (this != &other) {
             Tensor moved(std::move(other));
@@ -100,28 +115,42 @@ public:
     }
     ~Tensor() { release(); }
 
+    /// Exchanges shape and storage with `other`.
     void swap(Tensor& other) noexcept {
         std::swap(shape_, other.shape_);
         std::swap(block_, other.block_);
         std::swap(offset_, other.offset_);
     }
 
+    /// Whether the tensor has storage.
     bool defined() const { return block_ != nullptr; }
+    /// The shape.
     const Shape& shape() const { return shape_; }
+    /// Number of axes.
     int rank() const { return shape_.rank(); }
+    /// Extent of axis `axis` (negative axes count from the end).
     std::int64_t dim(int axis) const { return shape_[axis]; }
+    /// Number of elements (0 when undefined).
     std::int64_t numel() const { return defined() ? shape_.numel() : 0; }
+    /// Size of the elements in bytes.
     std::size_t bytes() const { return static_cast<std::size_t>(numel()) * sizeof(T); }
 
+    /// Pointer to the first element (null when undefined).
     T* data() { return block_ ? static_cast<T*>(block_->payload()) + offset_ : nullptr; }
+    /// Read-only pointer to the first element.
     const T* data() const { return block_ ? static_cast<const T*>(block_->payload()) + offset_ : nullptr; }
+    /// First element, for range-for and algorithms.
     T* begin() { return data(); }
+    /// One past the last element.
     T* end() { return data() + numel(); }
+    /// First element, read-only.
     const T* begin() const { return data(); }
+    /// One past the last element, read-only.
     const T* end() const { return data() + numel(); }
 
     /// Flat (row-major) element access; bounds-checked when CNNLITE_BOUNDS_CHECK is on.
     T& operator[](std::int64_t i) { return data()[checked_flat(i)]; }
+    /// Read-only flat element access.
     const T& operator[](std::int64_t i) const { return data()[checked_flat(i)]; }
 
     /// Multi-index element access, e.g. t(n, c, y, x); bounds-checked when CNNLITE_BOUNDS_CHECK is on.
@@ -129,6 +158,7 @@ public:
     T& operator()(Index... index) {
         return data()[flat_index({static_cast<std::int64_t>(index)...})];
     }
+    /// Read-only multi-index element access.
     template <class... Index>
     const T& operator()(Index... index) const {
         return data()[flat_index({static_cast<std::int64_t>(index)...})];
@@ -138,11 +168,13 @@ public:
     T& at(Index... index) {
         return data()[checked_index({static_cast<std::int64_t>(index)...})];
     }
+    /// Read-only, always bounds-checked multi-index access.
     template <class... Index>
     const T& at(Index... index) const {
         return data()[checked_index({static_cast<std::int64_t>(index)...})];
     }
 
+    /// Sets every element to `value`.
     void fill(T value) { std::fill(begin(), end(), value); }
 
     /// A deep copy with its own storage.
@@ -181,6 +213,7 @@ public:
         view.shape_ = resolved;
         return view;
     }
+    /// The same storage seen with the extents `dims` (one may be -1).
     Tensor reshape(std::initializer_list<std::int64_t> dims) const { return reshape(Shape(dims)); }
 
     /// A view of `count` consecutive entries along the first axis, starting at `first`.
@@ -204,19 +237,23 @@ public:
         check(rows * cols == numel(), "Tensor::matrix: ", rows, "x", cols, " does not fit shape ", shape_);
         return MatrixMap<T>(data(), rows, cols);
     }
+    /// Read-only Eigen view as a rows x cols row-major matrix.
     ConstMatrixMap<T> matrix(std::int64_t rows, std::int64_t cols) const {
         check(rows * cols == numel(), "Tensor::matrix: ", rows, "x", cols, " does not fit shape ", shape_);
         return ConstMatrixMap<T>(data(), rows, cols);
     }
     /// Rank-2 tensors as a matrix; higher ranks fold every axis after the first into columns.
     MatrixMap<T> matrix() { return matrix(rank() ? dim(0) : 1, rank() ? numel() / std::max<std::int64_t>(dim(0), 1) : 1); }
+    /// Read-only matrix view (first axis = rows).
     ConstMatrixMap<T> matrix() const {
         return matrix(rank() ? dim(0) : 1, rank() ? numel() / std::max<std::int64_t>(dim(0), 1) : 1);
     }
     /// Eigen array view of all elements.
     VectorMap<T> array() { return VectorMap<T>(data(), numel()); }
+    /// Read-only Eigen array view of all elements.
     ConstVectorMap<T> array() const { return ConstVectorMap<T>(data(), numel()); }
 
+    /// A copy of the elements as a std::vector.
     std::vector<T> to_vector() const { return std::vector<T>(begin(), end()); }
 
     /// A copy converted to another scalar type.

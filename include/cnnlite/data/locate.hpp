@@ -33,8 +33,8 @@ struct FashionMnistFiles {
 inline const char* const debian_fashion_mnist_folder = "/usr/share/datasets/fashion-mnist";
 
 /// Places searched, in order: `explicit_folder` alone when given (no fallback: a folder the
-/// user names must hold the data); otherwise $CNNLITE_DATA when set and non-empty,
-/// ./data/fashion-mnist (relative to the working directory), then Debian's package folder.
+/// user names must hold the data); otherwise $CNNLITE_DATA when set and non-empty, then the
+/// folder data/fashion-mnist under the working directory, then Debian's package folder.
 inline std::vector<DataLocation> fashion_mnist_search_path(const std::filesystem::path& explicit_folder = {}) {
     if (!explicit_folder.empty()) return {{explicit_folder, "the folder given explicitly"}};
     std::vector<DataLocation> places;

@@ -31,6 +31,7 @@ struct Curves {
     Tensor<float> deletion;            ///< [N, steps + 1] probability of the predicted class
     Tensor<float> insertion;           ///< [N, steps + 1]
     std::vector<double> deletion_auc;  ///< per image, trapezoidal area over the fraction in [0, 1]
+    /// Per image, area under the insertion curve.
     std::vector<double> insertion_auc;
     std::vector<int> predicted;        ///< class tracked for each image
     double mean_deletion_auc = 0;      ///< lower is better

@@ -105,6 +105,7 @@ Explanation explain_with(const Sequential<T>& model, const Tensor<T>& images, Me
 
 /// One row of the comparison table.
 struct MethodScore {
+    /// Name of the method.
     std::string method;
     double deletion_auc = 0;       ///< mean over images; lower is better
     double insertion_auc = 0;      ///< higher is better
@@ -115,15 +116,20 @@ struct MethodScore {
 
 /// The table and the maps behind it (same order), for a figure of the same images per method.
 struct MethodComparison {
+    /// One row per method.
     std::vector<MethodScore> rows;
+    /// The maps of each method, in the order of `rows`.
     std::vector<Explanation> explanations;
 };
 
 /// What compare_methods() runs.
 struct ComparisonOptions {
+    /// The methods to compare (default: all).
     std::vector<Method> methods = all_methods();
     MethodOptions explain;  ///< target: keep the predicted class, which the metrics track
+    /// Settings of the deletion and insertion curves.
     CurveOptions curves;
+    /// Settings of ROAD.
     RoadOptions road;
 };
 

@@ -22,6 +22,7 @@ enum class Normalization {
 /// What happens to maps after they are computed.
 struct PostProcess {
     bool relu = true;                                ///< keep only positive evidence
+    /// How each map is scaled (default: divided by its max, as the paper).
     Normalization normalization = Normalization::max;
     bool upsample = true;                            ///< bilinear resize to the input size when it differs
 

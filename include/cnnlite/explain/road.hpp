@@ -30,10 +30,12 @@ struct RoadOptions {
 
 /// ROAD's probabilities of the predicted class after removal, and their means.
 struct RoadResult {
+    /// The fractions of pixels removed.
     std::vector<double> fractions;
     Tensor<float> morf;              ///< [N, fractions] most relevant removed first
     Tensor<float> lerf;              ///< [N, fractions] least relevant removed first
     std::vector<double> morf_curve;  ///< mean over images, per fraction
+    /// Mean over images, per fraction (least relevant removed first).
     std::vector<double> lerf_curve;
     double mean_morf = 0;            ///< mean over images and fractions; lower is better
     double mean_lerf = 0;            ///< higher is better

@@ -25,19 +25,23 @@ class CsvCell {
 public:
     /// A text cell.
     CsvCell(std::string text) : text_(std::move(text)), is_text_(true) {}
+    /// A text cell.
     CsvCell(const char* text) : CsvCell(std::string(text)) {}
+    /// A text cell.
     CsvCell(std::string_view text) : CsvCell(std::string(text)) {}
     /// An integer cell (any integer type except bool).
     template <class T, std::enable_if_t<std::is_integral<T>::value && !std::is_same<T, bool>::value, int> = 0>
     CsvCell(T value) : text_(std::to_string(value)) {}
     /// A floating-point cell, shortest round-trip form ("inf", "-inf", "nan" for non-finite).
     CsvCell(float value) : text_(shortest(value)) {}
+    /// A floating-point cell, shortest round-trip form.
     CsvCell(double value) : text_(shortest(value)) {}
     // A bool would silently print as 0/1; say which you mean with an int or a string.
     CsvCell(bool) = delete;
 
     /// The field as written, before quoting.
     const std::string& text() const { return text_; }
+    /// Whether the cell is text (quoted when needed) rather than a number.
     bool is_text() const { return is_text_; }
 
 private:

@@ -55,7 +55,9 @@ struct SafetensorsReadOptions {
 
 /// One tensor as a safetensors header describes it.
 struct SafetensorsEntry {
+    /// Element type.
     SafetensorsDtype dtype = SafetensorsDtype::F32;
+    /// Extents.
     Shape shape;
     std::uint64_t begin = 0;  ///< data_offsets[0], relative to the start of the data area
     std::uint64_t end = 0;    ///< data_offsets[1], one past the last byte

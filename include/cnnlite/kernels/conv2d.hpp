@@ -25,7 +25,14 @@ namespace cnnlite::kernels {
 
 /// Dimensions of one batched convolution.
 struct ConvShape {
+    /// Images in the batch (N).
     std::int64_t batch = 0, in_channels = 0, out_channels = 0;
+    /// \var in_channels
+    /// Input channels (C).
+    /// \var out_channels
+    /// Output channels, the number of filters (O).
+
+    /// Window, padding and stride over one input plane.
     WindowGeometry window;
 
     std::int64_t patch() const { return in_channels * window.kernel_h * window.kernel_w; }  ///< K

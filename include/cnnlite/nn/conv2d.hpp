@@ -17,13 +17,24 @@ namespace cnnlite {
 
 /// Padding of a convolution.
 struct Padding {
+    /// How the padding is chosen: valid (none), same (keep the size), explicit_ (the four values below).
     enum class Mode { valid, same, explicit_ } mode = Mode::valid;
-    std::int64_t top = 0, bottom = 0, left = 0, right = 0;  ///< for explicit_ only
+    /// \var mode
+    /// The mode of this padding.
 
+    /// Zero rows above (explicit_ only).
+    std::int64_t top = 0, bottom = 0, left = 0, right = 0;  ///< for explicit_ only
+    /// \var bottom
+    /// Zero rows below (explicit_ only).
+    /// \var left
+    /// Zero columns on the left (explicit_ only).
+
+    /// No padding: the window stays inside the input.
     static Padding valid() { return {}; }
     /// Output size ceil(in / stride); an odd total padding puts the extra row/column at the
     /// bottom/right (TensorFlow and PyTorch agree).
     static Padding same() { return {Mode::same}; }
+    /// The given zero rows and columns on each side.
     static Padding explicit_pad(std::int64_t top, std::int64_t bottom, std::int64_t left, std::int64_t right) {
         return {Mode::explicit_, top, bottom, left, right};
     }
@@ -36,6 +47,7 @@ struct Padding {
               "unknown padding '", s, "' (use valid, same or top,bottom,left,right)");
         return explicit_pad(t, b, l, r);
     }
+    /// "valid", "same" or "top,bottom,left,right" (what parse() reads).
     std::string str() const {
         if (mode == Mode::valid) return "valid";
         if (mode == Mode::same) return "same";
@@ -43,6 +55,7 @@ struct Padding {
     }
 };
 
+/// 2-D convolution layer (Keras' Conv2D) over NCHW batches: filters, kernel size, strides, padding, bias, fused activation.
 template <class T = float>
 class Conv2D : public Layer<T> {
 public:
@@ -54,16 +67,23 @@ public:
     /// Square kernel.
     Conv2D(std::int64_t filters, std::int64_t kernel) : Conv2D(filters, kernel, kernel) {}
 
+    /// Step of the window (default 1, 1).
     Conv2D& strides(std::int64_t sh, std::int64_t sw) {
         check(sh > 0 && sw > 0, "Conv2D: strides must be positive");
         sh_ = sh, sw_ = sw;
         return *this;
     }
+    /// Padding mode (default valid).
     Conv2D& padding(Padding p) { padding_ = p; return *this; }
+    /// Padding by name: "valid", "same" or "top,bottom,left,right".
     Conv2D& padding(const std::string& p) { padding_ = Padding::parse(p); return *this; }
+    /// Whether the layer adds a bias per filter (default true).
     Conv2D& use_bias(bool on) { use_bias_ = on; return *this; }
+    /// Activation applied to the output (fused into the convolution for relu).
     Conv2D& activation(Activation a) { activation_ = a; return *this; }
+    /// Activation by Keras name: "linear", "relu" or "softmax".
     Conv2D& activation(const std::string& a) { activation_ = parse_activation(a); return *this; }
+    /// Sets the layer's name (default: conv2d, conv2d_1, ... in model order).
     Conv2D& name(std::string n) { this->set_name(std::move(n)); return *this; }
 
     const char* type() const override { return "Conv2D"; }
@@ -88,10 +108,12 @@ public:
         return Shape{filters_, window_.out_h(), window_.out_w()};
     }
 
+    /// The convolution with its activation, [N, C, H, W] -> [N, filters, OH, OW].
     Variable<T> forward(const Variable<T>& x, const ForwardContext& ctx) const override {
         Variable<T> y = forward_logits(x, ctx);
         return activation_ == Activation::softmax ? softmax_channels(y) : y;
     }
+    /// The convolution before a softmax activation (with relu, after it).
     Variable<T> forward_logits(const Variable<T>& x, const ForwardContext&) const override {
         this->check_input(x);
         return conv2d(x, weight_, bias_, args());
@@ -124,7 +146,9 @@ public:
         return copy;
     }
 
+    /// The kernel, [filters, C, kh, kw] (PyTorch's layout).
     const Variable<T>& weight() const { return weight_; }
+    /// The bias, [filters]; undefined without bias.
     const Variable<T>& bias() const { return bias_; }
 
 private:

@@ -13,15 +13,21 @@
 
 namespace cnnlite {
 
+/// Fully connected layer (Keras' Dense): y = activation(x W^T + b) for [N, in] inputs, W in PyTorch's [out, in] layout.
 template <class T = float>
 class Dense : public Layer<T> {
 public:
+    /// A dense layer of `units` outputs.
     explicit Dense(std::int64_t units) : units_(units) {
         check(units > 0, "Dense: units must be positive, got ", units);
     }
+    /// Whether the layer adds a bias (default true).
     Dense& use_bias(bool on) { use_bias_ = on; return *this; }
+    /// Activation applied to the output (relu is fused into the op).
     Dense& activation(Activation a) { activation_ = a; return *this; }
+    /// Activation by Keras name: "linear", "relu" or "softmax".
     Dense& activation(const std::string& a) { activation_ = parse_activation(a); return *this; }
+    /// Sets the layer's name (default: dense, dense_1, ... in model order).
     Dense& name(std::string n) { this->set_name(std::move(n)); return *this; }
 
     const char* type() const override { return "Dense"; }
@@ -44,10 +50,12 @@ public:
         return Shape{units_};
     }
 
+    /// The layer's output, with its activation.
     Variable<T> forward(const Variable<T>& x, const ForwardContext& ctx) const override {
         Variable<T> y = forward_logits(x, ctx);
         return activation_ == Activation::softmax ? softmax(y) : y;
     }
+    /// The output before a softmax activation (the logits).
     Variable<T> forward_logits(const Variable<T>& x, const ForwardContext&) const override {
         this->check_input(x);
         return linear(x, weight_, bias_, activation_ == Activation::relu);
@@ -70,7 +78,9 @@ public:
         return copy;
     }
 
+    /// The weight, [units, in] (PyTorch's layout).
     const Variable<T>& weight() const { return weight_; }
+    /// The bias, [units]; undefined without bias.
     const Variable<T>& bias() const { return bias_; }
 
 private:

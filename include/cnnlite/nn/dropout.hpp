@@ -13,12 +13,15 @@
 
 namespace cnnlite {
 
+/// Dropout layer: inverted dropout of `rate` in training, the identity otherwise.
 template <class T = float>
 class Dropout : public Layer<T> {
 public:
+    /// Dropout of `rate` in [0, 1).
     explicit Dropout(double rate) : rate_(rate) {
         check(rate >= 0.0 && rate < 1.0, "Dropout: rate ", rate, " outside [0, 1)");
     }
+    /// Sets the layer's name (default: dropout, dropout_1, ...).
     Dropout& name(std::string n) { this->set_name(std::move(n)); return *this; }
 
     const char* type() const override { return "Dropout"; }
@@ -28,6 +31,7 @@ public:
         layer_index_ = init.layer_index;
         return in;
     }
+    /// In training (ctx.training), drops elements with masks keyed by ctx; otherwise returns x.
     Variable<T> forward(const Variable<T>& x, const ForwardContext& ctx) const override {
         this->check_input(x);
         if (!ctx.training || rate_ == 0.0) return x;
@@ -46,6 +50,7 @@ public:
         copy->set_name(this->name_);
         return copy;
     }
+    /// The drop probability.
     double rate() const { return rate_; }
 
 private:

@@ -8,14 +8,17 @@
 
 namespace cnnlite {
 
+/// Flatten layer: [N, C, H, W] -> [N, C*H*W] in C, H, W order (a view, no copy).
 template <class T = float>
 class Flatten : public Layer<T> {
 public:
     Flatten() = default;
+    /// Sets the layer's name (default: flatten, flatten_1, ...).
     Flatten& name(std::string n) { this->set_name(std::move(n)); return *this; }
     const char* type() const override { return "Flatten"; }
     const char* default_name() const override { return "flatten"; }
     Shape build(const Shape& in, const LayerInit&) override { return Shape{in.numel()}; }
+    /// [N, C, H, W] -> [N, C*H*W].
     Variable<T> forward(const Variable<T>& x, const ForwardContext&) const override {
         this->check_input(x);
         return flatten(x);

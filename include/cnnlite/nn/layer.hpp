@@ -32,8 +32,11 @@ enum class InitScheme {
 
 /// Where a layer draws its initial weights from.
 struct LayerInit {
+    /// The model's seed.
     std::uint64_t seed = 0;
+    /// Position of the layer in the model (keys its streams).
     std::int64_t layer_index = 0;
+    /// Keras' or PyTorch's initialisation.
     InitScheme scheme = InitScheme::keras;
 
     /// The stream for the layer's tensor number `tensor` (0 weight, 1 bias).
@@ -49,11 +52,13 @@ struct LayerConfig {
     std::string name;                          ///< "conv2d", "dense_1", ...
     std::map<std::string, std::string> args;   ///< e.g. {"filters": "64"}
 
+    /// The value of `key`; throws when it is missing.
     const std::string& at(const std::string& key) const {
         auto it = args.find(key);
         check(it != args.end(), "layer '", name, "' (", type, "): configuration lacks '", key, "'");
         return it->second;
     }
+    /// The value of `key` as an integer; throws when missing or not an integer.
     std::int64_t integer(const std::string& key) const {
         const std::string& v = at(key);
         std::size_t used = 0;
@@ -66,6 +71,7 @@ struct LayerConfig {
         check(used == v.size() && !v.empty(), "layer '", name, "': '", key, "' = '", v, "' is not an integer");
         return x;
     }
+    /// The value of `key` as a number; throws when missing or not a number.
     double real(const std::string& key) const {
         const std::string& v = at(key);
         std::size_t used = 0;
@@ -83,10 +89,13 @@ struct LayerConfig {
 /// A named parameter of a layer ("weight", "bias").
 template <class T>
 struct NamedParameter {
+    /// Name within the layer ("weight", "bias").
     std::string name;
+    /// The parameter (a leaf that requires a gradient).
     Variable<T> variable;
 };
 
+/// Base of every layer: a name, parameters built once the input shape is known, and a forward pass made of differentiable ops.
 template <class T = float>
 class Layer {
 public:
@@ -124,11 +133,17 @@ public:
     /// A fresh, unbuilt copy with the same hyper-parameters.
     virtual std::unique_ptr<Layer> clone_config() const = 0;
 
+    /// The layer's name within its model.
     const std::string& name() const { return name_; }
+    /// Names the layer (before it is added to a model).
     void set_name(std::string name) { name_ = std::move(name); }
+    /// Whether build() has run.
     bool built() const { return built_; }
+    /// Per-sample input shape (known once built).
     const Shape& input_shape() const { return input_shape_; }
+    /// Per-sample output shape (known once built).
     const Shape& output_shape() const { return output_shape_; }
+    /// Number of trainable values.
     std::int64_t parameter_count() const {
         std::int64_t n = 0;
         for (const auto& p : parameters()) n += p.variable.value().numel();
@@ -151,15 +166,21 @@ protected:
         for (int i = 0; ok && i < input_shape_.rank(); ++i) ok = s[i + 1] == input_shape_[i];
         if (!ok) fail("layer '", name_, "' (", type(), ") expects input [N, ", join(input_shape_), "], got ", s);
     }
+    /// Extents separated by ", " (for error messages).
     static std::string join(const Shape& s) {
         std::string out;
         for (int i = 0; i < s.rank(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
         return out;
     }
 
+    /// The layer's name.
     std::string name_;
+    /// Whether build_once() has run.
     bool built_ = false;
+    /// Per-sample input shape.
     Shape input_shape_, output_shape_;
+    /// \var output_shape_
+    /// Per-sample output shape.
 };
 
 }  // namespace cnnlite

@@ -10,6 +10,7 @@
 
 namespace cnnlite {
 
+/// Max pooling layer (Keras' MaxPooling2D) with 'valid' padding; the stride defaults to the window.
 template <class T = float>
 class MaxPool2D : public Layer<T> {
 public:
@@ -17,11 +18,13 @@ public:
     MaxPool2D(std::int64_t pool_h = 2, std::int64_t pool_w = 2) : ph_(pool_h), pw_(pool_w), sh_(pool_h), sw_(pool_w) {
         check(pool_h > 0 && pool_w > 0, "MaxPool2D: pool size must be positive, got ", pool_h, "x", pool_w);
     }
+    /// Step of the window (default: the pool size).
     MaxPool2D& strides(std::int64_t sh, std::int64_t sw) {
         check(sh > 0 && sw > 0, "MaxPool2D: strides must be positive");
         sh_ = sh, sw_ = sw;
         return *this;
     }
+    /// Sets the layer's name (default: max_pooling2d, max_pooling2d_1, ...).
     MaxPool2D& name(std::string n) { this->set_name(std::move(n)); return *this; }
 
     const char* type() const override { return "MaxPooling2D"; }
@@ -33,6 +36,7 @@ public:
         g.validate(("MaxPool2D '" + this->name_ + "'").c_str());
         return Shape{in[0], g.out_h(), g.out_w()};
     }
+    /// [N, C, H, W] -> [N, C, OH, OW], the max of each window.
     Variable<T> forward(const Variable<T>& x, const ForwardContext&) const override {
         this->check_input(x);
         return max_pool2d(x, ph_, pw_, sh_, sw_);
@@ -49,9 +53,13 @@ public:
         return copy;
     }
 
+    /// Window height.
     std::int64_t pool_h() const { return ph_; }
+    /// Window width.
     std::int64_t pool_w() const { return pw_; }
+    /// Vertical step.
     std::int64_t stride_h() const { return sh_; }
+    /// Horizontal step.
     std::int64_t stride_w() const { return sw_; }
 
 private:

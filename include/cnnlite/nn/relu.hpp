@@ -8,14 +8,17 @@
 
 namespace cnnlite {
 
+/// ReLU as a layer of its own: max(x, 0) element-wise.
 template <class T = float>
 class ReLU : public Layer<T> {
 public:
     ReLU() = default;
+    /// Sets the layer's name (default: re_lu, re_lu_1, ...).
     ReLU& name(std::string n) { this->set_name(std::move(n)); return *this; }
     const char* type() const override { return "ReLU"; }
     const char* default_name() const override { return "re_lu"; }
     Shape build(const Shape& in, const LayerInit&) override { return in; }
+    /// max(x, 0) element-wise.
     Variable<T> forward(const Variable<T>& x, const ForwardContext&) const override {
         this->check_input(x);
         return relu(x);

@@ -16,6 +16,7 @@
 
 namespace cnnlite {
 
+/// A stack of layers run in order, named like Keras, built as they are added; the model that fit(), evaluate() and the explanation methods take.
 template <class T = float>
 class Sequential {
 public:
@@ -29,7 +30,9 @@ public:
         check(input_shape.rank() >= 1 && input_shape.concrete() && input_shape.numel() > 0,
               "Sequential: invalid input shape ", input_shape);
     }
+    /// Models move (layers are owned) but do not copy.
     Sequential(Sequential&&) noexcept = default;
+    /// Takes over the layers of `other`.
     Sequential& operator=(Sequential&&) noexcept = default;
 
     /// Adds a copy of `layer`, names it (unless named) and builds it; returns the added layer.
@@ -68,6 +71,7 @@ public:
     /// Turns layer fusion (e.g. Conv2D+ReLU+MaxPool2D as one kernel) on or off; on by default.
     /// Fusion never happens during a forward with a tap, so taps see every layer's output.
     void set_fusion(bool on) { fusion_ = on; }
+    /// Whether layer fusion is on.
     bool fusion() const { return fusion_; }
 
     /// Whether the model's output is a softmax (then losses train on forward_logits()).
@@ -106,19 +110,23 @@ public:
         for (auto& p : parameters()) vars.push_back(p.variable);
         return vars;
     }
+    /// Number of trainable values of all layers.
     std::int64_t parameter_count() const {
         std::int64_t n = 0;
         for (const auto& layer : layers_) n += layer->parameter_count();
         return n;
     }
 
+    /// Number of layers.
     std::size_t size() const { return layers_.size(); }
+    /// Layer number `index` (from 0).
     const Layer<T>& layer(std::size_t index) const {
         check(index < layers_.size(), "Sequential: layer index ", index, " out of range (", layers_.size(), " layers)");
         return *layers_[index];
     }
     /// The layer called `name`; the error lists the names that exist.
     const Layer<T>& layer(const std::string& name) const { return *layers_[index_of(name)]; }
+    /// Position of the layer called `name`; the error lists the names that exist.
     std::size_t index_of(const std::string& name) const {
         std::string known;
         for (std::size_t i = 0; i < layers_.size(); ++i) {
@@ -127,15 +135,20 @@ public:
         }
         fail("Sequential: no layer named '", name, "' (layers: ", known, ")");
     }
+    /// Whether a layer is called `name`.
     bool has_layer(const std::string& name) const {
         for (const auto& l : layers_)
             if (l->name() == name) return true;
         return false;
     }
 
+    /// Per-sample input shape, e.g. [1, 28, 28].
     const Shape& input_shape() const { return input_shape_; }
+    /// Per-sample output shape (the input shape while there are no layers).
     Shape output_shape() const { return layers_.empty() ? input_shape_ : layers_.back()->output_shape(); }
+    /// The seed the weights were drawn from.
     std::uint64_t seed() const { return seed_; }
+    /// Keras' or PyTorch's initialisation.
     InitScheme init_scheme() const { return scheme_; }
 
     /// The hyper-parameters of every layer, in order: enough to rebuild the network.

@@ -13,15 +13,18 @@ template <class T = float>
 class Softmax : public Layer<T> {
 public:
     Softmax() = default;
+    /// Sets the layer's name (default: softmax, softmax_1, ...).
     Softmax& name(std::string n) { this->set_name(std::move(n)); return *this; }
     const char* type() const override { return "Softmax"; }
     const char* default_name() const override { return "softmax"; }
     bool ends_in_softmax() const override { return true; }
     Shape build(const Shape& in, const LayerInit&) override { return in; }
+    /// Softmax over the last axis.
     Variable<T> forward(const Variable<T>& x, const ForwardContext&) const override {
         this->check_input(x);
         return softmax(x);
     }
+    /// The input itself: the fused loss applies the softmax.
     Variable<T> forward_logits(const Variable<T>& x, const ForwardContext&) const override {
         this->check_input(x);
         return x;

@@ -9,8 +9,21 @@ namespace cnnlite {
 
 /// Stride and padding of a convolution; `relu` fuses max(., 0) into the output.
 struct Conv2dArgs {
+    /// Vertical step of the window.
     std::int64_t stride_h = 1, stride_w = 1;
+    /// \var stride_w
+    /// Horizontal step of the window.
+
+    /// Zero rows above the input.
     std::int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+    /// \var pad_bottom
+    /// Zero rows below the input.
+    /// \var pad_left
+    /// Zero columns left of the input.
+    /// \var pad_right
+    /// Zero columns right of the input.
+
+    /// Apply max(., 0) to the output in the same pass.
     bool relu = false;
 };
 

@@ -67,10 +67,13 @@ Variable<T> scale(const Variable<T>& a, double factor) {
     return out;
 }
 
+/// add(a, b).
 template <class T>
 Variable<T> operator+(const Variable<T>& a, const Variable<T>& b) { return add(a, b); }
+/// sub(a, b).
 template <class T>
 Variable<T> operator-(const Variable<T>& a, const Variable<T>& b) { return sub(a, b); }
+/// mul(a, b): the element-wise product.
 template <class T>
 Variable<T> operator*(const Variable<T>& a, const Variable<T>& b) { return mul(a, b); }
 

@@ -5,6 +5,7 @@
 
 namespace cnnlite {
 
+/// The matrix product a b of [m, k] and [k, n] variables; backward: dA = dY B^T, dB = A^T dY.
 template <class T>
 Variable<T> matmul(const Variable<T>& a, const Variable<T>& b) {
     check(a.value().rank() == 2 && b.value().rank() == 2 && a.shape()[1] == b.shape()[0], "matmul: shapes ",

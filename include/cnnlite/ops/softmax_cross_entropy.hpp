@@ -61,6 +61,7 @@ Variable<T> softmax_cross_entropy(const Variable<T>& logits, const std::int32_t*
     return softmax_cross_entropy(logits, onehot);
 }
 
+/// The same with a vector of integer labels, one per row.
 template <class T>
 Variable<T> softmax_cross_entropy(const Variable<T>& logits, const std::vector<std::int32_t>& labels) {
     return softmax_cross_entropy(logits, labels.data(), static_cast<std::int64_t>(labels.size()));

@@ -82,6 +82,7 @@ protected:
         v_ = this->add_buffer("v");
     }
 
+    /// One Adam update of parameter `index` (fused kernel).
     void update(std::size_t index, Tensor<T>& value, const Tensor<T>& grad, std::int64_t t) override {
         const auto c = kernels::adam_coefficients<T>(this->learning_rate(), beta1_, beta2_, epsilon_, t, placement_,
                                                      weight_decay_, decoupled_weight_decay_);

@@ -166,7 +166,7 @@ protected:
     }
 
     /// Registers a per-parameter buffer (zeros shaped like each parameter), saved in the state
-    /// as `<name>.<kind>.<i>`; returns the slot for buffer().
+    /// as NAME.KIND.INDEX (e.g. `adam.m.0`); returns the slot for buffer().
     std::size_t add_buffer(const std::string& kind) {
         buffer_names_.push_back(kind);
         std::vector<Tensor<T>> per_param;

@@ -46,6 +46,7 @@ public:
     const SGDOptions& options() const { return options_; }
 
 protected:
+    /// One SGD update of parameter `index` (fused kernel).
     void update(std::size_t index, Tensor<T>& value, const Tensor<T>& grad, std::int64_t t) override {
         kernels::SgdCoefficients<T> c;
         c.learning_rate = static_cast<T>(this->learning_rate());

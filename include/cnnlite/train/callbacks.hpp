@@ -29,14 +29,18 @@ struct TrainControl {
     bool stop = false;  ///< end training after this epoch
 };
 
+/// Hooks into fit(): called when training starts and ends and around every epoch; on_epoch_end may stop the run.
 template <class T = float>
 class Callback {
 public:
     virtual ~Callback() = default;
+    /// Before the first epoch; `history` holds earlier epochs when resuming.
     virtual void on_train_begin(const Sequential<T>&, const History&) {}
+    /// Before epoch `epoch` (counted from 1) starts.
     virtual void on_epoch_begin(std::int64_t /*epoch*/) {}
     /// After the epoch's record was appended to `history`.
     virtual void on_epoch_end(const Sequential<T>&, const History& /*history*/, TrainControl&) {}
+    /// After the last epoch (or when a callback stopped the run).
     virtual void on_train_end(const Sequential<T>&, const History&) {}
 };
 
@@ -45,9 +49,11 @@ public:
 template <class T = float>
 class KeepBest : public Callback<T> {
 public:
+    /// Watches `monitor` (val_loss, val_accuracy, loss, accuracy); auto mode minimises losses and maximises accuracies.
     explicit KeepBest(std::string monitor = "val_loss", MonitorMode mode = MonitorMode::auto_)
         : monitor_(std::move(monitor)), minimise_(detail::minimise(monitor_, mode)) {}
 
+    /// Copies the weights when the monitored value improved.
     void on_epoch_end(const Sequential<T>& model, const History& history, TrainControl&) override {
         const double value = history.epochs.back().metric(monitor_);
         if (!std::isfinite(value)) return;
@@ -69,8 +75,11 @@ public:
     }
 
     std::int64_t best_epoch() const { return best_epoch_; }  ///< 0 until an epoch was kept
+    /// The best monitored value so far.
     double best_value() const { return best_; }
+    /// The monitored metric.
     const std::string& monitor() const { return monitor_; }
+    /// Copies of the best weights, in the model's parameter order.
     const std::vector<Tensor<T>>& weights() const { return weights_; }
     /// Restores the state (for resuming a run).
     void set_state(std::int64_t epoch, double value, std::vector<Tensor<T>> weights) {
@@ -90,12 +99,14 @@ private:
 template <class T = float>
 class EarlyStopping : public Callback<T> {
 public:
+    /// Stops after `patience` epochs without an improvement of `monitor` by more than `min_delta`.
     explicit EarlyStopping(std::int64_t patience, std::string monitor = "val_loss", double min_delta = 0.0,
                            MonitorMode mode = MonitorMode::auto_)
         : monitor_(std::move(monitor)), patience_(patience), min_delta_(min_delta),
           minimise_(detail::minimise(monitor_, mode)) {
         check(patience >= 0, "EarlyStopping: negative patience ", patience);
     }
+    /// Counts epochs without improvement and stops the run after `patience` of them.
     void on_epoch_end(const Sequential<T>&, const History& history, TrainControl& control) override {
         const double value = history.epochs.back().metric(monitor_);
         const bool improved = std::isfinite(value) &&
@@ -108,8 +119,11 @@ public:
         }
     }
     std::int64_t stopped_epoch() const { return stopped_epoch_; }  ///< 0 when it never stopped
+    /// Epochs since the last improvement.
     std::int64_t wait() const { return wait_; }
+    /// Best monitored value so far.
     double best() const { return best_; }
+    /// Whether any epoch has been seen.
     bool seen() const { return seen_; }
     /// Restores the state (for resuming a run).
     void set_state(bool seen, double best, std::int64_t wait) { seen_ = seen, best_ = best, wait_ = wait; }
@@ -129,7 +143,9 @@ private:
 template <class T = float>
 class CsvLogger : public Callback<T> {
 public:
+    /// Writes the history to `path` (CSV) after every epoch.
     explicit CsvLogger(std::string path) : path_(std::move(path)) {}
+    /// Rewrites the CSV file with all epochs so far.
     void on_epoch_end(const Sequential<T>&, const History& history, TrainControl&) override { history.write_csv(path_); }
 
 private:
@@ -140,8 +156,11 @@ private:
 template <class T = float>
 class LambdaCallback : public Callback<T> {
 public:
+    /// The function called at the end of each epoch.
     using EpochEnd = std::function<void(const Sequential<T>&, const History&, TrainControl&)>;
+    /// Calls `fn` at the end of every epoch.
     explicit LambdaCallback(EpochEnd fn) : fn_(std::move(fn)) {}
+    /// Calls the function.
     void on_epoch_end(const Sequential<T>& model, const History& history, TrainControl& control) override {
         fn_(model, history, control);
     }

@@ -25,6 +25,7 @@ template <class T = float>
 struct TrainingProgress {
     std::int64_t epoch = 0;          ///< epochs completed
     bool finished = false;           ///< early stopping ended the run
+    /// The epochs so far.
     History history;
     std::map<std::string, std::string> metadata;  ///< user entries (e.g. the run's settings)
 };
@@ -133,10 +134,12 @@ TrainingProgress<T> load_checkpoint(const std::string& path, const Sequential<T>
 template <class T = float>
 class Checkpointer : public Callback<T> {
 public:
+    /// Saves to `path` after every epoch: the model, the optimiser's state, and the state of `best` and `stopping` (each may be null).
     Checkpointer(std::string path, const Optimizer<T>& optimizer, const KeepBest<T>* best, const EarlyStopping<T>* stopping,
                  std::map<std::string, std::string> metadata = {})
         : path_(std::move(path)), optimizer_(optimizer), best_(best), stopping_(stopping), metadata_(std::move(metadata)) {}
 
+    /// Writes the checkpoint (atomically).
     void on_epoch_end(const Sequential<T>& model, const History& history, TrainControl& control) override {
         TrainingProgress<T> progress;
         progress.epoch = history.epochs.back().epoch;

@@ -34,13 +34,18 @@ enum class NonFinitePolicy {
 
 /// Settings of fit().
 struct FitOptions {
+    /// Samples per optimiser step.
     std::int64_t batch_size = 64;
     std::int64_t epochs = 1;          ///< train until this epoch (counted from 1)
     std::int64_t initial_epoch = 0;   ///< epochs already done (resuming)
     std::uint64_t seed = 0;           ///< keys shuffling and dropout
+    /// Reshuffle the training set every epoch.
     bool shuffle = true;
+    /// Progress display.
     Verbosity verbosity = Verbosity::auto_;
+    /// What a NaN or infinite loss or gradient does.
     NonFinitePolicy on_non_finite = NonFinitePolicy::error;
+    /// Batch size of the validation pass.
     std::int64_t validation_batch_size = 1000;
     /// Learning rate per epoch (counted from 1), set before the epoch starts; empty: unchanged.
     std::function<double(std::int64_t epoch)> learning_rate_schedule;
@@ -89,6 +94,7 @@ public:
         bool applied = false;       ///< false when the batch was skipped (non-finite values)
     };
 
+    /// A step of `optimizer` on `model`'s parameters.
     TrainStep(const Sequential<T>& model, Optimizer<T>& optimizer, NonFinitePolicy policy = NonFinitePolicy::error)
         : model_(model), optimizer_(optimizer), params_(model.parameters()), policy_(policy) {
         static_assert(sizeof(int) == sizeof(std::int32_t), "labels are passed to the loss as int32");

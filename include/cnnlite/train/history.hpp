@@ -17,8 +17,14 @@ namespace cnnlite {
 /// Metrics of one epoch; validation values are NaN when there is no validation set.
 struct EpochRecord {
     std::int64_t epoch = 0;  ///< counted from 1
+    /// Mean training loss of the epoch.
     double loss = 0, accuracy = 0;
+    /// \var accuracy
+    /// Training accuracy of the epoch.
+
+    /// Validation loss (NaN without validation).
     double val_loss = std::numeric_limits<double>::quiet_NaN();
+    /// Validation accuracy (NaN without validation).
     double val_accuracy = std::numeric_limits<double>::quiet_NaN();
     double seconds = 0;       ///< wall time of the epoch (training and validation)
     double images_per_second = 0;  ///< training throughput of the epoch
@@ -35,6 +41,7 @@ struct EpochRecord {
 
 /// The records of a training run, in epoch order.
 struct History {
+    /// One record per epoch, in order.
     std::vector<EpochRecord> epochs;
 
     /// Writes `path` atomically: epoch,loss,accuracy,val_loss,val_accuracy,seconds, numbers in
@@ -45,6 +52,7 @@ struct History {
         cnnlite::write_csv(path, {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}, rows);
     }
 
+    /// The records as a JSON array (for checkpoints).
     nlohmann::json to_json() const {
         nlohmann::json out = nlohmann::json::array();
         for (const auto& e : epochs) {
@@ -55,6 +63,7 @@ struct History {
         }
         return out;
     }
+    /// The history from to_json() output.
     static History from_json(const nlohmann::json& in) {
         History h;
         check(in.is_array(), "History: JSON must be an array of epoch records");

@@ -11,16 +11,21 @@ namespace cnnlite {
 /// Counts of (true label, predicted label) pairs: rows are true labels, columns predictions.
 class ConfusionMatrix {
 public:
+    /// An all-zero matrix for `classes` classes.
     explicit ConfusionMatrix(int classes = 0)
         : classes_(classes), counts_(static_cast<std::size_t>(classes) * static_cast<std::size_t>(classes), 0) {}
 
+    /// Counts one sample of label `truth` predicted as `predicted`.
     void add(int truth, int predicted) {
         check(truth >= 0 && truth < classes_ && predicted >= 0 && predicted < classes_, "ConfusionMatrix: pair (",
               truth, ", ", predicted, ") outside 0..", classes_ - 1);
         ++counts_[index(truth, predicted)];
     }
+    /// Number of classes.
     int classes() const { return classes_; }
+    /// Samples of label `truth` predicted as `predicted`.
     std::int64_t count(int truth, int predicted) const { return counts_[index(truth, predicted)]; }
+    /// Samples counted.
     std::int64_t total() const {
         std::int64_t n = 0;
         for (auto c : counts_) n += c;

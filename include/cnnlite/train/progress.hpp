@@ -29,11 +29,14 @@ inline std::string format_duration(double seconds) {
 }
 }  // namespace detail
 
+/// The progress display of fit(): a live bar on a terminal, one line per epoch otherwise, nothing when silent.
 class ProgressBar {
 public:
+    /// Writes to `out` as `verbosity` says.
     ProgressBar(Verbosity verbosity, std::FILE* out = stdout)
         : out_(out), live_(verbosity == Verbosity::auto_ && isatty(fileno(out))), enabled_(verbosity != Verbosity::silent) {}
 
+    /// Starts epoch `epoch` of `epochs`, with `steps` steps.
     void start_epoch(std::int64_t epoch, std::int64_t epochs, std::int64_t steps) {
         epoch_ = epoch, epochs_ = epochs, steps_ = steps;
         start_ = std::chrono::steady_clock::now();

@@ -16,7 +16,9 @@ namespace cnnlite::viz {
 
 /// One series of a bar chart: a value per category.
 struct BarSeries {
+    /// Legend entry.
     std::string name;
+    /// One value per category.
     std::vector<double> values;
     /// Fill colour; unset = matplotlib's default cycle (tab10) by series index.
     std::optional<Rgb> color;
@@ -24,8 +26,16 @@ struct BarSeries {
 
 /// A bar chart; `to_svg` renders it.
 struct BarChart {
+    /// Title on top.
     std::string title, x_label, y_label;
+    /// \var x_label
+    /// Label of the x axis.
+    /// \var y_label
+    /// Label of the y axis.
+
+    /// Category names along the x axis.
     std::vector<std::string> categories;
+    /// The series.
     std::vector<BarSeries> series;
     /// Stack the series on each other instead of placing them side by side.
     bool stacked = false;
@@ -33,10 +43,14 @@ struct BarChart {
     bool value_labels = true;
     /// Digits after the point in value labels, and a suffix such as "%".
     int value_decimals = 0;
+    /// Appended to value labels (e.g. "%").
     std::string value_suffix;
     /// The y axis reaches at least this value (e.g. 1 for accuracies); room for labels is added.
     std::optional<double> y_max;
+    /// Width in pixels.
     int width = 900, height = 480;
+    /// \var height
+    /// Height in pixels.
 };
 
 /// The chart as an SVG document.

@@ -12,9 +12,16 @@ namespace cnnlite::viz {
 
 /// An 8-bit sRGB colour.
 struct Rgb {
+    /// Red.
     std::uint8_t r = 0, g = 0, b = 0;
+    /// \var g
+    /// Green.
+    /// \var b
+    /// Blue.
 
+    /// Same colour.
     bool operator==(const Rgb& o) const { return r == o.r && g == o.g && b == o.b; }
+    /// Different colours.
     bool operator!=(const Rgb& o) const { return !(*this == o); }
 };
 

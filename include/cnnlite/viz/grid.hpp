@@ -17,8 +17,11 @@ namespace cnnlite::viz {
 
 /// One cell of a grid: an image and the title drawn above it.
 struct GridTile {
+    /// The picture.
     Image image;
+    /// Title above it; empty for none.
     std::string title;
+    /// Colour of the title (e.g. green when right, red when wrong).
     Rgb title_color = colors::black;
 };
 
@@ -36,12 +39,15 @@ struct GridOptions {
     double title_size = 13;
     /// Figure title, bold and centred on top; empty for none.
     std::string title;
+    /// Size of the figure title.
     double figure_title_size = 20;
     /// Optional label left of each row (e.g. the class of that row); empty for none.
     std::vector<std::string> row_labels;
+    /// Size of the row labels.
     double row_label_size = 13;
     /// Optional bold heading over each column (e.g. the explanation method); empty for none.
     std::vector<std::string> column_labels;
+    /// Colour behind the tiles.
     Rgb background = colors::white;
 };
 

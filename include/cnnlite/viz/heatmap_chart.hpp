@@ -17,19 +17,38 @@ namespace cnnlite::viz {
 
 /// A matrix shown as coloured cells; `to_svg` renders it. Row 0 is drawn at the top.
 struct HeatmapChart {
+    /// Title on top.
     std::string title, x_label, y_label;
+    /// \var x_label
+    /// Label of the x axis.
+    /// \var y_label
+    /// Label of the y axis.
+
+    /// Label of each row.
     std::vector<std::string> row_labels, column_labels;
+    /// \var column_labels
+    /// Label of each column.
+
     /// values[row][column]; NaN cells stay blank.
     std::vector<std::vector<double>> values;
+    /// Colour map of the cells.
     const Colormap* colormap = &Colormap::blues();
     /// Write each value in its cell.
     bool show_values = true;
     /// Digits after the point; -1 = none when every value is a whole number, else 2.
     int value_decimals = -1;
     /// Colour range; unset = the finite min/max.
+    /// Value at the low end of the colours.
     std::optional<double> vmin, vmax;
+    /// \var vmax
+    /// Value at the high end of the colours.
+
+    /// Draw the colour bar.
     bool colorbar = true;
+    /// Width in pixels.
     int width = 760, height = 660;
+    /// \var height
+    /// Height in pixels.
 };
 
 /// The chart as an SVG document.

@@ -40,7 +40,9 @@ inline std::vector<std::size_t> histogram_counts(const std::vector<double>& valu
 
 /// One series of a histogram.
 struct HistogramSeries {
+    /// Legend entry.
     std::string name;
+    /// The values.
     std::vector<double> values;
     /// Fill colour; unset = matplotlib's default cycle (tab10) by series index.
     std::optional<Rgb> color;
@@ -48,16 +50,31 @@ struct HistogramSeries {
 
 /// Overlaid histograms over shared bins; `to_svg` renders them.
 struct HistogramChart {
+    /// Title on top.
     std::string title, x_label, y_label = "count";
+    /// \var x_label
+    /// Label of the x axis.
+    /// \var y_label
+    /// Label of the y axis.
+
+    /// The series, drawn over each other.
     std::vector<HistogramSeries> series;
+    /// Number of bins.
     int bins = 30;
     /// Bin range; unset = the finite min/max over all series.
+    /// Lower end of the bins.
     std::optional<double> lo, hi;
+    /// \var hi
+    /// Upper end of the bins.
+
     /// Fill opacity of each series.
     double opacity = 0.5;
     /// Show densities (count / (n * bin width)) instead of counts, to compare series of unequal size.
     bool density = false;
+    /// Width in pixels.
     int width = 800, height = 460;
+    /// \var height
+    /// Height in pixels.
 };
 
 /// The chart as an SVG document.

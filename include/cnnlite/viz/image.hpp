@@ -49,6 +49,7 @@ public:
     std::size_t size() const { return pixels_.size(); }
     /// The interleaved pixel bytes, row by row.
     std::uint8_t* data() { return pixels_.data(); }
+    /// Read-only pixel bytes.
     const std::uint8_t* data() const { return pixels_.data(); }
 
     /// Whether (x, y) lies inside the image.
@@ -56,6 +57,7 @@ public:
 
     /// Channel `c` of pixel (x, y), bounds-checked.
     std::uint8_t& at(int x, int y, int c = 0) { return pixels_[offset(x, y, c)]; }
+    /// Channel `c` of pixel (x, y), read-only.
     std::uint8_t at(int x, int y, int c = 0) const { return pixels_[offset(x, y, c)]; }
 
     /// Pixel (x, y) as a colour (grey v reads as (v, v, v)).

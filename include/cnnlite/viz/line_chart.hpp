@@ -16,10 +16,16 @@ namespace cnnlite::viz {
 
 /// One line: points (x[i], y[i]); a non-finite y breaks the line there.
 struct LineSeries {
+    /// Legend entry.
     std::string name;
+    /// The x coordinates.
     std::vector<double> x, y;
+    /// \var y
+    /// The y coordinates.
+
     /// Line colour; unset = matplotlib's default cycle (tab10) by series index.
     std::optional<Rgb> color;
+    /// Draw the line dashed.
     bool dashed = false;
     /// Draw a dot at every point.
     bool markers = false;
@@ -27,20 +33,37 @@ struct LineSeries {
 
 /// A labelled vertical line at x, such as the epoch whose weights were kept.
 struct VerticalMarker {
+    /// Where the line is.
     double x = 0;
+    /// Text next to it.
     std::string label;
 };
 
 /// A line chart; `to_svg` renders it.
 struct LineChart {
+    /// Title on top.
     std::string title, x_label, y_label;
+    /// \var x_label
+    /// Label of the x axis.
+    /// \var y_label
+    /// Label of the y axis.
+
+    /// The lines.
     std::vector<LineSeries> series;
+    /// Vertical markers.
     std::vector<VerticalMarker> markers;
     /// Fixed y range (lines beyond it are clipped); unset = fit the data.
+    /// Lower end of the y axis.
     std::optional<double> y_min, y_max;
+    /// \var y_max
+    /// Upper end of the y axis.
+
     /// Ticks on the x axis at whole numbers only (epochs, steps).
     bool whole_x_ticks = false;
+    /// Width in pixels.
     int width = 540, height = 400;
+    /// \var height
+    /// Height in pixels.
 };
 
 /// The chart as an SVG document.

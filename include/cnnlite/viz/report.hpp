@@ -26,6 +26,7 @@ class Cell {
 public:
     /// A text cell.
     Cell(std::string text) : text_(std::move(text)) {}  // NOLINT: implicit, so rows read {"Coat", 0.42}
+    /// A text cell.
     Cell(const char* text) : text_(text ? text : "") {}
     /// An integer cell, written exactly.
     template <class T, std::enable_if_t<std::is_integral<T>::value && !std::is_same<T, bool>::value, int> = 0>
@@ -68,8 +69,11 @@ private:
 
 /// A table for the report: column headings, rows of cells, a caption.
 struct ReportTable {
+    /// Text under the table.
     std::string caption;
+    /// Column headings.
     std::vector<std::string> columns;
+    /// Rows of cells, one per column.
     std::vector<std::vector<Cell>> rows;
 };
 

@@ -18,18 +18,34 @@ namespace cnnlite::viz {
 
 /// Points (x[i], y[i]) of class labels[i] (0 .. class_names.size() - 1); `to_svg` renders them.
 struct ScatterChart {
+    /// Title on top.
     std::string title, x_label, y_label;
+    /// \var x_label
+    /// Label of the x axis.
+    /// \var y_label
+    /// Label of the y axis.
+
+    /// The x coordinates.
     std::vector<double> x, y;
+    /// \var y
+    /// The y coordinates.
+
+    /// Class of each point.
     std::vector<int> labels;
+    /// Legend entries, by class.
     std::vector<std::string> class_names;
     /// Colour per class; empty = matplotlib's default cycle (tab10).
     std::vector<Rgb> colors;
     /// Point radius and opacity, in screen pixels.
     double point_radius = 1.6;
+    /// Opacity of the points.
     double opacity = 0.6;
     /// Pixels of the embedded raster per SVG unit: 2 stays sharp on high-density screens.
     int raster_scale = 1;
+    /// Width in pixels.
     int width = 860, height = 640;
+    /// \var height
+    /// Height in pixels.
 };
 
 namespace detail {

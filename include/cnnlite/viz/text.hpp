@@ -158,9 +158,13 @@ enum class Align { left, center, right };
 
 /// How text is drawn: size in pixels per em, colour, weight, alignment.
 struct TextStyle {
+    /// Pixels per em.
     double size = 14;
+    /// Colour.
     Rgb color = colors::black;
+    /// Bold face.
     bool bold = false;
+    /// Placement relative to the anchor.
     Align align = Align::left;
 };
 
@@ -169,7 +173,9 @@ inline const Font& font_for(const TextStyle& style) { return style.bold ? Font::
 
 /// Pixel size of a text block ('\n' separates lines).
 struct TextSize {
+    /// Width in pixels.
     int width = 0;
+    /// Height in pixels.
     int height = 0;
 };
 
