@@ -22,6 +22,7 @@ namespace cnnlite::distributed {
 /// all of them the same facts), so catching it does not leave other ranks waiting.
 class CollectiveError : public Error {
 public:
+    /// An error with `message`, raised on every rank.
     explicit CollectiveError(const std::string& message) : Error(message) {}
 };
 

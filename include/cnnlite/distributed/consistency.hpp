@@ -64,10 +64,10 @@ struct Fingerprint {
     /// One compared setting.
     struct Entry {
         std::string name;        ///< e.g. "seed"
-        std::uint64_t value = 0;
+        std::uint64_t value = 0;  ///< the value (or hash) this rank has
         bool is_hash = false;    ///< shown in hex
     };
-    std::vector<Entry> entries;
+    std::vector<Entry> entries;  ///< the compared settings, in a fixed order
 
     /// Adds a setting compared as a number.
     Fingerprint& add(std::string name, std::uint64_t value) {

@@ -54,6 +54,7 @@ public:
         bool applied = false;       ///< false when the batch was skipped (non-finite values)
     };
 
+    /// A step of `model` with `optimizer` over the ranks of `comm` (every rank holds a replica).
     DataParallelStep(const Communicator& comm, const Sequential<T>& model, Optimizer<T>& optimizer,
                      NonFinitePolicy policy = NonFinitePolicy::error, GradientOptions gradients = {})
         : comm_(comm), model_(model), optimizer_(optimizer), params_(model.parameters()), policy_(policy),

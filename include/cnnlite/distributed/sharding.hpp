@@ -12,8 +12,8 @@ namespace cnnlite::distributed {
 
 /// A half-open range [first, first + count) of positions.
 struct Shard {
-    std::int64_t first = 0;
-    std::int64_t count = 0;
+    std::int64_t first = 0;  ///< first position
+    std::int64_t count = 0;  ///< number of positions
 };
 
 /// Rank `rank`'s block of `total` positions cut among `ranks` ranks.
