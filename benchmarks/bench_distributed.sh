@@ -32,7 +32,7 @@ run mpirun -np 2 --mca btl tcp,self "$bench" allreduce
 fit="$(grep 'alpha-beta fit' "$log" | tail -n 1)"
 alpha="$(sed -E 's/.*alpha ([0-9.e+-]+) s per message.*/\1/' <<<"$fit")"
 beta="$(sed -E 's/.*beta ([0-9.e+-]+) s per byte.*/\1/' <<<"$fit")"
-step_ms="$(grep -m1 '^train: 1 rank' "$log" | sed -E 's/.* ([0-9.]+) ms\/step.*/\1/')"
+step_ms="$(grep -m1 '^train: 1 rank' "$log" | sed -E 's/.*images\/s, ([0-9.]+) ms\/step.*/\1/')"
 step="$(awk -v ms="$step_ms" 'BEGIN { printf "%.6f", ms / 1000 }')"
 run "$bench" project --alpha "$alpha" --beta "$beta" --step "$step"
 # The same with a 10 Gbit/s link (1.25 GB/s, beta = 8e-10 s/B) and 20 us per message: typical

@@ -16,7 +16,7 @@ foreach(file model.safetensors checkpoint.safetensors history.csv metrics.json f
     endif()
 endforeach()
 # Each of these lines is printed once by rank 0; twice would mean every rank talks.
-foreach(line "Epoch 1/2 " "Epoch 2/2 " "kept the weights of epoch" "2 ranks")
+foreach(line "Epoch 1/2 - " "Epoch 2/2 - " "kept the weights of epoch" "2 ranks")
     string(REGEX MATCHALL "${line}" hits "${output}")
     list(LENGTH hits count)
     if(NOT count EQUAL 1)
