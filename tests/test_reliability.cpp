@@ -215,7 +215,7 @@ TEST_CASE("a non-finite loss names the epoch, the step and where it starts: para
     }
 }
 
-TEST_CASE("a NaN or Inf gradient stops training naming epoch, step and layer; skip_batch drops that batch") {
+TEST_CASE("a NaN or Inf gradient stops training naming epoch, step and layer, and skip_batch drops that batch") {
     const Dataset data = fixture().train.slice(0, 128);  // 4 batches of 32
     auto model = small_model();
     Adam<float> adam(model.trainable_variables());

@@ -16,7 +16,7 @@ namespace {
 
 std::vector<unsigned char> gzip(const std::uint8_t* data, std::size_t size) {
     z_stream s{};
-    if (deflateInit2(&s, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) fuzz::violated("deflateInit2");
+    if (deflateInit2(&s, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) fuzz::violated("deflateInit2");
     std::vector<unsigned char> out(deflateBound(&s, static_cast<uLong>(size)) + 32);
     s.next_in = const_cast<Bytef*>(data);
     s.avail_in = static_cast<uInt>(size);
