@@ -95,15 +95,31 @@ void retain(Node<T>* node) {
 /// so that releasing a long chain cannot overflow the stack.
 template <class T>
 void release(Node<T>* node) {
-    thread_local std::vector<Node<T>*> pending;
-    const std::size_t base = pending.size();
-    if (node) pending.push_back(node);
-    while (pending.size() > base) {
-        Node<T>* n = pending.back();
-        pending.pop_back();
+    // The nodes still to drop live in this frame, not in a thread_local: a Variable destroyed
+    // at program exit (in a static model) is released after thread_local objects are gone.
+    // The fixed room never allocates (training steps stay allocation-free); a graph that needs
+    // more spills into a vector. Re-entrant calls (a hook's captures dropped by clear()) get
+    // their own frame.
+    constexpr std::size_t room = 256;
+    Node<T>* local[room];
+    std::size_t count = 0;
+    std::vector<Node<T>*> spill;
+    const auto push = [&](Node<T>* n) {
+        if (count < room) local[count++] = n;
+        else spill.push_back(n);
+    };
+    if (node) push(node);
+    while (count > 0 || !spill.empty()) {
+        Node<T>* n = nullptr;
+        if (!spill.empty()) {
+            n = spill.back();
+            spill.pop_back();
+        } else {
+            n = local[--count];
+        }
         if (n->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
         for (int i = 0; i < n->num_inputs; ++i)
-            if (Node<T>* in = n->inputs[static_cast<std::size_t>(i)]) pending.push_back(in);
+            if (Node<T>* in = n->inputs[static_cast<std::size_t>(i)]) push(in);
         n->clear();
         NodePool<T>::instance().release(n);
     }

@@ -8,6 +8,8 @@
 // older reader would misread bumps the version.
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -42,7 +44,18 @@ inline std::pair<Shape, std::vector<LayerConfig>> parse_architecture(const std::
     nlohmann::json arch;
     try {
         arch = nlohmann::json::parse(text);
-        Shape input(arch.at("input_shape").get<std::vector<std::int64_t>>());
+        const auto dims = arch.at("input_shape").get<std::vector<std::int64_t>>();
+        // Bounded before anything multiplies them: 2^31 values per sample is far beyond any
+        // image, and keeps every shape the layers derive from it clear of int64 overflow.
+        std::int64_t values = 1;
+        for (std::int64_t d : dims) {
+            check(d >= 1 && d <= (std::int64_t(1) << 31) / values, what, ": the architecture's input_shape ",
+                  nlohmann::json(dims).dump(), " is not a positive shape of at most 2^31 values");
+            values *= d;
+        }
+        check(!dims.empty() && dims.size() < static_cast<std::size_t>(Shape::max_rank), what,
+              ": the architecture's input_shape has rank ", dims.size(), " (1 to ", Shape::max_rank - 1, " supported)");
+        Shape input(dims);
         std::vector<LayerConfig> layers;
         for (const auto& l : arch.at("layers")) {
             LayerConfig c;
@@ -73,6 +86,44 @@ inline void check_model_format(const SafetensorsFile& file) {
     check(v >= 1 && v <= model_format_version, file.description(), ": model format version ", v,
           " is newer than this cnnlite (", version_string(), ") reads (", model_format_version, "); it was written by cnnlite ",
           file.metadata().count("cnnlite_version") ? file.metadata().at("cnnlite_version") : std::string("?"));
+}
+
+/// Parameters layer `c` gets for per-sample input `input`, computed without building it: a
+/// file's architecture may claim any size, and building allocates (and fills) it all. 0 for
+/// layers without parameters or with settings that the layer itself will reject.
+inline std::uint64_t parameters_of(const LayerConfig& c, const Shape& input) {
+    const auto times = [](std::uint64_t a, std::uint64_t b) {  // saturating
+        return b != 0 && a > std::numeric_limits<std::uint64_t>::max() / b ? std::numeric_limits<std::uint64_t>::max() : a * b;
+    };
+    const auto positive = [](std::int64_t v) { return v > 0 ? static_cast<std::uint64_t>(v) : 0; };
+    const bool bias = c.args.count("use_bias") && c.args.at("use_bias") == "true";
+    if (c.type == "Dense" && input.rank() == 1) {
+        const std::uint64_t units = positive(c.integer("units"));
+        return times(units, positive(input[0]) + (bias ? 1 : 0));
+    }
+    if (c.type == "Conv2D" && input.rank() == 3) {
+        const std::uint64_t filters = positive(c.integer("filters"));
+        const auto [kh, kw] = parse_pair(c, "kernel_size");
+        return times(filters, times(times(positive(input[0]), positive(kh)), positive(kw)) + (bias ? 1 : 0));
+    }
+    return 0;
+}
+
+/// The network of an architecture, built layer by layer; a layer that would need more
+/// parameters than `available` (the values the file holds) is refused before it is built.
+template <class T>
+Sequential<T> build_within(const Shape& input, const std::vector<LayerConfig>& layers, std::uint64_t available,
+                           const std::string& what) {
+    Sequential<T> model(input);
+    std::uint64_t used = 0;
+    for (const auto& c : layers) {
+        const std::uint64_t needed = parameters_of(c, model.output_shape());
+        check(needed <= available - used, what, ": the architecture's layer '", c.name, "' (", c.type, ") would have ",
+              needed, " parameters, more than the ", available - used, " values left in the file");
+        model.add(make_layer<T>(c));
+        used += static_cast<std::uint64_t>(model.layer(model.size() - 1).parameter_count());
+    }
+    return model;
 }
 
 template <class T>
@@ -128,7 +179,9 @@ Sequential<T> load_model(const std::string& path) {
     const SafetensorsFile file = SafetensorsFile::load(path);
     detail::check_model_format(file);
     auto [input, layers] = detail::parse_architecture(file.require_metadata("architecture"), file.description());
-    Sequential<T> model = make_sequential<T>(input, layers);
+    std::uint64_t available = 0;  // sizes were validated by the reader: no overflow
+    for (const auto& [name, entry] : file.entries()) available += static_cast<std::uint64_t>(entry.shape.numel());
+    Sequential<T> model = detail::build_within<T>(input, layers, available, file.description());
     file.check_tensors(detail::expected_tensors(model));
     auto params = model.parameters();
     for (auto& p : params) p.variable.value().copy_from(file.tensor<T>(p.name));

@@ -41,6 +41,38 @@ inline double parse_real(const std::string& s) {
     if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
     return std::stod(s);
 }
+
+/// Metadata `key` of a checkpoint as a whole integer (the file is untrusted: "3x", "" and
+/// out-of-range values are errors naming the file and key, not std::stoll's exceptions).
+inline std::int64_t checkpoint_integer(const SafetensorsFile& file, const std::string& key) {
+    const std::string& text = file.require_metadata(key);
+    std::size_t used = 0;
+    long long value = 0;
+    try {
+        value = std::stoll(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    check(!text.empty() && used == text.size(), file.description(), ": metadata '", key, "' = '", text,
+          "' is not an integer");
+    return value;
+}
+
+/// Metadata `key` of a checkpoint as a number written by real_text ("nan" allowed).
+inline double checkpoint_real(const SafetensorsFile& file, const std::string& key) {
+    const std::string& text = file.require_metadata(key);
+    if (text == "nan") return std::numeric_limits<double>::quiet_NaN();
+    std::size_t used = 0;
+    double value = 0;
+    try {
+        value = std::stod(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    check(!text.empty() && used == text.size(), file.description(), ": metadata '", key, "' = '", text,
+          "' is not a number");
+    return value;
+}
 }  // namespace detail
 
 /// Writes a checkpoint to `path` atomically. `best` and `stopping` may be null.
@@ -87,39 +119,69 @@ TrainingProgress<T> load_checkpoint(const std::string& path, const Sequential<T>
     check(arch == model_metadata(model).at("architecture"), file.description(),
           ": the checkpoint was written for another architecture than this model");
 
+    // The training state first: it decides which tensors must be present. Every value is
+    // checked for range, since the file is untrusted and resuming from nonsense would go on
+    // silently from a wrong place.
+    TrainingProgress<T> progress;
+    progress.epoch = detail::checkpoint_integer(file, "epoch");
+    const std::string& finished = file.require_metadata("finished");
+    check(finished == "true" || finished == "false", file.description(), ": metadata 'finished' = '", finished,
+          "' is not true or false");
+    progress.finished = finished == "true";
+    try {
+        progress.history = History::from_json(nlohmann::json::parse(file.require_metadata("history")));
+    } catch (const std::exception& e) {  // nlohmann's parse and type errors, History's own
+        fail(file.description(), ": unreadable history (", e.what(), ")");
+    }
+    check(progress.epoch >= 0 && static_cast<std::uint64_t>(progress.epoch) == progress.history.epochs.size(),
+          file.description(), ": the history has ", progress.history.epochs.size(), " epochs but the checkpoint says ",
+          progress.epoch);
+    for (std::size_t i = 0; i < progress.history.epochs.size(); ++i)
+        check(progress.history.epochs[i].epoch == static_cast<std::int64_t>(i) + 1, file.description(),
+              ": history record ", i, " is of epoch ", progress.history.epochs[i].epoch, ", expected ", i + 1);
+    const double learning_rate = detail::checkpoint_real(file, "learning_rate");
+    check(std::isfinite(learning_rate) && learning_rate >= 0, file.description(), ": metadata 'learning_rate' = ",
+          learning_rate, " is not a finite, non-negative number");
+    const std::int64_t best_epoch = file.metadata().count("best_epoch") ? detail::checkpoint_integer(file, "best_epoch") : 0;
+    check(best_epoch >= 0 && best_epoch <= progress.epoch, file.description(), ": metadata 'best_epoch' = ", best_epoch,
+          " is not in 0..", progress.epoch, " (the epochs done)");
+    double best_value = 0;
+    if (best_epoch > 0) {
+        best_value = detail::checkpoint_real(file, "best_value");
+        check(std::isfinite(best_value), file.description(), ": metadata 'best_value' = ", best_value, " is not finite");
+    }
+    bool es_seen = false;
+    double es_best = 0;
+    std::int64_t es_wait = 0;
+    const bool has_stopping = file.metadata().count("early_stopping") != 0;
+    if (has_stopping) {
+        try {
+            const auto es = nlohmann::json::parse(file.metadata().at("early_stopping"));
+            es_seen = es.at("seen").get<bool>();
+            es_best = es.at("best").get<double>();
+            es_wait = es.at("wait").get<std::int64_t>();
+        } catch (const std::exception& e) {
+            fail(file.description(), ": unreadable 'early_stopping' metadata (", e.what(), ")");
+        }
+        check(std::isfinite(es_best) && es_wait >= 0 && es_wait <= progress.epoch, file.description(),
+              ": 'early_stopping' metadata out of range (best ", es_best, ", wait ", es_wait, ")");
+    }
+
     auto params = model.parameters();
-    std::vector<std::pair<std::string, Shape>> expected;
-    for (const auto& p : params) expected.emplace_back("model." + p.name, p.variable.shape());
     std::vector<Tensor<T>> weights, best_weights;
     for (const auto& p : params) weights.push_back(file.require<T>("model." + p.name, p.variable.shape()));
-    const std::int64_t best_epoch = std::stoll(file.metadata().count("best_epoch") ? file.metadata().at("best_epoch") : "0");
     if (best && best_epoch > 0)
         for (const auto& p : params) best_weights.push_back(file.require<T>("best." + p.name, p.variable.shape()));
     typename Optimizer<T>::State state;
     for (const auto& [name, entry] : file.entries())
         if (name.rfind("optimizer.", 0) == 0) state.emplace_back(name.substr(10), file.tensor<T>(name));
 
-    TrainingProgress<T> progress;
-    try {
-        progress.epoch = std::stoll(file.require_metadata("epoch"));
-        progress.finished = file.require_metadata("finished") == "true";
-        progress.history = History::from_json(nlohmann::json::parse(file.require_metadata("history")));
-    } catch (const std::exception& e) {
-        fail(file.description(), ": unreadable training state (", e.what(), ")");
-    }
-    check(static_cast<std::int64_t>(progress.history.epochs.size()) == progress.epoch, file.description(), ": the history has ",
-          progress.history.epochs.size(), " epochs but the checkpoint says ", progress.epoch);
-
-    // Everything read and checked: now change state.
+    // Everything read and checked: now change state (load_state validates before it changes).
     optimizer.load_state(state);
-    optimizer.set_learning_rate(detail::parse_real(file.require_metadata("learning_rate")));
+    optimizer.set_learning_rate(learning_rate);
     for (std::size_t i = 0; i < params.size(); ++i) params[i].variable.value().copy_from(weights[i]);
-    if (best) best->set_state(best_epoch, best_epoch > 0 ? detail::parse_real(file.require_metadata("best_value")) : 0.0,
-                              std::move(best_weights));
-    if (stopping && file.metadata().count("early_stopping")) {
-        const auto es = nlohmann::json::parse(file.metadata().at("early_stopping"));
-        stopping->set_state(es.at("seen").get<bool>(), es.at("best").get<double>(), es.at("wait").get<std::int64_t>());
-    }
+    if (best) best->set_state(best_epoch, best_value, std::move(best_weights));
+    if (stopping && has_stopping) stopping->set_state(es_seen, es_best, es_wait);
     static const std::map<std::string, bool> reserved{{"format", 1}, {"format_version", 1}, {"cnnlite_version", 1},
                                                       {"architecture", 1}, {"checkpoint", 1}, {"epoch", 1},
                                                       {"finished", 1}, {"history", 1}, {"learning_rate", 1},

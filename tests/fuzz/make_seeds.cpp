@@ -1,0 +1,150 @@
+// Writes the seed corpora of the fuzz targets: small valid files of every kind each reader
+// takes, plus a few near misses, so that fuzzing starts from inputs that reach deep into the
+// readers. Deterministic; the output is committed in tests/fuzz/corpus/. Run from the repo root:
+//   <build>/tests/fuzz/make_seeds tests/fuzz/corpus
+#include <zlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "cnnlite/io/model_file.hpp"
+#include "cnnlite/io/npy.hpp"
+#include "cnnlite/io/safetensors.hpp"
+#include "cnnlite/optim/adam.hpp"
+#include "cnnlite/train/checkpoint.hpp"
+#include "seed_model.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary) << bytes;
+    std::printf("%s (%zu bytes)\n", path.string().c_str(), bytes.size());
+}
+
+std::string be32(std::uint32_t v) {
+    return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+std::string idx(std::uint32_t magic, const std::vector<std::uint32_t>& dims, std::size_t count, int modulo) {
+    std::string out = be32(magic);
+    for (auto d : dims) out += be32(d);
+    for (std::size_t i = 0; i < count; ++i) out += static_cast<char>((i * 37 + 11) % static_cast<std::size_t>(modulo));
+    return out;
+}
+
+std::string gzip(const std::string& bytes) {
+    z_stream s{};
+    deflateInit2(&s, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    std::string out(deflateBound(&s, static_cast<uLong>(bytes.size())) + 32, '\0');
+    s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+    s.avail_in = static_cast<uInt>(bytes.size());
+    s.next_out = reinterpret_cast<Bytef*>(&out[0]);
+    s.avail_out = static_cast<uInt>(out.size());
+    deflate(&s, Z_FINISH);
+    out.resize(s.total_out);
+    deflateEnd(&s);
+    return out;
+}
+
+std::string read_bytes(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void idx_seeds(const fs::path& dir) {
+    const std::string images = idx(0x803, {3, 4, 4}, 48, 256);
+    const std::string labels = idx(0x801, {5}, 5, 10);
+    write_bytes(dir / "images.idx", images);
+    write_bytes(dir / "images.idx.gz", gzip(images));
+    write_bytes(dir / "labels.idx", labels);
+    write_bytes(dir / "labels.idx.gz", gzip(labels));
+    write_bytes(dir / "two_members.idx.gz", gzip(labels.substr(0, 6)) + gzip(labels.substr(6)));
+    write_bytes(dir / "truncated.idx", images.substr(0, 30));
+    write_bytes(dir / "wrong_rank.idx", idx(0x802, {2, 2}, 4, 256));
+}
+
+void npy_seeds(const fs::path& dir) {
+    cnnlite::Tensor<float> f(cnnlite::Shape{3, 2});
+    for (std::int64_t i = 0; i < f.numel(); ++i) f[i] = 0.25f * static_cast<float>(i) - 0.5f;
+    cnnlite::Tensor<double> d(cnnlite::Shape{4});
+    for (std::int64_t i = 0; i < d.numel(); ++i) d[i] = 1e300 * static_cast<double>(i % 2) - 3.0;
+    const fs::path tmp = dir / "tmp.npy";
+    cnnlite::save_npy(tmp.string(), f);
+    const std::string f32 = read_bytes(tmp);
+    write_bytes(dir / "f32_3x2.npy", f32);
+    cnnlite::save_npy(tmp.string(), d);
+    write_bytes(dir / "f64_4.npy", read_bytes(tmp));
+    cnnlite::save_npy(tmp.string(), cnnlite::Tensor<float>(cnnlite::Shape{0, 3}));
+    write_bytes(dir / "f32_0x3.npy", read_bytes(tmp));
+    cnnlite::Tensor<double> scalar(cnnlite::Shape{});
+    scalar[0] = 2.5;
+    cnnlite::save_npy(tmp.string(), scalar);
+    write_bytes(dir / "f64_scalar.npy", read_bytes(tmp));
+    fs::remove(tmp);
+    // Version 2.0: a 4-byte header length.
+    const std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
+    std::string v2 = std::string("\x93NUMPY\x02\x00", 8);
+    std::string padded = header + std::string((64 - (12 + header.size() + 1) % 64) % 64, ' ') + "\n";
+    for (int i = 0; i < 4; ++i) v2 += static_cast<char>(padded.size() >> (8 * i));
+    write_bytes(dir / "f32_v2.npy", v2 + padded + std::string("\0\0\x80\x3f\0\0\0\x40", 8));
+    write_bytes(dir / "big_endian.npy", std::string(f32).replace(f32.find("<f4"), 3, ">f4"));
+}
+
+void safetensors_seeds(const fs::path& dir) {
+    cnnlite::SafetensorsWriter any;
+    cnnlite::Tensor<float> f(cnnlite::Shape{2, 3});
+    for (std::int64_t i = 0; i < f.numel(); ++i) f[i] = static_cast<float>(i) - 2.0f;
+    cnnlite::Tensor<double> d(cnnlite::Shape{2});
+    d[0] = 1e-300, d[1] = 4e38;
+    cnnlite::Tensor<std::int64_t> n(cnnlite::Shape{3});
+    for (std::int64_t i = 0; i < 3; ++i) n[i] = (i - 1) * 1000000007;
+    any.add("f32", f).add("f64", d).add("i64", n).add("empty", cnnlite::Tensor<float>(cnnlite::Shape{0}));
+    any.set_metadata("note", "seed");
+    write_bytes(dir / "three_dtypes.safetensors", any.serialize());
+    write_bytes(dir / "no_tensors.safetensors", cnnlite::SafetensorsWriter().serialize());
+
+    const auto model = fuzz::seed_model();
+    const fs::path tmp = dir / "tmp.safetensors";
+    cnnlite::save_model(model, tmp.string());
+    write_bytes(dir / "model.safetensors", read_bytes(tmp));
+
+    cnnlite::Adam<float> adam(model.trainable_variables());
+    cnnlite::KeepBest<float> best;
+    std::vector<cnnlite::Tensor<float>> kept;
+    for (const auto& p : model.parameters()) kept.push_back(p.variable.value().clone());
+    best.set_state(1, 0.75, kept);
+    cnnlite::EarlyStopping<float> stopping(2);
+    stopping.set_state(true, 0.75, 1);
+    cnnlite::TrainingProgress<float> progress;
+    progress.epoch = 2;
+    for (int e = 1; e <= 2; ++e) {
+        cnnlite::EpochRecord r;
+        r.epoch = e, r.loss = 1.0 / e, r.accuracy = 0.5, r.val_loss = 0.75 + 0.1 * (e - 1), r.val_accuracy = 0.5;
+        r.seconds = 0.5, r.images_per_second = 100;
+        progress.history.epochs.push_back(r);
+    }
+    progress.metadata["run.seed"] = "1";
+    cnnlite::save_checkpoint(tmp.string(), model, adam, progress, &best, &stopping);
+    write_bytes(dir / "checkpoint.safetensors", read_bytes(tmp));
+    fs::remove(tmp);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: make_seeds <corpus folder>\n");
+        return 2;
+    }
+    const fs::path root = argv[1];
+    for (const char* name : {"idx", "npy", "safetensors"}) fs::create_directories(root / name);
+    idx_seeds(root / "idx");
+    npy_seeds(root / "npy");
+    safetensors_seeds(root / "safetensors");
+    return 0;
+}
