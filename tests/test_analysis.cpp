@@ -14,6 +14,8 @@
 #include "cnnlite/analysis/trustworthiness.hpp"
 #include "cnnlite/core/random.hpp"
 
+namespace test_analysis {
+
 using namespace cnnlite;
 
 namespace {
@@ -210,3 +212,5 @@ TEST_CASE("k-NN classifier accuracy matches scikit-learn") {
     const std::vector<std::int32_t> trl{0, 1}, tel{0, 1, 1};
     CHECK(knn_classifier_accuracy(tr.data(), trl.data(), 2, te.data(), tel.data(), 3, 2, 1) == doctest::Approx(2.0 / 3));
 }
+
+}  // namespace test_analysis

@@ -14,6 +14,8 @@
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/threading.hpp"
 
+namespace test_analysis_umap {
+
 using namespace cnnlite;
 
 namespace {
@@ -209,3 +211,5 @@ TEST_CASE("UMAP rejects hostile input with clear errors") {
     CHECK_THROWS_WITH_AS(umap_transform(x.data(), 20, 4, r, x.data(), 3, UmapOptions().set_n_neighbors(5)),
                          doctest::Contains("does not match 20 training points"), Error);
 }
+
+}  // namespace test_analysis_umap

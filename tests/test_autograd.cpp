@@ -10,6 +10,8 @@
 #include "cnnlite/ops/matmul.hpp"
 #include "cnnlite/ops/reduction.hpp"
 
+namespace test_autograd {
+
 using namespace cnnlite;
 
 namespace {
@@ -161,3 +163,5 @@ TEST_CASE("float and double variables both work") {
     sum(mul(xd, xd)).backward();
     CHECK(xd.grad().to_vector() == std::vector<double>{2.0, 4.0});
 }
+
+}  // namespace test_autograd

@@ -9,6 +9,8 @@
 #include "cnnlite/core/tensor.hpp"
 #include "cnnlite/core/version.hpp"
 
+namespace test_core {
+
 using cnnlite::RandomStream;
 using cnnlite::Shape;
 using cnnlite::Tensor;
@@ -67,3 +69,5 @@ TEST_CASE("version() matches the version macros") {
           std::to_string(CNNLITE_VERSION_MAJOR) + "." + std::to_string(CNNLITE_VERSION_MINOR) + "." +
               std::to_string(CNNLITE_VERSION_PATCH));
 }
+
+}  // namespace test_core

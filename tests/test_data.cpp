@@ -25,6 +25,8 @@
 #include "cnnlite/data/locate.hpp"
 #include "cnnlite/data/split.hpp"
 
+namespace test_data {
+
 namespace fs = std::filesystem;
 using cnnlite::Dataset;
 using Bytes = std::vector<unsigned char>;
@@ -561,3 +563,5 @@ TEST_CASE("batches cover every sample once per epoch, with labels, global indice
         CHECK(contains(error_of([&] { cnnlite::gather_batch(Dataset(), positions, batch); }), "data set is empty"));
     }
 }
+
+}  // namespace test_data

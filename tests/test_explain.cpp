@@ -17,6 +17,8 @@
 #include "cnnlite/nn/flatten.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 
+namespace test_explain {
+
 using namespace cnnlite;
 using namespace cnnlite::explain;
 
@@ -342,3 +344,5 @@ TEST_CASE("Grad-CAM rejects misuse with clear errors") {
     no_conv.add(Dense<float>(10));
     CHECK_THROWS_WITH_AS(grad_cam(no_conv, x), doctest::Contains("the model has no Conv2D layer"), Error);
 }
+
+}  // namespace test_explain

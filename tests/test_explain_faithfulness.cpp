@@ -15,6 +15,8 @@
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/fit.hpp"
 
+namespace test_explain_faithfulness {
+
 using namespace cnnlite;
 using namespace cnnlite::explain;
 
@@ -250,3 +252,5 @@ TEST_CASE("the methods table: every method, finite numbers, CSV for the pipeline
     CHECK(csv.rfind("method,deletion_auc,insertion_auc,road_morf,road_lerf,images_per_second\nGrad-CAM,0.", 0) == 0);
     CHECK(std::count(csv.begin(), csv.end(), '\n') == 9);
 }
+
+}  // namespace test_explain_faithfulness

@@ -14,6 +14,8 @@
 #include "cnnlite/nn/flatten.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 
+namespace test_explain_methods {
+
 using namespace cnnlite;
 using namespace cnnlite::explain;
 
@@ -300,3 +302,5 @@ TEST_CASE("the other methods reject misuse like Grad-CAM") {
     g.steps = 0;
     CHECK_THROWS_WITH_AS(integrated_gradients(model, x, g), doctest::Contains("steps must be at least 1"), Error);
 }
+
+}  // namespace test_explain_methods

@@ -28,6 +28,8 @@
 #include "cnnlite/io/npy.hpp"
 #include "cnnlite/io/safetensors.hpp"
 
+namespace test_io {
+
 #ifndef CNNLITE_SOURCE_DIR
 #error "CNNLITE_SOURCE_DIR must name the repository root"
 #endif
@@ -949,3 +951,5 @@ TEST_CASE("python: npy interop with numpy") {
     // The checker says no to a wrong dtype.
     CHECK(run(tool + "check '" + dir.file("3d.npy") + "' '" + dir.file("3f.json") + "' 2>/dev/null") == 1);
 }
+
+}  // namespace test_io

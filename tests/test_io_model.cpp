@@ -17,6 +17,8 @@
 #include "cnnlite/train/checkpoint.hpp"
 #include "cnnlite/train/fit.hpp"
 
+namespace test_io_model {
+
 using namespace cnnlite;
 namespace fs = std::filesystem;
 
@@ -211,3 +213,5 @@ TEST_CASE("a run resumed from its checkpoint ends bitwise identical to an uninte
                                          static_cast<EarlyStopping<float>*>(nullptr)),
                          doctest::Contains("another architecture"), Error);
 }
+
+}  // namespace test_io_model

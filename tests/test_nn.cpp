@@ -13,6 +13,8 @@
 #include "cnnlite/ops/reduction.hpp"
 #include "cnnlite/ops/softmax_cross_entropy.hpp"
 
+namespace test_nn {
+
 using namespace cnnlite;
 
 TEST_CASE("the paper's model: 805,962 parameters and the rows of its Figure 4") {
@@ -259,3 +261,5 @@ TEST_CASE("layer fusion (Conv2D+ReLU+MaxPool2D) gives the unfused values and gra
         for (std::int64_t i = 0; i < pa[k].variable.grad().numel(); ++i)
             REQUIRE(pa[k].variable.grad()[i] == doctest::Approx(pb[k].variable.grad()[i]).epsilon(1e-10).scale(1e-12));
 }
+
+}  // namespace test_nn

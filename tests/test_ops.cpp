@@ -14,6 +14,8 @@
 #include "cnnlite/ops/dropout.hpp"
 #include "op_cases.hpp"
 
+namespace test_ops {
+
 using namespace cnnlite;
 using cnnlite::testing::op_cases;
 
@@ -207,3 +209,5 @@ TEST_CASE("dropout masks do not depend on the thread count") {
     set_num_threads(before);
     CHECK(one == two);
 }
+
+}  // namespace test_ops

@@ -25,6 +25,8 @@
 #include "cnnlite/optim/schedule.hpp"
 #include "cnnlite/optim/sgd.hpp"
 
+namespace test_optim {
+
 #ifndef CNNLITE_SOURCE_DIR
 #error "CNNLITE_SOURCE_DIR must name the repository root"
 #endif
@@ -835,3 +837,5 @@ TEST_CASE("fused updates are bitwise identical with 1 and 2 threads") {
     }
 }
 #endif
+
+}  // namespace test_optim

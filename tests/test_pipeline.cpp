@@ -33,6 +33,8 @@
 #include "cnnlite/viz/image.hpp"
 #include "cnnlite/viz/image_io.hpp"
 
+namespace test_pipeline {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -488,3 +490,5 @@ TEST_CASE("errors are clear messages with a non-zero exit status") {
     r = run({"predict", "--out", out.string()}, tmp.path);
     CHECK(r.status != 0);  // no image given
 }
+
+}  // namespace test_pipeline

@@ -30,6 +30,8 @@
 #include "cnnlite/train/evaluate.hpp"
 #include "cnnlite/train/fit.hpp"
 
+namespace test_reliability {
+
 using namespace cnnlite;
 namespace fs = std::filesystem;
 
@@ -123,7 +125,11 @@ TEST_CASE("the checkpoint holds weights, optimiser state, epoch and steps, best 
         CHECK(same_bits(file.tensor<float>("model." + p.name), p.variable.value()));
         ++expected_tensors;
     }
-    for (const auto& [key, tensor] : adam.state()) {  // Adam's moments and step counts
+    for (const auto& state : adam.state()) {  // Adam's moments and step counts
+        // Named references, not a structured binding: INFO captures them in a lambda, which
+        // C++17 does not allow for bindings (GCC accepts it, clang does not).
+        const auto& key = state.first;
+        const auto& tensor = state.second;
         INFO(key);
         CHECK(same_bits(file.tensor<float>("optimizer." + key), tensor));
         ++expected_tensors;
@@ -442,3 +448,5 @@ TEST_CASE("a model file whose architecture claims huge layers is refused before 
     for (std::size_t i = 0; i < again.parameters().size(); ++i)
         CHECK(same_bits(again.parameters()[i].variable.value(), model.parameters()[i].variable.value()));
 }
+
+}  // namespace test_reliability

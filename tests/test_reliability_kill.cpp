@@ -38,6 +38,8 @@
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/checkpoint.hpp"
 
+namespace test_reliability_kill {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -326,7 +328,8 @@ TEST_CASE("SIGKILL mid-epoch, mid-checkpoint-write, before and after its rename:
     const auto ca = cnnlite::SafetensorsFile::load((whole / "checkpoint.safetensors").string());
     const auto cb = cnnlite::SafetensorsFile::load((killed / "checkpoint.safetensors").string());
     REQUIRE(ca.entries().size() == cb.entries().size());
-    for (const auto& [name, entry] : ca.entries()) {
+    for (const auto& item : ca.entries()) {
+        const auto& name = item.first;  // not a binding: INFO captures it in a lambda (C++17)
         INFO(name);
         REQUIRE(cb.contains(name));
         CHECK(ca.tensor<float>(name).to_vector() == cb.tensor<float>(name).to_vector());
@@ -335,3 +338,5 @@ TEST_CASE("SIGKILL mid-epoch, mid-checkpoint-write, before and after its rename:
         CHECK(ca.require_metadata(key) == cb.require_metadata(key));
     CHECK(history_without_timing(ca) == history_without_timing(cb));
 }
+
+}  // namespace test_reliability_kill

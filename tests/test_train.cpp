@@ -15,6 +15,8 @@
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/fit.hpp"
 
+namespace test_train {
+
 using namespace cnnlite;
 
 namespace {
@@ -236,3 +238,5 @@ TEST_CASE("fit rejects misuse with clear errors") {
     CHECK_THROWS_WITH_AS(fit(three, adam3, small, nullptr, o), doctest::Contains("does not match the 10 classes"),
                          Error);
 }
+
+}  // namespace test_train

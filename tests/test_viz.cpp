@@ -37,6 +37,8 @@ struct StringMaker<cnnlite::viz::Rgb> {
 };
 }  // namespace doctest
 
+namespace test_viz {
+
 namespace fs = std::filesystem;
 using namespace cnnlite;
 using namespace cnnlite::viz;
@@ -626,3 +628,5 @@ TEST_CASE("report: self-contained, escaped, written atomically") {
     CHECK_THROWS_AS(report.figure_file((dir / "missing.png").string(), "missing"), Error);
     CHECK_THROWS_AS(report.write((dir / "no" / "such" / "report.html").string()), Error);
 }
+
+}  // namespace test_viz
