@@ -16,6 +16,7 @@
 
 #include "cnnlite/data/batching.hpp"
 #include "cnnlite/data/dataset.hpp"
+#include "cnnlite/kernels/finite.hpp"
 #include "cnnlite/nn/sequential.hpp"
 #include "cnnlite/ops/softmax_cross_entropy.hpp"
 #include "cnnlite/optim/optimizer.hpp"
@@ -59,9 +60,8 @@ bool gradients_finite(const std::vector<NamedParameter<T>>& params, std::int64_t
                       NonFinitePolicy policy) {
     for (const auto& p : params) {
         if (!p.variable.has_grad()) continue;
-        // One vectorised sum per tensor: NaN or infinite whenever any element is.
-        const double s = static_cast<double>(p.variable.grad().array().sum());
-        if (std::isfinite(s)) continue;
+        const Tensor<T>& g = p.variable.grad();
+        if (kernels::all_finite(g.data(), g.numel())) continue;
         if (policy == NonFinitePolicy::skip_batch) return false;
         fail("fit: non-finite gradient of '", p.name, "' at epoch ", epoch, ", step ", step,
              " (NaN or Inf; check the learning rate and the input data)");
