@@ -88,13 +88,10 @@ inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t ow, 
         if (n == 8) {
             _mm256_storeu_ps(out + ox, best);
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(arg + ox), index);
-        } else {
-            alignas(32) float o[8];
-            alignas(32) std::int32_t g[8];
-            _mm256_store_ps(o, best);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(g), index);
-            std::copy(o, o + n, out + ox);
-            std::copy(g, g + n, arg + ox);
+        } else {  // masked stores: a library call for a handful of elements cost more than the block
+            const __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<std::int32_t>(n)), lanes);
+            _mm256_maskstore_ps(out + ox, keep, best);
+            _mm256_maskstore_epi32(arg + ox, keep, index);
         }
     }
     if (ox < ow)
