@@ -88,10 +88,29 @@ inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t ow, 
         if (n == 8) {
             _mm256_storeu_ps(out + ox, best);
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(arg + ox), index);
-        } else {  // masked stores: a library call for a handful of elements cost more than the block
-            const __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<std::int32_t>(n)), lanes);
-            _mm256_maskstore_ps(out + ox, keep, best);
-            _mm256_maskstore_epi32(arg + ox, keep, index);
+        } else {  // 4-, 2- and 1-lane stores: masked stores are microcoded on AMD, a library copy slower still
+            float* o = out + ox;
+            std::int32_t* a = arg + ox;
+            __m128 v = _mm256_castps256_ps128(best);
+            __m128i i = _mm256_castsi256_si128(index);
+            if (n >= 4) {
+                _mm_storeu_ps(o, v);
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(a), i);
+                v = _mm256_extractf128_ps(best, 1);
+                i = _mm256_extracti128_si256(index, 1);
+                o += 4, a += 4;
+            }
+            if (n & 2) {
+                _mm_storel_pi(reinterpret_cast<__m64*>(o), v);
+                _mm_storel_epi64(reinterpret_cast<__m128i*>(a), i);
+                v = _mm_movehl_ps(v, v);
+                i = _mm_unpackhi_epi64(i, i);
+                o += 2, a += 2;
+            }
+            if (n & 1) {
+                _mm_store_ss(o, v);
+                *a = _mm_cvtsi128_si32(i);
+            }
         }
     }
     if (ox < ow)
