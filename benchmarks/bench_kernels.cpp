@@ -37,6 +37,7 @@
 #include "cnnlite/kernels/conv2d.hpp"
 #include "cnnlite/kernels/conv_relu_pool.hpp"
 #include "cnnlite/kernels/dropout.hpp"
+#include "cnnlite/kernels/dropout_max_pool.hpp"
 #include "cnnlite/kernels/im2col.hpp"
 #include "cnnlite/kernels/optimizer.hpp"
 #include "cnnlite/kernels/pooling.hpp"
@@ -314,6 +315,51 @@ void BM_dropout_forward(benchmark::State& state) {
     bandwidth(state, 3 * 4.0 * static_cast<double>(x.size()));  // x in; y and mask out
 }
 
+// Dropout 0.3 fused with the second 2x2 pooling, [64, 64, 14, 14] -> [64, 64, 7, 7]: what the
+// paper's network runs in training instead of dropout_forward + max_pool_forward/14x14.
+
+struct DropoutPoolData {
+    Index features = 64 * 14 * 14;
+    Buffer x = random_buffer(batch * 64 * 14 * 14, 0, 1, 10);
+    Buffer y = Buffer(static_cast<std::size_t>(batch * 64 * 7 * 7)), winner_mask = Buffer(y.size());
+    Buffer dy = random_buffer(batch * 64 * 7 * 7, -1, 1, 11), dx = Buffer(x.size());
+    std::vector<std::int32_t> argmax = std::vector<std::int32_t>(y.size());
+    Buffer scratch = Buffer(static_cast<std::size_t>(cnnlite::num_threads() * cnnlite::kernels::dropout_max_pool_scratch(features)));
+    std::vector<std::int64_t> ids = std::vector<std::int64_t>(static_cast<std::size_t>(batch));
+    cnnlite::kernels::WindowGeometry g = cnnlite::kernels::WindowGeometry::valid(14, 14, 2, 2, 2, 2);
+    DropoutPoolData() {
+        for (Index i = 0; i < batch; ++i) ids[static_cast<std::size_t>(i)] = 1000 + 7 * i;
+    }
+    void forward(std::uint64_t step) {
+        const cnnlite::RandomStream stream(0, cnnlite::Purpose::dropout, 2, step);
+        cnnlite::kernels::dropout_max_pool_forward(x.data(), batch, Index(64), g, ids.data(), stream, 0.3, y.data(),
+                                                   argmax.data(), winner_mask.data(), scratch.data());
+    }
+};
+
+void BM_dropout_max_pool_forward(benchmark::State& state) {
+    set_threads(state);
+    DropoutPoolData d;
+    std::uint64_t step = 0;
+    for (auto _ : state) {
+        d.forward(step++);
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, 4.0 * static_cast<double>(d.x.size() + 3 * d.y.size()));  // x in; y, argmax, mask out
+}
+
+void BM_dropout_max_pool_backward(benchmark::State& state) {
+    set_threads(state);
+    DropoutPoolData d;
+    d.forward(0);
+    for (auto _ : state) {
+        cnnlite::kernels::dropout_max_pool_backward(d.dy.data(), d.argmax.data(), d.winner_mask.data(), batch * 64, Index(49),
+                                                    Index(196), d.dx.data(), true);
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, 4.0 * static_cast<double>(3 * d.y.size() + d.x.size()));  // dy, argmax, mask in; dx out
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fused softmax cross-entropy on the network's logits [64, 10].
 
@@ -569,6 +615,8 @@ void register_all() {
     add("max_pool_forward/14x14", BM_max_pool_forward<14>, mem(4.0 * batch * 64 * 14 * 14 * 1.5, "64x64x14x14 -> 7x7"));
     add("max_pool_backward/14x14", BM_max_pool_backward<14>, mem(4.0 * batch * 64 * 14 * 14 * 1.5, "scatter to argmax"));
     add("dropout_forward/12544", BM_dropout_forward, mem(3 * pooled, "rate 0.3, [64, 12544]"));
+    add("dropout_max_pool_forward/14x14", BM_dropout_max_pool_forward, mem(1.75 * pooled, "fused, [64, 12544] -> 7x7"));
+    add("dropout_max_pool_backward/14x14", BM_dropout_max_pool_backward, mem(1.75 * pooled, "scatter to the winners"));
     add("adam_update/805962", BM_adam_update, mem(16.0 * paper_parameters, "fused, Keras epsilon"));
     add("softmax_cross_entropy/64x10", BM_softmax_cross_entropy, Meta{Bound::latency, 0, "", "[64, 10] logits"});
     add("dense_forward/3136x256", BM_dense_forward<3136, 256, true>,

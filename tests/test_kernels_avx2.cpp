@@ -126,3 +126,81 @@ TEST_CASE("AVX2 fused conv+ReLU+pool forward equals convolution, ReLU and the po
     CHECK(nans > 0);  // the NaN pixel reached every channel's pooled output
 #endif
 }
+
+TEST_CASE("AVX2 fused conv+ReLU+pool backward (2x2 windows) equals the portable winner loop") {
+#ifndef __AVX2__
+    MESSAGE("built without AVX2: nothing to compare");
+    return;
+#else
+    if (!cpu_has_avx2()) {
+        MESSAGE("this CPU has no AVX2: skipped");
+        return;
+    }
+    struct Case {
+        std::int64_t batch, channels, out, h, w, kh, kw;
+    };
+    // The paper's layer; odd conv planes (the last row and column belong to no window); fewer
+    // windows than one vector; every patch size the blends are instantiated for up to 16.
+    const Case cases[] = {{3, 1, 64, 28, 28, 2, 2}, {2, 1, 5, 15, 13, 3, 3}, {2, 1, 3, 4, 4, 2, 2},
+                          {1, 2, 7, 9, 11, 2, 2},  {2, 4, 3, 10, 6, 2, 2},  {1, 1, 2, 6, 5, 1, 1},
+                          {1, 3, 9, 7, 7, 1, 2}};
+    for (const Case& c : cases) {
+        CAPTURE(c.h);
+        CAPTURE(c.w);
+        CAPTURE(c.kh * c.kw * c.channels);
+        kernels::ConvShape s;
+        s.batch = c.batch;
+        s.in_channels = c.channels;
+        s.out_channels = c.out;
+        s.window = kernels::WindowGeometry::same(c.h, c.w, c.kh, c.kw, 1, 1);
+        const kernels::WindowGeometry pool = kernels::WindowGeometry::valid(c.h, c.w, 2, 2, 2, 2);
+        const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels, Q = pool.out_h() * pool.out_w();
+        const RandomStream rs(static_cast<std::uint64_t>(c.h * 100 + K), Purpose::user);
+        std::vector<float> x(static_cast<std::size_t>(c.batch * c.channels * c.h * c.w)), w(static_cast<std::size_t>(O * K)),
+            b(static_cast<std::size_t>(O));
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rs.normal(i));
+        for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(rs.normal(100000 + i));
+        for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(rs.normal(200000 + i)) * 0.1f;
+        std::vector<float> workspace(static_cast<std::size_t>(kernels::conv_relu_pool_workspace_size(s)));
+        std::vector<float> y(static_cast<std::size_t>(c.batch * O * Q)), dy(y.size());
+        std::vector<std::int32_t> arg(y.size());
+        kernels::conv_relu_pool_forward(s, pool, x.data(), w.data(), b.data(), y.data(), arg.data(), workspace.data());
+        for (std::size_t i = 0; i < dy.size(); ++i) dy[i] = static_cast<float>(rs.normal(300000 + i));
+        std::vector<float> dw(w.size()), db(b.size());
+        kernels::conv_relu_pool_backward(s, pool, x.data(), w.data(), y.data(), arg.data(), dy.data(), dw.data(), db.data(),
+                                         static_cast<float*>(nullptr), workspace.data());
+
+        // The portable loop, image by image.
+        std::vector<float> ref_w(w.size(), 0.0f), ref_b(b.size(), 0.0f), col(static_cast<std::size_t>(K * P)),
+            g(static_cast<std::size_t>(Q));
+        for (std::int64_t n = 0; n < c.batch; ++n) {
+            kernels::im2col(x.data() + n * c.channels * c.h * c.w, c.channels, s.window, col.data());
+            kernels::detail::winner_weight_grad(col.data(), K, P, y.data() + n * O * Q, dy.data() + n * O * Q,
+                                                arg.data() + n * O * Q, O, Q, ref_w.data(), ref_b.data(), g.data());
+        }
+        int clamped = 0;
+        for (float v : y) clamped += v == 0.0f;
+        CHECK(clamped > 0);  // some windows carry no gradient
+        for (std::size_t i = 0; i < dw.size(); ++i) CHECK(dw[i] == doctest::Approx(ref_w[i]).epsilon(1e-4).scale(1.0));
+        for (std::size_t i = 0; i < db.size(); ++i) CHECK(db[i] == doctest::Approx(ref_b[i]).epsilon(1e-4).scale(1.0));
+
+        // A NaN gradient under a positive output reaches its channel's weights and bias only;
+        // one under a clamped output reaches nothing.
+        std::size_t live = 0, dead = 0;
+        while (!(y[live] > 0)) ++live;
+        dead = live + 1;
+        while (dead < y.size() && y[dead] > 0) ++dead;
+        std::vector<float> dy_nan = dy;
+        dy_nan[live] = std::numeric_limits<float>::quiet_NaN();
+        if (dead < y.size()) dy_nan[dead] = std::numeric_limits<float>::infinity();
+        kernels::conv_relu_pool_backward(s, pool, x.data(), w.data(), y.data(), arg.data(), dy_nan.data(), dw.data(),
+                                         db.data(), static_cast<float*>(nullptr), workspace.data());
+        const std::int64_t channel = (static_cast<std::int64_t>(live) / Q) % O;
+        for (std::int64_t o = 0; o < O; ++o) {
+            CHECK(std::isfinite(db[static_cast<std::size_t>(o)]) == (o != channel));
+            for (std::int64_t k = 0; k < K; ++k)
+                CHECK(std::isfinite(dw[static_cast<std::size_t>(o * K + k)]) == (o != channel));
+        }
+    }
+#endif
+}

@@ -2,6 +2,7 @@
 // (double and float), and a finite-difference gradcheck in double. Plus hand-computed cases.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -12,6 +13,7 @@
 #include "cnnlite/core/init.hpp"
 #include "cnnlite/core/threading.hpp"
 #include "cnnlite/ops/dropout.hpp"
+#include "cnnlite/ops/dropout_max_pool2d.hpp"
 #include "op_cases.hpp"
 
 namespace test_ops {
@@ -208,6 +210,93 @@ TEST_CASE("dropout masks do not depend on the thread count") {
     const auto two = dropout(Variable<float>(ones), 0.3, stream, ids.data()).value().to_vector();
     set_num_threads(before);
     CHECK(one == two);
+}
+
+namespace {
+
+bool same_bits_or_nan(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+// dropout_max_pool2d against dropout then max_pool2d: equal values and input gradients (through
+// two uses of x, so the second backward adds to the first), NaN and infinities included.
+template <class T>
+void check_dropout_pool_fusion(const Shape& shape, std::int64_t pool, std::int64_t stride) {
+    CAPTURE(shape);
+    CAPTURE(pool);
+    CAPTURE(stride);
+    Tensor<T> x(shape);
+    fill_uniform(x, RandomStream(3, Purpose::user), -1, 1);
+    x[5] = std::numeric_limits<T>::quiet_NaN();
+    x[x.numel() / 2] = std::numeric_limits<T>::infinity();
+    x[x.numel() - 1] = -std::numeric_limits<T>::infinity();
+    std::vector<std::int64_t> ids;
+    for (std::int64_t i = 0; i < shape[0]; ++i) ids.push_back(100 + 3 * i);
+    const RandomStream s1(8, Purpose::dropout, 2, 5), s2(8, Purpose::dropout, 2, 6);
+    Tensor<T> weights(Shape{shape[0], shape[1], (shape[2] - pool) / stride + 1, (shape[3] - pool) / stride + 1});
+    fill_uniform(weights, RandomStream(4, Purpose::user), -2, 2);
+    const Variable<T> c(weights);
+
+    Variable<T> xf(x.clone(), true), xu(x.clone(), true);
+    Variable<T> f1 = dropout_max_pool2d(xf, 0.3, s1, ids.data(), pool, pool, stride, stride);
+    Variable<T> f2 = dropout_max_pool2d(xf, 0.5, s2, ids.data(), pool, pool, stride, stride);
+    Variable<T> u1 = max_pool2d(dropout(xu, 0.3, s1, ids.data()), pool, pool, stride, stride);
+    Variable<T> u2 = max_pool2d(dropout(xu, 0.5, s2, ids.data()), pool, pool, stride, stride);
+    for (std::int64_t i = 0; i < f1.value().numel(); ++i) {
+        REQUIRE(same_bits_or_nan(f1.value()[i], u1.value()[i]));
+        REQUIRE(same_bits_or_nan(f2.value()[i], u2.value()[i]));
+    }
+    add(sum(mul(f1, c)), sum(mul(f2, c))).backward();
+    add(sum(mul(u1, c)), sum(mul(u2, c))).backward();
+    for (std::int64_t i = 0; i < x.numel(); ++i) REQUIRE(same_bits_or_nan(xf.grad()[i], xu.grad()[i]));
+}
+
+}  // namespace
+
+TEST_CASE("dropout_max_pool2d gives the values and gradients of dropout then max_pool2d, bit for bit") {
+    check_dropout_pool_fusion<double>(Shape{3, 2, 6, 6}, 2, 2);
+    check_dropout_pool_fusion<float>(Shape{3, 2, 6, 6}, 2, 2);
+    check_dropout_pool_fusion<float>(Shape{2, 3, 7, 9}, 2, 2);   // odd planes: a row and column in no window
+    check_dropout_pool_fusion<double>(Shape{2, 3, 7, 9}, 3, 3);  // the generic window loop
+    check_dropout_pool_fusion<float>(Shape{2, 2, 8, 8}, 2, 3);   // gaps between windows
+    check_dropout_pool_fusion<float>(Shape{64, 4, 14, 14}, 2, 2);  // parallel, several decision chunks per row
+}
+
+TEST_CASE("dropout_max_pool2d: gradcheck, thread-count independence, bad arguments") {
+    const RandomStream stream(1, Purpose::dropout, 0, 0);
+    std::vector<std::int64_t> ids{4, 9};
+    Tensor<double> x(Shape{2, 2, 4, 6});
+    fill_uniform(x, RandomStream(5, Purpose::user), -1, 1);
+    const auto r = gradcheck(
+        [&](const std::vector<Variable<double>>& v) { return dropout_max_pool2d(v[0], 0.4, stream, ids.data(), 2, 2, 2, 2); },
+        {x});
+    CHECK_MESSAGE(r.ok, r.message);
+
+    Tensor<float> big(Shape{64, 8, 14, 14});
+    fill_uniform(big, RandomStream(6, Purpose::user), -1, 1);
+    std::vector<std::int64_t> many;
+    for (std::int64_t i = 0; i < 64; ++i) many.push_back(7 * i);
+    const int before = num_threads();
+    std::vector<std::vector<float>> results;
+    for (int t : {1, 2}) {
+        set_num_threads(t);
+        Variable<float> v(big, true);
+        Variable<float> y = dropout_max_pool2d(v, 0.3, stream, many.data(), 2, 2, 2, 2);
+        sum(y).backward();
+        results.push_back(y.value().to_vector());
+        results.push_back(v.grad().to_vector());
+    }
+    set_num_threads(before);
+    CHECK(results[0] == results[2]);
+    CHECK(results[1] == results[3]);
+
+    Variable<double> v(x);
+    CHECK_THROWS_WITH_AS(dropout_max_pool2d(v, 0.3, stream, ids.data(), 2, 2, 1, 1),
+                         doctest::Contains("overlapping windows (pool 2x2, stride 1x1)"), Error);
+    CHECK_THROWS_WITH_AS(dropout_max_pool2d(v, 0.0, stream, ids.data(), 2, 2, 2, 2), doctest::Contains("rate 0"), Error);
+    CHECK_THROWS_WITH_AS(dropout_max_pool2d(v, 0.3, stream, static_cast<const std::int64_t*>(nullptr), 2, 2, 2, 2),
+                         doctest::Contains("sample indices"), Error);
+    CHECK_THROWS_WITH_AS(dropout_max_pool2d(Variable<double>(Tensor<double>(Shape{2, 48})), 0.3, stream, ids.data(), 2, 2,
+                                            2, 2),
+                         doctest::Contains("[N, C, H, W], got [2, 48]"), Error);
 }
 
 }  // namespace test_ops

@@ -8,15 +8,160 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #include "cnnlite/kernels/conv2d.hpp"
 #include "cnnlite/kernels/pooling.hpp"
 
 namespace cnnlite::kernels {
 
-/// Workspace (elements of T) for conv_relu_pool_forward/backward: per thread an im2col buffer,
-/// one image's convolution output, and partial weight/bias gradients.
-inline std::int64_t conv_relu_pool_workspace_size(const ConvShape& s) { return conv2d_workspace_size(s); }
+namespace detail {
+
+/// Scratch of one thread (elements of T): an im2col buffer, then either one image's conv
+/// output (or its gradient) or the window-major taps and window table of the 2x2 backward.
+inline std::int64_t conv_relu_pool_thread_scratch(const ConvShape& s) {
+    const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
+    return K * P + std::max(O * P, K * (P + 28) + P / 4 + 8);
+}
+
+/// Weight and bias gradients of one image's O channels, added to pw [O, K] and pb [O], when
+/// only each pooling window's winner carries gradient (none where the ReLU clamped the
+/// window's maximum): g = y > 0 ? dy : 0, pb += sum g, pw[k] += sum g * col[k][winner],
+/// vectorised over the windows with a gather. `g` holds Q elements of scratch.
+template <class T>
+void winner_weight_grad(const T* col, std::int64_t K, std::int64_t P, const T* y, const T* dy, const std::int32_t* arg,
+                        std::int64_t O, std::int64_t Q, T* pw, T* pb, T* g) {
+    for (std::int64_t o = 0; o < O; ++o) {
+        const T* yo = y + o * Q;
+        const T* dyo = dy + o * Q;
+        const std::int32_t* ao = arg + o * Q;
+        T bias_sum = 0;
+#pragma omp simd reduction(+ : bias_sum)
+        for (std::int64_t q = 0; q < Q; ++q) {
+            g[q] = yo[q] > T(0) ? dyo[q] : T(0);
+            bias_sum += g[q];
+        }
+        pb[o] += bias_sum;
+        for (std::int64_t k = 0; k < K; ++k) {
+            const T* ck = col + k * P;
+            T sum = 0;
+#pragma omp simd reduction(+ : sum)
+            for (std::int64_t q = 0; q < Q; ++q) sum += g[q] * ck[ao[q]];
+            pw[o * K + k] += sum;
+        }
+    }
+}
+
+#ifdef __AVX2__
+/// winner_weight_grad for 2x2, stride-2 windows over a conv plane `in_w` wide, eight windows
+/// per step with AVX2. The winner is one of a window's four positions, so instead of gathering
+/// its taps per channel, `taps` [K][4][Qp] holds the taps of all four positions window-major
+/// (built once per image, shared by every channel; Qp = Q rounded up to 8, zero-padded) and
+/// blends pick the winner's: the same products as the gather, without it. `base` [Qp] is each
+/// window's top-left index in the plane.
+template <int K>
+void winner_weight_grad_2x2(const float* taps, const std::int32_t* base, std::int64_t Q, std::int32_t in_w,
+                            const float* y, const float* dy, const std::int32_t* arg, std::int64_t O, float* pw,
+                            float* pb) {
+    const std::int64_t Qp = (Q + 7) / 8 * 8, full = Q / 8 * 8;
+    const __m256i right = _mm256_set1_epi32(1), below = _mm256_set1_epi32(in_w),
+                  below_right = _mm256_set1_epi32(in_w + 1);
+    const auto hsum = [](__m256 v) {
+        const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+    };
+    for (std::int64_t o = 0; o < O; ++o) {
+        __m256 acc[K];
+        for (int k = 0; k < K; ++k) acc[k] = _mm256_setzero_ps();
+        __m256 bias_acc = _mm256_setzero_ps();
+        const auto eight = [&](const float* yq, const float* dyq, const std::int32_t* aq, std::int64_t q) {
+            const __m256 g = _mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(yq), _mm256_setzero_ps(), _CMP_GT_OQ),
+                                           _mm256_loadu_ps(dyq));
+            bias_acc = _mm256_add_ps(bias_acc, g);
+            const __m256i at = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(aq)),
+                                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + q)));
+            const __m256 m1 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(at, right));
+            const __m256 m2 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(at, below));
+            const __m256 m3 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(at, below_right));
+            for (int k = 0; k < K; ++k) {
+                const float* t = taps + 4 * k * Qp + q;
+                __m256 v = _mm256_loadu_ps(t);
+                v = _mm256_blendv_ps(v, _mm256_loadu_ps(t + Qp), m1);
+                v = _mm256_blendv_ps(v, _mm256_loadu_ps(t + 2 * Qp), m2);
+                v = _mm256_blendv_ps(v, _mm256_loadu_ps(t + 3 * Qp), m3);
+                acc[k] = _mm256_fmadd_ps(g, v, acc[k]);
+            }
+        };
+        const float* yo = y + o * Q;
+        const float* dyo = dy + o * Q;
+        const std::int32_t* ao = arg + o * Q;
+        for (std::int64_t q = 0; q < full; q += 8) eight(yo + q, dyo + q, ao + q, q);
+        if (full < Q) {  // the last windows from zero-padded copies (y = 0: no gradient)
+            alignas(32) float yt[8] = {}, dyt[8] = {};
+            alignas(32) std::int32_t at[8] = {};
+            std::copy(yo + full, yo + Q, yt);
+            std::copy(dyo + full, dyo + Q, dyt);
+            std::copy(ao + full, ao + Q, at);
+            eight(yt, dyt, at, full);
+        }
+        for (int k = 0; k < K; ++k) pw[o * K + k] += hsum(acc[k]);
+        pb[o] += hsum(bias_acc);
+    }
+}
+
+/// Lays out the taps of every 2x2 window's four positions window-major for
+/// winner_weight_grad_2x2: taps[(4k + j) Qp + q] = col[k][base[q] + (j / 2) in_w + j % 2].
+inline void window_major_taps(const float* col, std::int64_t K, std::int64_t P, std::int64_t in_w, std::int64_t out_h,
+                              std::int64_t out_w, float* taps, std::int32_t* base) {
+    const std::int64_t Q = out_h * out_w, Qp = (Q + 7) / 8 * 8;
+    for (std::int64_t oy = 0; oy < out_h; ++oy)
+        for (std::int64_t ox = 0; ox < out_w; ++ox) base[oy * out_w + ox] = static_cast<std::int32_t>(2 * oy * in_w + 2 * ox);
+    std::fill(base + Q, base + Qp, 0);
+    for (std::int64_t k = 0; k < K; ++k)
+        for (std::int64_t j = 0; j < 4; ++j) {
+            const float* src = col + k * P + (j / 2) * in_w + j % 2;
+            float* dst = taps + (4 * k + j) * Qp;
+            for (std::int64_t q = 0; q < Q; ++q) dst[q] = src[base[q]];
+            std::fill(dst + Q, dst + Qp, 0.0f);
+        }
+}
+
+/// winner_weight_grad_2x2 for a runtime K in [1, direct_conv_max_patch].
+inline void winner_weight_grad_2x2(std::int64_t K, const float* taps, const std::int32_t* base, std::int64_t Q,
+                                   std::int32_t in_w, const float* y, const float* dy, const std::int32_t* arg,
+                                   std::int64_t O, float* pw, float* pb) {
+    using Fn = void (*)(const float*, const std::int32_t*, std::int64_t, std::int32_t, const float*, const float*,
+                        const std::int32_t*, std::int64_t, float*, float*);
+    static constexpr Fn fns[] = {nullptr,
+                                 &winner_weight_grad_2x2<1>,  &winner_weight_grad_2x2<2>,  &winner_weight_grad_2x2<3>,
+                                 &winner_weight_grad_2x2<4>,  &winner_weight_grad_2x2<5>,  &winner_weight_grad_2x2<6>,
+                                 &winner_weight_grad_2x2<7>,  &winner_weight_grad_2x2<8>,  &winner_weight_grad_2x2<9>,
+                                 &winner_weight_grad_2x2<10>, &winner_weight_grad_2x2<11>, &winner_weight_grad_2x2<12>,
+                                 &winner_weight_grad_2x2<13>, &winner_weight_grad_2x2<14>, &winner_weight_grad_2x2<15>,
+                                 &winner_weight_grad_2x2<16>};
+    static_assert(sizeof(fns) / sizeof(fns[0]) == direct_conv_max_patch + 1, "one instance per patch size");
+    fns[K](taps, base, Q, in_w, y, dy, arg, O, pw, pb);
+}
+#endif
+
+inline bool is_2x2_stride_2(const WindowGeometry& pool) {
+    return pool.kernel_h == 2 && pool.kernel_w == 2 && pool.stride_h == 2 && pool.stride_w == 2 && pool.pad_top == 0 &&
+           pool.pad_left == 0;
+}
+
+}  // namespace detail
+
+/// Workspace (elements of T) for conv_relu_pool_forward/backward: per thread the scratch above
+/// and partial weight/bias gradients.
+inline std::int64_t conv_relu_pool_workspace_size(const ConvShape& s) {
+    return static_cast<std::int64_t>(detail::thread_count()) *
+           (detail::conv_relu_pool_thread_scratch(s) + s.out_channels * (s.patch() + 1));
+}
 
 /// y = max_pool(relu(conv(x, w) + b)) with `pool` windows over the conv output planes.
 /// `argmax` receives, per pooled element, the index of the winner within its conv plane.
@@ -26,9 +171,8 @@ void conv_relu_pool_forward(const ConvShape& s, const WindowGeometry& pool, cons
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t Q = pool.out_h() * pool.out_w();
-    const std::int64_t per_thread = K * P + O * P;
-    const bool two_by_two = pool.kernel_h == 2 && pool.kernel_w == 2 && pool.stride_h == 2 && pool.stride_w == 2 &&
-                            pool.pad_top == 0 && pool.pad_left == 0;
+    const std::int64_t per_thread = detail::conv_relu_pool_thread_scratch(s);
+    const bool two_by_two = detail::is_2x2_stride_2(pool);
 #pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
         T* col = workspace + detail::thread_id() * per_thread;
@@ -68,11 +212,14 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t Q = pool.out_h() * pool.out_w();
-    const std::int64_t per_thread = K * P + O * P;
+    const std::int64_t per_thread = detail::conv_relu_pool_thread_scratch(s);
     const int threads = detail::thread_count();
     T* partial = workspace + threads * per_thread;
     std::fill(partial, partial + threads * O * (K + 1), T(0));
     const bool sparse = K <= direct_conv_max_patch && dx == nullptr;
+#ifdef __AVX2__
+    const bool vector_2x2 = std::is_same<T, float>::value && sparse && detail::is_2x2_stride_2(pool);
+#endif
 
 #pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
@@ -85,29 +232,20 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
         const T* dyn = dy + n * O * Q;
         const std::int32_t* an = argmax + n * O * Q;
         im2col(x + n * in_size, s.in_channels, s.window, col);
-        if (sparse) {
-            // One conv output per window receives gradient (none where the ReLU clamped the
-            // window's maximum): accumulate straight from the winners' patches, vectorised over
-            // the windows with a gather. g holds the channel's masked gradients.
-            for (std::int64_t o = 0; o < O; ++o) {
-                const T* yo = yn + o * Q;
-                const T* dyo = dyn + o * Q;
-                const std::int32_t* ao = an + o * Q;
-                T bias_sum = 0;
-#pragma omp simd reduction(+ : bias_sum)
-                for (std::int64_t q = 0; q < Q; ++q) {
-                    g[q] = yo[q] > T(0) ? dyo[q] : T(0);
-                    bias_sum += g[q];
-                }
-                pb[o] += bias_sum;
-                for (std::int64_t k = 0; k < K; ++k) {
-                    const T* ck = col + k * P;
-                    T sum = 0;
-#pragma omp simd reduction(+ : sum)
-                    for (std::int64_t q = 0; q < Q; ++q) sum += g[q] * ck[ao[q]];
-                    pw[o * K + k] += sum;
-                }
+#ifdef __AVX2__
+        if constexpr (std::is_same<T, float>::value) {
+            if (vector_2x2) {
+                const std::int64_t Qp = (Q + 7) / 8 * 8;
+                auto* base = reinterpret_cast<std::int32_t*>(g + 4 * K * Qp);
+                detail::window_major_taps(col, K, P, pool.in_w, pool.out_h(), pool.out_w(), g, base);
+                detail::winner_weight_grad_2x2(K, g, base, Q, static_cast<std::int32_t>(pool.in_w), yn, dyn, an, O, pw,
+                                               pb);
+                continue;
             }
+        }
+#endif
+        if (sparse) {
+            detail::winner_weight_grad(col, K, P, yn, dyn, an, O, Q, pw, pb, g);
             continue;
         }
         std::fill(g, g + O * P, T(0));

@@ -64,4 +64,23 @@ void dropout_forward(const T* x, T* y, T* mask, std::int64_t rows, std::int64_t 
     }
 }
 
+/// dx = dy * mask over `n` elements, or dx += dy * mask when `accumulate`: the backward of
+/// dropout_forward, split over the threads (elementwise, so the thread count changes nothing).
+template <class T>
+void dropout_backward(const T* dy, const T* mask, T* dx, std::int64_t n, bool accumulate) {
+    constexpr std::int64_t block = 4096;
+    const std::int64_t blocks = (n + block - 1) / block;
+#pragma omp parallel for schedule(static) if (n >= parallel_threshold)
+    for (std::int64_t b = 0; b < blocks; ++b) {
+        const std::int64_t end = std::min(n, (b + 1) * block);
+        if (accumulate) {
+#pragma omp simd
+            for (std::int64_t i = b * block; i < end; ++i) dx[i] += dy[i] * mask[i];
+        } else {
+#pragma omp simd
+            for (std::int64_t i = b * block; i < end; ++i) dx[i] = dy[i] * mask[i];
+        }
+    }
+}
+
 }  // namespace cnnlite::kernels

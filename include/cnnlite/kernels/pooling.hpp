@@ -88,13 +88,29 @@ inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t ow, 
         if (n == 8) {
             _mm256_storeu_ps(out + ox, best);
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(arg + ox), index);
-        } else {
-            alignas(32) float o[8];
-            alignas(32) std::int32_t g[8];
-            _mm256_store_ps(o, best);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(g), index);
-            std::copy(o, o + n, out + ox);
-            std::copy(g, g + n, arg + ox);
+        } else {  // 4-, 2- and 1-lane stores: masked stores are microcoded on AMD, a library copy slower still
+            float* o = out + ox;
+            std::int32_t* a = arg + ox;
+            __m128 v = _mm256_castps256_ps128(best);
+            __m128i i = _mm256_castsi256_si128(index);
+            if (n >= 4) {
+                _mm_storeu_ps(o, v);
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(a), i);
+                v = _mm256_extractf128_ps(best, 1);
+                i = _mm256_extracti128_si256(index, 1);
+                o += 4, a += 4;
+            }
+            if (n & 2) {
+                _mm_storel_pi(reinterpret_cast<__m64*>(o), v);
+                _mm_storel_epi64(reinterpret_cast<__m128i*>(a), i);
+                v = _mm_movehl_ps(v, v);
+                i = _mm_unpackhi_epi64(i, i);
+                o += 2, a += 2;
+            }
+            if (n & 1) {
+                _mm_store_ss(o, v);
+                *a = _mm_cvtsi128_si32(i);
+            }
         }
     }
     if (ox < ow)

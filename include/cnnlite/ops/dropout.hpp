@@ -22,10 +22,8 @@ Variable<T> dropout(const Variable<T>& x, double rate, const RandomStream& strea
     const bool record = detail::should_record<T>({&x});
     Variable<T> out = detail::make_result<T>(std::move(y), "dropout", record, +[](detail::Node<T>& n) {
         Tensor<T>* dx = nullptr;
-        if (detail::grad_buffer(n, 0, dx))
-            dx->array() = n.grad.array() * n.saved[0].array();
-        else
-            dx->array() += n.grad.array() * n.saved[0].array();
+        const bool fresh = detail::grad_buffer(n, 0, dx);
+        kernels::dropout_backward(n.grad.data(), n.saved[0].data(), dx->data(), n.grad.numel(), !fresh);
     }, {&x});
     if (record) out.node()->saved[0] = std::move(mask);
     return out;

@@ -1,8 +1,9 @@
 // Fully connected layer as one op: y = [relu](x W^T + b), W in PyTorch's [out, in] layout.
-// The three products run through Eigen, which spreads them over the OpenMP threads.
+// The three products run in kernels/dense.hpp, one column block per thread.
 #pragma once
 
 #include "cnnlite/autograd/variable.hpp"
+#include "cnnlite/kernels/dense.hpp"
 
 namespace cnnlite {
 
@@ -18,10 +19,8 @@ Variable<T> linear(const Variable<T>& x, const Variable<T>& weight, const Variab
     check(!bias.defined() || bias.shape() == Shape{ws[0]}, "linear: bias shape ",
           bias.defined() ? bias.shape() : Shape{}, " does not match ", ws[0], " outputs");
     Tensor<T> y = Tensor<T>::uninitialized(Shape{xs[0], ws[0]});
-    auto Y = y.matrix();
-    Y.noalias() = x.value().matrix() * weight.value().matrix().transpose();
-    if (bias.defined()) Y.rowwise() += bias.value().matrix(1, ws[0]).row(0);
-    if (relu) y.array() = y.array().max(T(0));
+    kernels::dense_forward(x.value().data(), weight.value().data(), bias.defined() ? bias.value().data() : nullptr,
+                           y.data(), xs[0], xs[1], ws[0], relu);
 
     const bool record = detail::should_record<T>({&x, &weight, &bias});
     Variable<T> out = detail::make_result<T>(std::move(y), relu ? "linear_relu" : "linear", record,
@@ -37,15 +36,14 @@ Variable<T> linear(const Variable<T>& x, const Variable<T>& weight, const Variab
             masked = n.grad;
         }
         const auto G = masked.matrix(batch, outs);
+        Tensor<T>* dx = nullptr;
+        Tensor<T>* dw = nullptr;
+        const bool add_dx = detail::wants_grad(n, 0) && !detail::grad_buffer(n, 0, dx);
+        const bool add_dw = detail::wants_grad(n, 1) && !detail::grad_buffer(n, 1, dw);
+        if (dx || dw)  // dx = G W, dW = G^T x
+            kernels::dense_backward(masked.data(), xv.data(), wv.data(), dx ? dx->data() : nullptr, add_dx,
+                                    dw ? dw->data() : nullptr, add_dw, batch, wv.shape()[1], outs);
         Tensor<T>* g = nullptr;
-        if (detail::wants_grad(n, 0)) {  // dx = G W
-            if (detail::grad_buffer(n, 0, g)) g->matrix().noalias() = G * wv.matrix();
-            else g->matrix().noalias() += G * wv.matrix();
-        }
-        if (detail::wants_grad(n, 1)) {  // dW = G^T x
-            if (detail::grad_buffer(n, 1, g)) g->matrix().noalias() = G.transpose() * xv.matrix();
-            else g->matrix().noalias() += G.transpose() * xv.matrix();
-        }
         if (n.inputs[2] && detail::wants_grad(n, 2)) {  // db = column sums of G
             if (detail::grad_buffer(n, 2, g)) g->matrix(1, outs).row(0) = G.colwise().sum();
             else g->matrix(1, outs).row(0) += G.colwise().sum();

@@ -11,7 +11,10 @@ Variable<T> reshape(const Variable<T>& a, const Shape& shape) {
     Tensor<T> y = a.value().reshape(shape);
     const bool record = detail::should_record<T>({&a});
     return detail::make_result<T>(std::move(y), "reshape", record, +[](detail::Node<T>& n) {
-        detail::accumulate_grad(n, 0, n.grad.reshape(n.inputs[0]->value.shape()));
+        // Hand the buffer over instead of copying it (unless the gradient must stay visible).
+        Tensor<T> g = n.grad.reshape(n.inputs[0]->value.shape());
+        if (!n.retains_grad) n.grad = Tensor<T>();
+        detail::accumulate_grad(n, 0, std::move(g));
     }, {&a});
 }
 

@@ -17,6 +17,7 @@
 
 #include "cnnlite/data/batching.hpp"
 #include "cnnlite/data/dataset.hpp"
+#include "cnnlite/kernels/finite.hpp"
 #include "cnnlite/nn/sequential.hpp"
 #include "cnnlite/ops/softmax_cross_entropy.hpp"
 #include "cnnlite/optim/optimizer.hpp"
@@ -82,8 +83,9 @@ bool gradients_finite(const std::vector<NamedParameter<T>>& params, std::int64_t
                       NonFinitePolicy policy) {
     for (const auto& p : params) {
         if (!p.variable.has_grad()) continue;
-        const std::int64_t bad = first_non_finite(p.variable.grad());
-        if (bad < 0) continue;
+        const Tensor<T>& g = p.variable.grad();
+        if (kernels::all_finite(g.data(), g.numel())) continue;  // the parallel pass, every step
+        const std::int64_t bad = first_non_finite(g);            // only on the way to an error
         if (policy == NonFinitePolicy::skip_batch) return false;
         fail("fit: non-finite gradient at epoch ", epoch, ", step ", step, " in layer '", layer_of(p.name),
              "': the gradient of '", p.name, "' holds ", non_finite_text(p.variable.grad(), bad),

@@ -1,0 +1,116 @@
+// The three matrix products of a fully connected layer, split into one independent column
+// block per thread. Eigen's own parallel GEMM synchronises its threads after every packed
+// block, which at these shapes (batch 64, K = 64 in the weight gradient) costs more than it
+// saves and stalls completely when another process takes one of the cores. Here each thread
+// owns whole output columns and calls Eigen single-threaded (Eigen does not spawn threads
+// inside a parallel region), so the only synchronisation is the end of the region.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cstdint>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "cnnlite/kernels/conv_geometry.hpp"
+
+namespace cnnlite::kernels {
+
+namespace detail {
+
+template <class T>
+using DenseRowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using DenseMap = Eigen::Map<DenseRowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <class T>
+using ConstDenseMap = Eigen::Map<const DenseRowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+/// Threads that split a product of `flops` multiply-adds (1 below the parallel threshold).
+inline int dense_threads(std::int64_t flops) {
+#ifdef _OPENMP
+    return flops >= parallel_threshold ? omp_get_max_threads() : 1;
+#else
+    (void)flops;
+    return 1;
+#endif
+}
+
+/// Block [begin, end) of `n` columns for thread t of `threads`: equal shares rounded up to a
+/// multiple of 16 floats (whole cache lines), so that no two threads write the same line.
+inline void column_block(std::int64_t n, int t, int threads, std::int64_t& begin, std::int64_t& end) {
+    const std::int64_t share = ((n + threads - 1) / threads + 15) / 16 * 16;
+    begin = std::min<std::int64_t>(n, t * share);
+    end = std::min<std::int64_t>(n, begin + share);
+}
+
+}  // namespace detail
+
+/// y[batch, out] = x[batch, in] * w[out, in]^T (+ bias[out]), then max(y, 0) when `relu`
+/// (NaN stays NaN). `bias` may be null. Threads split the outputs.
+template <class T>
+void dense_forward(const T* x, const T* w, const T* bias, T* y, std::int64_t batch, std::int64_t in, std::int64_t out,
+                   bool relu) {
+    const int threads = detail::dense_threads(batch * in * out);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+#ifdef _OPENMP
+        const int t = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+        const int t = 0, team = 1;
+#endif
+        std::int64_t j0 = 0, j1 = 0;
+        detail::column_block(out, t, team, j0, j1);
+        if (j1 > j0) {
+            detail::DenseMap<T> Y(y + j0, batch, j1 - j0, Eigen::OuterStride<>(out));
+            Y.noalias() = detail::ConstDenseMap<T>(x, batch, in, Eigen::OuterStride<>(in)) *
+                          detail::ConstDenseMap<T>(w + j0 * in, j1 - j0, in, Eigen::OuterStride<>(in)).transpose();
+            for (std::int64_t i = 0; i < batch; ++i) {
+                T* row = y + i * out;
+                for (std::int64_t j = j0; j < j1; ++j) {
+                    T v = row[j] + (bias ? bias[j] : T(0));
+                    row[j] = relu && v <= T(0) ? T(0) : v;
+                }
+            }
+        }
+    }
+}
+
+/// Gradients of y = x w^T given g = dL/dy [batch, out]: dx[batch, in] = g w and
+/// dw[out, in] = g^T x, each overwritten, or added to when its `add_*` flag is set; a null
+/// dx or dw is skipped. Threads split the `in` columns and compute both products on their own
+/// block, so every thread does the same work.
+template <class T>
+void dense_backward(const T* g, const T* x, const T* w, T* dx, bool add_dx, T* dw, bool add_dw, std::int64_t batch,
+                    std::int64_t in, std::int64_t out) {
+    const int threads = detail::dense_threads(batch * in * out * ((dx ? 1 : 0) + (dw ? 1 : 0)));
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+#ifdef _OPENMP
+        const int t = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+        const int t = 0, team = 1;
+#endif
+        std::int64_t j0 = 0, j1 = 0;
+        detail::column_block(in, t, team, j0, j1);
+        if (j1 > j0) {
+            const detail::ConstDenseMap<T> G(g, batch, out, Eigen::OuterStride<>(out));
+            if (dx) {
+                detail::DenseMap<T> DX(dx + j0, batch, j1 - j0, Eigen::OuterStride<>(in));
+                const detail::ConstDenseMap<T> W(w + j0, out, j1 - j0, Eigen::OuterStride<>(in));
+                if (add_dx) DX.noalias() += G * W;
+                else DX.noalias() = G * W;
+            }
+            if (dw) {
+                detail::DenseMap<T> DW(dw + j0, out, j1 - j0, Eigen::OuterStride<>(in));
+                const detail::ConstDenseMap<T> X(x + j0, batch, j1 - j0, Eigen::OuterStride<>(in));
+                if (add_dw) DW.noalias() += G.transpose() * X;
+                else DW.noalias() = G.transpose() * X;
+            }
+        }
+    }
+}
+
+}  // namespace cnnlite::kernels

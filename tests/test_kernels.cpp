@@ -1,0 +1,169 @@
+// Kernels on raw arrays against plain reference loops: the dense layer's thread-split
+// products (every column split, accumulation, ReLU and NaN handling), the dropout backward
+// and the all-finite check.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "cnnlite/core/random.hpp"
+#include "cnnlite/core/threading.hpp"
+#include "cnnlite/kernels/dense.hpp"
+#include "cnnlite/kernels/dropout.hpp"
+#include "cnnlite/kernels/finite.hpp"
+
+namespace test_kernels {
+
+using namespace cnnlite;
+
+namespace {
+
+std::vector<float> normals(std::size_t n, std::uint64_t seed) {
+    const RandomStream rs(seed, Purpose::user);
+    std::vector<float> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<float>(rs.normal(i));
+    return v;
+}
+
+// Runs `body` with 1 and then 2 threads, restoring the count afterwards.
+template <class Body>
+void with_threads(Body&& body) {
+    const int before = num_threads();
+    for (int t : {1, 2}) {
+        set_num_threads(t);
+        CAPTURE(t);
+        body(t);
+    }
+    set_num_threads(before);
+}
+
+}  // namespace
+
+TEST_CASE("dense products equal the reference loops for every column split, with and without accumulation") {
+    struct Dims {
+        std::int64_t batch, in, out;
+    };
+    // Tiny, not multiples of 16 (uneven thread blocks), and large enough to run in parallel.
+    const Dims dims[] = {{1, 1, 1}, {3, 37, 5}, {5, 17, 40}, {64, 300, 33}, {16, 1030, 70}};
+    for (const Dims& d : dims) {
+        CAPTURE(d.batch);
+        CAPTURE(d.in);
+        CAPTURE(d.out);
+        const auto sz = [](std::int64_t a, std::int64_t b) { return static_cast<std::size_t>(a * b); };
+        const std::vector<float> x = normals(sz(d.batch, d.in), 1), w = normals(sz(d.out, d.in), 2),
+                                 b = normals(sz(1, d.out), 3), g = normals(sz(d.batch, d.out), 4),
+                                 old_dx = normals(sz(d.batch, d.in), 5), old_dw = normals(sz(d.out, d.in), 6);
+        // References in double.
+        std::vector<double> y_ref(sz(d.batch, d.out)), dx_ref(sz(d.batch, d.in), 0.0), dw_ref(sz(d.out, d.in), 0.0);
+        for (std::int64_t i = 0; i < d.batch; ++i)
+            for (std::int64_t j = 0; j < d.out; ++j) {
+                double s = 0;
+                for (std::int64_t k = 0; k < d.in; ++k) s += double(x[sz(i, d.in) + k]) * w[sz(j, d.in) + k];
+                y_ref[sz(i, d.out) + j] = s;
+                for (std::int64_t k = 0; k < d.in; ++k) {
+                    dx_ref[sz(i, d.in) + k] += double(g[sz(i, d.out) + j]) * w[sz(j, d.in) + k];
+                    dw_ref[sz(j, d.in) + k] += double(g[sz(i, d.out) + j]) * x[sz(i, d.in) + k];
+                }
+            }
+        const double tol = 1e-4 * std::sqrt(static_cast<double>(std::max(d.in, d.batch)));
+        with_threads([&](int) {
+            for (bool relu : {false, true})
+                for (bool bias : {false, true}) {
+                    std::vector<float> y(sz(d.batch, d.out), -7.0f);
+                    kernels::dense_forward(x.data(), w.data(), bias ? b.data() : nullptr, y.data(), d.batch, d.in, d.out,
+                                           relu);
+                    for (std::size_t i = 0; i < y.size(); ++i) {
+                        double e = y_ref[i] + (bias ? b[i % static_cast<std::size_t>(d.out)] : 0.0);
+                        if (relu) e = std::max(e, 0.0);
+                        CHECK(y[i] == doctest::Approx(e).epsilon(tol).scale(1.0));
+                    }
+                }
+            for (bool add : {false, true}) {
+                std::vector<float> dx = old_dx, dw = old_dw;
+                kernels::dense_backward(g.data(), x.data(), w.data(), dx.data(), add, dw.data(), add, d.batch, d.in,
+                                        d.out);
+                for (std::size_t i = 0; i < dx.size(); ++i)
+                    CHECK(dx[i] == doctest::Approx(dx_ref[i] + (add ? old_dx[i] : 0.0)).epsilon(tol).scale(1.0));
+                for (std::size_t i = 0; i < dw.size(); ++i)
+                    CHECK(dw[i] == doctest::Approx(dw_ref[i] + (add ? old_dw[i] : 0.0)).epsilon(tol).scale(1.0));
+                // Either output alone; the other pointer is never touched.
+                std::vector<float> only_dw = old_dw;
+                kernels::dense_backward(g.data(), x.data(), w.data(), static_cast<float*>(nullptr), false, only_dw.data(),
+                                        add, d.batch, d.in, d.out);
+                CHECK(only_dw == dw);
+                std::vector<float> only_dx = old_dx;
+                kernels::dense_backward(g.data(), x.data(), w.data(), only_dx.data(), add, static_cast<float*>(nullptr),
+                                        false, d.batch, d.in, d.out);
+                CHECK(only_dx == dx);
+            }
+        });
+    }
+}
+
+TEST_CASE("dense products: bitwise repeatable for a thread count; ReLU keeps a NaN and clamps negatives") {
+    const std::int64_t batch = 64, in = 500, out = 48;
+    const std::vector<float> x = normals(static_cast<std::size_t>(batch * in), 11),
+                             w = normals(static_cast<std::size_t>(out * in), 12);
+    with_threads([&](int) {
+        std::vector<float> a(static_cast<std::size_t>(batch * out)), b2(a.size());
+        kernels::dense_forward(x.data(), w.data(), static_cast<const float*>(nullptr), a.data(), batch, in, out, false);
+        kernels::dense_forward(x.data(), w.data(), static_cast<const float*>(nullptr), b2.data(), batch, in, out, false);
+        CHECK(a == b2);
+    });
+    // One input row of NaN: its outputs stay NaN through the ReLU; the other rows are >= 0.
+    std::vector<float> xn = x;
+    xn[3 * in + 7] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> y(static_cast<std::size_t>(batch * out));
+    kernels::dense_forward(xn.data(), w.data(), static_cast<const float*>(nullptr), y.data(), batch, in, out, true);
+    for (std::int64_t i = 0; i < batch; ++i)
+        for (std::int64_t j = 0; j < out; ++j) {
+            const float v = y[static_cast<std::size_t>(i * out + j)];
+            if (i == 3) CHECK(std::isnan(v));
+            else CHECK(v >= 0.0f);
+        }
+}
+
+TEST_CASE("dropout backward: dx = dy * mask, or added to dx, at any size and thread count") {
+    const std::vector<float> dy{1, -2, 3, 4, 5}, mask{0, 2, 2, 0, 2};
+    std::vector<float> dx(5, 9.0f);
+    kernels::dropout_backward(dy.data(), mask.data(), dx.data(), 5, false);
+    CHECK(dx == std::vector<float>{0, -4, 6, 0, 10});
+    kernels::dropout_backward(dy.data(), mask.data(), dx.data(), 5, true);
+    CHECK(dx == std::vector<float>{0, -8, 12, 0, 20});
+
+    const std::size_t n = 100003;  // parallel, with a partial last block
+    const std::vector<float> big_dy = normals(n, 21), big_mask = normals(n, 22);
+    with_threads([&](int) {
+        std::vector<float> out(n, 1.0f);
+        kernels::dropout_backward(big_dy.data(), big_mask.data(), out.data(), static_cast<std::int64_t>(n), true);
+        for (std::size_t i = 0; i < n; i += 997) CHECK(out[i] == 1.0f + big_dy[i] * big_mask[i]);
+        CHECK(out[n - 1] == 1.0f + big_dy[n - 1] * big_mask[n - 1]);
+    });
+}
+
+TEST_CASE("all_finite: NaN and infinities anywhere; huge finite values whose sum overflows are finite") {
+    CHECK(kernels::all_finite(static_cast<const float*>(nullptr), 0));
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    with_threads([&](int) {
+        for (std::size_t n : {std::size_t(1), std::size_t(7), std::size_t(4096), std::size_t(70001)}) {
+            CAPTURE(n);
+            std::vector<float> v(n, 3e38f);  // a plain sum would overflow to inf
+            CHECK(kernels::all_finite(v.data(), static_cast<std::int64_t>(n)));
+            for (std::size_t at : {std::size_t(0), n / 2, n - 1})
+                for (float bad : {nan, inf, -inf}) {
+                    std::vector<float> u = v;
+                    u[at] = bad;
+                    CHECK_FALSE(kernels::all_finite(u.data(), static_cast<std::int64_t>(n)));
+                }
+        }
+        std::vector<double> d(5000, -1e308);
+        CHECK(kernels::all_finite(d.data(), 5000));
+        d[4999] = std::numeric_limits<double>::infinity();
+        CHECK_FALSE(kernels::all_finite(d.data(), 5000));
+    });
+}
+
+}  // namespace test_kernels
