@@ -54,6 +54,7 @@ template <class T>
 void dense_forward(const T* x, const T* w, const T* bias, T* y, std::int64_t batch, std::int64_t in, std::int64_t out,
                    bool relu) {
     const int threads = detail::dense_threads(batch * in * out);
+    (void)threads;  // read by the pragma only
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
 #ifdef _OPENMP
@@ -86,6 +87,7 @@ template <class T>
 void dense_backward(const T* g, const T* x, const T* w, T* dx, bool add_dx, T* dw, bool add_dw, std::int64_t batch,
                     std::int64_t in, std::int64_t out) {
     const int threads = detail::dense_threads(batch * in * out * ((dx ? 1 : 0) + (dw ? 1 : 0)));
+    (void)threads;  // read by the pragma only
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
 #ifdef _OPENMP
