@@ -15,6 +15,7 @@ function(_cnnlite_quote out value)
     set(${out} "[==[${value}]==]" PARENT_SCOPE)
 endfunction()
 
+# The text of an XML attribute, with the characters hidden for list splitting (below) restored.
 function(_cnnlite_xml_unescape out value)
     string(REPLACE "@semicolon@" ";" value "${value}")
     string(REPLACE "@open@" "[" value "${value}")
