@@ -46,6 +46,16 @@ inline void column_block(std::int64_t n, int t, int threads, std::int64_t& begin
     end = std::min<std::int64_t>(n, begin + share);
 }
 
+/// column_block() of the calling thread within the current parallel region (the whole range
+/// outside one, or without OpenMP).
+inline void this_threads_column_block(std::int64_t n, std::int64_t& begin, std::int64_t& end) {
+#ifdef _OPENMP
+    column_block(n, omp_get_thread_num(), omp_get_num_threads(), begin, end);
+#else
+    column_block(n, 0, 1, begin, end);
+#endif
+}
+
 }  // namespace detail
 
 /// y[batch, out] = x[batch, in] * w[out, in]^T (+ bias[out]), then max(y, 0) when `relu`
@@ -57,13 +67,8 @@ void dense_forward(const T* x, const T* w, const T* bias, T* y, std::int64_t bat
     (void)threads;  // read by the pragma only
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-#ifdef _OPENMP
-        const int t = omp_get_thread_num(), team = omp_get_num_threads();
-#else
-        const int t = 0, team = 1;
-#endif
         std::int64_t j0 = 0, j1 = 0;
-        detail::column_block(out, t, team, j0, j1);
+        detail::this_threads_column_block(out, j0, j1);
         if (j1 > j0) {
             detail::DenseMap<T> Y(y + j0, batch, j1 - j0, Eigen::OuterStride<>(out));
             Y.noalias() = detail::ConstDenseMap<T>(x, batch, in, Eigen::OuterStride<>(in)) *
@@ -90,13 +95,8 @@ void dense_backward(const T* g, const T* x, const T* w, T* dx, bool add_dx, T* d
     (void)threads;  // read by the pragma only
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-#ifdef _OPENMP
-        const int t = omp_get_thread_num(), team = omp_get_num_threads();
-#else
-        const int t = 0, team = 1;
-#endif
         std::int64_t j0 = 0, j1 = 0;
-        detail::column_block(in, t, team, j0, j1);
+        detail::this_threads_column_block(in, j0, j1);
         if (j1 > j0) {
             const detail::ConstDenseMap<T> G(g, batch, out, Eigen::OuterStride<>(out));
             if (dx) {
