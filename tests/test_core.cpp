@@ -1,12 +1,21 @@
-// Core plumbing: Tensor construction and views, shape errors, counter-based random streams.
+// Core plumbing: Tensor construction and views, shape errors, counter-based random streams,
+// flushing denormals.
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <vector>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "cnnlite/core/denormals.hpp"
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/tensor.hpp"
+#include "cnnlite/core/threading.hpp"
 #include "cnnlite/core/version.hpp"
 
 namespace test_core {
@@ -68,6 +77,81 @@ TEST_CASE("version() matches the version macros") {
     CHECK(std::string(cnnlite::version()) ==
           std::to_string(CNNLITE_VERSION_MAJOR) + "." + std::to_string(CNNLITE_VERSION_MINOR) + "." +
               std::to_string(CNNLITE_VERSION_PATCH));
+}
+
+// What one thread computes from denormals: a product whose exact result is denormal (0 under
+// FTZ) and a denormal read as an operand (0 under DAZ). volatile keeps the compiler from
+// folding the arithmetic at compile time.
+struct DenormalProbe {
+    float product = 0;     // 1e-30 * 1e-10
+    float passthrough = 0;  // (denormal 1e-40) * 1
+    bool flushing = false;
+};
+
+DenormalProbe probe_this_thread() {
+    volatile float a = 1e-30f, b = 1e-10f, tiny = 1e-40f, one = 1.0f;
+    return {a * b, tiny * one, cnnlite::flushing_denormals()};
+}
+
+// The probe on every thread of the OpenMP team (one entry without OpenMP).
+std::vector<DenormalProbe> probe_team() {
+    std::vector<DenormalProbe> probes(static_cast<std::size_t>(cnnlite::num_threads()));
+#ifdef _OPENMP
+#pragma omp parallel num_threads(static_cast<int>(probes.size()))
+    probes[static_cast<std::size_t>(omp_get_thread_num())] = probe_this_thread();
+#else
+    probes[0] = probe_this_thread();
+#endif
+    return probes;
+}
+
+TEST_CASE("FlushDenormals flushes on the caller and on every OpenMP thread, and restores each") {
+    const int threads_before = cnnlite::num_threads();
+    cnnlite::set_num_threads(2);
+    const float smallest_normal = std::numeric_limits<float>::min();
+    for (const DenormalProbe& p : probe_team()) {  // IEEE gradual underflow to begin with
+        CHECK_FALSE(p.flushing);
+        CHECK(p.product > 0.0f);
+        CHECK(p.product < smallest_normal);
+        CHECK(p.passthrough > 0.0f);
+    }
+    {
+        const cnnlite::FlushDenormals flush;
+        CHECK(flush.active() == cnnlite::can_flush_denormals());
+        if (cnnlite::can_flush_denormals()) {
+            CHECK(cnnlite::flushing_denormals());
+            const auto team = probe_team();
+            REQUIRE(team.size() == (cnnlite::has_openmp() ? 2u : 1u));
+            for (const DenormalProbe& p : team) {
+                CHECK(p.flushing);
+                CHECK(p.product == 0.0f);
+                CHECK(p.passthrough == 0.0f);
+            }
+        }
+    }
+    for (const DenormalProbe& p : probe_team()) {
+        CHECK_FALSE(p.flushing);
+        CHECK(p.product > 0.0f);
+    }
+    {
+        const cnnlite::FlushDenormals off(false);  // disabled: changes nothing
+        CHECK_FALSE(off.active());
+        CHECK(probe_this_thread().product > 0.0f);
+    }
+    cnnlite::set_num_threads(threads_before);
+}
+
+TEST_CASE("FlushDenormals nests and leaves an outer flush on") {
+    if (!cnnlite::can_flush_denormals()) return;
+    const cnnlite::FlushDenormals outer;
+    {
+        const cnnlite::FlushDenormals inner;
+        CHECK(probe_this_thread().product == 0.0f);
+    }
+    for (const DenormalProbe& p : probe_team()) {  // the inner guard restored "flushing"
+        CHECK(p.flushing);
+        CHECK(p.product == 0.0f);
+    }
 }
 
 }  // namespace test_core

@@ -8,6 +8,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "cnnlite/core/denormals.hpp"
 #include "cnnlite/data/fashion_mnist.hpp"
 #include "cnnlite/data/split.hpp"
 #include "cnnlite/io/csv.hpp"
@@ -125,6 +126,26 @@ TEST_CASE("same seed and thread count: bitwise-identical weights; another seed d
     const auto b = run(5);
     CHECK(a == b);
     CHECK(run(6) != a);
+}
+
+TEST_CASE("fit flushes denormals while it trains, as TensorFlow does, and puts the mode back") {
+    // Records on the training thread whether denormals are flushed when each epoch starts.
+    struct Watch : Callback<float> {
+        std::vector<bool> seen;
+        void on_epoch_begin(std::int64_t) override { seen.push_back(flushing_denormals()); }
+    };
+    const auto data = fixture().train.slice(0, 128);
+    for (const bool flush : {true, false}) {
+        CAPTURE(flush);
+        auto model = fashion_mnist_cnn<float>(0);
+        Adam<float> adam(model.trainable_variables());
+        FitOptions options = quiet(2);
+        options.flush_denormals = flush;
+        Watch watch;
+        fit(model, adam, data, nullptr, options, {&watch});
+        CHECK(watch.seen == std::vector<bool>(2, flush && can_flush_denormals()));
+        CHECK_FALSE(flushing_denormals());
+    }
 }
 
 TEST_CASE("evaluate: confusion matrix rows are true labels and add up") {

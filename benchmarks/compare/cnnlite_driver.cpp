@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnlite/core/denormals.hpp"
 #include "cnnlite/core/threading.hpp"
 #include "cnnlite/data/batching.hpp"
 #include "cnnlite/data/dataset.hpp"
@@ -89,6 +90,7 @@ int main(int argc, char** argv) {
     long images = 0;
     double elapsed = 0, final_loss = 0;
     if (mode == "train") {
+        const cnnlite::FlushDenormals flush;  // as fit() trains
         cnnlite::Adam<float> adam(model.trainable_variables());
         cnnlite::TrainStep<float> step(model, adam);
         cnnlite::Batcher batcher(train, cnnlite::BatchOptions{batch, true, true, 0});

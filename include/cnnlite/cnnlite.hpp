@@ -4,6 +4,7 @@
 
 // core
 #include "cnnlite/core/buffer_pool.hpp"
+#include "cnnlite/core/denormals.hpp"
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/core/init.hpp"
 #include "cnnlite/core/random.hpp"

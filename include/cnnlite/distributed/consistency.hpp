@@ -139,6 +139,7 @@ Fingerprint fit_fingerprint(const Sequential<T>& model, const Optimizer<T>& opti
         .add("initial epoch", static_cast<std::uint64_t>(options.initial_epoch))
         .add("shuffle", options.shuffle ? 1 : 0)
         .add("non-finite policy", static_cast<std::uint64_t>(options.on_non_finite))
+        .add("flush denormals", options.flush_denormals ? 1 : 0)
         .add_hash("optimiser", Hasher().text(optimizer.name()).digest())
         .add_hash("learning rate", lr_bits);
     return f;

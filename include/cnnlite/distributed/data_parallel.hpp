@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cnnlite/core/denormals.hpp"
 #include "cnnlite/data/batching.hpp"
 #include "cnnlite/distributed/broadcast.hpp"
 #include "cnnlite/distributed/communicator.hpp"
@@ -173,6 +174,7 @@ History fit_data_parallel(const Communicator& comm, Sequential<T>& model, Optimi
         broadcast_parameters(comm, model);
         broadcast_optimizer_state(comm, optimizer);
 
+        const FlushDenormals flush(options.flush_denormals);
         Batcher batcher(train, BatchOptions{options.batch_size, options.shuffle, false, options.seed});
         const std::int64_t steps = batcher.num_batches();
         DataParallelStep<T> train_step(comm, model, optimizer, options.on_non_finite, parallel.gradients);

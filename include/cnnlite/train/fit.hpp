@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cnnlite/core/denormals.hpp"
 #include "cnnlite/data/batching.hpp"
 #include "cnnlite/data/dataset.hpp"
 #include "cnnlite/kernels/finite.hpp"
@@ -51,6 +52,9 @@ struct FitOptions {
     std::int64_t validation_batch_size = 1000;
     /// Learning rate per epoch (counted from 1), set before the epoch starts; empty: unchanged.
     std::function<double(std::int64_t epoch)> learning_rate_schedule;
+    /// Flush denormal floats to zero while training, as TensorFlow does (core/denormals.hpp says
+    /// why); false keeps IEEE gradual underflow at the cost of microcode assists.
+    bool flush_denormals = true;
 };
 
 namespace detail {
@@ -213,6 +217,7 @@ History fit(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train,
     check(out.rank() == 1 && out[0] == train.num_classes(), "fit: the model's output shape ", out,
           " does not match the ", train.num_classes(), " classes of the training set");
 
+    const FlushDenormals flush(options.flush_denormals);
     Batcher batcher(train, BatchOptions{options.batch_size, options.shuffle, false, options.seed});
     const std::int64_t steps = batcher.num_batches();
     TrainStep<T> train_step(model, optimizer, options.on_non_finite);
