@@ -261,9 +261,11 @@ TEST_CASE("SmoothGrad: noise-free it is saliency; maps do not depend on the chun
     CHECK(difference > 1.0);  // another seed, other noise
 }
 
+// In double, as test_explain.cpp says why: float rounding differs between a batch and a single
+// image and is magnified by the normalisation of maps that mostly cancel.
 TEST_CASE("every method: a batch equals single-image calls, maps are finite and in [0, 1]") {
-    const auto model = fashion_mnist_cnn<float>(9);
-    const Tensor<float> x = fixture_images<float>(30, 3);
+    const auto model = fashion_mnist_cnn<double>(9);
+    const Tensor<double> x = fixture_images<double>(30, 3);
     MethodOptions o;
     o.smoothgrad_samples = 2;
     o.integrated_gradients_steps = 4;
@@ -280,9 +282,9 @@ TEST_CASE("every method: a batch equals single-image calls, maps are finite and 
         }
         if (m == Method::random || m == Method::smoothgrad) continue;  // keyed by the position in the batch
         for (std::int64_t i = 0; i < 3; ++i) {
-            const Explanation one = explain_with(model, fixture_images<float>(30 + i, 1), m, o);
+            const Explanation one = explain_with(model, fixture_images<double>(30 + i, 1), m, o);
             CHECK(one.predicted[0] == batch.predicted[static_cast<std::size_t>(i)]);
-            check_same(one.maps, batch.maps.rows(i, 1), 2e-4);
+            check_same(one.maps, batch.maps.rows(i, 1), 1e-6);
         }
     }
 }

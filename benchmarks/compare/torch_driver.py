@@ -3,10 +3,12 @@ trained with Adam (epsilon 1e-7 as Keras) and cross-entropy on the logits, or ru
 mode. Prints one JSON line like the other drivers.
 
     /usr/bin/python3 torch_driver.py --data DIR --mode train|infer --batch 64 --threads 2 [--seconds 3]
+                                     [--flush-denormal]
 
 The thread count is set explicitly (Debian's PyTorch starts with one thread). The environment
 decides the rest: run.sh starts it once as installed and once in its fastest configuration
-found (glibc malloc tuned to keep freed memory, OPENBLAS_NUM_THREADS=1).
+found (glibc malloc tuned to keep freed memory, OPENBLAS_NUM_THREADS=1, denormals flushed as
+cnnlite's training flushes them).
 """
 import argparse
 import json
@@ -49,8 +51,11 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.flush_denormal:
+        torch.set_flush_denormal(True)
     torch.manual_seed(0)
     train_x, train_y = read_raw(a.data, "train")
     test_x, _ = read_raw(a.data, "test")
@@ -106,7 +111,7 @@ def main():
     print(json.dumps({"framework": "pytorch", "mode": a.mode, "batch": a.batch, "threads": a.threads,
                       "images_per_second": images / elapsed, "seconds": elapsed, "peak_rss_mb": peak_rss_mb(),
                       "rss_after_data_mb": rss_loaded, "check": check, "torch": torch.__version__,
-                      "torch_threads": torch.get_num_threads()}))
+                      "torch_threads": torch.get_num_threads(), "flush_denormal": a.flush_denormal}))
 
 
 if __name__ == "__main__":
