@@ -126,6 +126,40 @@ TEST_CASE("dense products: bitwise repeatable for a thread count; ReLU keeps a N
         }
 }
 
+TEST_CASE("dropout forward: element j keeps its value when bits 16*(j%4).. of draw i*ceil(F/4) + j/4 reach the rate") {
+    // The documented rule, computed here draw by draw, for feature counts around the decision
+    // chunk and not multiples of 4, at sample ids far apart.
+    const RandomStream stream(77, Purpose::dropout, 2, 9);
+    const double rate = 0.3;
+    const auto threshold = static_cast<std::uint32_t>(std::ceil(rate * 65536.0));
+    const float scale = static_cast<float>(1.0 / (1.0 - rate));
+    for (std::int64_t features : {std::int64_t(1), std::int64_t(7), std::int64_t(1024), std::int64_t(1030),
+                                  std::int64_t(3139), std::int64_t(12544)}) {  // the last one in parallel
+        CAPTURE(features);
+        const std::vector<std::int64_t> ids{0, 5, 123456, 7, 8, 9};
+        const auto rows = static_cast<std::int64_t>(ids.size());
+        const std::vector<float> x = normals(static_cast<std::size_t>(rows * features), 31);
+        with_threads([&](int) {
+            std::vector<float> y(x.size()), mask(x.size());
+            kernels::dropout_forward(x.data(), y.data(), mask.data(), rows, features, ids.data(), stream, rate);
+            const auto draws = static_cast<std::uint64_t>((features + 3) / 4);
+            std::int64_t kept = 0;
+            for (std::int64_t r = 0; r < rows; ++r)
+                for (std::int64_t j = 0; j < features; ++j) {
+                    const std::uint64_t bits = stream.bits(static_cast<std::uint64_t>(ids[static_cast<std::size_t>(r)]) * draws +
+                                                           static_cast<std::uint64_t>(j / 4));
+                    const auto u = static_cast<std::uint16_t>(bits >> (16 * (j % 4)));
+                    const float want = u >= threshold ? scale : 0.0f;
+                    const auto at = static_cast<std::size_t>(r * features + j);
+                    REQUIRE(mask[at] == want);
+                    REQUIRE(y[at] == x[at] * want);
+                    kept += want != 0.0f;
+                }
+            if (features > 1000) CHECK(static_cast<double>(kept) / static_cast<double>(rows * features) == doctest::Approx(0.7).epsilon(0.05));
+        });
+    }
+}
+
 TEST_CASE("dropout backward: dx = dy * mask, or added to dx, at any size and thread count") {
     const std::vector<float> dy{1, -2, 3, 4, 5}, mask{0, 2, 2, 0, 2};
     std::vector<float> dx(5, 9.0f);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/kernels/conv_geometry.hpp"
@@ -21,8 +22,8 @@ namespace detail {
 constexpr std::int64_t dropout_chunk = 1024;
 
 /// The 16-bit decision values of elements [first, first + count) of a row whose draws start at
-/// `base`: u[j] = bits 16*(j%4).. of draw base + j/4. Two passes, each a plain vectorisable
-/// loop: one hash per four elements, then a widening copy. `first` is a multiple of 4.
+/// `base`: u[j] = bits 16*(j%4).. of draw base + j/4. One hash per four elements (a plain
+/// vectorisable loop), then the split into 16-bit values. `first` is a multiple of 4.
 inline void dropout_decisions(const RandomStream& stream, std::uint64_t base, std::int64_t first, std::int64_t count,
                               std::uint16_t* u) {
     std::uint64_t draws[dropout_chunk / 4];
@@ -30,8 +31,13 @@ inline void dropout_decisions(const RandomStream& stream, std::uint64_t base, st
     const std::uint64_t first_draw = base + static_cast<std::uint64_t>(first / 4);
 #pragma omp simd
     for (std::int64_t d = 0; d < n_draws; ++d) draws[d] = stream.bits(first_draw + static_cast<std::uint64_t>(d));
-#pragma omp simd
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    // Little-endian memory holds each draw's four 16-bit fields low field first, which is the
+    // order of u: one copy, where the shift per element compiles to lane shuffles.
+    std::memcpy(u, draws, static_cast<std::size_t>(count) * sizeof(std::uint16_t));
+#else
     for (std::int64_t j = 0; j < count; ++j) u[j] = static_cast<std::uint16_t>(draws[j / 4] >> (16 * (j % 4)));
+#endif
 }
 
 }  // namespace detail
