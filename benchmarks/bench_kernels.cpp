@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <random>
@@ -504,18 +505,29 @@ void BM_sgemm_eigen_square(benchmark::State& state) {
 
 // OpenBLAS, loaded at run time when present (Debian: libopenblas0-pthread), to see whether
 // handing the products to a BLAS (EIGEN_USE_BLAS) would pay for these shapes.
+// Debian's OpenBLAS 0.3.21 does not recognise newer Xeons and falls back to its SSE3
+// "Prescott" kernels (~6x slower SGEMM), so on an AVX-512 CPU without OPENBLAS_CORETYPE in the
+// environment this process sets it to SkylakeX before loading the library; the summary says so.
 struct OpenBlas {
     using Sgemm = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
     using SetThreads = void (*)(int);
+    using CoreName = char* (*)();
     Sgemm sgemm = nullptr;
     SetThreads set_threads = nullptr;
+    std::string core;            // the kernels OpenBLAS chose
+    bool core_set_here = false;  // OPENBLAS_CORETYPE set by this process
     static const OpenBlas& get() {
         static const OpenBlas lib = [] {
             OpenBlas l;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+            if (!std::getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx512f"))
+                l.core_set_here = setenv("OPENBLAS_CORETYPE", "SkylakeX", 0) == 0;
+#endif
             for (const char* name : {"libopenblas.so.0", "libopenblas.so"}) {
                 if (void* h = dlopen(name, RTLD_NOW | RTLD_LOCAL)) {
                     l.sgemm = reinterpret_cast<Sgemm>(dlsym(h, "cblas_sgemm"));
                     l.set_threads = reinterpret_cast<SetThreads>(dlsym(h, "openblas_set_num_threads"));
+                    if (auto core = reinterpret_cast<CoreName>(dlsym(h, "openblas_get_corename"))) l.core = core();
                     if (l.sgemm) break;
                 }
             }
@@ -701,6 +713,10 @@ public:
                 std::printf("%-34s %-32s %10s   %-40s %6s\n", name.c_str(), meta.description.c_str(), rate, bound, eff);
             }
             // The GEMM ceilings side by side: Eigen (what the library uses) and OpenBLAS.
+            const OpenBlas& blas = OpenBlas::get();
+            if (blas.sgemm)
+                std::printf("OpenBLAS kernels: %s%s\n", blas.core.empty() ? "?" : blas.core.c_str(),
+                            blas.core_set_here ? " (OPENBLAS_CORETYPE=SkylakeX set by this benchmark)" : "");
             std::printf("%-34s %12s %12s\n", "SGEMM shape", "Eigen GF/s", "OpenBLAS");
             auto row = [&](const std::string& label, const std::string& eigen, const std::string& blas) {
                 const Result* e = find(eigen, threads);
