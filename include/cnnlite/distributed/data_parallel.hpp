@@ -10,17 +10,16 @@
 // callbacks on rank 0 only (progress is printed by rank 0 alone).
 #pragma once
 
-#include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
-#include <limits>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
-#include "cnnlite/core/denormals.hpp"
 #include "cnnlite/data/batching.hpp"
 #include "cnnlite/distributed/broadcast.hpp"
 #include "cnnlite/distributed/communicator.hpp"
@@ -156,88 +155,47 @@ History fit_data_parallel(const Communicator& comm, Sequential<T>& model, Optimi
     return detail::collective_or_abort(comm, parallel.abort_on_local_error, [&]() -> History {
         check_consistency(comm, fit_fingerprint(model, optimizer, train, validation, options));
         try {  // the arguments are now known to agree, so these checks fail on every rank alike
-            check(!train.empty(), "fit: the training set is empty");
-            check(options.batch_size >= 1, "fit: batch size must be at least 1, got ", options.batch_size);
-            check(options.batch_size <= train.size(), "fit: batch size ", options.batch_size, " exceeds the ",
-                  train.size(), " training samples");
-            check(options.epochs >= options.initial_epoch, "fit: epochs (", options.epochs, ") below initial_epoch (",
-                  options.initial_epoch, ")");
-            check(validation == nullptr || !validation->empty(), "fit: the validation set is empty (pass null for none)");
-            model.check_batch(train.images().shape(), "fit (training set)");
-            if (validation) model.check_batch(validation->images().shape(), "fit (validation set)");
-            const Shape out = model.output_shape();
-            check(out.rank() == 1 && out[0] == train.num_classes(), "fit: the model's output shape ", out,
-                  " does not match the ", train.num_classes(), " classes of the training set");
+            cnnlite::detail::check_fit_arguments(model, train, validation, options);
         } catch (const Error& e) {
             throw CollectiveError(e.what());
         }
         broadcast_parameters(comm, model);
         broadcast_optimizer_state(comm, optimizer);
 
-        const FlushDenormals flush(options.flush_denormals);
-        Batcher batcher(train, BatchOptions{options.batch_size, options.shuffle, false, options.seed});
-        const std::int64_t steps = batcher.num_batches();
         DataParallelStep<T> train_step(comm, model, optimizer, options.on_non_finite, parallel.gradients);
-        ProgressBar progress(comm.is_root() ? options.verbosity : Verbosity::silent);
         Batch batch;
-        for (auto* cb : callbacks) cb->on_train_begin(model, history);
-
-        for (std::int64_t epoch = options.initial_epoch + 1; epoch <= options.epochs; ++epoch) {
-            if (options.learning_rate_schedule) optimizer.set_learning_rate(options.learning_rate_schedule(epoch));
-            for (auto* cb : callbacks) cb->on_epoch_begin(epoch);
-            const auto start = std::chrono::steady_clock::now();
-            batcher.start_epoch(static_cast<std::uint64_t>(epoch - 1));
-            progress.start_epoch(epoch, options.epochs, steps);
-            double loss_sum = 0;
-            std::int64_t correct = 0, seen = 0;
-
-            for (std::int64_t b = 0; b < steps; ++b) {
-                const std::int64_t first = b * options.batch_size;
-                const std::int64_t global_count = std::min(options.batch_size, train.size() - first);
-                const Shard shard = shard_of(global_count, comm.rank(), comm.size());
-                if (shard.count > 0) {
-                    gather_batch(train, batcher.order().data() + first + shard.first, shard.count, batch);
-                } else {
-                    batch.labels.clear();
-                    batch.indices.clear();
-                }
-                const ForwardContext ctx{true, options.seed, (epoch - 1) * steps + b, batch.indices.data()};
-                const auto r = train_step(batch, global_count, ctx, epoch, b + 1);
-                if (!r.applied) continue;
-                correct += r.correct;
-                loss_sum += r.loss_sum;
-                seen += r.count;
-                progress.update(b + 1, loss_sum / static_cast<double>(seen),
-                                static_cast<double>(correct) / static_cast<double>(seen), seen);
+        const auto train_batch = [&](const Batcher& batcher, std::int64_t epoch, std::int64_t b) {
+            const std::int64_t first = b * options.batch_size;
+            const std::int64_t global_count = std::min(options.batch_size, train.size() - first);
+            const Shard shard = shard_of(global_count, comm.rank(), comm.size());
+            if (shard.count > 0) {
+                gather_batch(train, batcher.order().data() + first + shard.first, shard.count, batch);
+            } else {
+                batch.labels.clear();
+                batch.indices.clear();
             }
-            const double train_seconds =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-            EpochRecord record;
-            record.epoch = epoch;
-            record.loss = seen ? loss_sum / static_cast<double>(seen) : std::numeric_limits<double>::quiet_NaN();
-            record.accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
-            record.images_per_second = train_seconds > 0 ? static_cast<double>(seen) / train_seconds : 0.0;
+            const ForwardContext ctx{true, options.seed, (epoch - 1) * batcher.num_batches() + b, batch.indices.data()};
+            const auto r = train_step(batch, global_count, ctx, epoch, b + 1);
+            return cnnlite::detail::BatchOutcome{r.applied, r.loss_sum, r.correct, r.count};
+        };
+        const auto end_of_epoch = [&](EpochRecord& record) {
             if (validation) {
                 const ShardedEvaluation v = evaluate_sharded(comm, model, *validation, options.validation_batch_size,
                                                              parallel.gradients.algorithm);
                 record.val_loss = v.loss;
                 record.val_accuracy = v.accuracy;
             }
-            if (parallel.check_replicas) check_replicas(comm, model, "after epoch " + std::to_string(epoch));
-            record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            history.epochs.push_back(record);
-            progress.end_epoch(cnnlite::detail::epoch_summary(record, options.epochs));
-
-            TrainControl control;
-            for (auto* cb : callbacks) cb->on_epoch_end(model, history, control);
-            int stop = control.stop ? 1 : 0;  // any rank's callbacks may stop the run: all stop
+            if (parallel.check_replicas) check_replicas(comm, model, "after epoch " + std::to_string(record.epoch));
+        };
+        const auto agree_stop = [&](bool asked) {  // any rank's callbacks may stop the run: all stop
+            int stop = asked ? 1 : 0;
             check_mpi(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, comm.handle()),
                       "MPI_Allreduce (stop decision)");
-            if (stop) break;
-        }
-        for (auto* cb : callbacks) cb->on_train_end(model, history);
-        return history;
+            return stop != 0;
+        };
+        return cnnlite::detail::run_epochs(model, optimizer, train, options,
+                                           comm.is_root() ? options.verbosity : Verbosity::silent, callbacks,
+                                           std::move(history), train_batch, end_of_epoch, agree_stop);
     });
 }
 

@@ -13,6 +13,7 @@
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cnnlite/core/denormals.hpp"
@@ -198,12 +199,12 @@ private:
     std::vector<int> predicted_;
 };
 
-/// Trains `model` with `optimizer` on `train`, validating on `validation` (null: none) after
-/// every epoch. Epochs initial_epoch+1 .. epochs run; `history` holds earlier epochs when
-/// resuming. Returns the history of all epochs.
+namespace detail {
+
+/// The argument checks of fit() and of its data-parallel variant.
 template <class T>
-History fit(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train, const Dataset* validation,
-            const FitOptions& options, const std::vector<Callback<T>*>& callbacks = {}, History history = {}) {
+void check_fit_arguments(const Sequential<T>& model, const Dataset& train, const Dataset* validation,
+                         const FitOptions& options) {
     check(!train.empty(), "fit: the training set is empty");
     check(options.batch_size >= 1, "fit: batch size must be at least 1, got ", options.batch_size);
     check(options.batch_size <= train.size(), "fit: batch size ", options.batch_size, " exceeds the ", train.size(),
@@ -216,13 +217,29 @@ History fit(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train,
     const Shape out = model.output_shape();
     check(out.rank() == 1 && out[0] == train.num_classes(), "fit: the model's output shape ", out,
           " does not match the ", train.num_classes(), " classes of the training set");
+}
 
+/// What one mini-batch added to its epoch's running loss and accuracy.
+struct BatchOutcome {
+    bool applied = false;      ///< false when the batch was skipped (non-finite values)
+    double loss_sum = 0;       ///< sum of the per-sample losses
+    std::int64_t correct = 0;  ///< samples classified right
+    std::int64_t count = 0;    ///< samples the step trained on
+};
+
+/// The epoch loop that fit() and data-parallel training share: learning-rate schedule,
+/// reshuffle, one `train_batch(batcher, epoch, b)` -> BatchOutcome per mini-batch, progress,
+/// the epoch's record (`end_of_epoch(record)` fills the validation figures and does any other
+/// work the epoch's seconds include), callbacks, and stopping when `agree_stop(asked)` says so
+/// (a callback asked: `asked`). Denormals are flushed while it runs when the options say so.
+template <class T, class TrainBatch, class EndOfEpoch, class AgreeStop>
+History run_epochs(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train, const FitOptions& options,
+                   Verbosity verbosity, const std::vector<Callback<T>*>& callbacks, History history,
+                   TrainBatch&& train_batch, EndOfEpoch&& end_of_epoch, AgreeStop&& agree_stop) {
     const FlushDenormals flush(options.flush_denormals);
     Batcher batcher(train, BatchOptions{options.batch_size, options.shuffle, false, options.seed});
     const std::int64_t steps = batcher.num_batches();
-    TrainStep<T> train_step(model, optimizer, options.on_non_finite);
-    ProgressBar progress(options.verbosity);
-    Batch batch;
+    ProgressBar progress(verbosity);
     for (auto* cb : callbacks) cb->on_train_begin(model, history);
 
     for (std::int64_t epoch = options.initial_epoch + 1; epoch <= options.epochs; ++epoch) {
@@ -235,14 +252,11 @@ History fit(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train,
         std::int64_t correct = 0, seen = 0;
 
         for (std::int64_t b = 0; b < steps; ++b) {
-            batcher.fill(b, batch);
-            // Dropout masks are keyed by the global step and each sample's index in the data set.
-            const ForwardContext ctx{true, options.seed, (epoch - 1) * steps + b, batch.indices.data()};
-            const auto r = train_step(batch, ctx, epoch, b + 1);
+            const BatchOutcome r = train_batch(static_cast<const Batcher&>(batcher), epoch, b);
             if (!r.applied) continue;
             correct += r.correct;
-            loss_sum += r.loss * static_cast<double>(batch.size());
-            seen += batch.size();
+            loss_sum += r.loss_sum;
+            seen += r.count;
             progress.update(b + 1, loss_sum / static_cast<double>(seen),
                             static_cast<double>(correct) / static_cast<double>(seen), seen);
         }
@@ -253,21 +267,46 @@ History fit(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train,
         record.loss = seen ? loss_sum / static_cast<double>(seen) : std::numeric_limits<double>::quiet_NaN();
         record.accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
         record.images_per_second = train_seconds > 0 ? static_cast<double>(seen) / train_seconds : 0.0;
-        if (validation) {
-            const Evaluation v = evaluate(model, *validation, options.validation_batch_size);
-            record.val_loss = v.loss;
-            record.val_accuracy = v.accuracy;
-        }
+        end_of_epoch(record);
         record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         history.epochs.push_back(record);
-        progress.end_epoch(detail::epoch_summary(record, options.epochs));
+        progress.end_epoch(epoch_summary(record, options.epochs));
 
         TrainControl control;
         for (auto* cb : callbacks) cb->on_epoch_end(model, history, control);
-        if (control.stop) break;
+        if (agree_stop(control.stop)) break;
     }
     for (auto* cb : callbacks) cb->on_train_end(model, history);
     return history;
+}
+
+}  // namespace detail
+
+/// Trains `model` with `optimizer` on `train`, validating on `validation` (null: none) after
+/// every epoch. Epochs initial_epoch+1 .. epochs run; `history` holds earlier epochs when
+/// resuming. Returns the history of all epochs.
+template <class T>
+History fit(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train, const Dataset* validation,
+            const FitOptions& options, const std::vector<Callback<T>*>& callbacks = {}, History history = {}) {
+    detail::check_fit_arguments(model, train, validation, options);
+    TrainStep<T> train_step(model, optimizer, options.on_non_finite);
+    Batch batch;
+    const auto train_batch = [&](const Batcher& batcher, std::int64_t epoch, std::int64_t b) {
+        batcher.fill(b, batch);
+        // Dropout masks are keyed by the global step and each sample's index in the data set.
+        const ForwardContext ctx{true, options.seed, (epoch - 1) * batcher.num_batches() + b, batch.indices.data()};
+        const auto r = train_step(batch, ctx, epoch, b + 1);
+        const auto count = static_cast<std::int64_t>(batch.size());
+        return detail::BatchOutcome{r.applied, r.loss * static_cast<double>(count), r.correct, count};
+    };
+    const auto end_of_epoch = [&](EpochRecord& record) {
+        if (!validation) return;
+        const Evaluation v = evaluate(model, *validation, options.validation_batch_size);
+        record.val_loss = v.loss;
+        record.val_accuracy = v.accuracy;
+    };
+    return detail::run_epochs(model, optimizer, train, options, options.verbosity, callbacks, std::move(history),
+                              train_batch, end_of_epoch, [](bool asked) { return asked; });
 }
 
 }  // namespace cnnlite
