@@ -252,7 +252,7 @@ History run_epochs(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset&
         std::int64_t correct = 0, seen = 0;
 
         for (std::int64_t b = 0; b < steps; ++b) {
-            const BatchOutcome r = train_batch(static_cast<const Batcher&>(batcher), epoch, b);
+            const BatchOutcome r = train_batch(batcher, epoch, b);
             if (!r.applied) continue;
             correct += r.correct;
             loss_sum += r.loss_sum;
@@ -296,7 +296,7 @@ History fit(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train,
         // Dropout masks are keyed by the global step and each sample's index in the data set.
         const ForwardContext ctx{true, options.seed, (epoch - 1) * batcher.num_batches() + b, batch.indices.data()};
         const auto r = train_step(batch, ctx, epoch, b + 1);
-        const auto count = static_cast<std::int64_t>(batch.size());
+        const std::int64_t count = batch.size();
         return detail::BatchOutcome{r.applied, r.loss * static_cast<double>(count), r.correct, count};
     };
     const auto end_of_epoch = [&](EpochRecord& record) {
