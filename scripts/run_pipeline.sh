@@ -38,5 +38,9 @@ cmake --build "$build_dir" --parallel "$jobs" --target fashion_mnist
 program="$build_dir/examples/fashion_mnist/fashion_mnist"
 [[ -x "$program" ]] || cnnlite_die "the build did not produce $program"
 cd "$CNNLITE_ROOT"
-cnnlite_log "running: ${program#"$CNNLITE_ROOT"/} all $*"
-exec "$program" all "$@"
+# The reproduction command always starts a new run: it replaces the previous run in the output
+# folder (--overwrite), unless asked to continue it (--resume).
+args=("$@")
+[[ " ${args[*]} " == *" --resume "* || " ${args[*]} " == *" --overwrite "* ]] || args+=(--overwrite)
+cnnlite_log "running: ${program#"$CNNLITE_ROOT"/} all ${args[*]}"
+exec "$program" all "${args[@]}"

@@ -2,7 +2,11 @@
 // flushing denormals.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
@@ -13,6 +17,7 @@
 
 #include "cnnlite/core/denormals.hpp"
 #include "cnnlite/core/error.hpp"
+#include "cnnlite/core/folder_lock.hpp"
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/tensor.hpp"
 #include "cnnlite/core/threading.hpp"
@@ -154,4 +159,50 @@ TEST_CASE("FlushDenormals nests and leaves an outer flush on") {
     }
 }
 
+namespace {
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const cnnlite::Error& e) {
+        return e.what();
+    }
+    return "";
+}
+bool mentions(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("set_num_threads accepts 1 to four per core, and names the bound otherwise") {
+    const int before = cnnlite::num_threads();
+    CHECK(cnnlite::max_threads() == 4 * cnnlite::available_cores());
+    cnnlite::set_num_threads(cnnlite::max_threads());
+    const std::string too_many = error_of([] { cnnlite::set_num_threads(100000); });
+    CHECK(mentions(too_many, "100000 threads is more than " + std::to_string(cnnlite::max_threads())));
+    CHECK(mentions(error_of([] { cnnlite::set_num_threads(0); }), "at least one thread"));
+    cnnlite::set_num_threads(before);
+}
+
+TEST_CASE("FolderLock: one holder per folder, named to the next; released with its holder") {
+    namespace fs = std::filesystem;
+    const fs::path folder = fs::temp_directory_path() / ("cnnlite_test_lock_" + std::to_string(::getpid()));
+    fs::remove_all(folder);
+    {
+        const cnnlite::FolderLock first(folder.string(), "the first holder");
+        CHECK(fs::exists(folder / ".lock"));
+        const std::string refused = error_of([&] { cnnlite::FolderLock second(folder.string(), "the second"); });
+        CHECK(mentions(refused, "folder '" + folder.string() + "' is in use by another run (the first holder)"));
+    }
+    {
+        const cnnlite::FolderLock again(folder.string(), "the second holder");  // released with the first
+        std::ifstream in(folder / ".lock");
+        std::string line;
+        std::getline(in, line);
+        CHECK(line == "the second holder");
+    }
+    CHECK(mentions(error_of([&] { cnnlite::check_folder_writable((folder / "missing").string()); }),
+                   "cannot write in folder"));
+    fs::remove_all(folder);
+}
+
 }  // namespace test_core
+

@@ -436,6 +436,69 @@ TEST_CASE("Dataset validates what it is built from") {
     CHECK(bytes.images()[2] == 1.0f);
 }
 
+TEST_CASE("IDX files are read only as far as the caller needs, within a memory budget") {
+    TempDir dir("prefix");
+    // Gzip'd files whose headers claim 1,000,000 images but that hold only the first 300.
+    Bytes pixels(300 * 784), labels(300);
+    for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<unsigned char>(i * 7 % 251);
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<unsigned char>(i % 10);
+    const fs::path images = dir.path / "train-images-idx3-ubyte.gz", label_file = dir.path / "train-labels-idx1-ubyte.gz";
+    write_file(images, gzip(idx_bytes(0x803, {1000000, 28, 28}, pixels)));
+    write_file(label_file, gzip(idx_bytes(0x801, {1000000}, labels)));
+
+    CHECK(cnnlite::read_idx_u8_shape(images, 3) == cnnlite::Shape{1000000, 28, 28});
+    const auto first = cnnlite::read_idx_images(images, cnnlite::idx_default_max_bytes, 250);
+    CHECK(first.shape() == cnnlite::Shape{250, 28, 28});
+    CHECK(std::equal(first.begin(), first.end(), pixels.begin()));
+    cnnlite::IdxDatasetLimits limits;
+    limits.max_items = 250;
+    const Dataset part = cnnlite::load_idx_dataset(images, label_file, cnnlite::fashion_mnist_class_names(), limits);
+    CHECK(part.size() == 250);
+    CHECK(part.labels()[249] == 9);
+
+    // Everything the header claims: refused from the header with the memory named, nothing read.
+    const std::string message =
+        error_of([&] { cnnlite::load_idx_dataset(images, label_file, cnnlite::fashion_mnist_class_names()); });
+    CHECK(contains(message, images.string()));
+    CHECK(contains(message, "1000000 images of 28x28 need 3920 MB in memory"));
+    CHECK(contains(message, "more than the budget of 1073.74 MB"));
+    // A prefix longer than the data that is there is still truncated data.
+    CHECK(contains(error_of([&] { cnnlite::read_idx_images(images, cnnlite::idx_default_max_bytes, 301); }),
+                   "truncated data"));
+}
+
+TEST_CASE("a Fashion-MNIST part without images is refused by name, and parts can be skipped") {
+    TempDir dir("empty_part");
+    for (const auto& entry : fs::directory_iterator(fixture_folder)) fs::copy_file(entry.path(), dir.path / entry.path().filename());
+    write_file(dir.path / "t10k-images-idx3-ubyte.gz", gzip(idx_bytes(0x803, {0, 28, 28}, {})));
+    write_file(dir.path / "t10k-labels-idx1-ubyte.gz", gzip(idx_bytes(0x801, {0}, {})));
+    const std::string message = error_of([&] { cnnlite::load_fashion_mnist(dir.path); });
+    CHECK(contains(message, "t10k-images-idx3-ubyte.gz' holds no images, so the test set is empty"));
+
+    cnnlite::FashionMnistLimits train_only;
+    train_only.test_images = 0;
+    const cnnlite::FashionMnist data = cnnlite::load_fashion_mnist(dir.path, train_only);
+    CHECK(data.train.size() == 2000);
+    CHECK(data.test.empty());
+}
+
+TEST_CASE("content fingerprints tell data sets apart by pixels, labels, order and position") {
+    const Dataset full = cnnlite::load_fashion_mnist(fixture_folder).train;
+    const std::uint64_t base = cnnlite::content_fingerprint(full.slice(0, 500));
+    CHECK(cnnlite::content_fingerprint(full.slice(0, 500)) == base);       // repeatable
+    CHECK(cnnlite::content_fingerprint(full.slice(1, 500)) != base);       // other samples
+    CHECK(cnnlite::content_fingerprint(full.slice(0, 499)) != base);       // fewer
+    auto pixels = cnnlite::Tensor<std::uint8_t>::from(full.pixels().rows(0, 500).shape(), full.pixels().data(), 500 * 784);
+    std::vector<int> labels(full.labels().begin(), full.labels().begin() + 500);
+    const Dataset same = Dataset::from_pixels(pixels, labels, full.class_names());
+    CHECK(cnnlite::content_fingerprint(same) == base);
+    pixels.data()[123] ^= 1;  // one pixel, one bit
+    CHECK(cnnlite::content_fingerprint(Dataset::from_pixels(pixels, labels, full.class_names())) != base);
+    pixels.data()[123] ^= 1;
+    labels[7] = (labels[7] + 1) % 10;
+    CHECK(cnnlite::content_fingerprint(Dataset::from_pixels(pixels, labels, full.class_names())) != base);
+}
+
 TEST_CASE("epoch permutations are a pure function of (seed, epoch)") {
     const auto order = cnnlite::epoch_permutation(1000, 42, 3);
     std::vector<std::int64_t> sorted = order;

@@ -23,7 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cnnlite/io/atomic_file.hpp"
+#include "cnnlite/core/files.hpp"
 #include "cnnlite/io/csv.hpp"
 #include "cnnlite/io/npy.hpp"
 #include "cnnlite/io/safetensors.hpp"

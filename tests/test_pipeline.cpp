@@ -4,12 +4,8 @@
 // statistics against NumPy/SciPy values (tests/fixtures/pipeline/, with the script that made
 // them), --resume against an uninterrupted run, predict on generated PNGs, and errors.
 //
-// The program is found through $FASHION_MNIST_EXE, else at ../examples/fashion_mnist/fashion_mnist
-// from this test's own executable (the layout of both the CMake and the Meson build).
+// The program is run by tests/program_runner.hpp.
 #include <doctest/doctest.h>
-
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -32,6 +28,8 @@
 #include "cnnlite/train/evaluate.hpp"
 #include "cnnlite/viz/image.hpp"
 #include "cnnlite/viz/image_io.hpp"
+#include "cnnlite/viz/image_read.hpp"
+#include "program_runner.hpp"
 
 namespace test_pipeline {
 
@@ -42,59 +40,15 @@ namespace {
 const fs::path source_dir = CNNLITE_SOURCE_DIR;
 const fs::path fixture_data = source_dir / "data" / "fixtures";
 
-fs::path program() {
-    if (const char* env = std::getenv("FASHION_MNIST_EXE"); env && *env) return env;
-    std::error_code ec;
-    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-    return self.parent_path().parent_path() / "examples" / "fashion_mnist" / "fashion_mnist";
-}
+using test_support::contains;
+using test_support::read_text;
+using test_support::RunResult;
+using test_support::TempDir;
 
-/// A fresh folder under the system temp folder, removed with the object.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "cnnlite_pipeline_XXXXXX").string();
-        REQUIRE(mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
-
-struct RunResult {
-    int status = -1;
-    std::string out, err;
-};
-
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-std::string quote(const std::string& s) { return "'" + s + "'"; }
-
-/// Runs the program with `args` (each quoted), capturing stdout and stderr.
+/// Runs the program with `args`, capturing stdout and stderr.
 RunResult run(const std::vector<std::string>& args, const fs::path& scratch) {
-    const fs::path exe = program();
-    REQUIRE_MESSAGE(fs::exists(exe), "the fashion_mnist program is not at ", exe.string(),
-                    "; build the fashion_mnist target (examples) first or set FASHION_MNIST_EXE");
-    std::string command = quote(exe.string());
-    for (const auto& a : args) command += " " + quote(a);
-    const fs::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
-    command += " > " + quote(out.string()) + " 2> " + quote(err.string());
-    const int raw = std::system(command.c_str());
-    RunResult r;
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = read_text(out);
-    r.err = read_text(err);
-    return r;
+    return test_support::run_program(args, scratch);
 }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::size_t count_of(const std::string& text, const std::string& part) {
     std::size_t n = 0;
@@ -424,7 +378,8 @@ TEST_CASE("train --resume after an interrupted run gives the same model file as 
     r = run(with({"train", "--epochs", "2", "--resume", "--out", parts.string()}), tmp.path);
     REQUIRE_MESSAGE(r.status == 0, r.err);
 
-    CHECK(read_text(whole / "model.safetensors") == read_text(parts / "model.safetensors"));
+    CHECK(test_support::without_run_ids(read_text(whole / "model.safetensors")) ==
+          test_support::without_run_ids(read_text(parts / "model.safetensors")));
     const auto history_a = cnnlite::read_csv((whole / "history.csv").string());
     const auto history_b = cnnlite::read_csv((parts / "history.csv").string());
     REQUIRE(history_a.size() == 3);

@@ -8,8 +8,7 @@
 // traces the program's system calls (ptrace) and kills it at the chosen write(2) to the
 // checkpoint's temp file or at the rename(2) of the checkpoint. Linux only.
 //
-// The program is found like in test_pipeline.cpp: $FASHION_MNIST_EXE, else
-// ../examples/fashion_mnist/fashion_mnist from this test's executable.
+// The program is found as tests/program_runner.hpp says.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
@@ -37,6 +36,7 @@
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/checkpoint.hpp"
+#include "program_runner.hpp"
 
 namespace test_reliability_kill {
 
@@ -46,32 +46,8 @@ namespace {
 
 const fs::path source_dir = CNNLITE_SOURCE_DIR;
 
-fs::path program() {
-    if (const char* env = std::getenv("FASHION_MNIST_EXE"); env && *env) return env;
-    std::error_code ec;
-    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-    return self.parent_path().parent_path() / "examples" / "fashion_mnist" / "fashion_mnist";
-}
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "cnnlite_kill_XXXXXX").string();
-        REQUIRE(mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
-
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using test_support::read_text;
+using test_support::TempDir;
 
 /// Where to kill the traced program, relative to the n-th checkpoint this process writes.
 enum class KillAt {
@@ -120,7 +96,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 /// `at` says, counting checkpoints from the first this process writes (`nth` = 1).
 Run run(const std::vector<std::string>& args, const fs::path& scratch, KillAt at = KillAt::nothing, int nth = 0,
         std::uint64_t bytes = 0) {
-    const fs::path exe = program();
+    const fs::path exe = test_support::fashion_mnist_program();
     REQUIRE_MESSAGE(fs::exists(exe), "the fashion_mnist program is not at ", exe.string(),
                     "; build the fashion_mnist target (examples) first or set FASHION_MNIST_EXE");
     const fs::path err_path = scratch / "stderr.txt";
@@ -304,7 +280,8 @@ TEST_CASE("SIGKILL mid-epoch, mid-checkpoint-write, before and after its rename:
 
     // Bitwise identical outputs. Excluded: wall times (history's `seconds`, metrics'
     // train_seconds and train_images_per_second) and run.json, which logs each invocation.
-    CHECK(read_text(whole / "model.safetensors") == read_text(killed / "model.safetensors"));
+    CHECK(test_support::without_run_ids(read_text(whole / "model.safetensors")) ==
+          test_support::without_run_ids(read_text(killed / "model.safetensors")));
     const auto history_a = cnnlite::read_csv((whole / "history.csv").string());
     const auto history_b = cnnlite::read_csv((killed / "history.csv").string());
     REQUIRE(history_a.size() == 4);
@@ -318,6 +295,8 @@ TEST_CASE("SIGKILL mid-epoch, mid-checkpoint-write, before and after its rename:
         REQUIRE(m->contains("train_seconds"));
         m->erase("train_seconds");
         m->erase("train_images_per_second");
+        CHECK(m->value("run_id", std::string()).size() == 16);
+        m->erase("run_id");
     }
     CHECK(metrics_a.dump() == metrics_b.dump());
     CHECK(metrics_b["epochs_run"] == 3);

@@ -2,6 +2,9 @@
 // trips, text, grids, SVG charts and the HTML report.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -21,12 +24,15 @@
 #include "cnnlite/viz/histogram_chart.hpp"
 #include "cnnlite/viz/image.hpp"
 #include "cnnlite/viz/image_io.hpp"
+#include "cnnlite/viz/image_read.hpp"
+#include "cnnlite/viz/mnist_style.hpp"
 #include "cnnlite/viz/line_chart.hpp"
 #include "cnnlite/viz/overlay.hpp"
 #include "cnnlite/viz/report.hpp"
 #include "cnnlite/viz/scatter_chart.hpp"
 #include "cnnlite/viz/svg.hpp"
 #include "cnnlite/viz/text.hpp"
+#include "picture_bytes.hpp"
 
 namespace doctest {
 template <>
@@ -355,6 +361,148 @@ TEST_CASE("PNG: write and read back, grey and RGB; clear errors for bad files") 
     CHECK_THROWS_AS(read_image((dir / "empty.png").string()), Error);
     CHECK_THROWS_AS(write_png((dir / "no" / "such" / "dir.png").string(), random_image(2, 2, 3, 1)), Error);
     CHECK_THROWS_AS(encode_png(Image()), Error);
+}
+
+/// The message of the cnnlite::Error that `f` throws ("" if it throws none).
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+bool mentions(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+TEST_CASE("pictures: PNG and JPEG decode, grey and colour, baseline and progressive") {
+    for (int channels : {1, 3})
+        for (bool progressive : {false, true}) {
+            CAPTURE(channels);
+            CAPTURE(progressive);
+            const Image original = test_support::disc_picture(45, 31, channels);
+            const auto jpeg = test_support::encode_jpeg(original, progressive);
+            CHECK(sniff_image_format(jpeg.data(), jpeg.size()) == ImageFormat::jpeg);
+            const Image back = decode_image(jpeg.data(), jpeg.size(), "disc.jpg");
+            REQUIRE(back.width() == 45);
+            REQUIRE(back.height() == 31);
+            REQUIRE(back.channels() == channels);
+            double error = 0;  // JPEG is lossy: close, not equal
+            for (std::size_t i = 0; i < back.size(); ++i) error += std::abs(back.data()[i] - original.data()[i]);
+            CHECK(error / static_cast<double>(back.size()) < 4.0);
+        }
+    const Image wide = test_support::disc_picture(3, 2, 3);
+    const auto png = test_support::encode_png(wide);
+    CHECK(sniff_image_format(png.data(), png.size()) == ImageFormat::png);
+    const Image back = decode_image(png.data(), png.size());
+    CHECK(std::equal(wide.data(), wide.data() + wide.size(), back.data()));
+}
+
+TEST_CASE("pictures: other formats, huge claims and damaged files are refused, naming the file") {
+    using test_support::Bytes;
+    const Image disc = test_support::disc_picture(40, 30, 3);
+    const Bytes png = test_support::encode_png(disc), jpeg = test_support::encode_jpeg(disc);
+
+    // Formats that are not PNG or JPEG, by name; BMP included (its 54 bytes may claim any size).
+    const Bytes bmp = test_support::bmp_claiming(26000, 26000);
+    CHECK(mentions(error_of([&] { decode_image(bmp.data(), bmp.size(), "bomb.bmp"); }), "'bomb.bmp' is a BMP picture"));
+    const std::string gif = "GIF89a\x01\x00\x01\x00";
+    CHECK(mentions(error_of([&] { decode_image(reinterpret_cast<const std::uint8_t*>(gif.data()), gif.size(), "a.gif"); }),
+                   "a GIF picture"));
+    const std::string text = "just text";
+    CHECK(mentions(error_of([&] { decode_image(reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), "t.png"); }),
+                   "not a PNG or JPEG picture"));
+
+    // Headers claiming 30000 x 30000 pixels: refused from the header, before any pixel is decoded.
+    for (const auto& [name, bytes] : {std::pair<std::string, Bytes>{"big.png", test_support::png_claiming(png, 30000, 30000)},
+                                      {"big.jpg", test_support::jpeg_claiming(jpeg, 30000, 30000)},
+                                      {"wide.png", test_support::png_claiming(png, 900000, 50)}}) {
+        CAPTURE(name);
+        REQUIRE(!bytes.empty());
+        const std::string message = error_of([&] { decode_image(bytes.data(), bytes.size(), name); });
+        CHECK(mentions(message, "'" + name + "'"));
+        CHECK(mentions(message, "more than the limit of 40000000 pixels"));
+    }
+    ImageReadLimits small;
+    small.max_pixels = 1000;
+    CHECK(mentions(error_of([&] { decode_image(png.data(), png.size(), "p.png", small); }), "40x30 pixels"));
+    small.max_file_bytes = 100;
+    CHECK(mentions(error_of([&] { decode_image(png.data(), png.size(), "p.png", small); }), "more than the limit of 100 bytes"));
+
+    // Truncated files are errors, never a picture with the missing pixels filled in. Every
+    // prefix of both files is tried; only a PNG cut inside its last chunk (IEND, 12 bytes, after
+    // all pixel data and its checksum) may still decode, and then to the whole picture.
+    for (const auto& [name, bytes] : {std::pair<std::string, Bytes>{"cut.png", png}, {"cut.jpg", jpeg}}) {
+        CAPTURE(name);
+        const Image whole = decode_image(bytes.data(), bytes.size());
+        const std::size_t complete_from = name == "cut.png" ? bytes.size() - 12 : bytes.size();
+        for (std::size_t n = 1; n < bytes.size(); ++n) {
+            Image part;
+            const std::string message = error_of([&] { part = decode_image(bytes.data(), n, name); });
+            if (!message.empty()) {
+                CHECK(mentions(message, "'" + name + "'"));
+                continue;
+            }
+            if (n < complete_from) FAIL_CHECK("a prefix of ", n, " of ", bytes.size(), " bytes decoded");
+            CHECK(std::equal(whole.data(), whole.data() + whole.size(), part.data()));
+        }
+    }
+    const Bytes half = test_support::cut(jpeg, 0.5);
+    CHECK(mentions(error_of([&] { decode_image(half.data(), half.size(), "half.jpg"); }), "not a complete JPEG"));
+
+    // A progressive JPEG with more scans than allowed.
+    const Bytes progressive = test_support::encode_jpeg(disc, true);
+    ImageReadLimits few_scans;
+    few_scans.max_jpeg_scans = 2;
+    CHECK(mentions(error_of([&] { decode_image(progressive.data(), progressive.size(), "p.jpg", few_scans); }),
+                   "more than 2 progressive scans"));
+}
+
+TEST_CASE("pictures: only regular files are read, and only up to the size limit") {
+    const Scratch scratch("picture_files");
+    const std::string fifo = (scratch.path / "pipe.png").string();
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK(mentions(error_of([&] { read_image(fifo); }), "not a regular file"));  // without blocking
+    CHECK(mentions(error_of([&] { read_image("/dev/zero"); }), "'/dev/zero': not a regular file"));
+    const std::string big = (scratch.path / "big.jpg").string();
+    {
+        std::ofstream out(big, std::ios::binary);
+        out.seekp((std::int64_t(64) << 20) + 1);
+        out.put('x');
+    }
+    CHECK(mentions(error_of([&] { read_image(big); }), "more than the limit of 67108864 bytes"));
+}
+
+TEST_CASE("to_mnist_style: grey, light object on black, centred and fitted, at bounded cost") {
+    // A light disc on a dark background: kept as it is, centred, its brightest pixel at 255.
+    const MnistStyleInput dark = to_mnist_style(test_support::disc_picture(90, 60, 3));
+    CHECK_FALSE(dark.inverted);
+    REQUIRE(dark.image.width() == 28);
+    REQUIRE(dark.image.height() == 28);
+    REQUIRE(dark.image.channels() == 1);
+    CHECK(*std::max_element(dark.image.data(), dark.image.data() + dark.image.size()) == 255);
+    CHECK(dark.image.at(0, 0) == 0);
+    CHECK(dark.image.at(14, 14) == 255);
+
+    // The same scene with a light background is inverted first and gives the same input.
+    Image light = test_support::disc_picture(90, 60, 1);
+    for (std::size_t i = 0; i < light.size(); ++i) light.data()[i] = static_cast<std::uint8_t>(255 - light.data()[i]);
+    const MnistStyleInput inverted = to_mnist_style(light);
+    CHECK(inverted.inverted);
+    CHECK(inverted.image.at(14, 14) == 255);
+
+    // A strip one pixel high and 200,000 wide: fitted as a 28 x 1 line, not squared (a square of
+    // its width would need 40 GB).
+    Image strip(200000, 1, 1);
+    for (int x = 0; x < strip.width(); ++x) strip.at(x, 0) = static_cast<std::uint8_t>(x % 3 == 0 ? 250 : 5);
+    const MnistStyleInput line = to_mnist_style(strip);
+    CHECK(line.image.width() == 28);
+    int lit_rows = 0;
+    for (int y = 0; y < 28; ++y) lit_rows += line.image.at(10, y) > 0;
+    CHECK(lit_rows == 1);
+
+    CHECK(mentions(error_of([] { to_mnist_style(Image()); }), "empty picture"));
 }
 
 TEST_CASE("text: drawn inside its measured box; widths grow with the string") {

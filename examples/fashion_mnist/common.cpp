@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <iterator>
 #include <numeric>
 #include <sstream>
@@ -15,7 +14,7 @@
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/threading.hpp"
-#include "cnnlite/io/atomic_file.hpp"
+#include "cnnlite/core/files.hpp"
 #include "cnnlite/io/model_file.hpp"
 
 #include "pipeline.hpp"
@@ -56,35 +55,35 @@ std::string with_commas(std::int64_t n) {
 
 void ensure_dir(const fs::path& dir) { cnnlite::create_directories(dir.string()); }
 
-cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage) {
+cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage, const cnnlite::FashionMnistLimits& limits) {
     const double start = now_seconds();
     const cnnlite::FashionMnistFiles files = cnnlite::locate_fashion_mnist(s.data);
     say(s, stage, "reading Fashion-MNIST from " + files.folder.string());
-    cnnlite::FashionMnist data = cnnlite::load_fashion_mnist(files);
-    say(s, stage,
-        with_commas(data.train.size()) + " training and " + with_commas(data.test.size()) + " test images read in " +
-            format_seconds(now_seconds() - start));
+    cnnlite::FashionMnist data = cnnlite::load_fashion_mnist(files, limits);
+    std::string read;
+    if (!data.train.empty()) read = with_commas(data.train.size()) + " training";
+    if (!data.test.empty()) read += (read.empty() ? "" : " and ") + with_commas(data.test.size()) + " test";
+    say(s, stage, read + " images read in " + format_seconds(now_seconds() - start));
     return data;
 }
 
-cnnlite::Sequential<float> load_trained_model(const Settings& s, const std::string& stage) {
-    const std::string path = s.model_path();
+cnnlite::Sequential<float> load_trained_model(const Settings& s, const fs::path& path, const std::string& stage) {
     std::error_code ec;
     if (!fs::exists(path, ec))
-        cnnlite::fail("no trained model at '", path, "': run `fashion_mnist train --out ", s.out,
+        cnnlite::fail("no trained model at '", path.string(), "': run `fashion_mnist train --out ", s.out,
                       "` first, or name a model file with --model FILE");
-    say(s, stage, "loading the model " + path);
-    return cnnlite::load_model<float>(path);
+    say(s, stage, "loading the model " + path.string());
+    return cnnlite::load_model<float>(path.string());
 }
 
 nlohmann::json read_json_object(const fs::path& path) {
     std::error_code ec;
     if (!fs::exists(path, ec)) return nlohmann::json::object();
-    std::ifstream in(path);
-    cnnlite::check(static_cast<bool>(in), "cannot read '", path.string(), "'");
+    const cnnlite::detail::InputFile file(path.string(), "JSON file");
+    const std::vector<std::uint8_t> bytes = file.read_all(std::uint64_t(16) << 20);
     nlohmann::json value;
     try {
-        value = nlohmann::json::parse(in);
+        value = nlohmann::json::parse(bytes.begin(), bytes.end());
     } catch (const nlohmann::json::exception& e) {
         cnnlite::fail("'", path.string(), "' is not valid JSON (", e.what(), "); delete it or fix it");
     }
@@ -109,7 +108,11 @@ std::string local_time_now() {
 }  // namespace
 
 void record_stage(const Settings& s, const std::string& stage, double seconds, const nlohmann::json& extra) {
-    const Paths paths(s);
+    record_stage(s, Paths(s), stage, seconds, extra);
+}
+
+void record_stage(const Settings& s, const Paths& paths, const std::string& stage, double seconds,
+                  const nlohmann::json& extra) {
     nlohmann::json log = read_json_object(paths.run_log());
     nlohmann::json entry = extra.is_object() ? extra : nlohmann::json::object();
     entry["seconds"] = seconds;

@@ -18,22 +18,30 @@ namespace fm {
 
 void run_evaluate(const Settings& s) {
     const double start = now_seconds();
-    const Paths paths(s);
-    const cnnlite::Sequential<float> model = load_trained_model(s, "evaluate");
-    const cnnlite::FashionMnist data = load_data(s, "evaluate");
+    const ModelOutputs target = outputs_for_model(s);
+    const Paths& paths = target.paths;
+    if (!target.own)
+        say(s, "evaluate", "the model is not the run in " + s.out + ": its results go to " + paths.out.string());
+    const cnnlite::Sequential<float> model = load_trained_model(s, target.model, "evaluate");
+    cnnlite::FashionMnistLimits limits;
+    limits.train_images = 0;  // the test set only
+    const cnnlite::FashionMnist data = load_data(s, "evaluate", limits);
     const auto& names = cnnlite::fashion_mnist_class_names();
     ensure_dir(paths.figures());
 
     say(s, "evaluate", "classifying the " + with_commas(data.test.size()) + " test images");
     const cnnlite::Evaluation eval = cnnlite::evaluate(model, data.test);
 
+    // Test results join what `train` wrote about the same run, and nothing else.
     nlohmann::json metrics = read_json_object(paths.metrics());
+    if (metrics.value("run_id", std::string()) != target.run_id) metrics = nlohmann::json::object();
+    if (!target.run_id.empty()) metrics["run_id"] = target.run_id;
     metrics["test_accuracy"] = eval.accuracy;
     metrics["test_loss"] = eval.loss;
     metrics["per_class_accuracy"] = eval.per_class_accuracy;
     metrics["confusion_matrix"] = eval.confusion.rows();
     metrics["test_images"] = data.test.size();
-    metrics["evaluated_model"] = s.model_path();
+    metrics["evaluated_model"] = target.own ? target.model.string() : fs::absolute(target.model).string();
     if (!metrics.contains("class_names")) metrics["class_names"] = names;
     write_json(paths.metrics(), metrics);
 
@@ -99,7 +107,8 @@ void run_evaluate(const Settings& s) {
     }
 
     const double seconds = now_seconds() - start;
-    record_stage(s, "evaluate", seconds, {{"model", s.model_path()}, {"data_folder", data.files.folder.string()}});
+    record_stage(s, paths, "evaluate", seconds,
+                 {{"model", target.model.string()}, {"data_folder", data.files.folder.string()}});
     say(s, "evaluate", "metrics -> " + paths.metrics().string() + "; done in " + format_seconds(seconds));
 }
 

@@ -29,9 +29,14 @@ cnnlite::viz::GridTile empty_tile() {
 
 void run_explain(const Settings& s) {
     const double start = now_seconds();
-    const Paths paths(s);
-    const cnnlite::Sequential<float> model = load_trained_model(s, "explain");
-    const cnnlite::FashionMnist data = load_data(s, "explain");
+    const ModelOutputs target = outputs_for_model(s);
+    const Paths& paths = target.paths;
+    if (!target.own)
+        say(s, "explain", "the model is not the run in " + s.out + ": its results go to " + paths.out.string());
+    const cnnlite::Sequential<float> model = load_trained_model(s, target.model, "explain");
+    cnnlite::FashionMnistLimits limits;
+    limits.train_images = 0;  // the test set only
+    const cnnlite::FashionMnist data = load_data(s, "explain", limits);
     const cnnlite::Dataset& test = data.test;
     const auto& names = cnnlite::fashion_mnist_class_names();
     ensure_dir(paths.gradcam());
@@ -136,14 +141,14 @@ void run_explain(const Settings& s) {
                                 cnnlite::viz::make_grid(tiles_for(shirts), options));
     }
 
-    const double methods_seconds = compare_explanation_methods(s, model, test);
+    const double methods_seconds = compare_explanation_methods(s, paths, model, test);
 
     const double seconds = now_seconds() - start;
-    record_stage(s, "explain", seconds,
+    record_stage(s, paths, "explain", seconds,
                  {{"maps", n}, {"gradcam_seconds", cam_seconds}, {"methods_seconds", methods_seconds},
                   {"methods_images", methods_sample_size(test.size())},
                   {"gradcam_images_per_second", cam_seconds > 0 ? static_cast<double>(n) / cam_seconds : 0.0},
-                  {"model", s.model_path()}});
+                  {"model", target.model.string()}});
     say(s, "explain", "figures -> " + paths.figures().string() + "; done in " + format_seconds(seconds));
 }
 

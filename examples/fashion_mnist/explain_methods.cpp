@@ -14,10 +14,9 @@
 
 namespace fm {
 
-double compare_explanation_methods(const Settings& s, const cnnlite::Sequential<float>& model,
+double compare_explanation_methods(const Settings& s, const Paths& paths, const cnnlite::Sequential<float>& model,
                                    const cnnlite::Dataset& test) {
     const double start = now_seconds();
-    const Paths paths(s);
     const fs::path folder = paths.out / "explain";
     ensure_dir(folder);
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +34,7 @@ struct Settings {
     std::int64_t limit = -1;               ///< train on the first `limit` of the rest; -1 = all
     std::string model;                     ///< weights for evaluate/explain/predict; empty = OUT/model.safetensors
     bool resume = false;
+    bool overwrite = false;                ///< train/all may replace the run OUT holds
     bool quiet = false;
     std::vector<std::string> images;       ///< predict's inputs
     std::string command_line;              ///< how the program was called (for run.json and the report)
@@ -45,6 +47,7 @@ struct Settings {
 struct Paths {
     fs::path out;
     explicit Paths(const Settings& s) : out(s.out) {}
+    explicit Paths(fs::path folder) : out(std::move(folder)) {}
     fs::path eda() const { return out / "eda"; }
     fs::path figures() const { return out / "figures"; }
     fs::path gradcam() const { return out / "gradcam"; }
@@ -66,6 +69,40 @@ struct Paths {
     fs::path figure(const std::string& name, const std::string& ext) const { return figures() / (name + ext); }
 };
 
+// --- the command line (cli.cpp) ----------------------------------------------------------
+/// A subcommand: its name and its line in --help.
+struct Command {
+    const char* name;
+    const char* help;
+};
+/// The subcommands in --help order; `all` first.
+const std::vector<Command>& commands();
+/// Parses the command line into `s` (and s.command_line); returns the subcommand's name.
+/// --help and bad options print CLI11's message and exit.
+std::string parse_command_line(int argc, char** argv, Settings& s);
+
+// --- the run an output folder holds (run_folder.cpp) ---------------------------------------
+/// A fresh run identity: 16 hex digits.
+std::string new_run_id();
+/// OUT/run.json's "run_id" ("" when the folder has none).
+std::string folder_run_id(const Paths& paths);
+/// "run 5f3a..., 12 epoch(s) trained", for messages.
+std::string describe_folder_run(const Paths& paths);
+/// Whether OUT holds a run: an identity, a model or a checkpoint.
+bool folder_holds_run(const Paths& paths);
+/// Before a new run (train or all without --resume): refuses to start over the run that OUT
+/// holds unless --overwrite, which removes that run's files first.
+void prepare_new_run(const Settings& s);
+/// The model evaluate and explain use, and where their results go.
+struct ModelOutputs {
+    fs::path model;      ///< the weights file
+    Paths paths;         ///< OUT for the folder's own model, OUT/evaluations/<name>/ for another run's
+    std::string run_id;  ///< the model's run ("" when the file records none)
+    bool own = true;     ///< the model is the folder's own (or the folder has no run of its own)
+};
+/// Decides ModelOutputs for --model (default OUT/model.safetensors); errors when it is missing.
+ModelOutputs outputs_for_model(const Settings& s);
+
 // --- stages (one source file each) ------------------------------------------------------
 void run_eda(const Settings& s);
 void run_summary(const Settings& s);
@@ -86,20 +123,24 @@ std::string format_seconds(double seconds);
 /// Number with thousands separators: 60000 -> "60,000".
 std::string with_commas(std::int64_t n);
 
-/// Loads the data set (from --data, or the search path) and says where from.
-cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage);
+/// Loads the data set (from --data, or the search path) and says where from; `limits` says how
+/// many images of each part the stage needs (all by default), so nothing more is read.
+cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage,
+                                const cnnlite::FashionMnistLimits& limits = {});
 
-/// Loads the weights in `path` (a model file with architecture metadata); a clear error when
-/// the file is missing tells which stage makes it.
-cnnlite::Sequential<float> load_trained_model(const Settings& s, const std::string& stage);
+/// Loads the weights in `path` (a model file with architecture metadata).
+cnnlite::Sequential<float> load_trained_model(const Settings& s, const fs::path& path, const std::string& stage);
 
 /// Reads a JSON object file; an empty object when the file does not exist. A file that exists
-/// but is not a JSON object is an error naming it.
+/// but is not a regular file, is larger than 16 MiB or is not a JSON object is an error naming it.
 nlohmann::json read_json_object(const fs::path& path);
 /// Writes `value` (pretty-printed) atomically.
 void write_json(const fs::path& path, const nlohmann::json& value);
-/// Records a finished stage in OUT/run.json: its wall time, when it ended, and the settings.
+/// Records a finished stage in run.json of `paths` (OUT by default): its wall time, when it
+/// ended, and the settings.
 void record_stage(const Settings& s, const std::string& stage, double seconds,
+                  const nlohmann::json& extra = nlohmann::json::object());
+void record_stage(const Settings& s, const Paths& paths, const std::string& stage, double seconds,
                   const nlohmann::json& extra = nlohmann::json::object());
 
 /// `count` distinct indices in [0, n), drawn from the seed (partial Fisher-Yates over
@@ -138,9 +179,9 @@ struct GradCams {
 /// ReLU, channel-mean gradient weights, ReLU, divided by the max) of `images` [N, 1, 28, 28].
 GradCams paper_gradcam(const cnnlite::Sequential<float>& model, const cnnlite::Tensor<float>& images);
 
-/// Compares the library's explanation methods on a sample of `test` (issue 6): writes
-/// OUT/explain/methods.csv and figures/explain_methods.png; returns the seconds it took.
-double compare_explanation_methods(const Settings& s, const cnnlite::Sequential<float>& model,
+/// Compares the library's explanation methods on a sample of `test`: writes explain/methods.csv
+/// and figures/explain_methods.png under `paths`; returns the seconds it took.
+double compare_explanation_methods(const Settings& s, const Paths& paths, const cnnlite::Sequential<float>& model,
                                    const cnnlite::Dataset& test);
 
 /// `v` with `decimals` digits after the point.

@@ -3,13 +3,12 @@
 // (CSV, JSON, figures), so any stage can refresh it. A stage that has not run yet shows as
 // such instead of failing the page.
 #include <cmath>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "cnnlite/core/files.hpp"
 #include "cnnlite/core/version.hpp"
 #include "cnnlite/io/csv.hpp"
 #include "cnnlite/nn/paper_model.hpp"
@@ -65,11 +64,10 @@ void add_figure(Report& report, const Paths& paths, const std::string& name, con
     report.paragraph("[" + name + ": " + missing + "]");
 }
 
+/// A small text file of the run (the model summary), read like any untrusted file.
 std::string read_text(const fs::path& path) {
-    std::ifstream in(path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+    const std::vector<std::uint8_t> bytes = cnnlite::detail::InputFile(path.string(), "text file").read_all(1 << 20);
+    return std::string(bytes.begin(), bytes.end());
 }
 
 std::string json_text(const nlohmann::json& j, const char* key) {
@@ -82,8 +80,12 @@ std::string json_text(const nlohmann::json& j, const char* key) {
 
 void write_report(const Settings& s) {
     const Paths paths(s);
-    const nlohmann::json metrics = read_json_object(paths.metrics());
+    nlohmann::json metrics = read_json_object(paths.metrics());
     const nlohmann::json run = read_json_object(paths.run_log());
+    // Results of another run than the folder's (a run started over them and not finished) are
+    // not this run's: leave them out rather than describe them as its own.
+    if (metrics.contains("run_id") && run.contains("run_id") && metrics["run_id"] != run["run_id"])
+        metrics = nlohmann::json::object();
     const nlohmann::json stages = run.value("stages", nlohmann::json::object());
     const auto& names = cnnlite::fashion_mnist_class_names();
     const auto stage_seconds = [&](const char* stage) -> std::string {
@@ -101,6 +103,7 @@ void write_report(const Settings& s) {
     {
         std::vector<std::pair<std::string, std::string>> settings = {
             {"output folder", s.out},
+            {"run", json_text(run, "run_id")},
             {"cnnlite", cnnlite::version()},
             {"this report by", s.command_line},
         };

@@ -2,7 +2,7 @@
 // saved as OUT/model_summary.txt for the report.
 #include <cstdio>
 
-#include "cnnlite/io/atomic_file.hpp"
+#include "cnnlite/core/files.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/nn/summary.hpp"
 

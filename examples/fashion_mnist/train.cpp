@@ -7,7 +7,13 @@
 // Built with MPI and run under `mpirun -np N`, every rank trains its share of each batch of 64
 // (cnnlite::distributed::fit_data_parallel); rank 0 alone writes files and prints. --resume
 // then needs the output folder readable by every rank.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <map>
 #include <string>
 #include <system_error>
@@ -32,19 +38,73 @@ namespace fm {
 
 namespace {
 
-/// Settings a checkpoint must share with the run that resumes it (its own metadata keys).
-std::map<std::string, std::string> run_identity(const Settings& s, std::int64_t train_images) {
+/// Settings a checkpoint must share with the run that resumes it (its own metadata keys),
+/// the data included: a fingerprint of the validation and training images and labels used.
+std::map<std::string, std::string> run_identity(const Settings& s, const cnnlite::TrainValidationSplit& split) {
+    char data[40];
+    std::snprintf(data, sizeof data, "%016llx-%016llx",
+                  static_cast<unsigned long long>(cnnlite::content_fingerprint(split.validation)),
+                  static_cast<unsigned long long>(cnnlite::content_fingerprint(split.train)));
     return {{"run.seed", std::to_string(s.seed)},
             {"run.batch_size", std::to_string(s.batch_size)},
             {"run.validation_images", std::to_string(s.val)},
-            {"run.train_images", std::to_string(train_images)}};
+            {"run.train_images", std::to_string(split.train.size())},
+            {"run.data", data}};
 }
 
 /// Model file metadata: deterministic (no clock), so a resumed run writes the same bytes.
-std::map<std::string, std::string> model_extra(const cnnlite::KeepBest<float>& best) {
+std::map<std::string, std::string> model_extra(const cnnlite::KeepBest<float>& best, const std::string& run_id) {
     return {{"class_names", nlohmann::json(cnnlite::fashion_mnist_class_names()).dump()},
             {"best_epoch", std::to_string(best.best_epoch())},
-            {"best_val_loss", cnnlite::detail::real_text(best.best_value())}};
+            {"best_val_loss", cnnlite::detail::real_text(best.best_value())},
+            {"run.id", run_id}};
+}
+
+/// What Ctrl-C (SIGINT) or SIGTERM prints while `train` runs, then the program ends at once:
+/// everything already saved is complete (files are replaced atomically), so there is nothing to
+/// wait for. The text is kept up to date after every epoch in one of two buffers, and the
+/// handler reads the one not being written.
+char interrupt_texts[2][2048];
+std::atomic<int> interrupt_text{-1};  // -1: say nothing (ranks other than 0)
+
+extern "C" void on_interrupt(int signal) {
+    const int i = interrupt_text.load();
+    if (i >= 0) {
+        const ssize_t written = ::write(STDERR_FILENO, interrupt_texts[i], std::strlen(interrupt_texts[i]));
+        (void)written;
+    }
+    ::_exit(128 + signal);
+}
+
+void set_interrupt_text(const std::string& text) {
+    const int next = interrupt_text.load() == 0 ? 1 : 0;
+    std::snprintf(interrupt_texts[next], sizeof interrupt_texts[next], "%s", text.c_str());
+    interrupt_text.store(next);
+}
+
+/// Installs on_interrupt for SIGINT and SIGTERM while alive; the defaults come back after.
+struct InterruptHandler {
+    InterruptHandler() {
+        struct sigaction action {};
+        action.sa_handler = on_interrupt;
+        sigemptyset(&action.sa_mask);
+        ::sigaction(SIGINT, &action, nullptr);
+        ::sigaction(SIGTERM, &action, nullptr);
+    }
+    ~InterruptHandler() {
+        std::signal(SIGINT, SIG_DFL);
+        std::signal(SIGTERM, SIG_DFL);
+        interrupt_text.store(-1);
+    }
+    InterruptHandler(const InterruptHandler&) = delete;
+    InterruptHandler& operator=(const InterruptHandler&) = delete;
+};
+
+/// The command that continues this run: the same one with --resume (and without --overwrite).
+std::string resume_command(const Settings& s) {
+    std::string command = s.command_line;
+    for (std::size_t at; (at = command.find(" --overwrite")) != std::string::npos;) command.erase(at, 12);
+    return s.resume ? command : command + " --resume";
 }
 
 /// figures/learning_curves: loss and accuracy per epoch, training and validation, with the
@@ -82,60 +142,99 @@ void write_learning_curves(const Paths& paths, const cnnlite::History& history, 
 void run_train(const Settings& s) {
     const double start = now_seconds();
     const Paths paths(s);
-    const cnnlite::FashionMnist data = load_data(s, "train");
+    // Only the training file, and of it only what the split uses.
+    cnnlite::FashionMnistLimits limits;
+    limits.train_images = s.limit < 0 ? cnnlite::idx_all_items : s.val + s.limit;
+    limits.test_images = 0;
+    const cnnlite::FashionMnist data = load_data(s, "train", limits);
     const cnnlite::TrainValidationSplit split =
         cnnlite::split_train_validation(data.train, s.val, s.limit < 0 ? cnnlite::no_limit : s.limit);
-    if (s.rank == 0) ensure_dir(paths.out);
 
     cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>(s.seed);
     cnnlite::Adam<float> adam(model.trainable_variables());
     cnnlite::KeepBest<float> best("val_loss");
-    const auto identity = run_identity(s, split.train.size());
+    const auto identity = run_identity(s, split);
 
     cnnlite::History history;
     std::int64_t done = 0;
-    std::error_code ec;
-    const bool have_checkpoint = fs::exists(paths.checkpoint(), ec);
+    std::string run_id;
     if (s.resume) {
-        cnnlite::check(have_checkpoint, "--resume: there is no checkpoint at '", paths.checkpoint().string(),
-                       "'; run `fashion_mnist train` without --resume to start a new run");
+        cnnlite::check(fs::exists(paths.checkpoint()), "--resume: there is no checkpoint at '",
+                       paths.checkpoint().string(), "'; run `fashion_mnist train` without --resume to start a new run");
         say(s, "train", "resuming from " + paths.checkpoint().string());
         cnnlite::TrainingProgress<float> progress =
             cnnlite::load_checkpoint(paths.checkpoint().string(), model, adam, &best,
                                      static_cast<cnnlite::EarlyStopping<float>*>(nullptr));
-        for (const auto& [key, value] : identity) {
+        const auto saved = [&](const std::string& key) {
             const auto it = progress.metadata.find(key);
-            const std::string saved = it == progress.metadata.end() ? "(missing)" : it->second;
-            cnnlite::check(saved == value, "--resume: the checkpoint was written with ", key.substr(4), " = ", saved,
-                           " but this run has ", value, "; use the same --seed, --batch-size, --val and --limit ",
-                           "(or train without --resume)");
+            return it == progress.metadata.end() ? std::string("(missing)") : it->second;
+        };
+        const std::string saved_data = saved("run.data");
+        cnnlite::check(saved_data == "(missing)" || saved_data == identity.at("run.data"),
+                       "--resume: the checkpoint was trained on other data (fingerprint ", saved_data, ") than the ",
+                       split.validation.size(), " validation and ", split.train.size(), " training images of '",
+                       data.files.folder.string(), "' (fingerprint ", identity.at("run.data"),
+                       "); resume with the data it was trained on, or train without --resume");
+        for (const auto& [key, value] : identity) {
+            if (key == "run.data") continue;
+            cnnlite::check(saved(key) == value, "--resume: the checkpoint was written with ", key.substr(4), " = ",
+                           saved(key), " but this run has ", value, "; use the same --seed, --batch-size, --val and ",
+                           "--limit (or train without --resume)");
         }
+        if (saved_data == "(missing)")
+            say(s, "train", "note: the checkpoint does not record its data (an older cnnlite wrote it); not checked");
         const auto threads = progress.metadata.find("run.threads");
         if (threads != progress.metadata.end() && threads->second != std::to_string(s.threads))
             say(s, "train", "note: the checkpoint was written with " + threads->second + " threads and this run uses " +
                                 std::to_string(s.threads) + "; results may differ in the last bits");
+        run_id = progress.metadata.count("run.id") ? progress.metadata.at("run.id") : folder_run_id(paths);
         done = progress.epoch;
         history = progress.history;
         say(s, "train", std::to_string(done) + " epoch(s) done, best epoch so far " + std::to_string(best.best_epoch()));
-    } else if (have_checkpoint) {
-        say(s, "train", "starting a new run (the existing checkpoint is replaced; --resume continues it instead)");
+    }
+    if (run_id.empty()) run_id = new_run_id();
+    if (s.rank == 0) {
+        nlohmann::json log = read_json_object(paths.run_log());
+        log["run_id"] = run_id;
+        write_json(paths.run_log(), log);
     }
 
     say(s, "train",
-        with_commas(split.train.size()) + " training and " + with_commas(split.validation.size()) +
-            " validation images; epochs " + std::to_string(s.epochs) + ", batch " + std::to_string(s.batch_size) +
-            ", Adam lr 0.001, seed " + std::to_string(s.seed) + ", " +
+        (s.resume ? "run " : "new run ") + run_id + ": " + with_commas(split.train.size()) + " training and " +
+            with_commas(split.validation.size()) + " validation images; epochs " + std::to_string(s.epochs) +
+            ", batch " + std::to_string(s.batch_size) + ", Adam lr 0.001, seed " + std::to_string(s.seed) + ", " +
             (s.ranks > 1 ? std::to_string(s.ranks) + " ranks x " : "") + std::to_string(s.threads) + " thread(s)");
 
-    if (done < s.epochs) {
+    const bool trains = done < s.epochs;
+    if (trains) {
+        const InterruptHandler interrupt_handler;
+        const auto note_saved = [&](std::int64_t epochs) {
+            if (s.rank != 0) return;
+            if (epochs == 0) {
+                set_interrupt_text("\nfashion_mnist: interrupted before the first epoch of run " + run_id +
+                                   " ended; nothing of it is saved yet\n");
+                return;
+            }
+            set_interrupt_text("\nfashion_mnist: interrupted. Run " + run_id + ": epochs 1-" + std::to_string(epochs) +
+                               " are saved in " + paths.checkpoint().string() + " (the best so far, epoch " +
+                               std::to_string(best.best_epoch()) + ", in " + paths.model().string() +
+                               "). Continue with:\n  " + resume_command(s) + "\n");
+        };
+        note_saved(done);
         auto checkpoint_meta = identity;
         checkpoint_meta["run.threads"] = std::to_string(s.threads);
+        checkpoint_meta["run.id"] = run_id;
         cnnlite::LambdaCallback<float> save_best([&](const cnnlite::Sequential<float>& m, const cnnlite::History& h,
                                                      cnnlite::TrainControl&) {
-            if (best.best_epoch() == h.epochs.back().epoch) cnnlite::save_model(m, paths.model().string(), model_extra(best));
+            if (best.best_epoch() == h.epochs.back().epoch)
+                cnnlite::save_model(m, paths.model().string(), model_extra(best, run_id));
         });
         cnnlite::CsvLogger<float> csv(paths.history().string());
         cnnlite::Checkpointer<float> checkpointer(paths.checkpoint().string(), adam, &best, nullptr, checkpoint_meta);
+        cnnlite::LambdaCallback<float> saved_note(
+            [&](const cnnlite::Sequential<float>&, const cnnlite::History& h, cnnlite::TrainControl&) {
+                note_saved(h.epochs.back().epoch);
+            });
 
         cnnlite::FitOptions options;
         options.batch_size = s.batch_size;
@@ -143,7 +242,7 @@ void run_train(const Settings& s) {
         options.initial_epoch = done;
         options.seed = s.seed;
         options.verbosity = s.quiet ? cnnlite::Verbosity::silent : cnnlite::Verbosity::auto_;
-        std::vector<cnnlite::Callback<float>*> callbacks = {&best, &save_best, &csv, &checkpointer};
+        std::vector<cnnlite::Callback<float>*> callbacks = {&best, &save_best, &csv, &checkpointer, &saved_note};
         if (s.rank != 0) callbacks = {&best};  // only rank 0 writes
 #if defined(CNNLITE_WITH_MPI) && CNNLITE_WITH_MPI
         history = cnnlite::distributed::fit_data_parallel(cnnlite::distributed::Communicator(), model, adam, split.train,
@@ -159,7 +258,7 @@ void run_train(const Settings& s) {
 
     cnnlite::check(best.best_epoch() > 0, "train: the validation loss was never finite, so no weights were kept");
     best.restore(model);
-    cnnlite::save_model(model, paths.model().string(), model_extra(best));
+    cnnlite::save_model(model, paths.model().string(), model_extra(best, run_id));
     ensure_dir(paths.figures());
     write_learning_curves(paths, history, best.best_epoch());
 
@@ -174,8 +273,11 @@ void run_train(const Settings& s) {
         pure_training_seconds > 0 ? static_cast<double>(split.train.size() * epochs_run) / pure_training_seconds : 0.0;
     const cnnlite::EpochRecord& kept = history.epochs.at(static_cast<std::size_t>(best.best_epoch() - 1));
 
-    // A new model makes earlier test results stale: train starts metrics.json afresh.
-    nlohmann::json metrics = nlohmann::json::object();
+    // A new model makes earlier test results stale: train starts metrics.json afresh, unless
+    // this run's model did not change (--resume with nothing left to train).
+    nlohmann::json metrics = read_json_object(paths.metrics());
+    if (trains || metrics.value("run_id", std::string()) != run_id) metrics = nlohmann::json::object();
+    metrics["run_id"] = run_id;
     metrics["best_epoch"] = best.best_epoch();
     metrics["epochs_run"] = epochs_run;
     metrics["train_seconds"] = train_seconds;

@@ -6,6 +6,8 @@
 #include "cnnlite/core/buffer_pool.hpp"
 #include "cnnlite/core/denormals.hpp"
 #include "cnnlite/core/error.hpp"
+#include "cnnlite/core/files.hpp"
+#include "cnnlite/core/folder_lock.hpp"
 #include "cnnlite/core/init.hpp"
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/shape.hpp"
@@ -76,7 +78,6 @@
 #include "cnnlite/data/split.hpp"
 
 // io
-#include "cnnlite/io/atomic_file.hpp"
 #include "cnnlite/io/csv.hpp"
 #include "cnnlite/io/model_file.hpp"
 #include "cnnlite/io/npy.hpp"
@@ -100,7 +101,9 @@
 #include "cnnlite/viz/histogram_chart.hpp"
 #include "cnnlite/viz/image.hpp"
 #include "cnnlite/viz/image_io.hpp"
+#include "cnnlite/viz/image_read.hpp"
 #include "cnnlite/viz/line_chart.hpp"
+#include "cnnlite/viz/mnist_style.hpp"
 #include "cnnlite/viz/overlay.hpp"
 #include "cnnlite/viz/report.hpp"
 #include "cnnlite/viz/scatter_chart.hpp"

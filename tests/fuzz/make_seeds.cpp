@@ -15,6 +15,7 @@
 #include "cnnlite/io/safetensors.hpp"
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/checkpoint.hpp"
+#include "../picture_bytes.hpp"
 #include "seed_model.hpp"
 
 namespace fs = std::filesystem;
@@ -134,6 +135,25 @@ void safetensors_seeds(const fs::path& dir) {
     fs::remove(tmp);
 }
 
+void picture_seeds(const fs::path& dir) {
+    using test_support::as_string;
+    const cnnlite::viz::Image grey = test_support::disc_picture(17, 11, 1), colour = test_support::disc_picture(13, 9, 3);
+    write_bytes(dir / "grey.png", as_string(test_support::encode_png(grey)));
+    write_bytes(dir / "colour.png", as_string(test_support::encode_png(colour)));
+    write_bytes(dir / "grey.jpg", as_string(test_support::encode_jpeg(grey)));
+    write_bytes(dir / "colour.jpg", as_string(test_support::encode_jpeg(colour)));
+    write_bytes(dir / "progressive.jpg", as_string(test_support::encode_jpeg(colour, true)));
+    write_bytes(dir / "claims_huge.png", as_string(test_support::png_claiming(test_support::encode_png(grey), 5000, 5000)));
+    write_bytes(dir / "truncated.jpg", as_string(test_support::cut(test_support::encode_jpeg(colour), 0.6)));
+    // A transparent PNG (RGBA), written by stb_image_write directly.
+    const unsigned char rgba[] = {200, 0, 0, 0, 0, 200, 0, 255, 0, 0, 0, 128, 9, 9, 9, 9};
+    std::string bytes;
+    stbi_write_png_to_func(
+        [](void* context, void* data, int size) { static_cast<std::string*>(context)->append(static_cast<char*>(data), static_cast<std::size_t>(size)); },
+        &bytes, 2, 2, 4, rgba, 8);
+    write_bytes(dir / "transparent.png", bytes);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -142,9 +162,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     const fs::path root = argv[1];
-    for (const char* name : {"idx", "npy", "safetensors"}) fs::create_directories(root / name);
+    for (const char* name : {"idx", "npy", "safetensors", "picture"}) fs::create_directories(root / name);
     idx_seeds(root / "idx");
     npy_seeds(root / "npy");
     safetensors_seeds(root / "safetensors");
+    picture_seeds(root / "picture");
     return 0;
 }

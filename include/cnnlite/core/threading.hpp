@@ -23,23 +23,28 @@ inline int num_threads() {
 #endif
 }
 
-/// Sets the threads used by cnnlite's kernels and by Eigen's products (n >= 1).
-inline void set_num_threads(int n) {
-    check(n >= 1, "set_num_threads: need at least one thread, got ", n);
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-    Eigen::setNbThreads(n);
-#else
-    (void)n;
-#endif
-}
-
 /// Cores this process may run on (the OpenMP runtime honours the affinity mask).
 inline int available_cores() {
 #ifdef _OPENMP
     return omp_get_num_procs();
 #else
     return 1;
+#endif
+}
+
+/// Most threads set_num_threads() accepts: four per available core. More only wait for one
+/// another at every barrier (a run with 500 threads on two cores is several times slower), and
+/// tens of thousands exhaust the process's memory for stacks inside the OpenMP runtime.
+inline int max_threads() { return 4 * available_cores(); }
+
+/// Sets the threads used by cnnlite's kernels and by Eigen's products, 1..max_threads().
+inline void set_num_threads(int n) {
+    check(n >= 1, "set_num_threads: need at least one thread, got ", n);
+    check(n <= max_threads(), "set_num_threads: ", n, " threads is more than ", max_threads(), " (four for each of the ",
+          available_cores(), " cores this process may use)");
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+    Eigen::setNbThreads(n);
 #endif
 }
 

@@ -121,4 +121,49 @@ private:
     std::int64_t first_index_ = 0;
 };
 
+namespace detail {
+
+/// xxHash64's round (Collet): mixes one 64-bit word into the running state.
+inline std::uint64_t fingerprint_round(std::uint64_t state, std::uint64_t word) {
+    state += word * 0xC2B2AE3D27D4EB4Full;
+    state = (state << 31) | (state >> 33);
+    return state * 0x9E3779B185EBCA87ull;
+}
+
+/// Mixes `size` bytes into `state`, eight at a time in little-endian order (the same value on
+/// every machine), then the length.
+inline std::uint64_t fingerprint_bytes(std::uint64_t state, const std::uint8_t* bytes, std::size_t size) {
+    std::size_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        std::uint64_t word = 0;
+        for (int b = 7; b >= 0; --b) word = (word << 8) | bytes[i + static_cast<std::size_t>(b)];
+        state = fingerprint_round(state, word);
+    }
+    std::uint64_t tail = 0;
+    for (std::size_t b = size; b > i; --b) tail = (tail << 8) | bytes[b - 1];
+    return fingerprint_round(fingerprint_round(state, tail), static_cast<std::uint64_t>(size));
+}
+
+}  // namespace detail
+
+/// A 64-bit fingerprint of what the samples are: their shape, raw pixels (or float images when
+/// there are none), labels and global indices. Two data sets with different content or order
+/// differ in it with near certainty; checkpoints record it so that a run is never continued on
+/// other data.
+inline std::uint64_t content_fingerprint(const Dataset& data) {
+    std::uint64_t state = 0x27D4EB2F165667C5ull;
+    const Shape shape = data.sample_shape();
+    for (std::int64_t d : shape) state = detail::fingerprint_round(state, static_cast<std::uint64_t>(d));
+    state = detail::fingerprint_round(state, static_cast<std::uint64_t>(data.size()));
+    state = detail::fingerprint_round(state, static_cast<std::uint64_t>(data.first_index()));
+    if (data.has_pixels()) {
+        state = detail::fingerprint_bytes(state, data.pixels().data(), static_cast<std::size_t>(data.pixels().numel()));
+    } else if (data.images().defined()) {
+        state = detail::fingerprint_bytes(state, reinterpret_cast<const std::uint8_t*>(data.images().data()),
+                                          static_cast<std::size_t>(data.images().numel()) * sizeof(float));
+    }
+    for (int label : data.labels()) state = detail::fingerprint_round(state, static_cast<std::uint64_t>(label));
+    return state ^ (state >> 29);
+}
+
 }  // namespace cnnlite

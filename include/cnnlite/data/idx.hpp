@@ -159,85 +159,122 @@ inline std::string idx_hex(std::uint32_t value, int digits = 8) {
 
 }  // namespace detail
 
-/// Reads an IDX file of unsigned bytes with exactly `rank` dimensions into a tensor of those
-/// dimensions. Checks the magic number, that the data fits `max_bytes`, that the file can hold
-/// what the header claims (before allocating), and that no data is missing or left over.
-inline Tensor<std::uint8_t> read_idx_u8(const std::filesystem::path& path, int rank,
-                                        std::uint64_t max_bytes = idx_default_max_bytes) {
-    check(rank >= 1 && rank < Shape::max_rank, "read_idx_u8: rank ", rank, " is not supported");
-    detail::IdxByteSource source(path);
-    const std::string where = source.where();
+/// `max_items` value meaning: read every item the header announces.
+inline constexpr std::int64_t idx_all_items = -1;
 
+namespace detail {
+
+/// Reads and checks the magic number and the dimensions of an IDX file of unsigned bytes of
+/// rank `rank`, leaving `source` at the first data byte.
+inline Shape read_idx_u8_header(IdxByteSource& source, int rank) {
+    check(rank >= 1 && rank < Shape::max_rank, "read_idx_u8: rank ", rank, " is not supported");
+    const std::string where = source.where();
     unsigned char header[4 * Shape::max_rank];
     const std::uint64_t header_bytes = 4 + 4 * static_cast<std::uint64_t>(rank);
     std::uint64_t got = source.read(header, 4);
     check(got == 4, where, source.file_size() == 0 ? "empty file" : "truncated header", " (", got,
           " bytes; an IDX header needs ", header_bytes, ")");
 
-    const std::uint32_t magic = detail::idx_read_u32(header);
+    const std::uint32_t magic = idx_read_u32(header);
     const std::uint32_t expected = idx_u8_magic(rank);
-    check((magic >> 16) == 0, where, "not an IDX file: magic number ", detail::idx_hex(magic), ", expected ",
-          detail::idx_hex(expected));
-    check(((magic >> 8) & 0xFF) == 0x08, where, "magic number ", detail::idx_hex(magic), " says element type ",
-          detail::idx_hex((magic >> 8) & 0xFF, 2), ", expected 0x08 (unsigned byte); expected magic ",
-          detail::idx_hex(expected));
-    check((magic & 0xFF) == static_cast<std::uint32_t>(rank), where, "magic number ", detail::idx_hex(magic),
-          " says rank ", magic & 0xFF, ", expected rank ", rank, " (magic ", detail::idx_hex(expected), ")");
+    check((magic >> 16) == 0, where, "not an IDX file: magic number ", idx_hex(magic), ", expected ", idx_hex(expected));
+    check(((magic >> 8) & 0xFF) == 0x08, where, "magic number ", idx_hex(magic), " says element type ",
+          idx_hex((magic >> 8) & 0xFF, 2), ", expected 0x08 (unsigned byte); expected magic ", idx_hex(expected));
+    check((magic & 0xFF) == static_cast<std::uint32_t>(rank), where, "magic number ", idx_hex(magic), " says rank ",
+          magic & 0xFF, ", expected rank ", rank, " (magic ", idx_hex(expected), ")");
 
     got = source.read(header + 4, header_bytes - 4);
     check(got == header_bytes - 4, where, "truncated header (", 4 + got, " bytes; an IDX header of rank ", rank,
           " needs ", header_bytes, ")");
-
     std::vector<std::int64_t> dims(static_cast<std::size_t>(rank));
-    std::uint64_t data_bytes = 1;
-    bool too_large = false;
-    for (int axis = 0; axis < rank; ++axis) {
-        const std::uint32_t extent = detail::idx_read_u32(header + 4 + 4 * axis);
-        dims[static_cast<std::size_t>(axis)] = extent;
-        // Multiply without overflow: once past the limit, the exact product no longer matters.
-        if (extent != 0 && data_bytes > max_bytes / extent) too_large = true;
-        data_bytes = too_large ? data_bytes : data_bytes * extent;
+    for (int axis = 0; axis < rank; ++axis) dims[static_cast<std::size_t>(axis)] = idx_read_u32(header + 4 + 4 * axis);
+    return Shape(dims);
+}
+
+/// Bytes of `shape`, or max + 1 once past `max` (so that no product can overflow).
+inline std::uint64_t idx_payload_bytes(const Shape& shape, std::uint64_t max) {
+    std::uint64_t bytes = 1;
+    for (int axis = 0; axis < shape.rank(); ++axis) {
+        const auto extent = static_cast<std::uint64_t>(shape[axis]);
+        if (extent != 0 && bytes > max / extent) return max + 1;
+        bytes *= extent;
     }
-    const Shape shape(dims);
-    check(!too_large, where, "header claims dimensions ", shape.str(), ", more than the limit of ", max_bytes,
-          " bytes");
+    return bytes;
+}
+
+}  // namespace detail
+
+/// The dimensions an IDX file of unsigned bytes of rank `rank` announces in its header (the
+/// magic number is checked; no data is read), e.g. to budget memory before reading it.
+inline Shape read_idx_u8_shape(const std::filesystem::path& path, int rank) {
+    detail::IdxByteSource source(path);
+    return detail::read_idx_u8_header(source, rank);
+}
+
+/// Reads an IDX file of unsigned bytes with exactly `rank` dimensions into a tensor of those
+/// dimensions. Checks the magic number, that the data fits `max_bytes`, that the file can hold
+/// what the header claims (before allocating), and that no data is missing or left over.
+/// With `max_items` >= 0 only the first `max_items` items along the first axis are read (the
+/// rest of the file is neither read nor checked), so that memory follows what is used rather
+/// than what the header claims.
+inline Tensor<std::uint8_t> read_idx_u8(const std::filesystem::path& path, int rank,
+                                        std::uint64_t max_bytes = idx_default_max_bytes,
+                                        std::int64_t max_items = idx_all_items) {
+    check(max_items >= idx_all_items, "read_idx_u8: max_items ", max_items, " is negative");
+    detail::IdxByteSource source(path);
+    const std::string where = source.where();
+    const Shape claimed = detail::read_idx_u8_header(source, rank);
+    const std::uint64_t header_bytes = 4 + 4 * static_cast<std::uint64_t>(rank);
+    const bool prefix = max_items != idx_all_items && max_items < claimed[0];
+    Shape shape = claimed;
+    if (prefix) shape[0] = max_items;
+
+    const std::uint64_t data_bytes = detail::idx_payload_bytes(shape, max_bytes);
+    check(data_bytes <= max_bytes, where, "header claims dimensions ", claimed.str(),
+          prefix ? ", and its first " + std::to_string(max_items) + " items alone are" : std::string(","),
+          " more than the limit of ", max_bytes, " bytes");
+    const std::uint64_t claimed_bytes = prefix ? detail::idx_payload_bytes(claimed, ~std::uint64_t(0) - 1) : data_bytes;
 
     if (source.compressed()) {
         const std::uint64_t most = source.file_size() * detail::deflate_max_ratio + 1024;
-        check(data_bytes <= most, where, "header claims dimensions ", shape.str(), " (", data_bytes,
+        check(data_bytes <= most, where, "header claims dimensions ", claimed.str(), " (", claimed_bytes,
               " bytes), more than a gzip file of ", source.file_size(), " bytes can hold");
     } else {
         const std::uint64_t size = source.file_size();
         const std::uint64_t present = size > header_bytes ? size - header_bytes : 0;
-        check(present >= data_bytes, where, "truncated data: header claims dimensions ", shape.str(), " (",
-              data_bytes, " bytes) but the file holds ", present, " bytes after the header");
-        check(present == data_bytes, where, "trailing data: ", present - data_bytes, " bytes after the ",
-              data_bytes, " bytes that the header's dimensions ", shape.str(), " account for");
+        check(present >= data_bytes, where, "truncated data: header claims dimensions ", claimed.str(), " (",
+              claimed_bytes, " bytes) but the file holds ", present, " bytes after the header");
+        check(prefix || present == data_bytes, where, "trailing data: ", present - data_bytes, " bytes after the ",
+              data_bytes, " bytes that the header's dimensions ", claimed.str(), " account for");
     }
 
     Tensor<std::uint8_t> values = Tensor<std::uint8_t>::uninitialized(shape);
-    got = source.read(values.data(), data_bytes);
-    check(got == data_bytes, where, "truncated data: header claims dimensions ", shape.str(), " (", data_bytes,
+    const std::uint64_t got = source.read(values.data(), data_bytes);
+    check(got == data_bytes, where, "truncated data: header claims dimensions ", claimed.str(), " (", claimed_bytes,
           " bytes) but only ", got, " bytes follow the header");
-    source.expect_end("the " + std::to_string(data_bytes) + " bytes of dimensions " + shape.str());
+    if (!prefix) source.expect_end("the " + std::to_string(data_bytes) + " bytes of dimensions " + shape.str());
     return values;
 }
 
 /// Reads an IDX image file (magic 0x00000803) into a [count, rows, cols] uint8 tensor.
+/// With `max_items` >= 0 only the first `max_items` images are read.
 inline Tensor<std::uint8_t> read_idx_images(const std::filesystem::path& path,
-                                            std::uint64_t max_bytes = idx_default_max_bytes) {
-    Tensor<std::uint8_t> images = read_idx_u8(path, 3, max_bytes);
+                                            std::uint64_t max_bytes = idx_default_max_bytes,
+                                            std::int64_t max_items = idx_all_items) {
+    Tensor<std::uint8_t> images = read_idx_u8(path, 3, max_bytes, max_items);
     check(images.dim(1) > 0 && images.dim(2) > 0, "IDX file '", path.string(), "': images of size ",
           images.dim(1), "x", images.dim(2), " have no pixels");
     return images;
 }
 
 /// Reads an IDX label file (magic 0x00000801); every label must lie in [0, num_classes).
+/// With `max_items` >= 0 only the first `max_items` labels are read.
 inline std::vector<int> read_idx_labels(const std::filesystem::path& path, int num_classes,
-                                        std::uint64_t max_bytes = idx_default_max_bytes) {
+                                        std::uint64_t max_bytes = idx_default_max_bytes,
+                                        std::int64_t max_items = idx_all_items) {
     check(num_classes >= 1 && num_classes <= 256, "read_idx_labels: num_classes ", num_classes,
           " is not in 1..256 (labels are bytes)");
-    const Tensor<std::uint8_t> raw = read_idx_u8(path, 1, max_bytes);
+    const Tensor<std::uint8_t> raw = read_idx_u8(path, 1, max_bytes, max_items);
     std::vector<int> labels(raw.begin(), raw.end());
     for (std::size_t i = 0; i < labels.size(); ++i)
         if (labels[i] >= num_classes)

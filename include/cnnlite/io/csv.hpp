@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "cnnlite/core/error.hpp"
-#include "cnnlite/io/atomic_file.hpp"
+#include "cnnlite/core/files.hpp"
 
 namespace cnnlite {
 

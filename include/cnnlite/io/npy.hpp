@@ -17,7 +17,7 @@
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/core/shape.hpp"
 #include "cnnlite/core/tensor.hpp"
-#include "cnnlite/io/atomic_file.hpp"
+#include "cnnlite/core/files.hpp"
 
 // Tensor data is copied to and from the file as is; '<f4' and '<f8' are little-endian.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "cnnlite's .npy I/O needs a little-endian host");

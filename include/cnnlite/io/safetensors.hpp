@@ -22,7 +22,7 @@
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/core/shape.hpp"
 #include "cnnlite/core/tensor.hpp"
-#include "cnnlite/io/atomic_file.hpp"
+#include "cnnlite/core/files.hpp"
 
 // Tensor data is copied to and from the file as is; the format is little-endian.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "cnnlite's safetensors I/O needs a little-endian host");

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "cnnlite/core/error.hpp"
-#include "cnnlite/viz/detail/atomic_write.hpp"
+#include "cnnlite/core/files.hpp"
 #include "cnnlite/viz/detail/base64.hpp"
 #include "cnnlite/viz/image.hpp"
 #include "cnnlite/viz/image_io.hpp"
@@ -148,7 +148,9 @@ public:
 
     /// A figure from a .png or .svg file.
     Report& figure_file(const std::string& path, const std::string& caption) {
-        const std::vector<std::uint8_t> bytes = detail::read_file_bytes(path, "Report::figure_file");
+        // A figure is the report's own output; 256 MiB bounds a wrong path given by mistake.
+        const std::vector<std::uint8_t> bytes =
+            cnnlite::detail::InputFile(path, "Report::figure_file").read_all(std::uint64_t(256) << 20);
         const auto ends_with = [&](const char* ext) {
             const std::string e(ext);
             return path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0;
@@ -187,7 +189,7 @@ public:
     }
 
     /// Writes the page to `path` atomically.
-    void write(const std::string& path) const { detail::write_file_atomically(path, html(), "Report::write"); }
+    void write(const std::string& path) const { cnnlite::write_file_atomically(path, html()); }
 
 private:
     Report& add_figure(const std::string& content, const std::string& caption) {

@@ -15,7 +15,7 @@
 
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/viz/color.hpp"
-#include "cnnlite/viz/detail/atomic_write.hpp"
+#include "cnnlite/core/files.hpp"
 #include "cnnlite/viz/detail/base64.hpp"
 
 namespace cnnlite::viz {
@@ -53,7 +53,7 @@ inline std::string format_fixed(double v, int decimals) {
 /// Writes SVG text to `path` atomically.
 inline void write_svg(const std::string& path, const std::string& svg) {
     check(svg.find("<svg") != std::string::npos, "write_svg: text for '", path, "' is not an SVG document");
-    detail::write_file_atomically(path, svg, "write_svg");
+    cnnlite::write_file_atomically(path, svg);
 }
 
 namespace detail {

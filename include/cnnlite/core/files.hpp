@@ -1,6 +1,7 @@
 // Files on disk, done safely: atomic writes (the target holds either its old content or the
 // complete new content, never a half-written file, even if the process dies or the disk fills
-// mid-write), folder creation, and the size-checked reads that the format readers share.
+// mid-write), folder creation, and the size-checked reads that every reader of untrusted files
+// shares (regular files only, so a FIFO or a device never hangs or floods a reader).
 #pragma once
 
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "cnnlite/core/error.hpp"
 
@@ -79,6 +81,17 @@ public:
     std::string read_string(std::size_t count, std::uint64_t offset) const {
         std::string bytes(count, '\0');
         if (count) read(&bytes[0], count, offset);
+        return bytes;
+    }
+
+    /// The whole file, refused before anything is allocated when it is empty or larger than
+    /// `max_bytes` (both named in the message).
+    std::vector<std::uint8_t> read_all(std::uint64_t max_bytes) const {
+        check(size_ > 0, what_, " '", path_, "' is empty");
+        check(size_ <= max_bytes, what_, " '", path_, "' is ", size_, " bytes, more than the limit of ", max_bytes,
+              " bytes");
+        std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size_));
+        read(bytes.data(), bytes.size(), 0);
         return bytes;
     }
 

@@ -1,0 +1,134 @@
+// The command line of fashion_mnist: the subcommands, the options every subcommand shares, and
+// the ranges they accept. A number outside its range, or one that does not fit, is refused with
+// the range named; nothing is clamped or wrapped.
+#include <charconv>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cnnlite/core/threading.hpp"
+
+#include "pipeline.hpp"
+
+namespace fm {
+
+namespace {
+
+/// A CLI11 check that the text is a whole number in [lo, hi] written plainly (digits, a leading
+/// '-' only where lo < 0), so that the conversion after it is exact.
+template <class Int>
+CLI::Validator whole_number(Int lo, Int hi, const std::string& why_hi = "") {
+    const std::string range = std::to_string(lo) + ".." + std::to_string(hi);
+    return CLI::Validator(
+        [lo, hi, range, why_hi](std::string& text) -> std::string {
+            Int value{};
+            const char* first = text.data();
+            const char* last = first + text.size();
+            const bool plain = !text.empty() && text.front() != '+';
+            const auto [end, error] = std::from_chars(first, last, value);
+            if (!plain || error != std::errc() || end != last)
+                return "'" + text + "' is not a whole number in " + range;
+            if (value < lo || value > hi)
+                return text + " is outside " + range + (value > hi && !why_hi.empty() ? " (" + why_hi + ")" : "");
+            return {};
+        },
+        range);
+}
+
+void add_options(CLI::App& app, Settings& s, bool predict) {
+    constexpr std::int64_t most_images = std::numeric_limits<std::int32_t>::max();
+    app.add_option("--data", s.data,
+                   "Folder with the four Fashion-MNIST IDX files (default: $CNNLITE_DATA, ./data/fashion-mnist, "
+                   "then /usr/share/datasets/fashion-mnist)")
+        ->type_name("DIR");
+    app.add_option("--out", s.out, "Folder for every output of one run (tables, figures, model, report)")
+        ->type_name("DIR")
+        ->capture_default_str();
+    app.add_option("--epochs", s.epochs, "Training epochs")
+        ->type_name("N")
+        ->check(whole_number<std::int64_t>(1, 100000))
+        ->capture_default_str();
+    app.add_option("--batch-size", s.batch_size, "Mini-batch size")
+        ->type_name("N")
+        ->check(whole_number<std::int64_t>(1, 65536))
+        ->capture_default_str();
+    app.add_option("--seed", s.seed, "Seed of the weights, shuffling, dropout and the images picked for figures")
+        ->type_name("N")
+        ->check(whole_number<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max()))
+        ->capture_default_str();
+    app.add_option("--threads", s.threads, "Threads (default: the cores available to this process)")
+        ->type_name("N")
+        ->check(whole_number<int>(1, cnnlite::max_threads(),
+                                  "four per core; this process may use " + std::to_string(cnnlite::available_cores()) +
+                                      " core(s)"));
+    app.add_option("--val", s.val, "Validation set = the first N training images")
+        ->type_name("N")
+        ->check(whole_number<std::int64_t>(1, most_images))
+        ->capture_default_str();
+    app.add_option("--limit", s.limit, "Train on only the first N of the remaining training images (quick runs)")
+        ->type_name("N")
+        ->check(whole_number<std::int64_t>(1, most_images));
+    app.add_option("--model", s.model, "Weights for evaluate/explain/predict (default: OUT/model.safetensors)")
+        ->type_name("FILE");
+    app.add_flag("--resume", s.resume, "Continue the run in OUT from its checkpoint");
+    app.add_flag("--overwrite", s.overwrite, "Replace the run that OUT holds with a new one (train, all)");
+    app.add_flag("--quiet", s.quiet, "Print only errors (and predict's results)");
+    if (predict)
+        app.add_option("images", s.images, "PNG or JPEG pictures of clothing, any size or colour")
+            ->type_name("IMAGE...")
+            ->required();
+}
+
+}  // namespace
+
+const std::vector<Command>& commands() {
+    static const std::vector<Command> list = {
+        {"all", "Everything in order: eda, summary, train, evaluate, explain (the default)"},
+        {"eda", "Exploratory analysis: class counts, pixel-ratio statistics, ANOVA, UMAP"},
+        {"summary", "Print the network's layers, output shapes and parameter counts"},
+        {"train", "Train the paper's CNN (Adam, batch 64) and keep the weights with the lowest validation loss"},
+        {"evaluate", "Test accuracy, per-class accuracy, confusion matrix and 50 sample predictions"},
+        {"explain", "Grad-CAM maps and figures for test images"},
+        {"predict", "Classify your own pictures and write a Grad-CAM overlay for each"},
+    };
+    return list;
+}
+
+std::string parse_command_line(int argc, char** argv, Settings& s) {
+    CLI::App app{
+        "fashion_mnist: the Fashion-MNIST CNN + Grad-CAM paper, reproduced with cnnlite.\n"
+        "Without a subcommand it runs `all`. Options go after the subcommand, e.g.\n"
+        "  fashion_mnist train --epochs 1 --out /tmp/fm\n"
+        "Outputs (under --out): eda/*.csv, history.csv, model.safetensors, checkpoint.safetensors,\n"
+        "metrics.json, gradcam/cams.npy, figures/*.png|svg and report.html.",
+        "fashion_mnist"};
+    app.require_subcommand(0, 1);
+    app.fallthrough(false);
+    add_options(app, s, false);  // options are also accepted without a subcommand (then `all` runs)
+    std::vector<CLI::App*> subcommands;
+    for (const Command& c : commands()) {
+        CLI::App* sub = app.add_subcommand(c.name, c.help);
+        add_options(*sub, s, std::string(c.name) == "predict");
+        subcommands.push_back(sub);
+    }
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        std::exit(app.exit(e));
+    }
+    for (int i = 0; i < argc; ++i) {
+        const std::string arg = i == 0 ? std::string("fashion_mnist") : std::string(argv[i]);
+        const bool plain = !arg.empty() && arg.find_first_of(" \t'\"$\\") == std::string::npos;
+        s.command_line += (i ? " " : "") + (plain ? arg : "'" + arg + "'");
+    }
+    for (std::size_t i = 0; i < subcommands.size(); ++i)
+        if (subcommands[i]->parsed()) return commands()[i].name;
+    return "all";
+}
+
+}  // namespace fm
