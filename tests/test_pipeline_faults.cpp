@@ -214,9 +214,11 @@ TEST_CASE("truncated pictures are errors naming the file, not predictions from g
     TempDir tmp;
     const fs::path model = untrained_model(tmp.path);
     const cnnlite::viz::Image disc = test_support::disc_picture(64, 64, 3);
-    for (const auto& [name, whole] : {std::pair<std::string, test_support::Bytes>{"cut.png", test_support::encode_png(disc)},
+    for (const auto& named : {std::pair<std::string, test_support::Bytes>{"cut.png", test_support::encode_png(disc)},
                                       {"cut.jpg", test_support::encode_jpeg(disc)},
                                       {"cut_progressive.jpg", test_support::encode_jpeg(disc, true)}}) {
+        const std::string& name = named.first;
+        const auto& whole = named.second;
         CAPTURE(name);
         const fs::path file = tmp.path / name;
         write_bytes(file, test_support::as_string(test_support::cut(whole, 0.7)));

@@ -415,9 +415,11 @@ TEST_CASE("pictures: other formats, huge claims and damaged files are refused, n
                    "not a PNG or JPEG picture"));
 
     // Headers claiming 30000 x 30000 pixels: refused from the header, before any pixel is decoded.
-    for (const auto& [name, bytes] : {std::pair<std::string, Bytes>{"big.png", test_support::png_claiming(png, 30000, 30000)},
+    for (const auto& named : {std::pair<std::string, Bytes>{"big.png", test_support::png_claiming(png, 30000, 30000)},
                                       {"big.jpg", test_support::jpeg_claiming(jpeg, 30000, 30000)},
                                       {"wide.png", test_support::png_claiming(png, 900000, 50)}}) {
+        const std::string& name = named.first;
+        const auto& bytes = named.second;
         CAPTURE(name);
         REQUIRE(!bytes.empty());
         const std::string message = error_of([&] { decode_image(bytes.data(), bytes.size(), name); });
@@ -433,7 +435,9 @@ TEST_CASE("pictures: other formats, huge claims and damaged files are refused, n
     // Truncated files are errors, never a picture with the missing pixels filled in. Every
     // prefix of both files is tried; only a PNG cut inside its last chunk (IEND, 12 bytes, after
     // all pixel data and its checksum) may still decode, and then to the whole picture.
-    for (const auto& [name, bytes] : {std::pair<std::string, Bytes>{"cut.png", png}, {"cut.jpg", jpeg}}) {
+    for (const auto& named : {std::pair<std::string, Bytes>{"cut.png", png}, {"cut.jpg", jpeg}}) {
+        const std::string& name = named.first;
+        const auto& bytes = named.second;
         CAPTURE(name);
         const Image whole = decode_image(bytes.data(), bytes.size());
         const std::size_t complete_from = name == "cut.png" ? bytes.size() - 12 : bytes.size();
