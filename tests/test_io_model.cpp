@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "cnnlite/data/fashion_mnist.hpp"
 #include "cnnlite/data/split.hpp"
@@ -44,7 +46,18 @@ const FashionMnist& fixture() {
     return data;
 }
 
-bool python_with_torch() { return std::system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") == 0; }
+/// A Python interpreter that can import torch, numpy and safetensors ("" if none):
+/// $CNNLITE_PYTHON (e.g. ~/.cache/cnnlite/peers-ci/bin/python, see benchmarks/peers), then
+/// Debian's /usr/bin/python3 (Debian has no `safetensors` package, so usually none).
+std::string python_with_torch() {
+    std::vector<std::string> candidates;
+    if (const char* env = std::getenv("CNNLITE_PYTHON")) candidates.push_back(env);
+    candidates.push_back("/usr/bin/python3");
+    for (const auto& python : candidates)
+        if (std::system(("'" + python + "' -c 'import torch, numpy, safetensors' >/dev/null 2>&1").c_str()) == 0)
+            return python;
+    return std::string();
+}
 
 }  // namespace
 
@@ -135,15 +148,17 @@ TEST_CASE("bad model files are rejected with the file and tensor named, leaving 
 }
 
 TEST_CASE("PyTorch loads the model file with strict=True and predicts the same") {
-    if (!python_with_torch()) {
-        MESSAGE("python3 with torch not available: skipped");
+    const std::string python = python_with_torch();
+    if (python.empty()) {
+        MESSAGE("skipped: no python3 with torch, numpy and safetensors (set CNNLITE_PYTHON, e.g. to the peers-ci "
+                "venv's python; tests/python/test_explain_parity.py checks the same in `.ci/run peers`)");
         return;
     }
     TempDir dir;
     const auto model = fashion_mnist_cnn<float>(3);
     save_model(model, dir.file("paper.safetensors"));
     const std::string images = std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures/t10k-images-idx3-ubyte.gz";
-    const std::string cmd = "/usr/bin/python3 " + std::string(CNNLITE_SOURCE_DIR) + "/tests/python/torch_paper_model.py " +
+    const std::string cmd = "'" + python + "' " + std::string(CNNLITE_SOURCE_DIR) + "/tests/python/torch_paper_model.py " +
                             dir.file("paper.safetensors") + " " + images + " 32 " + dir.file("torch.json");
     REQUIRE(std::system(cmd.c_str()) == 0);
     std::ifstream in(dir.file("torch.json"));
