@@ -31,7 +31,7 @@ inline void check_folder_writable(const std::string& folder) {
     if (!wrote) fail("cannot write in folder '", folder, "': ", detail::errno_text(err));
 }
 
-/// Holds <folder>/.lock exclusively for its lifetime. A second FolderLock on the same folder,
+/// Holds the lock file `.lock` of a folder exclusively for its lifetime. A second FolderLock on the same folder,
 /// in this or another process, fails with an Error that names the folder and what the holder
 /// wrote into the lock file (its process, host, start time and command).
 class FolderLock {
