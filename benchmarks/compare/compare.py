@@ -1,13 +1,24 @@
-"""Runs the side-by-side comparison: the paper's network in cnnlite, PyTorch (fastest
-configuration and as installed) and tiny-dnn, same batch and thread count, each measurement in
-its own process, alternating the frameworks over several repeats (the order rotates every
-repeat), then prints the medians and the ratios cnnlite/other for training images/s (batch 64),
-inference images/s (batch 64 and 1,000) and peak resident memory of each of those processes.
+"""Runs the side-by-side comparison: the paper's network in cnnlite, PyTorch 2.x (its fastest
+configuration found on this machine, and as installed), Keras 3 on TensorFlow 2.21, tf.keras
+2.14 (when its venv exists) and tiny-dnn; same batches, same thread count, set explicitly in
+every framework. Each measurement is its own process; a repeat runs every framework once per
+(threads, mode) and the order rotates between repeats; the tables give medians over the repeats
+of training images/s (batch 64), inference images/s (batch 64 and 1,000) and peak resident
+memory, one table per thread count, and the ratios cnnlite/other.
 
     /usr/bin/python3 compare.py --build BUILD_DIR --data DATA_DIR [--repeats 5] [--seconds 3]
-                                [--threads 2] [--only cnnlite,pytorch-fast,...] [--json OUT]
+        [--threads 1,2] [--only cnnlite,pytorch-fastest,...] [--extras debian-torch,cnnlite+openblas]
+        [--fastest fastest.json] [--peers-python PY] [--keras214-python PY] [--json OUT]
+
+Interpreters: this script and prepare_data.py run under /usr/bin/python3 (standard library
+only); torch_driver.py and keras_driver.py run under the peers venv's python
+(benchmarks/peers/setup.sh; ~/.cache/cnnlite/peers or $CNNLITE_PEERS_VENV), keras_driver.py
+for "keras-2.14" under the keras214 venv's (~/.cache/cnnlite/peers-keras214 or
+$CNNLITE_PEERS_KERAS214_VENV), and the optional Debian PyTorch 1.13 under /usr/bin/python3.
+"pytorch-fastest", "keras" and "keras-2.14" run, for each thread count and mode, the variant
+that fastest.json names (written by sweep.py; variants.py says what each one is).
 run.sh builds the drivers, writes the data and calls this; call it directly to rerun without
-rebuilding. Standard library only (the PyTorch driver runs under /usr/bin/python3).
+rebuilding.
 """
 import argparse
 import json
@@ -15,28 +26,37 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-# glibc malloc settings that keep freed memory instead of returning it to the kernel (PyTorch
-# otherwise pays page faults for its large temporaries on every step), and a single-threaded
-# OpenBLAS so that its pool does not compete with PyTorch's OpenMP threads.
-TORCH_FAST_ENV = {
-    "MALLOC_MMAP_THRESHOLD_": "33554432",
-    "MALLOC_TRIM_THRESHOLD_": "4294967296",
-    "MALLOC_TOP_PAD_": "268435456",
-    "OPENBLAS_NUM_THREADS": "1",
-}
+sys.path.insert(0, HERE)
+import variants  # noqa: E402
 
 MODES = [("train", 64), ("infer", 64), ("infer", 1000)]
+DEBIAN_PYTHON = "/usr/bin/python3"
+
+
+def venv_python(variable, default):
+    folder = os.environ.get(variable) or os.path.expanduser(default)
+    return os.path.join(folder, "bin", "python")
+
+
+PEERS_PYTHON = venv_python("CNNLITE_PEERS_VENV", "~/.cache/cnnlite/peers")
+KERAS214_PYTHON = venv_python("CNNLITE_PEERS_KERAS214_VENV", "~/.cache/cnnlite/peers-keras214")
+
+
+def imports(python, module):
+    if not os.path.exists(python):
+        return False
+    r = subprocess.run([python, "-c", f"import {module}"], capture_output=True,
+                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    return r.returncode == 0
 
 
 def openblas_core_type():
-    """OPENBLAS_CORETYPE for the runs that go through OpenBLAS (PyTorch's fastest configuration,
-    cnnlite+openblas), or None to leave OpenBLAS's own choice. A value the machine sets is kept.
-    Otherwise AVX-512 CPUs get SkylakeX: Debian's OpenBLAS 0.3.21 does not recognise newer Xeons
-    and falls back to its SSE3 "Prescott" kernels, which run SGEMM ~6x slower."""
+    """OPENBLAS_CORETYPE for the runs that go through Debian's OpenBLAS (the Debian PyTorch 1.13
+    extra, cnnlite+openblas), or None to leave OpenBLAS's own choice. A value the machine sets
+    is kept. Otherwise AVX-512 CPUs get SkylakeX: Debian's OpenBLAS 0.3.21 does not recognise
+    newer CPUs and may fall back to its SSE3 "Prescott" kernels, which run SGEMM ~6x slower."""
     if os.environ.get("OPENBLAS_CORETYPE"):
         return None
     try:
@@ -47,42 +67,125 @@ def openblas_core_type():
     return "SkylakeX" if "avx512f" in flags else None
 
 
-def frameworks(build, core_type):
-    torch = ["/usr/bin/python3", os.path.join(HERE, "torch_driver.py")]
-    blas = {"OPENBLAS_CORETYPE": core_type} if core_type else {}
-    found = {
-        "cnnlite": ([os.path.join(build, "cnnlite_driver")], {}),
-        # Flushing denormals as cnnlite's training does (no measurable change for PyTorch here).
-        "pytorch-fast": (torch + ["--flush-denormal"], {**TORCH_FAST_ENV, **blas}),
-        "pytorch-installed": (torch, None),  # None: the environment without the tuning above
-        "tiny-dnn": ([os.path.join(build, "tinydnn_driver")], {}),
-        # Experimental build, not cnnlite's default: Eigen's products through OpenBLAS.
-        "cnnlite+openblas": ([os.path.join(build, "cnnlite_driver_openblas")], blas),
-    }
-    return {k: v for k, v in found.items() if k.startswith("pytorch") or os.path.exists(v[0][0])}
+class Framework:
+    """One column of the comparison: how to start its driver for (threads, mode, batch)."""
+
+    def __init__(self, name, interpreter, command, choose=None, extra=False):
+        self.name, self.interpreter, self.command, self.extra = name, interpreter, command, extra
+        self.choose = choose  # (threads, key) -> Variant, for the peers with variants
+
+    def start(self, threads, mode, batch):
+        if self.choose:
+            v = self.choose(threads, variants.mode_key(mode, batch))
+            return self.command + v.argv() + ["--variant", v.name], v.env, v.name
+        argv = self.command(threads) if callable(self.command) else self.command
+        return argv, getattr(self, "env", {}), ""
 
 
-def environment(extra):
+def load_fastest(path):
+    if path and os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return {}
+
+
+def chooser(framework, fastest, notes):
+    table = fastest.get(framework, {})
+
+    def choose(threads, key):
+        c = table.get(str(threads), {}).get(key)
+        if c:
+            return variants.Variant(c["variant"], c["flags"], c["env"])
+        notes.add(f"{framework}: no choice in fastest.json for {threads} threads, {key}: ran it as installed")
+        return variants.default_variant(framework, key)
+    return choose
+
+
+def frameworks(a, fastest, notes):
+    b = a.build
+    torch = [a.peers_python, os.path.join(HERE, "torch_driver.py")]
+    keras = os.path.join(HERE, "keras_driver.py")
+    found = []
+    found.append(Framework("cnnlite", "C++ (" + os.path.join(b, "cnnlite_driver") + ")", [os.path.join(b, "cnnlite_driver")]))
+    if imports(a.peers_python, "torch"):
+        found.append(Framework("pytorch-fastest", a.peers_python, torch, chooser("pytorch", fastest, notes)))
+        found.append(Framework("pytorch-installed", a.peers_python, torch,
+                               lambda t, k: variants.default_variant("pytorch", k)))
+    else:
+        notes.add(f"PyTorch 2.x skipped: {a.peers_python} cannot import torch (bash benchmarks/peers/setup.sh)")
+    if imports(a.peers_python, "tensorflow"):
+        found.append(Framework("keras", a.peers_python, [a.peers_python, keras], chooser("keras", fastest, notes)))
+    else:
+        notes.add(f"Keras 3 skipped: {a.peers_python} cannot import tensorflow")
+    if imports(a.keras214_python, "tensorflow"):
+        found.append(Framework("keras-2.14", a.keras214_python, [a.keras214_python, keras],
+                               chooser("keras-2.14", fastest, notes)))
+    else:
+        notes.add(f"tf.keras 2.14 skipped: no {a.keras214_python} (bash benchmarks/peers/setup.sh --subset keras214)")
+
+    # tiny-dnn's threads are std::thread::hardware_concurrency() workers and cannot be set: one
+    # thread is its CNN_SINGLE_THREAD build (tinydnn_driver_1thread), otherwise the default one.
+    def tinydnn(threads):
+        if threads == 1:
+            return [os.path.join(b, "tinydnn_driver_1thread")]
+        if threads != os.cpu_count():
+            notes.add(f"tiny-dnn runs std::thread::hardware_concurrency() = {os.cpu_count()} workers, not {threads}")
+        return [os.path.join(b, "tinydnn_driver")]
+    if os.path.exists(os.path.join(b, "tinydnn_driver")):
+        found.append(Framework("tiny-dnn", "C++ (" + os.path.join(b, "tinydnn_driver[_1thread]") + ")", tinydnn))
+
+    core = openblas_core_type()
+    blas = {"OPENBLAS_CORETYPE": core} if core else {}
+    if "debian-torch" in a.extras:
+        if imports(DEBIAN_PYTHON, "torch"):
+            f = Framework("pytorch-1.13-debian", DEBIAN_PYTHON,
+                          [DEBIAN_PYTHON, os.path.join(HERE, "torch_driver.py"), "--flush-denormal"], extra=True)
+            f.env = {**variants.GLIBC_TUNED, "OPENBLAS_NUM_THREADS": "1", **blas}
+            found.append(f)
+        else:
+            notes.add("pytorch-1.13-debian skipped: /usr/bin/python3 cannot import torch (apt-get install python3-torch)")
+    if "cnnlite+openblas" in a.extras:
+        path = os.path.join(b, "cnnlite_driver_openblas")
+        if os.path.exists(path):
+            f = Framework("cnnlite+openblas", "C++ (" + path + ")", [path], extra=True)
+            f.env = blas
+            found.append(f)
+        else:
+            notes.add("cnnlite+openblas skipped: not built (apt-get install libopenblas0-pthread, rebuild)")
+    return found
+
+
+def run_driver(argv, extra_env, data, mode, batch, threads, seconds):
+    """Runs one driver process; returns its JSON line as a dict, or None (and prints why)."""
+    args = argv + ["--data", data, "--mode", mode, "--batch", str(batch), "--threads", str(threads),
+                   "--seconds", str(seconds)]
     env = dict(os.environ)
-    for key in TORCH_FAST_ENV:
+    for key in variants.CLEARED_ENV:
         env.pop(key, None)
-    env.update(extra or {})
-    return env
-
-
-def run_one(command, extra_env, data, mode, batch, threads, seconds):
-    args = command + ["--data", data, "--mode", mode, "--batch", str(batch), "--threads", str(threads),
-                      "--seconds", str(seconds)]
-    out = subprocess.run(args, env=environment(extra_env), capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"failed: {' '.join(args)}\n{out.stderr}")
-    line = [l for l in out.stdout.splitlines() if l.startswith("{")][-1]
-    return json.loads(line)
+    env.update(extra_env or {})
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    out = subprocess.run(args, env=env, capture_output=True, text=True)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+    if out.returncode != 0 or not lines:
+        tail = "\n    ".join(out.stderr.strip().splitlines()[-6:])
+        print(f"  FAILED ({out.returncode}): {' '.join(args)}\n    {tail}", flush=True)
+        return None
+    return json.loads(lines[-1])
 
 
 def load_average():
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
+
+
+def version_of(run):
+    if not run:
+        return ""
+    if "torch" in run:
+        return "torch " + run["torch"]
+    if "tensorflow" in run:
+        return f"TF {run['tensorflow']}, Keras {run['keras']}"
+    return ""
 
 
 def main():
@@ -91,71 +194,101 @@ def main():
     p.add_argument("--data", required=True)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seconds", type=float, default=3.0)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--only", default="")
+    p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    p.add_argument("--only", default="", help="comma-separated frameworks (default: all found)")
+    p.add_argument("--extras", default="", help="comma-separated optional columns: debian-torch, cnnlite+openblas")
+    p.add_argument("--fastest", default=os.path.join(HERE, "fastest.json"))
+    p.add_argument("--peers-python", default=PEERS_PYTHON)
+    p.add_argument("--keras214-python", default=KERAS214_PYTHON)
     p.add_argument("--json", default="")
     a = p.parse_args()
+    a.extras = [e for e in a.extras.split(",") if e]
+    thread_counts = [int(t) for t in a.threads.split(",")]
 
-    core_type = openblas_core_type()
-    fw = frameworks(a.build, core_type)
-    names = [n for n in fw if not a.only or n in a.only.split(",")]
-    unknown = set(a.only.split(",")) - set(fw) if a.only else set()
-    if unknown:
-        sys.exit(f"unknown or unbuilt framework(s): {', '.join(sorted(unknown))}; known: {', '.join(fw)}")
-    results = {}  # (name, mode, batch) -> list of runs
+    notes = set()
+    fastest = load_fastest(a.fastest)
+    fw = frameworks(a, fastest, notes)
+    names = [f.name for f in fw]
+    if a.only:
+        wanted = a.only.split(",")
+        unknown = set(wanted) - set(names)
+        if unknown:
+            sys.exit(f"unknown or unavailable framework(s): {', '.join(sorted(unknown))}; available: {', '.join(names)}")
+        fw = [f for f in fw if f.name in wanted]
+    print("interpreters and programs:")
+    for f in fw:
+        print(f"  {f.name:20s} {f.interpreter}")
+    for name, column in (("pytorch", "pytorch-fastest"), ("keras", "keras"), ("keras-2.14", "keras-2.14")):
+        m = fastest.get(name, {}).get("measured")
+        if m and any(f.name == column for f in fw):
+            print(f"{name} variants chosen by {a.fastest} (sweep.py, {m['date']}, {m['version']}, {m['repeats']} "
+                  f"repeats of {m['seconds']:g} s, load {m['load_averages'][0]} at its start)")
     loads = [load_average()]
-    if core_type:
-        print(f"OPENBLAS_CORETYPE={core_type} for pytorch-fast and cnnlite+openblas (this OpenBLAS would "
-              "pick its SSE3 kernels on this CPU); pytorch-installed keeps OpenBLAS's own choice")
-    else:
-        print(f"OPENBLAS_CORETYPE: {os.environ.get('OPENBLAS_CORETYPE') or 'OpenBLAS picks'} for every run")
-    print(f"load average at start: {loads[0]:.2f}; {a.repeats} repeats, {a.threads} threads, "
+    print(f"load average at start: {loads[0]:.2f}; {a.repeats} repeats, threads {a.threads}, "
           f">= {a.seconds:g} s timed per run", flush=True)
+
+    results = {}  # (name, threads, mode, batch) -> list of runs
+    used = {}     # (name, threads, mode, batch) -> variant name
     for r in range(a.repeats):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for mode, batch in MODES:
-            for name in order:
-                command, extra = fw[name]
-                run = run_one(command, extra, a.data, mode, batch, a.threads, a.seconds)
-                results.setdefault((name, mode, batch), []).append(run)
-                print(f"  repeat {r + 1}: {name:18s} {mode} {batch:5d}: {run['images_per_second']:9.0f} img/s, "
-                      f"peak {run['peak_rss_mb']:7.0f} MB", flush=True)
+        k = r % len(fw)
+        order = fw[k:] + fw[:k]
+        for threads in thread_counts:
+            for mode, batch in MODES:
+                for f in order:
+                    argv, env, variant = f.start(threads, mode, batch)
+                    run = run_driver(argv, env, a.data, mode, batch, threads, a.seconds)
+                    used[(f.name, threads, mode, batch)] = variant
+                    if run is None:
+                        continue
+                    results.setdefault((f.name, threads, mode, batch), []).append(run)
+                    print(f"  repeat {r + 1}, {threads} thr: {f.name:20s} {mode} {batch:5d}: "
+                          f"{run['images_per_second']:9.0f} img/s, peak {run['peak_rss_mb']:6.0f} MB"
+                          + (f"  [{variant}]" if variant else ""), flush=True)
         loads.append(load_average())
 
-    def median(name, mode, batch, key):
-        runs = results.get((name, mode, batch), [])
+    def median(name, threads, mode, batch, key):
+        runs = results.get((name, threads, mode, batch), [])
         return statistics.median(r[key] for r in runs) if runs else float("nan")
 
     print(f"\nload average: start {loads[0]:.2f}, after each repeat " + ", ".join(f"{l:.2f}" for l in loads[1:]))
-    # The runs themselves keep `threads` cores busy, so a 1-minute average near that is expected.
-    if max(loads) > a.threads + 0.75:
+    if max(loads) > max(thread_counts) + 0.75:
         print("WARNING: the machine was busy during the runs; these figures understate every framework.")
-    columns = [("train", 64, "training img/s (batch 64)"), ("infer", 64, "inference img/s (batch 64)"),
-               ("infer", 1000, "inference img/s (batch 1,000)")]
-    print("\nMedians of %d runs, %d threads" % (a.repeats, a.threads))
-    header = "| framework | " + " | ".join(c[2] for c in columns) + \
-             " | peak MB train | peak MB infer 64 | peak MB infer 1,000 |"
-    print(header)
-    print("|" + "---|" * (header.count("|") - 1))
-    for name in names:
-        cells = [f"{median(name, m, b, 'images_per_second'):,.0f}" for m, b, _ in columns]
-        cells += [f"{median(name, m, b, 'peak_rss_mb'):,.0f}" for m, b, _ in columns]
-        print(f"| {name} | " + " | ".join(cells) + " |")
-    if "cnnlite" in names:
-        print("\nRatios cnnlite / other (speed: higher is better for cnnlite; memory: lower is better)")
-        print("| other | " + " | ".join(c[2] for c in columns) + " | peak memory train | infer 64 | infer 1,000 |")
-        print("|---|---|---|---|---|---|---|")
-        for name in names:
-            if name == "cnnlite":
-                continue
-            speed = [median("cnnlite", m, b, "images_per_second") / median(name, m, b, "images_per_second")
-                     for m, b, _ in columns]
-            memory = [median("cnnlite", m, b, "peak_rss_mb") / median(name, m, b, "peak_rss_mb") for m, b, _ in columns]
-            print(f"| {name} | " + " | ".join(f"{x:.2f}x" for x in speed) + " | " +
-                  " | ".join(f"{x:.2f}x" for x in memory) + " |")
+    columns = [("train", 64, "train img/s (64)"), ("infer", 64, "infer img/s (64)"), ("infer", 1000, "infer img/s (1,000)")]
+    for threads in thread_counts:
+        print(f"\n### {threads} thread{'s' if threads > 1 else ''}: medians of {a.repeats} runs\n")
+        header = "| framework | " + " | ".join(c[2] for c in columns) + \
+                 " | peak MB train | peak MB infer 64 | peak MB infer 1,000 | version |"
+        print(header)
+        print("|" + "---|" * (header.count("|") - 1))
+        for f in fw:
+            cells = [f"{median(f.name, threads, m, b, 'images_per_second'):,.0f}" for m, b, _ in columns]
+            cells += [f"{median(f.name, threads, m, b, 'peak_rss_mb'):,.0f}" for m, b, _ in columns]
+            first = next((runs[0] for (n, t, _, _), runs in results.items() if n == f.name and t == threads), None)
+            label = f.name + (" (extra)" if f.extra else "")
+            print(f"| {label} | " + " | ".join(cells) + f" | {version_of(first)} |")
+        chosen = [(f.name, [used.get((f.name, threads, m, b), "") for m, b, _ in columns]) for f in fw if f.choose]
+        if chosen:
+            print("\nvariants run (train / infer 64 / infer 1,000): " +
+                  "; ".join(f"{n}: {' / '.join(v)}" for n, v in chosen))
+        if any(f.name == "cnnlite" for f in fw):
+            print("\nratios cnnlite / other (speed: above 1 = cnnlite faster; memory: below 1 = cnnlite smaller)\n")
+            print("| other | train | infer 64 | infer 1,000 | peak memory train | infer 64 | infer 1,000 |")
+            print("|---|---|---|---|---|---|---|")
+            for f in fw:
+                if f.name == "cnnlite":
+                    continue
+                speed = [median("cnnlite", threads, m, b, "images_per_second") /
+                         median(f.name, threads, m, b, "images_per_second") for m, b, _ in columns]
+                memory = [median("cnnlite", threads, m, b, "peak_rss_mb") / median(f.name, threads, m, b, "peak_rss_mb")
+                          for m, b, _ in columns]
+                print(f"| {f.name} | " + " | ".join(f"{x:.2f}x" for x in speed) + " | " +
+                      " | ".join(f"{x:.2f}x" for x in memory) + " |")
+    for n in sorted(notes):
+        print("note:", n)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"threads": a.threads, "repeats": a.repeats, "load_averages": loads, "openblas_coretype": core_type,
+            json.dump({"threads": thread_counts, "repeats": a.repeats, "seconds": a.seconds, "load_averages": loads,
+                       "interpreters": {f.name: f.interpreter for f in fw}, "notes": sorted(notes),
                        "runs": [{"name": k[0], **run} for k, runs in results.items() for run in runs]}, f, indent=1)
         print(f"\nall runs: {a.json}")
 

@@ -1,6 +1,7 @@
 // tiny-dnn side of the side-by-side comparison: the paper's network written with tiny-dnn's
 // public API (Debian's header-only tiny-dnn 1.0.0a3, its default std::thread parallel_for, which
-// runs std::thread::hardware_concurrency() = 2 workers here), trained with its Adam and
+// runs std::thread::hardware_concurrency() = 2 workers here; the tinydnn_driver_1thread build
+// defines tiny-dnn's CNN_SINGLE_THREAD for one thread), trained with its Adam and
 // multi-class cross-entropy on a softmax output, or run with predict(). Prints one JSON line
 // like the other drivers.
 //
@@ -125,10 +126,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "mode must be train or infer\n");
         return 2;
     }
+#ifdef CNN_SINGLE_THREAD
+    const unsigned threads_used = 1;  // the tinydnn_driver_1thread build: parallel_for runs serially
+#else
+    const unsigned threads_used = std::thread::hardware_concurrency();
+#endif
     std::printf("{\"framework\": \"tiny-dnn\", \"mode\": \"%s\", \"batch\": %zu, \"threads\": %u, "
                 "\"images_per_second\": %.1f, \"seconds\": %.3f, \"peak_rss_mb\": %.1f, \"rss_after_data_mb\": %.1f, "
                 "\"check\": %.6g}\n",
-                mode.c_str(), batch, std::thread::hardware_concurrency(), static_cast<double>(images) / elapsed, elapsed,
+                mode.c_str(), batch, threads_used, static_cast<double>(images) / elapsed, elapsed,
                 peak_rss_mb(), rss_loaded, check);
     return 0;
 }

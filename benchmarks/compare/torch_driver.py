@@ -1,14 +1,31 @@
 """PyTorch side of the side-by-side comparison: the paper's network written with torch.nn,
-trained with Adam (epsilon 1e-7 as Keras) and cross-entropy on the logits, or run in inference
-mode. Prints one JSON line like the other drivers.
+trained with Adam (epsilon 1e-7 as Keras) and cross-entropy on the logits, or run for
+inference. Prints one JSON line like the other drivers. fp32 throughout.
 
-    /usr/bin/python3 torch_driver.py --data DIR --mode train|infer --batch 64 --threads 2 [--seconds 3]
-                                     [--flush-denormal]
+    PY=$(bash benchmarks/peers/setup.sh --print-venv)/bin/python     # torch 2.x (the peers venv)
+    $PY torch_driver.py --data DIR --mode train|infer --batch 64 --threads 2 [--seconds 3] [options]
 
-The thread count is set explicitly (Debian's PyTorch starts with one thread). The environment
-decides the rest: run.sh starts it once as installed and once in its fastest configuration
-found (glibc malloc tuned to keep freed memory, OPENBLAS_NUM_THREADS=1, denormals flushed as
-cnnlite's training flushes them).
+Without options this is PyTorch as installed: eval() + torch.inference_mode() for inference,
+zero_grad(set_to_none=True) and the default (foreach) Adam for training; only the threads are
+set, torch.set_num_threads(T) and torch.set_num_interop_threads(T). The options are the
+configurations tried for PyTorch's fastest run (variants.py names the combinations):
+  --channels-last         model and input in torch.channels_last memory format
+  --mkldnn off            torch.backends.mkldnn.enabled = False (convolution and pooling without oneDNN)
+  --compile MODE          torch.compile (Inductor's CPU backend, C++/OpenMP code): default,
+                          max-autotune (also tunes the GEMMs), reduce-overhead; compiled
+                          during the warm-up, which is not timed
+  --compile-optimizer     (train) also torch.compile the Adam step
+  --freeze                (infer, with --compile) Inductor's freezing: weights as constants, prepacked for oneDNN
+  --cpp-wrapper           (with --compile) Inductor's C++ wrapper instead of the Python one
+  --jit-freeze            (infer) torch.jit.trace + torch.jit.freeze (TorchScript, oneDNN fusion off)
+  --grad-mode MODE        (infer) inference_mode (default) or no_grad
+  --chunk N               (infer) run the batch in slices of N images and concatenate
+                          (what cnnlite's predict() does inside); 0 = the whole batch at once
+  --adam KIND             (train) foreach (default), fused or loop
+  --flush-denormal        torch.set_flush_denormal(True) (cnnlite's training flushes denormals)
+Memory allocators are chosen by the environment (glibc MALLOC_* settings, LD_PRELOAD of
+jemalloc or tcmalloc): compare.py and sweep_torch.py set them. The driver also runs under
+Debian's PyTorch 1.13 (/usr/bin/python3) with the options that version has.
 """
 import argparse
 import json
@@ -42,45 +59,82 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def allocator():
+    preload = os.environ.get("LD_PRELOAD", "")
+    if "jemalloc" in preload:
+        return "jemalloc"
+    if "tcmalloc" in preload:
+        return "tcmalloc"
+    return "glibc (tuned)" if "MALLOC_TRIM_THRESHOLD_" in os.environ else "glibc"
+
+
 def main():
     # 'same' with the even 2x2 kernel pads a copy of the input; that copy is part of its cost.
     warnings.filterwarnings("ignore", message="Using padding='same' with even kernel")
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch.jit")
     p = argparse.ArgumentParser()
     p.add_argument("--data", required=True)
     p.add_argument("--mode", choices=["train", "infer"], default="train")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--variant", default="", help="a name recorded in the output (variants.py)")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--mkldnn", choices=["on", "off"], default="on")
+    p.add_argument("--compile", default="", choices=["", "default", "max-autotune", "reduce-overhead"])
+    p.add_argument("--compile-optimizer", action="store_true")
+    p.add_argument("--freeze", action="store_true")
+    p.add_argument("--cpp-wrapper", action="store_true")
+    p.add_argument("--jit-freeze", action="store_true")
+    p.add_argument("--grad-mode", choices=["inference_mode", "no_grad"], default="inference_mode")
+    p.add_argument("--chunk", type=int, default=0)
+    p.add_argument("--adam", choices=["foreach", "fused", "loop"], default="foreach")
     p.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True)")
     a = p.parse_args()
+
     torch.set_num_threads(a.threads)
+    torch.set_num_interop_threads(a.threads)
     if a.flush_denormal:
         torch.set_flush_denormal(True)
+    torch.backends.mkldnn.enabled = a.mkldnn == "on"
+    if a.compile:
+        import torch._inductor.config as inductor
+        inductor.freezing = a.freeze
+        inductor.cpp_wrapper = a.cpp_wrapper
     torch.manual_seed(0)
     train_x, train_y = read_raw(a.data, "train")
     test_x, _ = read_raw(a.data, "test")
     rss_loaded = peak_rss_mb()
     model = paper_network()
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+    if a.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+
+    def compiled(fn):
+        return torch.compile(fn, mode=None if a.compile == "default" else a.compile) if a.compile else fn
 
     if a.mode == "train":
         model.train()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+        adam = {"foreach": {}, "fused": {"fused": True}, "loop": {"foreach": False}}[a.adam]
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7, **adam)
         loss_fn = nn.CrossEntropyLoss()
+        forward = compiled(model)
+        step = compiled(opt.step) if a.compile_optimizer else opt.step
         order = torch.randperm(train_x.shape[0])
-        ring = [(train_x[order[i:i + a.batch]].contiguous(), train_y[order[i:i + a.batch]].contiguous())
+        ring = [(train_x[order[i:i + a.batch]].contiguous(memory_format=fmt), train_y[order[i:i + a.batch]].contiguous())
                 for i in range(0, train_x.shape[0] - a.batch + 1, a.batch)]
-        state = {"step": 0, "loss": 0.0}
+        state = {"step": 0}
 
         def train_once():
             x, y = ring[state["step"] % len(ring)]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
+            loss = loss_fn(forward(x), y)
             loss.backward()
-            opt.step()
+            step()
             state["step"] += 1
             return loss
 
-        for _ in range(5):
+        for _ in range(8 if a.compile else 5):  # warm-up (and compilation), not timed
             train_once()
         start = time.perf_counter()
         steps = 0
@@ -89,18 +143,31 @@ def main():
             steps += 1
             if steps >= 10 and time.perf_counter() - start >= a.seconds:
                 break
-        check = float(loss)  # forces the last step to finish before the clock stops
+        check = float(loss.detach())  # forces the last step to finish before the clock stops
         elapsed = time.perf_counter() - start
         images = steps * a.batch
     else:
         model.eval()
-        x = test_x[:a.batch].contiguous()
-        with torch.inference_mode():
-            y = model(x)
+        x = test_x[:a.batch].contiguous(memory_format=fmt)
+        grad_mode = torch.inference_mode if a.grad_mode == "inference_mode" else torch.no_grad
+        if a.jit_freeze:
+            with torch.no_grad():
+                forward = torch.jit.freeze(torch.jit.trace(model, x[:min(a.batch, a.chunk or a.batch)]))
+        else:
+            forward = compiled(model)
+
+        def infer():
+            if a.chunk and a.chunk < a.batch:
+                return torch.cat([forward(c) for c in torch.split(x, a.chunk)])
+            return forward(x)
+
+        with grad_mode():
+            for _ in range(3 if (a.compile or a.jit_freeze) else 1):  # warm-up (and compilation), not timed
+                y = infer()
             start = time.perf_counter()
             calls = 0
             while True:
-                y = model(x)
+                y = infer()
                 calls += 1
                 if calls >= 5 and time.perf_counter() - start >= a.seconds:
                     break
@@ -108,10 +175,12 @@ def main():
             check = float(y[0, 0])
         images = calls * a.batch
 
-    print(json.dumps({"framework": "pytorch", "mode": a.mode, "batch": a.batch, "threads": a.threads,
+    options = {k: v for k, v in vars(a).items() if k not in ("data", "mode", "batch", "threads", "seconds", "variant")}
+    print(json.dumps({"framework": "pytorch", "variant": a.variant, "mode": a.mode, "batch": a.batch, "threads": a.threads,
                       "images_per_second": images / elapsed, "seconds": elapsed, "peak_rss_mb": peak_rss_mb(),
                       "rss_after_data_mb": rss_loaded, "check": check, "torch": torch.__version__,
-                      "torch_threads": torch.get_num_threads(), "flush_denormal": a.flush_denormal}))
+                      "torch_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+                      "allocator": allocator(), "options": options}))
 
 
 if __name__ == "__main__":
