@@ -51,7 +51,8 @@ inline int border_median(const Image& grey, int ring) {
 /// inverted when the median of its border is light; cropped to the pixels clearly brighter than
 /// the background (the whole picture when none is); shrunk (area averaging) or enlarged
 /// (bilinear) to fit a `side` x `side` square with its aspect ratio kept, centred on the
-/// background; then background -> 0 and the brightest object pixel -> 255.
+/// background; then background -> 0 and the brightest pixel of the result -> 255 (measured
+/// after resizing, which averages the brightest pixels of a large picture with their neighbours).
 inline MnistStyleInput to_mnist_style(const Image& picture, int side = 28) {
     check(!picture.empty(), "to_mnist_style: empty picture");
     check(side >= 1 && side <= 4096, "to_mnist_style: side ", side, " is not in 1..4096");
@@ -65,11 +66,10 @@ inline MnistStyleInput to_mnist_style(const Image& picture, int side = 28) {
     const int background = detail::border_median(grey, ring);
 
     // Crop to the object: pixels clearly brighter than the background.
-    int x0 = w, y0 = h, x1 = -1, y1 = -1, brightest = background;
+    int x0 = w, y0 = h, x1 = -1, y1 = -1;
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
             const int v = grey.at(x, y);
-            brightest = std::max(brightest, v);
             if (v > background + 24) x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
         }
     if (x1 < 0) x0 = 0, y0 = 0, x1 = w - 1, y1 = h - 1;  // nothing stands out: keep the whole picture
@@ -90,7 +90,8 @@ inline MnistStyleInput to_mnist_style(const Image& picture, int side = 28) {
     std::fill(square.data(), square.data() + square.size(), static_cast<std::uint8_t>(background));
     paste(square, small, (side - fw) / 2, (side - fh) / 2);
 
-    // Background to 0, the brightest object pixel to 255, like the data set's images.
+    // Background to 0, the brightest pixel to 255, like the data set's images.
+    const int brightest = *std::max_element(square.data(), square.data() + square.size());
     const double range = std::max(1, brightest - background);
     for (std::size_t i = 0; i < square.size(); ++i) {
         const double v = (square.data()[i] - background) * 255.0 / range;
