@@ -147,6 +147,110 @@ TEST_CASE("bad model files are rejected with the file and tensor named, leaving 
     CHECK(weights_of(target) == before);
 }
 
+TEST_CASE("weights saved by PyTorch load into a model built in code, by name, by position or renamed") {
+    TempDir dir;
+    const auto source = fashion_mnist_cnn<float>(11);
+    std::map<std::string, Tensor<float>> by_name;
+    for (const auto& p : source.parameters()) by_name[p.name] = p.variable.value().clone();
+    // What torch.nn.Sequential(Conv2d, ReLU, MaxPool2d, Dropout, MaxPool2d, Dropout, Flatten,
+    // Linear, ReLU, Dropout, Linear) writes: its modules numbered in execution order; 10 comes
+    // after 7 only when compared as numbers.
+    const std::map<std::string, Tensor<float>> positional = {
+        {"0.weight", by_name.at("conv2d.weight")}, {"0.bias", by_name.at("conv2d.bias")},
+        {"7.weight", by_name.at("dense.weight")},  {"7.bias", by_name.at("dense.bias")},
+        {"10.weight", by_name.at("dense_1.weight")}, {"10.bias", by_name.at("dense_1.bias")}};
+    // A module with attributes of its own naming.
+    const std::map<std::string, Tensor<float>> custom = {
+        {"features.conv.weight", by_name.at("conv2d.weight")}, {"features.conv.bias", by_name.at("conv2d.bias")},
+        {"fc1.weight", by_name.at("dense.weight")},            {"fc1.bias", by_name.at("dense.bias")},
+        {"fc2.weight", by_name.at("dense_1.weight")},          {"fc2.bias", by_name.at("dense_1.bias")}};
+    const WeightMatching renamed{{{"features.conv", "conv2d"}, {"fc1", "dense"}, {"fc2", "dense_1"}}, true};
+
+    SUBCASE("safetensors.torch.save_file (no metadata) and save_model (format 'pt') load by name") {
+        for (const auto& meta : {std::map<std::string, std::string>{}, std::map<std::string, std::string>{{"format", "pt"}}}) {
+            save_safetensors(dir.file("pt.safetensors"), by_name, meta);
+            auto target = fashion_mnist_cnn<float>(12);
+            load_weights(target, dir.file("pt.safetensors"));
+            CHECK(weights_of(target) == weights_of(source));
+            // In double too: the values are widened exactly.
+            auto wide = fashion_mnist_cnn<double>(12);
+            load_weights(wide, dir.file("pt.safetensors"));
+            CHECK(wide.parameters()[2].variable.value()[5] == static_cast<double>(by_name.at("dense.weight")[5]));
+        }
+    }
+    SUBCASE("nn.Sequential's numbered modules load in numeric order") {
+        save_safetensors(dir.file("seq.safetensors"), positional, {{"format", "pt"}});
+        auto target = fashion_mnist_cnn<float>(12);
+        load_weights(target, dir.file("seq.safetensors"));
+        CHECK(weights_of(target) == weights_of(source));
+        // Refused when positions are not allowed: then the names must match.
+        auto untouched = fashion_mnist_cnn<float>(12);
+        const auto before = weights_of(untouched);
+        CHECK_THROWS_WITH_AS(load_weights(untouched, dir.file("seq.safetensors"), WeightMatching{{}, false}),
+                             doctest::Contains("missing tensor 'conv2d.weight' (expected shape [64, 1, 2, 2])"), Error);
+        CHECK(weights_of(untouched) == before);
+    }
+    SUBCASE("other names load when renamed, and the error without renaming lists both sides") {
+        save_safetensors(dir.file("custom.safetensors"), custom, {});
+        auto target = fashion_mnist_cnn<float>(12);
+        const auto before = weights_of(target);
+        try {
+            load_weights(target, dir.file("custom.safetensors"));
+            FAIL("loaded weights whose names match nothing");
+        } catch (const Error& e) {
+            const std::string message = e.what();
+            CHECK(message.find("custom.safetensors") != std::string::npos);
+            CHECK(message.find("6 of 6 not found") != std::string::npos);
+            CHECK(message.find("missing tensor 'dense.weight' (expected shape [256, 3136])") != std::string::npos);
+            CHECK(message.find("unexpected tensor 'fc1.weight' [256, 3136]") != std::string::npos);
+            CHECK(message.find("--rename") != std::string::npos);
+        }
+        CHECK(weights_of(target) == before);
+        load_weights(target, dir.file("custom.safetensors"), renamed);
+        CHECK(weights_of(target) == weights_of(source));
+        // A renaming that matches nothing is a mistake, not something to ignore.
+        WeightMatching typo = renamed;
+        typo.rename["fc3"] = "dense_1";
+        CHECK_THROWS_WITH_AS(load_weights(target, dir.file("custom.safetensors"), typo),
+                             doctest::Contains("the renaming 'fc3' -> 'dense_1' matches no tensor"), Error);
+        WeightMatching twice{{{"features.conv", "conv2d"}, {"fc1", "dense"}, {"fc2", "dense"}}, true};
+        CHECK_THROWS_WITH_AS(load_weights(target, dir.file("custom.safetensors"), twice),
+                             doctest::Contains("renaming makes two tensors 'dense."), Error);
+    }
+    SUBCASE("shapes, extra tensors and other frameworks' layouts are refused, naming each") {
+        auto target = fashion_mnist_cnn<float>(12);
+        const auto before = weights_of(target);
+        auto transposed = positional;  // a Keras-style [in, out] dense kernel
+        transposed["7.weight"] = Tensor<float>(Shape{3136, 256});
+        save_safetensors(dir.file("shape.safetensors"), transposed, {});
+        CHECK_THROWS_WITH_AS(load_weights(target, dir.file("shape.safetensors")),
+                             doctest::Contains("tensor '7.weight' (the model's 'dense.weight') has shape [3136, 256], "
+                                               "expected [256, 3136]"),
+                             Error);
+        auto extra = by_name;
+        extra["dense_2.weight"] = Tensor<float>(Shape{10, 10});
+        save_safetensors(dir.file("extra.safetensors"), extra, {{"format", "pt"}});
+        CHECK_THROWS_WITH_AS(load_weights(target, dir.file("extra.safetensors")),
+                             doctest::Contains("unexpected tensor 'dense_2.weight' [10, 10]"), Error);
+        auto fewer = positional;  // a numbered file with a layer too few is not matched by position
+        fewer.erase("10.weight");
+        fewer.erase("10.bias");
+        save_safetensors(dir.file("fewer.safetensors"), fewer, {});
+        CHECK_THROWS_WITH_AS(load_weights(target, dir.file("fewer.safetensors")),
+                             doctest::Contains("missing tensor 'dense_1.bias'"), Error);
+        save_safetensors(dir.file("tf.safetensors"), by_name, {{"format", "tf"}});
+        CHECK_THROWS_WITH_AS(load_weights(target, dir.file("tf.safetensors")),
+                             doctest::Contains("metadata 'format' is 'tf': only cnnlite's and PyTorch's"), Error);
+        CHECK(weights_of(target) == before);
+        // load_model needs an architecture, which weights-only files do not have.
+        CHECK_THROWS_WITH_AS(load_model<float>(dir.file("extra.safetensors")),
+                             doctest::Contains("metadata 'format' is 'pt', not 'cnnlite': it describes no network"), Error);
+        CHECK_FALSE(has_architecture(SafetensorsFile::load(dir.file("extra.safetensors"))));
+        save_model(source, dir.file("own.safetensors"));
+        CHECK(has_architecture(SafetensorsFile::load(dir.file("own.safetensors"))));
+    }
+}
+
 TEST_CASE("PyTorch loads the model file with strict=True and predicts the same") {
     const std::string python = python_with_torch();
     if (python.empty()) {

@@ -73,8 +73,20 @@ void add_options(CLI::App& app, Settings& s, bool predict) {
     app.add_option("--limit", s.limit, "Train on only the first N of the remaining training images (quick runs)")
         ->type_name("N")
         ->check(whole_number<std::int64_t>(1, most_images));
-    app.add_option("--model", s.model, "Weights for evaluate/explain/predict (default: OUT/model.safetensors)")
+    app.add_option("--model", s.model,
+                   "Weights for evaluate/explain/predict (default: OUT/model.safetensors): a cnnlite model file, or "
+                   "the paper network's weights saved by PyTorch (safetensors.torch.save_file of its state_dict)")
         ->type_name("FILE");
+    app.add_option("--rename", s.rename,
+                   "For PyTorch weights: read the file's module FILE_MODULE (a tensor name before its last '.') as "
+                   "the paper network's layer LAYER (conv2d, dense, dense_1); repeatable")
+        ->type_name("FILE_MODULE=LAYER")
+        ->check([](const std::string& pair) {
+            const auto eq = pair.find('=');
+            return eq == std::string::npos || eq == 0 || eq + 1 == pair.size()
+                       ? "'" + pair + "' is not FILE_MODULE=LAYER"
+                       : std::string();
+        });
     app.add_flag("--resume", s.resume, "Continue the run in OUT from its checkpoint");
     app.add_flag("--overwrite", s.overwrite, "Replace the run that OUT holds with a new one (train, all)");
     app.add_flag("--quiet", s.quiet, "Print only errors (and predict's results)");

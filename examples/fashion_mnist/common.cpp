@@ -16,6 +16,7 @@
 #include "cnnlite/core/threading.hpp"
 #include "cnnlite/core/files.hpp"
 #include "cnnlite/io/model_file.hpp"
+#include "cnnlite/nn/paper_model.hpp"
 
 #include "pipeline.hpp"
 
@@ -73,7 +74,23 @@ cnnlite::Sequential<float> load_trained_model(const Settings& s, const fs::path&
         cnnlite::fail("no trained model at '", path.string(), "': run `fashion_mnist train --out ", s.out,
                       "` first, or name a model file with --model FILE");
     say(s, stage, "loading the model " + path.string());
-    return cnnlite::load_model<float>(path.string());
+    const cnnlite::SafetensorsFile file = cnnlite::SafetensorsFile::load(path.string());
+    if (cnnlite::has_architecture(file)) {
+        cnnlite::check(s.rename.empty(), "--rename is for weights-only files; ", file.description(),
+                       " is a cnnlite model file with its own layer names");
+        return cnnlite::load_model<float>(file);
+    }
+    // Weights without an architecture (PyTorch's): the program's network is the paper's.
+    say(s, stage, "weights only (no cnnlite architecture in the file): loading them into the paper's network");
+    cnnlite::WeightMatching matching;
+    for (const std::string& pair : s.rename) {
+        const auto eq = pair.find('=');
+        cnnlite::check(matching.rename.emplace(pair.substr(0, eq), pair.substr(eq + 1)).second, "--rename names '",
+                       pair.substr(0, eq), "' twice");
+    }
+    cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>();
+    cnnlite::load_weights(model, file, matching);
+    return model;
 }
 
 nlohmann::json read_json_object(const fs::path& path) {

@@ -33,6 +33,7 @@ struct Settings {
     std::int64_t val = 5000;               ///< validation = the first `val` training images
     std::int64_t limit = -1;               ///< train on the first `limit` of the rest; -1 = all
     std::string model;                     ///< weights for evaluate/explain/predict; empty = OUT/model.safetensors
+    std::vector<std::string> rename;       ///< FILE_MODULE=LAYER pairs for weights-only (PyTorch) model files
     bool resume = false;
     bool overwrite = false;                ///< train/all may replace the run OUT holds
     bool quiet = false;

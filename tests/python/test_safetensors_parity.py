@@ -23,6 +23,13 @@ check passes, 1 otherwise.
                           first); so are the model file and the checkpoint of a training run,
                           which both loaders must read with the names, dtypes, shapes and metadata
                           cnnlite reports, and which cnnlite must rewrite byte for byte.
+  PyTorch weights         state_dicts of the paper's network written by safetensors.torch
+                          (save_file without metadata, save_model with "format": "pt"), named
+                          as cnnlite names its layers, as torch.nn.Sequential numbers its
+                          modules, and in a naming of their own (loaded with --rename), go
+                          into `fashion_mnist evaluate --model FILE`: its test loss and
+                          accuracy on the fixture's test images must be PyTorch's (loss to 1e-5
+                          relative), and a file with a wrong shape must be refused naming it.
   refusals                files of a dtype cnnlite does not read (F16, BF16, I32, U8, BOOL) or
                           with a NaN or an infinity must be refused with the dtype or the value
                           and the tensor named.
@@ -174,6 +181,92 @@ def check_cnnlite_to_peer(tool, files, work, checks):
     return tensors
 
 
+def pytorch_networks(trained):
+    """The paper's network three ways, with the weights of the cnnlite model file `trained` (so
+    that predictions are not all one class): (reference, [(name, module, --rename pairs)])."""
+    sys.path.insert(0, os.path.join(REPO, "tests", "python"))
+    from torch_paper_model import PaperNet  # noqa: E402
+    named = PaperNet().eval()
+    named.load_state_dict(load_torch(trained), strict=True)
+    # nn.Sequential numbers its modules: the parameters are 1.*, 8.* and 11.* (11 after 8 only
+    # as numbers), with the 'same' padding of the 2x2 kernel as a module of its own.
+    sequential = torch.nn.Sequential(
+        torch.nn.ZeroPad2d((0, 1, 0, 1)), torch.nn.Conv2d(1, 64, 2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Dropout(0.3), torch.nn.MaxPool2d(2), torch.nn.Dropout(0.3), torch.nn.Flatten(),
+        torch.nn.Linear(3136, 256), torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(256, 10)).eval()
+    own = torch.nn.Module()
+    own.features = torch.nn.Module()
+    own.features.conv = torch.nn.Conv2d(1, 64, 2)
+    own.fc1 = torch.nn.Linear(3136, 256)
+    own.fc2 = torch.nn.Linear(256, 10)
+    with torch.no_grad():
+        for a, b, c in ((named.conv2d, sequential[1], own.features.conv), (named.dense, sequential[8], own.fc1),
+                        (named.dense_1, sequential[11], own.fc2)):
+            for target in (b, c):
+                target.weight.copy_(a.weight)
+                target.bias.copy_(a.bias)
+    return named, [("named", named, []), ("sequential", sequential, []),
+                   ("own names", own, ["features.conv=conv2d", "fc1=dense", "fc2=dense_1"])]
+
+
+def check_pytorch_weights(build, trained, work, checks):
+    """PyTorch's weights-only files in `fashion_mnist evaluate --model`, with the weights of the
+    cnnlite model file `trained`. Returns the number of files tried."""
+    from safetensors.torch import save_model
+    sys.path.insert(0, os.path.join(REPO, "tests", "python"))
+    from torch_paper_model import read_fixture_test  # noqa: E402
+    program = os.path.join(build, "examples", "fashion_mnist", "fashion_mnist")
+    if not os.access(program, os.X_OK):
+        sys.exit(f"test_safetensors_parity: {program} not found; build the target fashion_mnist")
+    reference, networks = pytorch_networks(trained)
+    images, labels = read_fixture_test(os.path.join(REPO, "data", "fixtures"))
+    with torch.no_grad():
+        logits = reference.logits(torch.from_numpy(images)).double()
+    loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels)))
+    predicted = logits.argmax(1).numpy()
+    top2 = torch.topk(torch.softmax(logits, 1), 2).values.numpy()
+    near_tie = (top2[:, 0] - top2[:, 1] < 1e-4).any()
+    accuracy = float((predicted == labels).mean())
+
+    def evaluate(path, rename, out):
+        cmd = [program, "evaluate", "--data", os.path.join(REPO, "data", "fixtures"), "--model", path, "--out", out,
+               "--quiet"] + [arg for pair in rename for arg in ("--rename", pair)]
+        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    tried = 0
+    for name, net, rename in networks:
+        for writer in ("save_file", "save_model"):
+            path = os.path.join(work, f"pytorch_{name.replace(' ', '_')}_{writer}.safetensors")
+            if writer == "save_file":
+                save_torch(net.state_dict(), path)
+            else:
+                save_model(net, path)
+            out = os.path.join(work, f"evaluate_{tried}")
+            result = evaluate(path, rename, out)
+            tried += 1
+            what = f"PyTorch weights ({name}, {writer})"
+            if result.returncode != 0:
+                checks.expect(False, f"{what}: fashion_mnist evaluate failed: {result.stderr.strip()}")
+                continue
+            with open(os.path.join(out, "metrics.json"), encoding="utf-8") as f:
+                metrics = json.load(f)
+            checks.expect(abs(metrics["test_loss"] - loss) <= 1e-5 * abs(loss),
+                          f"{what}: cnnlite's test loss {metrics['test_loss']!r}, PyTorch's {loss!r}")
+            checks.expect(near_tie or metrics["test_accuracy"] == accuracy,
+                          f"{what}: cnnlite's test accuracy {metrics['test_accuracy']!r}, PyTorch's {accuracy!r}")
+    # A wrong shape (a transposed dense kernel, as Keras stores it) is refused by name.
+    bad = {k: v.clone() for k, v in reference.state_dict().items()}
+    bad["dense.weight"] = bad["dense.weight"].t().contiguous()
+    path = os.path.join(work, "pytorch_transposed.safetensors")
+    save_torch(bad, path)
+    result = evaluate(path, [], os.path.join(work, "evaluate_bad"))
+    message = "tensor 'dense.weight' has shape [3136, 256], expected [256, 3136]"
+    checks.expect(result.returncode == 1 and message in result.stderr,
+                  f"transposed dense kernel: fashion_mnist exited with {result.returncode} and said "
+                  f"{result.stderr.strip()!r}; expected exit status 1 and {message!r}")
+    return tried + 1
+
+
 def check_refusals(tool, work, checks):
     """Files the package writes that cnnlite must refuse, by name."""
     cases = {
@@ -213,11 +306,13 @@ def main():
         files = args.model or training_files(args.build, work)
         read = check_cnnlite_to_peer(tool, files, work, checks)
         refused = check_refusals(tool, work, checks)
+        trained = files[0] if not args.model else training_files(args.build, work)[0]
+        pytorch = check_pytorch_weights(args.build, trained, work, checks)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary = (f"safetensors {version('safetensors')} parity: {written} tensors from save_file through cnnlite, "
                f"{len(files)} cnnlite files ({read} tensors) through load_file, bit for bit; {refused} bad files "
-               f"refused ({checks.count} checks)")
+               f"refused; {pytorch} PyTorch weights files in fashion_mnist evaluate ({checks.count} checks)")
     print(f"{summary} -- {'FAILED' if checks.failures else 'passed'} in {time.time() - start:.1f} s")
     if args.summary:
         with open(args.summary, "w", encoding="utf-8") as f:

@@ -42,6 +42,17 @@ class PaperNet(torch.nn.Module):
         return F.softmax(self.logits(x), dim=1)
 
 
+def read_fixture_test(folder):
+    """The test images (N x 1 x 28 x 28 float32, pixels / 255) and labels (int64) of an IDX folder."""
+    with gzip.open(f"{folder}/t10k-images-idx3-ubyte.gz", "rb") as f:
+        raw = f.read()
+    n = int.from_bytes(raw[4:8], "big")
+    images = np.frombuffer(raw[16:16 + n * 784], dtype=np.uint8).reshape(n, 1, 28, 28)
+    with gzip.open(f"{folder}/t10k-labels-idx1-ubyte.gz", "rb") as f:
+        labels = np.frombuffer(f.read()[8:8 + n], dtype=np.uint8)
+    return images.astype(np.float32) / np.float32(255.0), labels.astype(np.int64)
+
+
 def main():
     model_path, images_path, n, out_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     torch.set_num_threads(1)

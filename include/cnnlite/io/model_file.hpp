@@ -1,6 +1,8 @@
 // Model files: a Sequential's weights in the safetensors format, named "<layer>.weight" /
 // "<layer>.bias" in PyTorch's layouts, with the architecture in the metadata so that
-// load_model() rebuilds the network without the code that defined it.
+// load_model() rebuilds the network without the code that defined it. load_weights() also
+// reads weights-only files that PyTorch writes (safetensors.torch.save_file of a state_dict)
+// into a model built in code, matching PyTorch's module names to the model's layers.
 //
 // Compatibility policy: `format_version` is an integer. Readers accept files whose version is
 // at most their own (older files keep loading); a newer version is rejected with a message
@@ -8,6 +10,8 @@
 // older reader would misread bumps the version.
 #pragma once
 
+#include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -159,24 +163,211 @@ void save_model(const Sequential<T>& model, const std::string& path, const std::
     writer.save(path);
 }
 
-/// Loads the weights in `path` into `model`. Everything is validated first — format, every
-/// tensor present with the model's shape, nothing extra, finite values — and the model is left
-/// untouched when anything is wrong. The error names the file and the tensor.
+/// How load_weights() finds each of the model's parameters in a weights file.
+///
+/// The file's names are first renamed by `rename` (a module prefix of the file, everything
+/// before the last '.', to the model's layer name: {"features.0", "conv2d"} reads
+/// "features.0.weight" as "conv2d.weight"); every entry of `rename` must match a tensor. Then:
+///  1. when every parameter's name is in the file, names decide ("conv2d.weight", as cnnlite
+///     and a PyTorch module with attributes named like cnnlite's layers write them);
+///  2. otherwise, when every name in the file is positional ("0.weight", "3.bias": what
+///     torch.nn.Sequential writes) and `positional` is on, the numbered modules, in ascending
+///     order, are the model's layers with parameters, in order — nn.Sequential numbers its
+///     modules in execution order, so this is the network's order, not a guess;
+///  3. otherwise loading fails, listing the model's names and shapes next to the file's.
+/// Shapes must then agree exactly (PyTorch's layouts: OIHW kernels, Dense weights [out, in]).
+struct WeightMatching {
+    std::map<std::string, std::string> rename;  ///< file module prefix -> model layer name
+    bool positional = true;                     ///< allow rule 2
+};
+
+namespace detail {
+
+/// "conv2d.weight" -> {"conv2d", "weight"}; a name without '.' is all prefix.
+inline std::pair<std::string, std::string> split_parameter_name(const std::string& name) {
+    const auto dot = name.rfind('.');
+    if (dot == std::string::npos) return {name, ""};
+    return {name.substr(0, dot), name.substr(dot + 1)};
+}
+
+inline bool is_number(const std::string& text) {
+    return !text.empty() && text.size() <= 9 &&
+           std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+/// "  conv2d.weight [64, 1, 2, 2]" lines for an error message.
+inline std::string listing(const std::vector<std::pair<std::string, Shape>>& tensors) {
+    std::string text;
+    for (const auto& [name, shape] : tensors) text += "\n    " + name + " " + shape.str();
+    return text;
+}
+
+/// For each of the model's parameters (in model.parameters() order), the name of the file's
+/// tensor that holds it, by the rules of WeightMatching; fails listing both sides.
 template <class T>
-void load_weights(const Sequential<T>& model, const std::string& path) {
-    const SafetensorsFile file = SafetensorsFile::load(path);
-    if (file.metadata().count("format")) detail::check_model_format(file);
-    file.check_tensors(detail::expected_tensors(model));
+std::vector<std::string> match_weights(const Sequential<T>& model, const SafetensorsFile& file,
+                                       const WeightMatching& matching) {
+    const std::string& what = file.description();
+    // The file's names after renaming, with the original name each came from.
+    std::map<std::string, std::string> renamed;  // renamed -> original
+    std::map<std::string, bool> rename_used;
+    for (const auto& [from, to] : matching.rename) rename_used[from] = false;
+    for (const auto& [name, entry] : file.entries()) {
+        auto [prefix, suffix] = split_parameter_name(name);
+        std::string target = name;
+        const auto it = matching.rename.find(prefix);
+        if (it != matching.rename.end()) {
+            rename_used[prefix] = true;
+            target = it->second + (suffix.empty() ? "" : "." + suffix);
+        }
+        const auto [slot, added] = renamed.emplace(target, name);
+        check(added, what, ": renaming makes two tensors '", target, "' ('", slot->second, "' and '", name, "')");
+    }
+    for (const auto& [from, used] : rename_used)
+        check(used, what, ": the renaming '", from, "' -> '", matching.rename.at(from),
+              "' matches no tensor of the file (it renames module prefixes: the part of a name before its last '.')");
+
+    const auto params = model.parameters();
+    std::vector<std::pair<std::string, Shape>> expected;
+    for (const auto& p : params) expected.emplace_back(p.name, p.variable.shape());
+
+    std::vector<std::string> source(params.size());
+    bool by_name = true;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        const auto it = renamed.find(params[i].name);
+        if (it == renamed.end()) {
+            by_name = false;
+            break;
+        }
+        source[i] = it->second;
+    }
+    if (!by_name && matching.positional && !renamed.empty()) {
+        // Rule 2: numbered modules in ascending order onto the layers that have parameters.
+        std::map<long, std::vector<std::string>> modules;  // number -> suffixes, sorted
+        bool numbered = true;
+        for (const auto& [name, original] : renamed) {
+            const auto [prefix, suffix] = split_parameter_name(name);
+            if (!is_number(prefix) || suffix.empty()) {
+                numbered = false;
+                break;
+            }
+            modules[std::stol(prefix)].push_back(suffix);
+        }
+        std::vector<std::pair<std::string, std::vector<std::string>>> layers;  // layer -> suffixes, in order
+        for (const auto& p : params) {
+            const auto [layer, suffix] = split_parameter_name(p.name);
+            if (layers.empty() || layers.back().first != layer) layers.push_back({layer, {}});
+            layers.back().second.push_back(suffix);
+        }
+        if (numbered && modules.size() == layers.size()) {
+            std::map<std::string, std::string> model_to_file;
+            auto module = modules.begin();
+            bool same_parts = true;
+            for (auto& [layer, suffixes] : layers) {
+                std::vector<std::string> wanted = suffixes;
+                std::sort(wanted.begin(), wanted.end());
+                if (wanted != module->second) same_parts = false;
+                for (const auto& suffix : suffixes)
+                    model_to_file[layer + "." + suffix] = renamed.at(std::to_string(module->first) + "." + suffix);
+                ++module;
+            }
+            if (same_parts) {
+                for (std::size_t i = 0; i < params.size(); ++i) source[i] = model_to_file.at(params[i].name);
+                by_name = true;  // every parameter has its tensor now
+            }
+        }
+    }
+    if (!by_name) {
+        std::string problems;
+        std::size_t missing = 0;
+        for (const auto& [name, shape] : expected)
+            if (!renamed.count(name)) {
+                problems += "\n    missing tensor '" + name + "' (expected shape " + shape.str() + ")";
+                ++missing;
+            }
+        std::map<std::string, bool> wanted;
+        for (const auto& e : expected) wanted[e.first] = true;
+        for (const auto& [name, original] : renamed)
+            if (!wanted.count(name))
+                problems += "\n    unexpected tensor '" + name + "' " + file.entries().at(original).shape.str() +
+                            (name == original ? "" : " (renamed from '" + original + "')");
+        fail(what, ": its tensor names do not match the model's parameters (", missing, " of ", expected.size(),
+             " not found):", problems,
+             "\n  Rename the file's modules to the model's layer names (WeightMatching::rename; fashion_mnist: "
+             "--rename FILE_MODULE=LAYER), or save a torch.nn.Sequential of the same layers (its numbered names "
+             "are matched in order).");
+    }
+    // The matches are one to one, so what is left to check is each shape and the tensors the
+    // model has no use for.
+    std::string problems;
+    std::map<std::string, bool> used;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        used[source[i]] = true;
+        const Shape& have = file.entries().at(source[i]).shape;
+        if (have != params[i].variable.shape())
+            problems += "\n    tensor '" + source[i] + "'" +
+                        (source[i] == params[i].name ? "" : " (the model's '" + params[i].name + "')") + " has shape " +
+                        have.str() + ", expected " + params[i].variable.shape().str();
+    }
+    for (const auto& [name, entry] : file.entries())
+        if (!used.count(name)) problems += "\n    unexpected tensor '" + name + "' " + entry.shape.str();
+    check(problems.empty(), what, ": the weights do not fit the model:", problems, "\n  The model expects:",
+          listing(expected));
+    return source;
+}
+
+/// Checks what a weights file says it is: cnnlite's own model files (of a readable version),
+/// PyTorch's ("format": "pt", as safetensors.torch.save_model writes) and files without a
+/// format (safetensors.torch.save_file) are accepted; other frameworks' layouts are not.
+inline void check_weights_format(const SafetensorsFile& file) {
+    const auto it = file.metadata().find("format");
+    if (it == file.metadata().end() || it->second == "pt") return;
+    if (it->second == "cnnlite") return check_model_format(file);
+    fail(file.description(), ": metadata 'format' is '", it->second,
+         "': only cnnlite's and PyTorch's ('pt') weights load, because other frameworks store kernels in other layouts "
+         "(Keras: HWIO convolutions, [in, out] dense weights)");
+}
+
+}  // namespace detail
+
+/// Loads the weights of `file` into `model`, which must have been built with the file's
+/// architecture (a cnnlite model file, or weights PyTorch saved from the same network; see
+/// WeightMatching for how names are matched). Everything is validated first — format, every
+/// parameter found with the model's shape, nothing extra, finite values — and the model is
+/// left untouched when anything is wrong. Errors name the file and list the tensors.
+template <class T>
+void load_weights(const Sequential<T>& model, const SafetensorsFile& file, const WeightMatching& matching = {}) {
+    detail::check_weights_format(file);
+    const std::vector<std::string> source = detail::match_weights(model, file, matching);
     std::vector<Tensor<T>> values;
     auto params = model.parameters();
-    for (const auto& p : params) values.push_back(file.tensor<T>(p.name));
+    for (std::size_t i = 0; i < params.size(); ++i) values.push_back(file.tensor<T>(source[i]));
     for (std::size_t i = 0; i < params.size(); ++i) params[i].variable.value().copy_from(values[i]);
 }
 
-/// Rebuilds the network stored in `path` from its architecture metadata and loads its weights.
+/// load_weights() from the file at `path`.
+template <class T>
+void load_weights(const Sequential<T>& model, const std::string& path, const WeightMatching& matching = {}) {
+    load_weights(model, SafetensorsFile::load(path), matching);
+}
+
+/// Whether `file` describes its network (a cnnlite model file, which load_model() rebuilds) or
+/// holds weights only (PyTorch's files), which need a model built in code and load_weights().
+inline bool has_architecture(const SafetensorsFile& file) {
+    return file.metadata().count("format") && file.metadata().at("format") == "cnnlite" &&
+           file.metadata().count("architecture");
+}
+
+/// Rebuilds the network stored in a cnnlite model file from its architecture metadata and
+/// loads its weights. Weights-only files (PyTorch's) are refused: they need load_weights().
 template <class T = float>
-Sequential<T> load_model(const std::string& path) {
-    const SafetensorsFile file = SafetensorsFile::load(path);
+Sequential<T> load_model(const SafetensorsFile& file) {
+    if (!file.metadata().count("format") || file.metadata().at("format") != "cnnlite")
+        fail(file.description(),
+             file.metadata().count("format") ? ": metadata 'format' is '" + file.metadata().at("format") + "', not 'cnnlite'"
+                                             : std::string(": no metadata 'format' (not a cnnlite model file)"),
+             ": it describes no network to rebuild; for weights saved by PyTorch, build the network in code and "
+             "call load_weights()");
     detail::check_model_format(file);
     auto [input, layers] = detail::parse_architecture(file.require_metadata("architecture"), file.description());
     std::uint64_t available = 0;  // sizes were validated by the reader: no overflow
@@ -186,6 +377,12 @@ Sequential<T> load_model(const std::string& path) {
     auto params = model.parameters();
     for (auto& p : params) p.variable.value().copy_from(file.tensor<T>(p.name));
     return model;
+}
+
+/// load_model() from the file at `path`.
+template <class T = float>
+Sequential<T> load_model(const std::string& path) {
+    return load_model<T>(SafetensorsFile::load(path));
 }
 
 }  // namespace cnnlite
