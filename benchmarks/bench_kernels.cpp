@@ -141,7 +141,7 @@ void BM_im2col(benchmark::State& state) {
 #endif
         for (Index n = 0; n < s.batch; ++n)
             cnnlite::kernels::im2col(x.data() + n * in_size, s.in_channels, s.window,
-                                     col.data() + cnnlite::kernels::detail::thread_id() * col_size);
+                                     col.data() + cnnlite::thread_index() * col_size);
         benchmark::DoNotOptimize(col.data());
         benchmark::ClobberMemory();
     }

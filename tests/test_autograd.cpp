@@ -146,13 +146,50 @@ TEST_CASE("gradcheck catches a wrong gradient") {
         return detail::make_result<double>(std::move(y), "wrong_square", detail::should_record<double>({&v[0]}),
                                            +[](detail::Node<double>& n) {
             Tensor<double> g = Tensor<double>::uninitialized(n.grad.shape());
-            g.array() = n.grad.array() * 3.0 * n.inputs[0]->value.array();
+            g.array() = n.grad.array() * 3.0 * n.input(0)->value.array();
             detail::accumulate_grad(n, 0, std::move(g));
         }, {&v[0]});
     };
     const auto r = gradcheck(wrong, {Tensor<double>::from({2}, {0.5, -1.5})});
     CHECK_FALSE(r.ok);
     CHECK(r.message.find("input 0 element 0") != std::string::npos);
+}
+
+TEST_CASE("a node takes any number of inputs: a six-way weighted sum backpropagates to each") {
+    // out = sum_k (k + 1) * x_k: more inputs than a node holds in place (it keeps four inline).
+    const auto weighted_sum = [](const std::vector<Variable<double>>& v) {
+        Tensor<double> y = Tensor<double>::full(v[0].shape(), 0.0);
+        std::vector<const Variable<double>*> inputs;
+        for (std::size_t k = 0; k < v.size(); ++k) {
+            y.array() += static_cast<double>(k + 1) * v[k].value().array();
+            inputs.push_back(&v[k]);
+        }
+        return detail::make_result_of<double>(std::move(y), "weighted_sum", detail::should_record<double>({&v[0]}),
+                                              +[](detail::Node<double>& n) {
+            for (int k = 0; k < n.num_inputs; ++k) {
+                if (!detail::wants_grad(n, k)) continue;
+                Tensor<double> g = Tensor<double>::uninitialized(n.grad.shape());
+                g.array() = n.grad.array() * static_cast<double>(k + 1);
+                detail::accumulate_grad(n, k, std::move(g));
+            }
+        }, inputs);
+    };
+    std::vector<Variable<double>> xs;
+    for (int k = 0; k < 6; ++k) xs.emplace_back(Tensor<double>::from({2}, {0.5 * k, -1.0 + k}), true);
+    const Variable<double> out = weighted_sum(xs);
+    REQUIRE(out.node()->num_inputs == 6);
+    CHECK(out.node()->input(5) == xs[5].node());
+    CHECK(out.value()[1] == doctest::Approx(-1 * 1 + 0 * 2 + 1 * 3 + 2 * 4 + 3 * 5 + 4 * 6));
+    sum(out).backward();
+    for (int k = 0; k < 6; ++k) {
+        CAPTURE(k);
+        REQUIRE(xs[static_cast<std::size_t>(k)].has_grad());
+        CHECK(xs[static_cast<std::size_t>(k)].grad()[0] == k + 1);
+        CHECK(xs[static_cast<std::size_t>(k)].grad()[1] == k + 1);
+    }
+    std::vector<Tensor<double>> points;
+    for (int k = 0; k < 6; ++k) points.push_back(Tensor<double>::from({2}, {0.3 * k, 1.0 - k}));
+    CHECK(gradcheck(weighted_sum, points).ok);
 }
 
 TEST_CASE("float and double variables both work") {

@@ -7,7 +7,7 @@
 
 #include "cnnlite/autograd/gradcheck.hpp"
 #include "cnnlite/core/init.hpp"
-#include "cnnlite/nn/layer_factory.hpp"
+#include "cnnlite/nn/layer_registry.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/nn/summary.hpp"
 #include "cnnlite/ops/reduction.hpp"

@@ -144,8 +144,8 @@ TEST_CASE("the checkpoint holds weights, optimiser state, epoch and steps, best 
     CHECK(file.require_metadata("epoch") == "3");
     CHECK(file.require_metadata("finished") == "false");
     CHECK(file.require_metadata("best_epoch") == std::to_string(best.best_epoch()));
-    CHECK(detail::parse_real(file.require_metadata("best_value")) == best.best_value());
-    CHECK(detail::parse_real(file.require_metadata("learning_rate")) == adam.learning_rate());
+    CHECK(parse_round_trip_text(file.require_metadata("best_value")) == best.best_value());
+    CHECK(parse_round_trip_text(file.require_metadata("learning_rate")) == adam.learning_rate());
     const auto es = nlohmann::json::parse(file.require_metadata("early_stopping"));
     CHECK(es.at("seen").get<bool>() == stopping.seen());
     CHECK(es.at("best").get<double>() == stopping.best());
@@ -298,7 +298,7 @@ TEST_CASE("misuse of fit, evaluate and checkpoints: clear errors") {
     // checkpoint whose optimiser state belongs to another optimiser: refused, nothing changed.
     auto paper = fashion_mnist_cnn<float>(0);
     Adam<float> paper_adam(paper.trainable_variables());
-    save_checkpoint(dir.file("paper.ckpt"), paper, paper_adam, TrainingProgress<float>{}, no_best, no_stopping);
+    save_checkpoint(dir.file("paper.ckpt"), paper, paper_adam, TrainingState{}, no_best, no_stopping);
     const auto weights_before = model.parameters()[0].variable.value().clone();
     CHECK_THROWS_WITH_AS(load_checkpoint(dir.file("paper.ckpt"), model, adam, no_best, no_stopping),
                          doctest::Contains("written for another architecture"), Error);
@@ -310,7 +310,7 @@ TEST_CASE("misuse of fit, evaluate and checkpoints: clear errors") {
     CHECK_THROWS_WITH_AS(load_weights(paper, dir.file("model.safetensors")),
                          doctest::Contains("tensor 'conv2d.weight' has shape [4, 1, 3, 3], expected [64, 1, 2, 2]"), Error);
     // User metadata may not overwrite the checkpoint's own keys.
-    TrainingProgress<float> progress;
+    TrainingState progress;
     progress.metadata["epoch"] = "7";
     CHECK_THROWS_WITH_AS(save_checkpoint(dir.file("x.ckpt"), model, adam, progress, no_best, no_stopping),
                          doctest::Contains("metadata key 'epoch' is reserved"), Error);

@@ -78,7 +78,7 @@ TEST_CASE("two Adam steps of the paper's network match PyTorch") {
     const ForwardContext no_dropout{};
     for (int s = 0; s < 2; ++s) {
         const auto r = step(batch, no_dropout, 1, s + 1);
-        CHECK(r.loss == doctest::Approx(fx["losses"][static_cast<std::size_t>(s)].get<double>()).epsilon(1e-5));
+        CHECK(r.loss() == doctest::Approx(fx["losses"][static_cast<std::size_t>(s)].get<double>()).epsilon(1e-5));
     }
     for (std::size_t k = 0; k < params.size(); ++k) {
         const auto& want = fx["updated"][order[k]];

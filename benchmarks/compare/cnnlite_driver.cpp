@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
         auto train_once = [&] {
             const cnnlite::Batch& b = ring[static_cast<std::size_t>(s % 8)];
             const cnnlite::ForwardContext ctx{true, 0, s, b.indices.data()};
-            final_loss = step(b, ctx, 1, s + 1).loss;
+            final_loss = step(b, ctx, 1, s + 1).loss();
             ++s;
         };
         for (int i = 0; i < 5; ++i) train_once();

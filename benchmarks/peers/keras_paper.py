@@ -1,5 +1,5 @@
 """The paper's own recipe in tf.keras: "Fashion-MNIST Image Classification using CNN and Grad-CAM"
-(Kim, Li, Bak, 2023; the shared PAPER.md, sections 2-4), as its notebook ran it.
+(Kim, Li, Bak, 2023; its sections 2-4), as its notebook ran it.
 
 Interpreter: the venv's python made by benchmarks/peers/setup.sh, not the system python3:
     ~/.cache/cnnlite/peers-keras214/bin/python benchmarks/peers/keras_paper.py --out DIR
@@ -278,7 +278,7 @@ def main():
 
     if args.out:
         results = {
-            "recipe": "paper (PAPER.md sections 2-3): tf.keras, Adam(), categorical cross-entropy, batch "
+            "recipe": "paper (sections 2-3): tf.keras, Adam(), categorical cross-entropy, batch "
                       f"{args.batch_size}, {args.epochs} epochs, validation = first {N_VAL} training images, "
                       "weights of the lowest val_loss kept",
             "test_accuracy": float(test_acc),

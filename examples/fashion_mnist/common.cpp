@@ -96,7 +96,7 @@ cnnlite::Sequential<float> load_trained_model(const Settings& s, const fs::path&
 nlohmann::json read_json_object(const fs::path& path) {
     std::error_code ec;
     if (!fs::exists(path, ec)) return nlohmann::json::object();
-    const cnnlite::detail::InputFile file(path.string(), "JSON file");
+    const cnnlite::InputFile file(path.string(), "JSON file");
     const std::vector<std::uint8_t> bytes = file.read_all(std::uint64_t(16) << 20);
     nlohmann::json value;
     try {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -103,6 +104,14 @@ struct ModelOutputs {
 };
 /// Decides ModelOutputs for --model (default OUT/model.safetensors); errors when it is missing.
 ModelOutputs outputs_for_model(const Settings& s);
+
+// --- the program (program.cpp) ---------------------------------------------------------
+/// A stage or `all`: runs with the parsed settings, throws cnnlite::Error on bad input.
+using Stage = void (*)(const Settings&);
+/// Parses the command line, sets up threads (and MPI ranks), locks the output folder, runs
+/// the subcommand's entry of `stages`, refreshes the report, and turns errors into a message
+/// and exit status 1. Returns main()'s exit status.
+int run_program(int argc, char** argv, const std::map<std::string, Stage>& stages);
 
 // --- stages (one source file each) ------------------------------------------------------
 void run_eda(const Settings& s);

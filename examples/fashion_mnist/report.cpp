@@ -66,7 +66,7 @@ void add_figure(Report& report, const Paths& paths, const std::string& name, con
 
 /// A small text file of the run (the model summary), read like any untrusted file.
 std::string read_text(const fs::path& path) {
-    const std::vector<std::uint8_t> bytes = cnnlite::detail::InputFile(path.string(), "text file").read_all(1 << 20);
+    const std::vector<std::uint8_t> bytes = cnnlite::InputFile(path.string(), "text file").read_all(1 << 20);
     return std::string(bytes.begin(), bytes.end());
 }
 
@@ -76,81 +76,77 @@ std::string json_text(const nlohmann::json& j, const char* key) {
     return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-}  // namespace
+/// What the report is made from: the program's settings and the files of the run's folder.
+struct ReportSources {
+    const Settings& settings;
+    Paths paths;
+    nlohmann::json metrics;  ///< metrics.json, empty when it belongs to another run
+    nlohmann::json run;      ///< run.json
+    nlohmann::json stages;   ///< run.json's "stages"
+};
 
-void write_report(const Settings& s) {
-    const Paths paths(s);
-    nlohmann::json metrics = read_json_object(paths.metrics());
-    const nlohmann::json run = read_json_object(paths.run_log());
-    // Results of another run than the folder's (a run started over them and not finished) are
-    // not this run's: leave them out rather than describe them as its own.
-    if (metrics.contains("run_id") && run.contains("run_id") && metrics["run_id"] != run["run_id"])
-        metrics = nlohmann::json::object();
-    const nlohmann::json stages = run.value("stages", nlohmann::json::object());
-    const auto& names = cnnlite::fashion_mnist_class_names();
+/// The run: the settings of its training and the time each stage took.
+void add_run_section(Report& report, const ReportSources& src) {
+    const Settings& s = src.settings;
+    const nlohmann::json& metrics = src.metrics;
+    const nlohmann::json& run = src.run;
+    const nlohmann::json& stages = src.stages;
     const auto stage_seconds = [&](const char* stage) -> std::string {
         return stages.contains(stage) ? format_seconds(stages[stage].value("seconds", 0.0)) : "not run";
     };
-
-    Report report("Fashion-MNIST image classification using a CNN and Grad-CAM — reproduced with cnnlite");
-    report.paragraph(
-        "This page rebuilds, step by step, the pipeline of the paper \"Fashion-MNIST Image Classification using CNN "
-        "and Grad-CAM\" (Kim, Li, Bak; Texas A&M, ECEN 758, 2023), which used TensorFlow/Keras. Every number "
-        "below comes from the files next to this page (CSV, JSON, .npy); every figure is in figures/.");
-
-    // --- Run -----------------------------------------------------------------------------
     report.section("The run");
-    {
-        std::vector<std::pair<std::string, std::string>> settings = {
-            {"output folder", s.out},
-            {"run", json_text(run, "run_id")},
-            {"cnnlite", cnnlite::version()},
-            {"this report by", s.command_line},
-        };
-        if (stages.contains("train")) {
-            const auto& t = stages["train"];
-            if (t.contains("command") && t["command"] != s.command_line)
-                settings.push_back({"trained by", json_text(t, "command")});
-            settings.push_back({"data", json_text(t, "data_folder")});
-            settings.push_back({"epochs", json_text(t, "epochs")});
-            settings.push_back({"batch size", json_text(t, "batch_size")});
-            settings.push_back({"training images", json_text(t, "train_images")});
-            settings.push_back({"validation images", json_text(t, "validation_images") + " (the first of the training file)"});
-            settings.push_back({"seed", json_text(t, "seed")});
-            settings.push_back({"threads", json_text(t, "threads")});
-            settings.push_back({"optimiser", "Adam, lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7 (Keras defaults)"});
-            if (t.value("resumed_after_epoch", 0) > 0)
-                settings.push_back({"resumed", "after epoch " + json_text(t, "resumed_after_epoch")});
-        } else if (stages.contains("eda")) {
-            settings.push_back({"data", json_text(stages["eda"], "data_folder")});
-        }
-        report.settings("Settings", settings);
-        std::vector<std::pair<std::string, std::string>> timings;
-        for (const char* stage : {"eda", "summary", "train", "evaluate", "explain"}) {
-            std::string text = stage_seconds(stage);
-            if (stages.contains(stage)) {
-                text += " (finished " + json_text(stages[stage], "finished");
-                if (stages[stage].contains("peak_memory_mb"))
-                    text += ", process peak memory " + fixed(stages[stage]["peak_memory_mb"].get<double>(), 0) + " MB";
-                text += ")";
-            }
-            timings.push_back({stage, text});
-        }
-        if (metrics.contains("train_seconds")) {
-            const double epochs = metrics.value("epochs_run", 1.0);
-            timings.push_back({"training, per epoch", format_seconds(metrics["train_seconds"].get<double>() / epochs) +
-                                                          " on average (training and validation)"});
-            timings.push_back({"training throughput", with_commas(std::llround(metrics.value("train_images_per_second", 0.0))) +
-                                                          " images/s"});
-        }
-        if (stages.contains("explain") && stages["explain"].contains("gradcam_images_per_second"))
-            timings.push_back({"Grad-CAM throughput",
-                               with_commas(std::llround(stages["explain"]["gradcam_images_per_second"].get<double>())) +
-                                   " images/s (batched)"});
-        report.settings("Timings", timings);
+    std::vector<std::pair<std::string, std::string>> settings = {
+        {"output folder", s.out},
+        {"run", json_text(run, "run_id")},
+        {"cnnlite", cnnlite::version()},
+        {"this report by", s.command_line},
+    };
+    if (stages.contains("train")) {
+        const auto& t = stages["train"];
+        if (t.contains("command") && t["command"] != s.command_line)
+            settings.push_back({"trained by", json_text(t, "command")});
+        settings.push_back({"data", json_text(t, "data_folder")});
+        settings.push_back({"epochs", json_text(t, "epochs")});
+        settings.push_back({"batch size", json_text(t, "batch_size")});
+        settings.push_back({"training images", json_text(t, "train_images")});
+        settings.push_back({"validation images", json_text(t, "validation_images") + " (the first of the training file)"});
+        settings.push_back({"seed", json_text(t, "seed")});
+        settings.push_back({"threads", json_text(t, "threads")});
+        settings.push_back({"optimiser", "Adam, lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7 (Keras defaults)"});
+        if (t.value("resumed_after_epoch", 0) > 0)
+            settings.push_back({"resumed", "after epoch " + json_text(t, "resumed_after_epoch")});
+    } else if (stages.contains("eda")) {
+        settings.push_back({"data", json_text(stages["eda"], "data_folder")});
     }
+    report.settings("Settings", settings);
+    std::vector<std::pair<std::string, std::string>> timings;
+    for (const char* stage : {"eda", "summary", "train", "evaluate", "explain"}) {
+        std::string text = stage_seconds(stage);
+        if (stages.contains(stage)) {
+            text += " (finished " + json_text(stages[stage], "finished");
+            if (stages[stage].contains("peak_memory_mb"))
+                text += ", process peak memory " + fixed(stages[stage]["peak_memory_mb"].get<double>(), 0) + " MB";
+            text += ")";
+        }
+        timings.push_back({stage, text});
+    }
+    if (metrics.contains("train_seconds")) {
+        const double epochs = metrics.value("epochs_run", 1.0);
+        timings.push_back({"training, per epoch", format_seconds(metrics["train_seconds"].get<double>() / epochs) +
+                                                      " on average (training and validation)"});
+        timings.push_back({"training throughput", with_commas(std::llround(metrics.value("train_images_per_second", 0.0))) +
+                                                      " images/s"});
+    }
+    if (stages.contains("explain") && stages["explain"].contains("gradcam_images_per_second"))
+        timings.push_back({"Grad-CAM throughput",
+                           with_commas(std::llround(stages["explain"]["gradcam_images_per_second"].get<double>())) +
+                               " images/s (batched)"});
+    report.settings("Timings", timings);
+}
 
-    // --- 1. Data -------------------------------------------------------------------------
+/// 1. The data set: images per class.
+void add_data_section(Report& report, const ReportSources& src) {
+    const Paths& paths = src.paths;
     report.section("Data");
     report.paragraph(
         "Fashion-MNIST (Zalando Research): grey 28x28 images of 10 kinds of clothing, 60,000 for training and 10,000 "
@@ -165,8 +161,12 @@ void write_report(const Settings& s) {
         report.table(t);
     }
     add_figure(report, paths, "class_frequency", "Images per class in the training and test files.", "run `eda`");
+}
 
-    // --- 2. EDA --------------------------------------------------------------------------
+/// 2. Exploratory analysis: pixel-ratio statistics, ANOVA, UMAP.
+void add_eda_section(Report& report, const ReportSources& src) {
+    const Paths& paths = src.paths;
+    const nlohmann::json& stages = src.stages;
     report.section("Exploratory data analysis");
     report.paragraph(
         "Instance size: for every image the non-background ratio = pixels whose raw value is above 0, divided by "
@@ -213,16 +213,24 @@ void write_report(const Settings& s) {
     } else {
         report.paragraph("[UMAP: run `eda`]");
     }
+}
 
-    // --- 3. Model ------------------------------------------------------------------------
+/// 3. The network of the paper's Figure 4.
+void add_model_section(Report& report, const ReportSources& src) {
+    const Settings& s = src.settings;
+    const Paths& paths = src.paths;
     report.section("The network");
     report.paragraph(
         "The paper's Figure 4: one 2x2 convolution with 64 filters ('same' padding, ReLU), two max-pooling stages "
         "with dropout 0.3, a 256-unit dense layer with dropout 0.5 and a 10-way softmax. Shapes are NCHW.");
     report.preformatted(file_exists(paths.model_summary()) ? read_text(paths.model_summary())
                                                       : cnnlite::summary(cnnlite::fashion_mnist_cnn<float>(s.seed)));
+}
 
-    // --- 4. Training ---------------------------------------------------------------------
+/// 4. Training: the kept epoch, the learning curves, the history.
+void add_training_section(Report& report, const ReportSources& src) {
+    const Paths& paths = src.paths;
+    const nlohmann::json& metrics = src.metrics;
     report.section("Training");
     report.paragraph(
         "Adam (Keras defaults), batch 64, the training set shuffled every epoch; after every epoch the validation "
@@ -244,8 +252,13 @@ void write_report(const Settings& s) {
                               Cell::fixed(number(r[5]), 1)});
         report.table(t);
     }
+}
 
-    // --- 5. Evaluation -------------------------------------------------------------------
+/// 5. Evaluation on the test set.
+void add_evaluation_section(Report& report, const ReportSources& src) {
+    const Paths& paths = src.paths;
+    const nlohmann::json& metrics = src.metrics;
+    const auto& names = cnnlite::fashion_mnist_class_names();
     report.section("Evaluation on the test set");
     if (metrics.contains("test_accuracy")) {
         report.paragraph("Test accuracy of the kept weights: " + percent(metrics["test_accuracy"].get<double>()) +
@@ -269,8 +282,11 @@ void write_report(const Settings& s) {
     add_figure(report, paths, "test_samples",
                "50 random test images titled \"predicted (true)\": green when right, red when wrong.",
                "run `evaluate`");
+}
 
-    // --- 6. Grad-CAM ---------------------------------------------------------------------
+/// 6. Grad-CAM as the paper computes it.
+void add_gradcam_section(Report& report, const ReportSources& src) {
+    const Paths& paths = src.paths;
     report.section("Grad-CAM");
     report.paragraph(
         "Grad-CAM (Selvaraju et al., 2017) as in the paper: the softmax probability of the predicted class is "
@@ -285,8 +301,12 @@ void write_report(const Settings& s) {
                "run `explain`");
     add_figure(report, paths, "gradcam_shirt", "Shirts: correctly classified against misclassified.",
                "run `explain`");
+}
 
-    // --- 7. Explanation methods (issue 6) ------------------------------------------------
+/// 7. The explanation methods compared (once `explain` has run).
+void add_methods_section(Report& report, const ReportSources& src) {
+    const Paths& paths = src.paths;
+    const nlohmann::json& stages = src.stages;
     const fs::path methods_csv = paths.out / "explain" / "methods.csv";
     if (file_exists(methods_csv)) {
         report.section("Explanation methods compared");
@@ -313,8 +333,32 @@ void write_report(const Settings& s) {
         add_figure(report, paths, "explain_methods", "The same test images under each explanation method.",
                    "figure missing");
     }
+}
 
-    report.write(paths.report().string());
+}  // namespace
+
+void write_report(const Settings& s) {
+    ReportSources src{s, Paths(s), read_json_object(Paths(s).metrics()), read_json_object(Paths(s).run_log()), {}};
+    // Results of another run than the folder's (a run started over them and not finished) are
+    // not this run's: leave them out rather than describe them as its own.
+    if (src.metrics.contains("run_id") && src.run.contains("run_id") && src.metrics["run_id"] != src.run["run_id"])
+        src.metrics = nlohmann::json::object();
+    src.stages = src.run.value("stages", nlohmann::json::object());
+
+    Report report("Fashion-MNIST image classification using a CNN and Grad-CAM — reproduced with cnnlite");
+    report.paragraph(
+        "This page rebuilds, step by step, the pipeline of the paper \"Fashion-MNIST Image Classification using CNN "
+        "and Grad-CAM\" (Kim, Li, Bak; Texas A&M, ECEN 758, 2023), which used TensorFlow/Keras. Every number "
+        "below comes from the files next to this page (CSV, JSON, .npy); every figure is in figures/.");
+    add_run_section(report, src);
+    add_data_section(report, src);
+    add_eda_section(report, src);
+    add_model_section(report, src);
+    add_training_section(report, src);
+    add_evaluation_section(report, src);
+    add_gradcam_section(report, src);
+    add_methods_section(report, src);
+    report.write(src.paths.report().string());
 }
 
 }  // namespace fm

@@ -56,7 +56,7 @@ std::map<std::string, std::string> run_identity(const Settings& s, const cnnlite
 std::map<std::string, std::string> model_extra(const cnnlite::KeepBest<float>& best, const std::string& run_id) {
     return {{"class_names", nlohmann::json(cnnlite::fashion_mnist_class_names()).dump()},
             {"best_epoch", std::to_string(best.best_epoch())},
-            {"best_val_loss", cnnlite::detail::real_text(best.best_value())},
+            {"best_val_loss", cnnlite::round_trip_text(best.best_value())},
             {"run.id", run_id}};
 }
 
@@ -162,12 +162,10 @@ void run_train(const Settings& s) {
         cnnlite::check(fs::exists(paths.checkpoint()), "--resume: there is no checkpoint at '",
                        paths.checkpoint().string(), "'; run `fashion_mnist train` without --resume to start a new run");
         say(s, "train", "resuming from " + paths.checkpoint().string());
-        cnnlite::TrainingProgress<float> progress =
-            cnnlite::load_checkpoint(paths.checkpoint().string(), model, adam, &best,
-                                     static_cast<cnnlite::EarlyStopping<float>*>(nullptr));
+        const cnnlite::TrainingState state = cnnlite::load_checkpoint(paths.checkpoint().string(), model, adam, &best);
         const auto saved = [&](const std::string& key) {
-            const auto it = progress.metadata.find(key);
-            return it == progress.metadata.end() ? std::string("(missing)") : it->second;
+            const auto it = state.metadata.find(key);
+            return it == state.metadata.end() ? std::string("(missing)") : it->second;
         };
         const std::string saved_data = saved("run.data");
         cnnlite::check(saved_data == "(missing)" || saved_data == identity.at("run.data"),
@@ -183,13 +181,13 @@ void run_train(const Settings& s) {
         }
         if (saved_data == "(missing)")
             say(s, "train", "note: the checkpoint does not record its data (an older cnnlite wrote it); not checked");
-        const auto threads = progress.metadata.find("run.threads");
-        if (threads != progress.metadata.end() && threads->second != std::to_string(s.threads))
+        const auto threads = state.metadata.find("run.threads");
+        if (threads != state.metadata.end() && threads->second != std::to_string(s.threads))
             say(s, "train", "note: the checkpoint was written with " + threads->second + " threads and this run uses " +
                                 std::to_string(s.threads) + "; results may differ in the last bits");
-        run_id = progress.metadata.count("run.id") ? progress.metadata.at("run.id") : folder_run_id(paths);
-        done = progress.epoch;
-        history = progress.history;
+        run_id = state.metadata.count("run.id") ? state.metadata.at("run.id") : folder_run_id(paths);
+        done = state.epoch;
+        history = state.history;
         say(s, "train", std::to_string(done) + " epoch(s) done, best epoch so far " + std::to_string(best.best_epoch()));
     }
     if (run_id.empty()) run_id = new_run_id();

@@ -24,7 +24,7 @@ std::vector<const detail::Node<double>*> backward_order(const Variable<double>& 
         for (const auto* s : seen)
             if (s == node) return;
         seen.push_back(node);
-        for (int i = 0; i < node->num_inputs; ++i) self(self, node->inputs[static_cast<std::size_t>(i)]);
+        for (int i = 0; i < node->num_inputs; ++i) self(self, node->input(i));
         post_order.push_back(node);  // after all of its inputs
     };
     visit(visit, out.node());

@@ -9,6 +9,7 @@
 #include "cnnlite/core/files.hpp"
 #include "cnnlite/core/folder_lock.hpp"
 #include "cnnlite/core/init.hpp"
+#include "cnnlite/core/number_text.hpp"
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/shape.hpp"
 #include "cnnlite/core/tensor.hpp"
@@ -16,6 +17,7 @@
 #include "cnnlite/core/version.hpp"
 
 // kernels
+#include "cnnlite/kernels/argmax.hpp"
 #include "cnnlite/kernels/conv2d.hpp"
 #include "cnnlite/kernels/conv_geometry.hpp"
 #include "cnnlite/kernels/conv_relu_pool.hpp"
@@ -25,6 +27,7 @@
 #include "cnnlite/kernels/finite.hpp"
 #include "cnnlite/kernels/im2col.hpp"
 #include "cnnlite/kernels/optimizer.hpp"
+#include "cnnlite/kernels/parallel.hpp"
 #include "cnnlite/kernels/pooling.hpp"
 #include "cnnlite/kernels/softmax.hpp"
 
@@ -54,9 +57,12 @@
 #include "cnnlite/nn/dense.hpp"
 #include "cnnlite/nn/dropout.hpp"
 #include "cnnlite/nn/flatten.hpp"
+#include "cnnlite/nn/fusion.hpp"
 #include "cnnlite/nn/layer.hpp"
-#include "cnnlite/nn/layer_factory.hpp"
+#include "cnnlite/nn/layer_options.hpp"
+#include "cnnlite/nn/layer_registry.hpp"
 #include "cnnlite/nn/max_pool2d.hpp"
+#include "cnnlite/nn/padding.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/nn/relu.hpp"
 #include "cnnlite/nn/sequential.hpp"
@@ -90,7 +96,9 @@
 #include "cnnlite/train/fit.hpp"
 #include "cnnlite/train/history.hpp"
 #include "cnnlite/train/metrics.hpp"
+#include "cnnlite/train/non_finite.hpp"
 #include "cnnlite/train/progress.hpp"
+#include "cnnlite/train/step.hpp"
 
 // viz
 #include "cnnlite/viz/bar_chart.hpp"

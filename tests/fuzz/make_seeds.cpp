@@ -121,7 +121,7 @@ void safetensors_seeds(const fs::path& dir) {
     best.set_state(1, 0.75, kept);
     cnnlite::EarlyStopping<float> stopping(2);
     stopping.set_state(true, 0.75, 1);
-    cnnlite::TrainingProgress<float> progress;
+    cnnlite::TrainingState progress;
     progress.epoch = 2;
     for (int e = 1; e <= 2; ++e) {
         cnnlite::EpochRecord r;

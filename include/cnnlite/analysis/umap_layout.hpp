@@ -27,10 +27,6 @@
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/threading.hpp"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 namespace cnnlite {
 
 /// Settings of the SGD layout.
@@ -247,7 +243,7 @@ inline void optimize_layout(float* head_embedding, const float* tail_embedding, 
 #pragma omp parallel num_threads(threads)
         {
 #ifdef _OPENMP
-            const int t = omp_get_thread_num();
+            const int t = thread_index();
 #else
             const int t = 0;
 #endif

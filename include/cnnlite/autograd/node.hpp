@@ -6,9 +6,12 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include "cnnlite/core/tensor.hpp"
@@ -17,7 +20,7 @@ namespace cnnlite::detail {
 
 template <class T>
 struct Node {
-    static constexpr int max_inputs = 4;
+    static constexpr int inline_inputs = 4;  // inputs held in the node itself; more spill into a vector
     static constexpr int max_saved = 4;
     using BackwardFn = void (*)(Node&);
     using Hook = std::function<void(Tensor<T>&)>;
@@ -29,16 +32,46 @@ struct Node {
     bool retains_grad = false;           // non-leaf keeps its gradient after backward
     const char* op = "leaf";             // names the operation in errors and graph dumps
     BackwardFn backward = nullptr;       // null for leaves
-    std::array<Node*, max_inputs> inputs{};  // each holds a reference
+    std::array<Node*, inline_inputs> first_inputs{};  // each holds a reference (null: an undefined input)
+    std::vector<Node*> more_inputs;                  // inputs beyond inline_inputs (a many-way Add or Concatenate)
     int num_inputs = 0;
     std::array<Tensor<T>, max_saved> saved;  // tensors the backward needs (masks, probabilities, ...)
     Tensor<std::int32_t> indices;            // integer data the backward needs (argmax, labels)
-    std::array<std::int64_t, 12> ints{};      // integer arguments of the op (strides, ...)
-    std::array<double, 4> reals{};           // real arguments of the op (rates, scales, ...)
+    // The op's arguments (strides, padding, a scale, ...): one trivially copyable struct of the
+    // op's own, stored in place (set_args/args), so recording a node never allocates.
+    static constexpr std::size_t max_args_bytes = 96;
+    alignas(std::max_align_t) unsigned char args_bytes[max_args_bytes] = {};
     std::vector<Hook> hooks;
     std::uint64_t visit_mark = 0;            // used by backward's topological sort
 
     bool is_leaf() const { return backward == nullptr; }
+
+    /// Input `i` of the op (0 <= i < num_inputs); null for an input that was undefined.
+    Node* input(int i) const {
+        return i < inline_inputs ? first_inputs[static_cast<std::size_t>(i)]
+                                 : more_inputs[static_cast<std::size_t>(i - inline_inputs)];
+    }
+    /// Appends an input (the node then holds the reference the caller passes in).
+    void add_input(Node* in) {
+        if (num_inputs < inline_inputs) first_inputs[static_cast<std::size_t>(num_inputs)] = in;
+        else more_inputs.push_back(in);
+        ++num_inputs;
+    }
+
+    /// Stores the op's arguments `a` for its backward function.
+    template <class Args>
+    void set_args(const Args& a) {
+        static_assert(std::is_trivially_copyable<Args>::value, "op arguments must be trivially copyable");
+        static_assert(sizeof(Args) <= max_args_bytes, "op arguments are larger than a node holds");
+        std::memcpy(args_bytes, &a, sizeof(Args));
+    }
+    /// The arguments set_args<Args>() stored.
+    template <class Args>
+    Args args() const {
+        Args a;
+        std::memcpy(&a, args_bytes, sizeof(Args));
+        return a;
+    }
 
     void clear() {
         value = Tensor<T>();
@@ -47,7 +80,8 @@ struct Node {
         op = "leaf";
         backward = nullptr;
         num_inputs = 0;
-        inputs.fill(nullptr);
+        first_inputs.fill(nullptr);
+        more_inputs.clear();  // keeps its capacity: a recycled node does not allocate again
         for (auto& s : saved) s = Tensor<T>();
         indices = Tensor<std::int32_t>();
         hooks.clear();
@@ -119,7 +153,7 @@ void release(Node<T>* node) {
         }
         if (n->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
         for (int i = 0; i < n->num_inputs; ++i)
-            if (Node<T>* in = n->inputs[static_cast<std::size_t>(i)]) push(in);
+            if (Node<T>* in = n->input(i)) push(in);
         n->clear();
         NodePool<T>::instance().release(n);
     }

@@ -128,10 +128,11 @@ bool should_record(std::initializer_list<const Variable<T>*> inputs) {
 }
 
 /// Wraps `value` as an op result. When `record` is set, the node remembers `backward` and
-/// holds a reference to each input; the caller then fills the node's saved tensors and args.
-template <class T>
-Variable<T> make_result(Tensor<T> value, const char* op, bool record, typename Node<T>::BackwardFn backward,
-                        std::initializer_list<const Variable<T>*> inputs) {
+/// holds a reference to each of `inputs` (any number: a range of `const Variable<T>*`); the
+/// caller then fills the node's saved tensors and arguments.
+template <class T, class Inputs>
+Variable<T> make_result_of(Tensor<T> value, const char* op, bool record, typename Node<T>::BackwardFn backward,
+                           const Inputs& inputs) {
     Node<T>* node = NodePool<T>::instance().acquire();
     node->value = std::move(value);
     node->op = op;
@@ -141,16 +142,23 @@ Variable<T> make_result(Tensor<T> value, const char* op, bool record, typename N
         for (const Variable<T>* v : inputs) {
             Node<T>* in = v->defined() ? v->node() : nullptr;
             retain(in);
-            node->inputs[static_cast<std::size_t>(node->num_inputs++)] = in;
+            node->add_input(in);
         }
     }
     return Variable<T>::adopt(node);
 }
 
+/// make_result_of() with the inputs listed in braces: `{&x, &weight, &bias}`.
+template <class T>
+Variable<T> make_result(Tensor<T> value, const char* op, bool record, typename Node<T>::BackwardFn backward,
+                        std::initializer_list<const Variable<T>*> inputs) {
+    return make_result_of<T>(std::move(value), op, record, backward, inputs);
+}
+
 /// Whether input `i` of `node` wants a gradient.
 template <class T>
 bool wants_grad(const Node<T>& node, int i) {
-    const Node<T>* in = node.inputs[static_cast<std::size_t>(i)];
+    const Node<T>* in = node.input(i);
     return in != nullptr && in->requires_grad;
 }
 
@@ -159,7 +167,7 @@ bool wants_grad(const Node<T>& node, int i) {
 /// from another path (the kernel must add to it).
 template <class T>
 bool grad_buffer(Node<T>& node, int i, Tensor<T>*& buffer) {
-    Node<T>* in = node.inputs[static_cast<std::size_t>(i)];
+    Node<T>* in = node.input(i);
     buffer = &in->grad;
     if (in->grad.defined()) return false;
     in->grad = Tensor<T>::uninitialized(in->value.shape());
@@ -169,7 +177,7 @@ bool grad_buffer(Node<T>& node, int i, Tensor<T>*& buffer) {
 /// Adds `g` to input `i`'s gradient (adopting it without a copy when it is the first).
 template <class T>
 void accumulate_grad(Node<T>& node, int i, Tensor<T> g) {
-    Node<T>* in = node.inputs[static_cast<std::size_t>(i)];
+    Node<T>* in = node.input(i);
     check(in->value.shape() == g.shape(), "backward of '", node.op, "': gradient of shape ", g.shape(),
           " for an input of shape ", in->value.shape());
     if (!in->grad.defined()) {
@@ -206,7 +214,7 @@ void Variable<T>::backward(const Tensor<T>& output_grad) {
     while (!stack.empty()) {
         auto& [node, next] = stack.back();
         if (next < node->num_inputs) {
-            Node* in = node->inputs[static_cast<std::size_t>(next++)];
+            Node* in = node->input(next++);
             if (in && in->requires_grad && in->visit_mark != mark) {
                 in->visit_mark = mark;
                 stack.emplace_back(in, 0);

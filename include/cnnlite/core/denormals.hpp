@@ -11,13 +11,11 @@
 #include <cstddef>
 #include <vector>
 
+#include "cnnlite/core/threading.hpp"
+
 #if defined(__SSE__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 1)
 #include <xmmintrin.h>
 #define CNNLITE_HAS_MXCSR 1
-#endif
-
-#ifdef _OPENMP
-#include <omp.h>
 #endif
 
 namespace cnnlite {
@@ -63,13 +61,13 @@ public:
     explicit FlushDenormals(bool enable = true) {
 #ifdef CNNLITE_HAS_MXCSR
         if (!enable) return;
-        saved_.assign(static_cast<std::size_t>(team_size()), caller_mode_ = detail::float_mode());
+        saved_.assign(static_cast<std::size_t>(num_threads()), caller_mode_ = detail::float_mode());
         // Every thread of the team records its own mode, then turns flushing on.
 #ifdef _OPENMP
 #pragma omp parallel num_threads(static_cast<int>(saved_.size()))
 #endif
         {
-            const std::size_t t = team_member();
+            const std::size_t t = static_cast<std::size_t>(thread_index());
             if (t < saved_.size()) {
                 saved_[t] = detail::float_mode();
                 detail::set_float_mode(saved_[t] | detail::flush_denormal_bits);
@@ -89,7 +87,7 @@ public:
 #pragma omp parallel num_threads(static_cast<int>(saved_.size()))
 #endif
         {
-            const std::size_t t = team_member();
+            const std::size_t t = static_cast<std::size_t>(thread_index());
             detail::set_float_mode(t < saved_.size() ? saved_[t] : caller_mode_);
         }
         detail::set_float_mode(caller_mode_);
@@ -103,21 +101,6 @@ public:
     bool active() const { return active_; }
 
 private:
-    static int team_size() {
-#ifdef _OPENMP
-        return omp_get_max_threads();
-#else
-        return 1;
-#endif
-    }
-    static std::size_t team_member() {
-#ifdef _OPENMP
-        return static_cast<std::size_t>(omp_get_thread_num());
-#else
-        return 0;
-#endif
-    }
-
     std::vector<unsigned> saved_;  // each team member's mode before, by OpenMP thread number
     unsigned caller_mode_ = 0;
     bool active_ = false;

@@ -17,21 +17,19 @@ public:
     explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
-namespace detail {
-
+/// The parts streamed into one string: how every error message of the library is made (for
+/// exceptions of other types that need the same kind of message).
 template <class... Parts>
-std::string concat(Parts&&... parts) {
+std::string message(Parts&&... parts) {
     std::ostringstream out;
     (out << ... << std::forward<Parts>(parts));
     return out.str();
 }
 
-}  // namespace detail
-
 /// Throws cnnlite::Error with the parts streamed into one message.
 template <class... Parts>
 [[noreturn]] void fail(Parts&&... parts) {
-    throw Error(detail::concat(std::forward<Parts>(parts)...));
+    throw Error(message(std::forward<Parts>(parts)...));
 }
 
 /// Throws cnnlite::Error when `condition` is false.

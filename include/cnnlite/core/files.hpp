@@ -35,20 +35,23 @@ inline std::string parent_folder(const std::string& path) {
     return parent.empty() ? std::string(".") : parent;
 }
 
+}  // namespace detail
+
 /// A read-only, regular file whose real size is known before anything is allocated from it:
-/// readers check every length a header claims against size() first.
+/// readers check every length a header claims against size() first. Every reader of cnnlite
+/// opens its files through this class, and programs can read their own inputs the same way.
 class InputFile {
 public:
     /// Opens `path`; `what` ("safetensors file", ...) starts every error message.
     InputFile(const std::string& path, std::string what) : path_(path), what_(std::move(what)) {
         // O_NONBLOCK so that a FIFO given by mistake is rejected instead of hanging the open.
         fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        if (fd_ < 0) fail(what_, " '", path_, "': cannot open: ", errno_text(errno));
+        if (fd_ < 0) fail(what_, " '", path_, "': cannot open: ", detail::errno_text(errno));
         struct stat info {};
         if (::fstat(fd_, &info) != 0) {
             const int err = errno;
             ::close(fd_);
-            fail(what_, " '", path_, "': cannot stat: ", errno_text(err));
+            fail(what_, " '", path_, "': cannot stat: ", detail::errno_text(err));
         }
         if (!S_ISREG(info.st_mode)) {
             ::close(fd_);
@@ -69,7 +72,7 @@ public:
         while (count > 0) {
             const ssize_t got = ::pread(fd_, out, count, static_cast<off_t>(offset));
             if (got < 0 && errno == EINTR) continue;
-            if (got < 0) fail(what_, " '", path_, "': read failed: ", errno_text(errno));
+            if (got < 0) fail(what_, " '", path_, "': read failed: ", detail::errno_text(errno));
             if (got == 0) fail(what_, " '", path_, "': file ended early (truncated while reading?)");
             out += got;
             offset += static_cast<std::uint64_t>(got);
@@ -101,8 +104,6 @@ private:
     int fd_ = -1;
     std::uint64_t size_ = 0;
 };
-
-}  // namespace detail
 
 /// Creates folder `dir` and any missing parents; throws cnnlite::Error naming the folder.
 inline void create_directories(const std::string& dir) {

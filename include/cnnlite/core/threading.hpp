@@ -23,6 +23,25 @@ inline int num_threads() {
 #endif
 }
 
+/// The calling thread's index in its parallel region (0 outside one, or without OpenMP).
+inline int thread_index() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/// Threads of the parallel region the caller is in (1 outside one, or without OpenMP). Inside
+/// a region this is what `num_threads()` was when the region started, or fewer.
+inline int team_size() {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 /// Cores this process may run on (the OpenMP runtime honours the affinity mask).
 inline int available_cores() {
 #ifdef _OPENMP

@@ -33,7 +33,7 @@ inline void check_same_layout(const Communicator& comm, const std::vector<std::i
     std::int64_t extent[2] = {n, -n};  // max n and -min n in one reduction
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, extent, 2, MPI_INT64_T, MPI_MAX, comm.handle()), "MPI_Allreduce (layout)");
     if (extent[0] != -extent[1])
-        throw CollectiveError(cnnlite::detail::concat("distributed: cannot broadcast ", what,
+        throw CollectiveError(cnnlite::message("distributed: cannot broadcast ", what,
                                                       ": the ranks hold different numbers of tensors (from ",
                                                       -extent[1], " to ", extent[0], ")"));
     std::vector<std::int64_t> root_layout = layout;
@@ -42,7 +42,7 @@ inline void check_same_layout(const Communicator& comm, const std::vector<std::i
     int differs = root_layout != layout ? 1 : 0;
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, &differs, 1, MPI_INT, MPI_MAX, comm.handle()), "MPI_Allreduce (layout)");
     if (differs)
-        throw CollectiveError(cnnlite::detail::concat("distributed: cannot broadcast ", what,
+        throw CollectiveError(cnnlite::message("distributed: cannot broadcast ", what,
                                                       ": the tensor shapes differ between the ranks"));
 }
 

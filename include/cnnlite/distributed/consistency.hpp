@@ -164,7 +164,7 @@ inline void check_consistency(const Communicator& comm, const Fingerprint& mine)
               "MPI_Allgather (consistency check)");
     for (int r = 1; r < p; ++r)
         if (counts[static_cast<std::size_t>(r)] != counts[0])
-            throw CollectiveError(cnnlite::detail::concat(
+            throw CollectiveError(cnnlite::message(
                 "distributed: rank ", r, " describes its run with ", counts[static_cast<std::size_t>(r)],
                 " settings and rank 0 with ", counts[0], " (different cnnlite builds on the ranks?)"));
 

@@ -46,13 +46,9 @@ struct DataParallelOptions {
 template <class T>
 class DataParallelStep {
 public:
-    /// What one step measured over the whole global batch (the same on every rank).
-    struct Result {
-        double loss_sum = 0;        ///< sum over the ranks of (mean loss of the shard) * (shard size)
-        std::int64_t correct = 0;   ///< samples whose arg-max logit is the label
-        std::int64_t count = 0;     ///< samples in the global batch
-        bool applied = false;       ///< false when the batch was skipped (non-finite values)
-    };
+    /// What one step measured over the whole global batch (the same on every rank); its
+    /// loss_sum is the sum over the ranks of (mean loss of the shard) * (shard size).
+    using Result = StepResult;
 
     /// A step of `model` with `optimizer` over the ranks of `comm` (every rank holds a replica).
     DataParallelStep(const Communicator& comm, const Sequential<T>& model, Optimizer<T>& optimizer,
@@ -63,27 +59,19 @@ public:
     /// Trains on `shard`, this rank's part of a global batch of `global_count` samples (it may
     /// be empty); `ctx` carries the global step, seed and the shard's global sample indices.
     /// Collective. `epoch` and `step` only name the place in error messages.
-    Result operator()(const Batch& shard, std::int64_t global_count, const ForwardContext& ctx, std::int64_t epoch,
-                      std::int64_t step) {
-        Result r;
+    StepResult operator()(const Batch& shard, std::int64_t global_count, const ForwardContext& ctx, std::int64_t epoch,
+                          std::int64_t step) {
+        StepResult r;
         const std::int64_t count = shard.size();
         optimizer_.zero_grad();
         double loss_sum = 0, correct = 0;
         if (count > 0) {
-            Variable<T> x;
-            if constexpr (std::is_same<T, float>::value) x = Variable<T>(shard.images);
-            else x = Variable<T>(shard.images.template cast<T>());
-            Variable<T> logits = model_.forward_logits(x, ctx);
-            Variable<T> loss =
-                softmax_cross_entropy(logits, reinterpret_cast<const std::int32_t*>(shard.labels.data()), count);
-            const double local = static_cast<double>(loss.value()[0]);
-            loss_sum = local * static_cast<double>(count);
+            ForwardAndLoss<T> f = forward_and_loss(model_, shard, ctx);
+            loss_sum = f.mean_loss * static_cast<double>(count);
             // A non-finite loss reaches every rank through the sum below; no backward for it.
-            if (std::isfinite(local)) {
-                loss.backward();
-                argmax_rows(logits.value(), predicted_);
-                for (std::int64_t i = 0; i < count; ++i)
-                    correct += predicted_[static_cast<std::size_t>(i)] == shard.labels[static_cast<std::size_t>(i)];
+            if (std::isfinite(f.mean_loss)) {
+                f.loss.backward();
+                correct = static_cast<double>(count_correct(f.logits.value(), shard, predicted_));
             }
         }
         scalars_.assign({loss_sum, correct, static_cast<double>(count)});
@@ -92,16 +80,16 @@ public:
         r.correct = static_cast<std::int64_t>(scalars_[1]);
         r.count = static_cast<std::int64_t>(scalars_[2]);
         if (r.count != global_count)
-            throw CollectiveError(cnnlite::detail::concat("distributed fit: the shards of step ", step, " hold ", r.count,
-                                                          " samples but the global batch has ", global_count));
+            throw CollectiveError(message("distributed fit: the shards of step ", step, " hold ", r.count,
+                                          " samples but the global batch has ", global_count));
         if (!std::isfinite(r.loss_sum)) {
             if (policy_ == NonFinitePolicy::skip_batch) return r;
-            throw CollectiveError(cnnlite::detail::concat(
-                "fit: non-finite loss (", r.loss_sum / static_cast<double>(global_count), ") at epoch ", epoch,
-                ", step ", step, " (check the learning rate and the input data)"));
+            throw CollectiveError(message("fit: non-finite loss (", r.loss_sum / static_cast<double>(global_count),
+                                          ") at epoch ", epoch, ", step ", step,
+                                          " (check the learning rate and the input data)"));
         }
         try {
-            if (!cnnlite::detail::gradients_finite(params_, epoch, step, policy_)) return r;
+            if (!check_gradients_finite(params_, epoch, step, policy_)) return r;
         } catch (const Error& e) {
             throw CollectiveError(e.what());  // the averaged gradients are the same on every rank
         }
@@ -143,6 +131,63 @@ auto collective_or_abort(const Communicator& comm, bool abort_on_local_error, Bo
 
 }  // namespace detail
 
+/// The step strategy of fit() across the ranks of `comm` (see LocalTraining for what a strategy
+/// provides): every rank takes its shard of each global batch (DataParallelStep), validation
+/// is sharded, the replicas are compared after each epoch when asked, any rank's callbacks
+/// may stop the run, and only rank 0 shows progress.
+template <class T>
+class DataParallelTraining {
+public:
+    DataParallelTraining(const Communicator& comm, const Sequential<T>& model, Optimizer<T>& optimizer,
+                         const Dataset& train, const Dataset* validation, const FitOptions& options,
+                         const DataParallelOptions& parallel)
+        : comm_(comm), model_(model), train_(train), validation_(validation), options_(options), parallel_(parallel),
+          step_(comm, model, optimizer, options.on_non_finite, parallel.gradients) {}
+
+    StepResult train_batch(const Batcher& batcher, std::int64_t epoch, std::int64_t b) {
+        const std::int64_t first = b * options_.batch_size;
+        const std::int64_t global_count = std::min(options_.batch_size, train_.size() - first);
+        const Shard shard = shard_of(global_count, comm_.rank(), comm_.size());
+        if (shard.count > 0) {
+            gather_batch(train_, batcher.order().data() + first + shard.first, shard.count, batch_);
+        } else {
+            batch_.labels.clear();
+            batch_.indices.clear();
+        }
+        const ForwardContext ctx{true, options_.seed, (epoch - 1) * batcher.num_batches() + b, batch_.indices.data()};
+        return step_(batch_, global_count, ctx, epoch, b + 1);
+    }
+
+    void end_epoch(EpochRecord& record) {
+        if (validation_) {
+            const ShardedEvaluation v = evaluate_sharded(comm_, model_, *validation_, options_.validation_batch_size,
+                                                         parallel_.gradients.algorithm);
+            record.val_loss = v.loss;
+            record.val_accuracy = v.accuracy;
+        }
+        if (parallel_.check_replicas) check_replicas(comm_, model_, "after epoch " + std::to_string(record.epoch));
+    }
+
+    /// Any rank's callbacks may stop the run: then all stop.
+    bool stop(bool asked) const {
+        int stop = asked ? 1 : 0;
+        check_mpi(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, comm_.handle()), "MPI_Allreduce (stop decision)");
+        return stop != 0;
+    }
+
+    Verbosity verbosity(Verbosity wanted) const { return comm_.is_root() ? wanted : Verbosity::silent; }
+
+private:
+    Communicator comm_;
+    const Sequential<T>& model_;
+    const Dataset& train_;
+    const Dataset* validation_;
+    const FitOptions& options_;
+    const DataParallelOptions& parallel_;
+    DataParallelStep<T> step_;
+    Batch batch_;
+};
+
 /// fit() across the ranks of `comm` (see the top of this file): the same arguments, given
 /// alike on every rank (checked first: a mismatch is a CollectiveError on every rank);
 /// `options.batch_size` is the global batch. With one rank it gives fit()'s weights bit for
@@ -155,47 +200,15 @@ History fit_data_parallel(const Communicator& comm, Sequential<T>& model, Optimi
     return detail::collective_or_abort(comm, parallel.abort_on_local_error, [&]() -> History {
         check_consistency(comm, fit_fingerprint(model, optimizer, train, validation, options));
         try {  // the arguments are now known to agree, so these checks fail on every rank alike
-            cnnlite::detail::check_fit_arguments(model, train, validation, options);
+            check_fit_arguments(model, train, validation, options);
         } catch (const Error& e) {
             throw CollectiveError(e.what());
         }
         broadcast_parameters(comm, model);
         broadcast_optimizer_state(comm, optimizer);
 
-        DataParallelStep<T> train_step(comm, model, optimizer, options.on_non_finite, parallel.gradients);
-        Batch batch;
-        const auto train_batch = [&](const Batcher& batcher, std::int64_t epoch, std::int64_t b) {
-            const std::int64_t first = b * options.batch_size;
-            const std::int64_t global_count = std::min(options.batch_size, train.size() - first);
-            const Shard shard = shard_of(global_count, comm.rank(), comm.size());
-            if (shard.count > 0) {
-                gather_batch(train, batcher.order().data() + first + shard.first, shard.count, batch);
-            } else {
-                batch.labels.clear();
-                batch.indices.clear();
-            }
-            const ForwardContext ctx{true, options.seed, (epoch - 1) * batcher.num_batches() + b, batch.indices.data()};
-            const auto r = train_step(batch, global_count, ctx, epoch, b + 1);
-            return cnnlite::detail::BatchOutcome{r.applied, r.loss_sum, r.correct, r.count};
-        };
-        const auto end_of_epoch = [&](EpochRecord& record) {
-            if (validation) {
-                const ShardedEvaluation v = evaluate_sharded(comm, model, *validation, options.validation_batch_size,
-                                                             parallel.gradients.algorithm);
-                record.val_loss = v.loss;
-                record.val_accuracy = v.accuracy;
-            }
-            if (parallel.check_replicas) check_replicas(comm, model, "after epoch " + std::to_string(record.epoch));
-        };
-        const auto agree_stop = [&](bool asked) {  // any rank's callbacks may stop the run: all stop
-            int stop = asked ? 1 : 0;
-            check_mpi(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, comm.handle()),
-                      "MPI_Allreduce (stop decision)");
-            return stop != 0;
-        };
-        return cnnlite::detail::run_epochs(model, optimizer, train, options,
-                                           comm.is_root() ? options.verbosity : Verbosity::silent, callbacks,
-                                           std::move(history), train_batch, end_of_epoch, agree_stop);
+        DataParallelTraining<T> strategy(comm, model, optimizer, train, validation, options, parallel);
+        return fit(model, optimizer, train, options, strategy, callbacks, std::move(history));
     });
 }
 

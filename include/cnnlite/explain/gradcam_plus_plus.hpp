@@ -54,11 +54,11 @@ ScoreDerivatives<T> score_derivatives(LayerProbe<T>& probe, const std::vector<in
     // large, and cumulants of order >= 2 do not change under a shift).
     const std::int64_t n = probe.batch(), classes = probe.num_classes(), per = s_target.numel() / n;
     Tensor<T> m1(s_target.shape()), m2(s_target.shape()), m3(s_target.shape());
-    Tensor<T> seed(probe.logits().shape());
+    Tensor<T> class_j(probe.logits().shape());
     for (std::int64_t j = 0; j < classes; ++j) {
-        seed.fill(T(0));
-        for (std::int64_t i = 0; i < n; ++i) seed(i, j) = T(1);
-        const Tensor<T> s_j = probe.gradient(seed, Score::logit);
+        class_j.fill(T(0));
+        for (std::int64_t i = 0; i < n; ++i) class_j(i, j) = T(1);
+        const Tensor<T> s_j = probe.gradient(class_j, Score::logit);
         for (std::int64_t i = 0; i < n; ++i) {
             const T p = probe.probabilities()(i, j);
             const auto diff = s_j.array().segment(i * per, per) - s_target.array().segment(i * per, per);

@@ -20,6 +20,7 @@
 
 #include "cnnlite/autograd/grad_mode.hpp"
 #include "cnnlite/explain/target.hpp"
+#include "cnnlite/kernels/argmax.hpp"
 #include "cnnlite/nn/sequential.hpp"
 #include "cnnlite/ops/activation.hpp"
 
@@ -69,15 +70,11 @@ private:
     bool previous_;
 };
 
-/// Index of the largest entry of each row of [rows, cols] (the first on ties).
+/// The predicted class of each row of [rows, cols] (kernels::argmax_rows).
 template <class T>
 std::vector<int> argmax_rows(const Tensor<T>& m) {
-    const std::int64_t rows = m.dim(0), cols = m.dim(1);
-    std::vector<int> out(static_cast<std::size_t>(rows));
-    for (std::int64_t i = 0; i < rows; ++i) {
-        const T* row = m.data() + i * cols;
-        out[static_cast<std::size_t>(i)] = static_cast<int>(std::max_element(row, row + cols) - row);
-    }
+    std::vector<int> out(static_cast<std::size_t>(m.dim(0)));
+    kernels::argmax_rows(m.data(), m.dim(0), m.dim(1), out.data());
     return out;
 }
 
@@ -143,20 +140,21 @@ public:
     Tensor<T> gradient(const std::vector<int>& classes, Score score) {
         check(static_cast<std::int64_t>(classes.size()) == batch(), "LayerProbe::gradient: ", classes.size(),
               " classes for ", batch(), " images");
-        Tensor<T> seed(logits_.shape());
+        Tensor<T> one_hot(logits_.shape());
         for (std::int64_t i = 0; i < batch(); ++i) {
             const int c = classes[static_cast<std::size_t>(i)];
             check(c >= 0 && c < num_classes(), "LayerProbe::gradient: class ", c, " outside [0, ", num_classes(), ")");
-            seed(i, c) = T(1);
+            one_hot(i, c) = T(1);
         }
-        return gradient(seed, score);
+        return gradient(one_hot, score);
     }
 
-    /// Gradient of sum(seed * output) with respect to the probed output, where output is the
-    /// probabilities or the logits ([N, classes], like `seed`).
-    Tensor<T> gradient(const Tensor<T>& seed, Score score) {
+    /// Gradient of sum(output_weights * output) with respect to the probed output, where output
+    /// is the probabilities or the logits ([N, classes], like `output_weights`): the gradient
+    /// that backward() starts from at the output.
+    Tensor<T> gradient(const Tensor<T>& output_weights, Score score) {
         probed_.zero_grad();
-        (score == Score::probability ? probabilities_ : logits_).backward(seed);
+        (score == Score::probability ? probabilities_ : logits_).backward(output_weights);
         Tensor<T> g = probed_.has_grad() ? probed_.grad() : Tensor<T>(probed_.shape());
         probed_.zero_grad();
         return g;

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "cnnlite/explain/gradcam.hpp"
-#include "cnnlite/nn/layer_factory.hpp"
+#include "cnnlite/nn/layer_registry.hpp"
 
 namespace cnnlite::explain {
 

@@ -5,16 +5,25 @@
 #include <cstddef>
 #include <string>
 
+#include "cnnlite/nn/conv2d.hpp"
 #include "cnnlite/nn/sequential.hpp"
 
 namespace cnnlite::explain {
 
 namespace detail {
+/// Whether `layer` is a convolution, whose output has the channels and positions a CAM weighs
+/// (by its C++ type: a layer of another name that derives from Conv2D counts too).
+template <class T>
+bool is_convolution(const Layer<T>& layer) {
+    return dynamic_cast<const Conv2D<T>*>(&layer) != nullptr;
+}
+
+/// The names of the model's convolutions, for error messages.
 template <class T>
 std::string conv_layer_names(const Sequential<T>& model) {
     std::string names;
     for (std::size_t i = 0; i < model.size(); ++i)
-        if (std::string(model.layer(i).type()) == "Conv2D") names += (names.empty() ? "" : ", ") + model.layer(i).name();
+        if (is_convolution(model.layer(i))) names += (names.empty() ? "" : ", ") + model.layer(i).name();
     return names.empty() ? "none" : names;
 }
 }  // namespace detail
@@ -26,7 +35,7 @@ template <class T>
 std::size_t find_conv_layer(const Sequential<T>& model, const std::string& name, const char* op) {
     if (name.empty()) {
         for (std::size_t i = model.size(); i-- > 0;)
-            if (std::string(model.layer(i).type()) == "Conv2D") return i;
+            if (detail::is_convolution(model.layer(i))) return i;
         fail(op, ": the model has no Conv2D layer to explain");
     }
     if (!model.has_layer(name)) {
@@ -37,7 +46,7 @@ std::size_t find_conv_layer(const Sequential<T>& model, const std::string& name,
     }
     const std::size_t index = model.index_of(name);
     const Layer<T>& layer = model.layer(index);
-    check(std::string(layer.type()) == "Conv2D", op, ": layer '", name, "' is a ", layer.type(),
+    check(detail::is_convolution(layer), op, ": layer '", name, "' is a ", layer.type(),
           " layer; class-activation maps need a Conv2D layer (here: ", detail::conv_layer_names(model), ")");
     return index;
 }

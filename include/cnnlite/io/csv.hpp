@@ -188,7 +188,7 @@ inline std::vector<std::vector<std::string>> parse_csv(std::string_view text, co
 
 /// Reads a CSV file into rows of fields (strings); see parse_csv.
 inline std::vector<std::vector<std::string>> read_csv(const std::string& path) {
-    detail::InputFile file(path, "CSV file");
+    InputFile file(path, "CSV file");
     check(file.size() <= (std::uint64_t(1) << 32), "CSV file '", path, "': ", file.size(),
           " bytes is more than this reader is meant for");
     const std::string text = file.read_string(static_cast<std::size_t>(file.size()), 0);

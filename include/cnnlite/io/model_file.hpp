@@ -23,7 +23,7 @@
 
 #include "cnnlite/core/version.hpp"
 #include "cnnlite/io/safetensors.hpp"
-#include "cnnlite/nn/layer_factory.hpp"
+#include "cnnlite/nn/layer_registry.hpp"
 #include "cnnlite/nn/sequential.hpp"
 
 namespace cnnlite {
@@ -107,8 +107,8 @@ inline std::uint64_t parameters_of(const LayerConfig& c, const Shape& input) {
     }
     if (c.type == "Conv2D" && input.rank() == 3) {
         const std::uint64_t filters = positive(c.integer("filters"));
-        const auto [kh, kw] = parse_pair(c, "kernel_size");
-        return times(filters, times(times(positive(input[0]), positive(kh)), positive(kw)) + (bias ? 1 : 0));
+        const Extent2 kernel = Extent2::parse(c.at("kernel_size"), "layer '" + c.name + "': 'kernel_size'");
+        return times(filters, times(times(positive(input[0]), positive(kernel.h)), positive(kernel.w)) + (bias ? 1 : 0));
     }
     return 0;
 }

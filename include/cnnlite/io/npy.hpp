@@ -187,7 +187,7 @@ Tensor<T> load_npy(const std::string& path) {
     static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
                   "load_npy: T must be float or double");
     const std::string what = "npy file '" + path + "'";
-    detail::InputFile file(path, "npy file");
+    InputFile file(path, "npy file");
     const std::uint64_t size = file.size();
     check(size >= 10, what, ": ", size, " bytes is too short for an .npy header (truncated or not .npy)");
     const std::string prefix = file.read_string(static_cast<std::size_t>(std::min<std::uint64_t>(size, 12)), 0);

@@ -308,7 +308,7 @@ public:
     /// header field at fault. Sizes in the header are checked against the real file size
     /// before anything is allocated from them.
     static SafetensorsFile load(const std::string& path, const SafetensorsReadOptions& options = {}) {
-        detail::InputFile file(path, "safetensors file");
+        InputFile file(path, "safetensors file");
         SafetensorsFile result("safetensors file '" + path + "'");
         const std::uint64_t header_bytes = result.header_length(
             file.size() >= 8 ? file.read_string(8, 0) : std::string(), file.size(), options);

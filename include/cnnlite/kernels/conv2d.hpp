@@ -14,12 +14,9 @@
 #include <cstdint>
 #include <cstring>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "cnnlite/kernels/conv_geometry.hpp"
 #include "cnnlite/kernels/im2col.hpp"
+#include "cnnlite/kernels/parallel.hpp"
 
 namespace cnnlite::kernels {
 
@@ -43,21 +40,6 @@ struct ConvShape {
 constexpr std::int64_t direct_conv_max_patch = 16;
 
 namespace detail {
-
-inline int thread_count() {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-inline int thread_id() {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 template <class T>
 using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -96,7 +78,7 @@ void small_patch_product(const T* w, const T* bias, const T* col, std::int64_t o
 /// Workspace (in elements of T) that conv2d_forward/backward need: per thread one im2col
 /// buffer, one gradient buffer and partial sums of the weight and bias gradients.
 inline std::int64_t conv2d_workspace_size(const ConvShape& s) {
-    return static_cast<std::int64_t>(detail::thread_count()) *
+    return static_cast<std::int64_t>(num_threads()) *
            (s.patch() * s.pixels() + s.out_channels * s.pixels() + s.out_channels * (s.patch() + 1));
 }
 
@@ -108,7 +90,7 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, b
     const std::int64_t per_thread = K * P + O * P;
 #pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
-        T* col = workspace + detail::thread_id() * per_thread;
+        T* col = workspace + thread_index() * per_thread;
         T* yn = y + n * O * P;
         im2col(x + n * in_size, s.in_channels, s.window, col);
         if (K <= direct_conv_max_patch) {
@@ -135,14 +117,14 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t per_thread = K * P + O * P;
-    const int threads = detail::thread_count();
+    const int threads = num_threads();
     // Partial weight/bias gradients per thread, [threads][O*K + O], after the buffers.
     T* partial = workspace + threads * per_thread;
     std::fill(partial, partial + threads * O * (K + 1), T(0));
 
 #pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
-        const int t = detail::thread_id();
+        const int t = thread_index();
         T* col = workspace + t * per_thread;
         T* g = col + K * P;
         T* pw = partial + t * O * (K + 1);

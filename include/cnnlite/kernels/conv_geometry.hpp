@@ -9,10 +9,6 @@
 
 namespace cnnlite::kernels {
 
-/// Work (elements or multiply-adds) below which a kernel runs serially: waking the OpenMP
-/// threads costs microseconds, more than a small batch (e.g. one image) takes.
-constexpr std::int64_t parallel_threshold = std::int64_t(1) << 16;
-
 /// How a window slides over an H x W plane: kernel size, stride and padding on each side.
 struct WindowGeometry {
     /// Input height.

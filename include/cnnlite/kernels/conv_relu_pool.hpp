@@ -15,6 +15,7 @@
 #endif
 
 #include "cnnlite/kernels/conv2d.hpp"
+#include "cnnlite/kernels/parallel.hpp"
 #include "cnnlite/kernels/pooling.hpp"
 
 namespace cnnlite::kernels {
@@ -159,7 +160,7 @@ inline bool is_2x2_stride_2(const WindowGeometry& pool) {
 /// Workspace (elements of T) for conv_relu_pool_forward/backward: per thread the scratch above
 /// and partial weight/bias gradients.
 inline std::int64_t conv_relu_pool_workspace_size(const ConvShape& s) {
-    return static_cast<std::int64_t>(detail::thread_count()) *
+    return static_cast<std::int64_t>(num_threads()) *
            (detail::conv_relu_pool_thread_scratch(s) + s.out_channels * (s.patch() + 1));
 }
 
@@ -175,7 +176,7 @@ void conv_relu_pool_forward(const ConvShape& s, const WindowGeometry& pool, cons
     const bool two_by_two = detail::is_2x2_stride_2(pool);
 #pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
-        T* col = workspace + detail::thread_id() * per_thread;
+        T* col = workspace + thread_index() * per_thread;
         T* plane = col + K * P;
         im2col(x + n * in_size, s.in_channels, s.window, col);
         if (K <= direct_conv_max_patch) {
@@ -213,7 +214,7 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t Q = pool.out_h() * pool.out_w();
     const std::int64_t per_thread = detail::conv_relu_pool_thread_scratch(s);
-    const int threads = detail::thread_count();
+    const int threads = num_threads();
     T* partial = workspace + threads * per_thread;
     std::fill(partial, partial + threads * O * (K + 1), T(0));
     const bool sparse = K <= direct_conv_max_patch && dx == nullptr;
@@ -223,7 +224,7 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
 
 #pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
-        const int t = detail::thread_id();
+        const int t = thread_index();
         T* col = workspace + t * per_thread;
         T* g = col + K * P;
         T* pw = partial + t * O * (K + 1);

@@ -11,11 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#include "cnnlite/kernels/conv_geometry.hpp"
+#include "cnnlite/kernels/parallel.hpp"
 
 namespace cnnlite::kernels {
 
@@ -30,12 +26,7 @@ using ConstDenseMap = Eigen::Map<const DenseRowMajor<T>, Eigen::Unaligned, Eigen
 
 /// Threads that split a product of `flops` multiply-adds (1 below the parallel threshold).
 inline int dense_threads(std::int64_t flops) {
-#ifdef _OPENMP
-    return flops >= parallel_threshold ? omp_get_max_threads() : 1;
-#else
-    (void)flops;
-    return 1;
-#endif
+    return flops >= parallel_threshold ? num_threads() : 1;
 }
 
 /// Block [begin, end) of `n` columns for thread t of `threads`: equal shares rounded up to a
@@ -49,11 +40,7 @@ inline void column_block(std::int64_t n, int t, int threads, std::int64_t& begin
 /// column_block() of the calling thread within the current parallel region (the whole range
 /// outside one, or without OpenMP).
 inline void this_threads_column_block(std::int64_t n, std::int64_t& begin, std::int64_t& end) {
-#ifdef _OPENMP
-    column_block(n, omp_get_thread_num(), omp_get_num_threads(), begin, end);
-#else
-    column_block(n, 0, 1, begin, end);
-#endif
+    column_block(n, thread_index(), team_size(), begin, end);
 }
 
 }  // namespace detail

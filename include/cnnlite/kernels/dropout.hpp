@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "cnnlite/core/random.hpp"
-#include "cnnlite/kernels/conv_geometry.hpp"
+#include "cnnlite/kernels/parallel.hpp"
 
 namespace cnnlite::kernels {
 

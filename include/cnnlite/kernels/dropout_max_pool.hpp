@@ -11,13 +11,10 @@
 #include <cmath>
 #include <cstdint>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/kernels/conv_geometry.hpp"
 #include "cnnlite/kernels/dropout.hpp"
+#include "cnnlite/kernels/parallel.hpp"
 #include "cnnlite/kernels/pooling.hpp"
 
 namespace cnnlite::kernels {
@@ -44,11 +41,7 @@ void dropout_max_pool_forward(const T* x, std::int64_t rows, std::int64_t planes
                             g.pad_left == 0;
 #pragma omp parallel for schedule(static) if (rows * features >= parallel_threshold)
     for (std::int64_t r = 0; r < rows; ++r) {
-#ifdef _OPENMP
-        const int thread = omp_get_thread_num();
-#else
-        const int thread = 0;
-#endif
+        const int thread = thread_index();
         T* values = scratch + thread * dropout_max_pool_scratch(features);
         T* mask = values + features;
         const T* xr = x + r * features;

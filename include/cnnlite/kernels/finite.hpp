@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "cnnlite/kernels/conv_geometry.hpp"
+#include "cnnlite/kernels/parallel.hpp"
 
 namespace cnnlite::kernels {
 

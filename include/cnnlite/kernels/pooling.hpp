@@ -11,6 +11,7 @@
 #endif
 
 #include "cnnlite/kernels/conv_geometry.hpp"
+#include "cnnlite/kernels/parallel.hpp"
 
 namespace cnnlite::kernels {
 

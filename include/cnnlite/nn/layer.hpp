@@ -86,6 +86,15 @@ struct LayerConfig {
     }
 };
 
+/// Whether `batch` is [N, sample...] for some N >= 0: the one shape test behind every "expects
+/// input" error of layers and models.
+inline bool is_batch_of(const Shape& batch, const Shape& sample) {
+    if (batch.rank() != sample.rank() + 1) return false;
+    for (int i = 0; i < sample.rank(); ++i)
+        if (batch[i + 1] != sample[i]) return false;
+    return true;
+}
+
 /// A named parameter of a layer ("weight", "bias").
 template <class T>
 struct NamedParameter {
@@ -116,13 +125,6 @@ public:
     /// The output before a final softmax activation (logits), for the fused loss. Layers whose
     /// activation is not softmax return forward().
     virtual Variable<T> forward_logits(const Variable<T>& x, const ForwardContext& ctx) const { return forward(x, ctx); }
-    /// A fused forward through this layer and `next` when a fused kernel exists (e.g. Conv2D with
-    /// ReLU followed by MaxPool2D); returns an undefined Variable when there is none. The model
-    /// only fuses when nobody watches this layer's own output.
-    virtual Variable<T> forward_fused(const Variable<T>& /*x*/, const Layer<T>& /*next*/, const ForwardContext&) const {
-        return Variable<T>();
-    }
-
     /// Whether the layer ends in a softmax (so a loss may use forward_logits()).
     virtual bool ends_in_softmax() const { return false; }
 
@@ -158,21 +160,13 @@ public:
         built_ = true;
     }
 
-protected:
     /// Throws unless `x` is a batch of this layer's input shape.
     void check_input(const Variable<T>& x) const {
-        const Shape& s = x.shape();
-        bool ok = s.rank() == input_shape_.rank() + 1;
-        for (int i = 0; ok && i < input_shape_.rank(); ++i) ok = s[i + 1] == input_shape_[i];
-        if (!ok) fail("layer '", name_, "' (", type(), ") expects input [N, ", join(input_shape_), "], got ", s);
-    }
-    /// Extents separated by ", " (for error messages).
-    static std::string join(const Shape& s) {
-        std::string out;
-        for (int i = 0; i < s.rank(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-        return out;
+        if (!is_batch_of(x.shape(), input_shape_))
+            fail("layer '", name_, "' (", type(), ") expects input [N, ", input_shape_.str().substr(1), ", got ", x.shape());
     }
 
+protected:
     /// The layer's name.
     std::string name_;
     /// Whether build_once() has run.

@@ -4,15 +4,21 @@
 #include <memory>
 
 #include "cnnlite/nn/layer.hpp"
+#include "cnnlite/nn/layer_options.hpp"
 #include "cnnlite/ops/activation.hpp"
 
 namespace cnnlite {
 
 /// ReLU as a layer of its own: max(x, 0) element-wise.
 template <class T = float>
-class ReLU : public Layer<T> {
+class ReLU : public LayerWithOptions<T, ReLU<T>, NoOptions> {
 public:
-    ReLU() = default;
+    /// The layer's options type (it has none).
+    using Options = NoOptions;
+
+    ReLU() : LayerWithOptions<T, ReLU<T>, NoOptions>(NoOptions{}) {}
+    /// The same, from its (empty) options.
+    explicit ReLU(NoOptions) : ReLU() {}
     /// Sets the layer's name (default: re_lu, re_lu_1, ...).
     ReLU& name(std::string n) { this->set_name(std::move(n)); return *this; }
     const char* type() const override { return "ReLU"; }
@@ -22,11 +28,6 @@ public:
     Variable<T> forward(const Variable<T>& x, const ForwardContext&) const override {
         this->check_input(x);
         return relu(x);
-    }
-    std::unique_ptr<Layer<T>> clone_config() const override {
-        auto copy = std::make_unique<ReLU>();
-        copy->set_name(this->name_);
-        return copy;
     }
 };
 

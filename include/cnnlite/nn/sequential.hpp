@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cnnlite/autograd/grad_mode.hpp"
+#include "cnnlite/nn/fusion.hpp"
 #include "cnnlite/nn/layer.hpp"
 
 namespace cnnlite {
@@ -160,9 +161,8 @@ public:
 
     /// Throws unless `shape` is [N, input_shape...] with N >= 1.
     void check_batch(const Shape& shape, const char* what) const {
-        bool ok = shape.rank() == input_shape_.rank() + 1 && shape[0] >= 1;
-        for (int i = 0; ok && i < input_shape_.rank(); ++i) ok = shape[i + 1] == input_shape_[i];
-        if (!ok) fail(what, ": the model expects input [N, ", input_shape_.str().substr(1), " with N >= 1, got ", shape);
+        if (!is_batch_of(shape, input_shape_) || shape[0] < 1)
+            fail(what, ": the model expects input [N, ", input_shape_.str().substr(1), " with N >= 1, got ", shape);
     }
 
 private:
@@ -174,7 +174,7 @@ private:
             const bool last = i + 1 == layers_.size();
             // Fuse with the next layer only when no tap watches this layer's own output.
             if (fusion_ && !tap && i + 1 < layers_.size()) {
-                Variable<T> fused = layers_[i]->forward_fused(h, *layers_[i + 1], ctx);
+                Variable<T> fused = run_fused(*layers_[i], *layers_[i + 1], h, ctx);
                 if (fused.defined()) {
                     h = std::move(fused);
                     ++i;

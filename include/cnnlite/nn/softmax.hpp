@@ -4,15 +4,21 @@
 #include <memory>
 
 #include "cnnlite/nn/layer.hpp"
+#include "cnnlite/nn/layer_options.hpp"
 #include "cnnlite/ops/activation.hpp"
 
 namespace cnnlite {
 
 /// Softmax over the last axis. As the last layer of a model, the fused loss skips it.
 template <class T = float>
-class Softmax : public Layer<T> {
+class Softmax : public LayerWithOptions<T, Softmax<T>, NoOptions> {
 public:
-    Softmax() = default;
+    /// The layer's options type (it has none).
+    using Options = NoOptions;
+
+    Softmax() : LayerWithOptions<T, Softmax<T>, NoOptions>(NoOptions{}) {}
+    /// The same, from its (empty) options.
+    explicit Softmax(NoOptions) : Softmax() {}
     /// Sets the layer's name (default: softmax, softmax_1, ...).
     Softmax& name(std::string n) { this->set_name(std::move(n)); return *this; }
     const char* type() const override { return "Softmax"; }
@@ -28,11 +34,6 @@ public:
     Variable<T> forward_logits(const Variable<T>& x, const ForwardContext&) const override {
         this->check_input(x);
         return x;
-    }
-    std::unique_ptr<Layer<T>> clone_config() const override {
-        auto copy = std::make_unique<Softmax>();
-        copy->set_name(this->name_);
-        return copy;
     }
 };
 

@@ -9,25 +9,22 @@ namespace cnnlite {
 
 /// Stride and padding of a convolution; `relu` fuses max(., 0) into the output.
 struct Conv2dArgs {
-    /// Vertical step of the window.
-    std::int64_t stride_h = 1, stride_w = 1;
-    /// \var stride_w
-    /// Horizontal step of the window.
-
-    /// Zero rows above the input.
-    std::int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
-    /// \var pad_bottom
-    /// Zero rows below the input.
-    /// \var pad_left
-    /// Zero columns left of the input.
-    /// \var pad_right
-    /// Zero columns right of the input.
-
-    /// Apply max(., 0) to the output in the same pass.
-    bool relu = false;
+    std::int64_t stride_h = 1;    ///< vertical step of the window
+    std::int64_t stride_w = 1;    ///< horizontal step of the window
+    std::int64_t pad_top = 0;     ///< zero rows above the input
+    std::int64_t pad_bottom = 0;  ///< zero rows below the input
+    std::int64_t pad_left = 0;    ///< zero columns left of the input
+    std::int64_t pad_right = 0;   ///< zero columns right of the input
+    bool relu = false;            ///< apply max(., 0) to the output in the same pass
 };
 
 namespace detail {
+/// The input checks of the convolution ops (conv2d, conv2d_relu_max_pool2d), named `op` in
+/// errors; returns the batched convolution's shape.
+template <class T>
+kernels::ConvShape checked_conv_shape(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias,
+                                      const Conv2dArgs& args, const char* op);
+
 inline kernels::ConvShape conv_shape(const Shape& x, const Shape& w, const Conv2dArgs& a) {
     kernels::ConvShape s;
     s.batch = x[0];
@@ -37,20 +34,27 @@ inline kernels::ConvShape conv_shape(const Shape& x, const Shape& w, const Conv2
                                        a.pad_top, a.pad_bottom, a.pad_left, a.pad_right};
     return s;
 }
+
+template <class T>
+kernels::ConvShape checked_conv_shape(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias,
+                                      const Conv2dArgs& args, const char* op) {
+    const Shape& xs = x.shape();
+    const Shape& ws = weight.shape();
+    check(xs.rank() == 4, op, ": input must be [N, C, H, W], got ", xs);
+    check(ws.rank() == 4, op, ": weight must be [O, C, kh, kw], got ", ws);
+    check(xs[1] == ws[1], op, ": input has ", xs[1], " channels but weight ", ws, " expects ", ws[1]);
+    check(!bias.defined() || bias.shape() == Shape{ws[0]}, op, ": bias shape ", bias.defined() ? bias.shape() : Shape{},
+          " does not match ", ws[0], " output channels");
+    const kernels::ConvShape s = conv_shape(xs, ws, args);
+    s.window.validate(op);
+    return s;
+}
 }  // namespace detail
 
 /// y = [relu](conv2d(x, weight) + bias). `bias` may be an undefined Variable (no bias).
 template <class T>
 Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias, const Conv2dArgs& args) {
-    const Shape& xs = x.shape();
-    const Shape& ws = weight.shape();
-    check(xs.rank() == 4, "conv2d: input must be [N, C, H, W], got ", xs);
-    check(ws.rank() == 4, "conv2d: weight must be [O, C, kh, kw], got ", ws);
-    check(xs[1] == ws[1], "conv2d: input has ", xs[1], " channels but weight ", ws, " expects ", ws[1]);
-    check(!bias.defined() || bias.shape() == Shape{ws[0]}, "conv2d: bias shape ",
-          bias.defined() ? bias.shape() : Shape{}, " does not match ", ws[0], " output channels");
-    const kernels::ConvShape s = detail::conv_shape(xs, ws, args);
-    s.window.validate("conv2d");
+    const kernels::ConvShape s = detail::checked_conv_shape(x, weight, bias, args, "conv2d");
 
     Tensor<T> y = Tensor<T>::uninitialized(Shape{s.batch, s.out_channels, s.window.out_h(), s.window.out_w()});
     Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::conv2d_workspace_size(s)});
@@ -60,14 +64,11 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variab
     const bool record = detail::should_record<T>({&x, &weight, &bias});
     Variable<T> out = detail::make_result<T>(std::move(y), args.relu ? "conv2d_relu" : "conv2d", record,
                                              +[](detail::Node<T>& n) {
-        const auto& xv = n.inputs[0]->value;
-        const auto& wv = n.inputs[1]->value;
-        Conv2dArgs a;
-        a.stride_h = n.ints[0], a.stride_w = n.ints[1];
-        a.pad_top = n.ints[2], a.pad_bottom = n.ints[3], a.pad_left = n.ints[4], a.pad_right = n.ints[5];
-        a.relu = n.ints[6] != 0;
+        const auto& xv = n.input(0)->value;
+        const auto& wv = n.input(1)->value;
+        const auto a = n.template args<Conv2dArgs>();
         const kernels::ConvShape s = detail::conv_shape(xv.shape(), wv.shape(), a);
-        const bool has_bias = n.inputs[2] != nullptr;
+        const bool has_bias = n.input(2) != nullptr;
 
         Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::conv2d_workspace_size(s)});
         Tensor<T> dw = Tensor<T>::uninitialized(wv.shape());
@@ -79,11 +80,7 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variab
         if (detail::wants_grad(n, 1)) detail::accumulate_grad(n, 1, std::move(dw));
         if (has_bias && detail::wants_grad(n, 2)) detail::accumulate_grad(n, 2, std::move(db));
     }, {&x, &weight, &bias});
-    if (record) {
-        auto& ints = out.node()->ints;
-        ints = {args.stride_h, args.stride_w, args.pad_top, args.pad_bottom, args.pad_left, args.pad_right,
-                args.relu ? 1 : 0, 0, 0, 0, 0, 0};
-    }
+    if (record) out.node()->set_args(args);
     return out;
 }
 

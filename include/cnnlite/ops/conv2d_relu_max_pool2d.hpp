@@ -9,20 +9,23 @@
 
 namespace cnnlite {
 
+namespace detail {
+/// What the fused op's backward needs: the convolution's and the pooling's geometry.
+struct Conv2dMaxPoolArgs {
+    Conv2dArgs conv;                ///< strides and padding of the convolution
+    std::int64_t pool_h = 2;        ///< pooling window height
+    std::int64_t pool_w = 2;        ///< pooling window width
+    std::int64_t pool_stride_h = 2; ///< pooling step, vertical
+    std::int64_t pool_stride_w = 2; ///< pooling step, horizontal
+};
+}  // namespace detail
+
 /// max_pool2d(conv2d(x, weight, bias, args with relu), pool, stride). `args.relu` is implied.
 template <class T>
 Variable<T> conv2d_relu_max_pool2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias,
                                    const Conv2dArgs& args, std::int64_t pool_h, std::int64_t pool_w, std::int64_t stride_h,
                                    std::int64_t stride_w) {
-    const Shape& xs = x.shape();
-    const Shape& ws = weight.shape();
-    check(xs.rank() == 4, "conv2d_relu_max_pool2d: input must be [N, C, H, W], got ", xs);
-    check(ws.rank() == 4, "conv2d_relu_max_pool2d: weight must be [O, C, kh, kw], got ", ws);
-    check(xs[1] == ws[1], "conv2d_relu_max_pool2d: input has ", xs[1], " channels but weight ", ws, " expects ", ws[1]);
-    check(!bias.defined() || bias.shape() == Shape{ws[0]}, "conv2d_relu_max_pool2d: bias shape ",
-          bias.defined() ? bias.shape() : Shape{}, " does not match ", ws[0], " output channels");
-    const kernels::ConvShape s = detail::conv_shape(xs, ws, args);
-    s.window.validate("conv2d_relu_max_pool2d");
+    const kernels::ConvShape s = detail::checked_conv_shape(x, weight, bias, args, "conv2d_relu_max_pool2d");
     const auto pool = kernels::WindowGeometry::valid(s.window.out_h(), s.window.out_w(), pool_h, pool_w, stride_h, stride_w);
     pool.validate("conv2d_relu_max_pool2d (pooling)");
 
@@ -35,15 +38,13 @@ Variable<T> conv2d_relu_max_pool2d(const Variable<T>& x, const Variable<T>& weig
 
     const bool record = detail::should_record<T>({&x, &weight, &bias});
     Variable<T> out = detail::make_result<T>(std::move(y), "conv2d_relu_max_pool2d", record, +[](detail::Node<T>& n) {
-        const auto& xv = n.inputs[0]->value;
-        const auto& wv = n.inputs[1]->value;
-        Conv2dArgs a;
-        a.stride_h = n.ints[0], a.stride_w = n.ints[1];
-        a.pad_top = n.ints[2], a.pad_bottom = n.ints[3], a.pad_left = n.ints[4], a.pad_right = n.ints[5];
-        const kernels::ConvShape s = detail::conv_shape(xv.shape(), wv.shape(), a);
-        const auto pool = kernels::WindowGeometry::valid(s.window.out_h(), s.window.out_w(), n.ints[6], n.ints[7],
-                                                         n.ints[8], n.ints[9]);
-        const bool has_bias = n.inputs[2] != nullptr;
+        const auto& xv = n.input(0)->value;
+        const auto& wv = n.input(1)->value;
+        const auto a = n.template args<detail::Conv2dMaxPoolArgs>();
+        const kernels::ConvShape s = detail::conv_shape(xv.shape(), wv.shape(), a.conv);
+        const auto pool = kernels::WindowGeometry::valid(s.window.out_h(), s.window.out_w(), a.pool_h, a.pool_w,
+                                                         a.pool_stride_h, a.pool_stride_w);
+        const bool has_bias = n.input(2) != nullptr;
         Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::conv_relu_pool_workspace_size(s)});
         Tensor<T> dw = Tensor<T>::uninitialized(wv.shape());
         Tensor<T> db = has_bias ? Tensor<T>::uninitialized(Shape{s.out_channels}) : Tensor<T>();
@@ -56,8 +57,7 @@ Variable<T> conv2d_relu_max_pool2d(const Variable<T>& x, const Variable<T>& weig
         if (has_bias && detail::wants_grad(n, 2)) detail::accumulate_grad(n, 2, std::move(db));
     }, {&x, &weight, &bias});
     if (record) {
-        out.node()->ints = {args.stride_h, args.stride_w, args.pad_top, args.pad_bottom, args.pad_left, args.pad_right,
-                            pool_h,        pool_w,        stride_h,     stride_w,       0,             0};
+        out.node()->set_args(detail::Conv2dMaxPoolArgs{args, pool_h, pool_w, stride_h, stride_w});
         out.node()->indices = std::move(argmax);
     }
     return out;

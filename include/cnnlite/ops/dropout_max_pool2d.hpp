@@ -35,7 +35,7 @@ Variable<T> dropout_max_pool2d(const Variable<T>& x, double rate, const RandomSt
 
     const bool record = detail::should_record<T>({&x});
     Variable<T> out = detail::make_result<T>(std::move(y), "dropout_max_pool2d", record, +[](detail::Node<T>& n) {
-        const Shape& in = n.inputs[0]->value.shape();
+        const Shape& in = n.input(0)->value.shape();
         Tensor<T>* dx = nullptr;
         const bool fresh = detail::grad_buffer(n, 0, dx);
         kernels::dropout_max_pool_backward(n.grad.data(), n.indices.data(), n.saved[0].data(), in[0] * in[1],

@@ -46,7 +46,7 @@ Variable<T> mul(const Variable<T>& a, const Variable<T>& b) {
         for (int i = 0; i < 2; ++i) {
             if (!detail::wants_grad(n, i)) continue;
             Tensor<T> g = Tensor<T>::uninitialized(n.grad.shape());
-            g.array() = n.grad.array() * n.inputs[static_cast<std::size_t>(1 - i)]->value.array();
+            g.array() = n.grad.array() * n.input(1 - i)->value.array();
             detail::accumulate_grad(n, i, std::move(g));
         }
     }, {&a, &b});
@@ -60,10 +60,10 @@ Variable<T> scale(const Variable<T>& a, double factor) {
     const bool record = detail::should_record<T>({&a});
     Variable<T> out = detail::make_result<T>(std::move(y), "scale", record, +[](detail::Node<T>& n) {
         Tensor<T> g = Tensor<T>::uninitialized(n.grad.shape());
-        g.array() = n.grad.array() * static_cast<T>(n.reals[0]);
+        g.array() = n.grad.array() * static_cast<T>(n.template args<double>());
         detail::accumulate_grad(n, 0, std::move(g));
     }, {&a});
-    out.node()->reals[0] = factor;
+    out.node()->set_args(factor);
     return out;
 }
 

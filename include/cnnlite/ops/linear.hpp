@@ -25,11 +25,11 @@ Variable<T> linear(const Variable<T>& x, const Variable<T>& weight, const Variab
     const bool record = detail::should_record<T>({&x, &weight, &bias});
     Variable<T> out = detail::make_result<T>(std::move(y), relu ? "linear_relu" : "linear", record,
                                              +[](detail::Node<T>& n) {
-        const auto& xv = n.inputs[0]->value;
-        const auto& wv = n.inputs[1]->value;
+        const auto& xv = n.input(0)->value;
+        const auto& wv = n.input(1)->value;
         const std::int64_t batch = n.value.shape()[0], outs = n.value.shape()[1];
         Tensor<T> masked;
-        if (n.ints[0]) {  // ReLU: no gradient where the output was clamped
+        if (n.template args<bool>()) {  // ReLU: no gradient where the output was clamped
             masked = Tensor<T>::uninitialized(n.grad.shape());
             masked.array() = (n.value.array() > T(0)).select(n.grad.array(), T(0));
         } else {
@@ -44,12 +44,12 @@ Variable<T> linear(const Variable<T>& x, const Variable<T>& weight, const Variab
             kernels::dense_backward(masked.data(), xv.data(), wv.data(), dx ? dx->data() : nullptr, add_dx,
                                     dw ? dw->data() : nullptr, add_dw, batch, wv.shape()[1], outs);
         Tensor<T>* g = nullptr;
-        if (n.inputs[2] && detail::wants_grad(n, 2)) {  // db = column sums of G
+        if (n.input(2) && detail::wants_grad(n, 2)) {  // db = column sums of G
             if (detail::grad_buffer(n, 2, g)) g->matrix(1, outs).row(0) = G.colwise().sum();
             else g->matrix(1, outs).row(0) += G.colwise().sum();
         }
     }, {&x, &weight, &bias});
-    if (record) out.node()->ints[0] = relu ? 1 : 0;
+    if (record) out.node()->set_args(relu);
     return out;
 }
 

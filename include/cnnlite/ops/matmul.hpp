@@ -16,8 +16,8 @@ Variable<T> matmul(const Variable<T>& a, const Variable<T>& b) {
     const bool record = detail::should_record<T>({&a, &b});
     (void)k;
     return detail::make_result<T>(std::move(y), "matmul", record, +[](detail::Node<T>& n) {
-        const auto& A = n.inputs[0]->value;
-        const auto& B = n.inputs[1]->value;
+        const auto& A = n.input(0)->value;
+        const auto& B = n.input(1)->value;
         Tensor<T>* g = nullptr;
         if (detail::wants_grad(n, 0)) {  // dA = dY B^T
             if (detail::grad_buffer(n, 0, g)) g->matrix().noalias() = n.grad.matrix() * B.matrix().transpose();

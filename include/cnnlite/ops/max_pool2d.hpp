@@ -26,7 +26,7 @@ Variable<T> max_pool2d(const Variable<T>& x, std::int64_t pool_h, std::int64_t p
 
     const bool record = detail::should_record<T>({&x});
     Variable<T> out = detail::make_result<T>(std::move(y), "max_pool2d", record, +[](detail::Node<T>& n) {
-        const Shape& in = n.inputs[0]->value.shape();
+        const Shape& in = n.input(0)->value.shape();
         Tensor<T>* dx = nullptr;
         const bool fresh = detail::grad_buffer(n, 0, dx);
         kernels::max_pool_backward(n.grad.data(), n.indices.data(), in[0] * in[1], n.value.shape()[2] * n.value.shape()[3],

@@ -12,10 +12,10 @@ Variable<T> scaled_sum(const Variable<T>& a, double factor, const char* op) {
     y[0] = static_cast<T>(a.value().array().template cast<double>().sum() * factor);
     const bool record = should_record<T>({&a});
     Variable<T> out = make_result<T>(std::move(y), op, record, +[](Node<T>& n) {
-        Tensor<T> g = Tensor<T>::full(n.inputs[0]->value.shape(), static_cast<T>(n.grad[0] * n.reals[0]));
+        Tensor<T> g = Tensor<T>::full(n.input(0)->value.shape(), static_cast<T>(n.grad[0] * n.template args<double>()));
         accumulate_grad(n, 0, std::move(g));
     }, {&a});
-    out.node()->reals[0] = factor;
+    out.node()->set_args(factor);
     return out;
 }
 }  // namespace detail

@@ -12,7 +12,7 @@ Variable<T> reshape(const Variable<T>& a, const Shape& shape) {
     const bool record = detail::should_record<T>({&a});
     return detail::make_result<T>(std::move(y), "reshape", record, +[](detail::Node<T>& n) {
         // Hand the buffer over instead of copying it (unless the gradient must stay visible).
-        Tensor<T> g = n.grad.reshape(n.inputs[0]->value.shape());
+        Tensor<T> g = n.grad.reshape(n.input(0)->value.shape());
         if (!n.retains_grad) n.grad = Tensor<T>();
         detail::accumulate_grad(n, 0, std::move(g));
     }, {&a});

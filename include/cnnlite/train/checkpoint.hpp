@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cnnlite/core/number_text.hpp"
 #include "cnnlite/io/model_file.hpp"
 #include "cnnlite/io/safetensors.hpp"
 #include "cnnlite/optim/optimizer.hpp"
@@ -20,9 +21,9 @@
 
 namespace cnnlite {
 
-/// Where a run stands, as saved in and restored from a checkpoint.
-template <class T = float>
-struct TrainingProgress {
+/// Where a run stands, as saved in and restored from a checkpoint (the weights and optimiser
+/// state travel separately, in the model and the optimiser).
+struct TrainingState {
     std::int64_t epoch = 0;          ///< epochs completed
     bool finished = false;           ///< early stopping ended the run
     /// The epochs so far.
@@ -30,17 +31,20 @@ struct TrainingProgress {
     std::map<std::string, std::string> metadata;  ///< user entries (e.g. the run's settings)
 };
 
+/// The former name of TrainingState, whose parameter was never used.
+template <class T = float>
+using TrainingProgress [[deprecated("use cnnlite::TrainingState")]] = TrainingState;
+
 namespace detail {
-inline std::string real_text(double v) {
-    if (std::isnan(v)) return "nan";
-    char buffer[40];
-    std::snprintf(buffer, sizeof buffer, "%.17g", v);
-    return buffer;
-}
-inline double parse_real(const std::string& s) {
-    if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
-    return std::stod(s);
-}
+
+/// `T` in a position that template argument deduction skips, so that a plain `nullptr` can be
+/// passed for it (std::type_identity_t of C++20).
+template <class T>
+struct ExactlyType {
+    using type = T;
+};
+template <class T>
+using Exactly = typename ExactlyType<T>::type;
 
 /// Metadata `key` of a checkpoint as a whole integer (the file is untrusted: "3x", "" and
 /// out-of-range values are errors naming the file and key, not std::stoll's exceptions).
@@ -58,7 +62,7 @@ inline std::int64_t checkpoint_integer(const SafetensorsFile& file, const std::s
     return value;
 }
 
-/// Metadata `key` of a checkpoint as a number written by real_text ("nan" allowed).
+/// Metadata `key` of a checkpoint as a number written by round_trip_text ("nan" allowed).
 inline double checkpoint_real(const SafetensorsFile& file, const std::string& key) {
     const std::string& text = file.require_metadata(key);
     if (text == "nan") return std::numeric_limits<double>::quiet_NaN();
@@ -78,19 +82,19 @@ inline double checkpoint_real(const SafetensorsFile& file, const std::string& ke
 /// Writes a checkpoint to `path` atomically. `best` and `stopping` may be null.
 template <class T>
 void save_checkpoint(const std::string& path, const Sequential<T>& model, const Optimizer<T>& optimizer,
-                     const TrainingProgress<T>& progress, const KeepBest<T>* best, const EarlyStopping<T>* stopping) {
+                     const TrainingState& state, const KeepBest<T>* best, const EarlyStopping<T>* stopping) {
     SafetensorsWriter writer;
     for (const auto& p : model.parameters()) writer.add("model." + p.name, p.variable.value());
     for (const auto& [key, tensor] : optimizer.state()) writer.add("optimizer." + key, tensor);
     auto meta = model_metadata(model);
     meta["checkpoint"] = "1";
-    meta["epoch"] = std::to_string(progress.epoch);
-    meta["finished"] = progress.finished ? "true" : "false";
-    meta["history"] = progress.history.to_json().dump();
-    meta["learning_rate"] = detail::real_text(optimizer.learning_rate());
+    meta["epoch"] = std::to_string(state.epoch);
+    meta["finished"] = state.finished ? "true" : "false";
+    meta["history"] = state.history.to_json().dump();
+    meta["learning_rate"] = round_trip_text(optimizer.learning_rate());
     if (best) {
         meta["best_epoch"] = std::to_string(best->best_epoch());
-        meta["best_value"] = detail::real_text(best->best_value());
+        meta["best_value"] = round_trip_text(best->best_value());
         auto params = model.parameters();
         for (std::size_t i = 0; i < best->weights().size(); ++i) writer.add("best." + params[i].name, best->weights()[i]);
     }
@@ -98,7 +102,7 @@ void save_checkpoint(const std::string& path, const Sequential<T>& model, const 
         meta["early_stopping"] = nlohmann::json{{"seen", stopping->seen()}, {"best", stopping->seen() ? stopping->best() : 0.0},
                                                 {"wait", stopping->wait()}}.dump();
     }
-    for (const auto& [key, value] : progress.metadata) {
+    for (const auto& [key, value] : state.metadata) {
         check(!meta.count(key), "save_checkpoint: metadata key '", key, "' is reserved");
         meta[key] = value;
     }
@@ -106,12 +110,13 @@ void save_checkpoint(const std::string& path, const Sequential<T>& model, const 
     writer.save(path);
 }
 
-/// Restores `model`, `optimizer`, `best` and `stopping` (either may be null) from the checkpoint
+/// Restores `model`, `optimizer`, `best` and `stopping` (either may be null or left out) from the checkpoint
 /// in `path`, which must come from the same architecture. Everything is validated before any
 /// state is changed. Returns the epoch, history and user metadata.
 template <class T>
-TrainingProgress<T> load_checkpoint(const std::string& path, const Sequential<T>& model, Optimizer<T>& optimizer,
-                                    KeepBest<T>* best, EarlyStopping<T>* stopping) {
+TrainingState load_checkpoint(const std::string& path, const Sequential<T>& model, Optimizer<T>& optimizer,
+                              detail::Exactly<KeepBest<T>>* best = nullptr,
+                              detail::Exactly<EarlyStopping<T>>* stopping = nullptr) {
     const SafetensorsFile file = SafetensorsFile::load(path);
     detail::check_model_format(file);
     check(file.metadata().count("checkpoint"), file.description(), ": not a training checkpoint (no 'checkpoint' metadata)");
@@ -122,29 +127,29 @@ TrainingProgress<T> load_checkpoint(const std::string& path, const Sequential<T>
     // The training state first: it decides which tensors must be present. Every value is
     // checked for range, since the file is untrusted and resuming from nonsense would go on
     // silently from a wrong place.
-    TrainingProgress<T> progress;
-    progress.epoch = detail::checkpoint_integer(file, "epoch");
+    TrainingState state;
+    state.epoch = detail::checkpoint_integer(file, "epoch");
     const std::string& finished = file.require_metadata("finished");
     check(finished == "true" || finished == "false", file.description(), ": metadata 'finished' = '", finished,
           "' is not true or false");
-    progress.finished = finished == "true";
+    state.finished = finished == "true";
     try {
-        progress.history = History::from_json(nlohmann::json::parse(file.require_metadata("history")));
+        state.history = History::from_json(nlohmann::json::parse(file.require_metadata("history")));
     } catch (const std::exception& e) {  // nlohmann's parse and type errors, History's own
         fail(file.description(), ": unreadable history (", e.what(), ")");
     }
-    check(progress.epoch >= 0 && static_cast<std::uint64_t>(progress.epoch) == progress.history.epochs.size(),
-          file.description(), ": the history has ", progress.history.epochs.size(), " epochs but the checkpoint says ",
-          progress.epoch);
-    for (std::size_t i = 0; i < progress.history.epochs.size(); ++i)
-        check(progress.history.epochs[i].epoch == static_cast<std::int64_t>(i) + 1, file.description(),
-              ": history record ", i, " is of epoch ", progress.history.epochs[i].epoch, ", expected ", i + 1);
+    check(state.epoch >= 0 && static_cast<std::uint64_t>(state.epoch) == state.history.epochs.size(),
+          file.description(), ": the history has ", state.history.epochs.size(), " epochs but the checkpoint says ",
+          state.epoch);
+    for (std::size_t i = 0; i < state.history.epochs.size(); ++i)
+        check(state.history.epochs[i].epoch == static_cast<std::int64_t>(i) + 1, file.description(),
+              ": history record ", i, " is of epoch ", state.history.epochs[i].epoch, ", expected ", i + 1);
     const double learning_rate = detail::checkpoint_real(file, "learning_rate");
     check(std::isfinite(learning_rate) && learning_rate >= 0, file.description(), ": metadata 'learning_rate' = ",
           learning_rate, " is not a finite, non-negative number");
     const std::int64_t best_epoch = file.metadata().count("best_epoch") ? detail::checkpoint_integer(file, "best_epoch") : 0;
-    check(best_epoch >= 0 && best_epoch <= progress.epoch, file.description(), ": metadata 'best_epoch' = ", best_epoch,
-          " is not in 0..", progress.epoch, " (the epochs done)");
+    check(best_epoch >= 0 && best_epoch <= state.epoch, file.description(), ": metadata 'best_epoch' = ", best_epoch,
+          " is not in 0..", state.epoch, " (the epochs done)");
     double best_value = 0;
     if (best_epoch > 0) {
         best_value = detail::checkpoint_real(file, "best_value");
@@ -163,7 +168,7 @@ TrainingProgress<T> load_checkpoint(const std::string& path, const Sequential<T>
         } catch (const std::exception& e) {
             fail(file.description(), ": unreadable 'early_stopping' metadata (", e.what(), ")");
         }
-        check(std::isfinite(es_best) && es_wait >= 0 && es_wait <= progress.epoch, file.description(),
+        check(std::isfinite(es_best) && es_wait >= 0 && es_wait <= state.epoch, file.description(),
               ": 'early_stopping' metadata out of range (best ", es_best, ", wait ", es_wait, ")");
     }
 
@@ -172,12 +177,12 @@ TrainingProgress<T> load_checkpoint(const std::string& path, const Sequential<T>
     for (const auto& p : params) weights.push_back(file.require<T>("model." + p.name, p.variable.shape()));
     if (best && best_epoch > 0)
         for (const auto& p : params) best_weights.push_back(file.require<T>("best." + p.name, p.variable.shape()));
-    typename Optimizer<T>::State state;
+    typename Optimizer<T>::State optimizer_state;
     for (const auto& [name, entry] : file.entries())
-        if (name.rfind("optimizer.", 0) == 0) state.emplace_back(name.substr(10), file.tensor<T>(name));
+        if (name.rfind("optimizer.", 0) == 0) optimizer_state.emplace_back(name.substr(10), file.tensor<T>(name));
 
     // Everything read and checked: now change state (load_state validates before it changes).
-    optimizer.load_state(state);
+    optimizer.load_state(optimizer_state);
     optimizer.set_learning_rate(learning_rate);
     for (std::size_t i = 0; i < params.size(); ++i) params[i].variable.value().copy_from(weights[i]);
     if (best) best->set_state(best_epoch, best_value, std::move(best_weights));
@@ -187,8 +192,8 @@ TrainingProgress<T> load_checkpoint(const std::string& path, const Sequential<T>
                                                       {"finished", 1}, {"history", 1}, {"learning_rate", 1},
                                                       {"best_epoch", 1}, {"best_value", 1}, {"early_stopping", 1}};
     for (const auto& [key, value] : file.metadata())
-        if (!reserved.count(key)) progress.metadata[key] = value;
-    return progress;
+        if (!reserved.count(key)) state.metadata[key] = value;
+    return state;
 }
 
 /// Saves a checkpoint after every epoch. Put it after KeepBest/EarlyStopping in the callback
@@ -203,12 +208,12 @@ public:
 
     /// Writes the checkpoint (atomically).
     void on_epoch_end(const Sequential<T>& model, const History& history, TrainControl& control) override {
-        TrainingProgress<T> progress;
-        progress.epoch = history.epochs.back().epoch;
-        progress.finished = control.stop;
-        progress.history = history;
-        progress.metadata = metadata_;
-        save_checkpoint(path_, model, optimizer_, progress, best_, stopping_);
+        TrainingState state;
+        state.epoch = history.epochs.back().epoch;
+        state.finished = control.stop;
+        state.history = history;
+        state.metadata = metadata_;
+        save_checkpoint(path_, model, optimizer_, state, best_, stopping_);
     }
 
 private:

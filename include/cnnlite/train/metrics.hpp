@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cnnlite/core/tensor.hpp"
+#include "cnnlite/kernels/argmax.hpp"
 
 namespace cnnlite {
 
@@ -68,15 +69,8 @@ private:
 template <class T>
 void argmax_rows(const Tensor<T>& scores, std::vector<int>& out) {
     check(scores.rank() == 2, "argmax_rows: scores must be [N, classes], got ", scores.shape());
-    const std::int64_t n = scores.dim(0), c = scores.dim(1);
-    out.resize(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) {
-        const T* row = scores.data() + i * c;
-        std::int64_t best = 0;
-        for (std::int64_t j = 1; j < c; ++j)
-            if (row[j] > row[best]) best = j;
-        out[static_cast<std::size_t>(i)] = static_cast<int>(best);
-    }
+    out.resize(static_cast<std::size_t>(scores.dim(0)));
+    kernels::argmax_rows(scores.data(), scores.dim(0), scores.dim(1), out.data());
 }
 
 }  // namespace cnnlite

@@ -238,7 +238,7 @@ inline Image decode_image(const std::uint8_t* data, std::size_t size, const std:
 /// read (a FIFO or a device such as /dev/zero is refused before reading), and only up to
 /// `limits.max_file_bytes`; every error names the file.
 inline Image read_image(const std::string& path, const ImageReadLimits& limits = {}) {
-    const cnnlite::detail::InputFile file(path, "picture");
+    const cnnlite::InputFile file(path, "picture");
     const std::vector<std::uint8_t> bytes = file.read_all(limits.max_file_bytes);
     return decode_image(bytes.data(), bytes.size(), path, limits);
 }

@@ -150,7 +150,7 @@ public:
     Report& figure_file(const std::string& path, const std::string& caption) {
         // A figure is the report's own output; 256 MiB bounds a wrong path given by mistake.
         const std::vector<std::uint8_t> bytes =
-            cnnlite::detail::InputFile(path, "Report::figure_file").read_all(std::uint64_t(256) << 20);
+            cnnlite::InputFile(path, "Report::figure_file").read_all(std::uint64_t(256) << 20);
         const auto ends_with = [&](const char* ext) {
             const std::string e(ext);
             return path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0;

@@ -1,0 +1,84 @@
+// The fusion pass: pairs of consecutive layers that run as one op, listed in one table. A
+// model applies it while it runs its layers, wherever nothing watches the first layer's own
+// output (a tap, as the explanation methods use, turns it off), and Sequential::set_fusion
+// turns it off entirely. Layers do not know their neighbours: each rule looks at both layers
+// of a pair and says whether its fused op applies. A fused op gives the same values and
+// gradients as the two layers one after the other (tests/test_nn.cpp, tests/test_ops.cpp).
+#pragma once
+
+#include <vector>
+
+#include "cnnlite/nn/conv2d.hpp"
+#include "cnnlite/nn/dropout.hpp"
+#include "cnnlite/nn/layer.hpp"
+#include "cnnlite/nn/max_pool2d.hpp"
+#include "cnnlite/ops/conv2d_relu_max_pool2d.hpp"
+#include "cnnlite/ops/dropout_max_pool2d.hpp"
+
+namespace cnnlite {
+
+/// One entry of the fusion table: a pattern of two layers and the op that runs them as one.
+template <class T>
+struct FusionRule {
+    const char* pattern;  ///< what it fuses, for people: "Conv2D(relu) + MaxPool2D"
+    const char* op;       ///< the fused op
+    /// The fused output of `first` then `second` on `x`, or an undefined Variable when the
+    /// pair does not match (other layer types, or settings the fused op does not cover).
+    Variable<T> (*run)(const Layer<T>& first, const Layer<T>& second, const Variable<T>& x, const ForwardContext& ctx);
+};
+
+namespace detail {
+
+// Conv2D with a ReLU activation, then max pooling: the convolution's output is pooled while it
+// is in the cache and never stored whole (kernels/conv_relu_pool.hpp).
+template <class T>
+Variable<T> fuse_conv_relu_pool(const Layer<T>& first, const Layer<T>& second, const Variable<T>& x,
+                                const ForwardContext&) {
+    const auto* conv = dynamic_cast<const Conv2D<T>*>(&first);
+    const auto* pool = dynamic_cast<const MaxPool2D<T>*>(&second);
+    if (conv == nullptr || pool == nullptr || conv->activation() != Activation::relu) return Variable<T>();
+    conv->check_input(x);
+    return conv2d_relu_max_pool2d(x, conv->weight(), conv->bias(), conv->conv2d_args(), pool->pool_h(), pool->pool_w(),
+                                  pool->stride_h(), pool->stride_w());
+}
+
+// Dropout in training, then max pooling with non-overlapping windows: the mask is drawn and
+// applied inside the pooling windows, and neither the dropout's output nor its mask is stored.
+template <class T>
+Variable<T> fuse_dropout_pool(const Layer<T>& first, const Layer<T>& second, const Variable<T>& x,
+                              const ForwardContext& ctx) {
+    const auto* drop = dynamic_cast<const Dropout<T>*>(&first);
+    const auto* pool = dynamic_cast<const MaxPool2D<T>*>(&second);
+    if (drop == nullptr || pool == nullptr || !ctx.training || drop->rate() == 0.0 || x.value().rank() != 4 ||
+        pool->stride_h() < pool->pool_h() || pool->stride_w() < pool->pool_w())
+        return Variable<T>();
+    drop->check_input(x);
+    return dropout_max_pool2d(x, drop->rate(), drop->random_stream(ctx), drop->sample_ids(ctx, x.shape()[0]),
+                              pool->pool_h(), pool->pool_w(), pool->stride_h(), pool->stride_w());
+}
+
+}  // namespace detail
+
+/// The fusion table, tried in order for every pair of consecutive layers.
+template <class T>
+const std::vector<FusionRule<T>>& fusion_rules() {
+    static const std::vector<FusionRule<T>> rules = {
+        {"Conv2D(relu) + MaxPool2D", "conv2d_relu_max_pool2d", detail::fuse_conv_relu_pool<T>},
+        {"Dropout (training) + MaxPool2D with non-overlapping windows", "dropout_max_pool2d",
+         detail::fuse_dropout_pool<T>},
+    };
+    return rules;
+}
+
+/// The output of `first` then `second` on `x` through the first rule of fusion_rules() that
+/// matches them; an undefined Variable when none does.
+template <class T>
+Variable<T> run_fused(const Layer<T>& first, const Layer<T>& second, const Variable<T>& x, const ForwardContext& ctx) {
+    for (const auto& rule : fusion_rules<T>()) {
+        Variable<T> y = rule.run(first, second, x, ctx);
+        if (y.defined()) return y;
+    }
+    return Variable<T>();
+}
+
+}  // namespace cnnlite

@@ -1,0 +1,76 @@
+// The registry of layer types: the one place that maps the type names of model files
+// ("Conv2D", "Dense", ...) to the layer classes, so that a saved model loads without the code
+// that defined it. A layer class registers with one line in layer_registry(); its options
+// struct (nn/layer_options.hpp) does the rest.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cnnlite/nn/conv2d.hpp"
+#include "cnnlite/nn/dense.hpp"
+#include "cnnlite/nn/dropout.hpp"
+#include "cnnlite/nn/flatten.hpp"
+#include "cnnlite/nn/layer_options.hpp"
+#include "cnnlite/nn/max_pool2d.hpp"
+#include "cnnlite/nn/relu.hpp"
+#include "cnnlite/nn/sequential.hpp"
+#include "cnnlite/nn/softmax.hpp"
+
+namespace cnnlite {
+
+/// Makes an unbuilt layer from a configuration.
+template <class T>
+using LayerMaker = std::unique_ptr<Layer<T>> (*)(const LayerConfig&);
+
+namespace detail {
+/// A `Layer` from its options as the configuration stores them.
+template <class Layer, class T>
+std::unique_ptr<cnnlite::Layer<T>> make_from_config(const LayerConfig& c) {
+    return std::make_unique<Layer>(options_from_config<typename Layer::Options>(c));
+}
+}  // namespace detail
+
+/// Every layer type a model file may name, by the name its `type()` returns.
+template <class T = float>
+const std::map<std::string, LayerMaker<T>>& layer_registry() {
+    static const std::map<std::string, LayerMaker<T>> registry = {
+        {"Conv2D", detail::make_from_config<Conv2D<T>, T>},
+        {"Dense", detail::make_from_config<Dense<T>, T>},
+        {"MaxPooling2D", detail::make_from_config<MaxPool2D<T>, T>},
+        {"Dropout", detail::make_from_config<Dropout<T>, T>},
+        {"Flatten", detail::make_from_config<Flatten<T>, T>},
+        {"ReLU", detail::make_from_config<ReLU<T>, T>},
+        {"Softmax", detail::make_from_config<Softmax<T>, T>},
+    };
+    return registry;
+}
+
+/// A fresh, unbuilt layer from its configuration; throws for an unknown type (listing the
+/// known ones) or a missing or malformed option (naming the layer and the option).
+template <class T = float>
+std::unique_ptr<Layer<T>> make_layer(const LayerConfig& c) {
+    const auto& registry = layer_registry<T>();
+    const auto it = registry.find(c.type);
+    if (it == registry.end()) {
+        std::string known;
+        for (const auto& entry : registry) known += (known.empty() ? "" : ", ") + entry.first;
+        fail("unknown layer type '", c.type, "' for layer '", c.name, "' (known: ", known, ")");
+    }
+    std::unique_ptr<Layer<T>> layer = it->second(c);
+    layer->set_name(c.name);
+    return layer;
+}
+
+/// A model rebuilt from an input shape and layer configurations (weights freshly initialised).
+template <class T = float>
+Sequential<T> make_sequential(const Shape& input_shape, const std::vector<LayerConfig>& layers, std::uint64_t seed = 0,
+                              InitScheme scheme = InitScheme::keras) {
+    Sequential<T> model(input_shape, seed, scheme);
+    for (const auto& c : layers) model.add(make_layer<T>(c));
+    return model;
+}
+
+}  // namespace cnnlite
