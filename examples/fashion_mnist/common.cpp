@@ -93,6 +93,17 @@ cnnlite::Sequential<float> load_trained_model(const Settings& s, const fs::path&
     return model;
 }
 
+TestStage open_test_stage(const Settings& s, const std::string& stage) {
+    ModelOutputs target = outputs_for_model(s);
+    if (!target.own)
+        say(s, stage, "the model is not the run in " + s.out + ": its results go to " + target.paths.out.string());
+    cnnlite::Sequential<float> model = load_trained_model(s, target.model, stage);
+    cnnlite::FashionMnistLimits limits;
+    limits.train_images = 0;  // the test set only
+    cnnlite::FashionMnist data = load_data(s, stage, limits);
+    return {std::move(target), std::move(model), std::move(data)};
+}
+
 nlohmann::json read_json_object(const fs::path& path) {
     std::error_code ec;
     if (!fs::exists(path, ec)) return nlohmann::json::object();

@@ -18,14 +18,11 @@ namespace fm {
 
 void run_evaluate(const Settings& s) {
     const double start = now_seconds();
-    const ModelOutputs target = outputs_for_model(s);
+    const TestStage stage = open_test_stage(s, "evaluate");
+    const ModelOutputs& target = stage.target;
     const Paths& paths = target.paths;
-    if (!target.own)
-        say(s, "evaluate", "the model is not the run in " + s.out + ": its results go to " + paths.out.string());
-    const cnnlite::Sequential<float> model = load_trained_model(s, target.model, "evaluate");
-    cnnlite::FashionMnistLimits limits;
-    limits.train_images = 0;  // the test set only
-    const cnnlite::FashionMnist data = load_data(s, "evaluate", limits);
+    const cnnlite::Sequential<float>& model = stage.model;
+    const cnnlite::FashionMnist& data = stage.data;
     const auto& names = cnnlite::fashion_mnist_class_names();
     ensure_dir(paths.figures());
 

@@ -104,6 +104,16 @@ struct ModelOutputs {
 };
 /// Decides ModelOutputs for --model (default OUT/model.safetensors); errors when it is missing.
 ModelOutputs outputs_for_model(const Settings& s);
+/// What evaluate and explain start from: the model they examine, where its results go, and
+/// the test set (the training file is not read).
+struct TestStage {
+    ModelOutputs target;
+    cnnlite::Sequential<float> model;
+    cnnlite::FashionMnist data;
+};
+/// Loads TestStage for `stage` ("evaluate", "explain"), saying where results of a model from
+/// elsewhere go.
+TestStage open_test_stage(const Settings& s, const std::string& stage);
 
 // --- the program (program.cpp) ---------------------------------------------------------
 /// A stage or `all`: runs with the parsed settings, throws cnnlite::Error on bad input.

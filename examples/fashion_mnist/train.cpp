@@ -137,129 +137,111 @@ void write_learning_curves(const Paths& paths, const cnnlite::History& history, 
                                                             panel("accuracy", accuracy, val_accuracy)}, 24));
 }
 
-}  // namespace
-
-void run_train(const Settings& s) {
-    const double start = now_seconds();
-    const Paths paths(s);
-    // Only the training file, and of it only what the split uses.
-    cnnlite::FashionMnistLimits limits;
-    limits.train_images = s.limit < 0 ? cnnlite::idx_all_items : s.val + s.limit;
-    limits.test_images = 0;
-    const cnnlite::FashionMnist data = load_data(s, "train", limits);
-    const cnnlite::TrainValidationSplit split =
-        cnnlite::split_train_validation(data.train, s.val, s.limit < 0 ? cnnlite::no_limit : s.limit);
-
-    cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>(s.seed);
-    cnnlite::Adam<float> adam(model.trainable_variables());
-    cnnlite::KeepBest<float> best("val_loss");
-    const auto identity = run_identity(s, split);
-
-    cnnlite::History history;
+/// Where a run starts: the epochs already done, their history and the run's identity.
+struct RunStart {
     std::int64_t done = 0;
-    std::string run_id;
-    if (s.resume) {
-        cnnlite::check(fs::exists(paths.checkpoint()), "--resume: there is no checkpoint at '",
-                       paths.checkpoint().string(), "'; run `fashion_mnist train` without --resume to start a new run");
-        say(s, "train", "resuming from " + paths.checkpoint().string());
-        const cnnlite::TrainingState state = cnnlite::load_checkpoint(paths.checkpoint().string(), model, adam, &best);
-        const auto saved = [&](const std::string& key) {
-            const auto it = state.metadata.find(key);
-            return it == state.metadata.end() ? std::string("(missing)") : it->second;
-        };
-        const std::string saved_data = saved("run.data");
-        cnnlite::check(saved_data == "(missing)" || saved_data == identity.at("run.data"),
-                       "--resume: the checkpoint was trained on other data (fingerprint ", saved_data, ") than the ",
-                       split.validation.size(), " validation and ", split.train.size(), " training images of '",
-                       data.files.folder.string(), "' (fingerprint ", identity.at("run.data"),
-                       "); resume with the data it was trained on, or train without --resume");
-        for (const auto& [key, value] : identity) {
-            if (key == "run.data") continue;
-            cnnlite::check(saved(key) == value, "--resume: the checkpoint was written with ", key.substr(4), " = ",
-                           saved(key), " but this run has ", value, "; use the same --seed, --batch-size, --val and ",
-                           "--limit (or train without --resume)");
+    cnnlite::History history;
+    std::string run_id;  ///< empty for a new run
+};
+
+/// --resume: restores model, optimiser and kept weights from OUT's checkpoint, after checking
+/// that it was written by this run's settings on this run's data.
+RunStart resume_from_checkpoint(const Settings& s, const Paths& paths, const cnnlite::FashionMnist& data,
+                                const cnnlite::TrainValidationSplit& split,
+                                const std::map<std::string, std::string>& identity, cnnlite::Sequential<float>& model,
+                                cnnlite::Adam<float>& adam, cnnlite::KeepBest<float>& best) {
+    cnnlite::check(fs::exists(paths.checkpoint()), "--resume: there is no checkpoint at '", paths.checkpoint().string(),
+                   "'; run `fashion_mnist train` without --resume to start a new run");
+    say(s, "train", "resuming from " + paths.checkpoint().string());
+    const cnnlite::TrainingState state = cnnlite::load_checkpoint(paths.checkpoint().string(), model, adam, &best);
+    const auto saved = [&](const std::string& key) {
+        const auto it = state.metadata.find(key);
+        return it == state.metadata.end() ? std::string("(missing)") : it->second;
+    };
+    const std::string saved_data = saved("run.data");
+    cnnlite::check(saved_data == "(missing)" || saved_data == identity.at("run.data"),
+                   "--resume: the checkpoint was trained on other data (fingerprint ", saved_data, ") than the ",
+                   split.validation.size(), " validation and ", split.train.size(), " training images of '",
+                   data.files.folder.string(), "' (fingerprint ", identity.at("run.data"),
+                   "); resume with the data it was trained on, or train without --resume");
+    for (const auto& [key, value] : identity) {
+        if (key == "run.data") continue;
+        cnnlite::check(saved(key) == value, "--resume: the checkpoint was written with ", key.substr(4), " = ", saved(key),
+                       " but this run has ", value, "; use the same --seed, --batch-size, --val and ",
+                       "--limit (or train without --resume)");
+    }
+    if (saved_data == "(missing)")
+        say(s, "train", "note: the checkpoint does not record its data (an older cnnlite wrote it); not checked");
+    const auto threads = state.metadata.find("run.threads");
+    if (threads != state.metadata.end() && threads->second != std::to_string(s.threads))
+        say(s, "train", "note: the checkpoint was written with " + threads->second + " threads and this run uses " +
+                            std::to_string(s.threads) + "; results may differ in the last bits");
+    RunStart start;
+    start.run_id = state.metadata.count("run.id") ? state.metadata.at("run.id") : folder_run_id(paths);
+    start.done = state.epoch;
+    start.history = state.history;
+    say(s, "train", std::to_string(start.done) + " epoch(s) done, best epoch so far " + std::to_string(best.best_epoch()));
+    return start;
+}
+
+/// The paper's training: epochs done+1 .. --epochs of Adam at batch 64 with the callbacks that
+/// keep the best weights, write history.csv, the checkpoint and the model after each epoch,
+/// and keep the Ctrl-C message current. Returns the history of all epochs.
+cnnlite::History train_epochs(const Settings& s, const Paths& paths, const cnnlite::TrainValidationSplit& split,
+                              std::map<std::string, std::string> checkpoint_meta, const RunStart& start,
+                              cnnlite::Sequential<float>& model, cnnlite::Adam<float>& adam,
+                              cnnlite::KeepBest<float>& best) {
+    const InterruptHandler interrupt_handler;
+    const std::string& run_id = start.run_id;
+    const auto note_saved = [&](std::int64_t epochs) {
+        if (s.rank != 0) return;
+        if (epochs == 0) {
+            set_interrupt_text("\nfashion_mnist: interrupted before the first epoch of run " + run_id +
+                               " ended; nothing of it is saved yet\n");
+            return;
         }
-        if (saved_data == "(missing)")
-            say(s, "train", "note: the checkpoint does not record its data (an older cnnlite wrote it); not checked");
-        const auto threads = state.metadata.find("run.threads");
-        if (threads != state.metadata.end() && threads->second != std::to_string(s.threads))
-            say(s, "train", "note: the checkpoint was written with " + threads->second + " threads and this run uses " +
-                                std::to_string(s.threads) + "; results may differ in the last bits");
-        run_id = state.metadata.count("run.id") ? state.metadata.at("run.id") : folder_run_id(paths);
-        done = state.epoch;
-        history = state.history;
-        say(s, "train", std::to_string(done) + " epoch(s) done, best epoch so far " + std::to_string(best.best_epoch()));
-    }
-    if (run_id.empty()) run_id = new_run_id();
-    if (s.rank == 0) {
-        nlohmann::json log = read_json_object(paths.run_log());
-        log["run_id"] = run_id;
-        write_json(paths.run_log(), log);
-    }
-
-    say(s, "train",
-        (s.resume ? "run " : "new run ") + run_id + ": " + with_commas(split.train.size()) + " training and " +
-            with_commas(split.validation.size()) + " validation images; epochs " + std::to_string(s.epochs) +
-            ", batch " + std::to_string(s.batch_size) + ", Adam lr 0.001, seed " + std::to_string(s.seed) + ", " +
-            (s.ranks > 1 ? std::to_string(s.ranks) + " ranks x " : "") + std::to_string(s.threads) + " thread(s)");
-
-    const bool trains = done < s.epochs;
-    if (trains) {
-        const InterruptHandler interrupt_handler;
-        const auto note_saved = [&](std::int64_t epochs) {
-            if (s.rank != 0) return;
-            if (epochs == 0) {
-                set_interrupt_text("\nfashion_mnist: interrupted before the first epoch of run " + run_id +
-                                   " ended; nothing of it is saved yet\n");
-                return;
-            }
-            set_interrupt_text("\nfashion_mnist: interrupted. Run " + run_id + ": epochs 1-" + std::to_string(epochs) +
-                               " are saved in " + paths.checkpoint().string() + " (the best so far, epoch " +
-                               std::to_string(best.best_epoch()) + ", in " + paths.model().string() +
-                               "). Continue with:\n  " + resume_command(s) + "\n");
-        };
-        note_saved(done);
-        auto checkpoint_meta = identity;
-        checkpoint_meta["run.threads"] = std::to_string(s.threads);
-        checkpoint_meta["run.id"] = run_id;
-        cnnlite::LambdaCallback<float> save_best([&](const cnnlite::Sequential<float>& m, const cnnlite::History& h,
-                                                     cnnlite::TrainControl&) {
-            if (best.best_epoch() == h.epochs.back().epoch)
-                cnnlite::save_model(m, paths.model().string(), model_extra(best, run_id));
+        set_interrupt_text("\nfashion_mnist: interrupted. Run " + run_id + ": epochs 1-" + std::to_string(epochs) +
+                           " are saved in " + paths.checkpoint().string() + " (the best so far, epoch " +
+                           std::to_string(best.best_epoch()) + ", in " + paths.model().string() +
+                           "). Continue with:\n  " + resume_command(s) + "\n");
+    };
+    note_saved(start.done);
+    checkpoint_meta["run.threads"] = std::to_string(s.threads);
+    checkpoint_meta["run.id"] = run_id;
+    cnnlite::LambdaCallback<float> save_best([&](const cnnlite::Sequential<float>& m, const cnnlite::History& h,
+                                                 cnnlite::TrainControl&) {
+        if (best.best_epoch() == h.epochs.back().epoch)
+            cnnlite::save_model(m, paths.model().string(), model_extra(best, run_id));
+    });
+    cnnlite::CsvLogger<float> csv(paths.history().string());
+    cnnlite::Checkpointer<float> checkpointer(paths.checkpoint().string(), adam, &best, nullptr, checkpoint_meta);
+    cnnlite::LambdaCallback<float> saved_note(
+        [&](const cnnlite::Sequential<float>&, const cnnlite::History& h, cnnlite::TrainControl&) {
+            note_saved(h.epochs.back().epoch);
         });
-        cnnlite::CsvLogger<float> csv(paths.history().string());
-        cnnlite::Checkpointer<float> checkpointer(paths.checkpoint().string(), adam, &best, nullptr, checkpoint_meta);
-        cnnlite::LambdaCallback<float> saved_note(
-            [&](const cnnlite::Sequential<float>&, const cnnlite::History& h, cnnlite::TrainControl&) {
-                note_saved(h.epochs.back().epoch);
-            });
 
-        cnnlite::FitOptions options;
-        options.batch_size = s.batch_size;
-        options.epochs = s.epochs;
-        options.initial_epoch = done;
-        options.seed = s.seed;
-        options.verbosity = s.quiet ? cnnlite::Verbosity::silent : cnnlite::Verbosity::auto_;
-        std::vector<cnnlite::Callback<float>*> callbacks = {&best, &save_best, &csv, &checkpointer, &saved_note};
-        if (s.rank != 0) callbacks = {&best};  // only rank 0 writes
+    cnnlite::FitOptions options;
+    options.batch_size = s.batch_size;
+    options.epochs = s.epochs;
+    options.initial_epoch = start.done;
+    options.seed = s.seed;
+    options.verbosity = s.quiet ? cnnlite::Verbosity::silent : cnnlite::Verbosity::auto_;
+    std::vector<cnnlite::Callback<float>*> callbacks = {&best, &save_best, &csv, &checkpointer, &saved_note};
+    if (s.rank != 0) callbacks = {&best};  // only rank 0 writes
 #if defined(CNNLITE_WITH_MPI) && CNNLITE_WITH_MPI
-        history = cnnlite::distributed::fit_data_parallel(cnnlite::distributed::Communicator(), model, adam, split.train,
-                                                          &split.validation, options, callbacks, history);
+    return cnnlite::distributed::fit_data_parallel(cnnlite::distributed::Communicator(), model, adam, split.train,
+                                                   &split.validation, options, callbacks, start.history);
 #else
-        history = cnnlite::fit(model, adam, split.train, &split.validation, options, callbacks, history);
+    return cnnlite::fit(model, adam, split.train, &split.validation, options, callbacks, start.history);
 #endif
-    } else {
-        say(s, "train", "the checkpoint already holds " + std::to_string(done) + " epoch(s); nothing to train");
-        if (s.rank == 0) history.write_csv(paths.history().string());
-    }
-    if (s.rank != 0) return;  // the other ranks' part ends with the training
+}
 
-    cnnlite::check(best.best_epoch() > 0, "train: the validation loss was never finite, so no weights were kept");
-    best.restore(model);
-    cnnlite::save_model(model, paths.model().string(), model_extra(best, run_id));
-    ensure_dir(paths.figures());
-    write_learning_curves(paths, history, best.best_epoch());
-
+/// OUT/metrics.json after training: the kept epoch and the run's totals. A new model makes
+/// earlier test results stale, so they are dropped unless the model did not change (--resume
+/// with nothing left to train).
+void write_train_metrics(const Settings& s, const Paths& paths, const cnnlite::TrainValidationSplit& split,
+                         const cnnlite::History& history, const cnnlite::KeepBest<float>& best,
+                         const std::string& run_id, bool model_changed) {
     // Totals over every epoch of the run, those before a resume included.
     double train_seconds = 0, pure_training_seconds = 0;
     for (const auto& e : history.epochs) {
@@ -271,10 +253,8 @@ void run_train(const Settings& s) {
         pure_training_seconds > 0 ? static_cast<double>(split.train.size() * epochs_run) / pure_training_seconds : 0.0;
     const cnnlite::EpochRecord& kept = history.epochs.at(static_cast<std::size_t>(best.best_epoch() - 1));
 
-    // A new model makes earlier test results stale: train starts metrics.json afresh, unless
-    // this run's model did not change (--resume with nothing left to train).
     nlohmann::json metrics = read_json_object(paths.metrics());
-    if (trains || metrics.value("run_id", std::string()) != run_id) metrics = nlohmann::json::object();
+    if (model_changed || metrics.value("run_id", std::string()) != run_id) metrics = nlohmann::json::object();
     metrics["run_id"] = run_id;
     metrics["best_epoch"] = best.best_epoch();
     metrics["epochs_run"] = epochs_run;
@@ -290,12 +270,63 @@ void run_train(const Settings& s) {
     metrics["train_images"] = split.train.size();
     metrics["validation_images"] = split.validation.size();
     write_json(paths.metrics(), metrics);
+}
 
-    const double seconds = now_seconds() - start;
+}  // namespace
+
+void run_train(const Settings& s) {
+    const double start_time = now_seconds();
+    const Paths paths(s);
+    // Only the training file, and of it only what the split uses.
+    cnnlite::FashionMnistLimits limits;
+    limits.train_images = s.limit < 0 ? cnnlite::idx_all_items : s.val + s.limit;
+    limits.test_images = 0;
+    const cnnlite::FashionMnist data = load_data(s, "train", limits);
+    const cnnlite::TrainValidationSplit split =
+        cnnlite::split_train_validation(data.train, s.val, s.limit < 0 ? cnnlite::no_limit : s.limit);
+
+    cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>(s.seed);
+    cnnlite::Adam<float> adam(model.trainable_variables());
+    cnnlite::KeepBest<float> best("val_loss");
+    const auto identity = run_identity(s, split);
+
+    RunStart start;
+    if (s.resume) start = resume_from_checkpoint(s, paths, data, split, identity, model, adam, best);
+    if (start.run_id.empty()) start.run_id = new_run_id();
+    if (s.rank == 0) {
+        nlohmann::json log = read_json_object(paths.run_log());
+        log["run_id"] = start.run_id;
+        write_json(paths.run_log(), log);
+    }
+    say(s, "train",
+        (s.resume ? "run " : "new run ") + start.run_id + ": " + with_commas(split.train.size()) + " training and " +
+            with_commas(split.validation.size()) + " validation images; epochs " + std::to_string(s.epochs) +
+            ", batch " + std::to_string(s.batch_size) + ", Adam lr 0.001, seed " + std::to_string(s.seed) + ", " +
+            (s.ranks > 1 ? std::to_string(s.ranks) + " ranks x " : "") + std::to_string(s.threads) + " thread(s)");
+
+    const bool trains = start.done < s.epochs;
+    cnnlite::History history = start.history;
+    if (trains) {
+        history = train_epochs(s, paths, split, identity, start, model, adam, best);
+    } else {
+        say(s, "train", "the checkpoint already holds " + std::to_string(start.done) + " epoch(s); nothing to train");
+        if (s.rank == 0) history.write_csv(paths.history().string());
+    }
+    if (s.rank != 0) return;  // the other ranks' part ends with the training
+
+    cnnlite::check(best.best_epoch() > 0, "train: the validation loss was never finite, so no weights were kept");
+    best.restore(model);
+    cnnlite::save_model(model, paths.model().string(), model_extra(best, start.run_id));
+    ensure_dir(paths.figures());
+    write_learning_curves(paths, history, best.best_epoch());
+    write_train_metrics(s, paths, split, history, best, start.run_id, trains);
+
+    const double seconds = now_seconds() - start_time;
     record_stage(s, "train", seconds,
                  {{"epochs", s.epochs}, {"batch_size", s.batch_size}, {"train_images", split.train.size()},
-                  {"validation_images", split.validation.size()}, {"resumed_after_epoch", done},
+                  {"validation_images", split.validation.size()}, {"resumed_after_epoch", start.done},
                   {"data_folder", data.files.folder.string()}});
+    const cnnlite::EpochRecord& kept = history.epochs.at(static_cast<std::size_t>(best.best_epoch() - 1));
     say(s, "train",
         "kept the weights of epoch " + std::to_string(best.best_epoch()) + " (val_loss " + fixed(kept.val_loss, 4) +
             ", val_accuracy " + fixed(kept.val_accuracy, 4) + ") -> " + paths.model().string());

@@ -27,12 +27,9 @@ namespace cnnlite::explain {
 /// divided by Y: first = Y'/Y, second = Y''/Y, third = Y'''/Y, each [N, K, h, w].
 template <class T>
 struct ScoreDerivatives {
-    /// Y'/Y.
-    Tensor<T> first, second, third;
-    /// \var second
-    /// Y''/Y.
-    /// \var third
-    /// Y'''/Y.
+    Tensor<T> first;  ///< Y'/Y.
+    Tensor<T> second;  ///< Y''/Y.
+    Tensor<T> third;  ///< Y'''/Y.
 };
 
 /// The derivatives of Y = p_c (Score::probability) or Y = exp(S_c) (Score::logit) for each

@@ -22,12 +22,9 @@ namespace cnnlite::kernels {
 
 /// Dimensions of one batched convolution.
 struct ConvShape {
-    /// Images in the batch (N).
-    std::int64_t batch = 0, in_channels = 0, out_channels = 0;
-    /// \var in_channels
-    /// Input channels (C).
-    /// \var out_channels
-    /// Output channels, the number of filters (O).
+    std::int64_t batch = 0;  ///< Images in the batch (N).
+    std::int64_t in_channels = 0;  ///< Input channels (C).
+    std::int64_t out_channels = 0;  ///< Output channels, the number of filters (O).
 
     /// Window, padding and stride over one input plane.
     WindowGeometry window;
@@ -71,6 +68,32 @@ void small_patch_product(const T* w, const T* bias, const T* col, std::int64_t o
     const RowFn row_fn = rows[patch];
     for (std::int64_t o = 0; o < out_channels; ++o)
         row_fn(w + o * patch, bias ? bias[o] : T(0), col, pixels, y + o * pixels);
+}
+
+/// The input gradient of one image: dcol = w^T g, computed into the image's im2col buffer
+/// `col` (reused), then folded back into `dxn` (the image's part of dx, overwritten).
+template <class T>
+void image_gradient(const ConvShape& s, const T* w, const T* g, T* col, T* dxn) {
+    const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
+    const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
+    Eigen::Map<RowMajor<T>>(col, K, P).noalias() =
+        Eigen::Map<const RowMajor<T>>(w, O, K).transpose() * Eigen::Map<const RowMajor<T>>(g, O, P);
+    std::fill(dxn, dxn + in_size, T(0));
+    col2im_add(col, s.in_channels, s.window, dxn);
+}
+
+/// dw [O, K] and db [O] (may be null) as the sum of the threads' partial sums, `partial` =
+/// [threads][O*K + O], added in thread order so the result does not depend on scheduling.
+template <class T>
+void sum_thread_partials(const T* partial, int threads, std::int64_t O, std::int64_t K, T* dw, T* db) {
+    std::fill(dw, dw + O * K, T(0));
+    if (db) std::fill(db, db + O, T(0));
+    for (int t = 0; t < threads; ++t) {
+        const T* pw = partial + t * O * (K + 1);
+        for (std::int64_t i = 0; i < O * K; ++i) dw[i] += pw[i];
+        if (db)
+            for (std::int64_t o = 0; o < O; ++o) db[o] += pw[O * K + o];
+    }
 }
 
 }  // namespace detail
@@ -159,23 +182,9 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
             Eigen::Map<detail::RowMajor<T>>(pw, O, K).noalias() +=
                 Eigen::Map<const detail::RowMajor<T>>(g, O, P) * Eigen::Map<const detail::RowMajor<T>>(col, K, P).transpose();
         }
-        if (dx) {
-            // dcol = w^T g reuses the col buffer; then fold back into the image.
-            Eigen::Map<detail::RowMajor<T>>(col, K, P).noalias() =
-                Eigen::Map<const detail::RowMajor<T>>(w, O, K).transpose() * Eigen::Map<const detail::RowMajor<T>>(g, O, P);
-            T* dxn = dx + n * in_size;
-            std::fill(dxn, dxn + in_size, T(0));
-            col2im_add(col, s.in_channels, s.window, dxn);
-        }
+        if (dx) detail::image_gradient(s, w, g, col, dx + n * in_size);
     }
-    std::fill(dw, dw + O * K, T(0));
-    if (db) std::fill(db, db + O, T(0));
-    for (int t = 0; t < threads; ++t) {
-        const T* pw = partial + t * O * (K + 1);
-        for (std::int64_t i = 0; i < O * K; ++i) dw[i] += pw[i];
-        if (db)
-            for (std::int64_t o = 0; o < O; ++o) db[o] += pw[O * K + o];
-    }
+    detail::sum_thread_partials(partial, threads, O, K, dw, db);
 }
 
 }  // namespace cnnlite::kernels

@@ -15,19 +15,13 @@ struct WindowGeometry {
     std::int64_t in_h = 0, in_w = 0;          ///< input plane
     /// Window height.
     std::int64_t kernel_h = 1, kernel_w = 1;  ///< window
-    /// Vertical step between windows.
-    std::int64_t stride_h = 1, stride_w = 1;
-    /// \var stride_w
-    /// Horizontal step between windows.
+    std::int64_t stride_h = 1;  ///< Vertical step between windows.
+    std::int64_t stride_w = 1;  ///< Horizontal step between windows.
 
-    /// Zero rows above the plane.
-    std::int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
-    /// \var pad_bottom
-    /// Zero rows below the plane.
-    /// \var pad_left
-    /// Zero columns left of the plane.
-    /// \var pad_right
-    /// Zero columns right of the plane.
+    std::int64_t pad_top = 0;  ///< Zero rows above the plane.
+    std::int64_t pad_bottom = 0;  ///< Zero rows below the plane.
+    std::int64_t pad_left = 0;  ///< Zero columns left of the plane.
+    std::int64_t pad_right = 0;  ///< Zero columns right of the plane.
 
     /// Output height: (in_h + pad_top + pad_bottom - kernel_h) / stride_h + 1.
     std::int64_t out_h() const { return (in_h + pad_top + pad_bottom - kernel_h) / stride_h + 1; }

@@ -260,22 +260,9 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
         }
         Eigen::Map<detail::RowMajor<T>>(pw, O, K).noalias() +=
             Eigen::Map<const detail::RowMajor<T>>(g, O, P) * Eigen::Map<const detail::RowMajor<T>>(col, K, P).transpose();
-        if (dx) {
-            Eigen::Map<detail::RowMajor<T>>(col, K, P).noalias() =
-                Eigen::Map<const detail::RowMajor<T>>(w, O, K).transpose() * Eigen::Map<const detail::RowMajor<T>>(g, O, P);
-            T* dxn = dx + n * in_size;
-            std::fill(dxn, dxn + in_size, T(0));
-            col2im_add(col, s.in_channels, s.window, dxn);
-        }
+        if (dx) detail::image_gradient(s, w, g, col, dx + n * in_size);
     }
-    std::fill(dw, dw + O * K, T(0));
-    if (db) std::fill(db, db + O, T(0));
-    for (int t = 0; t < threads; ++t) {
-        const T* pw = partial + t * O * (K + 1);
-        for (std::int64_t i = 0; i < O * K; ++i) dw[i] += pw[i];
-        if (db)
-            for (std::int64_t o = 0; o < O; ++o) db[o] += pw[O * K + o];
-    }
+    detail::sum_thread_partials(partial, threads, O, K, dw, db);
 }
 
 }  // namespace cnnlite::kernels

@@ -171,10 +171,8 @@ protected:
     std::string name_;
     /// Whether build_once() has run.
     bool built_ = false;
-    /// Per-sample input shape.
-    Shape input_shape_, output_shape_;
-    /// \var output_shape_
-    /// Per-sample output shape.
+    Shape input_shape_;  ///< Per-sample input shape.
+    Shape output_shape_;  ///< Per-sample output shape.
 };
 
 }  // namespace cnnlite

@@ -17,10 +17,8 @@ namespace cnnlite {
 /// Metrics of one epoch; validation values are NaN when there is no validation set.
 struct EpochRecord {
     std::int64_t epoch = 0;  ///< counted from 1
-    /// Mean training loss of the epoch.
-    double loss = 0, accuracy = 0;
-    /// \var accuracy
-    /// Training accuracy of the epoch.
+    double loss = 0;  ///< Mean training loss of the epoch.
+    double accuracy = 0;  ///< Training accuracy of the epoch.
 
     /// Validation loss (NaN without validation).
     double val_loss = std::numeric_limits<double>::quiet_NaN();

@@ -26,12 +26,9 @@ struct BarSeries {
 
 /// A bar chart; `to_svg` renders it.
 struct BarChart {
-    /// Title on top.
-    std::string title, x_label, y_label;
-    /// \var x_label
-    /// Label of the x axis.
-    /// \var y_label
-    /// Label of the y axis.
+    std::string title;  ///< Title on top.
+    std::string x_label;  ///< Label of the x axis.
+    std::string y_label;  ///< Label of the y axis.
 
     /// Category names along the x axis.
     std::vector<std::string> categories;
@@ -47,10 +44,8 @@ struct BarChart {
     std::string value_suffix;
     /// The y axis reaches at least this value (e.g. 1 for accuracies); room for labels is added.
     std::optional<double> y_max;
-    /// Width in pixels.
-    int width = 900, height = 480;
-    /// \var height
-    /// Height in pixels.
+    int width = 900;  ///< Width in pixels.
+    int height = 480;  ///< Height in pixels.
 };
 
 /// The chart as an SVG document.

@@ -12,12 +12,9 @@ namespace cnnlite::viz {
 
 /// An 8-bit sRGB colour.
 struct Rgb {
-    /// Red.
-    std::uint8_t r = 0, g = 0, b = 0;
-    /// \var g
-    /// Green.
-    /// \var b
-    /// Blue.
+    std::uint8_t r = 0;  ///< Red.
+    std::uint8_t g = 0;  ///< Green.
+    std::uint8_t b = 0;  ///< Blue.
 
     /// Same colour.
     bool operator==(const Rgb& o) const { return r == o.r && g == o.g && b == o.b; }

@@ -17,17 +17,12 @@ namespace cnnlite::viz {
 
 /// A matrix shown as coloured cells; `to_svg` renders it. Row 0 is drawn at the top.
 struct HeatmapChart {
-    /// Title on top.
-    std::string title, x_label, y_label;
-    /// \var x_label
-    /// Label of the x axis.
-    /// \var y_label
-    /// Label of the y axis.
+    std::string title;  ///< Title on top.
+    std::string x_label;  ///< Label of the x axis.
+    std::string y_label;  ///< Label of the y axis.
 
-    /// Label of each row.
-    std::vector<std::string> row_labels, column_labels;
-    /// \var column_labels
-    /// Label of each column.
+    std::vector<std::string> row_labels;  ///< Label of each row.
+    std::vector<std::string> column_labels;  ///< Label of each column.
 
     /// values[row][column]; NaN cells stay blank.
     std::vector<std::vector<double>> values;
@@ -37,18 +32,13 @@ struct HeatmapChart {
     bool show_values = true;
     /// Digits after the point; -1 = none when every value is a whole number, else 2.
     int value_decimals = -1;
-    /// Colour range; unset = the finite min/max.
-    /// Value at the low end of the colours.
-    std::optional<double> vmin, vmax;
-    /// \var vmax
-    /// Value at the high end of the colours.
+    std::optional<double> vmin;  ///< Colour range; unset = the finite min/max. Value at the low end of the colours.
+    std::optional<double> vmax;  ///< Value at the high end of the colours.
 
     /// Draw the colour bar.
     bool colorbar = true;
-    /// Width in pixels.
-    int width = 760, height = 660;
-    /// \var height
-    /// Height in pixels.
+    int width = 760;  ///< Width in pixels.
+    int height = 660;  ///< Height in pixels.
 };
 
 /// The chart as an SVG document.

@@ -50,31 +50,23 @@ struct HistogramSeries {
 
 /// Overlaid histograms over shared bins; `to_svg` renders them.
 struct HistogramChart {
-    /// Title on top.
-    std::string title, x_label, y_label = "count";
-    /// \var x_label
-    /// Label of the x axis.
-    /// \var y_label
-    /// Label of the y axis.
+    std::string title;  ///< Title on top.
+    std::string x_label;  ///< Label of the x axis.
+    std::string y_label = "count";  ///< Label of the y axis.
 
     /// The series, drawn over each other.
     std::vector<HistogramSeries> series;
     /// Number of bins.
     int bins = 30;
-    /// Bin range; unset = the finite min/max over all series.
-    /// Lower end of the bins.
-    std::optional<double> lo, hi;
-    /// \var hi
-    /// Upper end of the bins.
+    std::optional<double> lo;  ///< Bin range; unset = the finite min/max over all series. Lower end of the bins.
+    std::optional<double> hi;  ///< Upper end of the bins.
 
     /// Fill opacity of each series.
     double opacity = 0.5;
     /// Show densities (count / (n * bin width)) instead of counts, to compare series of unequal size.
     bool density = false;
-    /// Width in pixels.
-    int width = 800, height = 460;
-    /// \var height
-    /// Height in pixels.
+    int width = 800;  ///< Width in pixels.
+    int height = 460;  ///< Height in pixels.
 };
 
 /// The chart as an SVG document.

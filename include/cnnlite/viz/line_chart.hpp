@@ -18,10 +18,8 @@ namespace cnnlite::viz {
 struct LineSeries {
     /// Legend entry.
     std::string name;
-    /// The x coordinates.
-    std::vector<double> x, y;
-    /// \var y
-    /// The y coordinates.
+    std::vector<double> x;  ///< The x coordinates.
+    std::vector<double> y;  ///< The y coordinates.
 
     /// Line colour; unset = matplotlib's default cycle (tab10) by series index.
     std::optional<Rgb> color;
@@ -41,29 +39,21 @@ struct VerticalMarker {
 
 /// A line chart; `to_svg` renders it.
 struct LineChart {
-    /// Title on top.
-    std::string title, x_label, y_label;
-    /// \var x_label
-    /// Label of the x axis.
-    /// \var y_label
-    /// Label of the y axis.
+    std::string title;  ///< Title on top.
+    std::string x_label;  ///< Label of the x axis.
+    std::string y_label;  ///< Label of the y axis.
 
     /// The lines.
     std::vector<LineSeries> series;
     /// Vertical markers.
     std::vector<VerticalMarker> markers;
-    /// Fixed y range (lines beyond it are clipped); unset = fit the data.
-    /// Lower end of the y axis.
-    std::optional<double> y_min, y_max;
-    /// \var y_max
-    /// Upper end of the y axis.
+    std::optional<double> y_min;  ///< Fixed y range (lines beyond it are clipped); unset = fit the data. Lower end of the y axis.
+    std::optional<double> y_max;  ///< Upper end of the y axis.
 
     /// Ticks on the x axis at whole numbers only (epochs, steps).
     bool whole_x_ticks = false;
-    /// Width in pixels.
-    int width = 540, height = 400;
-    /// \var height
-    /// Height in pixels.
+    int width = 540;  ///< Width in pixels.
+    int height = 400;  ///< Height in pixels.
 };
 
 /// The chart as an SVG document.

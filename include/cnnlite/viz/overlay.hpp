@@ -25,18 +25,11 @@ struct OverlayOptions {
     const Colormap* colormap = &Colormap::magma();
     /// Opacity of the heat map in [0, 1].
     double alpha = 0.5;
-    /// Value range of the image for the grey colour map; unset = the image's own min/max
-    /// (what imshow does without vmin/vmax).
-    /// Image value shown black.
-    std::optional<double> image_min, image_max;
-    /// \var image_max
-    /// Image value shown white.
+    std::optional<double> image_min;  ///< Value range of the image for the grey colour map; unset = the image's own min/max (what imshow does without vmin/vmax). Image value shown black.
+    std::optional<double> image_max;  ///< Image value shown white.
 
-    /// Value range of the heat map; unset = its own min/max.
-    /// Heat value at the low end of the colour map.
-    std::optional<double> heat_min, heat_max;
-    /// \var heat_max
-    /// Heat value at the high end.
+    std::optional<double> heat_min;  ///< Value range of the heat map; unset = its own min/max. Heat value at the low end of the colour map.
+    std::optional<double> heat_max;  ///< Heat value at the high end.
 };
 
 namespace detail {

@@ -18,17 +18,12 @@ namespace cnnlite::viz {
 
 /// Points (x[i], y[i]) of class labels[i] (0 .. class_names.size() - 1); `to_svg` renders them.
 struct ScatterChart {
-    /// Title on top.
-    std::string title, x_label, y_label;
-    /// \var x_label
-    /// Label of the x axis.
-    /// \var y_label
-    /// Label of the y axis.
+    std::string title;  ///< Title on top.
+    std::string x_label;  ///< Label of the x axis.
+    std::string y_label;  ///< Label of the y axis.
 
-    /// The x coordinates.
-    std::vector<double> x, y;
-    /// \var y
-    /// The y coordinates.
+    std::vector<double> x;  ///< The x coordinates.
+    std::vector<double> y;  ///< The y coordinates.
 
     /// Class of each point.
     std::vector<int> labels;
@@ -42,10 +37,8 @@ struct ScatterChart {
     double opacity = 0.6;
     /// Pixels of the embedded raster per SVG unit: 2 stays sharp on high-density screens.
     int raster_scale = 1;
-    /// Width in pixels.
-    int width = 860, height = 640;
-    /// \var height
-    /// Height in pixels.
+    int width = 860;  ///< Width in pixels.
+    int height = 640;  ///< Height in pixels.
 };
 
 namespace detail {
