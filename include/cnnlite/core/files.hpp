@@ -63,7 +63,9 @@ public:
     InputFile& operator=(const InputFile&) = delete;
     ~InputFile() { ::close(fd_); }
 
+    /// The file's size in bytes when it was opened.
     std::uint64_t size() const { return size_; }
+    /// The path it was opened by.
     const std::string& path() const { return path_; }
 
     /// Reads exactly `count` bytes at `offset`; a file that shrank meanwhile is an error.

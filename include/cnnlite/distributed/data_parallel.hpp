@@ -138,12 +138,14 @@ auto collective_or_abort(const Communicator& comm, bool abort_on_local_error, Bo
 template <class T>
 class DataParallelTraining {
 public:
+    /// Training of `model` by `optimizer` over the ranks of `comm` (see fit_data_parallel).
     DataParallelTraining(const Communicator& comm, const Sequential<T>& model, Optimizer<T>& optimizer,
                          const Dataset& train, const Dataset* validation, const FitOptions& options,
                          const DataParallelOptions& parallel)
         : comm_(comm), model_(model), train_(train), validation_(validation), options_(options), parallel_(parallel),
           step_(comm, model, optimizer, options.on_non_finite, parallel.gradients) {}
 
+    /// This rank's shard of mini-batch `b` through DataParallelStep (collective).
     StepResult train_batch(const Batcher& batcher, std::int64_t epoch, std::int64_t b) {
         const std::int64_t first = b * options_.batch_size;
         const std::int64_t global_count = std::min(options_.batch_size, train_.size() - first);
@@ -158,6 +160,7 @@ public:
         return step_(batch_, global_count, ctx, epoch, b + 1);
     }
 
+    /// Sharded validation and, when asked, the replicas' comparison (collective).
     void end_epoch(EpochRecord& record) {
         if (validation_) {
             const ShardedEvaluation v = evaluate_sharded(comm_, model_, *validation_, options_.validation_batch_size,
@@ -170,11 +173,12 @@ public:
 
     /// Any rank's callbacks may stop the run: then all stop.
     bool stop(bool asked) const {
-        int stop = asked ? 1 : 0;
-        check_mpi(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, comm_.handle()), "MPI_Allreduce (stop decision)");
-        return stop != 0;
+        int any = asked ? 1 : 0;
+        check_mpi(MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, comm_.handle()), "MPI_Allreduce (stop decision)");
+        return any != 0;
     }
 
+    /// Progress on rank 0 only.
     Verbosity verbosity(Verbosity wanted) const { return comm_.is_root() ? wanted : Verbosity::silent; }
 
 private:

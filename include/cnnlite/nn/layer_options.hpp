@@ -110,9 +110,11 @@ public:
     /// The layer's hyper-parameters.
     const Options& options() const { return options_; }
 
+    /// The layer's type, name and options as text (what model files store).
     LayerConfig config() const override {
         return {this->type(), this->name_, options_to_args(options_)};
     }
+    /// An unbuilt layer with the same options and name.
     std::unique_ptr<Layer<T>> clone_config() const override {
         auto copy = std::make_unique<Derived>(options_);
         copy->set_name(this->name_);

@@ -101,6 +101,7 @@ public:
                   const FitOptions& options)
         : model_(model), validation_(validation), options_(options), step_(model, optimizer, options.on_non_finite) {}
 
+    /// Trains mini-batch `b` of `epoch` with a TrainStep.
     StepResult train_batch(const Batcher& batcher, std::int64_t epoch, std::int64_t b) {
         batcher.fill(b, batch_);
         // Dropout masks are keyed by the global step and each sample's index in the data set.
@@ -108,6 +109,7 @@ public:
         return step_(batch_, ctx, epoch, b + 1);
     }
 
+    /// Fills in the validation loss and accuracy (evaluate()).
     void end_epoch(EpochRecord& record) {
         if (!validation_) return;
         const Evaluation v = evaluate(model_, *validation_, options_.validation_batch_size);
@@ -115,7 +117,9 @@ public:
         record.val_accuracy = v.accuracy;
     }
 
+    /// Stops when a callback asked to.
     bool stop(bool asked) const { return asked; }
+    /// Prints as much as asked.
     Verbosity verbosity(Verbosity wanted) const { return wanted; }
 
 private:

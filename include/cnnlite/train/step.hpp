@@ -39,7 +39,7 @@ struct ForwardAndLoss {
     Variable<T> input;   ///< the batch's images, a leaf without gradient
     Variable<T> logits;  ///< [N, classes]
     Variable<T> loss;    ///< the mean softmax cross-entropy, a scalar
-    double mean_loss = 0;
+    double mean_loss = 0;  ///< the loss's value, in double
 };
 
 /// Runs `model` on `batch` to its logits (with the dropout masks `ctx` selects) and the fused
