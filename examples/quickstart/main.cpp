@@ -1,6 +1,12 @@
 // cnnlite quickstart: the paper's Fashion-MNIST network defined, trained, saved, reloaded and
 // evaluated. Usage: quickstart [DATA_DIR] [EPOCHS]   (defaults: the installed data set, 5)
-#include <cnnlite/cnnlite.hpp>
+#include <cnnlite/data.hpp>   // only the areas it uses (the umbrella <cnnlite/cnnlite.hpp> has them all)
+#include <cnnlite/nn.hpp>
+#include <cnnlite/optim.hpp>
+#include <cnnlite/train.hpp>
+#ifdef QUICKSTART_PRECOMPILED  // the target quickstart_precompiled: float instantiations from instantiations.cpp
+#include <cnnlite/extern_templates.hpp>
+#endif
 
 #include <cstdio>
 #include <string>
