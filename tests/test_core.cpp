@@ -4,7 +4,10 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <stdexcept>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -16,6 +19,7 @@
 #endif
 
 #include "cnnlite/core/denormals.hpp"
+#include "cnnlite/core/number_text.hpp"
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/core/folder_lock.hpp"
 #include "cnnlite/core/random.hpp"
@@ -204,5 +208,17 @@ TEST_CASE("FolderLock: one holder per folder, named to the next; released with i
     fs::remove_all(folder);
 }
 
-}  // namespace test_core
+TEST_CASE("number_text: round_trip_text reads back to the same double, NaN as nan") {
+    using namespace cnnlite;
+    for (double v : {0.0, -0.0, 0.1, 1.0 / 3.0, 0.3, 1e-300, 4.9406564584124654e-324, 1.7976931348623157e308, -2.5}) {
+        CAPTURE(v);
+        const double back = parse_round_trip_text(round_trip_text(v));
+        CHECK(std::memcmp(&back, &v, sizeof v) == 0);  // bit for bit, the sign of zero included
+    }
+    CHECK(round_trip_text(0.3) == "0.29999999999999999");
+    CHECK(round_trip_text(std::numeric_limits<double>::quiet_NaN()) == "nan");
+    CHECK(std::isnan(parse_round_trip_text("nan")));
+    CHECK_THROWS_AS(parse_round_trip_text("abc"), std::invalid_argument);
+}
 
+}  // namespace test_core

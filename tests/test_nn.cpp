@@ -7,6 +7,7 @@
 
 #include "cnnlite/autograd/gradcheck.hpp"
 #include "cnnlite/core/init.hpp"
+#include "cnnlite/nn/layer_options.hpp"
 #include "cnnlite/nn/layer_registry.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/nn/summary.hpp"
@@ -202,6 +203,49 @@ TEST_CASE("the architecture rebuilds the same network") {
     CHECK_THROWS_WITH_AS(make_layer<float>(missing), doctest::Contains("lacks 'use_bias'"), Error);
     LayerConfig junk{"Dense", "d", {{"units", "4x"}, {"use_bias", "true"}, {"activation", "relu"}}};
     CHECK_THROWS_WITH_AS(make_layer<float>(junk), doctest::Contains("'units' = '4x' is not an integer"), Error);
+}
+
+TEST_CASE("layer_options: every options struct writes and reads back its fields; bad text is named") {
+    Conv2dOptions conv;
+    conv.filters = 7;
+    conv.kernel_size = {3, 5};
+    conv.strides = {2, 1};
+    conv.padding = Padding::explicit_pad(1, 0, 2, 3);
+    conv.use_bias = false;
+    conv.activation = Activation::relu;
+    const auto args = options_to_args(conv);
+    CHECK(args.at("kernel_size") == "3,5");
+    CHECK(args.at("padding") == "1,0,2,3");
+    CHECK(args.at("use_bias") == "false");
+    CHECK(args.at("activation") == "relu");
+    const auto back = options_from_config<Conv2dOptions>(LayerConfig{"Conv2D", "c", args});
+    CHECK(back.filters == 7);
+    CHECK(back.kernel_size == conv.kernel_size);
+    CHECK(back.strides == conv.strides);
+    CHECK(back.padding == conv.padding);
+    CHECK(back.use_bias == false);
+    CHECK(back.activation == Activation::relu);
+    DropoutOptions drop;
+    drop.rate = 0.1;  // not exact in binary: must come back bit for bit
+    CHECK(options_from_config<DropoutOptions>(LayerConfig{"Dropout", "d", options_to_args(drop)}).rate == drop.rate);
+    CHECK(options_to_args(NoOptions{}).empty());
+    // The layer's own config is its options, and clone_config copies them.
+    const Conv2D<float> layer(conv);
+    CHECK(layer.config().args == args);
+    CHECK(layer.clone_config()->config().args == args);
+
+    auto bad = args;
+    bad["kernel_size"] = "3x5";
+    CHECK_THROWS_WITH_AS(options_from_config<Conv2dOptions>(LayerConfig{"Conv2D", "c", bad}),
+                         doctest::Contains("layer 'c': 'kernel_size' = '3x5' is not a pair 'h,w'"), Error);
+    bad = args;
+    bad["use_bias"] = "yes";
+    CHECK_THROWS_WITH_AS(options_from_config<Conv2dOptions>(LayerConfig{"Conv2D", "c", bad}),
+                         doctest::Contains("'use_bias' = 'yes' is not true/false"), Error);
+    bad = args;
+    bad["padding"] = "1,2,3";
+    CHECK_THROWS_WITH_AS(options_from_config<Conv2dOptions>(LayerConfig{"Conv2D", "c", bad}),
+                         doctest::Contains("unknown padding '1,2,3'"), Error);
 }
 
 TEST_CASE("predict: chunked, no graph, same from several threads at once") {

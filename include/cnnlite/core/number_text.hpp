@@ -3,9 +3,12 @@
 // numbers this way, so a file round-trips bit for bit.
 #pragma once
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
+#include <stdexcept>
 #include <string>
 
 namespace cnnlite {
@@ -19,11 +22,18 @@ inline std::string round_trip_text(double v) {
     return buffer;
 }
 
-/// The double that round_trip_text() wrote; "nan" reads as a quiet NaN. Throws
-/// std::invalid_argument or std::out_of_range (from std::stod) for other text.
+/// The double that round_trip_text() wrote; "nan" reads as a quiet NaN and subnormal values
+/// come back exactly (std::stod would refuse them). Throws std::invalid_argument for text that
+/// is not one number, std::out_of_range for a value beyond double's range.
 inline double parse_round_trip_text(const std::string& text) {
     if (text == "nan") return std::numeric_limits<double>::quiet_NaN();
-    return std::stod(text);
+    errno = 0;
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size())
+        throw std::invalid_argument("parse_round_trip_text: '" + text + "' is not a number");
+    if (errno == ERANGE && std::isinf(v)) throw std::out_of_range("parse_round_trip_text: '" + text + "' overflows");
+    return v;
 }
 
 }  // namespace cnnlite

@@ -130,13 +130,6 @@ Sequential<T> build_within(const Shape& input, const std::vector<LayerConfig>& l
     return model;
 }
 
-template <class T>
-std::vector<std::pair<std::string, Shape>> expected_tensors(const Sequential<T>& model) {
-    std::vector<std::pair<std::string, Shape>> expected;
-    for (const auto& p : model.parameters()) expected.emplace_back(p.name, p.variable.shape());
-    return expected;
-}
-
 }  // namespace detail
 
 /// The metadata save_model() writes: format, format_version, cnnlite_version, architecture.
@@ -373,9 +366,7 @@ Sequential<T> load_model(const SafetensorsFile& file) {
     std::uint64_t available = 0;  // sizes were validated by the reader: no overflow
     for (const auto& [name, entry] : file.entries()) available += static_cast<std::uint64_t>(entry.shape.numel());
     Sequential<T> model = detail::build_within<T>(input, layers, available, file.description());
-    file.check_tensors(detail::expected_tensors(model));
-    auto params = model.parameters();
-    for (auto& p : params) p.variable.value().copy_from(file.tensor<T>(p.name));
+    load_weights(model, file, WeightMatching{{}, false});  // cnnlite's own names: matched by name only
     return model;
 }
 

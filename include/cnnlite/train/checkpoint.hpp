@@ -65,17 +65,11 @@ inline std::int64_t checkpoint_integer(const SafetensorsFile& file, const std::s
 /// Metadata `key` of a checkpoint as a number written by round_trip_text ("nan" allowed).
 inline double checkpoint_real(const SafetensorsFile& file, const std::string& key) {
     const std::string& text = file.require_metadata(key);
-    if (text == "nan") return std::numeric_limits<double>::quiet_NaN();
-    std::size_t used = 0;
-    double value = 0;
     try {
-        value = std::stod(text, &used);
+        return parse_round_trip_text(text);
     } catch (const std::exception&) {
-        used = 0;
+        fail(file.description(), ": metadata '", key, "' = '", text, "' is not a number");
     }
-    check(!text.empty() && used == text.size(), file.description(), ": metadata '", key, "' = '", text,
-          "' is not a number");
-    return value;
 }
 }  // namespace detail
 
