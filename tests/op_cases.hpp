@@ -4,13 +4,19 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "cnnlite/ops/activation.hpp"
+#include "cnnlite/ops/avg_pool2d.hpp"
+#include "cnnlite/ops/batch_norm.hpp"
+#include "cnnlite/ops/categorical_cross_entropy.hpp"
+#include "cnnlite/ops/combine.hpp"
 #include "cnnlite/ops/conv2d.hpp"
 #include "cnnlite/ops/conv2d_relu_max_pool2d.hpp"
 #include "cnnlite/ops/elementwise.hpp"
+#include "cnnlite/ops/global_pool2d.hpp"
 #include "cnnlite/ops/linear.hpp"
 #include "cnnlite/ops/matmul.hpp"
 #include "cnnlite/ops/max_pool2d.hpp"
@@ -26,6 +32,15 @@ struct OpCase {
     std::function<Variable<T>(const std::vector<Variable<T>>&)> run;
 };
 
+/// A constant tensor of type T from double values (the cases' fixed, non-differentiated arguments).
+template <class T>
+Tensor<T> constant(const Shape& shape, std::initializer_list<double> values) {
+    Tensor<T> t = Tensor<T>::uninitialized(shape);
+    std::int64_t i = 0;
+    for (double v : values) t[i++] = static_cast<T>(v);
+    return t;
+}
+
 template <class T>
 std::vector<OpCase<T>> op_cases() {
     using V = std::vector<Variable<T>>;
@@ -34,6 +49,18 @@ std::vector<OpCase<T>> op_cases() {
         a.stride_h = a.stride_w = sh;
         a.pad_top = pt, a.pad_bottom = pb, a.pad_left = pl, a.pad_right = pr;
         a.relu = relu;
+        return a;
+    };
+    // The running statistics of the batch_norm_inference cases (as in make_op_fixtures.py).
+    const Tensor<T> running_mean = constant<T>(Shape{3}, {0.2, -0.1, 0.4});
+    const Tensor<T> running_var = constant<T>(Shape{3}, {0.5, 1.2, 0.8});
+    const Variable<T> none;
+    auto pool = [](std::int64_t k_h, std::int64_t k_w, std::int64_t s, std::int64_t pt, std::int64_t pb,
+                   std::int64_t pl, std::int64_t pr, bool include_pad) {
+        Pool2dArgs a;
+        a.pool_h = k_h, a.pool_w = k_w, a.stride_h = a.stride_w = s;
+        a.pad_top = pt, a.pad_bottom = pb, a.pad_left = pl, a.pad_right = pr;
+        a.count_include_pad = include_pad;
         return a;
     };
     return {
@@ -67,6 +94,54 @@ std::vector<OpCase<T>> op_cases() {
          [=](const V& v) { return conv2d_relu_max_pool2d(v[0], v[1], v[2], conv(1, 0, 1, 0, 1, true), 2, 2, 2, 2); }},
         {"conv2d_relu_max_pool2d_3x3_pool3s2",
          [=](const V& v) { return conv2d_relu_max_pool2d(v[0], v[1], v[2], conv(1, 1, 1, 1, 1, true), 3, 3, 2, 2); }},
+        {"batch_norm_train_nchw", [](const V& v) { return batch_norm(v[0], v[1], v[2], 1e-3); }},
+        {"batch_norm_train_features", [](const V& v) { return batch_norm(v[0], v[1], v[2], 1e-5); }},
+        {"batch_norm_train_no_affine", [=](const V& v) { return batch_norm(v[0], none, none, 1e-3); }},
+        {"batch_norm_inference_nchw",
+         [=](const V& v) { return batch_norm_inference(v[0], v[1], v[2], running_mean, running_var, 1e-3); }},
+        {"batch_norm_inference_scale_only",
+         [=](const V& v) { return batch_norm_inference(v[0], v[1], none, running_mean, running_var, 1e-3); }},
+        {"leaky_relu", [](const V& v) { return leaky_relu(v[0], 0.2); }},
+        {"elu", [](const V& v) { return elu(v[0], 1.3); }},
+        {"gelu", [](const V& v) { return gelu(v[0]); }},
+        {"gelu_tanh", [](const V& v) { return gelu(v[0], true); }},
+        {"silu", [](const V& v) { return silu(v[0]); }},
+        {"sigmoid", [](const V& v) { return sigmoid(v[0]); }},
+        {"tanh", [](const V& v) { return tanh(v[0]); }},
+        {"softplus", [](const V& v) { return softplus(v[0]); }},
+        {"max_pool2d_3x3_stride2_pad1", [=](const V& v) { return max_pool2d(v[0], pool(3, 3, 2, 1, 1, 1, 1, false)); }},
+        {"max_pool2d_same_2x2_stride1", [=](const V& v) { return max_pool2d(v[0], pool(2, 2, 1, 0, 1, 0, 1, false)); }},
+        {"avg_pool2d_2x2", [=](const V& v) { return avg_pool2d(v[0], pool(2, 2, 2, 0, 0, 0, 0, false)); }},
+        {"avg_pool2d_3x3_stride2_pad1", [=](const V& v) { return avg_pool2d(v[0], pool(3, 3, 2, 1, 1, 1, 1, false)); }},
+        {"avg_pool2d_3x3_stride2_pad1_include_pad",
+         [=](const V& v) { return avg_pool2d(v[0], pool(3, 3, 2, 1, 1, 1, 1, true)); }},
+        {"avg_pool2d_3x2_stride2_asymmetric_pad", [=](const V& v) { return avg_pool2d(v[0], pool(3, 2, 2, 1, 1, 0, 1, false)); }},
+        {"global_avg_pool2d", [](const V& v) { return global_avg_pool2d(v[0]); }},
+        {"global_max_pool2d", [](const V& v) { return global_max_pool2d(v[0]); }},
+        {"add_n", [](const V& v) { return add_n(v); }},
+        {"concatenate_channels", [](const V& v) { return concatenate(v, 1); }},
+        {"concatenate_last_axis", [](const V& v) { return concatenate(v, -1); }},
+        {"concatenate_first_axis", [](const V& v) { return concatenate(v, 0); }},
+        {"softmax_cross_entropy_label_smoothing",
+         [](const V& v) { return softmax_cross_entropy(v[0], std::vector<std::int32_t>{3, 0, 2, 1, 3}, 0.1); }},
+        {"categorical_cross_entropy_label_smoothing",
+         [](const V& v) { return categorical_cross_entropy(v[0], std::vector<std::int32_t>{3, 0, 2, 1, 3}, 0.1); }},
+        {"conv2d_dilation2_pad2", [=](const V& v) {
+             Conv2dArgs a = conv(1, 2, 2, 2, 2, false);
+             a.dilation_h = a.dilation_w = 2;
+             return conv2d(v[0], v[1], v[2], a);
+         }},
+        {"conv2d_depthwise_3x3_relu", [=](const V& v) {
+             Conv2dArgs a = conv(1, 1, 1, 1, 1, true);
+             a.groups = 3;
+             return conv2d(v[0], v[1], v[2], a);
+         }},
+        {"conv2d_groups2_stride2_dilation1x2_nobias", [=](const V& v) {
+             Conv2dArgs a = conv(2, 1, 1, 1, 1, false);
+             a.dilation_w = 2;
+             a.groups = 2;
+             return conv2d(v[0], v[1], Variable<T>(), a);
+         }},
     };
 }
 

@@ -26,11 +26,25 @@ struct ConvShape {
     std::int64_t in_channels = 0;  ///< Input channels (C).
     std::int64_t out_channels = 0;  ///< Output channels, the number of filters (O).
 
-    /// Window, padding and stride over one input plane.
+    /// Window (undilated kernel size), padding and stride over one input plane.
     WindowGeometry window;
+    std::int64_t dilation_h = 1;  ///< Vertical spacing of the kernel's taps.
+    std::int64_t dilation_w = 1;  ///< Horizontal spacing of the kernel's taps.
+    std::int64_t groups = 1;      ///< Channel groups; each output channel sees in_channels / groups inputs.
 
-    std::int64_t patch() const { return in_channels * window.kernel_h * window.kernel_w; }  ///< K
-    std::int64_t pixels() const { return window.out_h() * window.out_w(); }                    ///< P
+    /// Whether the plain path (no dilation, one group) applies.
+    bool plain() const { return dilation_h == 1 && dilation_w == 1 && groups == 1; }
+    /// The window with the dilated extent dilation * (kernel - 1) + 1, for output sizes and checks.
+    WindowGeometry dilated_window() const {
+        WindowGeometry g = window;
+        g.kernel_h = dilation_h * (window.kernel_h - 1) + 1;
+        g.kernel_w = dilation_w * (window.kernel_w - 1) + 1;
+        return g;
+    }
+    std::int64_t out_h() const { return dilated_window().out_h(); }  ///< output height
+    std::int64_t out_w() const { return dilated_window().out_w(); }  ///< output width
+    std::int64_t patch() const { return in_channels / groups * window.kernel_h * window.kernel_w; }  ///< K (per group)
+    std::int64_t pixels() const { return out_h() * out_w(); }                                       ///< P
 };
 
 /// Up to this patch size (C*kh*kw) the direct kernel beats a GEMM call.
@@ -96,6 +110,69 @@ void sum_thread_partials(const T* partial, int threads, std::int64_t O, std::int
     }
 }
 
+/// conv2d_forward for dilated or grouped convolutions: per image and group, a dilated im2col
+/// of the group's channels times the group's [O/groups, K] block of weights.
+template <class T>
+void conv2d_forward_general(const ConvShape& s, const T* x, const T* w, const T* bias, bool relu, T* y, T* workspace) {
+    const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels, G = s.groups;
+    const std::int64_t Cg = s.in_channels / G, Og = O / G, plane = s.window.in_h * s.window.in_w;
+    const std::int64_t per_thread = K * P + O * P;
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
+    for (std::int64_t n = 0; n < s.batch; ++n) {
+        T* col = workspace + thread_index() * per_thread;
+        for (std::int64_t gi = 0; gi < G; ++gi) {
+            im2col_dilated(x + (n * s.in_channels + gi * Cg) * plane, Cg, s.window, s.dilation_h, s.dilation_w, s.out_h(),
+                           s.out_w(), col);
+            Eigen::Map<RowMajor<T>> out(y + (n * O + gi * Og) * P, Og, P);
+            out.noalias() = Eigen::Map<const RowMajor<T>>(w + gi * Og * K, Og, K) * Eigen::Map<const RowMajor<T>>(col, K, P);
+            if (bias) out.colwise() += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(bias + gi * Og, Og);
+        }
+        if (relu) {
+            T* yn = y + n * O * P;
+            for (std::int64_t i = 0; i < O * P; ++i) yn[i] = yn[i] <= T(0) ? T(0) : yn[i];  // NaN stays NaN
+        }
+    }
+}
+
+/// conv2d_backward for dilated or grouped convolutions (same contract).
+template <class T>
+void conv2d_backward_general(const ConvShape& s, const T* x, const T* w, const T* y, const T* dy, bool relu, T* dw,
+                             T* db, T* dx, T* workspace) {
+    const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels, G = s.groups;
+    const std::int64_t Cg = s.in_channels / G, Og = O / G, plane = s.window.in_h * s.window.in_w;
+    const std::int64_t per_thread = K * P + O * P;
+    const int threads = num_threads();
+    T* partial = workspace + threads * per_thread;
+    std::fill(partial, partial + threads * O * (K + 1), T(0));
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
+    for (std::int64_t n = 0; n < s.batch; ++n) {
+        const int t = thread_index();
+        T* col = workspace + t * per_thread;
+        T* g = col + K * P;
+        T* pw = partial + t * O * (K + 1);
+        T* pb = pw + O * K;
+        const T* dyn = dy + n * O * P;
+        const T* yn = y + n * O * P;
+        for (std::int64_t i = 0; i < O * P; ++i) g[i] = !relu || yn[i] > T(0) ? dyn[i] : T(0);
+        for (std::int64_t o = 0; o < O; ++o)
+            for (std::int64_t p = 0; p < P; ++p) pb[o] += g[o * P + p];
+        if (dx) std::fill(dx + n * s.in_channels * plane, dx + (n + 1) * s.in_channels * plane, T(0));
+        for (std::int64_t gi = 0; gi < G; ++gi) {
+            const T* xg = x + (n * s.in_channels + gi * Cg) * plane;
+            Eigen::Map<const RowMajor<T>> gg(g + gi * Og * P, Og, P);
+            im2col_dilated(xg, Cg, s.window, s.dilation_h, s.dilation_w, s.out_h(), s.out_w(), col);
+            Eigen::Map<RowMajor<T>>(pw + gi * Og * K, Og, K).noalias() += gg * Eigen::Map<const RowMajor<T>>(col, K, P).transpose();
+            if (dx) {
+                Eigen::Map<RowMajor<T>>(col, K, P).noalias() =
+                    Eigen::Map<const RowMajor<T>>(w + gi * Og * K, Og, K).transpose() * gg;
+                col2im_dilated_add(col, Cg, s.window, s.dilation_h, s.dilation_w, s.out_h(), s.out_w(),
+                                   dx + (n * s.in_channels + gi * Cg) * plane);
+            }
+        }
+    }
+    sum_thread_partials(partial, threads, O, K, dw, db);
+}
+
 }  // namespace detail
 
 /// Workspace (in elements of T) that conv2d_forward/backward need: per thread one im2col
@@ -105,9 +182,10 @@ inline std::int64_t conv2d_workspace_size(const ConvShape& s) {
            (s.patch() * s.pixels() + s.out_channels * s.pixels() + s.out_channels * (s.patch() + 1));
 }
 
-/// y = act(conv(x, w) + b). `bias` may be null. `workspace` holds conv2d_workspace_size(s) elements.
+/// y = act(conv(x, w) + b). `bias` may be null. Dilated or grouped shapes take a separate path. `workspace` holds conv2d_workspace_size(s) elements.
 template <class T>
 void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, bool relu, T* y, T* workspace) {
+    if (!s.plain()) return detail::conv2d_forward_general(s, x, w, bias, relu, y, workspace);
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t per_thread = K * P + O * P;
@@ -137,6 +215,7 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, b
 template <class T>
 void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, const T* dy, bool relu, T* dw, T* db,
                      T* dx, T* workspace) {
+    if (!s.plain()) return detail::conv2d_backward_general(s, x, w, y, dy, relu, dw, db, dx, workspace);
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t per_thread = K * P + O * P;

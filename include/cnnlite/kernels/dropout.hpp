@@ -3,7 +3,7 @@
 // i*ceil(features/4) + j/4 of the layer's stream for this step (one 64-bit draw serves four
 // elements, bits 16*(j%4) and up). The keep probability is thus 1 - rate rounded to 1/65536.
 // The mask depends only on (seed, layer, step, sample), never on the batch composition, the
-// thread count or the process count.
+// thread count or the process count. Spatial dropout draws one decision per channel the same way.
 #pragma once
 
 #include <algorithm>
@@ -85,6 +85,56 @@ void dropout_backward(const T* dy, const T* mask, T* dx, std::int64_t n, bool ac
         } else {
 #pragma omp simd
             for (std::int64_t i = b * block; i < end; ++i) dx[i] = dy[i] * mask[i];
+        }
+    }
+}
+
+/// Spatial dropout of NCHW tensors: whole channels are kept or dropped per sample. The mask of
+/// [rows, channels] is exactly the one dropout_forward draws for a [rows, channels] tensor with
+/// the same stream and sample ids; y = x * mask[r][c] over the `inner` (H*W) values of each
+/// channel.
+template <class T>
+void spatial_dropout_forward(const T* x, T* y, T* mask, std::int64_t rows, std::int64_t channels, std::int64_t inner,
+                             const std::int64_t* sample_ids, const RandomStream& stream, double rate) {
+    const T scale = static_cast<T>(1.0 / (1.0 - rate));
+    const std::uint32_t threshold = static_cast<std::uint32_t>(std::ceil(rate * 65536.0));
+    const std::uint64_t draws = static_cast<std::uint64_t>((channels + 3) / 4);
+#pragma omp parallel for schedule(static) if (rows * channels * inner >= parallel_threshold)
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const std::uint64_t base = static_cast<std::uint64_t>(sample_ids[r]) * draws;
+        for (std::int64_t first = 0; first < channels; first += detail::dropout_chunk) {
+            const std::int64_t count = std::min(detail::dropout_chunk, channels - first);
+            std::uint16_t u[detail::dropout_chunk];
+            detail::dropout_decisions(stream, base, first, count, u);
+            for (std::int64_t j = 0; j < count; ++j) {
+                const std::int64_t plane = r * channels + first + j;
+                const T m = u[j] >= threshold ? scale : T(0);
+                mask[plane] = m;
+                const T* xp = x + plane * inner;
+                T* yp = y + plane * inner;
+#pragma omp simd
+                for (std::int64_t i = 0; i < inner; ++i) yp[i] = xp[i] * m;
+            }
+        }
+    }
+}
+
+/// dx = dy * mask[plane] over the `inner` values of each of `planes` planes (the backward of
+/// spatial_dropout_forward), or dx += ... when `accumulate`.
+template <class T>
+void spatial_dropout_backward(const T* dy, const T* mask, T* dx, std::int64_t planes, std::int64_t inner,
+                              bool accumulate) {
+#pragma omp parallel for schedule(static) if (planes * inner >= parallel_threshold)
+    for (std::int64_t p = 0; p < planes; ++p) {
+        const T m = mask[p];
+        const T* g = dy + p * inner;
+        T* d = dx + p * inner;
+        if (accumulate) {
+#pragma omp simd
+            for (std::int64_t i = 0; i < inner; ++i) d[i] += g[i] * m;
+        } else {
+#pragma omp simd
+            for (std::int64_t i = 0; i < inner; ++i) d[i] = g[i] * m;
         }
     }
 }

@@ -82,4 +82,52 @@ void col2im_add(const T* col, std::int64_t channels, const WindowGeometry& g, T*
     }
 }
 
+/// im2col for a dilated window: tap (i, j) reads x[c][oy*s + i*dilation_h - pad_top]
+/// [ox*s + j*dilation_w - pad_left], 0 outside. `g` holds the undilated kernel size; the output
+/// is oh x ow. A separate loop so that the undilated im2col above stays as it is.
+template <class T>
+void im2col_dilated(const T* x, std::int64_t channels, const WindowGeometry& g, std::int64_t dilation_h,
+                    std::int64_t dilation_w, std::int64_t oh, std::int64_t ow, T* col) {
+    for (std::int64_t c = 0; c < channels; ++c) {
+        const T* plane = x + c * g.in_h * g.in_w;
+        for (std::int64_t i = 0; i < g.kernel_h; ++i)
+            for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+                T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * oh * ow;
+                for (std::int64_t oy = 0; oy < oh; ++oy) {
+                    const std::int64_t iy = oy * g.stride_h + i * dilation_h - g.pad_top;
+                    T* out = row + oy * ow;
+                    if (iy < 0 || iy >= g.in_h) {
+                        std::fill(out, out + ow, T(0));
+                        continue;
+                    }
+                    for (std::int64_t ox = 0; ox < ow; ++ox) {
+                        const std::int64_t ix = ox * g.stride_w + j * dilation_w - g.pad_left;
+                        out[ox] = ix >= 0 && ix < g.in_w ? plane[iy * g.in_w + ix] : T(0);
+                    }
+                }
+            }
+    }
+}
+
+/// The adjoint of im2col_dilated: x[c][iy][ix] += col[...] for every position that read it.
+template <class T>
+void col2im_dilated_add(const T* col, std::int64_t channels, const WindowGeometry& g, std::int64_t dilation_h,
+                        std::int64_t dilation_w, std::int64_t oh, std::int64_t ow, T* x) {
+    for (std::int64_t c = 0; c < channels; ++c) {
+        T* plane = x + c * g.in_h * g.in_w;
+        for (std::int64_t i = 0; i < g.kernel_h; ++i)
+            for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+                const T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * oh * ow;
+                for (std::int64_t oy = 0; oy < oh; ++oy) {
+                    const std::int64_t iy = oy * g.stride_h + i * dilation_h - g.pad_top;
+                    if (iy < 0 || iy >= g.in_h) continue;
+                    for (std::int64_t ox = 0; ox < ow; ++ox) {
+                        const std::int64_t ix = ox * g.stride_w + j * dilation_w - g.pad_left;
+                        if (ix >= 0 && ix < g.in_w) plane[iy * g.in_w + ix] += row[oy * ow + ox];
+                    }
+                }
+            }
+    }
+}
+
 }  // namespace cnnlite::kernels

@@ -1,5 +1,7 @@
-// Max pooling over NCHW planes: forward keeps the argmax of every window (as a flat index into
-// the input plane) so that backward routes each gradient to exactly the element that won.
+// Pooling over NCHW planes. Max pooling: forward keeps the argmax of every window (as a flat
+// index into the input plane) so that backward routes each gradient to exactly the element that
+// won. Average pooling (padded cells counted in the divisor or not), and global average and max
+// pooling of whole planes.
 #pragma once
 
 #include <algorithm>
@@ -188,6 +190,104 @@ void max_pool_backward(const T* dy, const std::int32_t* argmax, std::int64_t pla
         const T* g = dy + p * out_size;
         const std::int32_t* arg = argmax + p * out_size;
         for (std::int64_t i = 0; i < out_size; ++i) d[arg[i]] += g[i];
+    }
+}
+
+/// Average pooling of `planes` planes: y = the mean of each window. Padded cells add nothing to
+/// the sum; the divisor counts them when `count_include_pad` (PyTorch's default) and only the
+/// window's cells inside the plane otherwise (Keras' 'same', PyTorch's count_include_pad=False).
+template <class T>
+void avg_pool_forward(const T* x, std::int64_t planes, const WindowGeometry& g, bool count_include_pad, T* y) {
+    const std::int64_t oh = g.out_h(), ow = g.out_w(), in_size = g.in_h * g.in_w;
+#pragma omp parallel for schedule(static) if (planes * oh * ow * g.kernel_h * g.kernel_w >= parallel_threshold)
+    for (std::int64_t p = 0; p < planes; ++p) {
+        const T* in = x + p * in_size;
+        T* out = y + p * oh * ow;
+        for (std::int64_t oy = 0; oy < oh; ++oy) {
+            const std::int64_t y0 = std::max<std::int64_t>(oy * g.stride_h - g.pad_top, 0);
+            const std::int64_t y1 = std::min<std::int64_t>(oy * g.stride_h - g.pad_top + g.kernel_h, g.in_h);
+            for (std::int64_t ox = 0; ox < ow; ++ox) {
+                const std::int64_t x0 = std::max<std::int64_t>(ox * g.stride_w - g.pad_left, 0);
+                const std::int64_t x1 = std::min<std::int64_t>(ox * g.stride_w - g.pad_left + g.kernel_w, g.in_w);
+                T sum = 0;
+                for (std::int64_t iy = y0; iy < y1; ++iy)
+                    for (std::int64_t ix = x0; ix < x1; ++ix) sum += in[iy * g.in_w + ix];
+                const std::int64_t divisor = count_include_pad ? g.kernel_h * g.kernel_w : (y1 - y0) * (x1 - x0);
+                out[oy * ow + ox] = sum / static_cast<T>(divisor);
+            }
+        }
+    }
+}
+
+/// The backward of avg_pool_forward: every cell of a window receives dy / divisor (summed where
+/// windows overlap). dx is overwritten when `overwrite`, else added to.
+template <class T>
+void avg_pool_backward(const T* dy, std::int64_t planes, const WindowGeometry& g, bool count_include_pad, T* dx,
+                       bool overwrite) {
+    const std::int64_t oh = g.out_h(), ow = g.out_w(), in_size = g.in_h * g.in_w;
+#pragma omp parallel for schedule(static) if (planes * oh * ow * g.kernel_h * g.kernel_w >= parallel_threshold)
+    for (std::int64_t p = 0; p < planes; ++p) {
+        T* d = dx + p * in_size;
+        if (overwrite) std::fill(d, d + in_size, T(0));
+        const T* grad = dy + p * oh * ow;
+        for (std::int64_t oy = 0; oy < oh; ++oy) {
+            const std::int64_t y0 = std::max<std::int64_t>(oy * g.stride_h - g.pad_top, 0);
+            const std::int64_t y1 = std::min<std::int64_t>(oy * g.stride_h - g.pad_top + g.kernel_h, g.in_h);
+            for (std::int64_t ox = 0; ox < ow; ++ox) {
+                const std::int64_t x0 = std::max<std::int64_t>(ox * g.stride_w - g.pad_left, 0);
+                const std::int64_t x1 = std::min<std::int64_t>(ox * g.stride_w - g.pad_left + g.kernel_w, g.in_w);
+                const std::int64_t divisor = count_include_pad ? g.kernel_h * g.kernel_w : (y1 - y0) * (x1 - x0);
+                const T share = grad[oy * ow + ox] / static_cast<T>(divisor);
+                for (std::int64_t iy = y0; iy < y1; ++iy)
+                    for (std::int64_t ix = x0; ix < x1; ++ix) d[iy * g.in_w + ix] += share;
+            }
+        }
+    }
+}
+
+/// y[p] = mean of plane p (`size` values each), summed in double.
+template <class T>
+void global_avg_pool_forward(const T* x, std::int64_t planes, std::int64_t size, T* y) {
+#pragma omp parallel for schedule(static) if (planes * size >= parallel_threshold)
+    for (std::int64_t p = 0; p < planes; ++p) {
+        const T* in = x + p * size;
+        double sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (std::int64_t i = 0; i < size; ++i) sum += static_cast<double>(in[i]);
+        y[p] = static_cast<T>(sum / static_cast<double>(size));
+    }
+}
+
+/// dx[p][i] = dy[p] / size (overwritten, or added to when `accumulate`).
+template <class T>
+void global_avg_pool_backward(const T* dy, std::int64_t planes, std::int64_t size, T* dx, bool accumulate) {
+    const T inv = T(1) / static_cast<T>(size);
+#pragma omp parallel for schedule(static) if (planes * size >= parallel_threshold)
+    for (std::int64_t p = 0; p < planes; ++p) {
+        const T share = dy[p] * inv;
+        T* d = dx + p * size;
+        if (accumulate) {
+#pragma omp simd
+            for (std::int64_t i = 0; i < size; ++i) d[i] += share;
+        } else {
+            std::fill(d, d + size, share);
+        }
+    }
+}
+
+/// y[p] = max of plane p, argmax[p] = its index in the plane: the first maximum, a NaN wins.
+/// The backward is max_pool_backward with one output per plane.
+template <class T>
+void global_max_pool_forward(const T* x, std::int64_t planes, std::int64_t size, T* y, std::int32_t* argmax) {
+#pragma omp parallel for schedule(static) if (planes * size >= parallel_threshold)
+    for (std::int64_t p = 0; p < planes; ++p) {
+        const T* in = x + p * size;
+        T best = in[0];
+        std::int64_t index = 0;
+        for (std::int64_t i = 1; i < size; ++i)
+            if (detail::beats(in[i], best)) best = in[i], index = i;
+        y[p] = best;
+        argmax[p] = static_cast<std::int32_t>(index);
     }
 }
 

@@ -1,5 +1,6 @@
-// 2-D convolution as a differentiable op (NCHW input, [O, C, kh, kw] weights), with optional
-// bias and fused ReLU. Forward and backward both run the batched im2col kernels.
+// 2-D convolution as a differentiable op (NCHW input, [O, C / groups, kh, kw] weights), with
+// optional bias, fused ReLU, dilation and channel groups (depthwise: groups = C). Forward and
+// backward both run the batched im2col kernels.
 #pragma once
 
 #include "cnnlite/autograd/variable.hpp"
@@ -7,7 +8,7 @@
 
 namespace cnnlite {
 
-/// Stride and padding of a convolution; `relu` fuses max(., 0) into the output.
+/// Stride, padding, dilation and groups of a convolution; `relu` fuses max(., 0) into the output.
 struct Conv2dArgs {
     std::int64_t stride_h = 1;    ///< vertical step of the window
     std::int64_t stride_w = 1;    ///< horizontal step of the window
@@ -16,6 +17,10 @@ struct Conv2dArgs {
     std::int64_t pad_left = 0;    ///< zero columns left of the input
     std::int64_t pad_right = 0;   ///< zero columns right of the input
     bool relu = false;            ///< apply max(., 0) to the output in the same pass
+    // 32 bits keep the struct at 64 bytes, so that the fused conv + pool op's arguments fit a node.
+    std::int32_t dilation_h = 1;  ///< vertical spacing of the kernel's taps
+    std::int32_t dilation_w = 1;  ///< horizontal spacing of the kernel's taps
+    std::int32_t groups = 1;      ///< channel groups (in and out channels divisible by it; C: depthwise)
 };
 
 namespace detail {
@@ -32,6 +37,9 @@ inline kernels::ConvShape conv_shape(const Shape& x, const Shape& w, const Conv2
     s.out_channels = w[0];
     s.window = kernels::WindowGeometry{x[2], x[3], w[2], w[3], a.stride_h, a.stride_w,
                                        a.pad_top, a.pad_bottom, a.pad_left, a.pad_right};
+    s.dilation_h = a.dilation_h;
+    s.dilation_w = a.dilation_w;
+    s.groups = a.groups;
     return s;
 }
 
@@ -41,12 +49,18 @@ kernels::ConvShape checked_conv_shape(const Variable<T>& x, const Variable<T>& w
     const Shape& xs = x.shape();
     const Shape& ws = weight.shape();
     check(xs.rank() == 4, op, ": input must be [N, C, H, W], got ", xs);
-    check(ws.rank() == 4, op, ": weight must be [O, C, kh, kw], got ", ws);
-    check(xs[1] == ws[1], op, ": input has ", xs[1], " channels but weight ", ws, " expects ", ws[1]);
+    check(ws.rank() == 4, op, ": weight must be [O, C / groups, kh, kw], got ", ws);
+    check(args.groups >= 1, op, ": groups ", args.groups, " must be positive");
+    check(args.dilation_h >= 1 && args.dilation_w >= 1, op, ": dilation ", args.dilation_h, "x", args.dilation_w,
+          " must be positive");
+    check(xs[1] == ws[1] * args.groups, op, ": input has ", xs[1], " channels but weight ", ws, " with ", args.groups,
+          " group(s) expects ", ws[1] * args.groups);
+    check(ws[0] % args.groups == 0, op, ": ", ws[0], " output channels of weight ", ws, " do not split into ",
+          args.groups, " groups");
     check(!bias.defined() || bias.shape() == Shape{ws[0]}, op, ": bias shape ", bias.defined() ? bias.shape() : Shape{},
           " does not match ", ws[0], " output channels");
     const kernels::ConvShape s = conv_shape(xs, ws, args);
-    s.window.validate(op);
+    s.dilated_window().validate(op);
     return s;
 }
 }  // namespace detail
@@ -56,7 +70,7 @@ template <class T>
 Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias, const Conv2dArgs& args) {
     const kernels::ConvShape s = detail::checked_conv_shape(x, weight, bias, args, "conv2d");
 
-    Tensor<T> y = Tensor<T>::uninitialized(Shape{s.batch, s.out_channels, s.window.out_h(), s.window.out_w()});
+    Tensor<T> y = Tensor<T>::uninitialized(Shape{s.batch, s.out_channels, s.out_h(), s.out_w()});
     Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::conv2d_workspace_size(s)});
     kernels::conv2d_forward(s, x.value().data(), weight.value().data(), bias.defined() ? bias.value().data() : nullptr,
                             args.relu, y.data(), workspace.data());

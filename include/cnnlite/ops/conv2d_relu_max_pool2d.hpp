@@ -26,6 +26,8 @@ Variable<T> conv2d_relu_max_pool2d(const Variable<T>& x, const Variable<T>& weig
                                    const Conv2dArgs& args, std::int64_t pool_h, std::int64_t pool_w, std::int64_t stride_h,
                                    std::int64_t stride_w) {
     const kernels::ConvShape s = detail::checked_conv_shape(x, weight, bias, args, "conv2d_relu_max_pool2d");
+    check(s.plain(), "conv2d_relu_max_pool2d: dilation ", args.dilation_h, "x", args.dilation_w, " and groups ",
+          args.groups, " are not fused; use conv2d and max_pool2d");
     const auto pool = kernels::WindowGeometry::valid(s.window.out_h(), s.window.out_w(), pool_h, pool_w, stride_h, stride_w);
     pool.validate("conv2d_relu_max_pool2d (pooling)");
 

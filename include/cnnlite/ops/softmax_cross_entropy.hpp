@@ -46,25 +46,45 @@ Variable<T> softmax_cross_entropy(const Variable<T>& logits, const Tensor<T>& ta
     return out;
 }
 
+namespace detail {
+/// Targets [rows, cols] from integer labels, smoothed as Keras does:
+/// onehot * (1 - smoothing) + smoothing / cols. `op` names the op in errors.
+template <class T>
+Tensor<T> label_targets(const std::int32_t* labels, std::int64_t count, std::int64_t rows, std::int64_t cols,
+                        double smoothing, const char* op) {
+    check(count == rows, op, ": ", count, " labels for ", rows, " rows");
+    check(smoothing >= 0 && smoothing <= 1, op, ": label smoothing ", smoothing, " outside [0, 1]");
+    Tensor<T> targets = Tensor<T>::full(Shape{rows, cols}, static_cast<T>(smoothing / static_cast<double>(cols)));
+    const T on = static_cast<T>(1.0 - smoothing + smoothing / static_cast<double>(cols));
+    for (std::int64_t i = 0; i < rows; ++i) {
+        check(labels[i] >= 0 && labels[i] < cols, op, ": label ", labels[i], " of row ", i, " outside [0, ", cols, ")");
+        targets[i * cols + labels[i]] = on;
+    }
+    return targets;
+}
+}  // namespace detail
+
 /// The same with integer class labels in [0, C), one per row.
 template <class T>
 Variable<T> softmax_cross_entropy(const Variable<T>& logits, const std::int32_t* labels, std::int64_t count) {
+    return softmax_cross_entropy(logits, labels, count, 0.0);
+}
+
+/// The same with label smoothing as Keras defines it (and PyTorch's label_smoothing): the
+/// targets are onehot * (1 - label_smoothing) + label_smoothing / C.
+template <class T>
+Variable<T> softmax_cross_entropy(const Variable<T>& logits, const std::int32_t* labels, std::int64_t count,
+                                  double label_smoothing) {
     check(logits.value().rank() == 2, "softmax_cross_entropy: logits must be [N, classes], got ", logits.shape());
-    const std::int64_t rows = logits.shape()[0], cols = logits.shape()[1];
-    check(count == rows, "softmax_cross_entropy: ", count, " labels for ", rows, " rows of logits");
-    Tensor<T> onehot(logits.shape());
-    for (std::int64_t i = 0; i < rows; ++i) {
-        check(labels[i] >= 0 && labels[i] < cols, "softmax_cross_entropy: label ", labels[i], " of row ", i,
-              " outside [0, ", cols, ")");
-        onehot[i * cols + labels[i]] = T(1);
-    }
-    return softmax_cross_entropy(logits, onehot);
+    return softmax_cross_entropy(logits, detail::label_targets<T>(labels, count, logits.shape()[0], logits.shape()[1],
+                                                                  label_smoothing, "softmax_cross_entropy"));
 }
 
 /// The same with a vector of integer labels, one per row.
 template <class T>
-Variable<T> softmax_cross_entropy(const Variable<T>& logits, const std::vector<std::int32_t>& labels) {
-    return softmax_cross_entropy(logits, labels.data(), static_cast<std::int64_t>(labels.size()));
+Variable<T> softmax_cross_entropy(const Variable<T>& logits, const std::vector<std::int32_t>& labels,
+                                  double label_smoothing = 0.0) {
+    return softmax_cross_entropy(logits, labels.data(), static_cast<std::int64_t>(labels.size()), label_smoothing);
 }
 
 }  // namespace cnnlite

@@ -1,0 +1,144 @@
+// Batch normalisation over the channels of an [N, C, inner] layout (inner = H*W for images, 1
+// for [N, C] features). Statistics are accumulated in double, channel by channel, and the
+// variance is formed from squared deviations about the mean (a second pass), never as
+// E[x^2] - E[x]^2, so that channels with a large mean and a small spread stay accurate.
+// Every channel is summed by one thread in a fixed order: results do not depend on the
+// thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "cnnlite/kernels/parallel.hpp"
+
+namespace cnnlite::kernels {
+
+/// Layout of a batch-normalised tensor: `batch` blocks of `channels` runs of `inner` values.
+struct BatchNormShape {
+    std::int64_t batch = 0;     ///< N
+    std::int64_t channels = 0;  ///< C
+    std::int64_t inner = 1;     ///< values per (sample, channel): H*W, or 1
+
+    std::int64_t numel() const { return batch * channels * inner; }  ///< N*C*inner
+    std::int64_t per_channel() const { return batch * inner; }       ///< values per channel
+};
+
+/// sum[c] = sum of channel c's values, in double.
+template <class T>
+void batch_norm_channel_sums(const BatchNormShape& s, const T* x, double* sum) {
+#pragma omp parallel for schedule(static) if (s.numel() >= parallel_threshold)
+    for (std::int64_t c = 0; c < s.channels; ++c) {
+        double acc = 0;
+        for (std::int64_t n = 0; n < s.batch; ++n) {
+            const T* p = x + (n * s.channels + c) * s.inner;
+#pragma omp simd reduction(+ : acc)
+            for (std::int64_t i = 0; i < s.inner; ++i) acc += static_cast<double>(p[i]);
+        }
+        sum[c] = acc;
+    }
+}
+
+/// squares[c] = sum over channel c of (x - mean[c])^2, in double.
+template <class T>
+void batch_norm_channel_squares(const BatchNormShape& s, const T* x, const double* mean, double* squares) {
+#pragma omp parallel for schedule(static) if (s.numel() >= parallel_threshold)
+    for (std::int64_t c = 0; c < s.channels; ++c) {
+        const double m = mean[c];
+        double acc = 0;
+        for (std::int64_t n = 0; n < s.batch; ++n) {
+            const T* p = x + (n * s.channels + c) * s.inner;
+#pragma omp simd reduction(+ : acc)
+            for (std::int64_t i = 0; i < s.inner; ++i) {
+                const double d = static_cast<double>(p[i]) - m;
+                acc += d * d;
+            }
+        }
+        squares[c] = acc;
+    }
+}
+
+/// y = (x - mean[c]) * scale[c] + shift[c], where scale = gamma / sqrt(var + eps) and
+/// shift = beta. Subtracting the mean first keeps float outputs accurate for large means.
+template <class T>
+void batch_norm_apply(const BatchNormShape& s, const T* x, const T* mean, const T* scale, const T* shift, T* y) {
+    const std::int64_t planes = s.batch * s.channels;
+#pragma omp parallel for schedule(static) if (s.numel() >= parallel_threshold)
+    for (std::int64_t p = 0; p < planes; ++p) {
+        const std::int64_t c = p % s.channels;
+        const T m = mean[c], a = scale[c], b = shift[c];
+        const T* xp = x + p * s.inner;
+        T* yp = y + p * s.inner;
+#pragma omp simd
+        for (std::int64_t i = 0; i < s.inner; ++i) yp[i] = (xp[i] - m) * a + b;
+    }
+}
+
+/// Per channel: sum_dy[c] = sum of dy and sum_dy_xhat[c] = sum of dy * (x - mean[c]) * invstd[c],
+/// in double (the gradients of beta and gamma, and the two terms the input gradient needs).
+template <class T>
+void batch_norm_grad_sums(const BatchNormShape& s, const T* x, const T* dy, const T* mean, const T* invstd,
+                          double* sum_dy, double* sum_dy_xhat) {
+#pragma omp parallel for schedule(static) if (s.numel() >= parallel_threshold)
+    for (std::int64_t c = 0; c < s.channels; ++c) {
+        const T m = mean[c], is = invstd[c];
+        double a = 0, b = 0;
+        for (std::int64_t n = 0; n < s.batch; ++n) {
+            const std::int64_t offset = (n * s.channels + c) * s.inner;
+            const T* xp = x + offset;
+            const T* gp = dy + offset;
+#pragma omp simd reduction(+ : a, b)
+            for (std::int64_t i = 0; i < s.inner; ++i) {
+                a += static_cast<double>(gp[i]);
+                b += static_cast<double>(gp[i]) * static_cast<double>((xp[i] - m) * is);
+            }
+        }
+        sum_dy[c] = a;
+        sum_dy_xhat[c] = b;
+    }
+}
+
+/// Input gradient of training-mode batch normalisation (through the batch statistics):
+/// dx = scale[c] * (dy - mean_dy[c] - xhat * mean_dy_xhat[c]), xhat = (x - mean[c]) * invstd[c],
+/// where scale = gamma * invstd and mean_dy, mean_dy_xhat are the sums above divided by the
+/// number of values per channel. dx is overwritten, or added to when `accumulate`.
+template <class T>
+void batch_norm_train_dx(const BatchNormShape& s, const T* x, const T* dy, const T* mean, const T* invstd,
+                         const T* scale, const T* mean_dy, const T* mean_dy_xhat, T* dx, bool accumulate) {
+    const std::int64_t planes = s.batch * s.channels;
+#pragma omp parallel for schedule(static) if (s.numel() >= parallel_threshold)
+    for (std::int64_t p = 0; p < planes; ++p) {
+        const std::int64_t c = p % s.channels;
+        const T m = mean[c], is = invstd[c], a = scale[c], g0 = mean_dy[c], g1 = mean_dy_xhat[c];
+        const T* xp = x + p * s.inner;
+        const T* gp = dy + p * s.inner;
+        T* dp = dx + p * s.inner;
+        if (accumulate) {
+#pragma omp simd
+            for (std::int64_t i = 0; i < s.inner; ++i) dp[i] += a * (gp[i] - g0 - (xp[i] - m) * is * g1);
+        } else {
+#pragma omp simd
+            for (std::int64_t i = 0; i < s.inner; ++i) dp[i] = a * (gp[i] - g0 - (xp[i] - m) * is * g1);
+        }
+    }
+}
+
+/// Input gradient of inference-mode batch normalisation (an affine map per channel):
+/// dx = dy * scale[c], overwritten or added to when `accumulate`.
+template <class T>
+void batch_norm_affine_dx(const BatchNormShape& s, const T* dy, const T* scale, T* dx, bool accumulate) {
+    const std::int64_t planes = s.batch * s.channels;
+#pragma omp parallel for schedule(static) if (s.numel() >= parallel_threshold)
+    for (std::int64_t p = 0; p < planes; ++p) {
+        const T a = scale[p % s.channels];
+        const T* gp = dy + p * s.inner;
+        T* dp = dx + p * s.inner;
+        if (accumulate) {
+#pragma omp simd
+            for (std::int64_t i = 0; i < s.inner; ++i) dp[i] += gp[i] * a;
+        } else {
+#pragma omp simd
+            for (std::int64_t i = 0; i < s.inner; ++i) dp[i] = gp[i] * a;
+        }
+    }
+}
+
+}  // namespace cnnlite::kernels
