@@ -1,6 +1,8 @@
 // Optimisers: one step of each against values worked out by hand, several steps against
 // torch.optim trajectories (tests/fixtures/optim), state round trips that continue bit for bit,
-// hostile load_state input, skipped parameters, schedules, and thread-count independence.
+// hostile load_state input, skipped parameters, schedules, and thread-count independence; the
+// training-recipe pieces (no-decay parameters, warm-up, one-cycle and piecewise schedules, the
+// moving average of weights, gradient clipping) by hand and against PyTorch 2.x.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -19,11 +22,16 @@
 #include <omp.h>
 #endif
 
+#include <nlohmann/json.hpp>
+
 #include "cnnlite/kernels/optimizer.hpp"
 #include "cnnlite/optim/adam.hpp"
+#include "cnnlite/optim/clip.hpp"
+#include "cnnlite/optim/ema.hpp"
 #include "cnnlite/optim/optimizer.hpp"
 #include "cnnlite/optim/schedule.hpp"
 #include "cnnlite/optim/sgd.hpp"
+#include "cnnlite/optim/weight_decay.hpp"
 
 namespace test_optim {
 
@@ -36,7 +44,10 @@ using cnnlite::AdamEpsilon;
 using cnnlite::AdamOptions;
 using cnnlite::AdamW;
 using cnnlite::AdamWOptions;
+using cnnlite::AveragedWeights;
+using cnnlite::EmaOptions;
 using cnnlite::Error;
+using cnnlite::ExponentialMovingAverage;
 using cnnlite::LearningRateSchedule;
 using cnnlite::Optimizer;
 using cnnlite::ScheduleUnit;
@@ -837,5 +848,552 @@ TEST_CASE("fused updates are bitwise identical with 1 and 2 threads") {
     }
 }
 #endif
+
+// ---------------------------------------------------------------------------------------------
+// Training recipes against PyTorch 2.x (tests/fixtures/optim/make_recipe_fixture.py).
+
+namespace {
+
+const nlohmann::json& recipe_reference() {
+    static const nlohmann::json reference = [] {
+        const std::string path = std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/optim/recipe_reference.json";
+        std::ifstream in(path);
+        REQUIRE_MESSAGE(in.good(), "cannot open ", path);
+        return nlohmann::json::parse(in);
+    }();
+    return reference;
+}
+
+// The fixture writes non-finite numbers as strings.
+double number(const nlohmann::json& j) {
+    if (j.is_string()) {
+        const std::string s = j.get<std::string>();
+        if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
+        REQUIRE((s == "inf" || s == "-inf"));
+        return s == "inf" ? HUGE_VAL : -HUGE_VAL;
+    }
+    return j.get<double>();
+}
+
+template <class T>
+std::vector<T> numbers(const nlohmann::json& array) {
+    std::vector<T> out;
+    for (const auto& x : array) out.push_back(static_cast<T>(number(x)));
+    return out;
+}
+
+// Same number, NaN matching NaN.
+bool same_or_both_nan(double a, double b, double tolerance) {
+    if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+    if (std::isinf(a) || std::isinf(b)) return a == b;
+    return std::abs(a - b) <= tolerance;
+}
+
+// Runs one optimiser case of the fixture in T and returns the largest deviation from torch over
+// all steps and elements; also returns the final parameter values.
+template <class T>
+double run_recipe_case(const nlohmann::json& c, std::vector<std::vector<double>>* final_values = nullptr) {
+    std::vector<Variable<T>> params;
+    std::vector<std::string> names;
+    for (const auto& p : c["params"]) {
+        std::vector<std::int64_t> dims = p["shape"].get<std::vector<std::int64_t>>();
+        params.push_back(parameter<T>(Shape(dims), numbers<T>(p["init"])));
+        names.push_back(p["name"].get<std::string>());
+    }
+    // The fixture's no-decay group is the biases and normalisation parameters.
+    std::vector<std::size_t> no_decay = c["no_decay"].get<std::vector<std::size_t>>();
+    if (!no_decay.empty()) CHECK(cnnlite::no_decay_indices(names) == no_decay);
+
+    const auto& o = c["options"];
+    std::unique_ptr<Optimizer<T>> optimizer;
+    if (c["kind"] == "sgd") {
+        SGDOptions s;
+        s.learning_rate = o["lr"].get<double>();
+        s.momentum = o["momentum"].get<double>();
+        s.nesterov = o["nesterov"].get<bool>();
+        s.weight_decay = o["weight_decay"].get<double>();
+        s.no_decay = no_decay;
+        optimizer = std::make_unique<SGD<T>>(params, s);
+    } else {
+        REQUIRE(c["kind"] == "adamw");
+        AdamWOptions a;
+        a.learning_rate = o["lr"].get<double>();
+        a.beta1 = o["beta1"].get<double>();
+        a.beta2 = o["beta2"].get<double>();
+        a.epsilon = o["eps"].get<double>();
+        a.weight_decay = o["weight_decay"].get<double>();
+        a.no_decay = no_decay;
+        optimizer = std::make_unique<AdamW<T>>(params, a);
+    }
+    double worst = 0;
+    int skipped = 0;
+    for (const auto& step : c["steps"]) {
+        optimizer->zero_grad();
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            if (step["grads"][i].is_null()) {
+                ++skipped;
+                continue;
+            }
+            set_grad(params[i], numbers<T>(step["grads"][i]));
+        }
+        optimizer->step();
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            const auto expected = numbers<double>(step["after"][i]);
+            const Tensor<T>& got = params[i].value();
+            REQUIRE(got.numel() == static_cast<std::int64_t>(expected.size()));
+            for (std::size_t k = 0; k < expected.size(); ++k)
+                worst = std::max(worst, std::abs(static_cast<double>(got[static_cast<std::int64_t>(k)]) - expected[k]));
+        }
+    }
+    CHECK(skipped == 1);  // a parameter without gradient on one step, as torch skips it
+    if (final_values)
+        for (const auto& p : params) {
+            const auto v = p.value().to_vector();
+            final_values->emplace_back(v.begin(), v.end());
+        }
+    return worst;
+}
+
+}  // namespace
+
+TEST_CASE("SGD (Nesterov, weight decay 5e-4) and AdamW follow torch 2.x, with and without a no-decay group") {
+    const auto& reference = recipe_reference();
+    REQUIRE(reference["optimizers"].size() == 8);
+    std::map<std::string, std::vector<std::vector<double>>> finals;
+    for (const auto& c : reference["optimizers"]) {
+        const std::string name = c["name"].get<std::string>() + "/" + c["dtype"].get<std::string>();
+        INFO("case ", name);
+        REQUIRE(c["steps"].size() == 5);
+        if (c["dtype"] == "float32") {
+            // Parameters are O(1): 5e-7 is a few float ulps, far below any difference between
+            // formulas (a wrong decay or momentum rule is off by 1e-5 or more).
+            CHECK(run_recipe_case<float>(c, &finals[name]) <= 5e-7);
+        } else {
+            // torch computes in double as well here: only the order of roundings differs.
+            CHECK(run_recipe_case<double>(c, &finals[name]) <= 1e-14);
+        }
+    }
+    // The no-decay group changes the excluded parameters (1, 2) and nothing else, by far more
+    // than the tolerance: the comparison above would notice a mask that is ignored.
+    for (const char* kind : {"sgd_nesterov", "adamw"}) {
+        const auto& all = finals[std::string(kind) + "/float64"];
+        const auto& grouped = finals[std::string(kind) + "_no_decay_group/float64"];
+        REQUIRE(all.size() == 4);
+        REQUIRE(grouped.size() == 4);
+        for (std::size_t i = 0; i < 4; ++i) {
+            double diff = 0;
+            for (std::size_t k = 0; k < all[i].size(); ++k) diff = std::max(diff, std::abs(all[i][k] - grouped[i][k]));
+            INFO(kind, ", parameter ", i);
+            if (i == 1 || i == 2) CHECK(diff > 1e-5);
+            else CHECK(diff == 0);
+        }
+    }
+}
+
+TEST_CASE_TEMPLATE("no_decay spares the listed parameters, by hand", T, float, double) {
+    // SGD lr 0.1, weight decay 0.1, g1 for both: the decayed one moves by 0.1 (g + 0.1 p), the
+    // other by 0.1 g: p = [1, -2, 0.5] -> [0.94, -1.88, 0.295] and [0.95, -1.9, 0.3].
+    auto a = hand_parameter<T>(), b = hand_parameter<T>();
+    SGDOptions o;
+    o.learning_rate = 0.1;
+    o.weight_decay = 0.1;
+    o.no_decay = {1};
+    SGD<T> sgd({a, b}, o);
+    CHECK(sgd.decays(0));
+    CHECK_FALSE(sgd.decays(1));
+    set_grad(a, g1<T>);
+    set_grad(b, g1<T>);
+    sgd.step();
+    check_values(a.value(), {0.94, -1.88, 0.295});
+    check_values(b.value(), {0.95, -1.9, 0.3});
+
+    // AdamW, lr 0.1, decay 0.5: the excluded parameter takes the plain Adam step
+    // p - 0.1 g / (|g| + 1e-8) = [0.900000002, -1.900000001, 0.4000000005]; the other is scaled by 0.95 first.
+    auto c = hand_parameter<T>(), d = hand_parameter<T>();
+    AdamWOptions w;
+    w.learning_rate = 0.1;
+    w.weight_decay = 0.5;
+    w.no_decay = {0};
+    AdamW<T> adamw({c, d}, w);
+    set_grad(c, g1<T>);
+    set_grad(d, g1<T>);
+    adamw.step();
+    check_values(c.value(), {0.900000002, -1.900000001, 0.4000000005});
+    check_values(d.value(), {0.850000002, -1.800000001, 0.3750000005});
+
+    // Adam's coupled L2 decay follows the mask too: with the only parameter excluded, weight
+    // decay 0.1 changes nothing against weight decay 0.
+    auto e = hand_parameter<T>(), f = hand_parameter<T>();
+    AdamOptions with, without;
+    with.weight_decay = 0.1;
+    with.no_decay = {0};
+    Adam<T> adam_with({e}, with), adam_without({f}, without);
+    set_grad(e, g1<T>);
+    set_grad(f, g1<T>);
+    adam_with.step();
+    adam_without.step();
+    CHECK(e.value().to_vector() == f.value().to_vector());
+}
+
+TEST_CASE("no_decay_indices picks biases and normalisation parameters by name; bad indices are named") {
+    const std::vector<std::string> names = {"conv2d.weight", "conv2d.bias", "batch_normalization.weight",
+                                            "batch_normalization.bias", "dense.weight", "dense.bias",
+                                            "layer_normalization_1.weight", "norm.gamma", "norm.beta"};
+    CHECK(cnnlite::no_decay_indices(names) == std::vector<std::size_t>{1, 2, 3, 5, 6, 7, 8});
+    CHECK(cnnlite::is_bias_or_norm_parameter("bias"));
+    CHECK_FALSE(cnnlite::is_bias_or_norm_parameter("conv2d.weight"));
+    CHECK_FALSE(cnnlite::is_bias_or_norm_parameter("biased.weight"));
+    // A predicate of one's own, e.g. only the dense layer's parameters.
+    const auto dense = cnnlite::no_decay_indices(names, [](const std::string& n) { return n.rfind("dense.", 0) == 0; });
+    CHECK(dense == std::vector<std::size_t>{4, 5});
+
+    auto p = hand_parameter<float>(), q = hand_parameter<float>();
+    SGDOptions o;
+    o.no_decay = {2};
+    CHECK_THROWS_WITH_AS(SGD<float>({p, q}, o), "sgd: no_decay index 2 is out of range for 2 parameters", Error);
+    o.no_decay = {1, 1};
+    CHECK_THROWS_WITH_AS(SGD<float>({p, q}, o), "sgd: no_decay lists parameter 1 twice", Error);
+    AdamWOptions w;
+    w.no_decay = {5};
+    CHECK_THROWS_WITH_AS(AdamW<float>({p}, w), doctest::Contains("adamw: no_decay index 5"), Error);
+    SGD<float> plain({p, q});
+    CHECK(plain.decays(1));
+    CHECK_THROWS_WITH_AS(plain.decays(2), doctest::Contains("sgd.decays: index 2 out of range"), Error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedules of the recipes.
+
+TEST_CASE("one_cycle gives torch's OneCycleLR rates at every step") {
+    const auto& reference = recipe_reference();
+    REQUIRE(reference["one_cycle"].size() == 3);
+    for (const auto& c : reference["one_cycle"]) {
+        const auto total = c["total_steps"].get<std::int64_t>();
+        const double max_lr = c["max_lr"].get<double>();
+        INFO("total_steps ", total, ", pct_start ", c["pct_start"].get<double>());
+        const auto schedule = LearningRateSchedule::one_cycle(total, c["pct_start"].get<double>());
+        CHECK(schedule.unit() == ScheduleUnit::step);
+        const auto rates = c["rates"].get<std::vector<double>>();
+        REQUIRE(static_cast<std::int64_t>(rates.size()) == total);
+        for (std::int64_t i = 0; i < total; ++i) {
+            INFO("step ", i);
+            CHECK(schedule.rate(i, max_lr) == doctest::Approx(rates[static_cast<std::size_t>(i)]).epsilon(1e-12));
+        }
+        // Past the cycle the rate stays at its last value.
+        CHECK(schedule.rate(total, max_lr) == schedule.rate(total - 1, max_lr));
+        CHECK(schedule.rate(total + 50, max_lr) == doctest::Approx(max_lr / 25 / 1e4));
+    }
+}
+
+TEST_CASE("one_cycle, warm-up and piecewise constant by hand") {
+    // one_cycle(10), max 1: start 0.04, peak 1 at step 2 (0.3 * 10 - 1), end 4e-6 at step 9.
+    //   step 1: 1 + (0.04 - 1) / 2 (cos(pi / 2) + 1) = 0.52
+    //   step 2: 1; step 9: 4e-6 + (1 - 4e-6) / 2 (cos(pi) + 1) = 4e-6
+    const auto cycle = LearningRateSchedule::one_cycle(10);
+    CHECK(cycle.rate(0, 1.0) == doctest::Approx(0.04));
+    CHECK(cycle.rate(1, 1.0) == doctest::Approx(0.52));
+    CHECK(cycle.rate(2, 1.0) == doctest::Approx(1.0));
+    CHECK(cycle.rate(9, 1.0) == doctest::Approx(4e-6));
+    // pct_start * total_steps = 1: a warm-up of length 0 starts at the peak (torch divides by 0).
+    CHECK(LearningRateSchedule::one_cycle(10, 0.1).rate(0, 1.0) == doctest::Approx(1.0));
+
+    // Warm-up over 4 steps into cosine(4, min 0.02) from 0.1: 0, 0.025, 0.05, 0.075, then the
+    // cosine from its own index 0: 0.1, 0.0882842712, 0.06, 0.0317157288, 0.02, 0.02.
+    const auto warm = LearningRateSchedule::linear_warmup(4, LearningRateSchedule::cosine(4, 0.02, ScheduleUnit::step));
+    CHECK(warm.unit() == ScheduleUnit::step);
+    CHECK(warm.description() == "linear_warmup+cosine");
+    const std::vector<double> expected = {0, 0.025, 0.05, 0.075, 0.1, 0.0882842712474619, 0.06, 0.0317157287525381,
+                                          0.02, 0.02};
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        INFO("index ", i);
+        CHECK(warm.rate(static_cast<std::int64_t>(i), 0.1) == doctest::Approx(expected[i]).epsilon(1e-12));
+    }
+    // start_factor 0.5 (PyTorch LinearLR's factor): 0.05, 0.0625, 0.075, 0.0875, then 0.1.
+    const auto half = LearningRateSchedule::linear_warmup(4, LearningRateSchedule::constant(), 0.5);
+    CHECK(half.unit() == ScheduleUnit::epoch);
+    CHECK(half.rate(0, 0.1) == doctest::Approx(0.05));
+    CHECK(half.rate(3, 0.1) == doctest::Approx(0.0875));
+    CHECK(half.rate(4, 0.1) == doctest::Approx(0.1));
+    // Warm-up into step decay: the decay counts from the end of the warm-up.
+    const auto into_steps = LearningRateSchedule::linear_warmup(2, LearningRateSchedule::step_decay(3, 0.5));
+    CHECK(into_steps.rate(1, 0.1) == doctest::Approx(0.05));
+    CHECK(into_steps.rate(4, 0.1) == doctest::Approx(0.1));
+    CHECK(into_steps.rate(5, 0.1) == doctest::Approx(0.05));
+
+    // Keras' example: boundaries [100000, 110000], values [1.0, 0.5, 0.1]; the boundary belongs
+    // to the segment before it.
+    const auto piecewise = LearningRateSchedule::piecewise_constant({100000, 110000}, {1.0, 0.5, 0.1});
+    CHECK(piecewise.rate(0, 123.0) == 1.0);  // the optimiser's initial rate is not used
+    CHECK(piecewise.rate(100000, 0.1) == 1.0);
+    CHECK(piecewise.rate(100001, 0.1) == 0.5);
+    CHECK(piecewise.rate(110000, 0.1) == 0.5);
+    CHECK(piecewise.rate(110001, 0.1) == 0.1);
+    CHECK(LearningRateSchedule::piecewise_constant({}, {0.3}).rate(7, 0.1) == 0.3);
+
+    // Pure functions of the index: asking out of order changes nothing.
+    CHECK(cycle.rate(5, 1.0) == cycle.rate(5, 1.0));
+    const double at7 = warm.rate(7, 0.1);
+    (void)warm.rate(2, 0.1);
+    CHECK(warm.rate(7, 0.1) == at7);
+
+    // Per step through an optimiser: on_step_begin reads optimizer.steps().
+    auto p = hand_parameter<float>();
+    SGDOptions o;
+    o.learning_rate = 1.0;
+    SGD<float> sgd({p}, o);
+    for (int s = 0; s < 2; ++s) {
+        cycle.on_step_begin(sgd);
+        set_grad(p, g1<float>);
+        sgd.step();
+    }
+    cycle.on_step_begin(sgd);
+    CHECK(sgd.learning_rate() == doctest::Approx(1.0));  // step 2 is the peak
+}
+
+TEST_CASE("schedule validation errors name the bad value") {
+    const auto c = LearningRateSchedule::constant();
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::linear_warmup(0, c), "linear_warmup: steps must be > 0, got 0", Error);
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::linear_warmup(3, c, 1.5),
+                         "linear_warmup: start_factor must be in [0, 1], got 1.5", Error);
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::one_cycle(0), "one_cycle: total_steps must be > 0, got 0", Error);
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::one_cycle(10, 1.25), "one_cycle: pct_start must be in [0, 1], got 1.25",
+                         Error);
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::one_cycle(10, NAN), doctest::Contains("pct_start must be in [0, 1], got nan"),
+                         Error);
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::one_cycle(10, 0.3, -2),
+                         "one_cycle: div_factor must be finite and > 0, got -2", Error);
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::one_cycle(10, 0.3, 25, 0),
+                         "one_cycle: final_div_factor must be finite and > 0, got 0", Error);
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::piecewise_constant({10}, {1.0}),
+                         "piecewise_constant: needs one more value than boundaries, got 1 values for 1 boundaries",
+                         Error);
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::piecewise_constant({10, 10}, {1.0, 0.5, 0.1}),
+                         "piecewise_constant: boundaries must increase, but boundary 1 is 10 after 10", Error);
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::piecewise_constant({-1}, {1.0, 0.5}),
+                         "piecewise_constant: boundary 0 is -1, must be >= 0", Error);
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::piecewise_constant({5}, {1.0, -0.5}),
+                         "piecewise_constant: value 1 is -0.5, must be finite and >= 0", Error);
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::one_cycle(10).rate(-1, 0.1), "one_cycle: index must be >= 0, got -1",
+                         Error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Moving average of weights.
+
+TEST_CASE_TEMPLATE("ExponentialMovingAverage by hand: decay, warm-up, swap, copy_to", T, float, double) {
+    // decay 0.5, p starts [1, -2, 0.5]. After p = [3, 0, 0.5]: avg = 0.5 avg + 0.5 p = [2, -1, 0.5];
+    // after p = [3, 2, 0.5]: avg = [2.5, 0.5, 0.5] (a constant element stays exactly).
+    auto p = hand_parameter<T>();
+    EmaOptions o;
+    o.decay = 0.5;
+    ExponentialMovingAverage<T> ema({p}, o);
+    CHECK(ema.next_decay() == 0.5);
+    p.value() = Tensor<T>::from(Shape{3}, {T(3), T(0), T(0.5)});
+    ema.update();
+    check_values(ema.average(0), {2, -1, 0.5});
+    p.value().copy_from(Tensor<T>::from(Shape{3}, {T(3), T(2), T(0.5)}));
+    ema.update();
+    check_values(ema.average(0), {2.5, 0.5, 0.5});
+    CHECK(ema.average(0)[2] == T(0.5));
+    CHECK(ema.updates() == 2);
+
+    // Swapped in: the variable holds the average, and back.
+    {
+        AveragedWeights<T> averaged(ema);
+        CHECK(ema.swapped());
+        check_values(p.value(), {2.5, 0.5, 0.5});
+        check_values(ema.average(0), {2.5, 0.5, 0.5});  // wherever it lives
+        CHECK_THROWS_WITH_AS(ema.update(), doctest::Contains("ema.update: the averages are swapped"), Error);
+        CHECK_THROWS_WITH_AS(AveragedWeights<T>{ema}, doctest::Contains("already swapped in"), Error);
+    }
+    CHECK_FALSE(ema.swapped());
+    check_values(p.value(), {3, 2, 0.5});
+
+    // copy_to writes the averages into other variables (a model to save) and checks shapes.
+    auto target = parameter<T>(Shape{3}, {T(0), T(0), T(0)});
+    ema.copy_to({target});
+    check_values(target.value(), {2.5, 0.5, 0.5});
+    check_values(p.value(), {3, 2, 0.5});
+    auto wrong = parameter<T>(Shape{2}, {T(0), T(0)});
+    CHECK_THROWS_WITH_AS(ema.copy_to({wrong}),
+                         "ema.copy_to: variable 0 has shape [2] but its average has shape [3]", Error);
+
+    // TensorFlow's warm-up: updates 0, 1, 2 use min(0.99, 1/10, 2/11, 3/12).
+    auto q = hand_parameter<T>();
+    EmaOptions w;
+    w.decay = 0.99;
+    w.warmup = true;
+    ExponentialMovingAverage<T> warm({q}, w);
+    CHECK(warm.next_decay() == doctest::Approx(0.1));
+    q.value().copy_from(Tensor<T>::from(Shape{3}, {T(11), T(-2), T(0.5)}));
+    warm.update();  // 0.1 * 1 + 0.9 * 11 = 10
+    check_values(warm.average(0), {10, -2, 0.5});
+    CHECK(warm.next_decay() == doctest::Approx(2.0 / 11));
+    for (int k = 0; k < 1000; ++k) warm.update();
+    CHECK(warm.next_decay() == 0.99);
+}
+
+TEST_CASE("ema_update matches the formula on long arrays and is thread-count independent") {
+    const std::size_t n = 70000 + 13;  // parallel-sized, with a ragged end
+    std::vector<float> avg(n), val(n);
+    std::mt19937 gen(5);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (std::size_t i = 0; i < n; ++i) {
+        avg[i] = u(gen);
+        val[i] = u(gen);
+    }
+    auto run = [&](int threads) {
+        std::vector<float> a = avg;
+#ifdef _OPENMP
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(threads);
+#else
+        (void)threads;
+#endif
+        cnnlite::kernels::ema_update(a.data(), val.data(), static_cast<std::int64_t>(n), 0.001f);
+#ifdef _OPENMP
+        omp_set_num_threads(saved);
+#endif
+        return a;
+    };
+    const auto one = run(1), two = run(2);
+    CHECK(std::memcmp(one.data(), two.data(), n * sizeof(float)) == 0);
+    for (std::size_t i = 0; i < n; i += 997) {
+        const double expected = 0.999 * avg[i] + 0.001 * val[i];
+        INFO("element ", i);
+        CHECK(std::abs(one[i] - expected) <= 2e-7);
+    }
+}
+
+TEST_CASE("ExponentialMovingAverage state() then load_state() continues bit for bit; bad state is refused") {
+    auto make_params = [] {
+        return std::vector<Variable<float>>{parameter<float>(Shape{2, 3}, {1, 2, 3, 4, 5, 6}),
+                                            parameter<float>(Shape{2}, {-1, 1})};
+    };
+    auto drift = [](std::vector<Variable<float>>& ps, int s) {
+        for (std::size_t i = 0; i < ps.size(); ++i) {
+            Tensor<float>& v = ps[i].value();
+            for (std::int64_t k = 0; k < v.numel(); ++k)
+                v[k] += std::sin(0.3f * static_cast<float>(s) + static_cast<float>(k + i));
+        }
+    };
+    EmaOptions o;
+    o.decay = 0.9;
+    o.warmup = true;
+    auto straight = make_params();
+    ExponentialMovingAverage<float> a(straight, o);
+    for (int s = 0; s < 6; ++s) {
+        drift(straight, s);
+        a.update();
+    }
+    auto first = make_params();
+    ExponentialMovingAverage<float> b(first, o);
+    for (int s = 0; s < 3; ++s) {
+        drift(first, s);
+        b.update();
+    }
+    const auto saved = b.state();
+    std::vector<std::string> names;
+    for (const auto& [name, t] : saved) names.push_back(name);
+    CHECK(names == std::vector<std::string>{"ema.updates", "ema.average.0", "ema.average.1"});
+    {
+        AveragedWeights<float> averaged(b);  // state() while swapped is the same state
+        const auto during = b.state();
+        for (std::size_t k = 0; k < saved.size(); ++k) CHECK(same_bits(during[k].second, saved[k].second));
+    }
+    // A fresh average over other variables with the same values, loaded, continues the same way.
+    std::vector<Variable<float>> second = {Variable<float>(first[0].value().clone(), true),
+                                           Variable<float>(first[1].value().clone(), true)};
+    ExponentialMovingAverage<float> d(second, o);
+    d.load_state(saved);
+    CHECK(d.updates() == 3);
+    for (int s = 3; s < 6; ++s) {
+        drift(second, s);
+        d.update();
+    }
+    for (std::size_t i = 0; i < 2; ++i) CHECK(same_bits(d.average(i), a.average(i)));
+
+    auto replaced = [&](const std::string& key, Tensor<float> t) {
+        auto s = saved;
+        for (auto& e : s)
+            if (e.first == key) e.second = std::move(t);
+        return s;
+    };
+    const auto before = d.average(0).to_vector();
+    CHECK_THROWS_WITH_AS(d.load_state({saved[0], saved[1]}), doctest::Contains("missing entry 'ema.average.1'"), Error);
+    CHECK_THROWS_WITH_AS(d.load_state(replaced("ema.average.1", Tensor<float>(Shape{3}))),
+                         "ema.load_state: entry 'ema.average.1' has shape [3] but needs shape [2]", Error);
+    CHECK_THROWS_WITH_AS(d.load_state(replaced("ema.updates", Tensor<float>::full(Shape{1}, 2.5f))),
+                         doctest::Contains("ema.updates = 2.5 is not a valid count"), Error);
+    {
+        auto s = saved;
+        s.emplace_back("ema.average.2", Tensor<float>(Shape{1}));
+        CHECK_THROWS_WITH_AS(d.load_state(s), doctest::Contains("unexpected entry 'ema.average.2'"), Error);
+        s = saved;
+        s.push_back(saved[1]);
+        CHECK_THROWS_WITH_AS(d.load_state(s), doctest::Contains("entry 'ema.average.0' appears twice"), Error);
+    }
+    CHECK(d.average(0).to_vector() == before);
+    CHECK(d.updates() == 6);
+    CHECK_THROWS_WITH_AS(ExponentialMovingAverage<float>(make_params(), EmaOptions{1.5, false}),
+                         "ema: decay must be in [0, 1], got 1.5", Error);
+    auto p = hand_parameter<float>();
+    CHECK_THROWS_WITH_AS(ExponentialMovingAverage<float>({p, p}), "ema: variable 1 is listed twice", Error);
+    CHECK_THROWS_WITH_AS(ExponentialMovingAverage<float>(std::vector<Variable<float>>{}),
+                         "ema: got an empty variable list", Error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gradient clipping.
+
+TEST_CASE_TEMPLATE("clip_grad_norm by hand", T, float, double) {
+    // Gradients [3, 4] and [12]: norm 13. max_norm 6.5: scale 6.5 / (13 + 1e-6).
+    auto a = parameter<T>(Shape{2}, {T(0), T(0)});
+    auto b = parameter<T>(Shape{1}, {T(0)});
+    auto none = parameter<T>(Shape{2}, {T(0), T(0)});  // no gradient: counts as none
+    set_grad(a, {T(3), T(4)});
+    set_grad(b, {T(12)});
+    const std::vector<Variable<T>> vars = {a, none, b};
+    CHECK(cnnlite::grad_norm(vars) == 13.0);
+    CHECK(cnnlite::clip_grad_norm(vars, 100.0) == 13.0);  // below the limit: untouched
+    CHECK(a.grad().to_vector() == std::vector<T>{T(3), T(4)});
+    const double scale = 6.5 / (13 + 1e-6);
+    CHECK(cnnlite::clip_grad_norm(vars, 6.5) == 13.0);
+    check_values(a.grad(), {3 * scale, 4 * scale});
+    check_values(b.grad(), {12 * scale});
+    CHECK_FALSE(none.has_grad());
+    CHECK(cnnlite::grad_norm(vars) == doctest::Approx(6.5).epsilon(1e-6));
+    // Infinity only measures.
+    CHECK(cnnlite::clip_grad_norm(vars, HUGE_VAL) == doctest::Approx(6.5).epsilon(1e-6));
+    CHECK(cnnlite::clip_grad_norm(std::vector<Variable<T>>{none}, 1.0) == 0.0);
+    CHECK_THROWS_WITH_AS(cnnlite::clip_grad_norm(vars, 0.0), "clip_grad_norm: max_norm must be > 0, got 0", Error);
+    CHECK_THROWS_WITH_AS(cnnlite::clip_grad_norm(vars, -1.0), "clip_grad_norm: max_norm must be > 0, got -1", Error);
+    CHECK_THROWS_WITH_AS(cnnlite::clip_grad_norm(vars, NAN), doctest::Contains("max_norm must be > 0, got nan"), Error);
+}
+
+TEST_CASE("clip_grad_norm follows torch.nn.utils.clip_grad_norm_, non-finite gradients included") {
+    const auto& reference = recipe_reference();
+    REQUIRE(reference["clip"].size() == 5);
+    for (const auto& c : reference["clip"]) {
+        INFO("case ", c["name"].get<std::string>());
+        std::vector<Variable<float>> vars;
+        for (std::size_t i = 0; i < c["shapes"].size(); ++i) {
+            const Shape shape(c["shapes"][i].get<std::vector<std::int64_t>>());
+            vars.push_back(Variable<float>(Tensor<float>::zeros(shape), true));
+            set_grad(vars.back(), numbers<float>(c["grads"][i]));
+        }
+        const double norm = cnnlite::clip_grad_norm(vars, c["max_norm"].get<double>());
+        // torch sums in float32 per tensor; here in double.
+        CHECK(same_or_both_nan(norm, number(c["norm"]), 2e-6 * 12.3));
+        for (std::size_t i = 0; i < vars.size(); ++i) {
+            const auto expected = numbers<double>(c["after"][i]);
+            const auto got = vars[i].grad().to_vector();
+            for (std::size_t k = 0; k < expected.size(); ++k) {
+                INFO("gradient ", i, ", element ", k, ": ", got[k], " vs ", expected[k]);
+                CHECK(same_or_both_nan(got[k], expected[k], 4e-7 * std::max(1.0, std::abs(expected[k]))));
+            }
+        }
+    }
+}
 
 }  // namespace test_optim

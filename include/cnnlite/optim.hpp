@@ -3,6 +3,9 @@
 #pragma once
 
 #include "cnnlite/optim/adam.hpp"
+#include "cnnlite/optim/clip.hpp"
+#include "cnnlite/optim/ema.hpp"
 #include "cnnlite/optim/optimizer.hpp"
 #include "cnnlite/optim/schedule.hpp"
 #include "cnnlite/optim/sgd.hpp"
+#include "cnnlite/optim/weight_decay.hpp"

@@ -281,4 +281,18 @@ void sgd_update(T* param, const T* grad, T* momentum_buffer, std::int64_t n, con
     }
 }
 
+/// One step of an exponential moving average over `n` elements: average += weight * (value -
+/// average), which is decay * average + (1 - decay) * value for weight = 1 - decay, written so
+/// that a value that stays put is kept exactly. OpenMP-parallel above ~32K elements; bitwise
+/// identical for any thread count. The arrays must not overlap.
+template <class T>
+void ema_update(T* average, const T* value, std::int64_t n, T weight) {
+    static_assert(std::is_floating_point<T>::value, "ema_update: needs float or double");
+    detail::for_each_block(n, [&](std::int64_t o, auto length) {
+        T* __restrict a = average + o;
+        const T* __restrict v = value + o;
+        for (std::int64_t i = 0; i < length; ++i) a[i] += weight * (v[i] - a[i]);
+    });
+}
+
 }  // namespace cnnlite::kernels

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,8 @@ struct AdamOptions {
     AdamEpsilon epsilon_placement = AdamEpsilon::keras;
     /// L2 penalty added to the gradient, g + weight_decay * p (torch.optim.Adam's weight_decay).
     double weight_decay = 0;
+    /// Indices of parameters without weight decay, e.g. no_decay_indices(model.trainable_names()).
+    std::vector<std::size_t> no_decay = {};
 };
 
 /// Settings of AdamW; the defaults are PyTorch's (torch.optim.AdamW).
@@ -36,6 +39,9 @@ struct AdamWOptions {
     AdamEpsilon epsilon_placement = AdamEpsilon::pytorch;  ///< as in AdamOptions
     /// Decoupled decay: p *= 1 - lr * weight_decay before each Adam update.
     double weight_decay = 1e-2;
+    /// Indices of parameters without weight decay (a PyTorch param group with weight_decay 0),
+    /// e.g. no_decay_indices(model.trainable_names()).
+    std::vector<std::size_t> no_decay = {};
 };
 
 /// Adam (Kingma & Ba). Keeps two buffers per parameter, saved as `adam.m.<i>` and `adam.v.<i>`;
@@ -46,7 +52,9 @@ public:
     /// Adam over `params` (Keras defaults unless `options` says otherwise).
     explicit Adam(std::vector<Variable<T>> params, AdamOptions options = {})
         : Adam("adam", std::move(params), options.learning_rate, options.beta1, options.beta2, options.epsilon,
-               options.epsilon_placement, options.weight_decay, 0.0) {}
+               options.epsilon_placement, options.weight_decay, 0.0) {
+        this->exclude_from_decay(options.no_decay);
+    }
 
     /// Decay of the first moment.
     double beta1() const { return beta1_; }
@@ -84,8 +92,10 @@ protected:
 
     /// One Adam update of parameter `index` (fused kernel).
     void update(std::size_t index, Tensor<T>& value, const Tensor<T>& grad, std::int64_t t) override {
+        const bool decayed = this->decays(index);
         const auto c = kernels::adam_coefficients<T>(this->learning_rate(), beta1_, beta2_, epsilon_, t, placement_,
-                                                     weight_decay_, decoupled_weight_decay_);
+                                                     decayed ? weight_decay_ : 0.0,
+                                                     decayed ? decoupled_weight_decay_ : 0.0);
         kernels::adam_update(value.data(), grad.data(), this->buffer(m_, index).data(),
                              this->buffer(v_, index).data(), value.numel(), c);
     }
@@ -105,7 +115,9 @@ public:
     /// AdamW over `params` (PyTorch defaults unless `options` says otherwise).
     explicit AdamW(std::vector<Variable<T>> params, AdamWOptions options = {})
         : Adam<T>("adamw", std::move(params), options.learning_rate, options.beta1, options.beta2, options.epsilon,
-                  options.epsilon_placement, 0.0, options.weight_decay) {}
+                  options.epsilon_placement, 0.0, options.weight_decay) {
+        this->exclude_from_decay(options.no_decay);
+    }
 };
 
 }  // namespace cnnlite

@@ -23,6 +23,10 @@ namespace cnnlite {
 /// construction (models list them in a stable order). step() updates every parameter that has a
 /// gradient and skips the others, as PyTorch does; each parameter counts its own updates.
 ///
+/// Weight decay, where a subclass has it, applies to every parameter except those given to
+/// exclude_from_decay() at construction (decays() tells which): biases and normalisation
+/// parameters in the usual recipes, chosen by name with no_decay_indices() (weight_decay.hpp).
+///
 /// state() names every tensor `<name>.<entry>`: `<name>.steps` ([1], calls of step()),
 /// `<name>.param_steps` ([P], updates of each parameter) and `<name>.<buffer>.<i>` (a buffer of
 /// parameter i, e.g. `adam.m.0`). Hyperparameters and the learning rate are configuration, not
@@ -79,6 +83,13 @@ public:
         check(index < params_.size(), name_, ".parameter_steps: index ", index, " out of range for ",
               params_.size(), " parameters");
         return param_steps_[index];
+    }
+
+    /// Whether weight decay applies to parameter `index` (false for the no_decay indices).
+    bool decays(std::size_t index) const {
+        check(index < params_.size(), name_, ".decays: index ", index, " out of range for ", params_.size(),
+              " parameters");
+        return decays_[index];
     }
 
     /// The parameters, in the order that identifies them in the state.
@@ -153,7 +164,8 @@ public:
 protected:
     /// Takes the parameters (at least one, each defined and listed once) and the learning rate.
     Optimizer(std::string name, std::vector<Variable<T>> params, double learning_rate)
-        : name_(std::move(name)), params_(std::move(params)), param_steps_(params_.size(), 0) {
+        : name_(std::move(name)), params_(std::move(params)), param_steps_(params_.size(), 0),
+          decays_(params_.size(), true) {
         check(!params_.empty(), name_, ": got an empty parameter list");
         std::set<const void*> seen;
         for (std::size_t i = 0; i < params_.size(); ++i) {
@@ -163,6 +175,18 @@ protected:
         }
         set_learning_rate(learning_rate);
         initial_learning_rate_ = learning_rate;
+    }
+
+    /// Turns weight decay off for the parameters at `indices` (each in range, listed once).
+    void exclude_from_decay(const std::vector<std::size_t>& indices) {
+        std::vector<bool> mask(params_.size(), true);
+        for (const std::size_t i : indices) {
+            check(i < params_.size(), name_, ": no_decay index ", i, " is out of range for ", params_.size(),
+                  " parameters");
+            check(mask[i], name_, ": no_decay lists parameter ", i, " twice");
+            mask[i] = false;
+        }
+        decays_ = std::move(mask);
     }
 
     /// Registers a per-parameter buffer (zeros shaped like each parameter), saved in the state
@@ -216,6 +240,7 @@ private:
     double initial_learning_rate_ = 0;
     std::int64_t steps_ = 0;
     std::vector<std::int64_t> param_steps_;
+    std::vector<bool> decays_;
     std::vector<std::string> buffer_names_;
     std::vector<std::vector<Tensor<T>>> buffers_;  // [slot][parameter]
 };

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct SGDOptions {
     double dampening = 0;     ///< in [0, 1]; the first step is never dampened (PyTorch's rule)
     bool nesterov = false;    ///< needs momentum > 0 and dampening 0, as in PyTorch
     double weight_decay = 0;  ///< L2 penalty added to the gradient, g + weight_decay * p
+    /// Indices of parameters without weight decay (a PyTorch param group with weight_decay 0),
+    /// e.g. no_decay_indices(model.trainable_names()).
+    std::vector<std::size_t> no_decay = {};
 };
 
 /// Stochastic gradient descent. With momentum it keeps one buffer per parameter, saved as
@@ -39,6 +43,7 @@ public:
         check(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
               "sgd: nesterov needs momentum > 0 and dampening 0, got momentum ", options.momentum, " and dampening ",
               options.dampening);
+        this->exclude_from_decay(options.no_decay);
         if (options.momentum != 0) momentum_ = this->add_buffer("momentum");
     }
 
@@ -52,7 +57,7 @@ protected:
         c.learning_rate = static_cast<T>(this->learning_rate());
         c.momentum = static_cast<T>(options_.momentum);
         c.one_minus_dampening = static_cast<T>(1.0 - options_.dampening);
-        c.weight_decay = static_cast<T>(options_.weight_decay);
+        c.weight_decay = this->decays(index) ? static_cast<T>(options_.weight_decay) : T(0);
         c.nesterov = options_.nesterov;
         c.first_step = t == 1;
         T* buf = options_.momentum != 0 ? this->buffer(momentum_, index).data() : nullptr;
