@@ -15,6 +15,7 @@ enum class Purpose : std::uint64_t {
     dropout = 3,   ///< dropout masks (a = layer index, b = training step)
     data = 4,      ///< data augmentation, sampling of examples
     user = 100,    ///< free for user code
+    augmentation = 5,  ///< per-sample augmentation (a = epoch, b = global sample index)
 };
 
 namespace detail {

@@ -1,13 +1,15 @@
 // Mini-batches for training and evaluation. An epoch's sample order is a pure function of
 // (seed, epoch), so a run resumed at epoch e, or replayed with another thread count, sees the
 // same batches. Batches are gathered into caller-owned, reused storage: no allocation per
-// batch in steady state.
+// batch in steady state. A Batcher may also augment its batches (data/augmentation.hpp), keyed
+// by (seed, epoch, global index), so augmentation is as reproducible as the order.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/shape.hpp"
 #include "cnnlite/core/tensor.hpp"
+#include "cnnlite/data/augmentation.hpp"
 #include "cnnlite/data/dataset.hpp"
 
 namespace cnnlite {
@@ -95,6 +98,12 @@ inline void gather_batch(const Dataset& data, const std::vector<std::int64_t>& p
     gather_batch(data, positions.data(), static_cast<std::int64_t>(positions.size()), batch);
 }
 
+/// Augments `batch` in place with `augmentation`, keyed by (seed, epoch, batch.indices): the
+/// same images come out whichever batch, shard or thread a sample lands in.
+inline void augment(Batch& batch, const Augmentation& augmentation, std::uint64_t seed, std::uint64_t epoch) {
+    augmentation.apply(batch.images, batch.indices, seed, epoch);
+}
+
 /// How a Batcher cuts a data set into batches.
 struct BatchOptions {
     std::int64_t batch_size = 64;  ///< samples per batch (the last one may be smaller)
@@ -104,7 +113,8 @@ struct BatchOptions {
 };
 
 /// Cuts a Dataset into mini-batches epoch by epoch. The order of epoch e is
-/// epoch_permutation(size, seed, e) when shuffling, the data set's order otherwise.
+/// epoch_permutation(size, seed, e) when shuffling, the data set's order otherwise. With an
+/// augmentation set, every batch it fills is augmented with (options().seed, epoch()).
 class Batcher {
 public:
     /// Batches of `data` (its images are shared, not copied); starts at epoch 0.
@@ -140,6 +150,23 @@ public:
     /// The options given at construction.
     const BatchOptions& options() const { return options_; }
 
+    /// Augments every batch fill() and next() produce from now on (see augment()); the
+    /// options were checked when the steps were added, the image size is checked here.
+    void set_augmentation(Augmentation augmentation) {
+        const Shape sample = data_.sample_shape();
+        if (sample.rank() == 3) augmentation.check_image(sample[1], sample[2]);
+        augmentation_ = std::move(augmentation);
+    }
+    /// Stops augmenting: batches are plain copies of the data again.
+    void clear_augmentation() { augmentation_.reset(); }
+    /// The augmentation applied to batches; null when none.
+    const Augmentation* augmentation() const { return augmentation_ ? &*augmentation_ : nullptr; }
+    /// Augments a batch gathered elsewhere from this batcher's order (e.g. one process's share
+    /// of batch b) exactly as fill() would; does nothing without an augmentation.
+    void augment(Batch& batch) const {
+        if (augmentation_) cnnlite::augment(batch, *augmentation_, options_.seed, epoch_);
+    }
+
     /// Fills `batch` with batch `b` of the current epoch (0 <= b < num_batches()); safe to call
     /// from several threads with different Batch objects.
     void fill(std::int64_t b, Batch& batch) const {
@@ -148,6 +175,7 @@ public:
         const std::int64_t first = b * options_.batch_size;
         const std::int64_t count = std::min(options_.batch_size, data_.size() - first);
         gather_batch(data_, order_.data() + first, count, batch);
+        augment(batch);
     }
 
     /// Fills `batch` with the epoch's next batch; returns false (leaving `batch` alone) when
@@ -162,6 +190,7 @@ private:
     Dataset data_;
     BatchOptions options_;
     std::vector<std::int64_t> order_;
+    std::optional<Augmentation> augmentation_;
     std::uint64_t epoch_ = 0;
     std::int64_t cursor_ = 0;
 };
