@@ -50,7 +50,7 @@ Dataset synthetic_data(std::int64_t n, std::uint64_t seed = 11) {
     return Dataset::from_images(std::move(images), std::move(labels), std::move(names));
 }
 
-std::vector<float> flat_weights(const Sequential<float>& model) {
+std::vector<float> flat_weights(const Model<float>& model) {
     std::vector<float> all;
     for (const auto& p : model.parameters())
         all.insert(all.end(), p.variable.value().data(), p.variable.value().data() + p.variable.value().numel());
@@ -383,7 +383,7 @@ TEST_CASE("a callback asking to stop on one rank stops every rank") {
     const Dataset data = synthetic_data(64);
     Sequential<float> model = fashion_mnist_cnn<float>(0);
     SGD<float> sgd(model.trainable_variables());
-    LambdaCallback<float> stop_on_last_rank([&](const Sequential<float>&, const History&, TrainControl& control) {
+    LambdaCallback<float> stop_on_last_rank([&](const Model<float>&, const History&, TrainControl& control) {
         if (comm.rank() == comm.size() - 1) control.stop = true;
     });
     const History h = fit_data_parallel(comm, model, sgd, data, nullptr, quiet_options(5), {&stop_on_last_rank});

@@ -219,7 +219,7 @@ TEST_CASE("model randomisation: Grad-CAM changes as the layers are randomised; a
     CHECK(grad_cam(model, x).maps.to_vector() == before.to_vector());
 
     // A "method" that returns the image itself ignores the model: correlation 1 throughout.
-    const auto blind = model_randomisation<float>(model, x, [](const Sequential<float>&, const Tensor<float>& images) {
+    const auto blind = model_randomisation<float>(model, x, [](const Model<float>&, const Tensor<float>& images) {
         return images.reshape(Shape{images.dim(0), 28, 28}).clone();
     });
     for (const auto& s : blind) CHECK(s.mean_spearman == doctest::Approx(1.0));

@@ -35,7 +35,7 @@ struct TempDir {
     std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
-std::vector<float> weights_of(const Sequential<float>& model) {
+std::vector<float> weights_of(const Model<float>& model) {
     std::vector<float> out;
     for (const auto& p : model.parameters()) out.insert(out.end(), p.variable.value().begin(), p.variable.value().end());
     return out;
@@ -107,7 +107,7 @@ TEST_CASE("bad model files are rejected with the file and tensor named, leaving 
                          doctest::Contains("tensor 'dense.weight' has shape [128, 3136], expected [256, 3136]"), Error);
 
     // Missing tensor, NaN, newer format, foreign format.
-    auto tensors_of = [&](const Sequential<float>& m) {
+    auto tensors_of = [&](const Model<float>& m) {
         std::map<std::string, Tensor<float>> t;
         for (const auto& p : m.parameters()) t[p.name] = p.variable.value().clone();
         return t;
@@ -123,9 +123,9 @@ TEST_CASE("bad model files are rejected with the file and tensor named, leaving 
     save_safetensors(dir.file("nan.safetensors"), nan, meta);
     CHECK_THROWS_WITH_AS(load_weights(target, dir.file("nan.safetensors")), doctest::Contains("dense.bias"), Error);
     auto newer = meta;
-    newer["format_version"] = "2";
+    newer["format_version"] = "3";
     save_safetensors(dir.file("newer.safetensors"), tensors_of(model), newer);
-    CHECK_THROWS_WITH_AS(load_model<float>(dir.file("newer.safetensors")), doctest::Contains("model format version 2 is newer"),
+    CHECK_THROWS_WITH_AS(load_model<float>(dir.file("newer.safetensors")), doctest::Contains("model format version 3 is newer"),
                          Error);
     auto foreign = meta;
     foreign["format"] = "keras";

@@ -13,10 +13,12 @@
 #include "cnnlite/nn/summary.hpp"
 #include "cnnlite/ops/reduction.hpp"
 #include "cnnlite/ops/softmax_cross_entropy.hpp"
+#include "model_gradients.hpp"
 
 namespace test_nn {
 
 using namespace cnnlite;
+using cnnlite::testing::check_model_gradients;
 
 TEST_CASE("the paper's model: 805,962 parameters and the rows of its Figure 4") {
     const auto model = fashion_mnist_cnn<float>(0);
@@ -85,55 +87,6 @@ TEST_CASE("Keras initialisation: glorot-uniform kernels, zero biases; torch sche
     CHECK(other.layer("dense").parameters()[0].variable.value().to_vector() != w.to_vector());
 }
 
-namespace {
-// Gradcheck of a whole small model in double: input and every parameter.
-void check_model_gradients(Sequential<double>& model, const Shape& input, bool training) {
-    Tensor<double> x(input);
-    fill_uniform(x, RandomStream(3, Purpose::user), -1, 1);
-    auto params = model.parameters();
-    for (std::size_t k = 0; k < params.size(); ++k)
-        fill_uniform(params[k].variable.value(), RandomStream(4, Purpose::user, k), -0.5, 0.5);
-    std::vector<std::int64_t> ids(static_cast<std::size_t>(input[0]));
-    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i) + 100;
-    // Input gradient through the whole stack.
-    const auto r = gradcheck(
-        [&](const std::vector<Variable<double>>& v) {
-            ForwardContext ctx{training, 9, 1, ids.data()};
-            return model.forward(v[0], ctx);
-        },
-        {x});
-    CHECK_MESSAGE(r.ok, r.message);
-    // Parameter gradients: backward into the model's own parameter variables.
-    for (auto& p : params) p.variable.zero_grad();
-    Variable<double> xin(x);
-    ForwardContext ctx{training, 9, 1, ids.data()};
-    Variable<double> out = model.forward(xin, ctx);
-    Tensor<double> weights(out.shape());
-    fill_uniform(weights, RandomStream(5, Purpose::user), 0.5, 1.5);
-    out.backward(weights);
-    for (auto& p : params) {
-        Tensor<double>& value = p.variable.value();
-        for (std::int64_t i = 0; i < value.numel(); ++i) {
-            const double keep = value[i];
-            auto objective = [&] {
-                NoGrad no_grad;
-                const Variable<double> y = model.forward(Variable<double>(x), ctx);
-                double s = 0;
-                for (std::int64_t k = 0; k < y.value().numel(); ++k) s += y.value()[k] * weights[k];
-                return s;
-            };
-            value[i] = keep + 1e-6;
-            const double plus = objective();
-            value[i] = keep - 1e-6;
-            const double minus = objective();
-            value[i] = keep;
-            const double numeric = (plus - minus) / 2e-6;
-            REQUIRE_MESSAGE(std::fabs(numeric - p.variable.grad()[i]) <= 1e-6 + 1e-4 * std::fabs(numeric), p.name,
-                            " element ", i);
-        }
-    }
-}
-}  // namespace
 
 TEST_CASE("every layer passes gradcheck through the Layer interface (double)") {
     SUBCASE("Conv2D same 2x2 relu, MaxPool2D, Flatten, Dense relu, Dense softmax") {

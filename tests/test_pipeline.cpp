@@ -148,7 +148,7 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
             CHECK(num(history[e][5]) > 0);
         }
         CHECK(fs::exists(out / "checkpoint.safetensors"));
-        const cnnlite::Sequential<float> model = cnnlite::load_model<float>((out / "model.safetensors").string());
+        const cnnlite::Model<float> model = cnnlite::load_model<float>((out / "model.safetensors").string());
         CHECK(model.parameter_count() == 805962);
 
         const nlohmann::json m = read_json(out / "metrics.json");
@@ -202,7 +202,7 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
         // 50 samples + per class up to 5 right and 5 wrong + up to 10 and 10 shirts.
         CHECK(cams.dim(0) >= 50);
         CHECK(cams.dim(0) <= 170);
-        const cnnlite::Sequential<float> model = cnnlite::load_model<float>((out / "model.safetensors").string());
+        const cnnlite::Model<float> model = cnnlite::load_model<float>((out / "model.safetensors").string());
         const cnnlite::Evaluation e = cnnlite::evaluate(model, data.test);
         for (std::size_t r = 0; r < index.size(); ++r) {
             CHECK(num(index[r][0]) == static_cast<double>(r));
@@ -267,7 +267,7 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
     {  // predict classifies PNGs of any size and colour and writes a Grad-CAM overlay
         // A trouser the trained model gets right with confidence, saved as the data set shows it
         // and as a photo would: larger, RGB, dark object on a light background.
-        const cnnlite::Sequential<float> model = cnnlite::load_model<float>((out / "model.safetensors").string());
+        const cnnlite::Model<float> model = cnnlite::load_model<float>((out / "model.safetensors").string());
         const cnnlite::Evaluation e = cnnlite::evaluate(model, data.test);
         std::int64_t pick = -1;
         for (std::int64_t i = 0; i < data.test.size() && pick < 0; ++i)

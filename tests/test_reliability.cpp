@@ -76,14 +76,14 @@ FitOptions quiet(std::int64_t epochs, std::int64_t batch = 32) {
     return o;
 }
 
-Variable<float> parameter(const Sequential<float>& model, const std::string& name) {
+Variable<float> parameter(const Model<float>& model, const std::string& name) {
     for (const auto& p : model.parameters())
         if (p.name == name) return p.variable;
     FAIL("no parameter ", name);
     return {};
 }
 
-bool all_finite(const Sequential<float>& model) {
+bool all_finite(const Model<float>& model) {
     for (const auto& p : model.parameters())
         for (float v : p.variable.value())
             if (!std::isfinite(v)) return false;
@@ -109,7 +109,7 @@ TEST_CASE("the checkpoint holds weights, optimiser state, epoch and steps, best 
     Checkpointer<float> checkpointer(path, adam, &best, &stopping, {{"run.note", "kept"}});
     // Written after every epoch: right after the Checkpointer, the file holds this epoch.
     std::vector<std::int64_t> seen_epochs;
-    LambdaCallback<float> look([&](const Sequential<float>&, const History& h, TrainControl&) {
+    LambdaCallback<float> look([&](const Model<float>&, const History& h, TrainControl&) {
         const auto file = SafetensorsFile::load(path);
         CHECK(file.require_metadata("epoch") == std::to_string(h.epochs.back().epoch));
         seen_epochs.push_back(std::stoll(file.require_metadata("epoch")));

@@ -27,7 +27,7 @@ const FashionMnist& fixture() {
     return data;
 }
 
-std::vector<float> all_weights(const Sequential<float>& model) {
+std::vector<float> all_weights(const Model<float>& model) {
     std::vector<float> out;
     for (const auto& p : model.parameters()) out.insert(out.end(), p.variable.value().begin(), p.variable.value().end());
     return out;

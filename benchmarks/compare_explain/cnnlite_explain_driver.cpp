@@ -91,7 +91,7 @@ int main(int argc, char** argv) try {
     const cnnlite::FashionMnist data = cnnlite::load_fashion_mnist(data_dir, {0, images});
     const cnnlite::Tensor<float> x = data.test.images();
     const double rss_loaded = peak_rss_mb();
-    const cnnlite::Sequential<float> model = cnnlite::load_model<float>(model_path);
+    const cnnlite::Model<float> model = cnnlite::load_model<float>(model_path);
 
     cnnlite::explain::CamOptions cam;
     cam.chunk_size = batch;

@@ -68,7 +68,7 @@ cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage, con
     return data;
 }
 
-cnnlite::Sequential<float> load_trained_model(const Settings& s, const fs::path& path, const std::string& stage) {
+cnnlite::Model<float> load_trained_model(const Settings& s, const fs::path& path, const std::string& stage) {
     std::error_code ec;
     if (!fs::exists(path, ec))
         cnnlite::fail("no trained model at '", path.string(), "': run `fashion_mnist train --out ", s.out,
@@ -88,7 +88,7 @@ cnnlite::Sequential<float> load_trained_model(const Settings& s, const fs::path&
         cnnlite::check(matching.rename.emplace(pair.substr(0, eq), pair.substr(eq + 1)).second, "--rename names '",
                        pair.substr(0, eq), "' twice");
     }
-    cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>();
+    cnnlite::Model<float> model = cnnlite::fashion_mnist_cnn<float>();
     cnnlite::load_weights(model, file, matching);
     return model;
 }
@@ -97,7 +97,7 @@ TestStage open_test_stage(const Settings& s, const std::string& stage) {
     ModelOutputs target = outputs_for_model(s);
     if (!target.own)
         say(s, stage, "the model is not the run in " + s.out + ": its results go to " + target.paths.out.string());
-    cnnlite::Sequential<float> model = load_trained_model(s, target.model, stage);
+    cnnlite::Model<float> model = load_trained_model(s, target.model, stage);
     cnnlite::FashionMnistLimits limits;
     limits.train_images = 0;  // the test set only
     cnnlite::FashionMnist data = load_data(s, stage, limits);

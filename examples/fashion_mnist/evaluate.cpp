@@ -21,7 +21,7 @@ void run_evaluate(const Settings& s) {
     const TestStage stage = open_test_stage(s, "evaluate");
     const ModelOutputs& target = stage.target;
     const Paths& paths = target.paths;
-    const cnnlite::Sequential<float>& model = stage.model;
+    const cnnlite::Model<float>& model = stage.model;
     const cnnlite::FashionMnist& data = stage.data;
     const auto& names = cnnlite::fashion_mnist_class_names();
     ensure_dir(paths.figures());

@@ -98,7 +98,7 @@ void run_explain(const Settings& s) {
     const TestStage stage = open_test_stage(s, "explain");
     const ModelOutputs& target = stage.target;
     const Paths& paths = target.paths;
-    const cnnlite::Sequential<float>& model = stage.model;
+    const cnnlite::Model<float>& model = stage.model;
     const cnnlite::Dataset& test = stage.data.test;
     ensure_dir(paths.gradcam());
     ensure_dir(paths.figures());

@@ -14,7 +14,7 @@
 
 namespace fm {
 
-double compare_explanation_methods(const Settings& s, const Paths& paths, const cnnlite::Sequential<float>& model,
+double compare_explanation_methods(const Settings& s, const Paths& paths, const cnnlite::Model<float>& model,
                                    const cnnlite::Dataset& test) {
     const double start = now_seconds();
     const fs::path folder = paths.out / "explain";

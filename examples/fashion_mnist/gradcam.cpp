@@ -15,7 +15,7 @@ std::string fixed(double v, int decimals) {
     return buffer;
 }
 
-GradCams paper_gradcam(const cnnlite::Sequential<float>& model, const cnnlite::Tensor<float>& images) {
+GradCams paper_gradcam(const cnnlite::Model<float>& model, const cnnlite::Tensor<float>& images) {
     cnnlite::explain::CamOptions options;  // defaults = the paper's Grad-CAM
     cnnlite::explain::Explanation e = cnnlite::explain::grad_cam(model, images, options);
     return {e.maps, std::move(e.predicted), e.probabilities};

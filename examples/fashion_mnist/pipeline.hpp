@@ -108,7 +108,7 @@ ModelOutputs outputs_for_model(const Settings& s);
 /// the test set (the training file is not read).
 struct TestStage {
     ModelOutputs target;
-    cnnlite::Sequential<float> model;
+    cnnlite::Model<float> model;
     cnnlite::FashionMnist data;
 };
 /// Loads TestStage for `stage` ("evaluate", "explain"), saying where results of a model from
@@ -149,7 +149,7 @@ cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage,
                                 const cnnlite::FashionMnistLimits& limits = {});
 
 /// Loads the weights in `path` (a model file with architecture metadata).
-cnnlite::Sequential<float> load_trained_model(const Settings& s, const fs::path& path, const std::string& stage);
+cnnlite::Model<float> load_trained_model(const Settings& s, const fs::path& path, const std::string& stage);
 
 /// Reads a JSON object file; an empty object when the file does not exist. A file that exists
 /// but is not a regular file, is larger than 16 MiB or is not a JSON object is an error naming it.
@@ -197,11 +197,11 @@ struct GradCams {
 
 /// Grad-CAM (softmax probability of the predicted class, the last Conv2D's output after its
 /// ReLU, channel-mean gradient weights, ReLU, divided by the max) of `images` [N, 1, 28, 28].
-GradCams paper_gradcam(const cnnlite::Sequential<float>& model, const cnnlite::Tensor<float>& images);
+GradCams paper_gradcam(const cnnlite::Model<float>& model, const cnnlite::Tensor<float>& images);
 
 /// Compares the library's explanation methods on a sample of `test`: writes explain/methods.csv
 /// and figures/explain_methods.png under `paths`; returns the seconds it took.
-double compare_explanation_methods(const Settings& s, const Paths& paths, const cnnlite::Sequential<float>& model,
+double compare_explanation_methods(const Settings& s, const Paths& paths, const cnnlite::Model<float>& model,
                                    const cnnlite::Dataset& test);
 
 /// `v` with `decimals` digits after the point.

@@ -25,7 +25,7 @@ using cnnlite::viz::Image;
 
 void run_predict(const Settings& s) {
     const Paths paths(s);
-    const cnnlite::Sequential<float> model = load_trained_model(s, s.model_path(), "predict");
+    const cnnlite::Model<float> model = load_trained_model(s, s.model_path(), "predict");
     const auto& names = cnnlite::fashion_mnist_class_names();
     cnnlite::check(model.output_shape().rank() == 1 && model.output_shape()[0] == 10, "predict: the model in '",
                    s.model_path(), "' has output shape ", model.output_shape(), ", not the 10 Fashion-MNIST classes");

@@ -13,7 +13,7 @@ namespace fm {
 void run_summary(const Settings& s) {
     const double start = now_seconds();
     const Paths paths(s);
-    const cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>(s.seed);
+    const cnnlite::Model<float> model = cnnlite::fashion_mnist_cnn<float>(s.seed);
     const std::string table = cnnlite::summary(model);
     if (!s.quiet) {
         std::printf("%s", table.c_str());

@@ -148,7 +148,7 @@ struct RunStart {
 /// that it was written by this run's settings on this run's data.
 RunStart resume_from_checkpoint(const Settings& s, const Paths& paths, const cnnlite::FashionMnist& data,
                                 const cnnlite::TrainValidationSplit& split,
-                                const std::map<std::string, std::string>& identity, cnnlite::Sequential<float>& model,
+                                const std::map<std::string, std::string>& identity, cnnlite::Model<float>& model,
                                 cnnlite::Adam<float>& adam, cnnlite::KeepBest<float>& best) {
     cnnlite::check(fs::exists(paths.checkpoint()), "--resume: there is no checkpoint at '", paths.checkpoint().string(),
                    "'; run `fashion_mnist train` without --resume to start a new run");
@@ -189,7 +189,7 @@ RunStart resume_from_checkpoint(const Settings& s, const Paths& paths, const cnn
 /// and keep the Ctrl-C message current. Returns the history of all epochs.
 cnnlite::History train_epochs(const Settings& s, const Paths& paths, const cnnlite::TrainValidationSplit& split,
                               std::map<std::string, std::string> checkpoint_meta, const RunStart& start,
-                              cnnlite::Sequential<float>& model, cnnlite::Adam<float>& adam,
+                              cnnlite::Model<float>& model, cnnlite::Adam<float>& adam,
                               cnnlite::KeepBest<float>& best) {
     const InterruptHandler interrupt_handler;
     const std::string& run_id = start.run_id;
@@ -208,7 +208,7 @@ cnnlite::History train_epochs(const Settings& s, const Paths& paths, const cnnli
     note_saved(start.done);
     checkpoint_meta["run.threads"] = std::to_string(s.threads);
     checkpoint_meta["run.id"] = run_id;
-    cnnlite::LambdaCallback<float> save_best([&](const cnnlite::Sequential<float>& m, const cnnlite::History& h,
+    cnnlite::LambdaCallback<float> save_best([&](const cnnlite::Model<float>& m, const cnnlite::History& h,
                                                  cnnlite::TrainControl&) {
         if (best.best_epoch() == h.epochs.back().epoch)
             cnnlite::save_model(m, paths.model().string(), model_extra(best, run_id));
@@ -216,7 +216,7 @@ cnnlite::History train_epochs(const Settings& s, const Paths& paths, const cnnli
     cnnlite::CsvLogger<float> csv(paths.history().string());
     cnnlite::Checkpointer<float> checkpointer(paths.checkpoint().string(), adam, &best, nullptr, checkpoint_meta);
     cnnlite::LambdaCallback<float> saved_note(
-        [&](const cnnlite::Sequential<float>&, const cnnlite::History& h, cnnlite::TrainControl&) {
+        [&](const cnnlite::Model<float>&, const cnnlite::History& h, cnnlite::TrainControl&) {
             note_saved(h.epochs.back().epoch);
         });
 
@@ -285,7 +285,7 @@ void run_train(const Settings& s) {
     const cnnlite::TrainValidationSplit split =
         cnnlite::split_train_validation(data.train, s.val, s.limit < 0 ? cnnlite::no_limit : s.limit);
 
-    cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>(s.seed);
+    cnnlite::Model<float> model = cnnlite::fashion_mnist_cnn<float>(s.seed);
     cnnlite::Adam<float> adam(model.trainable_variables());
     cnnlite::KeepBest<float> best("val_loss");
     const auto identity = run_identity(s, split);

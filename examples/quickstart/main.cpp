@@ -45,7 +45,7 @@ int main(int argc, char** argv) try {
 
     // Save, reload without the code above, and evaluate on the test set.
     save_model(model, "quickstart.safetensors");
-    const Sequential<> reloaded = load_model("quickstart.safetensors");
+    const Model<> reloaded = load_model("quickstart.safetensors");
     const Evaluation test = evaluate(reloaded, data.test);
     std::printf("best epoch %lld, test accuracy %.4f, test loss %.4f\n", static_cast<long long>(best.best_epoch()),
                 test.accuracy, test.loss);

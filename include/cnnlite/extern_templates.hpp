@@ -1,5 +1,5 @@
 // Opt-in faster builds: the float instantiations that a training program spends most of its
-// compile time on (fit, evaluate, model files, Adam, Sequential) declared `extern`, so that a
+// compile time on (fit, evaluate, model files, Adam, Model, Sequential) declared `extern`, so that a
 // translation unit including this header does not compile them again. Exactly one translation
 // unit of the program defines them:
 //
@@ -34,16 +34,17 @@
 /// \cond EXTERN_TEMPLATES (declarations of instantiations, not API of their own)
 namespace cnnlite {
 
+CNNLITE_EXTERN_TEMPLATE class Model<float>;
 CNNLITE_EXTERN_TEMPLATE class Sequential<float>;
 CNNLITE_EXTERN_TEMPLATE class Adam<float>;
-CNNLITE_EXTERN_TEMPLATE History fit<float>(Sequential<float>&, Optimizer<float>&, const Dataset&, const Dataset*,
+CNNLITE_EXTERN_TEMPLATE History fit<float>(Model<float>&, Optimizer<float>&, const Dataset&, const Dataset*,
                                            const FitOptions&, const std::vector<Callback<float>*>&, History);
-CNNLITE_EXTERN_TEMPLATE Evaluation evaluate<float>(const Sequential<float>&, const Dataset&, std::int64_t);
-CNNLITE_EXTERN_TEMPLATE void save_model<float>(const Sequential<float>&, const std::string&,
+CNNLITE_EXTERN_TEMPLATE Evaluation evaluate<float>(const Model<float>&, const Dataset&, std::int64_t);
+CNNLITE_EXTERN_TEMPLATE void save_model<float>(const Model<float>&, const std::string&,
                                                const std::map<std::string, std::string>&);
-CNNLITE_EXTERN_TEMPLATE Sequential<float> load_model<float>(const std::string&);
-CNNLITE_EXTERN_TEMPLATE void load_weights<float>(const Sequential<float>&, const std::string&, const WeightMatching&);
-CNNLITE_EXTERN_TEMPLATE std::string summary<float>(const Sequential<float>&, const std::string&);
+CNNLITE_EXTERN_TEMPLATE Model<float> load_model<float>(const std::string&);
+CNNLITE_EXTERN_TEMPLATE void load_weights<float>(const Model<float>&, const std::string&, const WeightMatching&);
+CNNLITE_EXTERN_TEMPLATE std::string summary<float>(const Model<float>&, const std::string&);
 
 }  // namespace cnnlite
 /// \endcond

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cnnlite/nn/activation.hpp"
+#include "cnnlite/nn/add.hpp"
 #include "cnnlite/nn/conv2d.hpp"
 #include "cnnlite/nn/dense.hpp"
 #include "cnnlite/nn/dropout.hpp"
@@ -12,9 +13,12 @@
 #include "cnnlite/nn/layer_options.hpp"
 #include "cnnlite/nn/layer_registry.hpp"
 #include "cnnlite/nn/max_pool2d.hpp"
+#include "cnnlite/nn/merge_layer.hpp"
+#include "cnnlite/nn/model.hpp"
 #include "cnnlite/nn/padding.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/nn/relu.hpp"
 #include "cnnlite/nn/sequential.hpp"
 #include "cnnlite/nn/softmax.hpp"
 #include "cnnlite/nn/summary.hpp"
+#include "cnnlite/nn/symbolic.hpp"

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     options.seed = mode == "mismatch" && world.rank() == 1 ? 7 : 5;
     options.verbosity = Verbosity::silent;
 
-    LambdaCallback<float> failure([&](const Sequential<float>&, const History& history, TrainControl&) {
+    LambdaCallback<float> failure([&](const Model<float>&, const History& history, TrainControl&) {
         if (world.rank() != 1 || history.epochs.size() != 1) return;
         if (mode == "die") std::_Exit(3);
         if (mode == "kill") std::raise(SIGKILL);

@@ -140,7 +140,7 @@ Tensor<float> as_float(const Tensor<T>& t) {
 
 template <class T>
 int run(const Settings& s) {
-    const Sequential<T> model = load_model<T>(s.model);
+    const Model<T> model = load_model<T>(s.model);
     const Tensor<double> loaded = load_npy<double>(s.images);
     const Tensor<T> images = loaded.template cast<T>();
     const explain::Target target = parse_targets(s.targets, images.rank() > 0 ? images.dim(0) : 0);

@@ -65,7 +65,7 @@ void broadcast_parameters(const Communicator& comm, std::vector<Variable<T>> par
 
 /// Overwrites the model's weights on every rank with rank `root`'s. Collective.
 template <class T>
-void broadcast_parameters(const Communicator& comm, const Sequential<T>& model, int root = 0) {
+void broadcast_parameters(const Communicator& comm, const Model<T>& model, int root = 0) {
     broadcast_parameters(comm, model.trainable_variables(), root);
 }
 

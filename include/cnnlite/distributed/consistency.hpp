@@ -84,7 +84,7 @@ struct Fingerprint {
 /// Hash of the network: every layer's type, name and hyper-parameters, the input shape, the
 /// element type and every parameter's shape.
 template <class T>
-std::uint64_t architecture_hash(const Sequential<T>& model) {
+std::uint64_t architecture_hash(const Model<T>& model) {
     Hasher h;
     h.value(sizeof(T));
     for (int i = 0; i < model.input_shape().rank(); ++i) h.value(static_cast<std::uint64_t>(model.input_shape()[i]));
@@ -101,7 +101,7 @@ std::uint64_t architecture_hash(const Sequential<T>& model) {
 
 /// Hash of the model's current weights (their exact bits).
 template <class T>
-std::uint64_t parameter_hash(const Sequential<T>& model) {
+std::uint64_t parameter_hash(const Model<T>& model) {
     Hasher h;
     for (const auto& p : model.parameters())
         h.bytes(p.variable.value().data(), static_cast<std::size_t>(p.variable.value().numel()) * sizeof(T));
@@ -121,7 +121,7 @@ inline std::uint64_t data_hash(const Dataset& data) {
 
 /// The fingerprint of a data-parallel fit(): everything the ranks must agree on.
 template <class T>
-Fingerprint fit_fingerprint(const Sequential<T>& model, const Optimizer<T>& optimizer, const Dataset& train,
+Fingerprint fit_fingerprint(const Model<T>& model, const Optimizer<T>& optimizer, const Dataset& train,
                             const Dataset* validation, const FitOptions& options) {
     std::uint64_t lr_bits = 0;
     const double lr = optimizer.learning_rate();
@@ -197,7 +197,7 @@ inline void check_consistency(const Communicator& comm, const Fingerprint& mine)
 /// Throws a CollectiveError on every rank when the replicas' weights are not bitwise equal
 /// (`when` names the moment, e.g. "after epoch 3"). Collective.
 template <class T>
-void check_replicas(const Communicator& comm, const Sequential<T>& model, const std::string& when) {
+void check_replicas(const Communicator& comm, const Model<T>& model, const std::string& when) {
     const std::uint64_t mine = parameter_hash(model);
     std::vector<std::uint64_t> all(static_cast<std::size_t>(comm.size()));
     check_mpi(MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm.handle()),

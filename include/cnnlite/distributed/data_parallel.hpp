@@ -51,7 +51,7 @@ public:
     using Result = StepResult;
 
     /// A step of `model` with `optimizer` over the ranks of `comm` (every rank holds a replica).
-    DataParallelStep(const Communicator& comm, const Sequential<T>& model, Optimizer<T>& optimizer,
+    DataParallelStep(const Communicator& comm, const Model<T>& model, Optimizer<T>& optimizer,
                      NonFinitePolicy policy = NonFinitePolicy::error, GradientOptions gradients = {})
         : comm_(comm), model_(model), optimizer_(optimizer), params_(model.parameters()), policy_(policy),
           averager_(comm, model.trainable_variables(), gradients) {}
@@ -103,7 +103,7 @@ public:
 
 private:
     Communicator comm_;
-    const Sequential<T>& model_;
+    const Model<T>& model_;
     Optimizer<T>& optimizer_;
     std::vector<NamedParameter<T>> params_;
     NonFinitePolicy policy_;
@@ -139,7 +139,7 @@ template <class T>
 class DataParallelTraining {
 public:
     /// Training of `model` by `optimizer` over the ranks of `comm` (see fit_data_parallel).
-    DataParallelTraining(const Communicator& comm, const Sequential<T>& model, Optimizer<T>& optimizer,
+    DataParallelTraining(const Communicator& comm, const Model<T>& model, Optimizer<T>& optimizer,
                          const Dataset& train, const Dataset* validation, const FitOptions& options,
                          const DataParallelOptions& parallel)
         : comm_(comm), model_(model), train_(train), validation_(validation), options_(options), parallel_(parallel),
@@ -183,7 +183,7 @@ public:
 
 private:
     Communicator comm_;
-    const Sequential<T>& model_;
+    const Model<T>& model_;
     const Dataset& train_;
     const Dataset* validation_;
     const FitOptions& options_;
@@ -197,7 +197,7 @@ private:
 /// `options.batch_size` is the global batch. With one rank it gives fit()'s weights bit for
 /// bit. Collective. Returns the history, the same on every rank.
 template <class T>
-History fit_data_parallel(const Communicator& comm, Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train,
+History fit_data_parallel(const Communicator& comm, Model<T>& model, Optimizer<T>& optimizer, const Dataset& train,
                           const Dataset* validation, const FitOptions& options,
                           const std::vector<Callback<T>*>& callbacks = {}, History history = {},
                           const DataParallelOptions& parallel = {}) {

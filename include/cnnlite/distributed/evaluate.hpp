@@ -24,7 +24,7 @@ struct ShardedEvaluation {
 /// returns evaluate()'s figures unchanged; with more the loss may differ from evaluate()'s in
 /// the last bits (the batches start at other positions, so the partial sums differ).
 template <class T>
-ShardedEvaluation evaluate_sharded(const Communicator& comm, const Sequential<T>& model, const Dataset& data,
+ShardedEvaluation evaluate_sharded(const Communicator& comm, const Model<T>& model, const Dataset& data,
                                    std::int64_t batch_size = 1000, ReduceAlgorithm algorithm = ReduceAlgorithm::ring) {
     check(!data.empty(), "evaluate_sharded: the data set is empty");
     if (comm.size() == 1) {

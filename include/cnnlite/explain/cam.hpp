@@ -39,7 +39,7 @@ namespace detail {
 
 /// Checks the batch and options common to every method; returns the input's (height, width).
 template <class T>
-std::pair<std::int64_t, std::int64_t> check_explain_call(const Sequential<T>& model, const Tensor<T>& images,
+std::pair<std::int64_t, std::int64_t> check_explain_call(const Model<T>& model, const Tensor<T>& images,
                                                          std::int64_t chunk_size, const Target& target, const char* op) {
     check(images.defined() && images.rank() >= 1 && images.dim(0) > 0, op, ": empty batch (shape ",
           images.defined() ? images.shape() : Shape{}, "); give at least one image");
@@ -83,7 +83,7 @@ Tensor<float> to_float(const Tensor<T>& t) {
 /// classes and the chunk's images, and returns the chunk's raw maps [n, h, w] at the layer's
 /// resolution.
 template <class T, class RawMaps>
-Explanation explain_by_layer(const Sequential<T>& model, const Tensor<T>& images, const CamOptions& options,
+Explanation explain_by_layer(const Model<T>& model, const Tensor<T>& images, const CamOptions& options,
                              const char* op, RawMaps&& raw_maps) {
     const auto [height, width] = check_explain_call(model, images, options.chunk_size, options.target, op);
     const std::size_t layer = find_conv_layer(model, options.layer, op);
@@ -107,7 +107,7 @@ Explanation explain_by_layer(const Sequential<T>& model, const Tensor<T>& images
 /// The model's class scores for `x` in inference mode, in batches of `batch`: softmax
 /// probabilities or logits, [N, classes].
 template <class T>
-Tensor<T> class_scores(const Sequential<T>& model, const Tensor<T>& x, Score score, std::int64_t batch) {
+Tensor<T> class_scores(const Model<T>& model, const Tensor<T>& x, Score score, std::int64_t batch) {
     NoGrad no_grad;
     const std::int64_t n = x.dim(0);
     Tensor<T> out;

@@ -101,7 +101,7 @@ Tensor<T> gaussian_blur(const Tensor<T>& images, double sigma) {
 /// Deletion and insertion curves of `images` ([N, C, H, W]) under `maps` ([N, H, W], higher =
 /// more important; every channel of a pixel changes together).
 template <class T>
-Curves deletion_insertion(const Sequential<T>& model, const Tensor<T>& images, const Tensor<float>& maps,
+Curves deletion_insertion(const Model<T>& model, const Tensor<T>& images, const Tensor<float>& maps,
                           const CurveOptions& options = {}) {
     const char* op = "deletion_insertion";
     detail::check_explain_call(model, images, options.chunk_size, Target::predicted(), op);

@@ -22,7 +22,7 @@ Tensor<T> gradcam_weights(const Tensor<T>& gradients) {
 /// Grad-CAM maps of `images` ([N, C, H, W]) for `model`, computed in chunks of
 /// options.chunk_size with one forward and one backward pass each.
 template <class T>
-Explanation grad_cam(const Sequential<T>& model, const Tensor<T>& images, const CamOptions& options = {}) {
+Explanation grad_cam(const Model<T>& model, const Tensor<T>& images, const CamOptions& options = {}) {
     return detail::explain_by_layer(model, images, options, "grad_cam",
                                     [&](LayerProbe<T>& probe, const std::vector<int>& targets, const Tensor<T>&) {
                                         const Tensor<T> g = probe.gradient(targets, options.score);

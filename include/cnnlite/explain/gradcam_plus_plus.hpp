@@ -107,7 +107,7 @@ Tensor<T> gradcam_pp_weights(const Tensor<T>& activations, const ScoreDerivative
 
 /// Grad-CAM++ maps of `images`, batched in chunks like grad_cam().
 template <class T>
-Explanation grad_cam_plus_plus(const Sequential<T>& model, const Tensor<T>& images, const CamOptions& options = {}) {
+Explanation grad_cam_plus_plus(const Model<T>& model, const Tensor<T>& images, const CamOptions& options = {}) {
     return detail::explain_by_layer(model, images, options, "grad_cam_plus_plus",
                                     [&](LayerProbe<T>& probe, const std::vector<int>& targets, const Tensor<T>&) {
                                         const ScoreDerivatives<T> d = score_derivatives(probe, targets, options.score);

@@ -22,7 +22,7 @@ Tensor<T> hirescam_maps(const Tensor<T>& activations, const Tensor<T>& gradients
 
 /// HiResCAM maps of `images`, batched in chunks like grad_cam().
 template <class T>
-Explanation hires_cam(const Sequential<T>& model, const Tensor<T>& images, const CamOptions& options = {}) {
+Explanation hires_cam(const Model<T>& model, const Tensor<T>& images, const CamOptions& options = {}) {
     return detail::explain_by_layer(model, images, options, "hires_cam",
                                     [&](LayerProbe<T>& probe, const std::vector<int>& targets, const Tensor<T>&) {
                                         return hirescam_maps(probe.activations(), probe.gradient(targets, options.score));

@@ -25,7 +25,7 @@ namespace detail {
 /// the probe of the clean images (graph from the input kept), the target classes, the chunk and
 /// the index of its first image, and returns raw maps [n, H, W].
 template <class T, class RawMaps>
-Explanation explain_by_input(const Sequential<T>& model, const Tensor<T>& images, const GradientOptions& options,
+Explanation explain_by_input(const Model<T>& model, const Tensor<T>& images, const GradientOptions& options,
                              const char* op, RawMaps&& raw_maps) {
     const auto [height, width] = check_explain_call(model, images, options.chunk_size, options.target, op);
     const std::int64_t n = images.dim(0);

@@ -18,7 +18,7 @@ struct IntegratedGradientsOptions : GradientOptions {
 
 /// Per-element attributions [N, C, H, W] of `images` for the given target classes.
 template <class T>
-Tensor<T> integrated_gradients_attributions(const Sequential<T>& model, const Tensor<T>& images,
+Tensor<T> integrated_gradients_attributions(const Model<T>& model, const Tensor<T>& images,
                                             const std::vector<int>& targets, Score score, int steps, double baseline) {
     check(steps >= 1, "integrated_gradients: steps must be at least 1, got ", steps);
     Tensor<T> total(images.shape());
@@ -37,7 +37,7 @@ Tensor<T> integrated_gradients_attributions(const Sequential<T>& model, const Te
 /// Integrated Gradients maps [N, H, W] (attributions summed over channels): one forward and
 /// backward pass per chunk and step.
 template <class T>
-Explanation integrated_gradients(const Sequential<T>& model, const Tensor<T>& images,
+Explanation integrated_gradients(const Model<T>& model, const Tensor<T>& images,
                                  const IntegratedGradientsOptions& options = {}) {
     return detail::explain_by_input(
         model, images, options, "integrated_gradients",

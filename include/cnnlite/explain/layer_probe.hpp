@@ -36,7 +36,7 @@ namespace detail {
 template <class T>
 class FrozenParameters {
 public:
-    explicit FrozenParameters(const Sequential<T>& model) : lock_(mutex()) {
+    explicit FrozenParameters(const Model<T>& model) : lock_(mutex()) {
         for (auto& p : model.parameters()) {
             saved_.emplace_back(p.variable, p.variable.requires_grad());
             p.variable.set_requires_grad(false);
@@ -99,7 +99,7 @@ public:
     static constexpr std::size_t model_input = std::numeric_limits<std::size_t>::max();
 
     /// Runs the forward pass of `images` ([N, input...]) in inference mode.
-    LayerProbe(const Sequential<T>& model, std::size_t layer, const Tensor<T>& images) : frozen_(model) {
+    LayerProbe(const Model<T>& model, std::size_t layer, const Tensor<T>& images) : frozen_(model) {
         check(layer == model_input || layer < model.size(), "LayerProbe: layer index ", layer, " out of range (",
               model.size(), " layers)");
         check(model.output_shape().rank() == 1, "LayerProbe: the model's output must be a vector of class scores, got ",

@@ -61,7 +61,7 @@ struct MethodOptions {
 /// Maps of `images` by `method` with shared `options`. The random baseline's maps come with the
 /// model's predictions like the others'.
 template <class T>
-Explanation explain_with(const Sequential<T>& model, const Tensor<T>& images, Method method, const MethodOptions& options = {}) {
+Explanation explain_with(const Model<T>& model, const Tensor<T>& images, Method method, const MethodOptions& options = {}) {
     CamOptions cam;
     cam.layer = options.layer, cam.target = options.target, cam.score = options.score;
     cam.post = options.post, cam.chunk_size = options.chunk_size;
@@ -136,7 +136,7 @@ struct ComparisonOptions {
 /// Explains `images` by each method, times it, and scores the maps by deletion/insertion AUC
 /// and ROAD MoRF/LeRF means.
 template <class T>
-MethodComparison compare_methods(const Sequential<T>& model, const Tensor<T>& images, const ComparisonOptions& options = {}) {
+MethodComparison compare_methods(const Model<T>& model, const Tensor<T>& images, const ComparisonOptions& options = {}) {
     check(!options.methods.empty(), "compare_methods: no methods given");
     MethodComparison out;
     for (Method m : options.methods) {

@@ -47,7 +47,7 @@ inline double spearman(const float* a, const float* b, std::int64_t n) {
 
 /// Maps [N, H, W] of `images` under a model: the method the sanity check examines.
 template <class T>
-using MapMethod = std::function<Tensor<float>(const Sequential<T>& model, const Tensor<T>& images)>;
+using MapMethod = std::function<Tensor<float>(const Model<T>& model, const Tensor<T>& images)>;
 
 /// One step of the cascade.
 struct RandomisationStep {
@@ -56,12 +56,12 @@ struct RandomisationStep {
     std::vector<double> spearman;   ///< per image
 };
 
-/// A copy of `model` with its own weights (same architecture, same values).
+/// A copy of `model` with its own weights and buffers (same architecture, same values).
 template <class T>
-Sequential<T> copy_model(const Sequential<T>& model) {
-    Sequential<T> copy = make_sequential<T>(model.input_shape(), model.architecture(), model.seed(), model.init_scheme());
-    const auto from = model.parameters();
-    auto to = copy.parameters();
+Model<T> copy_model(const Model<T>& model) {
+    Model<T> copy = make_model<T>(model.input_shape(), model.architecture(), model.seed(), model.init_scheme());
+    const auto from = model.state();
+    auto to = copy.state();
     for (std::size_t i = 0; i < from.size(); ++i) to[i].variable.value().copy_from(from[i].variable.value());
     return copy;
 }
@@ -71,13 +71,13 @@ Sequential<T> copy_model(const Sequential<T>& model) {
 /// Grad-CAM of the trained model's predicted class without ReLU or normalisation (rank
 /// correlation ignores scale; the sign is kept).
 template <class T>
-std::vector<RandomisationStep> model_randomisation(const Sequential<T>& model, const Tensor<T>& images,
+std::vector<RandomisationStep> model_randomisation(const Model<T>& model, const Tensor<T>& images,
                                                    MapMethod<T> method = {}, std::uint64_t seed = 12345) {
     detail::check_explain_call(model, images, 1, Target::predicted(), "model_randomisation");
     if (!method) {
         const std::vector<int> classes =
             detail::argmax_rows(detail::class_scores(model, images, Score::probability, 256));
-        method = [classes](const Sequential<T>& m, const Tensor<T>& x) {
+        method = [classes](const Model<T>& m, const Tensor<T>& x) {
             CamOptions o;
             o.target = Target::classes(classes);
             o.post.relu = false;
@@ -90,8 +90,8 @@ std::vector<RandomisationStep> model_randomisation(const Sequential<T>& model, c
           trained.shape(), " for ", images.dim(0), " images");
     const std::int64_t n = trained.dim(0), per = trained.numel() / n;
 
-    Sequential<T> cascade = copy_model(model);
-    const Sequential<T> fresh = make_sequential<T>(model.input_shape(), model.architecture(), seed, model.init_scheme());
+    Model<T> cascade = copy_model(model);
+    const Model<T> fresh = make_model<T>(model.input_shape(), model.architecture(), seed, model.init_scheme());
     std::vector<RandomisationStep> steps;
     for (std::size_t l = model.size(); l-- > 0;) {
         const Layer<T>& layer = cascade.layer(l);

@@ -98,7 +98,7 @@ void impute_noisy_linear(T* image, std::int64_t channels, std::int64_t h, std::i
 
 /// ROAD MoRF and LeRF for `images` ([N, C, H, W]) under `maps` ([N, H, W]).
 template <class T>
-RoadResult road(const Sequential<T>& model, const Tensor<T>& images, const Tensor<float>& maps, const RoadOptions& options = {}) {
+RoadResult road(const Model<T>& model, const Tensor<T>& images, const Tensor<float>& maps, const RoadOptions& options = {}) {
     const char* op = "road";
     detail::check_explain_call(model, images, options.chunk_size, Target::predicted(), op);
     const std::int64_t n = images.dim(0), channels = images.dim(1), h = images.dim(2), w = images.dim(3);

@@ -15,7 +15,7 @@ namespace cnnlite::explain {
 /// Score-CAM channel weights [n, K] for a chunk: `images` [n, C, H, W], their activations
 /// [n, K, h, w] at the explained layer, and the target class of each image.
 template <class T>
-Tensor<T> score_cam_weights(const Sequential<T>& model, const Tensor<T>& images, const Tensor<T>& activations,
+Tensor<T> score_cam_weights(const Model<T>& model, const Tensor<T>& images, const Tensor<T>& activations,
                             const std::vector<int>& targets, Score score, std::int64_t batch) {
     const std::int64_t n = images.dim(0), channels = images.dim(1), height = images.dim(2), width = images.dim(3);
     const std::int64_t k = activations.dim(1), pixels = height * width;
@@ -59,7 +59,7 @@ Tensor<T> score_cam_weights(const Sequential<T>& model, const Tensor<T>& images,
 /// Score-CAM maps of `images`, batched: chunks of options.chunk_size images, and their masked
 /// copies through the model options.chunk_size at a time.
 template <class T>
-Explanation score_cam(const Sequential<T>& model, const Tensor<T>& images, const CamOptions& options = {}) {
+Explanation score_cam(const Model<T>& model, const Tensor<T>& images, const CamOptions& options = {}) {
     return detail::explain_by_layer(
         model, images, options, "score_cam", [&](LayerProbe<T>& probe, const std::vector<int>& targets, const Tensor<T>& chunk) {
             const Tensor<T> w = score_cam_weights(model, chunk, probe.activations(), targets, options.score, options.chunk_size);

@@ -21,7 +21,7 @@ struct SmoothGradOptions : GradientOptions {
 /// SmoothGrad maps [N, H, W] of `images`: one forward and backward pass per chunk and sample.
 /// Targets are chosen on the clean images.
 template <class T>
-Explanation smoothgrad(const Sequential<T>& model, const Tensor<T>& images, const SmoothGradOptions& options = {}) {
+Explanation smoothgrad(const Model<T>& model, const Tensor<T>& images, const SmoothGradOptions& options = {}) {
     check(options.samples >= 1, "smoothgrad: samples must be at least 1, got ", options.samples);
     check(options.noise_level >= 0, "smoothgrad: noise level must not be negative, got ", options.noise_level);
     return detail::explain_by_input(

@@ -20,7 +20,7 @@ bool is_convolution(const Layer<T>& layer) {
 
 /// The names of the model's convolutions, for error messages.
 template <class T>
-std::string conv_layer_names(const Sequential<T>& model) {
+std::string conv_layer_names(const Model<T>& model) {
     std::string names;
     for (std::size_t i = 0; i < model.size(); ++i)
         if (is_convolution(model.layer(i))) names += (names.empty() ? "" : ", ") + model.layer(i).name();
@@ -32,7 +32,7 @@ std::string conv_layer_names(const Sequential<T>& model) {
 /// empty. Throws cnnlite::Error naming `op` for an unknown name (listing the layers), a layer
 /// that is not a convolution, or a model without one.
 template <class T>
-std::size_t find_conv_layer(const Sequential<T>& model, const std::string& name, const char* op) {
+std::size_t find_conv_layer(const Model<T>& model, const std::string& name, const char* op) {
     if (name.empty()) {
         for (std::size_t i = model.size(); i-- > 0;)
             if (detail::is_convolution(model.layer(i))) return i;

@@ -1,5 +1,6 @@
-// Model files: a Sequential's weights in the safetensors format, named "<layer>.weight" /
-// "<layer>.bias" in PyTorch's layouts, with the architecture in the metadata so that
+// Model files: a model's weights and buffers in the safetensors format, named "<layer>.weight"
+// / "<layer>.bias" / "<layer>.running_mean" in PyTorch's layouts, with the architecture (the
+// layers and, for a graph, what feeds each) in the metadata so that
 // load_model() rebuilds the network without the code that defined it. load_weights() also
 // reads weights-only files that PyTorch writes (safetensors.torch.save_file of a state_dict)
 // into a model built in code, matching PyTorch's module names to the model's layers.
@@ -28,8 +29,9 @@
 
 namespace cnnlite {
 
-/// Version of the model file layout this cnnlite writes and the newest it reads.
-constexpr int model_format_version = 1;
+/// Version of the model file layout: the newest this cnnlite reads. Files record the oldest
+/// version that describes them: 1 for a chain of layers, 2 for a graph (layers list their inputs).
+constexpr int model_format_version = 2;
 
 namespace detail {
 
@@ -39,7 +41,16 @@ inline nlohmann::json architecture_json(const Shape& input, const std::vector<La
     nlohmann::json arch;
     arch["input_shape"] = input.to_vector();
     arch["layers"] = nlohmann::json::array();
-    for (const auto& l : layers) arch["layers"].push_back({{"type", l.type}, {"name", l.name}, {"config", l.args}});
+    bool chain = true;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+        const std::string previous = i == 0 ? std::string(model_input_name()) : layers[i - 1].name;
+        if (!(layers[i].inputs.empty() || (layers[i].inputs.size() == 1 && layers[i].inputs[0] == previous))) chain = false;
+    }
+    for (const auto& l : layers) {
+        nlohmann::json layer = {{"type", l.type}, {"name", l.name}, {"config", l.args}};
+        if (!chain) layer["inputs"] = l.inputs;  // a chain's files stay readable by version 1
+        arch["layers"].push_back(std::move(layer));
+    }
     return arch;
 }
 
@@ -66,6 +77,7 @@ inline std::pair<Shape, std::vector<LayerConfig>> parse_architecture(const std::
             c.type = l.at("type").get<std::string>();
             c.name = l.at("name").get<std::string>();
             c.args = l.at("config").get<std::map<std::string, std::string>>();
+            if (l.contains("inputs")) c.inputs = l.at("inputs").get<std::vector<std::string>>();
             layers.push_back(std::move(c));
         }
         return {input, layers};
@@ -116,16 +128,32 @@ inline std::uint64_t parameters_of(const LayerConfig& c, const Shape& input) {
 /// The network of an architecture, built layer by layer; a layer that would need more
 /// parameters than `available` (the values the file holds) is refused before it is built.
 template <class T>
-Sequential<T> build_within(const Shape& input, const std::vector<LayerConfig>& layers, std::uint64_t available,
-                           const std::string& what) {
-    Sequential<T> model(input);
+Model<T> build_within(const Shape& input, const std::vector<LayerConfig>& layers, std::uint64_t available,
+                      const std::string& what) {
+    Model<T> model(input);
     std::uint64_t used = 0;
     for (const auto& c : layers) {
-        const std::uint64_t needed = parameters_of(c, model.output_shape());
+        std::vector<std::string> inputs = c.inputs;
+        if (inputs.empty())
+            inputs.push_back(model.size() == 0 ? std::string(model_input_name()) : model.layer(model.size() - 1).name());
+        const Shape first = inputs[0] == model_input_name() ? input
+                            : model.has_layer(inputs[0]) ? model.layer(inputs[0]).output_shape()
+                                                         : Shape{};
+        const std::uint64_t needed = parameters_of(c, first);
         check(needed <= available - used, what, ": the architecture's layer '", c.name, "' (", c.type, ") would have ",
               needed, " parameters, more than the ", available - used, " values left in the file");
-        model.add(make_layer<T>(c));
-        used += static_cast<std::uint64_t>(model.layer(model.size() - 1).parameter_count());
+        try {
+            model.connect(make_layer<T>(c), inputs);
+        } catch (const Error& e) {
+            fail(what, ": ", e.what());
+        }
+        const Layer<T>& added = model.layer(model.size() - 1);
+        used += static_cast<std::uint64_t>(added.parameter_count() + added.buffer_count());
+    }
+    try {
+        model.check_complete();
+    } catch (const Error& e) {
+        fail(what, ": ", e.what());
     }
     return model;
 }
@@ -134,9 +162,9 @@ Sequential<T> build_within(const Shape& input, const std::vector<LayerConfig>& l
 
 /// The metadata save_model() writes: format, format_version, cnnlite_version, architecture.
 template <class T>
-std::map<std::string, std::string> model_metadata(const Sequential<T>& model) {
+std::map<std::string, std::string> model_metadata(const Model<T>& model) {
     return {{"format", "cnnlite"},
-            {"format_version", std::to_string(model_format_version)},
+            {"format_version", model.is_chain() ? "1" : "2"},
             {"cnnlite_version", version()},
             {"architecture", detail::architecture_json(model.input_shape(), model.architecture()).dump()}};
 }
@@ -144,9 +172,9 @@ std::map<std::string, std::string> model_metadata(const Sequential<T>& model) {
 /// Writes the model's parameters and architecture to `path` (atomically). `extra` metadata
 /// (string values) is stored too, unless it would overwrite a reserved key.
 template <class T>
-void save_model(const Sequential<T>& model, const std::string& path, const std::map<std::string, std::string>& extra = {}) {
+void save_model(const Model<T>& model, const std::string& path, const std::map<std::string, std::string>& extra = {}) {
     SafetensorsWriter writer;
-    for (const auto& p : model.parameters()) writer.add(p.name, p.variable.value());
+    for (const auto& p : model.state()) writer.add(p.name, p.variable.value());
     const auto meta = model_metadata(model);
     for (const auto& [key, value] : extra) {
         check(!meta.count(key), "save_model: metadata key '", key, "' is reserved");
@@ -195,10 +223,10 @@ inline std::string listing(const std::vector<std::pair<std::string, Shape>>& ten
     return text;
 }
 
-/// For each of the model's parameters (in model.parameters() order), the name of the file's
+/// For each of the model's parameters and buffers (in model.state() order), the name of the file's
 /// tensor that holds it, by the rules of WeightMatching; fails listing both sides.
 template <class T>
-std::vector<std::string> match_weights(const Sequential<T>& model, const SafetensorsFile& file,
+std::vector<std::string> match_weights(const Model<T>& model, const SafetensorsFile& file,
                                        const WeightMatching& matching) {
     const std::string& what = file.description();
     // The file's names after renaming, with the original name each came from.
@@ -220,7 +248,7 @@ std::vector<std::string> match_weights(const Sequential<T>& model, const Safeten
         check(used, what, ": the renaming '", from, "' -> '", matching.rename.at(from),
               "' matches no tensor of the file (it renames module prefixes: the part of a name before its last '.')");
 
-    const auto params = model.parameters();
+    const auto params = model.state();
     std::vector<std::pair<std::string, Shape>> expected;
     for (const auto& p : params) expected.emplace_back(p.name, p.variable.shape());
 
@@ -329,18 +357,18 @@ inline void check_weights_format(const SafetensorsFile& file) {
 /// parameter found with the model's shape, nothing extra, finite values — and the model is
 /// left untouched when anything is wrong. Errors name the file and list the tensors.
 template <class T>
-void load_weights(const Sequential<T>& model, const SafetensorsFile& file, const WeightMatching& matching = {}) {
+void load_weights(const Model<T>& model, const SafetensorsFile& file, const WeightMatching& matching = {}) {
     detail::check_weights_format(file);
     const std::vector<std::string> source = detail::match_weights(model, file, matching);
     std::vector<Tensor<T>> values;
-    auto params = model.parameters();
+    auto params = model.state();
     for (std::size_t i = 0; i < params.size(); ++i) values.push_back(file.tensor<T>(source[i]));
     for (std::size_t i = 0; i < params.size(); ++i) params[i].variable.value().copy_from(values[i]);
 }
 
 /// load_weights() from the file at `path`.
 template <class T>
-void load_weights(const Sequential<T>& model, const std::string& path, const WeightMatching& matching = {}) {
+void load_weights(const Model<T>& model, const std::string& path, const WeightMatching& matching = {}) {
     load_weights(model, SafetensorsFile::load(path), matching);
 }
 
@@ -354,7 +382,7 @@ inline bool has_architecture(const SafetensorsFile& file) {
 /// Rebuilds the network stored in a cnnlite model file from its architecture metadata and
 /// loads its weights. Weights-only files (PyTorch's) are refused: they need load_weights().
 template <class T = float>
-Sequential<T> load_model(const SafetensorsFile& file) {
+Model<T> load_model(const SafetensorsFile& file) {
     if (!file.metadata().count("format") || file.metadata().at("format") != "cnnlite")
         fail(file.description(),
              file.metadata().count("format") ? ": metadata 'format' is '" + file.metadata().at("format") + "', not 'cnnlite'"
@@ -365,14 +393,14 @@ Sequential<T> load_model(const SafetensorsFile& file) {
     auto [input, layers] = detail::parse_architecture(file.require_metadata("architecture"), file.description());
     std::uint64_t available = 0;  // sizes were validated by the reader: no overflow
     for (const auto& [name, entry] : file.entries()) available += static_cast<std::uint64_t>(entry.shape.numel());
-    Sequential<T> model = detail::build_within<T>(input, layers, available, file.description());
+    Model<T> model = detail::build_within<T>(input, layers, available, file.description());
     load_weights(model, file, WeightMatching{{}, false});  // cnnlite's own names: matched by name only
     return model;
 }
 
 /// load_model() from the file at `path`.
 template <class T = float>
-Sequential<T> load_model(const std::string& path) {
+Model<T> load_model(const std::string& path) {
     return load_model<T>(SafetensorsFile::load(path));
 }
 

@@ -13,6 +13,7 @@
 #include "cnnlite/autograd/variable.hpp"
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/nn/activation.hpp"
+#include "cnnlite/nn/symbolic.hpp"
 
 namespace cnnlite {
 
@@ -51,6 +52,15 @@ struct LayerConfig {
     std::string type;                          ///< "Conv2D", "Dense", ...
     std::string name;                          ///< "conv2d", "dense_1", ...
     std::map<std::string, std::string> args;   ///< e.g. {"filters": "64"}
+    /// The layers whose outputs feed this one, in order ("input" is the model's input). Filled
+    /// by Model::architecture(); empty in a layer's own config().
+    std::vector<std::string> inputs;
+
+    LayerConfig() = default;
+    /// A configuration from its parts (`inputs` may stay empty: the layer before).
+    LayerConfig(std::string type_name, std::string layer_name, std::map<std::string, std::string> arguments = {},
+                std::vector<std::string> inbound = {})
+        : type(std::move(type_name)), name(std::move(layer_name)), args(std::move(arguments)), inputs(std::move(inbound)) {}
 
     /// The value of `key`; throws when it is missing.
     const std::string& at(const std::string& key) const {
@@ -95,6 +105,9 @@ inline bool is_batch_of(const Shape& batch, const Shape& sample) {
     return true;
 }
 
+/// The name by which a model's architecture refers to the model's input; no layer may take it.
+inline const char* model_input_name() { return "input"; }
+
 /// A named parameter of a layer ("weight", "bias").
 template <class T>
 struct NamedParameter {
@@ -122,16 +135,33 @@ public:
     /// The layer's output for a batch `x` of shape [N, input...].
     virtual Variable<T> forward(const Variable<T>& x, const ForwardContext& ctx) const = 0;
 
+    /// How many inputs the layer takes: 1, or 0 for "two or more" (Add, Concatenate).
+    virtual int arity() const { return 1; }
+    /// build() for any number of inputs; layers with several inputs override it (and arity()).
+    virtual Shape build_inputs(const std::vector<Shape>& inputs, const LayerInit& init) {
+        check(inputs.size() == 1, "layer '", name_, "' (", type(), ") takes one input, got ", inputs.size());
+        return build(inputs[0], init);
+    }
+    /// forward() for any number of inputs; layers with several inputs override it.
+    virtual Variable<T> forward_inputs(const std::vector<Variable<T>>& xs, const ForwardContext& ctx) const {
+        check(xs.size() == 1, "layer '", name_, "' (", type(), ") takes one input, got ", xs.size());
+        return forward(xs[0], ctx);
+    }
+
     /// The output before a final softmax activation (logits), for the fused loss. Layers whose
     /// activation is not softmax return forward().
     virtual Variable<T> forward_logits(const Variable<T>& x, const ForwardContext& ctx) const { return forward(x, ctx); }
     /// Whether the layer ends in a softmax (so a loss may use forward_logits()).
     virtual bool ends_in_softmax() const { return false; }
 
-    /// Trainable parameters, in a stable order.
+    /// Parameters (leaves that the optimiser may update), in a stable order; frozen layers
+    /// (trainable() false) still list them.
     virtual std::vector<NamedParameter<T>> parameters() const { return {}; }
+    /// State that is saved with the model but not trained (BatchNormalization's running
+    /// statistics), in a stable order.
+    virtual std::vector<NamedParameter<T>> buffers() const { return {}; }
     /// Hyper-parameters for the architecture description.
-    virtual LayerConfig config() const { return {type(), name_, {}}; }
+    virtual LayerConfig config() const { return {type(), name_, {}, {}}; }
     /// A fresh, unbuilt copy with the same hyper-parameters.
     virtual std::unique_ptr<Layer> clone_config() const = 0;
 
@@ -141,24 +171,48 @@ public:
     void set_name(std::string name) { name_ = std::move(name); }
     /// Whether build() has run.
     bool built() const { return built_; }
-    /// Per-sample input shape (known once built).
+    /// Per-sample input shape (known once built); the first input's for a layer with several.
     const Shape& input_shape() const { return input_shape_; }
+    /// Per-sample shapes of all inputs (known once built).
+    const std::vector<Shape>& input_shapes() const { return input_shapes_; }
     /// Per-sample output shape (known once built).
     const Shape& output_shape() const { return output_shape_; }
-    /// Number of trainable values.
+    /// Number of parameter values (trainable or frozen).
     std::int64_t parameter_count() const {
         std::int64_t n = 0;
         for (const auto& p : parameters()) n += p.variable.value().numel();
         return n;
     }
+    /// Number of buffer values (never trained).
+    std::int64_t buffer_count() const {
+        std::int64_t n = 0;
+        for (const auto& b : buffers()) n += b.variable.value().numel();
+        return n;
+    }
+
+    /// Whether the optimiser updates the layer's parameters (Keras' `layer.trainable`). A frozen
+    /// layer keeps its weights, and layers with a training behaviour of their own
+    /// (BatchNormalization) run in inference mode, as in Keras.
+    bool trainable() const { return trainable_; }
+    /// Freezes (false) or unfreezes the layer, e.g. for fine-tuning.
+    void set_trainable(bool on) { trainable_ = on; }
 
     /// Called by the model: builds once and remembers the shapes.
-    void build_once(const Shape& input, const LayerInit& init) {
+    void build_once(const std::vector<Shape>& inputs, const LayerInit& init) {
         check(!built_, "layer '", name_, "' is already built (a layer instance belongs to one model)");
-        output_shape_ = build(input, init);
-        input_shape_ = input;
+        check(!inputs.empty(), "layer '", name_, "': no input");
+        output_shape_ = build_inputs(inputs, init);
+        input_shapes_ = inputs;
+        input_shape_ = inputs[0];
         built_ = true;
     }
+    /// build_once() for a layer with one input.
+    void build_once(const Shape& input, const LayerInit& init) { build_once(std::vector<Shape>{input}, init); }
+
+    /// Records a call of (a copy of) this layer on `x` for a functional model: see Model.
+    Symbolic<T> operator()(const Symbolic<T>& x) const { return call({x}); }
+    /// Records a call on several tensors (Add, Concatenate).
+    Symbolic<T> operator()(const std::vector<Symbolic<T>>& xs) const { return call(xs); }
 
     /// Throws unless `x` is a batch of this layer's input shape.
     void check_input(const Variable<T>& x) const {
@@ -171,8 +225,29 @@ protected:
     std::string name_;
     /// Whether build_once() has run.
     bool built_ = false;
-    Shape input_shape_;  ///< Per-sample input shape.
-    Shape output_shape_;  ///< Per-sample output shape.
+    /// Whether the optimiser updates the parameters.
+    bool trainable_ = true;
+    Shape input_shape_;                 ///< Per-sample input shape (the first input's).
+    std::vector<Shape> input_shapes_;   ///< Per-sample shapes of all inputs.
+    Shape output_shape_;                ///< Per-sample output shape.
+
+private:
+    Symbolic<T> call(const std::vector<Symbolic<T>>& xs) const {
+        check(!xs.empty(), "layer '", name_, "' (", type(), ") called on no tensor");
+        for (std::size_t i = 0; i < xs.size(); ++i)
+            check(xs[i].defined(), "layer '", name_, "' (", type(), "): input ", i, " is an empty Symbolic");
+        if (arity() == 1)
+            check(xs.size() == 1, "layer '", name_, "' (", type(), ") takes one input, called on ", xs.size());
+        else
+            check(xs.size() >= 2, "layer '", name_, "' (", type(), ") takes two or more inputs, called on ", xs.size());
+        auto node = std::make_shared<detail::SymbolicNode<T>>();
+        std::unique_ptr<Layer> copy = clone_config();
+        copy->set_trainable(trainable_);
+        node->layer = std::shared_ptr<const Layer>(std::move(copy));
+        for (const auto& x : xs) node->inputs.push_back(x.node());
+        node->order = detail::SymbolicNode<T>::next_order();
+        return Symbolic<T>(std::move(node));
+    }
 };
 
 }  // namespace cnnlite

@@ -112,7 +112,7 @@ public:
 
     /// The layer's type, name and options as text (what model files store).
     LayerConfig config() const override {
-        return {this->type(), this->name_, options_to_args(options_)};
+        return {this->type(), this->name_, options_to_args(options_), {}};
     }
     /// An unbuilt layer with the same options and name.
     std::unique_ptr<Layer<T>> clone_config() const override {

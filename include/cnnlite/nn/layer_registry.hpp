@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnlite/nn/add.hpp"
 #include "cnnlite/nn/conv2d.hpp"
 #include "cnnlite/nn/dense.hpp"
 #include "cnnlite/nn/dropout.hpp"
@@ -16,6 +17,7 @@
 #include "cnnlite/nn/layer_options.hpp"
 #include "cnnlite/nn/max_pool2d.hpp"
 #include "cnnlite/nn/relu.hpp"
+#include "cnnlite/nn/model.hpp"
 #include "cnnlite/nn/sequential.hpp"
 #include "cnnlite/nn/softmax.hpp"
 
@@ -37,6 +39,7 @@ std::unique_ptr<cnnlite::Layer<T>> make_from_config(const LayerConfig& c) {
 template <class T = float>
 const std::map<std::string, LayerMaker<T>>& layer_registry() {
     static const std::map<std::string, LayerMaker<T>> registry = {
+        {"Add", detail::make_from_config<Add<T>, T>},
         {"Conv2D", detail::make_from_config<Conv2D<T>, T>},
         {"Dense", detail::make_from_config<Dense<T>, T>},
         {"MaxPooling2D", detail::make_from_config<MaxPool2D<T>, T>},
@@ -64,12 +67,36 @@ std::unique_ptr<Layer<T>> make_layer(const LayerConfig& c) {
     return layer;
 }
 
-/// A model rebuilt from an input shape and layer configurations (weights freshly initialised).
+/// A model rebuilt from an input shape and layer configurations (weights freshly
+/// initialised). Each configuration's `inputs` name the layers feeding it ("input" for the
+/// model's input); an empty list means the layer before (so a Sequential's list rebuilds as one).
+template <class T = float>
+Model<T> make_model(const Shape& input_shape, const std::vector<LayerConfig>& layers, std::uint64_t seed = 0,
+                    InitScheme scheme = InitScheme::keras) {
+    Model<T> model(input_shape, seed, scheme);
+    for (const auto& c : layers) {
+        std::vector<std::string> inputs = c.inputs;
+        if (inputs.empty())
+            inputs.push_back(model.size() == 0 ? std::string(model_input_name()) : model.layer(model.size() - 1).name());
+        model.connect(make_layer<T>(c), inputs);
+    }
+    model.check_complete();
+    return model;
+}
+
+/// A chain of layers rebuilt from an input shape and layer configurations (weights freshly
+/// initialised); throws when a configuration names inputs other than the layer before.
 template <class T = float>
 Sequential<T> make_sequential(const Shape& input_shape, const std::vector<LayerConfig>& layers, std::uint64_t seed = 0,
                               InitScheme scheme = InitScheme::keras) {
     Sequential<T> model(input_shape, seed, scheme);
-    for (const auto& c : layers) model.add(make_layer<T>(c));
+    for (const auto& c : layers) {
+        const std::string previous =
+            model.size() == 0 ? std::string(model_input_name()) : model.layer(model.size() - 1).name();
+        check(c.inputs.empty() || (c.inputs.size() == 1 && c.inputs[0] == previous), "make_sequential: layer '", c.name,
+              "' does not take the output of the layer before it (a graph model: use make_model)");
+        model.add(make_layer<T>(c));
+    }
     return model;
 }
 

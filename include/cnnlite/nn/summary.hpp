@@ -6,7 +6,7 @@
 #include <sstream>
 #include <string>
 
-#include "cnnlite/nn/sequential.hpp"
+#include "cnnlite/nn/model.hpp"
 
 namespace cnnlite {
 
@@ -33,28 +33,51 @@ inline std::string pad_right(std::string s, std::size_t width) {
 }  // namespace detail
 
 /// The model as a Keras-like table: one row per layer ("name (Type)", output shape, parameter
-/// count), then the totals and the float32 size.
+/// count, and for a graph Keras' "Connected to" column: the layers feeding it), then the totals
+/// split into trainable and non-trainable values (frozen layers' parameters and buffers such as
+/// BatchNormalization's running statistics) and their float32 size.
 template <class T>
-std::string summary(const Sequential<T>& model, const std::string& title = "sequential") {
-    const std::size_t c1 = 32, c2 = 26, c3 = 12, width = c1 + c2 + c3;
+std::string summary(const Model<T>& model, const std::string& title = "") {
+    const bool graph = !model.is_chain();
+    const std::string name = !title.empty() ? title : graph ? "functional" : "sequential";
+    const std::size_t c1 = 32, c2 = 26, c3 = 12, c4 = graph ? 26 : 0, width = c1 + c2 + c3 + c4;
     const std::string rule(width, '_'), double_rule(width, '=');
     std::ostringstream out;
-    out << "Model: \"" << title << "\"\n" << rule << "\n";
-    out << detail::pad_right(" Layer (type)", c1) << detail::pad_right("Output Shape", c2) << "Param #\n";
+    out << "Model: \"" << name << "\"\n" << rule << "\n";
+    out << detail::pad_right(" Layer (type)", c1) << detail::pad_right("Output Shape", c2);
+    out << (graph ? detail::pad_right("Param #", c3) + "Connected to" : std::string("Param #")) << "\n";
     out << double_rule << "\n";
+    if (graph)
+        out << detail::pad_right(std::string(" ") + model_input_name() + " (InputLayer)", c1)
+            << detail::pad_right(detail::batch_shape(model.input_shape()), c2) << detail::pad_right("0", c3) << "-\n";
     for (std::size_t i = 0; i < model.size(); ++i) {
         const auto& layer = model.layer(i);
+        const std::string params = detail::with_commas(layer.parameter_count() + layer.buffer_count());
         out << detail::pad_right(" " + layer.name() + " (" + layer.type() + ")", c1)
-            << detail::pad_right(detail::batch_shape(layer.output_shape()), c2)
-            << detail::with_commas(layer.parameter_count()) << "\n";
+            << detail::pad_right(detail::batch_shape(layer.output_shape()), c2);
+        if (!graph) {
+            out << params << "\n";
+            continue;
+        }
+        out << detail::pad_right(params, c3);
+        const auto inbound = model.inbound(i);
+        for (std::size_t k = 0; k < inbound.size(); ++k)
+            out << (k ? "\n" + std::string(c1 + c2 + c3, ' ') : std::string()) << inbound[k];
+        out << "\n";
     }
-    const std::int64_t total = model.parameter_count();
-    char size[64];
-    std::snprintf(size, sizeof size, "%.2f MB", static_cast<double>(total) * 4.0 / (1024.0 * 1024.0));
+    const auto size = [](std::int64_t values) {
+        char text[64];
+        std::snprintf(text, sizeof text, "%.2f MB", static_cast<double>(values) * 4.0 / (1024.0 * 1024.0));
+        return std::string(text);
+    };
+    const std::int64_t trainable = model.trainable_count(), frozen = model.non_trainable_count();
+    const std::int64_t total = trainable + frozen;
     out << double_rule << "\n";
-    out << "Total params: " << detail::with_commas(total) << " (" << size << ")\n";
-    out << "Trainable params: " << detail::with_commas(total) << " (" << size << ")\n";
-    out << "Non-trainable params: 0\n" << rule << "\n";
+    out << "Total params: " << detail::with_commas(total) << " (" << size(total) << ")\n";
+    out << "Trainable params: " << detail::with_commas(trainable) << " (" << size(trainable) << ")\n";
+    out << "Non-trainable params: " << detail::with_commas(frozen);
+    if (frozen > 0) out << " (" << size(frozen) << ")";
+    out << "\n" << rule << "\n";
     return out.str();
 }
 

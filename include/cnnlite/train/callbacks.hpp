@@ -35,13 +35,13 @@ class Callback {
 public:
     virtual ~Callback() = default;
     /// Before the first epoch; `history` holds earlier epochs when resuming.
-    virtual void on_train_begin(const Sequential<T>&, const History&) {}
+    virtual void on_train_begin(const Model<T>&, const History&) {}
     /// Before epoch `epoch` (counted from 1) starts.
     virtual void on_epoch_begin(std::int64_t /*epoch*/) {}
     /// After the epoch's record was appended to `history`.
-    virtual void on_epoch_end(const Sequential<T>&, const History& /*history*/, TrainControl&) {}
+    virtual void on_epoch_end(const Model<T>&, const History& /*history*/, TrainControl&) {}
     /// After the last epoch (or when a callback stopped the run).
-    virtual void on_train_end(const Sequential<T>&, const History&) {}
+    virtual void on_train_end(const Model<T>&, const History&) {}
 };
 
 /// Keeps a copy of the weights of the best epoch so far on a monitored metric (val_loss by
@@ -54,7 +54,7 @@ public:
         : monitor_(std::move(monitor)), minimise_(detail::minimise(monitor_, mode)) {}
 
     /// Copies the weights when the monitored value improved.
-    void on_epoch_end(const Sequential<T>& model, const History& history, TrainControl&) override {
+    void on_epoch_end(const Model<T>& model, const History& history, TrainControl&) override {
         const double value = history.epochs.back().metric(monitor_);
         if (!std::isfinite(value)) return;
         if (best_epoch_ == 0 || (minimise_ ? value < best_ : value > best_)) {
@@ -66,7 +66,7 @@ public:
     }
 
     /// Copies the best weights into `model` (no-op before any epoch was kept).
-    void restore(const Sequential<T>& model) const {
+    void restore(const Model<T>& model) const {
         if (weights_.empty()) return;
         auto params = model.parameters();
         check(params.size() == weights_.size(), "KeepBest::restore: the model has ", params.size(),
@@ -107,7 +107,7 @@ public:
         check(patience >= 0, "EarlyStopping: negative patience ", patience);
     }
     /// Counts epochs without improvement and stops the run after `patience` of them.
-    void on_epoch_end(const Sequential<T>&, const History& history, TrainControl& control) override {
+    void on_epoch_end(const Model<T>&, const History& history, TrainControl& control) override {
         const double value = history.epochs.back().metric(monitor_);
         const bool improved = std::isfinite(value) &&
                               (!seen_ || (minimise_ ? value < best_ - min_delta_ : value > best_ + min_delta_));
@@ -146,7 +146,7 @@ public:
     /// Writes the history to `path` (CSV) after every epoch.
     explicit CsvLogger(std::string path) : path_(std::move(path)) {}
     /// Rewrites the CSV file with all epochs so far.
-    void on_epoch_end(const Sequential<T>&, const History& history, TrainControl&) override { history.write_csv(path_); }
+    void on_epoch_end(const Model<T>&, const History& history, TrainControl&) override { history.write_csv(path_); }
 
 private:
     std::string path_;
@@ -157,11 +157,11 @@ template <class T = float>
 class LambdaCallback : public Callback<T> {
 public:
     /// The function called at the end of each epoch.
-    using EpochEnd = std::function<void(const Sequential<T>&, const History&, TrainControl&)>;
+    using EpochEnd = std::function<void(const Model<T>&, const History&, TrainControl&)>;
     /// Calls `fn` at the end of every epoch.
     explicit LambdaCallback(EpochEnd fn) : fn_(std::move(fn)) {}
     /// Calls the function.
-    void on_epoch_end(const Sequential<T>& model, const History& history, TrainControl& control) override {
+    void on_epoch_end(const Model<T>& model, const History& history, TrainControl& control) override {
         fn_(model, history, control);
     }
 

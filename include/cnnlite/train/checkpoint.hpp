@@ -75,7 +75,7 @@ inline double checkpoint_real(const SafetensorsFile& file, const std::string& ke
 
 /// Writes a checkpoint to `path` atomically. `best` and `stopping` may be null.
 template <class T>
-void save_checkpoint(const std::string& path, const Sequential<T>& model, const Optimizer<T>& optimizer,
+void save_checkpoint(const std::string& path, const Model<T>& model, const Optimizer<T>& optimizer,
                      const TrainingState& state, const KeepBest<T>* best, const EarlyStopping<T>* stopping) {
     SafetensorsWriter writer;
     for (const auto& p : model.parameters()) writer.add("model." + p.name, p.variable.value());
@@ -108,7 +108,7 @@ void save_checkpoint(const std::string& path, const Sequential<T>& model, const 
 /// in `path`, which must come from the same architecture. Everything is validated before any
 /// state is changed. Returns the epoch, history and user metadata.
 template <class T>
-TrainingState load_checkpoint(const std::string& path, const Sequential<T>& model, Optimizer<T>& optimizer,
+TrainingState load_checkpoint(const std::string& path, const Model<T>& model, Optimizer<T>& optimizer,
                               detail::Exactly<KeepBest<T>>* best = nullptr,
                               detail::Exactly<EarlyStopping<T>>* stopping = nullptr) {
     const SafetensorsFile file = SafetensorsFile::load(path);
@@ -201,7 +201,7 @@ public:
         : path_(std::move(path)), optimizer_(optimizer), best_(best), stopping_(stopping), metadata_(std::move(metadata)) {}
 
     /// Writes the checkpoint (atomically).
-    void on_epoch_end(const Sequential<T>& model, const History& history, TrainControl& control) override {
+    void on_epoch_end(const Model<T>& model, const History& history, TrainControl& control) override {
         TrainingState state;
         state.epoch = history.epochs.back().epoch;
         state.finished = control.stop;

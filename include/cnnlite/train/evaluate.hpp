@@ -28,7 +28,7 @@ struct Evaluation {
 /// Evaluates `model` on `data` in batches of `batch_size`. A model ending in softmax is scored
 /// on its logits (stable loss); any other model's output is taken as logits.
 template <class T>
-Evaluation evaluate(const Sequential<T>& model, const Dataset& data, std::int64_t batch_size = 1000) {
+Evaluation evaluate(const Model<T>& model, const Dataset& data, std::int64_t batch_size = 1000) {
     check(!data.empty(), "evaluate: the data set is empty");
     check(batch_size > 0, "evaluate: batch size must be positive, got ", batch_size);
     model.check_batch(data.images().shape(), "evaluate");

@@ -55,7 +55,7 @@ struct FitOptions {
 /// The checks fit() makes of its arguments before training (data-parallel training makes them
 /// too, once the ranks agree on the arguments). Throws cnnlite::Error naming the problem.
 template <class T>
-void check_fit_arguments(const Sequential<T>& model, const Dataset& train, const Dataset* validation,
+void check_fit_arguments(const Model<T>& model, const Dataset& train, const Dataset* validation,
                          const FitOptions& options) {
     check(!train.empty(), "fit: the training set is empty");
     check(options.batch_size >= 1, "fit: batch size must be at least 1, got ", options.batch_size);
@@ -97,7 +97,7 @@ template <class T>
 class LocalTraining {
 public:
     /// Training of `model` by `optimizer`, validating on `validation` (null: none).
-    LocalTraining(const Sequential<T>& model, Optimizer<T>& optimizer, const Dataset* validation,
+    LocalTraining(const Model<T>& model, Optimizer<T>& optimizer, const Dataset* validation,
                   const FitOptions& options)
         : model_(model), validation_(validation), options_(options), step_(model, optimizer, options.on_non_finite) {}
 
@@ -123,7 +123,7 @@ public:
     Verbosity verbosity(Verbosity wanted) const { return wanted; }
 
 private:
-    const Sequential<T>& model_;
+    const Model<T>& model_;
     const Dataset* validation_;
     const FitOptions& options_;
     TrainStep<T> step_;
@@ -134,7 +134,7 @@ private:
 /// of `options`, `history` holding the earlier ones when resuming. The caller has checked the
 /// arguments (check_fit_arguments). Returns the history of all epochs.
 template <class T, class Strategy>
-History fit(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train, const FitOptions& options,
+History fit(Model<T>& model, Optimizer<T>& optimizer, const Dataset& train, const FitOptions& options,
             Strategy& strategy, const std::vector<Callback<T>*>& callbacks = {}, History history = {}) {
     const FlushDenormals flush(options.flush_denormals);
     Batcher batcher(train, BatchOptions{options.batch_size, options.shuffle, false, options.seed});
@@ -184,7 +184,7 @@ History fit(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train,
 /// every epoch, in this process. Epochs initial_epoch+1 .. epochs run; `history` holds earlier
 /// epochs when resuming. Returns the history of all epochs.
 template <class T>
-History fit(Sequential<T>& model, Optimizer<T>& optimizer, const Dataset& train, const Dataset* validation,
+History fit(Model<T>& model, Optimizer<T>& optimizer, const Dataset& train, const Dataset* validation,
             const FitOptions& options, const std::vector<Callback<T>*>& callbacks = {}, History history = {}) {
     check_fit_arguments(model, train, validation, options);
     LocalTraining<T> local(model, optimizer, validation, options);

@@ -74,7 +74,7 @@ namespace detail {
 /// NaN/Inf, a non-finite input, or the first layer whose output turns non-finite (found by
 /// repeating the forward pass, with the same dropout masks, and watching every layer).
 template <class T>
-std::string explain_non_finite_loss(const Sequential<T>& model, const std::vector<NamedParameter<T>>& params,
+std::string explain_non_finite_loss(const Model<T>& model, const std::vector<NamedParameter<T>>& params,
                                     const Variable<T>& x, const Batch& batch, const ForwardContext& ctx) {
     for (const auto& p : params) {
         const std::int64_t bad = first_non_finite(p.variable.value());

@@ -45,7 +45,7 @@ struct ForwardAndLoss {
 /// Runs `model` on `batch` to its logits (with the dropout masks `ctx` selects) and the fused
 /// softmax cross-entropy with the batch's labels.
 template <class T>
-ForwardAndLoss<T> forward_and_loss(const Sequential<T>& model, const Batch& batch, const ForwardContext& ctx) {
+ForwardAndLoss<T> forward_and_loss(const Model<T>& model, const Batch& batch, const ForwardContext& ctx) {
     static_assert(sizeof(int) == sizeof(std::int32_t), "labels are passed to the loss as int32");
     ForwardAndLoss<T> f;
     if constexpr (std::is_same<T, float>::value) f.input = Variable<T>(batch.images);
@@ -76,7 +76,7 @@ public:
     using Result = StepResult;
 
     /// A step of `optimizer` on `model`'s parameters.
-    TrainStep(const Sequential<T>& model, Optimizer<T>& optimizer, NonFinitePolicy policy = NonFinitePolicy::error)
+    TrainStep(const Model<T>& model, Optimizer<T>& optimizer, NonFinitePolicy policy = NonFinitePolicy::error)
         : model_(model), optimizer_(optimizer), params_(model.parameters()), policy_(policy) {}
 
     /// Trains on `batch`; `ctx` carries the step and seed for dropout. `epoch` and `step` only
@@ -102,7 +102,7 @@ public:
     }
 
 private:
-    const Sequential<T>& model_;
+    const Model<T>& model_;
     Optimizer<T>& optimizer_;
     std::vector<NamedParameter<T>> params_;
     NonFinitePolicy policy_;
