@@ -13,6 +13,7 @@
 #include "cnnlite/nn/layer_registry.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/nn/summary.hpp"
+#include "cnnlite/ops/elementwise.hpp"
 #include "cnnlite/ops/softmax_cross_entropy.hpp"
 #include "model_gradients.hpp"
 

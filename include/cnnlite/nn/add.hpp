@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cnnlite/nn/merge_layer.hpp"
-#include "cnnlite/ops/elementwise.hpp"
+#include "cnnlite/ops/combine.hpp"
 
 namespace cnnlite {
 
@@ -32,11 +32,9 @@ public:
                   ", input 0 has ", inputs[0], " (Add needs one shape)");
         return inputs[0];
     }
-    /// x0 + x1 + ... in input order.
+    /// x0 + x1 + ... in input order, as one add_n node (one pass, one graph node for any count).
     Variable<T> merge(const std::vector<Variable<T>>& xs, const ForwardContext&) const override {
-        Variable<T> sum = add(xs[0], xs[1]);
-        for (std::size_t i = 2; i < xs.size(); ++i) sum = add(sum, xs[i]);
-        return sum;
+        return add_n(xs);
     }
 };
 

@@ -69,8 +69,11 @@ public:
     Conv2D& use_bias(bool on) { this->options_.use_bias = on; return *this; }
     /// Activation applied to the output (fused into the convolution for relu).
     Conv2D& activation(Activation a) { this->options_.activation = a; return *this; }
-    /// Activation by Keras name: "linear", "relu" or "softmax".
-    Conv2D& activation(const std::string& a) { this->options_.activation = parse_activation(a); return *this; }
+    /// Activation by Keras name ("linear", "relu", "gelu", ...: see Activation).
+    Conv2D& activation(const std::string& a) {
+        this->options_.activation = parse_activation(a, this->label());
+        return *this;
+    }
     /// Sets the layer's name (default: conv2d, conv2d_1, ... in model order).
     Conv2D& name(std::string n) { this->set_name(std::move(n)); return *this; }
 
@@ -103,10 +106,12 @@ public:
         Variable<T> y = forward_logits(x, ctx);
         return this->options_.activation == Activation::softmax ? softmax_channels(y) : y;
     }
-    /// The convolution before a softmax activation (with relu, after it).
+    /// The convolution before a softmax activation; with any other activation, after it.
     Variable<T> forward_logits(const Variable<T>& x, const ForwardContext&) const override {
         this->check_input(x);
-        return conv2d(x, weight_, bias_, conv2d_args());
+        const Activation a = this->options_.activation;
+        Variable<T> y = conv2d(x, weight_, bias_, conv2d_args());
+        return a == Activation::none || a == Activation::relu || a == Activation::softmax ? y : apply_activation(y, a);
     }
 
     std::vector<NamedParameter<T>> parameters() const override {

@@ -46,8 +46,11 @@ public:
     Dense& use_bias(bool on) { this->options_.use_bias = on; return *this; }
     /// Activation applied to the output (relu is fused into the op).
     Dense& activation(Activation a) { this->options_.activation = a; return *this; }
-    /// Activation by Keras name: "linear", "relu" or "softmax".
-    Dense& activation(const std::string& a) { this->options_.activation = parse_activation(a); return *this; }
+    /// Activation by Keras name ("linear", "relu", "softmax", "gelu", ...: see Activation).
+    Dense& activation(const std::string& a) {
+        this->options_.activation = parse_activation(a, this->label());
+        return *this;
+    }
     /// Sets the layer's name (default: dense, dense_1, ... in model order).
     Dense& name(std::string n) { this->set_name(std::move(n)); return *this; }
 
@@ -76,10 +79,12 @@ public:
         Variable<T> y = forward_logits(x, ctx);
         return this->options_.activation == Activation::softmax ? softmax(y) : y;
     }
-    /// The output before a softmax activation (the logits).
+    /// The output before a softmax activation (the logits); with any other activation, the output.
     Variable<T> forward_logits(const Variable<T>& x, const ForwardContext&) const override {
         this->check_input(x);
-        return linear(x, weight_, bias_, this->options_.activation == Activation::relu);
+        const Activation a = this->options_.activation;
+        Variable<T> y = linear(x, weight_, bias_, a == Activation::relu);
+        return a == Activation::none || a == Activation::relu || a == Activation::softmax ? y : apply_activation(y, a);
     }
 
     std::vector<NamedParameter<T>> parameters() const override {

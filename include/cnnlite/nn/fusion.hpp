@@ -29,14 +29,15 @@ struct FusionRule {
 
 namespace detail {
 
-// Conv2D with a ReLU activation, then max pooling: the convolution's output is pooled while it
-// is in the cache and never stored whole (kernels/conv_relu_pool.hpp).
+// Conv2D with a ReLU activation, then unpadded max pooling: the convolution's output is pooled
+// while it is in the cache and never stored whole (kernels/conv_relu_pool.hpp).
 template <class T>
 Variable<T> fuse_conv_relu_pool(const Layer<T>& first, const Layer<T>& second, const Variable<T>& x,
                                 const ForwardContext&) {
     const auto* conv = dynamic_cast<const Conv2D<T>*>(&first);
     const auto* pool = dynamic_cast<const MaxPool2D<T>*>(&second);
-    if (conv == nullptr || pool == nullptr || conv->activation() != Activation::relu) return Variable<T>();
+    if (conv == nullptr || pool == nullptr || conv->activation() != Activation::relu || pool->padded())
+        return Variable<T>();
     conv->check_input(x);
     return conv2d_relu_max_pool2d(x, conv->weight(), conv->bias(), conv->conv2d_args(), pool->pool_h(), pool->pool_w(),
                                   pool->stride_h(), pool->stride_w());
@@ -49,8 +50,8 @@ Variable<T> fuse_dropout_pool(const Layer<T>& first, const Layer<T>& second, con
                               const ForwardContext& ctx) {
     const auto* drop = dynamic_cast<const Dropout<T>*>(&first);
     const auto* pool = dynamic_cast<const MaxPool2D<T>*>(&second);
-    if (drop == nullptr || pool == nullptr || !ctx.training || drop->rate() == 0.0 || x.value().rank() != 4 ||
-        pool->stride_h() < pool->pool_h() || pool->stride_w() < pool->pool_w())
+    if (drop == nullptr || pool == nullptr || pool->padded() || !ctx.training || drop->rate() == 0.0 ||
+        x.value().rank() != 4 || pool->stride_h() < pool->pool_h() || pool->stride_w() < pool->pool_w())
         return Variable<T>();
     drop->check_input(x);
     return dropout_max_pool2d(x, drop->rate(), drop->random_stream(ctx), drop->sample_ids(ctx, x.shape()[0]),
@@ -63,8 +64,8 @@ Variable<T> fuse_dropout_pool(const Layer<T>& first, const Layer<T>& second, con
 template <class T>
 const std::vector<FusionRule<T>>& fusion_rules() {
     static const std::vector<FusionRule<T>> rules = {
-        {"Conv2D(relu) + MaxPool2D", "conv2d_relu_max_pool2d", detail::fuse_conv_relu_pool<T>},
-        {"Dropout (training) + MaxPool2D with non-overlapping windows", "dropout_max_pool2d",
+        {"Conv2D(relu) + MaxPool2D (unpadded)", "conv2d_relu_max_pool2d", detail::fuse_conv_relu_pool<T>},
+        {"Dropout (training) + MaxPool2D with non-overlapping unpadded windows", "dropout_max_pool2d",
          detail::fuse_dropout_pool<T>},
     };
     return rules;

@@ -14,6 +14,7 @@
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/nn/activation.hpp"
 #include "cnnlite/nn/symbolic.hpp"
+#include "cnnlite/ops/batch_norm.hpp"
 
 namespace cnnlite {
 
@@ -23,6 +24,10 @@ struct ForwardContext {
     std::uint64_t seed = 0;                     ///< keys dropout masks
     std::int64_t step = 0;                      ///< training step (keys dropout masks)
     const std::int64_t* sample_ids = nullptr;   ///< global index of each row; null: 0..N-1
+    /// Sums BatchNormalization's per-channel batch sums across processes in training, so that
+    /// data-parallel training normalises with the global batch's statistics (synchronised batch
+    /// norm); null: this process's batch only. Must outlive the backward pass.
+    const ChannelSumReducer* channel_sum_reducer = nullptr;
 };
 
 /// Initialisation schemes for weights.
@@ -167,6 +172,8 @@ public:
 
     /// The layer's name within its model.
     const std::string& name() const { return name_; }
+    /// "Type 'name'", or the type alone before the layer is named: how errors name the layer.
+    std::string label() const { return name_.empty() ? std::string(type()) : std::string(type()) + " '" + name_ + "'"; }
     /// Names the layer (before it is added to a model).
     void set_name(std::string name) { name_ = std::move(name); }
     /// Whether build() has run.

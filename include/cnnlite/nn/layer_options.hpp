@@ -7,7 +7,10 @@
 // From that list alone come the layer's configuration in the model file (options_to_args),
 // its rebuilding from a model file (options_from_config, through nn/layer_registry.hpp) and
 // its copy (the struct is a value). Field types: std::int64_t, double, bool, Extent2,
-// Padding, Activation; the text of each is what model files have always stored.
+// Padding, and enums with a `to_string(E)` and a `parse_option(text, E&)` beside them
+// (Activation, BatchNormConvention); the text of each is what model files have always stored.
+// A field added to a layer after files were written is listed with `v.optional(key, field)`:
+// files without it load with the field's default.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "cnnlite/core/error.hpp"
@@ -62,7 +66,15 @@ struct OptionsWriter {
     void operator()(const char* key, bool v) { args[key] = v ? "true" : "false"; }
     void operator()(const char* key, const Extent2& v) { args[key] = v.str(); }
     void operator()(const char* key, const Padding& v) { args[key] = v.str(); }
-    void operator()(const char* key, Activation v) { args[key] = to_string(v); }
+    template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+    void operator()(const char* key, E v) {
+        args[key] = to_string(v);
+    }
+    /// Optional fields are written like the others: only reading tolerates their absence.
+    template <class V>
+    void optional(const char* key, const V& v) {
+        (*this)(key, v);
+    }
 };
 
 /// Reads each visited field from a LayerConfig; errors name the layer and the key.
@@ -79,7 +91,20 @@ struct OptionsReader {
     }
     void operator()(const char* key, Extent2& v) { v = Extent2::parse(config.at(key), "layer '" + config.name + "': '" + key + "'"); }
     void operator()(const char* key, Padding& v) { v = Padding::parse(config.at(key)); }
-    void operator()(const char* key, Activation& v) { v = parse_activation(config.at(key)); }
+    template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+    void operator()(const char* key, E& v) {
+        const std::string& text = config.at(key);
+        try {
+            parse_option(text, v);
+        } catch (const Error& e) {
+            fail("layer '", config.name, "' (", config.type, "): '", key, "': ", e.what());
+        }
+    }
+    /// A field that older files lack: read when present, otherwise left at its default.
+    template <class V>
+    void optional(const char* key, V& v) {
+        if (config.args.count(key)) (*this)(key, v);
+    }
 };
 
 }  // namespace detail

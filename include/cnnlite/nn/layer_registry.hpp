@@ -9,17 +9,25 @@
 #include <string>
 #include <vector>
 
+#include "cnnlite/nn/activation_layer.hpp"
 #include "cnnlite/nn/add.hpp"
+#include "cnnlite/nn/avg_pool2d.hpp"
+#include "cnnlite/nn/batch_normalization.hpp"
+#include "cnnlite/nn/concatenate.hpp"
 #include "cnnlite/nn/conv2d.hpp"
 #include "cnnlite/nn/dense.hpp"
 #include "cnnlite/nn/dropout.hpp"
+#include "cnnlite/nn/elu.hpp"
 #include "cnnlite/nn/flatten.hpp"
+#include "cnnlite/nn/global_pooling2d.hpp"
 #include "cnnlite/nn/layer_options.hpp"
+#include "cnnlite/nn/leaky_relu.hpp"
 #include "cnnlite/nn/max_pool2d.hpp"
 #include "cnnlite/nn/relu.hpp"
 #include "cnnlite/nn/model.hpp"
 #include "cnnlite/nn/sequential.hpp"
 #include "cnnlite/nn/softmax.hpp"
+#include "cnnlite/nn/spatial_dropout2d.hpp"
 
 namespace cnnlite {
 
@@ -39,14 +47,23 @@ std::unique_ptr<cnnlite::Layer<T>> make_from_config(const LayerConfig& c) {
 template <class T = float>
 const std::map<std::string, LayerMaker<T>>& layer_registry() {
     static const std::map<std::string, LayerMaker<T>> registry = {
+        {"Activation", detail::make_from_config<ActivationLayer<T>, T>},
         {"Add", detail::make_from_config<Add<T>, T>},
+        {"AveragePooling2D", detail::make_from_config<AvgPool2D<T>, T>},
+        {"BatchNormalization", detail::make_from_config<BatchNormalization<T>, T>},
+        {"Concatenate", detail::make_from_config<Concatenate<T>, T>},
         {"Conv2D", detail::make_from_config<Conv2D<T>, T>},
         {"Dense", detail::make_from_config<Dense<T>, T>},
+        {"ELU", detail::make_from_config<ELU<T>, T>},
+        {"GlobalAveragePooling2D", detail::make_from_config<GlobalAveragePooling2D<T>, T>},
+        {"GlobalMaxPooling2D", detail::make_from_config<GlobalMaxPooling2D<T>, T>},
+        {"LeakyReLU", detail::make_from_config<LeakyReLU<T>, T>},
         {"MaxPooling2D", detail::make_from_config<MaxPool2D<T>, T>},
         {"Dropout", detail::make_from_config<Dropout<T>, T>},
         {"Flatten", detail::make_from_config<Flatten<T>, T>},
         {"ReLU", detail::make_from_config<ReLU<T>, T>},
         {"Softmax", detail::make_from_config<Softmax<T>, T>},
+        {"SpatialDropout2D", detail::make_from_config<SpatialDropout2D<T>, T>},
     };
     return registry;
 }
