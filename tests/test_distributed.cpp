@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@
 #include "cnnlite/distributed/gradient_averager.hpp"
 #include "cnnlite/distributed/sharding.hpp"
 #include "cnnlite/distributed/threads.hpp"
+#include "cnnlite/nn/dense.hpp"
+#include "cnnlite/nn/dropout.hpp"
+#include "cnnlite/nn/flatten.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/optim/sgd.hpp"
@@ -85,6 +89,45 @@ FitOptions quiet_options(std::int64_t epochs = 1) {
     o.seed = 5;
     o.verbosity = Verbosity::silent;
     return o;
+}
+
+/// An identity layer with a buffer, the running mean of its input in training (as
+/// BatchNormalization's running statistics): each rank's follows its own shard.
+class RunningMean : public Layer<float> {
+public:
+    const char* type() const override { return "RunningMean"; }
+    const char* default_name() const override { return "running_mean"; }
+    Shape build(const Shape& input, const LayerInit&) override {
+        mean_ = Variable<float>(Tensor<float>::zeros(input));
+        return input;
+    }
+    Variable<float> forward(const Variable<float>& x, const ForwardContext& ctx) const override {
+        if (ctx.training) {
+            Tensor<float>& m = mean_.value();
+            const std::int64_t n = x.shape()[0], f = m.numel();
+            for (std::int64_t j = 0; j < f; ++j) {
+                double sum = 0;
+                for (std::int64_t i = 0; i < n; ++i) sum += x.value()[i * f + j];
+                m[j] = 0.9f * m[j] + 0.1f * static_cast<float>(sum / static_cast<double>(n));
+            }
+        }
+        return x;
+    }
+    std::vector<NamedParameter<float>> buffers() const override { return {{"running_mean", mean_}}; }
+    std::unique_ptr<Layer<float>> clone_config() const override { return std::make_unique<RunningMean>(); }
+
+private:
+    mutable Variable<float> mean_;
+};
+
+Sequential<float> small_model_with_buffer(std::uint64_t seed) {
+    Sequential<float> model(Shape{1, 28, 28}, seed);
+    model.add(Flatten<float>());
+    model.add(std::unique_ptr<Layer<float>>(std::make_unique<RunningMean>()));
+    model.add(Dense<float>(16).activation("relu"));
+    model.add(Dropout<float>(0.25));
+    model.add(Dense<float>(10).activation("softmax"));
+    return model;
 }
 
 }  // namespace
@@ -334,6 +377,49 @@ TEST_CASE("N ranks sharing a global batch of 64 end with one process's weights (
                 CHECK(got.epochs[e].val_loss == doctest::Approx(expected.epochs[e].val_loss).epsilon(1e-5));
             }
         }
+    }
+}
+
+TEST_CASE("recipes across ranks: augmentation, smoothing, clipping, per-step schedule and EMA give one process's weights") {
+    const Communicator comm;
+    const Dataset data = synthetic_data(200);
+    const Dataset validation = synthetic_data(70, 12);
+    FitOptions o = quiet_options(2);
+    o.augmentation = Augmentation().translate(2).flip_horizontal().random_erasing(0.5);
+    o.label_smoothing = 0.1;
+    o.clip_grad_norm = 0.5;
+    o.schedule = LearningRateSchedule::one_cycle(8);
+    o.ema_decay = 0.7;
+
+    Sequential<float> reference = small_model_with_buffer(3);
+    Adam<float> adam_reference(reference.trainable_variables());
+    const History expected = fit(reference, adam_reference, data, &validation, o);
+
+    // Every rank starts from other weights and buffers: the broadcast makes them rank 0's, and
+    // the buffers, which each rank updates from its own shard, are rank 0's again after every
+    // epoch (the replica check after each epoch would fail otherwise).
+    Sequential<float> model = small_model_with_buffer(comm.rank() == 0 ? 3 : 99);
+    Adam<float> adam(model.trainable_variables());
+    const History got = fit_data_parallel(comm, model, adam, data, &validation, o);
+    const double difference = max_relative_difference(flat_weights(model), flat_weights(reference));
+    CAPTURE(difference);
+    CHECK(difference < 1e-5);
+    if (comm.size() == 1) CHECK(parameter_hash(model) == parameter_hash(reference));
+    check_replicas(comm, model, "after training");
+    REQUIRE(got.epochs.size() == 2);
+    for (std::size_t e = 0; e < 2; ++e) {
+        CHECK(got.epochs[e].loss == doctest::Approx(expected.epochs[e].loss).epsilon(1e-5));
+        CHECK(got.epochs[e].val_loss == doctest::Approx(expected.epochs[e].val_loss).epsilon(1e-5));
+    }
+    CHECK(adam.learning_rate() == adam_reference.learning_rate());
+    CHECK(adam.steps() == 8);
+
+    // A rank with another recipe setting is named by the consistency check.
+    if (comm.size() > 1) {
+        FitOptions other = o;
+        if (comm.rank() == 1) other.label_smoothing = 0.2;
+        CHECK_THROWS_WITH_AS(fit_data_parallel(comm, model, adam, data, &validation, other),
+                             doctest::Contains("the ranks disagree on label smoothing"), CollectiveError);
     }
 }
 

@@ -21,6 +21,7 @@
 #include <zlib.h>
 
 #include "cnnlite/core/files.hpp"
+#include "cnnlite/data/idx.hpp"
 #include "cnnlite/io/model_file.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "picture_bytes.hpp"

@@ -6,6 +6,7 @@
 #include "cnnlite/train/checkpoint.hpp"
 #include "cnnlite/train/evaluate.hpp"
 #include "cnnlite/train/fit.hpp"
+#include "cnnlite/train/fit_options.hpp"
 #include "cnnlite/train/history.hpp"
 #include "cnnlite/train/metrics.hpp"
 #include "cnnlite/train/non_finite.hpp"

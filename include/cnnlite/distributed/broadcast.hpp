@@ -1,5 +1,6 @@
-// Broadcast from one rank (rank 0 by default) of a model's weights and an optimiser's state,
-// so that every replica starts from the same bits whatever each rank initialised or loaded.
+// Broadcast from one rank (rank 0 by default) of a model's weights and buffers, an optimiser's
+// state and a weight average, so that every replica starts from the same bits whatever each
+// rank initialised or loaded.
 #pragma once
 
 #include <mpi.h>
@@ -7,12 +8,14 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cnnlite/autograd/variable.hpp"
 #include "cnnlite/distributed/allreduce.hpp"
 #include "cnnlite/distributed/communicator.hpp"
 #include "cnnlite/nn/sequential.hpp"
+#include "cnnlite/optim/ema.hpp"
 #include "cnnlite/optim/optimizer.hpp"
 
 namespace cnnlite::distributed {
@@ -46,6 +49,28 @@ inline void check_same_layout(const Communicator& comm, const std::vector<std::i
                                                       ": the tensor shapes differ between the ranks"));
 }
 
+/// Broadcasts named tensors (an optimiser's or a weight average's state) from `root`; the
+/// names and sizes must agree on every rank (checked). Collective.
+template <class T>
+void broadcast_named(const Communicator& comm, std::vector<std::pair<std::string, Tensor<T>>>& state, int root,
+                     const char* what) {
+    std::vector<std::int64_t> layout;
+    for (const auto& [name, tensor] : state) {
+        layout.push_back(static_cast<std::int64_t>(std::hash<std::string>{}(name)));
+        layout.push_back(tensor.numel());
+    }
+    check_same_layout(comm, layout, what);
+    for (auto& [name, tensor] : state) broadcast_data(comm, tensor, root, name);
+}
+
+/// The variables of a model's state (parameters, frozen ones included, and buffers).
+template <class T>
+std::vector<Variable<T>> state_variables(const Model<T>& model) {
+    std::vector<Variable<T>> out;
+    for (const auto& s : model.state()) out.push_back(s.variable);
+    return out;
+}
+
 }  // namespace detail
 
 /// Overwrites `params` on every rank with rank `root`'s values. Collective; every rank passes
@@ -63,10 +88,21 @@ void broadcast_parameters(const Communicator& comm, std::vector<Variable<T>> par
         detail::broadcast_data(comm, params[i].value(), root, "parameter " + std::to_string(i));
 }
 
-/// Overwrites the model's weights on every rank with rank `root`'s. Collective.
+/// Overwrites the model's state on every rank with rank `root`'s: every parameter (frozen
+/// layers' too) and every buffer (BatchNormalization's running statistics). Collective.
 template <class T>
 void broadcast_parameters(const Communicator& comm, const Model<T>& model, int root = 0) {
-    broadcast_parameters(comm, model.trainable_variables(), root);
+    broadcast_parameters(comm, detail::state_variables(model), root);
+}
+
+/// Overwrites the model's buffers on every rank with rank `root`'s, as PyTorch's
+/// DistributedDataParallel does: each rank updates running statistics from its own shard, so
+/// the replicas' buffers drift apart between broadcasts. Collective; nothing without buffers.
+template <class T>
+void broadcast_buffers(const Communicator& comm, const Model<T>& model, int root = 0) {
+    std::vector<Variable<T>> buffers;
+    for (const auto& b : model.buffers()) buffers.push_back(b.variable);
+    if (!buffers.empty()) broadcast_parameters(comm, buffers, root);
 }
 
 /// Gives every rank rank `root`'s optimiser state (step counts and buffers, e.g. Adam's
@@ -75,14 +111,18 @@ template <class T>
 void broadcast_optimizer_state(const Communicator& comm, Optimizer<T>& optimizer, int root = 0) {
     check(root >= 0 && root < comm.size(), "broadcast_optimizer_state: root ", root, " is not a rank of ", comm.size());
     typename Optimizer<T>::State state = optimizer.state();
-    std::vector<std::int64_t> layout;
-    for (const auto& [name, tensor] : state) {
-        layout.push_back(static_cast<std::int64_t>(std::hash<std::string>{}(name)));
-        layout.push_back(tensor.numel());
-    }
-    detail::check_same_layout(comm, layout, "the optimiser state");
-    for (auto& [name, tensor] : state) detail::broadcast_data(comm, tensor, root, name);
+    detail::broadcast_named(comm, state, root, "the optimiser state");
     optimizer.load_state(state);
+}
+
+/// Gives every rank rank `root`'s weight average (update count and averages), as a resumed
+/// run needs. Collective; the averages must be built alike.
+template <class T>
+void broadcast_ema_state(const Communicator& comm, ExponentialMovingAverage<T>& ema, int root = 0) {
+    check(root >= 0 && root < comm.size(), "broadcast_ema_state: root ", root, " is not a rank of ", comm.size());
+    typename ExponentialMovingAverage<T>::State state = ema.state();
+    detail::broadcast_named(comm, state, root, "the weight average");
+    ema.load_state(state);
 }
 
 }  // namespace cnnlite::distributed

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -82,7 +83,7 @@ struct Fingerprint {
 };
 
 /// Hash of the network: every layer's type, name and hyper-parameters, the input shape, the
-/// element type and every parameter's shape.
+/// element type and every parameter's and buffer's shape.
 template <class T>
 std::uint64_t architecture_hash(const Model<T>& model) {
     Hasher h;
@@ -92,18 +93,18 @@ std::uint64_t architecture_hash(const Model<T>& model) {
         h.text(c.type).text(c.name);
         for (const auto& [key, value] : c.args) h.text(key).text(value);
     }
-    for (const auto& p : model.parameters()) {
+    for (const auto& p : model.state()) {
         h.text(p.name);
         for (int i = 0; i < p.variable.value().rank(); ++i) h.value(static_cast<std::uint64_t>(p.variable.value().dim(i)));
     }
     return h.digest();
 }
 
-/// Hash of the model's current weights (their exact bits).
+/// Hash of the model's current weights and buffers (their exact bits).
 template <class T>
 std::uint64_t parameter_hash(const Model<T>& model) {
     Hasher h;
-    for (const auto& p : model.parameters())
+    for (const auto& p : model.state())
         h.bytes(p.variable.value().data(), static_cast<std::size_t>(p.variable.value().numel()) * sizeof(T));
     return h.digest();
 }
@@ -142,6 +143,19 @@ Fingerprint fit_fingerprint(const Model<T>& model, const Optimizer<T>& optimizer
         .add("flush denormals", options.flush_denormals ? 1 : 0)
         .add_hash("optimiser", Hasher().text(optimizer.name()).digest())
         .add_hash("learning rate", lr_bits);
+    // The recipe options, by their exact text (fit_recipe).
+    const auto recipe = fit_recipe(options);
+    const auto text_hash = [&recipe](std::initializer_list<const char*> keys) {
+        Hasher h;
+        for (const char* key : keys) h.text(key).text(recipe.at(key));
+        return h.digest();
+    };
+    f.add_hash("augmentation", text_hash({"augmentation"}))
+        .add_hash("label smoothing", text_hash({"label_smoothing"}))
+        .add_hash("gradient clipping", text_hash({"clip_grad_norm"}))
+        .add_hash("learning-rate schedule", text_hash({"schedule", "learning_rate_schedule"}))
+        .add_hash("weight average", text_hash({"ema_decay", "ema_warmup"}) ^
+                                        (options.ema_overwrite_at_end ? 1u : 0u));
     return f;
 }
 

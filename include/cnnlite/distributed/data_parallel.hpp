@@ -7,7 +7,11 @@
 // makes the same optimiser step. Loss and accuracy are reduced over the ranks, so the history
 // (and every callback's view of it) is the same everywhere; a callback asking to stop on any
 // rank stops all of them. Files and progress are the caller's business: pass writing
-// callbacks on rank 0 only (progress is printed by rank 0 alone).
+// callbacks on rank 0 only (progress is printed by rank 0 alone). The recipe options of
+// FitOptions act as in fit(): each rank augments its shard with the keys a single process would
+// use, the smoothed loss, clipping (of the averaged gradients), schedules and the weight average
+// run identically on every rank, and validation uses the averaged weights. Buffers (running
+// statistics) are rank 0's: broadcast at the start and before every validation.
 #pragma once
 
 #include <algorithm>
@@ -15,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -50,11 +55,13 @@ public:
     /// loss_sum is the sum over the ranks of (mean loss of the shard) * (shard size).
     using Result = StepResult;
 
-    /// A step of `model` with `optimizer` over the ranks of `comm` (every rank holds a replica).
+    /// A step of `model` with `optimizer` over the ranks of `comm` (every rank holds a replica),
+    /// with `recipe`'s extras.
     DataParallelStep(const Communicator& comm, const Model<T>& model, Optimizer<T>& optimizer,
-                     NonFinitePolicy policy = NonFinitePolicy::error, GradientOptions gradients = {})
+                     NonFinitePolicy policy = NonFinitePolicy::error, GradientOptions gradients = {},
+                     StepRecipe<T> recipe = {})
         : comm_(comm), model_(model), optimizer_(optimizer), params_(model.parameters()), policy_(policy),
-          averager_(comm, model.trainable_variables(), gradients) {}
+          averager_(comm, model.trainable_variables(), gradients), recipe_(recipe) {}
 
     /// Trains on `shard`, this rank's part of a global batch of `global_count` samples (it may
     /// be empty); `ctx` carries the global step, seed and the shard's global sample indices.
@@ -66,7 +73,7 @@ public:
         optimizer_.zero_grad();
         double loss_sum = 0, correct = 0;
         if (count > 0) {
-            ForwardAndLoss<T> f = forward_and_loss(model_, shard, ctx);
+            ForwardAndLoss<T> f = forward_and_loss(model_, shard, ctx, recipe_.label_smoothing);
             loss_sum = f.mean_loss * static_cast<double>(count);
             // A non-finite loss reaches every rank through the sum below; no backward for it.
             if (std::isfinite(f.mean_loss)) {
@@ -90,10 +97,10 @@ public:
         }
         try {
             if (!check_gradients_finite(params_, epoch, step, policy_)) return r;
+            update_weights(optimizer_, recipe_);
         } catch (const Error& e) {
             throw CollectiveError(e.what());  // the averaged gradients are the same on every rank
         }
-        optimizer_.step();
         r.applied = true;
         return r;
     }
@@ -108,6 +115,7 @@ private:
     std::vector<NamedParameter<T>> params_;
     NonFinitePolicy policy_;
     GradientAverager<T> averager_;
+    StepRecipe<T> recipe_;
     std::vector<int> predicted_;
     std::vector<double> scalars_;
 };
@@ -138,12 +146,15 @@ auto collective_or_abort(const Communicator& comm, bool abort_on_local_error, Bo
 template <class T>
 class DataParallelTraining {
 public:
-    /// Training of `model` by `optimizer` over the ranks of `comm` (see fit_data_parallel).
+    /// Training of `model` by `optimizer` over the ranks of `comm` with the options and weight
+    /// average of `run` (see fit_data_parallel).
     DataParallelTraining(const Communicator& comm, const Model<T>& model, Optimizer<T>& optimizer,
-                         const Dataset& train, const Dataset* validation, const FitOptions& options,
+                         const Dataset& train, const Dataset* validation, FitRun<T>& run,
                          const DataParallelOptions& parallel)
-        : comm_(comm), model_(model), train_(train), validation_(validation), options_(options), parallel_(parallel),
-          step_(comm, model, optimizer, options.on_non_finite, parallel.gradients) {}
+        : comm_(comm), model_(model), train_(train), validation_(validation), run_(run), options_(run.options()),
+          parallel_(parallel),
+          step_(comm, model, optimizer, run.options().on_non_finite, parallel.gradients,
+                cnnlite::detail::step_recipe(run)) {}
 
     /// This rank's shard of mini-batch `b` through DataParallelStep (collective).
     StepResult train_batch(const Batcher& batcher, std::int64_t epoch, std::int64_t b) {
@@ -152,6 +163,7 @@ public:
         const Shard shard = shard_of(global_count, comm_.rank(), comm_.size());
         if (shard.count > 0) {
             gather_batch(train_, batcher.order().data() + first + shard.first, shard.count, batch_);
+            batcher.augment(batch_);  // keyed by global index: the images a single process gets
         } else {
             batch_.labels.clear();
             batch_.indices.clear();
@@ -160,9 +172,13 @@ public:
         return step_(batch_, global_count, ctx, epoch, b + 1);
     }
 
-    /// Sharded validation and, when asked, the replicas' comparison (collective).
+    /// Rank 0's buffers to every rank, sharded validation (of the averaged weights when the run
+    /// keeps an average) and, when asked, the replicas' comparison (collective).
     void end_epoch(EpochRecord& record) {
+        broadcast_buffers(comm_, model_);
         if (validation_) {
+            std::optional<AveragedWeights<T>> averaged;
+            if (run_.ema()) averaged.emplace(*run_.ema());
             const ShardedEvaluation v = evaluate_sharded(comm_, model_, *validation_, options_.validation_batch_size,
                                                          parallel_.gradients.algorithm);
             record.val_loss = v.loss;
@@ -186,11 +202,47 @@ private:
     const Model<T>& model_;
     const Dataset& train_;
     const Dataset* validation_;
+    FitRun<T>& run_;
     const FitOptions& options_;
     const DataParallelOptions& parallel_;
     DataParallelStep<T> step_;
     Batch batch_;
 };
+
+namespace detail {
+
+/// fit_data_parallel() from the start (`resume` null) or from a checkpoint's state.
+template <class T>
+History fit_data_parallel_run(const Communicator& comm, Model<T>& model, Optimizer<T>& optimizer, const Dataset& train,
+                              const Dataset* validation, const FitOptions& options,
+                              const std::vector<Callback<T>*>& callbacks, History history, const TrainingState* resume,
+                              const DataParallelOptions& parallel) {
+    return collective_or_abort(comm, parallel.abort_on_local_error, [&]() -> History {
+        check_consistency(comm, fit_fingerprint(model, optimizer, train, validation, options));
+        try {  // the arguments are now known to agree, so these checks fail on every rank alike
+            check_fit_arguments(model, train, validation, options);
+            check(resume || !options.ema_decay || options.initial_epoch == 0, "fit: resuming at epoch ",
+                  options.initial_epoch,
+                  " with FitOptions::ema_decay needs the weight average: resume with resume_fit_data_parallel() and ",
+                  "the TrainingState of load_checkpoint");
+        } catch (const Error& e) {
+            throw CollectiveError(e.what());
+        }
+        FitRun<T> run(model, options);
+        if (resume) {  // each rank's own checkpoint copy; a refusal on some ranks only ends the job
+            check_resumable(*resume, options);
+            cnnlite::detail::restore_ema(run, *resume);
+        }
+        broadcast_parameters(comm, model);
+        broadcast_optimizer_state(comm, optimizer);
+        if (run.ema()) broadcast_ema_state(comm, *run.ema());
+
+        DataParallelTraining<T> strategy(comm, model, optimizer, train, validation, run, parallel);
+        return fit(model, optimizer, train, run, strategy, callbacks, std::move(history));
+    });
+}
+
+}  // namespace detail
 
 /// fit() across the ranks of `comm` (see the top of this file): the same arguments, given
 /// alike on every rank (checked first: a mismatch is a CollectiveError on every rank);
@@ -201,19 +253,20 @@ History fit_data_parallel(const Communicator& comm, Model<T>& model, Optimizer<T
                           const Dataset* validation, const FitOptions& options,
                           const std::vector<Callback<T>*>& callbacks = {}, History history = {},
                           const DataParallelOptions& parallel = {}) {
-    return detail::collective_or_abort(comm, parallel.abort_on_local_error, [&]() -> History {
-        check_consistency(comm, fit_fingerprint(model, optimizer, train, validation, options));
-        try {  // the arguments are now known to agree, so these checks fail on every rank alike
-            check_fit_arguments(model, train, validation, options);
-        } catch (const Error& e) {
-            throw CollectiveError(e.what());
-        }
-        broadcast_parameters(comm, model);
-        broadcast_optimizer_state(comm, optimizer);
+    return detail::fit_data_parallel_run(comm, model, optimizer, train, validation, options, callbacks,
+                                         std::move(history), nullptr, parallel);
+}
 
-        DataParallelTraining<T> strategy(comm, model, optimizer, train, validation, options, parallel);
-        return fit(model, optimizer, train, options, strategy, callbacks, std::move(history));
-    });
+/// fit_data_parallel() resuming from `resume`, what load_checkpoint() returned on each rank (as
+/// resume_fit(): the recipe is checked, the weight average restored, then rank 0's
+/// state broadcast). Collective.
+template <class T>
+History resume_fit_data_parallel(const Communicator& comm, Model<T>& model, Optimizer<T>& optimizer,
+                                 const Dataset& train, const Dataset* validation, const FitOptions& options,
+                                 const TrainingState& resume, const std::vector<Callback<T>*>& callbacks = {},
+                                 const DataParallelOptions& parallel = {}) {
+    return detail::fit_data_parallel_run(comm, model, optimizer, train, validation, options, callbacks, resume.history,
+                                         &resume, parallel);
 }
 
 }  // namespace cnnlite::distributed

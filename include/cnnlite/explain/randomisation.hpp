@@ -99,6 +99,11 @@ std::vector<RandomisationStep> model_randomisation(const Model<T>& model, const 
         if (params.empty()) continue;
         const auto random = fresh.layer(l).parameters();
         for (std::size_t p = 0; p < params.size(); ++p) params[p].variable.value().copy_from(random[p].variable.value());
+        // A re-initialised layer is a freshly built one: its buffers (running statistics) too.
+        auto buffers = layer.buffers();
+        const auto fresh_buffers = fresh.layer(l).buffers();
+        for (std::size_t b = 0; b < buffers.size(); ++b)
+            buffers[b].variable.value().copy_from(fresh_buffers[b].variable.value());
         const Tensor<float> maps = method(cascade, images);
         check(maps.shape() == trained.shape(), "model_randomisation: the method returned maps of shape ", maps.shape(),
               " after randomising '", layer.name(), "' but ", trained.shape(), " for the trained model");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cnnlite/nn/sequential.hpp"
+#include "cnnlite/train/fit_options.hpp"
 #include "cnnlite/train/history.hpp"
 
 namespace cnnlite {
@@ -22,6 +23,36 @@ inline bool minimise(const std::string& metric, MonitorMode mode) {
     if (mode == MonitorMode::max) return false;
     return metric.find("loss") != std::string::npos;
 }
+
+/// Copies of `model.state()` (parameters and buffers, in that order per layer), with the
+/// averages of `ema` (may be null) in place of the variables it averages.
+template <class T>
+std::vector<Tensor<T>> state_copy(const Model<T>& model, const ExponentialMovingAverage<T>* ema) {
+    std::vector<Tensor<T>> out;
+    for (const auto& s : model.state()) {
+        bool averaged = false;
+        if (ema)
+            for (std::size_t k = 0; k < ema->variables().size() && !averaged; ++k)
+                if (ema->variables()[k].node() == s.variable.node()) {
+                    out.push_back(ema->average(k));
+                    averaged = true;
+                }
+        if (!averaged) out.push_back(s.variable.value().clone());
+    }
+    return out;
+}
+
+/// Copies `values` (in model.state() order) into `model`; `who` names the caller in errors.
+template <class T>
+void copy_into_state(const Model<T>& model, const std::vector<Tensor<T>>& values, const char* who) {
+    auto state = model.state();
+    check(state.size() == values.size(), who, ": the model has ", state.size(), " parameters and buffers, got ",
+          values.size());
+    for (std::size_t i = 0; i < state.size(); ++i)
+        check(state[i].variable.value().shape() == values[i].shape(), who, ": '", state[i].name, "' has shape ",
+              state[i].variable.value().shape().str(), ", the copy ", values[i].shape().str());
+    for (std::size_t i = 0; i < state.size(); ++i) state[i].variable.value().copy_from(values[i]);
+}
 }  // namespace detail
 
 /// What callbacks may ask of the training loop.
@@ -34,6 +65,9 @@ template <class T = float>
 class Callback {
 public:
     virtual ~Callback() = default;
+    /// Before on_train_begin: what this fit() trains with, its options and weight average
+    /// (`run` lives until on_train_end returns; callbacks that save the run keep a pointer).
+    virtual void on_fit_setup(const FitRun<T>& /*run*/) {}
     /// Before the first epoch; `history` holds earlier epochs when resuming.
     virtual void on_train_begin(const Model<T>&, const History&) {}
     /// Before epoch `epoch` (counted from 1) starts.
@@ -45,7 +79,10 @@ public:
 };
 
 /// Keeps a copy of the weights of the best epoch so far on a monitored metric (val_loss by
-/// default, as Keras' ModelCheckpoint(save_best_only=True)); restore() puts them back.
+/// default, as Keras' ModelCheckpoint(save_best_only=True)); restore() puts them back. The copy
+/// is of Model::state(): parameters and buffers (BatchNormalization's running statistics).
+/// When fit() keeps a weight average (FitOptions::ema_decay), the averaged weights are kept,
+/// since the validation figures are theirs.
 template <class T = float>
 class KeepBest : public Callback<T> {
 public:
@@ -53,6 +90,8 @@ public:
     explicit KeepBest(std::string monitor = "val_loss", MonitorMode mode = MonitorMode::auto_)
         : monitor_(std::move(monitor)), minimise_(detail::minimise(monitor_, mode)) {}
 
+    /// Remembers the run's weight average, if any.
+    void on_fit_setup(const FitRun<T>& run) override { ema_ = run.ema(); }
     /// Copies the weights when the monitored value improved.
     void on_epoch_end(const Model<T>& model, const History& history, TrainControl&) override {
         const double value = history.epochs.back().metric(monitor_);
@@ -60,18 +99,16 @@ public:
         if (best_epoch_ == 0 || (minimise_ ? value < best_ : value > best_)) {
             best_ = value;
             best_epoch_ = history.epochs.back().epoch;
-            weights_.clear();
-            for (const auto& p : model.parameters()) weights_.push_back(p.variable.value().clone());
+            weights_ = detail::state_copy(model, ema_);
         }
     }
+    /// Forgets the run's weight average.
+    void on_train_end(const Model<T>&, const History&) override { ema_ = nullptr; }
 
-    /// Copies the best weights into `model` (no-op before any epoch was kept).
+    /// Copies the best weights and buffers into `model` (no-op before any epoch was kept).
     void restore(const Model<T>& model) const {
         if (weights_.empty()) return;
-        auto params = model.parameters();
-        check(params.size() == weights_.size(), "KeepBest::restore: the model has ", params.size(),
-              " parameters, the kept weights ", weights_.size());
-        for (std::size_t i = 0; i < params.size(); ++i) params[i].variable.value().copy_from(weights_[i]);
+        detail::copy_into_state(model, weights_, "KeepBest::restore");
     }
 
     std::int64_t best_epoch() const { return best_epoch_; }  ///< 0 until an epoch was kept
@@ -79,7 +116,7 @@ public:
     double best_value() const { return best_; }
     /// The monitored metric.
     const std::string& monitor() const { return monitor_; }
-    /// Copies of the best weights, in the model's parameter order.
+    /// Copies of the best weights and buffers, in Model::state() order.
     const std::vector<Tensor<T>>& weights() const { return weights_; }
     /// Restores the state (for resuming a run).
     void set_state(std::int64_t epoch, double value, std::vector<Tensor<T>> weights) {
@@ -92,6 +129,7 @@ private:
     double best_ = std::numeric_limits<double>::quiet_NaN();
     std::int64_t best_epoch_ = 0;
     std::vector<Tensor<T>> weights_;
+    const ExponentialMovingAverage<T>* ema_ = nullptr;
 };
 
 /// Stops training when the monitored metric has not improved by more than `min_delta` for

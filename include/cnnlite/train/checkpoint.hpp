@@ -1,7 +1,9 @@
 // Training checkpoints: everything a run's future depends on, in one safetensors file written
-// atomically — the weights, the optimiser state, the epoch, the kept best weights and value,
-// the early-stopping state and the history. Random draws are pure functions of the seed and
-// the position in training, so nothing else is needed: a resumed run continues bit for bit.
+// atomically — the weights and buffers, the optimiser state, the epoch, the kept best weights
+// and value, the early-stopping state, the history, the weight average of FitOptions::ema_decay
+// and the recipe of the run (fit_recipe()). Random draws are pure functions of the seed and
+// the position in training, so nothing else is needed: a resumed run continues bit for bit,
+// and one whose settings differ from the recipe is refused (check_resumable).
 #pragma once
 
 #include <cmath>
@@ -9,6 +11,8 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +21,7 @@
 #include "cnnlite/io/safetensors.hpp"
 #include "cnnlite/optim/optimizer.hpp"
 #include "cnnlite/train/callbacks.hpp"
+#include "cnnlite/train/fit_options.hpp"
 #include "cnnlite/train/history.hpp"
 
 namespace cnnlite {
@@ -29,7 +34,37 @@ struct TrainingState {
     /// The epochs so far.
     History history;
     std::map<std::string, std::string> metadata;  ///< user entries (e.g. the run's settings)
+    /// The settings the run was trained with (fit_recipe()); empty when not recorded.
+    std::map<std::string, std::string> recipe;
+    /// The weight average of FitOptions::ema_decay as ExponentialMovingAverage::state() names it
+    /// (`ema.updates`, `ema.average.<i>`), in double (which holds float values exactly); empty
+    /// without one.
+    std::vector<std::pair<std::string, Tensor<double>>> ema;
 };
+
+/// Throws cnnlite::Error unless `options` start at the epoch of `state` and repeat the recipe it
+/// was trained with (a resumed run must, to continue bit for bit), naming every FitOptions
+/// member that differs and both values. A state without a recorded recipe is not compared.
+inline void check_resumable(const TrainingState& state, const FitOptions& options) {
+    check(options.initial_epoch == state.epoch, "fit: the checkpoint holds ", state.epoch,
+          " epoch(s) but FitOptions::initial_epoch is ", options.initial_epoch, "; resume at the checkpoint's epoch");
+    if (state.recipe.empty()) return;
+    const std::map<std::string, std::string> now = fit_recipe(options);
+    std::string differences;
+    auto differ = [&](const std::string& key, const std::string& then, const std::string& here) {
+        differences += (differences.empty() ? "" : "; ") + std::string("FitOptions::") + key + " was " + then +
+                       ", now " + here;
+    };
+    for (const auto& [key, value] : now) {
+        const auto it = state.recipe.find(key);
+        const std::string then = it == state.recipe.end() ? std::string("(not recorded)") : it->second;
+        if (then != value) differ(key, then, value);
+    }
+    for (const auto& [key, value] : state.recipe)
+        if (!now.count(key)) differ(key, value, "(unknown to this cnnlite)");
+    check(differences.empty(), "fit: cannot resume from the checkpoint of epoch ", state.epoch,
+          " with other training settings (", differences, "); resume with the settings it was trained with");
+}
 
 /// The former name of TrainingState, whose parameter was never used.
 template <class T = float>
@@ -78,19 +113,28 @@ template <class T>
 void save_checkpoint(const std::string& path, const Model<T>& model, const Optimizer<T>& optimizer,
                      const TrainingState& state, const KeepBest<T>* best, const EarlyStopping<T>* stopping) {
     SafetensorsWriter writer;
-    for (const auto& p : model.parameters()) writer.add("model." + p.name, p.variable.value());
+    for (const auto& p : model.state()) writer.add("model." + p.name, p.variable.value());
     for (const auto& [key, tensor] : optimizer.state()) writer.add("optimizer." + key, tensor);
+    for (const auto& [key, tensor] : state.ema) {
+        check(key.rfind("ema.", 0) == 0, "save_checkpoint: weight-average entry '", key,
+              "' does not start with 'ema.'");
+        writer.add(key, tensor.template cast<T>());
+    }
     auto meta = model_metadata(model);
     meta["checkpoint"] = "1";
     meta["epoch"] = std::to_string(state.epoch);
     meta["finished"] = state.finished ? "true" : "false";
     meta["history"] = state.history.to_json().dump();
     meta["learning_rate"] = round_trip_text(optimizer.learning_rate());
+    if (!state.recipe.empty()) meta["recipe"] = nlohmann::json(state.recipe).dump();
     if (best) {
         meta["best_epoch"] = std::to_string(best->best_epoch());
         meta["best_value"] = round_trip_text(best->best_value());
-        auto params = model.parameters();
-        for (std::size_t i = 0; i < best->weights().size(); ++i) writer.add("best." + params[i].name, best->weights()[i]);
+        const auto entries = model.state();
+        check(best->weights().empty() || best->weights().size() == entries.size(), "save_checkpoint: KeepBest holds ",
+              best->weights().size(), " tensors but the model has ", entries.size(), " parameters and buffers");
+        for (std::size_t i = 0; i < best->weights().size(); ++i)
+            writer.add("best." + entries[i].name, best->weights()[i]);
     }
     if (stopping) {
         meta["early_stopping"] = nlohmann::json{{"seen", stopping->seen()}, {"best", stopping->seen() ? stopping->best() : 0.0},
@@ -104,9 +148,10 @@ void save_checkpoint(const std::string& path, const Model<T>& model, const Optim
     writer.save(path);
 }
 
-/// Restores `model`, `optimizer`, `best` and `stopping` (either may be null or left out) from the checkpoint
-/// in `path`, which must come from the same architecture. Everything is validated before any
-/// state is changed. Returns the epoch, history and user metadata.
+/// Restores `model` (parameters and buffers), `optimizer`, `best` and `stopping` (either may be
+/// null or left out) from the checkpoint in `path`, which must come from the same architecture.
+/// Everything is validated before any state is changed. Returns the epoch, history, user
+/// metadata, recipe and weight average: pass it to resume_fit().
 template <class T>
 TrainingState load_checkpoint(const std::string& path, const Model<T>& model, Optimizer<T>& optimizer,
                               detail::Exactly<KeepBest<T>>* best = nullptr,
@@ -166,14 +211,28 @@ TrainingState load_checkpoint(const std::string& path, const Model<T>& model, Op
               ": 'early_stopping' metadata out of range (best ", es_best, ", wait ", es_wait, ")");
     }
 
-    auto params = model.parameters();
+    if (file.metadata().count("recipe")) {
+        try {
+            const auto recipe = nlohmann::json::parse(file.metadata().at("recipe"));
+            check(recipe.is_object(), "not an object");
+            for (auto it = recipe.begin(); it != recipe.end(); ++it)
+                state.recipe[it.key()] = it.value().template get<std::string>();
+        } catch (const std::exception& e) {
+            fail(file.description(), ": unreadable 'recipe' metadata (", e.what(), ")");
+        }
+    }
+
+    auto params = model.state();
     std::vector<Tensor<T>> weights, best_weights;
     for (const auto& p : params) weights.push_back(file.require<T>("model." + p.name, p.variable.shape()));
     if (best && best_epoch > 0)
         for (const auto& p : params) best_weights.push_back(file.require<T>("best." + p.name, p.variable.shape()));
     typename Optimizer<T>::State optimizer_state;
-    for (const auto& [name, entry] : file.entries())
+    for (const auto& [name, entry] : file.entries()) {
         if (name.rfind("optimizer.", 0) == 0) optimizer_state.emplace_back(name.substr(10), file.tensor<T>(name));
+        if (name.rfind("ema.", 0) == 0)
+            state.ema.emplace_back(name, file.template tensor<T>(name).template cast<double>());
+    }
 
     // Everything read and checked: now change state (load_state validates before it changes).
     optimizer.load_state(optimizer_state);
@@ -184,14 +243,16 @@ TrainingState load_checkpoint(const std::string& path, const Model<T>& model, Op
     static const std::map<std::string, bool> reserved{{"format", 1}, {"format_version", 1}, {"cnnlite_version", 1},
                                                       {"architecture", 1}, {"checkpoint", 1}, {"epoch", 1},
                                                       {"finished", 1}, {"history", 1}, {"learning_rate", 1},
-                                                      {"best_epoch", 1}, {"best_value", 1}, {"early_stopping", 1}};
+                                                      {"best_epoch", 1}, {"best_value", 1}, {"early_stopping", 1},
+                                                      {"recipe", 1}};
     for (const auto& [key, value] : file.metadata())
         if (!reserved.count(key)) state.metadata[key] = value;
     return state;
 }
 
 /// Saves a checkpoint after every epoch. Put it after KeepBest/EarlyStopping in the callback
-/// list so that their state of this epoch is included.
+/// list so that their state of this epoch is included. Inside fit() it also saves the run's
+/// recipe and weight average (on_fit_setup tells it what they are).
 template <class T = float>
 class Checkpointer : public Callback<T> {
 public:
@@ -200,6 +261,8 @@ public:
                  std::map<std::string, std::string> metadata = {})
         : path_(std::move(path)), optimizer_(optimizer), best_(best), stopping_(stopping), metadata_(std::move(metadata)) {}
 
+    /// Remembers the run whose recipe and weight average the checkpoints hold.
+    void on_fit_setup(const FitRun<T>& run) override { run_ = &run; }
     /// Writes the checkpoint (atomically).
     void on_epoch_end(const Model<T>& model, const History& history, TrainControl& control) override {
         TrainingState state;
@@ -207,8 +270,15 @@ public:
         state.finished = control.stop;
         state.history = history;
         state.metadata = metadata_;
+        if (run_) {
+            state.recipe = fit_recipe(run_->options());
+            if (const ExponentialMovingAverage<T>* ema = run_->ema())
+                for (auto& [key, tensor] : ema->state()) state.ema.emplace_back(key, tensor.template cast<double>());
+        }
         save_checkpoint(path_, model, optimizer_, state, best_, stopping_);
     }
+    /// Forgets the run.
+    void on_train_end(const Model<T>&, const History&) override { run_ = nullptr; }
 
 private:
     std::string path_;
@@ -216,6 +286,7 @@ private:
     const KeepBest<T>* best_;
     const EarlyStopping<T>* stopping_;
     std::map<std::string, std::string> metadata_;
+    const FitRun<T>* run_ = nullptr;
 };
 
 }  // namespace cnnlite

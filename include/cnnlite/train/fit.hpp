@@ -1,6 +1,8 @@
 // fit(): the training loop. Each epoch shuffles the training set from (seed, epoch), runs one
 // optimiser step per mini-batch (a model ending in softmax trains on its logits with the fused
-// loss), evaluates the validation set, records the epoch and calls the callbacks. How a batch
+// loss), evaluates the validation set, records the epoch and calls the callbacks. The recipe
+// options of FitOptions (fit_options.hpp: augmentation, label smoothing, clipping, schedules,
+// weight average) act inside the same loop for every step strategy. How a batch
 // is trained and an epoch validated is the step strategy's business: LocalTraining in this
 // process, distributed::DataParallelTraining across MPI ranks; the loop is the same. Every
 // random draw is keyed by (seed, epoch/step, sample), so the same seed and thread count give
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,37 +23,18 @@
 #include "cnnlite/data/batching.hpp"
 #include "cnnlite/data/dataset.hpp"
 #include "cnnlite/nn/sequential.hpp"
+#include "cnnlite/optim/ema.hpp"
 #include "cnnlite/optim/optimizer.hpp"
 #include "cnnlite/train/callbacks.hpp"
+#include "cnnlite/train/checkpoint.hpp"
 #include "cnnlite/train/evaluate.hpp"
+#include "cnnlite/train/fit_options.hpp"
 #include "cnnlite/train/history.hpp"
 #include "cnnlite/train/non_finite.hpp"
 #include "cnnlite/train/progress.hpp"
 #include "cnnlite/train/step.hpp"
 
 namespace cnnlite {
-
-/// Settings of fit().
-struct FitOptions {
-    /// Samples per optimiser step.
-    std::int64_t batch_size = 64;
-    std::int64_t epochs = 1;          ///< train until this epoch (counted from 1)
-    std::int64_t initial_epoch = 0;   ///< epochs already done (resuming)
-    std::uint64_t seed = 0;           ///< keys shuffling and dropout
-    /// Reshuffle the training set every epoch.
-    bool shuffle = true;
-    /// Progress display.
-    Verbosity verbosity = Verbosity::auto_;
-    /// What a NaN or infinite loss or gradient does.
-    NonFinitePolicy on_non_finite = NonFinitePolicy::error;
-    /// Batch size of the validation pass.
-    std::int64_t validation_batch_size = 1000;
-    /// Learning rate per epoch (counted from 1), set before the epoch starts; empty: unchanged.
-    std::function<double(std::int64_t epoch)> learning_rate_schedule;
-    /// Flush denormal floats to zero while training, as TensorFlow does (core/denormals.hpp says
-    /// why); false keeps IEEE gradual underflow at the cost of microcode assists.
-    bool flush_denormals = true;
-};
 
 /// The checks fit() makes of its arguments before training (data-parallel training makes them
 /// too, once the ranks agree on the arguments). Throws cnnlite::Error naming the problem.
@@ -64,7 +48,14 @@ void check_fit_arguments(const Model<T>& model, const Dataset& train, const Data
     check(options.epochs >= options.initial_epoch, "fit: epochs (", options.epochs, ") below initial_epoch (",
           options.initial_epoch, ")");
     check(validation == nullptr || !validation->empty(), "fit: the validation set is empty (pass null for none)");
+    check_fit_options(options);
     model.check_batch(train.images().shape(), "fit (training set)");
+    if (options.augmentation) {
+        const Shape sample = train.sample_shape();
+        check(sample.rank() == 3, "fit: FitOptions::augmentation needs images [C, H, W], the training samples are ",
+              sample);
+        options.augmentation->check_image(sample[1], sample[2]);
+    }
     if (validation) model.check_batch(validation->images().shape(), "fit (validation set)");
     const Shape out = model.output_shape();
     check(out.rank() == 1 && out[0] == train.num_classes(), "fit: the model's output shape ", out,
@@ -84,6 +75,37 @@ inline std::string epoch_summary(const EpochRecord& r, std::int64_t epochs) {
     return buffer;
 }
 
+/// The StepRecipe of a run's options and weight average.
+template <class T>
+StepRecipe<T> step_recipe(FitRun<T>& run) {
+    const FitOptions& o = run.options();
+    StepRecipe<T> r;
+    r.label_smoothing = o.label_smoothing;
+    r.clip_grad_norm = o.clip_grad_norm;
+    r.schedule = o.schedule ? &*o.schedule : nullptr;
+    r.ema = run.ema();
+    return r;
+}
+
+/// Puts the weight average of a checkpoint (`resume.ema`) into the run's; throws naming
+/// FitOptions::ema_decay when one of them has an average and the other has none.
+template <class T>
+void restore_ema(FitRun<T>& run, const TrainingState& resume) {
+    ExponentialMovingAverage<T>* ema = run.ema();
+    if (!ema) {
+        check(resume.ema.empty(), "fit: the checkpoint holds a weight average but FitOptions::ema_decay is not set");
+        return;
+    }
+    if (resume.ema.empty()) {
+        check(resume.epoch == 0, "fit: FitOptions::ema_decay is set but the checkpoint of epoch ", resume.epoch,
+              " holds no weight average (it was trained without one)");
+        return;
+    }
+    typename ExponentialMovingAverage<T>::State state;
+    for (const auto& [key, tensor] : resume.ema) state.emplace_back(key, tensor.template cast<T>());
+    ema->load_state(state);
+}
+
 }  // namespace detail
 
 /// The step strategy of training in this process: a TrainStep per mini-batch, validation with
@@ -96,10 +118,11 @@ inline std::string epoch_summary(const EpochRecord& r, std::int64_t epochs) {
 template <class T>
 class LocalTraining {
 public:
-    /// Training of `model` by `optimizer`, validating on `validation` (null: none).
-    LocalTraining(const Model<T>& model, Optimizer<T>& optimizer, const Dataset* validation,
-                  const FitOptions& options)
-        : model_(model), validation_(validation), options_(options), step_(model, optimizer, options.on_non_finite) {}
+    /// Training of `model` by `optimizer` with the options and weight average of `run`,
+    /// validating on `validation` (null: none).
+    LocalTraining(const Model<T>& model, Optimizer<T>& optimizer, const Dataset* validation, FitRun<T>& run)
+        : model_(model), validation_(validation), run_(run), options_(run.options()),
+          step_(model, optimizer, run.options().on_non_finite, detail::step_recipe(run)) {}
 
     /// Trains mini-batch `b` of `epoch` with a TrainStep.
     StepResult train_batch(const Batcher& batcher, std::int64_t epoch, std::int64_t b) {
@@ -109,9 +132,12 @@ public:
         return step_(batch_, ctx, epoch, b + 1);
     }
 
-    /// Fills in the validation loss and accuracy (evaluate()).
+    /// Fills in the validation loss and accuracy (evaluate(), of the averaged weights when the
+    /// run keeps an average).
     void end_epoch(EpochRecord& record) {
         if (!validation_) return;
+        std::optional<AveragedWeights<T>> averaged;
+        if (run_.ema()) averaged.emplace(*run_.ema());
         const Evaluation v = evaluate(model_, *validation_, options_.validation_batch_size);
         record.val_loss = v.loss;
         record.val_accuracy = v.accuracy;
@@ -125,25 +151,31 @@ public:
 private:
     const Model<T>& model_;
     const Dataset* validation_;
+    FitRun<T>& run_;
     const FitOptions& options_;
     TrainStep<T> step_;
     Batch batch_;
 };
 
 /// The epoch loop with a step strategy (see LocalTraining): epochs initial_epoch+1 .. epochs
-/// of `options`, `history` holding the earlier ones when resuming. The caller has checked the
-/// arguments (check_fit_arguments). Returns the history of all epochs.
+/// of `run`'s options, `history` holding the earlier ones when resuming. The caller has checked
+/// the arguments (check_fit_arguments) and built the strategy on the same `run`. Returns the
+/// history of all epochs.
 template <class T, class Strategy>
-History fit(Model<T>& model, Optimizer<T>& optimizer, const Dataset& train, const FitOptions& options,
-            Strategy& strategy, const std::vector<Callback<T>*>& callbacks = {}, History history = {}) {
+History fit(Model<T>& model, Optimizer<T>& optimizer, const Dataset& train, FitRun<T>& run, Strategy& strategy,
+            const std::vector<Callback<T>*>& callbacks = {}, History history = {}) {
+    const FitOptions& options = run.options();
     const FlushDenormals flush(options.flush_denormals);
     Batcher batcher(train, BatchOptions{options.batch_size, options.shuffle, false, options.seed});
+    if (options.augmentation) batcher.set_augmentation(*options.augmentation);
     const std::int64_t steps = batcher.num_batches();
     ProgressBar bar(strategy.verbosity(options.verbosity));
+    for (auto* cb : callbacks) cb->on_fit_setup(run);
     for (auto* cb : callbacks) cb->on_train_begin(model, history);
 
     for (std::int64_t epoch = options.initial_epoch + 1; epoch <= options.epochs; ++epoch) {
         if (options.learning_rate_schedule) optimizer.set_learning_rate(options.learning_rate_schedule(epoch));
+        if (options.schedule) options.schedule->on_epoch_begin(optimizer, epoch - 1);
         for (auto* cb : callbacks) cb->on_epoch_begin(epoch);
         const auto start = std::chrono::steady_clock::now();
         batcher.start_epoch(static_cast<std::uint64_t>(epoch - 1));
@@ -176,6 +208,7 @@ History fit(Model<T>& model, Optimizer<T>& optimizer, const Dataset& train, cons
         for (auto* cb : callbacks) cb->on_epoch_end(model, history, control);
         if (strategy.stop(control.stop)) break;
     }
+    if (run.ema() && options.ema_overwrite_at_end) run.ema()->copy_to(run.ema()->variables());
     for (auto* cb : callbacks) cb->on_train_end(model, history);
     return history;
 }
@@ -183,12 +216,34 @@ History fit(Model<T>& model, Optimizer<T>& optimizer, const Dataset& train, cons
 /// Trains `model` with `optimizer` on `train`, validating on `validation` (null: none) after
 /// every epoch, in this process. Epochs initial_epoch+1 .. epochs run; `history` holds earlier
 /// epochs when resuming. Returns the history of all epochs.
+/// A run with a weight average (FitOptions::ema_decay) resumes only through resume_fit(), which
+/// takes the checkpoint's TrainingState, holding the average.
 template <class T>
 History fit(Model<T>& model, Optimizer<T>& optimizer, const Dataset& train, const Dataset* validation,
             const FitOptions& options, const std::vector<Callback<T>*>& callbacks = {}, History history = {}) {
     check_fit_arguments(model, train, validation, options);
-    LocalTraining<T> local(model, optimizer, validation, options);
-    return fit(model, optimizer, train, options, local, callbacks, std::move(history));
+    check(!options.ema_decay || options.initial_epoch == 0, "fit: resuming at epoch ", options.initial_epoch,
+          " with FitOptions::ema_decay needs the weight average: resume with resume_fit() and the TrainingState of ",
+          "load_checkpoint");
+    FitRun<T> run(model, options);
+    LocalTraining<T> local(model, optimizer, validation, run);
+    return fit(model, optimizer, train, run, local, callbacks, std::move(history));
+}
+
+/// fit() resuming a run from `resume`, what load_checkpoint() returned (after it restored the
+/// model, optimiser and callbacks): checks that `options` repeat the checkpoint's recipe
+/// (check_resumable) and start at its epoch, restores the weight average, and trains epochs
+/// resume.epoch+1 .. options.epochs. Gives the weights of the uninterrupted run bit for bit.
+template <class T>
+History resume_fit(Model<T>& model, Optimizer<T>& optimizer, const Dataset& train, const Dataset* validation,
+                   const FitOptions& options, const TrainingState& resume,
+                   const std::vector<Callback<T>*>& callbacks = {}) {
+    check_fit_arguments(model, train, validation, options);
+    check_resumable(resume, options);
+    FitRun<T> run(model, options);
+    detail::restore_ema(run, resume);
+    LocalTraining<T> local(model, optimizer, validation, run);
+    return fit(model, optimizer, train, run, local, callbacks, resume.history);
 }
 
 }  // namespace cnnlite
