@@ -16,6 +16,7 @@
 #include "cnnlite/nn/dense.hpp"
 #include "cnnlite/nn/flatten.hpp"
 #include "cnnlite/nn/paper_model.hpp"
+#include "cnnlite/nn/relu.hpp"
 
 namespace test_explain {
 
@@ -122,6 +123,29 @@ TEST_CASE("Grad-CAM on a hand-set network matches the maps computed by hand") {
             for (std::int64_t i = 0; i < a.numel(); ++i) CHECK(a[i] == b[i]);
         }
     }
+}
+
+TEST_CASE("Grad-CAM at a named feature-map layer that is not a convolution: a ReLU after the conv gives the conv's maps") {
+    // The same network with a ReLU layer between the (already rectified) convolution and
+    // Flatten: the ReLU changes no value, and the gradient at its output is the gradient at the
+    // convolution's output, so both layers' maps are (A0 + A1) / 4.
+    Sequential<float> model(Shape{1, 3, 3});
+    model.add(Conv2D<float>(2, 2).activation("relu"));
+    model.add(ReLU<float>());
+    model.add(Flatten<float>());
+    model.add(Dense<float>(2));
+    const Sequential<float> reference = tiny_network<float>(false);
+    auto p = model.parameters();
+    const auto q = reference.parameters();
+    for (std::size_t i = 0; i < p.size(); ++i) p[i].variable.value().copy_from(q[i].variable.value());
+    CamOptions o = raw_options(Score::logit);
+    o.layer = "re_lu";
+    const Explanation at_relu = grad_cam(model, tiny_input<float>(), o);
+    CHECK(at_relu.layer == "re_lu");
+    check_close(at_relu.maps, {1.0, 1.25, 0.0, 1.25});
+    o.layer = "flatten";
+    CHECK_THROWS_WITH_AS(grad_cam(model, tiny_input<float>(), o),
+                         doctest::Contains("layer 'flatten' is a Flatten layer with output shape [8]"), Error);
 }
 
 TEST_CASE("HiResCAM on a hand-set network matches the maps computed by hand") {
@@ -324,7 +348,7 @@ TEST_CASE("Grad-CAM rejects misuse with clear errors") {
                          doctest::Contains("no layer named 'conv9'; the model's layers are: conv2d (Conv2D), max_pooling2d"),
                          Error);
     o.layer = "dense";
-    CHECK_THROWS_WITH_AS(grad_cam(model, x, o), doctest::Contains("layer 'dense' is a Dense layer; class-activation maps need a Conv2D layer (here: conv2d)"), Error);
+    CHECK_THROWS_WITH_AS(grad_cam(model, x, o), doctest::Contains("layer 'dense' is a Dense layer with output shape [256]; class-activation maps need a layer whose output is feature maps [C, H, W] (here for example the convolutions: conv2d)"), Error);
     o.layer.clear();
     CHECK_THROWS_WITH_AS(grad_cam(model, Tensor<float>(Shape{0, 1, 28, 28}), o), doctest::Contains("grad_cam: empty batch"), Error);
     CHECK_THROWS_WITH_AS(grad_cam(model, Tensor<float>(Shape{2, 1, 27, 28}), o), doctest::Contains("expects input [N, 1, 28, 28]"), Error);

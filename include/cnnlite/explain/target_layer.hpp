@@ -1,5 +1,6 @@
-// Finding the layer whose output a class-activation map explains: a Conv2D layer by name, or
-// the last Conv2D of the model when no name is given, with errors that list what exists.
+// Finding the layer whose output a class-activation map explains: any layer with a feature-map
+// output ([C, H, W] per sample) by name, such as a residual block's final ReLU, or the last
+// Conv2D of the model when no name is given, with errors that list what exists.
 #pragma once
 
 #include <cstddef>
@@ -28,9 +29,10 @@ std::string conv_layer_names(const Model<T>& model) {
 }
 }  // namespace detail
 
-/// Index of the Conv2D layer called `name` in `model`, or of the last Conv2D when `name` is
-/// empty. Throws cnnlite::Error naming `op` for an unknown name (listing the layers), a layer
-/// that is not a convolution, or a model without one.
+/// Index of the layer called `name` in `model`, which must output feature maps ([C, H, W] per
+/// sample), or of the last Conv2D when `name` is empty. Throws cnnlite::Error naming `op` for an
+/// unknown name (listing the layers), a layer with another output shape, or a model without a
+/// Conv2D when no name is given.
 template <class T>
 std::size_t find_conv_layer(const Model<T>& model, const std::string& name, const char* op) {
     if (name.empty()) {
@@ -46,8 +48,9 @@ std::size_t find_conv_layer(const Model<T>& model, const std::string& name, cons
     }
     const std::size_t index = model.index_of(name);
     const Layer<T>& layer = model.layer(index);
-    check(detail::is_convolution(layer), op, ": layer '", name, "' is a ", layer.type(),
-          " layer; class-activation maps need a Conv2D layer (here: ", detail::conv_layer_names(model), ")");
+    check(layer.output_shape().rank() == 3, op, ": layer '", name, "' is a ", layer.type(), " layer with output shape ",
+          layer.output_shape(), "; class-activation maps need a layer whose output is feature maps [C, H, W] (here ",
+          "for example the convolutions: ", detail::conv_layer_names(model), ")");
     return index;
 }
 
