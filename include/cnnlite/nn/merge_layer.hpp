@@ -14,17 +14,20 @@ namespace cnnlite {
 template <class T, class Derived, class Options>
 class MergeLayer : public LayerWithOptions<T, Derived, Options> {
 public:
+    /// 0: any number of inputs (two or more).
     int arity() const override { return 0; }
     /// Per-sample output shape for the per-sample input shapes (at least two).
     virtual Shape merged_shape(const std::vector<Shape>& inputs) const = 0;
     /// The merged batch.
     virtual Variable<T> merge(const std::vector<Variable<T>>& xs, const ForwardContext& ctx) const = 0;
 
+    /// Checks that there are two or more inputs and returns merged_shape() of their shapes.
     Shape build_inputs(const std::vector<Shape>& inputs, const LayerInit&) override {
         check(inputs.size() >= 2, "layer '", this->name_, "' (", this->type(), ") needs two or more inputs, got ",
               inputs.size());
         return merged_shape(inputs);
     }
+    /// Checks the number of inputs against the built shapes and returns merge() of them.
     Variable<T> forward_inputs(const std::vector<Variable<T>>& xs, const ForwardContext& ctx) const override {
         check(xs.size() == this->input_shapes_.size(), "layer '", this->name_, "' (", this->type(), ") expects ",
               this->input_shapes_.size(), " inputs, got ", xs.size());

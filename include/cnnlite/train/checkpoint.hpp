@@ -37,7 +37,7 @@ struct TrainingState {
     /// The settings the run was trained with (fit_recipe()); empty when not recorded.
     std::map<std::string, std::string> recipe;
     /// The weight average of FitOptions::ema_decay as ExponentialMovingAverage::state() names it
-    /// (`ema.updates`, `ema.average.<i>`), in double (which holds float values exactly); empty
+    /// (`ema.updates`, `ema.average.N` for parameter N), in double (which holds float values exactly); empty
     /// without one.
     std::vector<std::pair<std::string, Tensor<double>>> ema;
 };
