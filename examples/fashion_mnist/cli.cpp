@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cnnlite/core/error.hpp"
 #include "cnnlite/core/threading.hpp"
 
 #include "pipeline.hpp"
@@ -40,6 +41,12 @@ CLI::Validator whole_number(Int lo, Int hi, const std::string& why_hi = "") {
         range);
 }
 
+std::vector<std::string> architecture_list() {
+    std::vector<std::string> names;
+    for (const Architecture& a : architectures()) names.push_back(a.name);
+    return names;
+}
+
 void add_options(CLI::App& app, Settings& s, bool predict) {
     constexpr std::int64_t most_images = std::numeric_limits<std::int32_t>::max();
     app.add_option("--data", s.data,
@@ -49,14 +56,64 @@ void add_options(CLI::App& app, Settings& s, bool predict) {
     app.add_option("--out", s.out, "Folder for every output of one run (tables, figures, model, report)")
         ->type_name("DIR")
         ->capture_default_str();
-    app.add_option("--epochs", s.epochs, "Training epochs")
-        ->type_name("N")
-        ->check(whole_number<std::int64_t>(1, 100000))
+    app.add_option("--arch", s.arch,
+                   "Network: " + architecture_names() + " (default: the model file's for evaluate/explain/predict, "
+                   "paper for a new run)")
+        ->type_name("NAME")
+        ->check(CLI::IsMember(architecture_list()));
+    app.add_option("--recipe", s.recipe_name, "Training recipe of the architecture: fast or long")
+        ->type_name("NAME")
+        ->check(CLI::IsMember({"fast", "long"}))
         ->capture_default_str();
-    app.add_option("--batch-size", s.batch_size, "Mini-batch size")
+    RecipeOverrides& o = s.overrides;
+    app.add_option_function<std::int64_t>("--epochs", [&o](const std::int64_t& v) { o.epochs = v; },
+                                          "Training epochs (default: the recipe's)")
         ->type_name("N")
-        ->check(whole_number<std::int64_t>(1, 65536))
-        ->capture_default_str();
+        ->check(whole_number<std::int64_t>(1, 100000));
+    app.add_option_function<std::int64_t>("--batch-size", [&o](const std::int64_t& v) { o.batch_size = v; },
+                                          "Mini-batch size (default: the recipe's)")
+        ->type_name("N")
+        ->check(whole_number<std::int64_t>(1, 65536));
+    app.add_option_function<std::string>("--optimizer", [&o](const std::string& v) { o.optimizer = v; },
+                                         "Optimiser: adam, adamw or sgd (Nesterov momentum 0.9)")
+        ->type_name("NAME")
+        ->check(CLI::IsMember({"adam", "adamw", "sgd"}));
+    app.add_option_function<double>("--lr", [&o](const double& v) { o.learning_rate = v; },
+                                    "Peak learning rate")
+        ->type_name("RATE")
+        ->check(CLI::Range(1e-8, 10.0));
+    app.add_option_function<double>("--weight-decay", [&o](const double& v) { o.weight_decay = v; },
+                                    "Weight decay (L2 for sgd, decoupled for adamw), never on biases or BatchNorm")
+        ->type_name("X")
+        ->check(CLI::Range(0.0, 1.0));
+    app.add_option_function<std::string>("--schedule", [&o](const std::string& v) { o.schedule = v; },
+                                         "Learning-rate schedule per step: constant or cosine")
+        ->type_name("NAME")
+        ->check(CLI::IsMember({"constant", "cosine"}));
+    app.add_option_function<double>("--warmup", [&o](const double& v) { o.warmup_epochs = v; },
+                                    "Epochs of linear learning-rate warm-up")
+        ->type_name("EPOCHS")
+        ->check(CLI::Range(0.0, 1000.0));
+    app.add_option_function<std::string>("--augment", [&o](const std::string& v) { o.augment = v; },
+                                         "Training augmentation: none, flip-shift or flip-shift-erase")
+        ->type_name("NAME")
+        ->check(CLI::IsMember({"none", "flip-shift", "flip-shift-erase"}));
+    app.add_option_function<double>("--ema", [&o](const double& v) { o.ema_decay = v; },
+                                    "Decay of the weights' moving average (0: off)")
+        ->type_name("DECAY")
+        ->check(CLI::Range(0.0, 0.999999));
+    app.add_option_function<double>("--label-smoothing", [&o](const double& v) { o.label_smoothing = v; },
+                                    "Label smoothing of the training loss")
+        ->type_name("X")
+        ->check(CLI::Range(0.0, 0.99));
+    app.add_option_function<double>("--clip-norm", [&o](const double& v) { o.clip_norm = v; },
+                                    "Clip the gradients' global norm (0: off)")
+        ->type_name("NORM")
+        ->check(CLI::Range(0.0, 1e6));
+    app.add_option_function<std::string>("--tta", [&o](const std::string& v) { o.flip_tta = v == "on"; },
+                                         "Flip test-time augmentation in evaluate: on or off (default: the recipe's)")
+        ->type_name("on|off")
+        ->check(CLI::IsMember({"on", "off"}));
     app.add_option("--seed", s.seed, "Seed of the weights, shuffling, dropout and the images picked for figures")
         ->type_name("N")
         ->check(whole_number<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max()))
@@ -103,7 +160,8 @@ const std::vector<Command>& commands() {
         {"all", "Everything in order: eda, summary, train, evaluate, explain (the default)"},
         {"eda", "Exploratory analysis: class counts, pixel-ratio statistics, ANOVA, UMAP"},
         {"summary", "Print the network's layers, output shapes and parameter counts"},
-        {"train", "Train the paper's CNN (Adam, batch 64) and keep the weights with the lowest validation loss"},
+        {"train", "Train the network (--arch) with its recipe (--recipe) and keep the weights with the lowest "
+                  "validation loss"},
         {"evaluate", "Test accuracy, per-class accuracy, confusion matrix and 50 sample predictions"},
         {"explain", "Grad-CAM maps and figures for test images"},
         {"predict", "Classify your own pictures and write a Grad-CAM overlay for each"},
@@ -138,9 +196,33 @@ std::string parse_command_line(int argc, char** argv, Settings& s) {
         const bool plain = !arg.empty() && arg.find_first_of(" \t'\"$\\") == std::string::npos;
         s.command_line += (i ? " " : "") + (plain ? arg : "'" + arg + "'");
     }
+    std::string command = "all";
     for (std::size_t i = 0; i < subcommands.size(); ++i)
-        if (subcommands[i]->parsed()) return commands()[i].name;
-    return "all";
+        if (subcommands[i]->parsed()) command = commands()[i].name;
+    return command;
+}
+
+void resolve_recipe(Settings& s, const std::string& arch) {
+    const Architecture& a = architecture(arch);
+    Recipe r = s.recipe_name == "long" ? a.long_recipe : a.fast;
+    const RecipeOverrides& o = s.overrides;
+    if (o.epochs) r.epochs = *o.epochs;
+    if (o.batch_size) r.batch_size = *o.batch_size;
+    if (o.optimizer) r.optimizer = *o.optimizer;
+    if (o.learning_rate) r.learning_rate = *o.learning_rate;
+    if (o.weight_decay) r.weight_decay = *o.weight_decay;
+    if (o.schedule) r.schedule = *o.schedule;
+    if (o.warmup_epochs) r.warmup_epochs = *o.warmup_epochs;
+    if (o.augment) r.augment = *o.augment;
+    if (o.ema_decay) r.ema_decay = *o.ema_decay;
+    if (o.label_smoothing) r.label_smoothing = *o.label_smoothing;
+    if (o.clip_norm) r.clip_norm = *o.clip_norm;
+    if (o.flip_tta) r.flip_tta = *o.flip_tta;
+    cnnlite::check(r.warmup_epochs <= static_cast<double>(r.epochs), "--warmup ", r.warmup_epochs,
+                   " is longer than the ", r.epochs, " epochs of the run");
+    s.recipe = r;
+    s.epochs = r.epochs;
+    s.batch_size = r.batch_size;
 }
 
 }  // namespace fm

@@ -16,7 +16,6 @@
 #include "cnnlite/core/threading.hpp"
 #include "cnnlite/core/files.hpp"
 #include "cnnlite/io/model_file.hpp"
-#include "cnnlite/nn/paper_model.hpp"
 
 #include "pipeline.hpp"
 
@@ -78,19 +77,38 @@ cnnlite::Model<float> load_trained_model(const Settings& s, const fs::path& path
     if (cnnlite::has_architecture(file)) {
         cnnlite::check(s.rename.empty(), "--rename is for weights-only files; ", file.description(),
                        " is a cnnlite model file with its own layer names");
+        // The file decides the network; --arch, when given, must agree with it.
+        const auto recorded = file.metadata().find(arch_key);
+        const std::string file_arch = recorded != file.metadata().end() ? recorded->second : "paper";
+        cnnlite::check(s.arch.empty() || s.arch == file_arch, "--arch ", s.arch, " contradicts ", file.description(),
+                       ", which holds a ", file_arch, " network; leave --arch out to use the file's");
         return cnnlite::load_model<float>(file);
     }
-    // Weights without an architecture (PyTorch's): the program's network is the paper's.
-    say(s, stage, "weights only (no cnnlite architecture in the file): loading them into the paper's network");
+    // Weights without an architecture (PyTorch's): the network is --arch's (the paper's by default).
+    const std::string arch = s.arch_or_default();
+    say(s, stage, "weights only (no cnnlite architecture in the file): loading them into the " + arch + " network");
     cnnlite::WeightMatching matching;
     for (const std::string& pair : s.rename) {
         const auto eq = pair.find('=');
         cnnlite::check(matching.rename.emplace(pair.substr(0, eq), pair.substr(eq + 1)).second, "--rename names '",
                        pair.substr(0, eq), "' twice");
     }
-    cnnlite::Model<float> model = cnnlite::fashion_mnist_cnn<float>();
+    cnnlite::Model<float> model = architecture(arch).build(0);
     cnnlite::load_weights(model, file, matching);
     return model;
+}
+
+Recipe recorded_recipe(const Settings& s, const fs::path& path) {
+    Recipe recipe = s.recipe;
+    std::error_code ec;
+    if (!fs::exists(path, ec)) return recipe;
+    const cnnlite::SafetensorsFile file = cnnlite::SafetensorsFile::load(path.string());
+    const auto it = file.metadata().find(recipe_key);
+    if (it == file.metadata().end()) return recipe;
+    const nlohmann::json saved = nlohmann::json::parse(it->second, nullptr, false);
+    if (saved.is_object() && saved.contains("flip_tta") && saved["flip_tta"].is_boolean() && !s.overrides.flip_tta)
+        recipe.flip_tta = saved["flip_tta"].get<bool>();
+    return recipe;
 }
 
 TestStage open_test_stage(const Settings& s, const std::string& stage) {

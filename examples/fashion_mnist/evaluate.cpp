@@ -37,15 +37,27 @@ void run_evaluate(const Settings& s) {
     metrics["test_loss"] = eval.loss;
     metrics["per_class_accuracy"] = eval.per_class_accuracy;
     metrics["confusion_matrix"] = eval.confusion.rows();
+    metrics["per_class_precision"] = eval.confusion.precision();
+    metrics["per_class_recall"] = eval.confusion.recall();
+    metrics["per_class_f1"] = eval.confusion.f1();
+    metrics["macro_f1"] = eval.confusion.macro_f1();
+    metrics["top2_accuracy"] = cnnlite::top_k_accuracy(eval.probabilities, data.test.labels(), 2);
+    metrics["expected_calibration_error"] = cnnlite::expected_calibration_error(eval.probabilities, data.test.labels());
     metrics["test_images"] = data.test.size();
     metrics["evaluated_model"] = target.own ? target.model.string() : fs::absolute(target.model).string();
     if (!metrics.contains("class_names")) metrics["class_names"] = names;
     write_json(paths.metrics(), metrics);
 
     if (!s.quiet) {
-        std::printf("[evaluate] test accuracy %.2f%%, test loss %.4f\n", 100 * eval.accuracy, eval.loss);
+        std::printf("[evaluate] test accuracy %.2f%% (top-2 %.2f%%), test loss %.4f, macro F1 %.4f, ECE %.4f\n",
+                    100 * eval.accuracy, 100 * metrics["top2_accuracy"].get<double>(), eval.loss,
+                    metrics["macro_f1"].get<double>(), metrics["expected_calibration_error"].get<double>());
+        const auto precision = eval.confusion.precision();
+        const auto f1 = eval.confusion.f1();
+        std::printf("[evaluate]   %-12s %8s %9s %6s\n", "class", "accuracy", "precision", "F1");
         for (std::size_t c = 0; c < names.size(); ++c)
-            std::printf("[evaluate]   %-12s %6.2f%%\n", names[c].c_str(), 100 * eval.per_class_accuracy[c]);
+            std::printf("[evaluate]   %-12s %7.2f%% %8.2f%% %6.3f\n", names[c].c_str(), 100 * eval.per_class_accuracy[c],
+                        100 * precision[c], f1[c]);
         std::fflush(stdout);
     }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,16 +18,30 @@
 #include "cnnlite/data/fashion_mnist.hpp"
 #include "cnnlite/nn/sequential.hpp"
 
+#include "architectures.hpp"
+
 namespace fm {
 
 namespace fs = std::filesystem;
+
+/// Recipe settings given on the command line, each replacing the recipe's own.
+struct RecipeOverrides {
+    std::optional<std::int64_t> epochs, batch_size;
+    std::optional<std::string> optimizer, schedule, augment;
+    std::optional<double> learning_rate, weight_decay, warmup_epochs, ema_decay, label_smoothing, clip_norm;
+    std::optional<bool> flip_tta;
+};
 
 /// The command line: one set of options shared by every subcommand.
 struct Settings {
     std::string data;                      ///< folder of the four IDX files; empty = search path
     std::string out = "out/fashion_mnist"; ///< where every output goes
-    std::int64_t epochs = 50;
-    std::int64_t batch_size = 64;
+    std::string arch;                      ///< --arch; empty: the model file's, or "paper" for a new run
+    std::string recipe_name = "fast";      ///< --recipe fast|long
+    RecipeOverrides overrides;             ///< single recipe settings from the command line
+    Recipe recipe;                         ///< the resolved recipe of arch (resolve_recipe)
+    std::int64_t epochs = 50;              ///< = recipe.epochs once resolved
+    std::int64_t batch_size = 64;          ///< = recipe.batch_size once resolved
     std::uint64_t seed = 0;
     int threads = 0;                       ///< 0 until main() fills in the available cores
     int rank = 0;                          ///< this process's MPI rank (0 without MPI): only rank 0 writes and talks
@@ -43,7 +58,13 @@ struct Settings {
 
     /// The weights file evaluate, explain and predict read.
     std::string model_path() const;
+    /// The architecture a new run trains: --arch, or the paper's network.
+    std::string arch_or_default() const { return arch.empty() ? architectures().front().name : arch; }
 };
+
+/// Fills s.recipe (and s.epochs, s.batch_size) from the architecture `arch`'s --recipe and the
+/// overrides; errors name a setting whose value is out of range.
+void resolve_recipe(Settings& s, const std::string& arch);
 
 /// The files under the output folder, in one place so that stages and the report agree.
 struct Paths {
@@ -148,8 +169,12 @@ std::string with_commas(std::int64_t n);
 cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage,
                                 const cnnlite::FashionMnistLimits& limits = {});
 
-/// Loads the weights in `path` (a model file with architecture metadata).
+/// Loads the network in `path`: a cnnlite model file (its architecture decides; --arch must
+/// agree) or weights only (loaded into --arch's network, the paper's by default).
 cnnlite::Model<float> load_trained_model(const Settings& s, const fs::path& path, const std::string& stage);
+/// The recipe to evaluate the model in `path` with: s.recipe, but with the test-time
+/// augmentation the model was trained for (recorded in its file) unless --tta says otherwise.
+Recipe recorded_recipe(const Settings& s, const fs::path& path);
 
 /// Reads a JSON object file; an empty object when the file does not exist. A file that exists
 /// but is not a regular file, is larger than 16 MiB or is not a JSON object is an error naming it.

@@ -61,6 +61,7 @@ int fm::run_program(int argc, char** argv, const std::map<std::string, Stage>& s
         if (settings.threads == 0) settings.threads = cnnlite::available_cores();
 #endif
         cnnlite::set_num_threads(settings.threads);
+        fm::resolve_recipe(settings, settings.arch_or_default());
         const bool trains = command == "train" || command == "all";
         cnnlite::check(!(settings.resume && settings.overwrite), "--resume and --overwrite contradict each other");
         cnnlite::check(trains || (!settings.resume && !settings.overwrite), "--resume and --overwrite apply to train and all, not ",

@@ -11,7 +11,6 @@
 #include "cnnlite/core/files.hpp"
 #include "cnnlite/core/version.hpp"
 #include "cnnlite/io/csv.hpp"
-#include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/nn/summary.hpp"
 #include "cnnlite/viz/report.hpp"
 
@@ -219,12 +218,15 @@ void add_eda_section(Report& report, const ReportSources& src) {
 void add_model_section(Report& report, const ReportSources& src) {
     const Settings& s = src.settings;
     const Paths& paths = src.paths;
+    const std::string arch = src.metrics.value("arch", s.arch_or_default());
+    const Architecture& network = architecture(arch);
     report.section("The network");
-    report.paragraph(
-        "The paper's Figure 4: one 2x2 convolution with 64 filters ('same' padding, ReLU), two max-pooling stages "
-        "with dropout 0.3, a 256-unit dense layer with dropout 0.5 and a 10-way softmax. Shapes are NCHW.");
+    report.paragraph("--arch " + network.name + ". " + network.description + " Shapes are NCHW.");
+    if (src.metrics.contains("recipe") && src.metrics["recipe"].is_object())
+        report.paragraph("Trained with the " + src.metrics["recipe"].value("name", std::string("?")) +
+                         " recipe: " + src.metrics.value("recipe_text", std::string()) + ".");
     report.preformatted(file_exists(paths.model_summary()) ? read_text(paths.model_summary())
-                                                      : cnnlite::summary(cnnlite::fashion_mnist_cnn<float>(s.seed)));
+                                                      : cnnlite::summary(network.build(s.seed)));
 }
 
 /// 4. Training: the kept epoch, the learning curves, the history.

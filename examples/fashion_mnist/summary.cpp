@@ -1,9 +1,8 @@
-// Stage `summary`: the paper's network (its Figure 4) as a Keras-style table, printed and
-// saved as OUT/model_summary.txt for the report.
+// Stage `summary`: the network of --arch (the paper's Figure 4 by default) as a Keras-style
+// table, printed and saved as OUT/model_summary.txt for the report.
 #include <cstdio>
 
 #include "cnnlite/core/files.hpp"
-#include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/nn/summary.hpp"
 
 #include "pipeline.hpp"
@@ -13,7 +12,7 @@ namespace fm {
 void run_summary(const Settings& s) {
     const double start = now_seconds();
     const Paths paths(s);
-    const cnnlite::Model<float> model = cnnlite::fashion_mnist_cnn<float>(s.seed);
+    const cnnlite::Model<float> model = architecture(s.arch_or_default()).build(s.seed);
     const std::string table = cnnlite::summary(model);
     if (!s.quiet) {
         std::printf("%s", table.c_str());
