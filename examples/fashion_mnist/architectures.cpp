@@ -8,6 +8,8 @@
 #include "cnnlite/nn/batch_normalization.hpp"
 #include "cnnlite/nn/global_pooling2d.hpp"
 #include "cnnlite/nn/paper_model.hpp"
+#include "cnnlite/nn/relu.hpp"
+#include "cnnlite/nn/symbolic.hpp"
 
 namespace fm {
 
@@ -15,7 +17,8 @@ namespace {
 
 using cnnlite::Symbolic;
 
-/// Conv2D (no bias: the BatchNorm after it has one) -> BatchNormalization.
+/// Conv2D (no bias: the BatchNorm after it has one) -> BatchNormalization with PyTorch's
+/// settings (momentum 0.1, epsilon 1e-5), as the recipe and the PyTorch comparison use.
 Symbolic<float> conv_bn(const Symbolic<float>& x, std::int64_t filters, std::int64_t kernel, std::int64_t stride) {
     cnnlite::Conv2dOptions conv;
     conv.filters = filters;
@@ -23,7 +26,7 @@ Symbolic<float> conv_bn(const Symbolic<float>& x, std::int64_t filters, std::int
     conv.strides = {stride, stride};
     conv.padding = cnnlite::Padding::same();
     conv.use_bias = false;
-    return cnnlite::BatchNormalization<float>()(cnnlite::Conv2D<float>(conv)(x));
+    return cnnlite::BatchNormalization<float>(cnnlite::BatchNormConvention::torch)(cnnlite::Conv2D<float>(conv)(x));
 }
 
 /// A basic residual block (He et al. 2016): two 3x3 convolutions with BatchNorm, added to the

@@ -1,6 +1,7 @@
-// Stage `evaluate`: the kept weights on the 10,000 test images — accuracy, loss, per-class
-// accuracy, the confusion matrix (rows = true label) and 50 random test images titled
-// "pred (true)". Results are added to OUT/metrics.json, keeping what `train` wrote there.
+// Stage `evaluate`: the kept weights on the 10,000 test images (with flip test-time
+// augmentation when the model's recipe or --tta asks for it) — accuracy, loss, per-class
+// accuracy, precision, recall, F1, top-2 accuracy, calibration error, the confusion matrix
+// (rows = true label) and 50 random test images titled "pred (true)". Results are added to OUT/metrics.json, keeping what `train` wrote there.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -26,8 +27,11 @@ void run_evaluate(const Settings& s) {
     const auto& names = cnnlite::fashion_mnist_class_names();
     ensure_dir(paths.figures());
 
-    say(s, "evaluate", "classifying the " + with_commas(data.test.size()) + " test images");
-    const cnnlite::Evaluation eval = cnnlite::evaluate(model, data.test);
+    cnnlite::EvaluateOptions options;
+    options.flip_tta = recorded_recipe(s, target.model).flip_tta;
+    say(s, "evaluate", "classifying the " + with_commas(data.test.size()) + " test images" +
+                           (options.flip_tta ? " (each averaged with its mirror image: flip test-time augmentation)" : ""));
+    const cnnlite::Evaluation eval = cnnlite::evaluate(model, data.test, options);
 
     // Test results join what `train` wrote about the same run, and nothing else.
     nlohmann::json metrics = read_json_object(paths.metrics());
@@ -35,6 +39,7 @@ void run_evaluate(const Settings& s) {
     if (!target.run_id.empty()) metrics["run_id"] = target.run_id;
     metrics["test_accuracy"] = eval.accuracy;
     metrics["test_loss"] = eval.loss;
+    metrics["test_flip_tta"] = options.flip_tta;
     metrics["per_class_accuracy"] = eval.per_class_accuracy;
     metrics["confusion_matrix"] = eval.confusion.rows();
     metrics["per_class_precision"] = eval.confusion.precision();

@@ -32,6 +32,7 @@ double compare_explanation_methods(const Settings& s, const Paths& paths, const 
 
     cnnlite::explain::ComparisonOptions options;
     options.explain.seed = s.seed;
+    options.explain.layer = cam_layer(model);
     options.curves.seed = s.seed;
     options.road.seed = s.seed;
     std::vector<cnnlite::explain::MethodScore> rows;

@@ -220,8 +220,14 @@ struct GradCams {
     cnnlite::Tensor<float> probabilities;  ///< [N, classes] softmax output
 };
 
+/// The layer whose feature maps the CAM methods explain: the input of a global pooling layer
+/// (a residual network's last block, after its ReLU), or "" for the library's default, the
+/// last Conv2D (the paper's choice).
+std::string cam_layer(const cnnlite::Model<float>& model);
+
 /// Grad-CAM (softmax probability of the predicted class, the last Conv2D's output after its
-/// ReLU, channel-mean gradient weights, ReLU, divided by the max) of `images` [N, 1, 28, 28].
+/// ReLU, channel-mean gradient weights, ReLU, divided by the max) of `images` [N, 1, 28, 28],
+/// at cam_layer(model).
 GradCams paper_gradcam(const cnnlite::Model<float>& model, const cnnlite::Tensor<float>& images);
 
 /// Compares the library's explanation methods on a sample of `test`: writes explain/methods.csv

@@ -1,10 +1,12 @@
-// Stage `train`: the paper's recipe. Validation = the first --val training images, training =
-// the rest (or its first --limit); Adam with Keras' defaults, batch 64, shuffled every epoch;
-// the weights of the epoch with the lowest validation loss are kept in OUT/model.safetensors.
-// After every epoch OUT/checkpoint.safetensors holds everything --resume needs (weights,
-// Adam's moments, the kept weights, the history); every random draw is keyed by the seed and
-// the position in training, so a resumed run ends with the same bits as an uninterrupted one.
-// Built with MPI and run under `mpirun -np N`, every rank trains its share of each batch of 64
+// Stage `train`: the network of --arch trained with its --recipe (architectures.hpp). Validation
+// = the first --val training images, training = the rest (or its first --limit), shuffled every
+// epoch; the weights of the epoch with the lowest validation loss (the weight average's, when
+// the recipe keeps one) are kept in OUT/model.safetensors, which records the architecture and
+// the recipe. After every epoch OUT/checkpoint.safetensors holds everything --resume needs
+// (weights and buffers, the optimiser's state, the weight average, the kept weights, the
+// history, the recipe); every random draw is keyed by the seed and the position in training,
+// so a resumed run ends with the same bits as an uninterrupted one.
+// Built with MPI and run under `mpirun -np N`, every rank trains its share of each batch
 // (cnnlite::distributed::fit_data_parallel); rank 0 alone writes files and prints. --resume
 // then needs the output folder readable by every rank.
 #include <unistd.h>
@@ -15,13 +17,16 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 
 #include "cnnlite/data/split.hpp"
 #include "cnnlite/io/model_file.hpp"
-#include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/optim/adam.hpp"
+#include "cnnlite/optim/sgd.hpp"
+#include "cnnlite/optim/weight_decay.hpp"
 #include "cnnlite/train/callbacks.hpp"
 #include "cnnlite/train/checkpoint.hpp"
 #include "cnnlite/train/fit.hpp"
@@ -49,14 +54,75 @@ std::map<std::string, std::string> run_identity(const Settings& s, const cnnlite
             {"run.batch_size", std::to_string(s.batch_size)},
             {"run.validation_images", std::to_string(s.val)},
             {"run.train_images", std::to_string(split.train.size())},
+            {"run.arch", s.arch_or_default()},
+            {"run.recipe", s.recipe.to_json().dump()},
             {"run.data", data}};
 }
 
+/// The recipe's optimiser over `model`'s trainable weights; weight decay never applies to
+/// biases and BatchNorm parameters.
+std::unique_ptr<cnnlite::Optimizer<float>> make_optimizer(const Recipe& r, const cnnlite::Model<float>& model) {
+    const std::vector<std::size_t> no_decay = cnnlite::no_decay_indices(model.trainable_names());
+    if (r.optimizer == "sgd") {
+        cnnlite::SGDOptions o;
+        o.learning_rate = r.learning_rate;
+        o.momentum = 0.9;
+        o.nesterov = true;
+        o.weight_decay = r.weight_decay;
+        o.no_decay = no_decay;
+        return std::make_unique<cnnlite::SGD<float>>(model.trainable_variables(), o);
+    }
+    if (r.optimizer == "adamw") {
+        cnnlite::AdamWOptions o;
+        o.learning_rate = r.learning_rate;
+        o.weight_decay = r.weight_decay;
+        o.no_decay = no_decay;
+        return std::make_unique<cnnlite::AdamW<float>>(model.trainable_variables(), o);
+    }
+    cnnlite::AdamOptions o;  // the paper's Adam: Keras' defaults
+    o.learning_rate = r.learning_rate;
+    o.weight_decay = r.weight_decay;
+    o.no_decay = no_decay;
+    return std::make_unique<cnnlite::Adam<float>>(model.trainable_variables(), o);
+}
+
+/// fit()'s options for the recipe: batch, epochs, augmentation, smoothing, clipping, EMA and
+/// the per-step schedule (linear warm-up from 0.1 x the rate, then constant or cosine to 0).
+cnnlite::FitOptions fit_options(const Settings& s, const Recipe& r, std::int64_t train_images) {
+    cnnlite::FitOptions options;
+    options.batch_size = r.batch_size;
+    options.epochs = r.epochs;
+    options.seed = s.seed;
+    options.verbosity = s.quiet ? cnnlite::Verbosity::silent : cnnlite::Verbosity::auto_;
+    if (r.augment != "none") {
+        cnnlite::Augmentation augmentation;
+        augmentation.flip_horizontal().translate(2);
+        if (r.augment == "flip-shift-erase") augmentation.random_erasing();
+        options.augmentation = augmentation;
+    }
+    options.label_smoothing = r.label_smoothing;
+    if (r.clip_norm > 0) options.clip_grad_norm = r.clip_norm;
+    if (r.ema_decay > 0) options.ema_decay = r.ema_decay;
+    if (r.schedule != "constant" || r.warmup_epochs > 0) {
+        const std::int64_t steps_per_epoch = (train_images + r.batch_size - 1) / r.batch_size;
+        const auto warmup = static_cast<std::int64_t>(std::llround(r.warmup_epochs * static_cast<double>(steps_per_epoch)));
+        const std::int64_t rest = std::max<std::int64_t>(1, r.epochs * steps_per_epoch - warmup);
+        cnnlite::LearningRateSchedule after = r.schedule == "cosine"
+                                                  ? cnnlite::LearningRateSchedule::cosine(rest, 0, cnnlite::ScheduleUnit::step)
+                                                  : cnnlite::LearningRateSchedule::constant(cnnlite::ScheduleUnit::step);
+        options.schedule = warmup > 0 ? cnnlite::LearningRateSchedule::linear_warmup(warmup, after, 0.1) : after;
+    }
+    return options;
+}
+
 /// Model file metadata: deterministic (no clock), so a resumed run writes the same bytes.
-std::map<std::string, std::string> model_extra(const cnnlite::KeepBest<float>& best, const std::string& run_id) {
+std::map<std::string, std::string> model_extra(const Settings& s, const cnnlite::KeepBest<float>& best,
+                                               const std::string& run_id) {
     return {{"class_names", nlohmann::json(cnnlite::fashion_mnist_class_names()).dump()},
             {"best_epoch", std::to_string(best.best_epoch())},
             {"best_val_loss", cnnlite::round_trip_text(best.best_value())},
+            {arch_key, s.arch_or_default()},
+            {recipe_key, s.recipe.to_json().dump()},
             {"run.id", run_id}};
 }
 
@@ -141,7 +207,8 @@ void write_learning_curves(const Paths& paths, const cnnlite::History& history, 
 struct RunStart {
     std::int64_t done = 0;
     cnnlite::History history;
-    std::string run_id;  ///< empty for a new run
+    std::string run_id;                                ///< empty for a new run
+    std::optional<cnnlite::TrainingState> checkpoint;  ///< what --resume continues from
 };
 
 /// --resume: restores model, optimiser and kept weights from OUT's checkpoint, after checking
@@ -149,11 +216,11 @@ struct RunStart {
 RunStart resume_from_checkpoint(const Settings& s, const Paths& paths, const cnnlite::FashionMnist& data,
                                 const cnnlite::TrainValidationSplit& split,
                                 const std::map<std::string, std::string>& identity, cnnlite::Model<float>& model,
-                                cnnlite::Adam<float>& adam, cnnlite::KeepBest<float>& best) {
+                                cnnlite::Optimizer<float>& optimizer, cnnlite::KeepBest<float>& best) {
     cnnlite::check(fs::exists(paths.checkpoint()), "--resume: there is no checkpoint at '", paths.checkpoint().string(),
                    "'; run `fashion_mnist train` without --resume to start a new run");
     say(s, "train", "resuming from " + paths.checkpoint().string());
-    const cnnlite::TrainingState state = cnnlite::load_checkpoint(paths.checkpoint().string(), model, adam, &best);
+    const cnnlite::TrainingState state = cnnlite::load_checkpoint(paths.checkpoint().string(), model, optimizer, &best);
     const auto saved = [&](const std::string& key) {
         const auto it = state.metadata.find(key);
         return it == state.metadata.end() ? std::string("(missing)") : it->second;
@@ -166,9 +233,12 @@ RunStart resume_from_checkpoint(const Settings& s, const Paths& paths, const cnn
                    "); resume with the data it was trained on, or train without --resume");
     for (const auto& [key, value] : identity) {
         if (key == "run.data") continue;
+        // Checkpoints of the paper's network from before --arch record neither.
+        if ((key == "run.arch" || key == "run.recipe") && saved(key) == "(missing)" && s.arch_or_default() == "paper")
+            continue;
         cnnlite::check(saved(key) == value, "--resume: the checkpoint was written with ", key.substr(4), " = ", saved(key),
-                       " but this run has ", value, "; use the same --seed, --batch-size, --val and ",
-                       "--limit (or train without --resume)");
+                       " but this run has ", value, "; use the same --arch, --recipe and recipe options, --seed, ",
+                       "--val and --limit (or train without --resume)");
     }
     if (saved_data == "(missing)")
         say(s, "train", "note: the checkpoint does not record its data (an older cnnlite wrote it); not checked");
@@ -180,16 +250,17 @@ RunStart resume_from_checkpoint(const Settings& s, const Paths& paths, const cnn
     start.run_id = state.metadata.count("run.id") ? state.metadata.at("run.id") : folder_run_id(paths);
     start.done = state.epoch;
     start.history = state.history;
+    start.checkpoint = state;
     say(s, "train", std::to_string(start.done) + " epoch(s) done, best epoch so far " + std::to_string(best.best_epoch()));
     return start;
 }
 
-/// The paper's training: epochs done+1 .. --epochs of Adam at batch 64 with the callbacks that
-/// keep the best weights, write history.csv, the checkpoint and the model after each epoch,
-/// and keep the Ctrl-C message current. Returns the history of all epochs.
+/// Epochs done+1 .. --epochs of the recipe, with the callbacks that keep the best weights,
+/// write history.csv, the checkpoint and the model after each epoch, and keep the Ctrl-C
+/// message current. Returns the history of all epochs.
 cnnlite::History train_epochs(const Settings& s, const Paths& paths, const cnnlite::TrainValidationSplit& split,
                               std::map<std::string, std::string> checkpoint_meta, const RunStart& start,
-                              cnnlite::Model<float>& model, cnnlite::Adam<float>& adam,
+                              cnnlite::Model<float>& model, cnnlite::Optimizer<float>& optimizer,
                               cnnlite::KeepBest<float>& best) {
     const InterruptHandler interrupt_handler;
     const std::string& run_id = start.run_id;
@@ -208,31 +279,38 @@ cnnlite::History train_epochs(const Settings& s, const Paths& paths, const cnnli
     note_saved(start.done);
     checkpoint_meta["run.threads"] = std::to_string(s.threads);
     checkpoint_meta["run.id"] = run_id;
-    cnnlite::LambdaCallback<float> save_best([&](const cnnlite::Model<float>& m, const cnnlite::History& h,
+    // The kept weights are KeepBest's copy (the weight average's, with EMA), saved from a
+    // second network of the same architecture.
+    cnnlite::Model<float> kept = architecture(s.arch_or_default()).build(s.seed);
+    cnnlite::LambdaCallback<float> save_best([&](const cnnlite::Model<float>&, const cnnlite::History& h,
                                                  cnnlite::TrainControl&) {
-        if (best.best_epoch() == h.epochs.back().epoch)
-            cnnlite::save_model(m, paths.model().string(), model_extra(best, run_id));
+        if (best.best_epoch() != h.epochs.back().epoch) return;
+        best.restore(kept);
+        cnnlite::save_model(kept, paths.model().string(), model_extra(s, best, run_id));
     });
     cnnlite::CsvLogger<float> csv(paths.history().string());
-    cnnlite::Checkpointer<float> checkpointer(paths.checkpoint().string(), adam, &best, nullptr, checkpoint_meta);
+    cnnlite::Checkpointer<float> checkpointer(paths.checkpoint().string(), optimizer, &best, nullptr, checkpoint_meta);
     cnnlite::LambdaCallback<float> saved_note(
         [&](const cnnlite::Model<float>&, const cnnlite::History& h, cnnlite::TrainControl&) {
             note_saved(h.epochs.back().epoch);
         });
 
-    cnnlite::FitOptions options;
-    options.batch_size = s.batch_size;
-    options.epochs = s.epochs;
+    cnnlite::FitOptions options = fit_options(s, s.recipe, split.train.size());
     options.initial_epoch = start.done;
-    options.seed = s.seed;
-    options.verbosity = s.quiet ? cnnlite::Verbosity::silent : cnnlite::Verbosity::auto_;
     std::vector<cnnlite::Callback<float>*> callbacks = {&best, &save_best, &csv, &checkpointer, &saved_note};
     if (s.rank != 0) callbacks = {&best};  // only rank 0 writes
 #if defined(CNNLITE_WITH_MPI) && CNNLITE_WITH_MPI
-    return cnnlite::distributed::fit_data_parallel(cnnlite::distributed::Communicator(), model, adam, split.train,
-                                                   &split.validation, options, callbacks, start.history);
+    const cnnlite::distributed::Communicator comm;
+    if (start.checkpoint)
+        return cnnlite::distributed::resume_fit_data_parallel(comm, model, optimizer, split.train, &split.validation,
+                                                              options, *start.checkpoint, callbacks);
+    return cnnlite::distributed::fit_data_parallel(comm, model, optimizer, split.train, &split.validation, options,
+                                                   callbacks);
 #else
-    return cnnlite::fit(model, adam, split.train, &split.validation, options, callbacks, start.history);
+    if (start.checkpoint)
+        return cnnlite::resume_fit(model, optimizer, split.train, &split.validation, options, *start.checkpoint,
+                                   callbacks);
+    return cnnlite::fit(model, optimizer, split.train, &split.validation, options, callbacks);
 #endif
 }
 
@@ -267,6 +345,9 @@ void write_train_metrics(const Settings& s, const Paths& paths, const cnnlite::T
     metrics["best_val_loss"] = kept.val_loss;
     metrics["best_val_accuracy"] = kept.val_accuracy;
     metrics["batch_size"] = s.batch_size;
+    metrics["arch"] = s.arch_or_default();
+    metrics["recipe"] = s.recipe.to_json();
+    metrics["recipe_text"] = s.recipe.describe();
     metrics["train_images"] = split.train.size();
     metrics["validation_images"] = split.validation.size();
     write_json(paths.metrics(), metrics);
@@ -285,13 +366,13 @@ void run_train(const Settings& s) {
     const cnnlite::TrainValidationSplit split =
         cnnlite::split_train_validation(data.train, s.val, s.limit < 0 ? cnnlite::no_limit : s.limit);
 
-    cnnlite::Model<float> model = cnnlite::fashion_mnist_cnn<float>(s.seed);
-    cnnlite::Adam<float> adam(model.trainable_variables());
+    cnnlite::Model<float> model = architecture(s.arch_or_default()).build(s.seed);
+    const std::unique_ptr<cnnlite::Optimizer<float>> optimizer = make_optimizer(s.recipe, model);
     cnnlite::KeepBest<float> best("val_loss");
     const auto identity = run_identity(s, split);
 
     RunStart start;
-    if (s.resume) start = resume_from_checkpoint(s, paths, data, split, identity, model, adam, best);
+    if (s.resume) start = resume_from_checkpoint(s, paths, data, split, identity, model, *optimizer, best);
     if (start.run_id.empty()) start.run_id = new_run_id();
     if (s.rank == 0) {
         nlohmann::json log = read_json_object(paths.run_log());
@@ -300,14 +381,14 @@ void run_train(const Settings& s) {
     }
     say(s, "train",
         (s.resume ? "run " : "new run ") + start.run_id + ": " + with_commas(split.train.size()) + " training and " +
-            with_commas(split.validation.size()) + " validation images; epochs " + std::to_string(s.epochs) +
-            ", batch " + std::to_string(s.batch_size) + ", Adam lr 0.001, seed " + std::to_string(s.seed) + ", " +
+            with_commas(split.validation.size()) + " validation images; " + s.arch_or_default() + " network, " +
+            s.recipe_name + " recipe: " + s.recipe.describe() + "; seed " + std::to_string(s.seed) + ", " +
             (s.ranks > 1 ? std::to_string(s.ranks) + " ranks x " : "") + std::to_string(s.threads) + " thread(s)");
 
     const bool trains = start.done < s.epochs;
     cnnlite::History history = start.history;
     if (trains) {
-        history = train_epochs(s, paths, split, identity, start, model, adam, best);
+        history = train_epochs(s, paths, split, identity, start, model, *optimizer, best);
     } else {
         say(s, "train", "the checkpoint already holds " + std::to_string(start.done) + " epoch(s); nothing to train");
         if (s.rank == 0) history.write_csv(paths.history().string());
@@ -316,14 +397,15 @@ void run_train(const Settings& s) {
 
     cnnlite::check(best.best_epoch() > 0, "train: the validation loss was never finite, so no weights were kept");
     best.restore(model);
-    cnnlite::save_model(model, paths.model().string(), model_extra(best, start.run_id));
+    cnnlite::save_model(model, paths.model().string(), model_extra(s, best, start.run_id));
     ensure_dir(paths.figures());
     write_learning_curves(paths, history, best.best_epoch());
     write_train_metrics(s, paths, split, history, best, start.run_id, trains);
 
     const double seconds = now_seconds() - start_time;
     record_stage(s, "train", seconds,
-                 {{"epochs", s.epochs}, {"batch_size", s.batch_size}, {"train_images", split.train.size()},
+                 {{"arch", s.arch_or_default()}, {"recipe", s.recipe.to_json()}, {"epochs", s.epochs},
+                  {"batch_size", s.batch_size}, {"train_images", split.train.size()},
                   {"validation_images", split.validation.size()}, {"resumed_after_epoch", start.done},
                   {"data_folder", data.files.folder.string()}});
     const cnnlite::EpochRecord& kept = history.epochs.at(static_cast<std::size_t>(best.best_epoch() - 1));
