@@ -221,4 +221,20 @@ TEST_CASE("number_text: round_trip_text reads back to the same double, NaN as na
     CHECK_THROWS_AS(parse_round_trip_text("abc"), std::invalid_argument);
 }
 
+TEST_CASE("number_text: shortest_round_trip_text uses the fewest digits that read back exactly") {
+    using namespace cnnlite;
+    CHECK(shortest_round_trip_text(0.1) == "0.1");
+    CHECK(shortest_round_trip_text(0.3) == "0.3");
+    CHECK(shortest_round_trip_text(1e4) == "1e+04");
+    CHECK(shortest_round_trip_text(-2.5) == "-2.5");
+    CHECK(shortest_round_trip_text(1.0 / 3.0) == "0.3333333333333333");  // 16 digits suffice
+    CHECK(shortest_round_trip_text(0.1 + 0.2) == "0.30000000000000004");  // needs all 17
+    CHECK(shortest_round_trip_text(std::numeric_limits<double>::quiet_NaN()) == "nan");
+    for (double v : {0.0, -0.0, 1e-300, 4.9406564584124654e-324, 1.7976931348623157e308, 2.0 / 3.0}) {
+        CAPTURE(v);
+        const double back = parse_round_trip_text(shortest_round_trip_text(v));
+        CHECK(std::memcmp(&back, &v, sizeof v) == 0);
+    }
+}
+
 }  // namespace test_core

@@ -1101,7 +1101,12 @@ TEST_CASE("one_cycle, warm-up and piecewise constant by hand") {
     // cosine from its own index 0: 0.1, 0.0882842712, 0.06, 0.0317157288, 0.02, 0.02.
     const auto warm = LearningRateSchedule::linear_warmup(4, LearningRateSchedule::cosine(4, 0.02, ScheduleUnit::step));
     CHECK(warm.unit() == ScheduleUnit::step);
-    CHECK(warm.description() == "linear_warmup+cosine");
+    CHECK(warm.description() == "linear_warmup(steps=4, start_factor=0)+cosine(period=4, minimum=0.02)");
+    CHECK(LearningRateSchedule::one_cycle(10, 0.25).description() ==
+          "one_cycle(total_steps=10, pct_start=0.25, div_factor=25, final_div_factor=1e+04)");
+    CHECK(LearningRateSchedule::piecewise_constant({2, 5}, {0.1, 0.01, 0.001}).description() ==
+          "piecewise_constant(boundaries=[2,5], values=[0.1,0.01,0.001])");
+    CHECK(LearningRateSchedule::step_decay(3, 0.5).description() == "step_decay(every=3, factor=0.5)");
     const std::vector<double> expected = {0, 0.025, 0.05, 0.075, 0.1, 0.0882842712474619, 0.06, 0.0317157287525381,
                                           0.02, 0.02};
     for (std::size_t i = 0; i < expected.size(); ++i) {
@@ -1173,7 +1178,9 @@ TEST_CASE("schedule validation errors name the bad value") {
                          "piecewise_constant: boundary 0 is -1, must be >= 0", Error);
     CHECK_THROWS_WITH_AS(LearningRateSchedule::piecewise_constant({5}, {1.0, -0.5}),
                          "piecewise_constant: value 1 is -0.5, must be finite and >= 0", Error);
-    CHECK_THROWS_WITH_AS(LearningRateSchedule::one_cycle(10).rate(-1, 0.1), "one_cycle: index must be >= 0, got -1",
+    CHECK_THROWS_WITH_AS(LearningRateSchedule::one_cycle(10).rate(-1, 0.1),
+                         "one_cycle(total_steps=10, pct_start=0.3, div_factor=25, final_div_factor=1e+04): index must "
+                         "be >= 0, got -1",
                          Error);
 }
 

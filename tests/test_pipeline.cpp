@@ -137,7 +137,8 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
 
     {  // history, model and metrics
         const auto history =
-            csv_rows(out / "history.csv", {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"});
+            csv_rows(out / "history.csv",
+                     {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"});
         REQUIRE(history.size() == 2);
         for (std::size_t e = 0; e < 2; ++e) {
             CHECK(num(history[e][0]) == static_cast<double>(e + 1));
@@ -145,7 +146,8 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
             CHECK((num(history[e][2]) >= 0 && num(history[e][2]) <= 1));
             CHECK((std::isfinite(num(history[e][3])) && num(history[e][3]) > 0));
             CHECK((num(history[e][4]) >= 0 && num(history[e][4]) <= 1));
-            CHECK(num(history[e][5]) > 0);
+            CHECK(num(history[e][5]) == 0.001);  // the paper's constant Adam rate
+            CHECK(num(history[e][6]) > 0);
         }
         CHECK(fs::exists(out / "checkpoint.safetensors"));
         const cnnlite::Model<float> model = cnnlite::load_model<float>((out / "model.safetensors").string());
@@ -385,7 +387,7 @@ TEST_CASE("train --resume after an interrupted run gives the same model file as 
     REQUIRE(history_a.size() == 3);
     REQUIRE(history_b.size() == 3);
     for (std::size_t e = 0; e < 3; ++e)
-        for (std::size_t c = 0; c < 5; ++c) CHECK(history_a[e][c] == history_b[e][c]);  // all but the seconds
+        for (std::size_t c = 0; c < 6; ++c) CHECK(history_a[e][c] == history_b[e][c]);  // all but the seconds
     const nlohmann::json ma = read_json(whole / "metrics.json"), mb = read_json(parts / "metrics.json");
     CHECK(ma["best_epoch"] == mb["best_epoch"]);
     CHECK(mb["epochs_run"] == 2);

@@ -286,9 +286,9 @@ TEST_CASE("SIGKILL mid-epoch, mid-checkpoint-write, before and after its rename:
     const auto history_b = cnnlite::read_csv((killed / "history.csv").string());
     REQUIRE(history_a.size() == 4);
     REQUIRE(history_b.size() == 4);
-    REQUIRE(history_a[0][5] == "seconds");
+    REQUIRE(history_a[0][6] == "seconds");
     for (std::size_t e = 0; e < 4; ++e)
-        for (std::size_t c = 0; c < 5; ++c) CHECK(history_a[e][c] == history_b[e][c]);
+        for (std::size_t c = 0; c < 6; ++c) CHECK(history_a[e][c] == history_b[e][c]);
     nlohmann::json metrics_a = nlohmann::json::parse(read_text(whole / "metrics.json"));
     nlohmann::json metrics_b = nlohmann::json::parse(read_text(killed / "metrics.json"));
     for (auto* m : {&metrics_a, &metrics_b}) {

@@ -218,8 +218,10 @@ TEST_CASE("history CSV: the columns and values written are read back") {
     const History h = fit(model, adam, split.train, &split.validation, quiet(2), {&logger});
     const auto rows = read_csv(path);
     REQUIRE(rows.size() == 3);
-    CHECK(rows[0] == std::vector<std::string>{"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"});
+    CHECK(rows[0] ==
+          std::vector<std::string>{"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"});
     CHECK(rows[2][0] == "2");
+    CHECK(std::stod(rows[2][5]) == adam.learning_rate());
     CHECK(std::stod(rows[2][1]) == h.epochs[1].loss);
     CHECK(std::stod(rows[2][3]) == h.epochs[1].val_loss);
     std::filesystem::remove_all(dir);

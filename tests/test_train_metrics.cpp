@@ -1,8 +1,9 @@
 // Evaluation metrics: per-class precision, recall and F1 with their macro averages, top-k
 // accuracy with ties and NaN, and calibration (ECE) by hand and against a NumPy computation
-// (tests/fixtures/optim/make_recipe_fixture.py).
+// (tests/fixtures/optim/make_recipe_fixture.py); evaluate()'s flip test-time augmentation by hand.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
@@ -12,6 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cnnlite/core/random.hpp"
+#include "cnnlite/nn/dense.hpp"
+#include "cnnlite/nn/flatten.hpp"
+#include "cnnlite/nn/sequential.hpp"
+#include "cnnlite/train/evaluate.hpp"
 #include "cnnlite/train/metrics.hpp"
 
 namespace test_train_metrics {
@@ -199,6 +205,54 @@ TEST_CASE("calibration and top-2 accuracy agree with NumPy on random probabiliti
     CHECK(cnnlite::expected_calibration_error(as_float, labels) == doctest::Approx(ece).epsilon(1e-12));
     CHECK(cnnlite::top_k_accuracy(as_float, labels, 2) == doctest::Approx(c["top2_accuracy"].get<double>()));
     CHECK(cnnlite::top_k_accuracy(as_double, labels, 1) == doctest::Approx(c["accuracy"].get<double>()));
+}
+
+TEST_CASE("evaluate with flip TTA scores the mean logits of each image and its mirror image, by hand") {
+    // A 3x5 image through Flatten -> Dense(3, softmax): not mirror-symmetric, so the flip matters.
+    cnnlite::Sequential<double> model(Shape{1, 3, 5}, 4);
+    model.add(cnnlite::Flatten<double>());
+    model.add(cnnlite::Dense<double>(3).activation("softmax"));
+    const std::int64_t n = 7;
+    std::mt19937 gen(3);
+    std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+    Tensor<float> images(Shape{n, 1, 3, 5});
+    for (float& v : images) v = pixel(gen);
+    const std::vector<int> labels = {0, 1, 2, 0, 1, 2, 1};
+    const cnnlite::Dataset data = cnnlite::Dataset::from_images(images, labels, {"a", "b", "c"});
+
+    cnnlite::EvaluateOptions options;
+    options.batch_size = 3;  // batches of 3, 3 and 1
+    options.flip_tta = true;
+    const cnnlite::Evaluation tta = cnnlite::evaluate(model, data, options);
+    const cnnlite::Evaluation plain = cnnlite::evaluate(model, data, std::int64_t{3});
+
+    double loss = 0;
+    bool differs = false;
+    for (std::int64_t i = 0; i < n; ++i) {
+        // Logits of the image and of its mirror image (columns reversed), one image at a time.
+        Tensor<double> x(Shape{1, 1, 3, 5}), mirrored(Shape{1, 1, 3, 5});
+        for (std::int64_t r = 0; r < 3; ++r)
+            for (std::int64_t c = 0; c < 5; ++c) {
+                x[r * 5 + c] = images[i * 15 + r * 5 + c];
+                mirrored[r * 5 + c] = images[i * 15 + r * 5 + (4 - c)];
+            }
+        const Tensor<double> a = model.forward_logits(cnnlite::Variable<double>(x)).value();
+        const Tensor<double> b = model.forward_logits(cnnlite::Variable<double>(mirrored)).value();
+        double mean[3], top = -1e300, sum = 0;
+        for (int k = 0; k < 3; ++k) top = std::max(top, mean[k] = (a[k] + b[k]) / 2);
+        for (int k = 0; k < 3; ++k) sum += std::exp(mean[k] - top);
+        int best = 0;
+        for (int k = 0; k < 3; ++k) {
+            const double p = std::exp(mean[k] - top) / sum;
+            CHECK(tta.probabilities[i * 3 + k] == doctest::Approx(p).epsilon(1e-6));
+            if (std::fabs(p - plain.probabilities[i * 3 + k]) > 1e-4) differs = true;
+            if (mean[k] > mean[best]) best = k;
+        }
+        CHECK(tta.predicted[static_cast<std::size_t>(i)] == best);
+        loss -= std::log(std::exp(mean[labels[static_cast<std::size_t>(i)]] - top) / sum);
+    }
+    CHECK(tta.loss == doctest::Approx(loss / static_cast<double>(n)).epsilon(1e-9));
+    CHECK(differs);  // the mirror image changed the scores
 }
 
 }  // namespace test_train_metrics

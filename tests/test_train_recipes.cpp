@@ -412,7 +412,8 @@ TEST_CASE("resuming with other training settings is refused, naming the option")
         {"augmentation", [](FitOptions& x) { x.augmentation = Augmentation().flip_horizontal(0.25); },
          "FitOptions::augmentation was flip_horizontal(probability=0.5), now flip_horizontal(probability=0.25)"},
         {"schedule", [](FitOptions& x) { x.schedule = LearningRateSchedule::cosine(10, 0, ScheduleUnit::step); },
-         "FitOptions::schedule was one_cycle per step, now cosine per step"},
+         "FitOptions::schedule was one_cycle(total_steps=10, pct_start=0.3, div_factor=25, final_div_factor=1e+04) "
+         "per step, now cosine(period=10, minimum=0) per step"},
         {"batch size", [](FitOptions& x) { x.batch_size = 16; }, "FitOptions::batch_size was 32, now 16"},
         {"epoch", [](FitOptions& x) { x.initial_epoch = 0; }, "the checkpoint holds 1 epoch(s) but FitOptions::initial_epoch is 0"},
     };

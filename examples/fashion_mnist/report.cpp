@@ -40,6 +40,20 @@ Rows read_table(const fs::path& path, const std::vector<std::string>& columns) {
     return rows;
 }
 
+/// history.csv's rows (epoch, loss, accuracy, val_loss, val_accuracy, learning_rate, seconds);
+/// a history written before the learning-rate column gets an empty one.
+Rows read_history(const fs::path& path) {
+    const std::vector<std::string> old_columns = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"};
+    if (!file_exists(path)) return {};
+    Rows rows = cnnlite::read_csv(path.string());
+    if (!rows.empty() && rows[0] == old_columns) {
+        rows.erase(rows.begin());
+        for (auto& r : rows) r.insert(r.begin() + 5, "");
+        return rows;
+    }
+    return read_table(path, {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"});
+}
+
 double number(const std::string& text) {
     try {
         return std::stod(text);
@@ -245,13 +259,15 @@ void add_training_section(Report& report, const ReportSources& src) {
     }
     add_figure(report, paths, "learning_curves", "Loss and accuracy per epoch, training and validation.",
                "run `train`");
-    const Rows history = read_table(paths.history(), {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"});
+    const Rows history = read_history(paths.history());
     if (!history.empty()) {
-        ReportTable t{"History (history.csv)", {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}, {}};
+        ReportTable t{"History (history.csv)",
+                      {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning rate", "seconds"},
+                      {}};
         for (const auto& r : history)
             t.rows.push_back({Cell(static_cast<long long>(number(r[0]))), Cell::fixed(number(r[1]), 4),
                               Cell::fixed(number(r[2]), 4), Cell::fixed(number(r[3]), 4), Cell::fixed(number(r[4]), 4),
-                              Cell::fixed(number(r[5]), 1)});
+                              Cell(number(r[5]), 3), Cell::fixed(number(r[6]), 1)});
         report.table(t);
     }
 }

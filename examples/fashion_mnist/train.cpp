@@ -43,6 +43,16 @@ namespace fm {
 
 namespace {
 
+/// The recipe's settings that a resumed run must repeat: all but the epoch count (a run may
+/// be extended; a schedule that depends on it is compared by fit()'s own recipe check) and the
+/// test-time augmentation, which does not touch training.
+std::string training_settings(const Recipe& recipe) {
+    nlohmann::json settings = recipe.to_json();
+    settings.erase("epochs");
+    settings.erase("flip_tta");
+    return settings.dump();
+}
+
 /// Settings a checkpoint must share with the run that resumes it (its own metadata keys),
 /// the data included: a fingerprint of the validation and training images and labels used.
 std::map<std::string, std::string> run_identity(const Settings& s, const cnnlite::TrainValidationSplit& split) {
@@ -55,7 +65,7 @@ std::map<std::string, std::string> run_identity(const Settings& s, const cnnlite
             {"run.validation_images", std::to_string(s.val)},
             {"run.train_images", std::to_string(split.train.size())},
             {"run.arch", s.arch_or_default()},
-            {"run.recipe", s.recipe.to_json().dump()},
+            {"run.recipe", training_settings(s.recipe)},
             {"run.data", data}};
 }
 

@@ -22,6 +22,19 @@ inline std::string round_trip_text(double v) {
     return buffer;
 }
 
+/// `v` with the fewest significant digits (at most 17) that read back to the same double, as
+/// people write it: "0.1", not "0.10000000000000001"; "nan" for a NaN. For descriptions that
+/// are compared as text, such as a learning-rate schedule's.
+inline std::string shortest_round_trip_text(double v) {
+    if (std::isnan(v)) return "nan";
+    char buffer[40];
+    for (int digits = 1; digits < 17; ++digits) {
+        std::snprintf(buffer, sizeof buffer, "%.*g", digits, v);
+        if (std::strtod(buffer, nullptr) == v) return buffer;
+    }
+    return round_trip_text(v);
+}
+
 /// The double that round_trip_text() wrote; "nan" reads as a quiet NaN and subnormal values
 /// come back exactly (std::stod would refuse them). Throws std::invalid_argument for text that
 /// is not one number, std::out_of_range for a value beyond double's range.

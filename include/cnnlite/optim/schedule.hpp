@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cnnlite/core/error.hpp"
+#include "cnnlite/core/number_text.hpp"
 #include "cnnlite/optim/optimizer.hpp"
 
 namespace cnnlite {
@@ -46,7 +47,7 @@ public:
         return {[every, factor](std::int64_t index, double initial) {
                     return initial * std::pow(factor, static_cast<double>(index / every));
                 },
-                unit, "step_decay"};
+                unit, "step_decay(every=" + std::to_string(every) + ", factor=" + shortest_round_trip_text(factor) + ")"};
     }
 
     /// Half a cosine from the initial rate down to `minimum` over `period` indices, then
@@ -61,7 +62,7 @@ public:
                     const double progress = static_cast<double>(std::min(index, period)) / static_cast<double>(period);
                     return minimum + (initial - minimum) * 0.5 * (1.0 + std::cos(pi * progress));
                 },
-                unit, "cosine"};
+                unit, "cosine(period=" + std::to_string(period) + ", minimum=" + shortest_round_trip_text(minimum) + ")"};
     }
 
     /// Linear warm-up for `steps` indices, then `then` with its index counted from the end of
@@ -76,7 +77,8 @@ public:
         check(std::isfinite(start_factor) && start_factor >= 0 && start_factor <= 1,
               "linear_warmup: start_factor must be in [0, 1], got ", start_factor);
         const ScheduleUnit unit = then.unit();
-        const std::string description = "linear_warmup+" + then.description();
+        const std::string description = "linear_warmup(steps=" + std::to_string(steps) +
+                                        ", start_factor=" + shortest_round_trip_text(start_factor) + ")+" + then.description();
         return {[steps, start_factor, then = std::move(then)](std::int64_t index, double initial) {
                     if (index >= steps) return then.rate(index - steps, initial);
                     const double progress = static_cast<double>(index) / static_cast<double>(steps);
@@ -115,7 +117,9 @@ public:
                     if (step <= warm_end) return anneal(start, max_rate, pct(step, 0.0, warm_end));
                     return anneal(max_rate, end, pct(step, warm_end, last));
                 },
-                unit, "one_cycle"};
+                unit, "one_cycle(total_steps=" + std::to_string(total_steps) + ", pct_start=" + shortest_round_trip_text(pct_start) +
+                          ", div_factor=" + shortest_round_trip_text(div_factor) +
+                          ", final_div_factor=" + shortest_round_trip_text(final_div_factor) + ")"};
     }
 
     /// Keras' PiecewiseConstantDecay: values[0] while index <= boundaries[0], values[k] while
@@ -134,11 +138,16 @@ public:
         for (std::size_t k = 0; k < values.size(); ++k)
             check(std::isfinite(values[k]) && values[k] >= 0, "piecewise_constant: value ", k, " is ", values[k],
                   ", must be finite and >= 0");
+        std::string description = "piecewise_constant(boundaries=[";
+        for (std::size_t k = 0; k < boundaries.size(); ++k) description += (k ? "," : "") + std::to_string(boundaries[k]);
+        description += "], values=[";
+        for (std::size_t k = 0; k < values.size(); ++k) description += (k ? "," : "") + shortest_round_trip_text(values[k]);
+        description += "])";
         return {[boundaries = std::move(boundaries), values = std::move(values)](std::int64_t index, double) {
                     const auto k = std::lower_bound(boundaries.begin(), boundaries.end(), index) - boundaries.begin();
                     return values[static_cast<std::size_t>(k)];
                 },
-                unit, "piecewise_constant"};
+                unit, description};
     }
 
     /// The rate at `index` (>= 0) for an optimiser that started at `initial_rate`; checks that
@@ -153,8 +162,9 @@ public:
 
     /// Whether the index counts epochs or steps.
     ScheduleUnit unit() const { return unit_; }
-    /// The schedule's name ("constant", "step_decay", "cosine", "one_cycle",
-    /// "piecewise_constant", "linear_warmup+<the wrapped one>" or the user's description).
+    /// The schedule's name with its settings, e.g. "cosine(period=4, minimum=0.02)" or
+    /// "linear_warmup(steps=4, start_factor=0)+cosine(period=4, minimum=0.02)" ("constant", or
+    /// the user's description): a resumed run must have the same (fit_recipe()).
     const std::string& description() const { return description_; }
 
     /// At the start of epoch `epoch` (0-based): sets the rate if this is a per-epoch schedule.

@@ -199,6 +199,7 @@ History fit(Model<T>& model, Optimizer<T>& optimizer, const Dataset& train, FitR
         record.loss = seen ? loss_sum / static_cast<double>(seen) : std::numeric_limits<double>::quiet_NaN();
         record.accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
         record.images_per_second = train_seconds > 0 ? static_cast<double>(seen) / train_seconds : 0.0;
+        record.learning_rate = optimizer.learning_rate();
         strategy.end_epoch(record);
         record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         history.epochs.push_back(record);

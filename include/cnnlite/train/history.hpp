@@ -1,5 +1,6 @@
-// History: one record per epoch (loss, accuracy, validation loss and accuracy, wall time),
-// written as CSV (epoch,loss,accuracy,val_loss,val_accuracy,seconds) or JSON.
+// History: one record per epoch (loss, accuracy, validation loss and accuracy, learning rate,
+// wall time), written as CSV (epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds)
+// or JSON.
 #pragma once
 
 #include <cmath>
@@ -24,6 +25,9 @@ struct EpochRecord {
     double val_loss = std::numeric_limits<double>::quiet_NaN();
     /// Validation accuracy (NaN without validation).
     double val_accuracy = std::numeric_limits<double>::quiet_NaN();
+    /// The optimiser's learning rate at the end of the epoch (of its last step, under a
+    /// per-step schedule), as Keras logs `learning_rate`.
+    double learning_rate = std::numeric_limits<double>::quiet_NaN();
     double seconds = 0;       ///< wall time of the epoch (training and validation)
     double images_per_second = 0;  ///< training throughput of the epoch
 
@@ -42,12 +46,14 @@ struct History {
     /// One record per epoch, in order.
     std::vector<EpochRecord> epochs;
 
-    /// Writes `path` atomically: epoch,loss,accuracy,val_loss,val_accuracy,seconds, numbers in
-    /// their shortest exact (round-trip) form.
+    /// Writes `path` atomically: epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds,
+    /// numbers in their shortest exact (round-trip) form.
     void write_csv(const std::string& path) const {
         std::vector<std::vector<CsvCell>> rows;
-        for (const auto& e : epochs) rows.push_back({e.epoch, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.seconds});
-        cnnlite::write_csv(path, {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}, rows);
+        for (const auto& e : epochs)
+            rows.push_back({e.epoch, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.learning_rate, e.seconds});
+        cnnlite::write_csv(path, {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"},
+                           rows);
     }
 
     /// The records as a JSON array (for checkpoints).
@@ -57,7 +63,8 @@ struct History {
             auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
             out.push_back({{"epoch", e.epoch}, {"loss", num(e.loss)}, {"accuracy", num(e.accuracy)},
                            {"val_loss", num(e.val_loss)}, {"val_accuracy", num(e.val_accuracy)},
-                           {"seconds", e.seconds}, {"images_per_second", e.images_per_second}});
+                           {"learning_rate", num(e.learning_rate)}, {"seconds", e.seconds},
+                           {"images_per_second", e.images_per_second}});
         }
         return out;
     }
@@ -77,6 +84,7 @@ struct History {
             e.val_accuracy = num(r.at("val_accuracy"));
             e.seconds = r.at("seconds").get<double>();
             e.images_per_second = r.value("images_per_second", 0.0);
+            if (r.contains("learning_rate")) e.learning_rate = num(r.at("learning_rate"));  // older checkpoints lack it
             h.epochs.push_back(e);
         }
         return h;
