@@ -140,6 +140,14 @@ TEST_CASE("all --arch resnet8: every stage runs, and the outputs record the netw
     CHECK(contains(report, "--arch resnet8"));
     CHECK(contains(report, "SGD (Nesterov momentum 0.9)"));
     CHECK(contains(report, "Connected to"));  // the graph's summary
+    CHECK(contains(report, "with respect to the output of layer re_lu_"));  // the last block's ReLU
+    CHECK(contains(report, "with flip test-time augmentation"));
+    CHECK(contains(report, "macro F1"));
+
+    // Without --arch, summary shows the folder's network, not the paper's.
+    r = run({"summary", "--out", out.string()}, tmp.path);
+    CHECK_MESSAGE(r.status == 0, r.err);
+    CHECK(contains(r.out, "global_average_pooling2d"));
 
     // The file decides the network when --arch is left out; a contradicting --arch is an error.
     r = run(small({"evaluate", "--out", out.string()}), tmp.path);

@@ -98,6 +98,22 @@ cnnlite::Model<float> load_trained_model(const Settings& s, const fs::path& path
     return model;
 }
 
+std::string recorded_arch(const Settings& s) {
+    const bool resuming = s.resume;
+    const fs::path path = resuming ? Paths(s).checkpoint() : fs::path(s.model_path());
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return "";
+    try {
+        const cnnlite::SafetensorsFile file = cnnlite::SafetensorsFile::load(path.string());
+        const auto it = file.metadata().find(resuming ? "run.arch" : arch_key);
+        if (it != file.metadata().end()) return it->second;
+        // Files from before --arch hold the paper's network; weights-only files say nothing.
+        return cnnlite::has_architecture(file) ? "paper" : "";
+    } catch (const cnnlite::Error&) {
+        return "";  // the stage that reads the file reports what is wrong with it
+    }
+}
+
 Recipe recorded_recipe(const Settings& s, const fs::path& path) {
     Recipe recipe = s.recipe;
     std::error_code ec;

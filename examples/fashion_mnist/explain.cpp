@@ -164,7 +164,8 @@ void run_explain(const Settings& s) {
                  {{"maps", n}, {"gradcam_seconds", cam_seconds}, {"methods_seconds", methods_seconds},
                   {"methods_images", methods_sample_size(test.size())},
                   {"gradcam_images_per_second", cam_seconds > 0 ? static_cast<double>(n) / cam_seconds : 0.0},
-                  {"model", target.model.string()}});
+                  {"model", target.model.string()}, {"cam_layer", cams.layer},
+                  {"cam_layer_output", cams.layer_output}});
     say(s, "explain", "figures -> " + paths.figures().string() + "; done in " + format_seconds(seconds));
 }
 

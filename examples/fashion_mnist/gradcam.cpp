@@ -28,7 +28,8 @@ GradCams paper_gradcam(const cnnlite::Model<float>& model, const cnnlite::Tensor
     cnnlite::explain::CamOptions options;  // defaults = the paper's Grad-CAM
     options.layer = cam_layer(model);
     cnnlite::explain::Explanation e = cnnlite::explain::grad_cam(model, images, options);
-    return {e.maps, std::move(e.predicted), e.probabilities};
+    const std::string shape = model.layer(e.layer).output_shape().str();
+    return {e.maps, std::move(e.predicted), e.probabilities, e.layer, shape};
 }
 
 }  // namespace fm

@@ -172,6 +172,10 @@ cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage,
 /// Loads the network in `path`: a cnnlite model file (its architecture decides; --arch must
 /// agree) or weights only (loaded into --arch's network, the paper's by default).
 cnnlite::Model<float> load_trained_model(const Settings& s, const fs::path& path, const std::string& stage);
+/// The architecture recorded by the run that evaluate, explain, predict, summary and train
+/// --resume continue: the model file's (--model or OUT's), or for --resume the checkpoint's;
+/// "" when there is none or it does not say.
+std::string recorded_arch(const Settings& s);
 /// The recipe to evaluate the model in `path` with: s.recipe, but with the test-time
 /// augmentation the model was trained for (recorded in its file) unless --tta says otherwise.
 Recipe recorded_recipe(const Settings& s, const fs::path& path);
@@ -218,6 +222,8 @@ struct GradCams {
     cnnlite::Tensor<float> cams;           ///< [N, H, W], each map ReLU'd and divided by its max (0 where all 0)
     std::vector<int> predicted;            ///< predicted label per image
     cnnlite::Tensor<float> probabilities;  ///< [N, classes] softmax output
+    std::string layer;                     ///< the layer explained
+    std::string layer_output;              ///< its per-image output shape, e.g. "[64, 28, 28]"
 };
 
 /// The layer whose feature maps the CAM methods explain: the input of a global pooling layer

@@ -61,8 +61,10 @@ int fm::run_program(int argc, char** argv, const std::map<std::string, Stage>& s
         if (settings.threads == 0) settings.threads = cnnlite::available_cores();
 #endif
         cnnlite::set_num_threads(settings.threads);
-        fm::resolve_recipe(settings, settings.arch_or_default());
         const bool trains = command == "train" || command == "all";
+        // Without --arch, a run that continues from files takes their network; a new run trains the paper's.
+        if (settings.arch.empty() && (!trains || settings.resume)) settings.arch = fm::recorded_arch(settings);
+        fm::resolve_recipe(settings, settings.arch_or_default());
         cnnlite::check(!(settings.resume && settings.overwrite), "--resume and --overwrite contradict each other");
         cnnlite::check(trains || (!settings.resume && !settings.overwrite), "--resume and --overwrite apply to train and all, not ",
                        command);

@@ -54,6 +54,16 @@ Rows read_history(const fs::path& path) {
     return read_table(path, {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"});
 }
 
+/// The recipe the run was trained with, as metrics.json describes it (runs from before --recipe:
+/// the paper's).
+std::string recipe_text(const nlohmann::json& metrics) {
+    const std::string name = metrics.contains("recipe") && metrics["recipe"].is_object()
+                                 ? metrics["recipe"].value("name", std::string()) + " recipe: "
+                                 : std::string();
+    return name + metrics.value("recipe_text", std::string("Adam lr 0.001 (Keras' defaults: beta1 0.9, beta2 0.999, "
+                                                           "epsilon 1e-7); 50 epochs of batch 64"));
+}
+
 double number(const std::string& text) {
     try {
         return std::stod(text);
@@ -125,7 +135,8 @@ void add_run_section(Report& report, const ReportSources& src) {
         settings.push_back({"validation images", json_text(t, "validation_images") + " (the first of the training file)"});
         settings.push_back({"seed", json_text(t, "seed")});
         settings.push_back({"threads", json_text(t, "threads")});
-        settings.push_back({"optimiser", "Adam, lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7 (Keras defaults)"});
+        settings.push_back({"network", metrics.value("arch", std::string("paper"))});
+        settings.push_back({"recipe", recipe_text(metrics)});
         if (t.value("resumed_after_epoch", 0) > 0)
             settings.push_back({"resumed", "after epoch " + json_text(t, "resumed_after_epoch")});
     } else if (stages.contains("eda")) {
@@ -228,7 +239,7 @@ void add_eda_section(Report& report, const ReportSources& src) {
     }
 }
 
-/// 3. The network of the paper's Figure 4.
+/// 3. The network (--arch; the paper's Figure 4 by default).
 void add_model_section(Report& report, const ReportSources& src) {
     const Settings& s = src.settings;
     const Paths& paths = src.paths;
@@ -236,9 +247,7 @@ void add_model_section(Report& report, const ReportSources& src) {
     const Architecture& network = architecture(arch);
     report.section("The network");
     report.paragraph("--arch " + network.name + ". " + network.description + " Shapes are NCHW.");
-    if (src.metrics.contains("recipe") && src.metrics["recipe"].is_object())
-        report.paragraph("Trained with the " + src.metrics["recipe"].value("name", std::string("?")) +
-                         " recipe: " + src.metrics.value("recipe_text", std::string()) + ".");
+    if (src.metrics.contains("recipe_text")) report.paragraph("Trained with the " + recipe_text(src.metrics) + ".");
     report.preformatted(file_exists(paths.model_summary()) ? read_text(paths.model_summary())
                                                       : cnnlite::summary(network.build(s.seed)));
 }
@@ -248,9 +257,10 @@ void add_training_section(Report& report, const ReportSources& src) {
     const Paths& paths = src.paths;
     const nlohmann::json& metrics = src.metrics;
     report.section("Training");
-    report.paragraph(
-        "Adam (Keras defaults), batch 64, the training set shuffled every epoch; after every epoch the validation "
-        "loss decides whether the weights are kept (the paper's best epoch was 39 of 50).");
+    const bool paper = metrics.value("arch", std::string("paper")) == "paper";
+    report.paragraph(recipe_text(metrics) + "; the training set shuffled every epoch; after every epoch the " +
+                     "validation loss (of the weight average, when the recipe keeps one) decides whether the weights " +
+                     "are kept" + (paper ? " (the paper's best epoch was 39 of 50)." : "."));
     if (metrics.contains("best_epoch")) {
         report.paragraph("Kept the weights of epoch " + json_text(metrics, "best_epoch") + " of " +
                          json_text(metrics, "epochs_run") + ": validation loss " +
@@ -267,7 +277,7 @@ void add_training_section(Report& report, const ReportSources& src) {
         for (const auto& r : history)
             t.rows.push_back({Cell(static_cast<long long>(number(r[0]))), Cell::fixed(number(r[1]), 4),
                               Cell::fixed(number(r[2]), 4), Cell::fixed(number(r[3]), 4), Cell::fixed(number(r[4]), 4),
-                              Cell(number(r[5]), 3), Cell::fixed(number(r[6]), 1)});
+                              r[5].empty() ? Cell("") : Cell(number(r[5]), 3), Cell::fixed(number(r[6]), 1)});
         report.table(t);
     }
 }
@@ -279,13 +289,25 @@ void add_evaluation_section(Report& report, const ReportSources& src) {
     const auto& names = cnnlite::fashion_mnist_class_names();
     report.section("Evaluation on the test set");
     if (metrics.contains("test_accuracy")) {
-        report.paragraph("Test accuracy of the kept weights: " + percent(metrics["test_accuracy"].get<double>()) +
-                         " (the paper: 91.2%); test loss " + fixed(metrics["test_loss"].get<double>(), 4) + ".");
+        std::string text = "Test accuracy of the kept weights: " + percent(metrics["test_accuracy"].get<double>()) +
+                           (metrics.value("test_flip_tta", false) ? " with flip test-time augmentation" : "") +
+                           " (the paper: 91.2%); test loss " + fixed(metrics["test_loss"].get<double>(), 4);
+        if (metrics.contains("top2_accuracy"))
+            text += "; top-2 accuracy " + percent(metrics["top2_accuracy"].get<double>()) + ", macro F1 " +
+                    fixed(metrics.value("macro_f1", std::nan("")), 4) + ", expected calibration error " +
+                    fixed(metrics.value("expected_calibration_error", std::nan("")), 4);
+        report.paragraph(text + ".");
         const auto acc = metrics["per_class_accuracy"].get<std::vector<double>>();
-        ReportTable t{"Accuracy per class", {"label", "class", "accuracy (%)"}, {}};
+        const auto column = [&](const char* key) {
+            return metrics.contains(key) ? metrics[key].get<std::vector<double>>() : std::vector<double>();
+        };
+        const std::vector<double> precision = column("per_class_precision"), f1 = column("per_class_f1");
+        ReportTable t{"Accuracy per class", {"label", "class", "accuracy = recall (%)", "precision (%)", "F1"}, {}};
         std::size_t weakest = 0;
         for (std::size_t c = 0; c < acc.size() && c < names.size(); ++c) {
-            t.rows.push_back({Cell(static_cast<int>(c)), names[c], Cell::fixed(100 * acc[c], 2)});
+            t.rows.push_back({Cell(static_cast<int>(c)), names[c], Cell::fixed(100 * acc[c], 2),
+                              c < precision.size() ? Cell::fixed(100 * precision[c], 2) : Cell(""),
+                              c < f1.size() ? Cell::fixed(f1[c], 3) : Cell("")});
             if (acc[c] < acc[weakest]) weakest = c;
         }
         report.table(t);
@@ -305,13 +327,18 @@ void add_evaluation_section(Report& report, const ReportSources& src) {
 /// 6. Grad-CAM as the paper computes it.
 void add_gradcam_section(Report& report, const ReportSources& src) {
     const Paths& paths = src.paths;
+    const nlohmann::json explain = src.stages.contains("explain") ? src.stages["explain"] : nlohmann::json::object();
+    const std::string layer = explain.contains("cam_layer")
+                                  ? "the output of layer " + json_text(explain, "cam_layer") + " (" +
+                                        json_text(explain, "cam_layer_output") + ")"
+                                  : "the convolution's output after its ReLU";
     report.section("Grad-CAM");
     report.paragraph(
         "Grad-CAM (Selvaraju et al., 2017) as in the paper: the softmax probability of the predicted class is "
-        "differentiated with respect to the convolution's output after its ReLU (28x28x64); each channel is "
-        "weighted by the mean of its gradient, the weighted sum goes through a ReLU and is divided by its maximum. "
-        "Shown in 'magma' at alpha 0.5 over the grey image. The maps are in gradcam/cams.npy, indexed by "
-        "gradcam/cams_index.csv.");
+        "differentiated with respect to " + layer + ", the network's last feature maps; each channel is "
+        "weighted by the mean of its gradient, the weighted sum goes through a ReLU and is divided by its maximum "
+        "and upsampled to 28x28. Shown in 'magma' at alpha 0.5 over the grey image. The maps are in "
+        "gradcam/cams.npy, indexed by gradcam/cams_index.csv.");
     add_figure(report, paths, "gradcam_samples", "Grad-CAM of 50 random test images, \"predicted (true)\".",
                "run `explain`");
     add_figure(report, paths, "gradcam_per_class",
@@ -367,7 +394,12 @@ void write_report(const Settings& s) {
     report.paragraph(
         "This page rebuilds, step by step, the pipeline of the paper \"Fashion-MNIST Image Classification using CNN "
         "and Grad-CAM\" (Kim, Li, Bak; Texas A&M, ECEN 758, 2023), which used TensorFlow/Keras. Every number "
-        "below comes from the files next to this page (CSV, JSON, .npy); every figure is in figures/.");
+        "below comes from the files next to this page (CSV, JSON, .npy); every figure is in figures/." +
+            (src.metrics.value("arch", std::string("paper")) == "paper"
+                 ? std::string()
+                 : " This run trains --arch " + src.metrics.value("arch", std::string()) +
+                       " instead of the paper's network: the pipeline is the paper's, the network and its training "
+                       "recipe are not."));
     add_run_section(report, src);
     add_data_section(report, src);
     add_eda_section(report, src);
