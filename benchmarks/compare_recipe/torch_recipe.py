@@ -218,6 +218,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    parser.add_argument("--limit", type=int, help="train on the first N training images after the validation "
+                        "images (as fashion_mnist --limit), for timing")
     parser.add_argument("--check", action="store_true", help="evaluate the file's weights instead of training")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
@@ -261,6 +263,8 @@ def main():
 
     train_x, train_y = tensors("train")
     val_x, val_y, train_x, train_y = train_x[:5000], train_y[:5000], train_x[5000:], train_y[5000:]
+    if args.limit:
+        train_x, train_y = train_x[:args.limit], train_y[:args.limit]
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if name.endswith("bias") or isinstance(model.modules_[name.split(".")[1]], nn.BatchNorm2d)
