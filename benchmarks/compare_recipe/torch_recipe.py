@@ -1,7 +1,7 @@
 """PyTorch trains the network of a cnnlite model file with the recipe it records.
 
 The network is rebuilt from the file's "architecture" metadata (the layer graph that cnnlite's
-load_model reads), the recipe from its "fashion_mnist.recipe" metadata (what
+load_model reads; cnnlite_graph.py), the recipe from its "fashion_mnist.recipe" metadata (what
 `fashion_mnist train --arch A --recipe R` wrote), so PyTorch and cnnlite train the same
 architecture with the same settings: optimiser, per-step warm-up and cosine schedule, weight
 decay off biases and BatchNorm parameters, label smoothing, augmentation (flip, 2-pixel shift,
@@ -34,15 +34,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def read_header(path):
-    """The safetensors header of `path`: (tensor entries, metadata)."""
-    with open(path, "rb") as f:
-        size = struct.unpack("<Q", f.read(8))[0]
-        if size > 100 * 1024 * 1024:
-            sys.exit(f"{path}: header of {size} bytes is not a cnnlite model file")
-        header = json.loads(f.read(size))
-    return header, header.get("__metadata__", {})
+# The rebuilt graph lives next to this script, importable by the tests too.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cnnlite_graph import Graph, read_header  # noqa: E402
 
 
 def read_idx(folder, name):
@@ -56,112 +50,6 @@ def read_idx(folder, name):
             shape = struct.unpack(">" + "I" * dims, data[4 : 4 + 4 * dims])
             return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
     sys.exit(f"{name} not found in {folder}")
-
-
-def same_padding(size, kernel, stride, dilation):
-    """TensorFlow's (and cnnlite's) 'same' padding: (before, after), the extra pixel after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
-    return total // 2, total - total // 2
-
-
-def pair(text):
-    a, b = (int(v) for v in text.split(","))
-    return a, b
-
-
-class Conv2D(nn.Module):
-    def __init__(self, cfg, in_channels):
-        super().__init__()
-        self.kernel = pair(cfg["kernel_size"])
-        self.stride = pair(cfg.get("strides", "1,1"))
-        self.dilation = pair(cfg.get("dilation_rate", "1,1"))
-        self.padding = cfg.get("padding", "valid")
-        self.activation = cfg.get("activation", "linear")
-        groups = int(cfg.get("groups", "1"))
-        self.conv = nn.Conv2d(in_channels, int(cfg["filters"]), self.kernel, self.stride, 0, self.dilation, groups,
-                              bias=cfg.get("use_bias", "true") == "true")
-
-    def forward(self, x):
-        if self.padding == "same":
-            top, bottom = same_padding(x.shape[2], self.kernel[0], self.stride[0], self.dilation[0])
-            left, right = same_padding(x.shape[3], self.kernel[1], self.stride[1], self.dilation[1])
-            x = F.pad(x, (left, right, top, bottom))
-        x = self.conv(x)
-        return F.relu(x) if self.activation == "relu" else x
-
-
-class Graph(nn.Module):
-    """The layer graph of a cnnlite model file. Dense with softmax returns logits (the loss and
-    the test-time averaging work on logits, as cnnlite's)."""
-
-    def __init__(self, architecture):
-        super().__init__()
-        self.layers = architecture["layers"]
-        self.modules_ = nn.ModuleDict()
-        channels = {"input": architecture["input_shape"][0]}
-        features = {}
-        for layer in self.layers:
-            name, kind, cfg = layer["name"], layer["type"], layer["config"]
-            source = layer["inputs"][0]
-            if kind == "Conv2D":
-                self.modules_[name] = Conv2D(cfg, channels[source])
-                channels[name] = int(cfg["filters"])
-            elif kind == "BatchNormalization":
-                if cfg.get("convention") != "torch":
-                    sys.exit(f"layer {name}: BatchNormalization with convention {cfg.get('convention')}; "
-                             "this script trains the torch convention only")
-                self.modules_[name] = nn.BatchNorm2d(channels[source], eps=float(cfg["epsilon"]),
-                                                     momentum=float(cfg["momentum"]),
-                                                     affine=cfg["scale"] == "true" and cfg["center"] == "true")
-                channels[name] = channels[source]
-            elif kind == "Dense":
-                if cfg.get("activation", "linear") not in ("softmax", "linear"):
-                    sys.exit(f"layer {name}: Dense activation {cfg['activation']} is not supported here")
-                self.modules_[name] = nn.Linear(features[source], int(cfg["units"]),
-                                                bias=cfg.get("use_bias", "true") == "true")
-            elif kind in ("ReLU", "Add"):
-                channels[name] = channels[source]
-            elif kind == "GlobalAveragePooling2D":
-                features[name] = channels[source]
-            else:
-                sys.exit(f"layer {name}: type {kind} is not supported by this script")
-
-    def forward(self, x):
-        values = {"input": x}
-        for layer in self.layers:
-            name, kind, inputs = layer["name"], layer["type"], layer["inputs"]
-            h = values[inputs[0]]
-            if kind in ("Conv2D", "BatchNormalization", "Dense"):
-                h = self.modules_[name](h)
-            elif kind == "ReLU":
-                h = F.relu(h)
-            elif kind == "Add":
-                for other in inputs[1:]:
-                    h = h + values[other]
-            elif kind == "GlobalAveragePooling2D":
-                h = h.mean(dim=(2, 3))
-            values[name] = h
-        return values[self.layers[-1]["name"]]
-
-    def load_cnnlite_weights(self, path, header):
-        """The file's tensors, by cnnlite's names (PyTorch's layouts)."""
-        with open(path, "rb") as f:
-            size = struct.unpack("<Q", f.read(8))[0]
-            blob = f.read()[size:]
-        state = {}
-        for key, entry in header.items():
-            if key == "__metadata__":
-                continue
-            begin, end = entry["data_offsets"]
-            array = np.frombuffer(blob[begin:end], dtype=np.float32).reshape(entry["shape"])
-            layer, parameter = key.rsplit(".", 1)
-            inner = "conv." if isinstance(self.modules_[layer], Conv2D) else ""
-            state[f"modules_.{layer}.{inner}{parameter}"] = torch.from_numpy(array.copy())
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        missing = [m for m in missing if not m.endswith("num_batches_tracked")]
-        if missing or unexpected:
-            sys.exit(f"weights do not fit the graph: missing {missing}, unexpected {unexpected}")
 
 
 def augment(images, generator, recipe):
