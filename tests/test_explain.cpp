@@ -1,4 +1,5 @@
-// Explanation methods: Grad-CAM and HiResCAM against maps computed by hand on a tiny network,
+// Explanation methods: Grad-CAM, HiResCAM and LayerCAM against maps computed by hand on a tiny
+// network, LayerCAM at layers of a residual network against the probe's activations and gradients,
 // the captured gradient against hooks and finite differences, batching and chunking, safe
 // normalisation, and misuse.
 #include <doctest/doctest.h>
@@ -12,6 +13,8 @@
 #include "cnnlite/data/fashion_mnist.hpp"
 #include "cnnlite/explain/gradcam.hpp"
 #include "cnnlite/explain/hirescam.hpp"
+#include "cnnlite/explain/layercam.hpp"
+#include "cnnlite/nn/add.hpp"
 #include "cnnlite/nn/conv2d.hpp"
 #include "cnnlite/nn/dense.hpp"
 #include "cnnlite/nn/flatten.hpp"
@@ -161,6 +164,87 @@ TEST_CASE("HiResCAM on a hand-set network matches the maps computed by hand") {
     o = raw_options(Score::logit);
     o.target = Target::classes({1});
     check_close(hires_cam(model, x, o).maps, {-2.0, 2.5, 0.0, 0.0});
+}
+
+TEST_CASE("LayerCAM on a hand-set network matches the maps computed by hand") {
+    const auto model = tiny_network<double>(false);
+    const auto x = tiny_input<double>();
+    // Class 0's logit: both gradients are >= 0, so LayerCAM is HiResCAM, [[2, 0], [0, 3]].
+    check_close(layer_cam(model, x, raw_options(Score::logit)).maps, {2.0, 0.0, 0.0, 3.0});
+    // Class 1's logit: g0 = 0.5 at (0,1), g1 = -1 at (0,0). HiResCAM gives -A1[0,0] = -2 at
+    // (0,0); LayerCAM drops the negative gradient: [[0, 2.5], [0, 0]]. Grad-CAM is
+    // [[-0.25, 0.625], [0, -0.5]].
+    CamOptions o = raw_options(Score::logit);
+    o.target = Target::classes({1});
+    check_close(layer_cam(model, x, o).maps, {0.0, 2.5, 0.0, 0.0});
+    check_close(hires_cam(model, x, o).maps, {-2.0, 2.5, 0.0, 0.0});
+    // Class 0's probability: g = p0 p1 (W0 - W1), so g0 = s [[1, -0.5], [0, 0]] and
+    // g1 = s [[1, 0], [0, 1]] with s = p0 p1. HiResCAM: s [[4, -2.5], [0, 3]]; LayerCAM keeps
+    // relu(g0) = s [[1, 0], [0, 0]]: s [[4, 0], [0, 3]]; Grad-CAM: s [[1.25, 0.625], [0, 1.75]].
+    const double p0 = 1 / (1 + std::exp(0.5 - 5.0)), s = p0 * (1 - p0);
+    const Explanation raw = layer_cam(model, x, raw_options(Score::probability));
+    CHECK(raw.layer == "conv2d");
+    CHECK(raw.targets == std::vector<int>{0});
+    check_close(raw.maps, {4 * s, 0.0, 0.0, 3 * s});
+    check_close(hires_cam(model, x, raw_options(Score::probability)).maps, {4 * s, -2.5 * s, 0.0, 3 * s});
+    // The default post-processing: divided by the max 4s, [[1, 0], [0, 0.75]], then bilinear
+    // 2x2 -> 3x3: edge midpoints average two neighbours, the centre all four.
+    const Explanation shown = layer_cam(model, x);
+    CHECK(shown.maps.shape() == Shape{1, 3, 3});
+    check_close(shown.maps, {1.0, 0.5, 0.0, 0.5, 0.4375, 0.375, 0.0, 0.375, 0.75}, 1e-5);
+    CamOptions small;
+    small.post.upsample = false;
+    check_close(layer_cam(model, x, small).maps, {1.0, 0.0, 0.0, 0.75}, 1e-5);
+    check_close(grad_cam(model, x, small).maps, {1.25 / 1.75, 0.625 / 1.75, 0.0, 1.0}, 1e-5);
+
+    CHECK_THROWS_WITH_AS(layercam_maps(Tensor<double>(Shape{1, 2, 2, 2}), Tensor<double>(Shape{1, 2, 2, 1})),
+                         doctest::Contains("layercam_maps: activations [1, 2, 2, 2] and gradients [1, 2, 2, 1]"), Error);
+}
+
+TEST_CASE("LayerCAM at any feature-map layer of a residual network is sum_k relu(dS/dA_k) A_k of the probe") {
+    // Input -> conv (relu) -> conv (linear: negative activations) -> Add with the first conv ->
+    // ReLU -> Flatten -> Dense(3). At the linear conv and at the Add, activations and gradients
+    // take both signs, so LayerCAM, HiResCAM and Grad-CAM all differ there.
+    auto in = Input<double>({1, 6, 6});
+    auto c1 = Conv2D<double>(3, 3).padding("same").activation("relu")(in);
+    auto c2 = Conv2D<double>(3, 3).padding("same")(c1);
+    auto y = Dense<double>(3)(Flatten<double>()(ReLU<double>()(Add<double>()({c2, c1}))));
+    const Model<double> model(in, y, 21);
+    Tensor<double> x(Shape{3, 1, 6, 6});
+    for (std::int64_t i = 0; i < x.numel(); ++i) x[i] = std::sin(0.7 * static_cast<double>(i)) + 0.3;
+    for (const char* layer : {"conv2d_1", "add", "re_lu"}) {
+        INFO("layer ", layer);
+        for (Score score : {Score::logit, Score::probability}) {
+            CamOptions o = raw_options(score);
+            o.layer = layer;
+            o.target = Target::classes({0, 1, 2});
+            const Explanation e = layer_cam(model, x, o);
+            CHECK(e.layer == layer);
+            REQUIRE(e.maps.shape() == Shape{3, 6, 6});
+            LayerProbe<double> probe(model, model.index_of(layer), x);
+            const Tensor<double>& a = probe.activations();
+            const Tensor<double> g = probe.gradient(std::vector<int>{0, 1, 2}, score);
+            Tensor<float> direct(Shape{3, 6, 6});
+            bool negative_gradient = false;
+            for (std::int64_t n = 0; n < 3; ++n)
+                for (std::int64_t k = 0; k < 3; ++k)
+                    for (std::int64_t p = 0; p < 36; ++p) {
+                        const std::int64_t i = (n * 3 + k) * 36 + p;
+                        negative_gradient = negative_gradient || (g[i] < 0 && a[i] != 0);
+                        direct[n * 36 + p] += static_cast<float>(std::max(g[i], 0.0) * a[i]);
+                    }
+            CHECK(negative_gradient);  // the case where LayerCAM and HiResCAM part
+            for (std::int64_t i = 0; i < direct.numel(); ++i)
+                REQUIRE(e.maps[i] == doctest::Approx(direct[i]).epsilon(1e-6).scale(1e-6));
+            CHECK(hires_cam(model, x, o).maps.to_vector() != e.maps.to_vector());
+            CHECK(grad_cam(model, x, o).maps.to_vector() != e.maps.to_vector());
+            // Post-processed maps: the library's ReLU and division by the max of the direct sum.
+            o.post = PostProcess{};
+            const Tensor<float> want = postprocess_maps(direct, o.post, 6, 6);
+            const Tensor<float> shown = layer_cam(model, x, o).maps;
+            for (std::int64_t i = 0; i < want.numel(); ++i) REQUIRE(shown[i] == doctest::Approx(want[i]).epsilon(1e-5).scale(1e-5));
+        }
+    }
 }
 
 TEST_CASE("the captured gradient equals a hook on the layer output and finite differences of the score") {

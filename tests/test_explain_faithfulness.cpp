@@ -1,6 +1,7 @@
 // Faithfulness and sanity of explanations: areas and orders by hand, the blur and the ROAD
 // imputation on images whose answer is known, deletion/insertion on a trained model (Grad-CAM
-// must beat random maps), the model-randomisation check and the methods table.
+// must beat random maps), the model-randomisation check, the randomised-weights copy, bootstrap
+// intervals and the methods table.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "cnnlite/data/fashion_mnist.hpp"
+#include "cnnlite/explain/bootstrap.hpp"
 #include "cnnlite/explain/methods.hpp"
 #include "cnnlite/explain/randomisation.hpp"
 #include "cnnlite/nn/paper_model.hpp"
@@ -43,6 +45,13 @@ const Sequential<float>& trained_model() {
 }
 
 Tensor<float> test_images(std::int64_t first, std::int64_t count) { return fixture().test.images().rows(first, count).clone(); }
+
+// Deep copies of a model's parameters and buffers, to see later whether they changed.
+std::vector<std::vector<float>> state_values(const Model<float>& model) {
+    std::vector<std::vector<float>> values;
+    for (const auto& s : model.state()) values.push_back(s.variable.value().to_vector());
+    return values;
+}
 
 }  // namespace
 
@@ -233,24 +242,190 @@ TEST_CASE("the methods table: every method, finite numbers, CSV for the pipeline
     o.explain.integrated_gradients_steps = 6;
     o.curves.steps = 14;
     o.road.fractions = {0.25, 0.5, 0.75};
+    o.bootstrap.resamples = 500;
+    o.randomized_weights_baseline = true;
+    const auto before = state_values(model);
     const MethodComparison table = compare_methods(model, x, o);
-    REQUIRE(table.rows.size() == 8);
-    REQUIRE(table.explanations.size() == 8);
+    REQUIRE(table.rows.size() == 10);
+    REQUIRE(table.explanations.size() == 10);
     for (const auto& r : table.rows) {
-        MESSAGE(r.method, ": deletion ", r.deletion_auc, ", insertion ", r.insertion_auc, ", ROAD MoRF ", r.road_morf,
-                ", LeRF ", r.road_lerf, ", ", r.images_per_second, " images/s");
-        for (double v : {r.deletion_auc, r.insertion_auc, r.road_morf, r.road_lerf}) {
+        MESSAGE(r.method, ": deletion ", r.deletion_auc, " [", r.deletion_auc_low, ", ", r.deletion_auc_high,
+                "], insertion ", r.insertion_auc, " [", r.insertion_auc_low, ", ", r.insertion_auc_high, "], ROAD MoRF ",
+                r.road_morf, ", LeRF ", r.road_lerf, ", ", r.images_per_second, " images/s");
+        for (double v : {r.deletion_auc, r.insertion_auc, r.road_morf, r.road_lerf, r.deletion_auc_low,
+                         r.deletion_auc_high, r.insertion_auc_low, r.insertion_auc_high}) {
             CHECK(std::isfinite(v));
             CHECK(v >= 0);
             CHECK(v <= 1);
         }
+        CHECK(r.deletion_auc_low <= r.deletion_auc);
+        CHECK(r.deletion_auc <= r.deletion_auc_high);
+        CHECK(r.insertion_auc_low <= r.insertion_auc);
+        CHECK(r.insertion_auc <= r.insertion_auc_high);
+        CHECK(r.deletion_auc_low < r.deletion_auc_high);  // six images that do not all score alike
         CHECK(r.images_per_second > 0);
     }
     CHECK(table.rows.front().method == "Grad-CAM");
-    CHECK(table.rows.back().method == "Random");
+    CHECK(table.rows[3].method == "LayerCAM");
+    CHECK(table.rows[8].method == "Random");
+    CHECK(table.rows.back().method == "Grad-CAM (random weights)");
+    CHECK(state_values(model) == before);  // the trained model is left as it was
+
+    // Each interval is the bootstrap of the row's per-image AUCs under the trained model's
+    // curves, for the randomised-weights row too (scored by the model it claims to explain).
+    const auto check_intervals = [&](std::size_t row) {
+        const Curves c = deletion_insertion(model, x, table.explanations[row].maps, o.curves);
+        const BootstrapInterval d = bootstrap_mean_interval(c.deletion_auc, o.bootstrap);
+        const BootstrapInterval i = bootstrap_mean_interval(c.insertion_auc, o.bootstrap);
+        const MethodScore& r = table.rows[row];
+        CHECK(r.deletion_auc == doctest::Approx(d.mean).epsilon(1e-12));
+        CHECK(r.deletion_auc_low == doctest::Approx(d.low).epsilon(1e-12));
+        CHECK(r.deletion_auc_high == doctest::Approx(d.high).epsilon(1e-12));
+        CHECK(r.insertion_auc_low == doctest::Approx(i.low).epsilon(1e-12));
+        CHECK(r.insertion_auc_high == doctest::Approx(i.high).epsilon(1e-12));
+    };
+    check_intervals(0);
+    check_intervals(9);
+
+    // The randomised-weights row explains the trained model's predictions with other maps.
+    const Explanation& cam = table.explanations[0];
+    const Explanation& random_weights = table.explanations[9];
+    CHECK(random_weights.predicted == cam.predicted);
+    CHECK(random_weights.targets == cam.predicted);
+    CHECK(random_weights.probabilities.to_vector() == cam.probabilities.to_vector());
+    int differing = 0;
+    for (std::int64_t i = 0; i < 6; ++i) {
+        double distance = 0;
+        for (std::int64_t p = 0; p < 784; ++p) distance += std::fabs(random_weights.maps[i * 784 + p] - cam.maps[i * 784 + p]);
+        differing += distance > 1.0;
+    }
+    CHECK(differing == 6);
+
     const std::string csv = methods_csv(table.rows);
     CHECK(csv.rfind("method,deletion_auc,insertion_auc,road_morf,road_lerf,images_per_second\nGrad-CAM,0.", 0) == 0);
-    CHECK(std::count(csv.begin(), csv.end(), '\n') == 9);
+    CHECK(std::count(csv.begin(), csv.end(), '\n') == 11);
+}
+
+TEST_CASE("bootstrap interval of a mean: hand-checkable cases, the normal approximation, repeatability, errors") {
+    SUBCASE("constant values, and a single value, give a zero-width interval at the mean") {
+        for (const std::vector<double>& v : {std::vector<double>(50, 0.3), std::vector<double>{0.7}}) {
+            const BootstrapInterval b = bootstrap_mean_interval(v);
+            CHECK(b.mean == doctest::Approx(v[0]).epsilon(1e-15));
+            CHECK(b.low == b.mean);
+            CHECK(b.high == b.mean);
+        }
+    }
+    SUBCASE("two values 0 and 1: resampled means are 0, 0.5, 1 with chances 1/4, 1/2, 1/4") {
+        // 95%: the 2.5% and 97.5% quantiles fall among the ~500 zeros and ~500 ones.
+        const BootstrapInterval b = bootstrap_mean_interval({0.0, 1.0});
+        CHECK(b.mean == 0.5);
+        CHECK(b.low == 0.0);
+        CHECK(b.high == 1.0);
+        // 40%: the 30% and 70% quantiles both fall among the ~1000 halves.
+        BootstrapOptions o;
+        o.confidence = 0.4;
+        const BootstrapInterval c = bootstrap_mean_interval({0.0, 1.0}, o);
+        CHECK(c.low == 0.5);
+        CHECK(c.high == 0.5);
+        // A single resample: both ends are its mean.
+        o.resamples = 1;
+        const BootstrapInterval one = bootstrap_mean_interval({0.0, 1.0, 0.25}, o);
+        CHECK(one.low == one.high);
+    }
+    SUBCASE("normal data: width close to 2 x 1.96 x sd / sqrt(n), centred on the mean") {
+        const RandomStream normal(4, Purpose::user, 17);
+        std::vector<double> v;
+        for (std::uint64_t i = 0; i < 400; ++i) v.push_back(2.0 + 0.5 * normal.normal(i));
+        double mean = 0, square = 0;
+        for (double x : v) mean += x / 400;
+        for (double x : v) square += (x - mean) * (x - mean) / 400;
+        const double expected = 2 * 1.96 * std::sqrt(square) / std::sqrt(400.0);  // about 0.098
+        const BootstrapInterval b = bootstrap_mean_interval(v);
+        MESSAGE("width ", b.high - b.low, ", normal approximation ", expected);
+        CHECK(b.mean == doctest::Approx(mean).epsilon(1e-12));
+        CHECK(b.high - b.low == doctest::Approx(expected).epsilon(0.1));
+        CHECK(b.low < b.mean);
+        CHECK(b.mean < b.high);
+        CHECK(std::fabs(0.5 * (b.low + b.high) - mean) < 0.1 * expected);
+        // The same seed gives the same interval, another seed or stream another one.
+        const BootstrapInterval again = bootstrap_mean_interval(v);
+        CHECK(again.low == b.low);
+        CHECK(again.high == b.high);
+        BootstrapOptions o;
+        o.seed = 1;
+        CHECK(bootstrap_mean_interval(v, o).low != b.low);
+        o.seed = 0;
+        o.stream = 1;
+        CHECK(bootstrap_mean_interval(v, o).low != b.low);
+        // More confidence, a wider interval.
+        o.stream = 0;
+        o.confidence = 0.99;
+        const BootstrapInterval wide = bootstrap_mean_interval(v, o);
+        CHECK(wide.low < b.low);
+        CHECK(wide.high > b.high);
+    }
+    SUBCASE("misuse") {
+        CHECK_THROWS_WITH_AS(bootstrap_mean_interval({}), doctest::Contains("bootstrap_mean_interval: no values to resample"), Error);
+        BootstrapOptions o;
+        o.resamples = 0;
+        CHECK_THROWS_WITH_AS(bootstrap_mean_interval({1.0}, o), doctest::Contains("resamples must be at least 1, got 0"), Error);
+        o.resamples = 10;
+        o.confidence = 1.0;
+        CHECK_THROWS_WITH_AS(bootstrap_mean_interval({1.0}, o), doctest::Contains("confidence must be in (0, 1), got 1"), Error);
+        CHECK_THROWS_WITH_AS(bootstrap_mean_interval({1.0, std::nan("")}), doctest::Contains("value 1 is not finite"), Error);
+    }
+}
+
+TEST_CASE("a randomised-weights copy: fresh parameters, the original untouched, other maps") {
+    const auto& model = trained_model();
+    const auto before = state_values(model);
+    const Model<float> random = randomized_weights_copy(model, 5);
+    CHECK(state_values(model) == before);
+    const auto original = model.parameters(), fresh = random.parameters();
+    REQUIRE(original.size() == fresh.size());
+    for (std::size_t p = 0; p < original.size(); ++p) {
+        INFO(original[p].name);
+        CHECK(fresh[p].name == original[p].name);
+        CHECK(fresh[p].variable.shape() == original[p].variable.shape());
+        // Trained biases are not zero; the Keras scheme starts them at zero.
+        CHECK(fresh[p].variable.value().to_vector() != original[p].variable.value().to_vector());
+        CHECK(fresh[p].variable.value().data() != original[p].variable.value().data());
+    }
+    // The kernels are drawn by the scheme afresh: not the weights the model started from either.
+    const Sequential<float> initial = fashion_mnist_cnn<float>(0);
+    CHECK(fresh[0].variable.value().to_vector() != initial.parameters()[0].variable.value().to_vector());
+    CHECK(random.parameters()[0].variable.value().to_vector() ==
+          randomized_weights_copy(model, 5).parameters()[0].variable.value().to_vector());  // keyed by the seed
+    CHECK(random.parameters()[0].variable.value().to_vector() !=
+          randomized_weights_copy(model, 6).parameters()[0].variable.value().to_vector());
+
+    // Cascading: from 'dense' up; conv2d keeps its trained weights.
+    const Model<float> top = randomized_weights_copy(model, 5, "dense");
+    const auto cascaded = top.parameters();
+    CHECK(cascaded[0].variable.value().to_vector() == original[0].variable.value().to_vector());
+    CHECK(cascaded[1].variable.value().to_vector() == original[1].variable.value().to_vector());
+    CHECK(cascaded[0].variable.value().data() != original[0].variable.value().data());
+    for (std::size_t p = 2; p < cascaded.size(); ++p)
+        CHECK(cascaded[p].variable.value().to_vector() == fresh[p].variable.value().to_vector());
+    CHECK_THROWS_WITH_AS(randomized_weights_copy(model, 5, "dense_7"),
+                         doctest::Contains("randomized_weights_copy: no layer named 'dense_7'; the model's layers are: conv2d"),
+                         Error);
+
+    // Maps: Grad-CAM of the copy for the trained model's classes, not the trained model's maps.
+    const Tensor<float> x = test_images(400, 4);
+    MethodOptions o;
+    o.seed = 5;
+    const Explanation e = explain_with_randomized_weights(model, x, Method::grad_cam, o);
+    const Explanation trained = grad_cam(model, x);
+    CHECK(e.predicted == trained.predicted);
+    CHECK(e.targets == trained.predicted);
+    CamOptions on_copy;
+    on_copy.target = Target::classes(trained.predicted);
+    CHECK(e.maps.to_vector() == grad_cam(random, x, on_copy).maps.to_vector());
+    CHECK(e.maps.to_vector() != trained.maps.to_vector());
+    CHECK(state_values(model) == before);
+    o.target = Target::same_class(3);
+    CHECK(explain_with_randomized_weights(model, x, Method::layer_cam, o).targets == std::vector<int>(4, 3));
 }
 
 }  // namespace test_explain_faithfulness

@@ -296,6 +296,9 @@ TEST_CASE("the other methods reject misuse like Grad-CAM") {
     o.layer = "flatten";
     CHECK_THROWS_WITH_AS(grad_cam_plus_plus(model, x, o), doctest::Contains("grad_cam_plus_plus: layer 'flatten' is a Flatten layer"), Error);
     CHECK_THROWS_WITH_AS(score_cam(model, x, o), doctest::Contains("score_cam: layer 'flatten'"), Error);
+    CHECK_THROWS_WITH_AS(layer_cam(model, x, o), doctest::Contains("layer_cam: layer 'flatten' is a Flatten layer"), Error);
+    o.layer = "no_such_layer";
+    CHECK_THROWS_WITH_AS(layer_cam(model, x, o), doctest::Contains("layer_cam: no layer named 'no_such_layer'"), Error);
     CHECK_THROWS_WITH_AS(saliency(model, Tensor<float>(Shape{0, 1, 28, 28})), doctest::Contains("saliency: empty batch"), Error);
     SmoothGradOptions s;
     s.samples = 0;

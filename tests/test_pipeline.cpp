@@ -231,9 +231,9 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
             for (std::size_t c = 1; c <= 4; ++c) CHECK((num(row[c]) >= 0 && num(row[c]) <= 1));
             CHECK(num(row[5]) > 0);
         }
-        CHECK(methods.size() == 9);
-        for (const char* method : {"Grad-CAM", "Grad-CAM (logit)", "Grad-CAM++", "HiResCAM", "Score-CAM", "Saliency",
-                                   "SmoothGrad", "Integrated Gradients", "Random"})
+        CHECK(methods.size() == 10);
+        for (const char* method : {"Grad-CAM", "Grad-CAM (logit)", "Grad-CAM++", "HiResCAM", "LayerCAM", "Score-CAM",
+                                   "Saliency", "SmoothGrad", "Integrated Gradients", "Random"})
             CHECK_MESSAGE(names.count(method) == 1, method);
     }
 

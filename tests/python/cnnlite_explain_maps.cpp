@@ -4,7 +4,7 @@
 //
 // Usage:
 //   cnnlite_explain_maps MODEL.safetensors IMAGES.npy METHOD OUT_DIR [options]
-//     METHOD          gradcam | hirescam | ig
+//     METHOD          gradcam | hirescam | layercam | ig
 //     --targets T     predicted (default) | C (the same class for every image) | C1,C2,... (one per image)
 //     --score S       probability (default, the paper's) | logit
 //     --steps N       ig: points on the path, midpoint rule (default 32)
@@ -18,8 +18,8 @@
 //                      |value|, resized bilinearly to the input when the layer is smaller
 //   raw.npy            [N, h, w] the map before any post-processing (PostProcess::raw()):
 //                      gradcam: sum_k alpha_k A_k at the layer's resolution, before the ReLU and
-//                      the max scaling; hirescam: sum_k g_k * A_k, likewise; ig: the
-//                      attributions summed over channels
+//                      the max scaling; hirescam: sum_k g_k * A_k, likewise; layercam:
+//                      sum_k relu(g_k) * A_k, likewise; ig: the attributions summed over channels
 //   attributions.npy   ig only: [N, C, H, W] per-element attributions
 //                      (integrated_gradients_attributions)
 //   probabilities.npy  [N, classes] the model's softmax output
@@ -50,7 +50,7 @@ struct Settings {
 };
 
 const char* const usage =
-    "usage: cnnlite_explain_maps MODEL.safetensors IMAGES.npy gradcam|hirescam|ig OUT_DIR\n"
+    "usage: cnnlite_explain_maps MODEL.safetensors IMAGES.npy gradcam|hirescam|layercam|ig OUT_DIR\n"
     "       [--targets predicted|C|C1,C2,...] [--score probability|logit] [--steps N]\n"
     "       [--baseline black|VALUE] [--dtype float|double] [--chunk N]\n";
 
@@ -111,8 +111,8 @@ Settings parse(int argc, char** argv) {
     }
     if (positional.size() != 4) throw UsageError{"expected 4 arguments, got " + std::to_string(positional.size())};
     s.model = positional[0], s.images = positional[1], s.method = positional[2], s.out = positional[3];
-    if (s.method != "gradcam" && s.method != "hirescam" && s.method != "ig")
-        throw UsageError{"unknown method '" + s.method + "' (gradcam, hirescam or ig)"};
+    if (s.method != "gradcam" && s.method != "hirescam" && s.method != "layercam" && s.method != "ig")
+        throw UsageError{"unknown method '" + s.method + "' (gradcam, hirescam, layercam or ig)"};
     return s;
 }
 
@@ -165,7 +165,9 @@ int run(const Settings& s) {
     } else {
         explain::CamOptions o;
         o.target = target, o.score = s.score, o.chunk_size = s.chunk;
-        const auto method = s.method == "gradcam" ? &explain::grad_cam<T> : &explain::hires_cam<T>;
+        const auto method = s.method == "gradcam"    ? &explain::grad_cam<T>
+                            : s.method == "hirescam" ? &explain::hires_cam<T>
+                                                     : &explain::layer_cam<T>;
         shown = method(model, images, o);
         o.post = explain::PostProcess::raw();
         raw = method(model, images, o);

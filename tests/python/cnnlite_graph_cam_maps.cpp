@@ -1,4 +1,4 @@
-// cnnlite_graph_cam_maps: Grad-CAM or HiResCAM of a batch of images at a named layer of a
+// cnnlite_graph_cam_maps: Grad-CAM, HiResCAM or LayerCAM of a batch of images at a named layer of a
 // cnnlite model file (any layer whose output is feature maps [C, H, W], e.g. the last residual
 // block's ReLU of resnet8), written as .npy files so that
 // tests/python/test_explain_parity_graph.py can compare them with pytorch-grad-cam. Uses only the
@@ -6,7 +6,7 @@
 //
 // Usage:
 //   cnnlite_graph_cam_maps MODEL.safetensors IMAGES.npy METHOD OUT_DIR [options]
-//     METHOD          gradcam | hirescam
+//     METHOD          gradcam | hirescam | layercam
 //     --layer NAME    layer explained (CamOptions::layer; default: the model's last Conv2D)
 //     --targets T     predicted (default) | C (the same class for every image) | C1,C2,... (one per image)
 //     --score S       probability (default) | logit
@@ -17,7 +17,7 @@
 // Writes into OUT_DIR (created if missing), every array float32:
 //   raw.npy            [N, h, w] PostProcess::raw(): the weighted sum at the layer's resolution,
 //                      before the ReLU and the scaling (gradcam: sum_k alpha_k A_k; hirescam:
-//                      sum_k g_k * A_k)
+//                      sum_k g_k * A_k; layercam: sum_k relu(g_k) * A_k)
 //   shown.npy          [N, h, w] ReLU, divided by the map's max, not resized (PostProcess with
 //                      upsample = false)
 //   maps.npy           [N, H, W] the library's default output: the same, resized bilinearly to
@@ -47,7 +47,7 @@ struct Settings {
 };
 
 const char* const usage =
-    "usage: cnnlite_graph_cam_maps MODEL.safetensors IMAGES.npy gradcam|hirescam OUT_DIR\n"
+    "usage: cnnlite_graph_cam_maps MODEL.safetensors IMAGES.npy gradcam|hirescam|layercam OUT_DIR\n"
     "       [--layer NAME] [--targets predicted|C|C1,C2,...] [--score probability|logit]\n"
     "       [--dtype float|double] [--chunk N]\n";
 
@@ -96,8 +96,8 @@ Settings parse(int argc, char** argv) {
     }
     if (positional.size() != 4) throw UsageError{"expected 4 arguments, got " + std::to_string(positional.size())};
     s.model = positional[0], s.images = positional[1], s.method = positional[2], s.out = positional[3];
-    if (s.method != "gradcam" && s.method != "hirescam")
-        throw UsageError{"unknown method '" + s.method + "' (gradcam or hirescam)"};
+    if (s.method != "gradcam" && s.method != "hirescam" && s.method != "layercam")
+        throw UsageError{"unknown method '" + s.method + "' (gradcam, hirescam or layercam)"};
     return s;
 }
 
@@ -129,7 +129,9 @@ int run(const Settings& s) {
     o.target = parse_targets(s.targets, images.rank() > 0 ? images.dim(0) : 0);
     o.score = s.score;
     o.chunk_size = s.chunk;
-    const auto method = s.method == "gradcam" ? &explain::grad_cam<T> : &explain::hires_cam<T>;
+    const auto method = s.method == "gradcam"    ? &explain::grad_cam<T>
+                        : s.method == "hirescam" ? &explain::hires_cam<T>
+                                                 : &explain::layer_cam<T>;
     const explain::Explanation maps = method(model, images, o);  // the defaults: ReLU, max, resize
     o.post.upsample = false;
     const explain::Explanation shown = method(model, images, o);

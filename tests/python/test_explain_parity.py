@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Parity of cnnlite's Grad-CAM, HiResCAM and Integrated Gradients with pytorch-grad-cam and
-Captum, on the paper's network with the same weights.
+"""Parity of cnnlite's Grad-CAM, HiResCAM, LayerCAM and Integrated Gradients with
+pytorch-grad-cam and Captum, on the paper's network with the same weights.
 
 Runs with the peers-ci venv's interpreter (torch 2.15.0, grad-cam 1.5.7, captum 0.9.0,
 safetensors 0.8.0, numpy 2.4.6; made by `bash benchmarks/peers/setup.sh --subset ci`):
@@ -12,7 +12,7 @@ build/examples/fashion_mnist/fashion_mnist, which trains a small model on the co
 (2 epochs on 1,500 images, a few seconds). Exit status 0 when every check passes, 1 otherwise.
 
 What is compared, for the first --images test images of data/fixtures, explained for the class
-cnnlite predicts and for the true label, and with Grad-CAM and HiResCAM also on the logit of the
+cnnlite predicts and for the true label, and with the CAM methods also on the logit of the
 predicted class (RUNS below; tests/python/README.md says the same):
 
   probabilities  cnnlite's softmax output and PaperNet's (torch_paper_model.py), loaded from the
@@ -29,6 +29,7 @@ predicted class (RUNS below; tests/python/README.md says the same):
   gradcam/shown  cnnlite's default output (ReLU, then divided by the map's max) against the same
                  two steps applied to the peer's map: max(m, 0) / max(max(m, 0)).
   hirescam/...   the same with pytorch_grad_cam.HiResCAM: sum_k g_k * A_k.
+  layercam/...   the same with pytorch_grad_cam.LayerCAM: sum_k relu(g_k) * A_k.
   *-logit/...    the same on the logit: cnnlite's --score logit, the peer's ClassifierOutputTarget.
   ig/...         captum.attr.IntegratedGradients on softmax(logits) (cnnlite's
                  integrated_gradients differentiates the probability too), method
@@ -40,8 +41,9 @@ predicted class (RUNS below; tests/python/README.md says the same):
 
 A map passes when max |cnnlite - peer| <= 1e-4 * max |peer|, map by map. Maps that are zero
 everywhere on both sides (a Grad-CAM map whose ReLU removes everything) are counted, not
-compared; zero on one side only fails. Control: cnnlite's Grad-CAM of the probability must differ
-from the peer's Grad-CAM of the logit for at least 90% of the images.
+compared; zero on one side only fails. Controls: cnnlite's Grad-CAM of the probability must differ
+from the peer's Grad-CAM of the logit, and cnnlite's LayerCAM from the peer's HiResCAM (the
+negative gradients LayerCAM drops), for at least 90% of the images.
 
 Both sides run twice: in float64 (the definitions; every map must pass) and in float32 (what
 the library runs). In float32 a map may also differ where the network is not differentiable and
@@ -73,7 +75,7 @@ sys.path.insert(0, HERE)
 from torch_paper_model import PaperNet  # noqa: E402  (the layer mapping of cnnlite's model file)
 
 from captum.attr import IntegratedGradients  # noqa: E402
-from pytorch_grad_cam import GradCAM, HiResCAM  # noqa: E402
+from pytorch_grad_cam import GradCAM, HiResCAM, LayerCAM  # noqa: E402
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
@@ -141,6 +143,13 @@ class UnscaledGradCAM(Unscaled, GradCAM):
 
 class UnscaledHiResCAM(Unscaled, HiResCAM):
     pass
+
+
+class UnscaledLayerCAM(Unscaled, LayerCAM):
+    pass
+
+
+CAM_METHODS = {"gradcam": UnscaledGradCAM, "hirescam": UnscaledHiResCAM, "layercam": UnscaledLayerCAM}
 
 
 def shown(raw):
@@ -242,9 +251,9 @@ def peer_ig(net, x, classes, steps, chunk=8):
 # What is explained: (name, --targets, score, methods). The true labels check given classes
 # (a quarter of them are not the predicted class), the logit runs Score::logit; Integrated
 # Gradients, 32 passes per image, runs once.
-RUNS = (("predicted class", "predicted", "probability", ("gradcam", "hirescam", "ig")),
-        ("true label", "labels", "probability", ("gradcam", "hirescam")),
-        ("predicted class, logit", "predicted", "logit", ("gradcam", "hirescam")))
+RUNS = (("predicted class", "predicted", "probability", ("gradcam", "hirescam", "layercam", "ig")),
+        ("true label", "labels", "probability", ("gradcam", "hirescam", "layercam")),
+        ("predicted class, logit", "predicted", "logit", ("gradcam", "hirescam", "layercam")))
 
 
 def near_kinks(model, images, steps):
@@ -265,7 +274,7 @@ def near_kinks(model, images, steps):
 def compare_dtype(dtype, args, tool, model, images, labels, kinks, work):
     """Runs cnnlite and the peers in one dtype. Returns ({check: per-map relative errors},
     {check: per-map 'near a kink in float32' flags}, {check: what each map explained},
-    probability difference, control errors)."""
+    probability difference, {control: per-map relative errors})."""
     torch_dtype = torch.float64 if dtype == "double" else torch.float32
     net = PaperNet()
     net.load_state_dict(load_file(model), strict=True)
@@ -278,7 +287,7 @@ def compare_dtype(dtype, args, tool, model, images, labels, kinks, work):
     images_npy = os.path.join(work, "images.npy")
     if not os.path.exists(images_npy):
         np.save(images_npy, images)
-    errors, near_kink, explained, prob_diff, control = {}, {}, {}, 0.0, None
+    errors, near_kink, explained, prob_diff, controls = {}, {}, {}, 0.0, {}
     for run_name, targets, score, methods in RUNS:
         targets_arg = ",".join(map(str, labels)) if targets == "labels" else targets
         for method in methods:
@@ -298,19 +307,23 @@ def compare_dtype(dtype, args, tool, model, images, labels, kinks, work):
                 checks = {"ig/attributions": (ours["attributions"], peer), "ig/raw": (ours["raw"], peer.sum(axis=1)),
                           "ig/shown": (ours["maps"], shown(peer.sum(axis=1)))}
             else:
-                cls = UnscaledGradCAM if method == "gradcam" else UnscaledHiResCAM
+                cls = CAM_METHODS[method]
                 peer = peer_cam(cls, net, x, classes, score)
                 checks = {f"{method}{suffix}/raw": (ours["raw"], peer),
                           f"{method}{suffix}/shown": (ours["maps"], shown(peer))}
                 if method == "gradcam" and score == "probability" and targets == "predicted":
                     # The check must be able to fail: the logit's map is not the probability's.
-                    control = relative_errors(ours["raw"], peer_cam(cls, net, x, classes, "logit"))
+                    controls["gradcam vs logit"] = relative_errors(ours["raw"], peer_cam(cls, net, x, classes, "logit"))
+                if method == "layercam" and score == "probability" and targets == "predicted":
+                    # Nor can LayerCAM pass for HiResCAM: it drops the negative gradients.
+                    controls["layercam vs hirescam"] = relative_errors(
+                        ours["raw"], peer_cam(UnscaledHiResCAM, net, x, classes, score))
             for name, (a, b) in checks.items():
                 errors.setdefault(name, []).append(relative_errors(a, b))
                 near_kink.setdefault(name, []).append(np.broadcast_to(flags, (len(images),)))
                 explained.setdefault(name, []).extend([run_name] * len(images))
     return ({k: np.concatenate(v) for k, v in errors.items()}, {k: np.concatenate(v) for k, v in near_kink.items()},
-            explained, prob_diff, control)
+            explained, prob_diff, controls)
 
 
 def main():
@@ -350,17 +363,19 @@ def main():
     failures, accepted, per_method = [], [], {}
     n = len(images)
     for dtype in ("double", "float"):
-        errors, near_kink, explained, prob_diff, control = results[dtype]
+        errors, near_kink, explained, prob_diff, controls = results[dtype]
         if not prob_diff <= PROBABILITY_TOLERANCE:
             failures.append(f"{dtype}: probabilities differ by {prob_diff:.3g} > {PROBABILITY_TOLERANCE:g}")
-        print(f"  {dtype:6s} {'probabilities':26s} max |difference| {prob_diff:.2e}")
-        # Control: Grad-CAM of the probability against the peer's Grad-CAM of the logit. If most
-        # of these passed, the comparison could not tell the two scores apart.
-        told_apart = int(np.sum(control > TOLERANCE))
-        print(f"  {dtype:6s} {'control: gradcam vs logit':26s} {told_apart} of {len(control)} maps differ, as they must")
-        if told_apart < 0.9 * len(control):
-            failures.append(f"{dtype}: control: only {told_apart} of {len(control)} probability maps differ from "
-                            "the logit's; the comparison cannot tell them apart")
+        print(f"  {dtype:6s} {'probabilities':30s} max |difference| {prob_diff:.2e}")
+        # Controls: Grad-CAM of the probability against the peer's Grad-CAM of the logit, and
+        # LayerCAM against the peer's HiResCAM. If most of these passed, the comparison could not
+        # tell the two scores, or the two methods, apart.
+        for name, control in controls.items():
+            told_apart = int(np.sum(control > TOLERANCE))
+            print(f"  {dtype:6s} {'control: ' + name:30s} {told_apart} of {len(control)} maps differ, as they must")
+            if told_apart < 0.9 * len(control):
+                failures.append(f"{dtype}: control {name}: only {told_apart} of {len(control)} maps differ; "
+                                "the comparison cannot tell them apart")
         for name, rel in errors.items():
             zero = np.isnan(rel)
             bad = ~zero & ~(rel <= TOLERANCE)
@@ -374,7 +389,7 @@ def main():
                     line + ("; near a kink in float32, agrees in float64" if excused[i] else ""))
             compared = ~zero & ~excused
             worst = float(np.max(rel[compared])) if compared.any() else 0.0
-            print(f"  {dtype:6s} {name:26s} {compared.sum():4d} maps compared, max relative error {worst:.2e}, "
+            print(f"  {dtype:6s} {name:30s} {compared.sum():4d} maps compared, max relative error {worst:.2e}, "
                   f"{zero.sum()} all-zero skipped" + (f", {excused.sum()} accepted at float32 kinks" if excused.any() else ""))
             m = per_method.setdefault((dtype, name.split("/")[0].split("-")[0]), [0, 0.0, 0, 0])
             m[0] += int(compared.sum())
@@ -384,7 +399,7 @@ def main():
     for line in accepted:
         print("  accepted:", line)
     parts = []
-    for method in ("gradcam", "hirescam", "ig"):
+    for method in ("gradcam", "hirescam", "layercam", "ig"):
         d, f = per_method[("double", method)], per_method[("float", method)]
         parts.append(f"{method} {d[0] + f[0]} maps, max rel err {d[1]:.1e} (f64) / {f[1]:.1e} (f32), "
                      f"{d[2] + f[2]} all-zero skipped" + (f", {f[3]} f32 maps accepted at kinks" if f[3] else ""))

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Parity of cnnlite's Grad-CAM and HiResCAM with pytorch-grad-cam at the last residual block
-of the resnet8 network (Conv2D without bias, BatchNormalization, ReLU, Add), on the same weights.
+"""Parity of cnnlite's Grad-CAM, HiResCAM and LayerCAM with pytorch-grad-cam at the last residual
+block of the resnet8 network (Conv2D without bias, BatchNormalization, ReLU, Add), on the same
+weights.
 
 Runs with the peers-ci venv's interpreter (torch 2.15.0, grad-cam 1.5.7, numpy 2.4.6; made by
 `bash benchmarks/peers/setup.sh --subset ci`):
@@ -40,6 +41,8 @@ on the logit (RUNS below); conventions as in test_explain_parity.py, whose helpe
   hirescam/...   the same with pytorch_grad_cam.HiResCAM (sum_k g_k * A_k). At the input of
                  global average pooling the gradient is the same at every position, so its maps
                  equal Grad-CAM's; both are compared, each library computing them its own way.
+  layercam/...   the same with pytorch_grad_cam.LayerCAM (sum_k relu(g_k) * A_k): Grad-CAM's
+                 map without the channels whose (position-independent) gradient is negative.
   *-logit/...    the same on the logit: cnnlite's --score logit, the peer's ClassifierOutputTarget.
 
 A map passes when max |cnnlite - peer| <= 1e-4 * max |peer|, map by map; maps that are zero
@@ -90,7 +93,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "benchmarks", "compare_recipe"))
 from cnnlite_graph import load_graph  # noqa: E402  (the model file's graph in torch.nn)
 from test_explain_parity import (PROBABILITY_TOLERANCE, TOLERANCE, ProbabilityTarget,  # noqa: E402
-                                 UnscaledGradCAM, UnscaledHiResCAM, read_idx, relative_errors, shown)
+                                 UnscaledGradCAM, UnscaledHiResCAM, UnscaledLayerCAM, read_idx, relative_errors,
+                                 shown)
 
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
@@ -106,7 +110,7 @@ FLOAT32_ROUNDING = 1e-6
 RUNS = (("predicted class", "predicted", "probability"),
         ("true label", "labels", "probability"),
         ("predicted class, logit", "predicted", "logit"))
-METHODS = {"gradcam": UnscaledGradCAM, "hirescam": UnscaledHiResCAM}
+METHODS = {"gradcam": UnscaledGradCAM, "hirescam": UnscaledHiResCAM, "layercam": UnscaledLayerCAM}
 
 
 def run(cmd):

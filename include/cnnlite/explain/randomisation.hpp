@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnlite/core/random.hpp"
 #include "cnnlite/explain/gradcam.hpp"
 #include "cnnlite/nn/layer_registry.hpp"
 
@@ -56,6 +57,21 @@ struct RandomisationStep {
     std::vector<double> spearman;   ///< per image
 };
 
+namespace detail {
+/// Overwrites the parameters and buffers of `to` with those of `from`, the same layer of a
+/// freshly built model: a re-initialised layer is a freshly built one, running statistics too.
+template <class T>
+void copy_layer_state(const Layer<T>& to, const Layer<T>& from) {
+    auto params = to.parameters();
+    const auto fresh = from.parameters();
+    for (std::size_t p = 0; p < params.size(); ++p) params[p].variable.value().copy_from(fresh[p].variable.value());
+    auto buffers = to.buffers();
+    const auto fresh_buffers = from.buffers();
+    for (std::size_t b = 0; b < buffers.size(); ++b)
+        buffers[b].variable.value().copy_from(fresh_buffers[b].variable.value());
+}
+}  // namespace detail
+
 /// A copy of `model` with its own weights and buffers (same architecture, same values).
 template <class T>
 Model<T> copy_model(const Model<T>& model) {
@@ -63,6 +79,31 @@ Model<T> copy_model(const Model<T>& model) {
     const auto from = model.state();
     auto to = copy.state();
     for (std::size_t i = 0; i < from.size(); ++i) to[i].variable.value().copy_from(from[i].variable.value());
+    return copy;
+}
+
+/// A copy of `model` whose parameters are drawn afresh by the model's initialisation scheme,
+/// the model-randomisation baseline: every layer (full randomisation) or, when `down_to` names a
+/// layer, that layer and every layer after it in the model's order (the cascade's step at that
+/// layer), the others keeping the trained values. Re-initialised layers get fresh buffers too
+/// (running statistics), and parameters the scheme initialises to a constant (biases, BatchNorm's
+/// scale and offset) get that constant. The fresh weights are keyed by `seed` and the model's own
+/// seed and never drawn from the latter, which would give back the weights training started from.
+/// `model` is not changed. Throws for an unknown `down_to`, listing the layers.
+template <class T>
+Model<T> randomized_weights_copy(const Model<T>& model, std::uint64_t seed, const std::string& down_to = "") {
+    std::uint64_t fresh_seed = RandomStream(seed, Purpose::user, model.seed(), 0x72616e64).bits(0);
+    if (fresh_seed == model.seed()) ++fresh_seed;
+    Model<T> fresh = make_model<T>(model.input_shape(), model.architecture(), fresh_seed, model.init_scheme());
+    if (down_to.empty()) return fresh;
+    if (!model.has_layer(down_to)) {
+        std::string known;
+        for (std::size_t i = 0; i < model.size(); ++i) known += (i ? ", " : "") + model.layer(i).name();
+        fail("randomized_weights_copy: no layer named '", down_to, "'; the model's layers are: ", known);
+    }
+    Model<T> copy = copy_model(model);
+    for (std::size_t l = model.index_of(down_to); l < model.size(); ++l)
+        detail::copy_layer_state(copy.layer(l), fresh.layer(l));
     return copy;
 }
 
@@ -95,15 +136,8 @@ std::vector<RandomisationStep> model_randomisation(const Model<T>& model, const 
     std::vector<RandomisationStep> steps;
     for (std::size_t l = model.size(); l-- > 0;) {
         const Layer<T>& layer = cascade.layer(l);
-        auto params = layer.parameters();
-        if (params.empty()) continue;
-        const auto random = fresh.layer(l).parameters();
-        for (std::size_t p = 0; p < params.size(); ++p) params[p].variable.value().copy_from(random[p].variable.value());
-        // A re-initialised layer is a freshly built one: its buffers (running statistics) too.
-        auto buffers = layer.buffers();
-        const auto fresh_buffers = fresh.layer(l).buffers();
-        for (std::size_t b = 0; b < buffers.size(); ++b)
-            buffers[b].variable.value().copy_from(fresh_buffers[b].variable.value());
+        if (layer.parameters().empty()) continue;
+        detail::copy_layer_state(layer, fresh.layer(l));
         const Tensor<float> maps = method(cascade, images);
         check(maps.shape() == trained.shape(), "model_randomisation: the method returned maps of shape ", maps.shape(),
               " after randomising '", layer.name(), "' but ", trained.shape(), " for the trained model");
