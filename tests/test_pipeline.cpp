@@ -223,17 +223,23 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
     }
 
     {  // the explanation methods compared (issue 6)
-        const auto methods = csv_rows(out / "explain" / "methods.csv", {"method", "deletion_auc", "insertion_auc",
-                                                                        "road_morf", "road_lerf", "images_per_second"});
+        const auto methods =
+            csv_rows(out / "explain" / "methods.csv",
+                     {"method", "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "images_per_second",
+                      "deletion_auc_low", "deletion_auc_high", "insertion_auc_low", "insertion_auc_high"});
         std::set<std::string> names;
         for (const auto& row : methods) {
             names.insert(row[0]);
             for (std::size_t c = 1; c <= 4; ++c) CHECK((num(row[c]) >= 0 && num(row[c]) <= 1));
             CHECK(num(row[5]) > 0);
+            // Each mean lies in its bootstrap interval.
+            CHECK((num(row[6]) <= num(row[1]) && num(row[1]) <= num(row[7])));
+            CHECK((num(row[8]) <= num(row[2]) && num(row[2]) <= num(row[9])));
         }
-        CHECK(methods.size() == 10);
+        CHECK(methods.size() == 11);
         for (const char* method : {"Grad-CAM", "Grad-CAM (logit)", "Grad-CAM++", "HiResCAM", "LayerCAM", "Score-CAM",
-                                   "Saliency", "SmoothGrad", "Integrated Gradients", "Random"})
+                                   "Saliency", "SmoothGrad", "Integrated Gradients", "Random",
+                                   "Grad-CAM (random weights)"})
             CHECK_MESSAGE(names.count(method) == 1, method);
     }
 

@@ -1,5 +1,6 @@
 // Part of stage `explain`: the explanation methods of the library compared on a sample of test
-// images — faithfulness (deletion and insertion AUC, ROAD MoRF/LeRF) and speed — as
+// images — faithfulness (deletion and insertion AUC with 95% bootstrap intervals, ROAD
+// MoRF/LeRF) and speed, with random maps and Grad-CAM of randomised weights as baselines — as
 // OUT/explain/methods.csv and figures/explain_methods (the same images under every method).
 #include <string>
 #include <vector>
@@ -55,23 +56,28 @@ double compare_explanation_methods(const Settings& s, const Paths& paths, const 
         // One method at a time, so that progress shows.
         options.methods = {v.method};
         options.explain.score = v.score;
+        // With the random maps, the second baseline: Grad-CAM of a copy with re-drawn weights.
+        options.randomized_weights_baseline = v.method == cnnlite::explain::Method::random;
         cnnlite::explain::MethodComparison c = cnnlite::explain::compare_methods(model, images, options);
         if (!v.name.empty()) c.rows.front().method = v.name;
-        const auto& row = c.rows.front();
-        say(s, "explain",
-            "  " + row.method + ": deletion AUC " + fixed(row.deletion_auc, 4) + ", insertion AUC " +
-                fixed(row.insertion_auc, 4) + ", ROAD MoRF " + fixed(row.road_morf, 4) + " / LeRF " +
-                fixed(row.road_lerf, 4) + ", " + fixed(row.images_per_second, 0) + " images/s");
-        rows.push_back(row);
-        maps.push_back(std::move(c.explanations.front()));
+        for (std::size_t k = 0; k < c.rows.size(); ++k) {
+            const auto& row = c.rows[k];
+            say(s, "explain",
+                "  " + row.method + ": deletion AUC " + fixed(row.deletion_auc, 4) + " [" +
+                    fixed(row.deletion_auc_low, 4) + ", " + fixed(row.deletion_auc_high, 4) + "], insertion AUC " +
+                    fixed(row.insertion_auc, 4) + " [" + fixed(row.insertion_auc_low, 4) + ", " +
+                    fixed(row.insertion_auc_high, 4) + "], ROAD MoRF " + fixed(row.road_morf, 4) + " / LeRF " +
+                    fixed(row.road_lerf, 4) + ", " + fixed(row.images_per_second, 0) + " images/s");
+            rows.push_back(row);
+            maps.push_back(std::move(c.explanations[k]));
+        }
     }
     {
         std::vector<std::vector<cnnlite::CsvCell>> csv;
         for (const auto& r : rows)
-            csv.push_back({r.method, r.deletion_auc, r.insertion_auc, r.road_morf, r.road_lerf, r.images_per_second});
-        cnnlite::write_csv((folder / "methods.csv").string(),
-                           {"method", "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "images_per_second"},
-                           csv);
+            csv.push_back({r.method, r.deletion_auc, r.insertion_auc, r.road_morf, r.road_lerf, r.images_per_second,
+                           r.deletion_auc_low, r.deletion_auc_high, r.insertion_auc_low, r.insertion_auc_high});
+        cnnlite::write_csv((folder / "methods.csv").string(), methods_columns(), csv);
     }
 
     // Figure: the first images of the sample, as they are and under every method.

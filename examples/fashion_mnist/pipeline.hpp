@@ -236,6 +236,13 @@ std::string cam_layer(const cnnlite::Model<float>& model);
 /// at cam_layer(model).
 GradCams paper_gradcam(const cnnlite::Model<float>& model, const cnnlite::Tensor<float>& images);
 
+/// The columns of explain/methods.csv: method, the four faithfulness means, images/s, then the
+/// 95% bootstrap interval of the deletion and of the insertion AUC.
+inline std::vector<std::string> methods_columns() {
+    return {"method",          "deletion_auc",      "insertion_auc",    "road_morf",         "road_lerf",
+            "images_per_second", "deletion_auc_low", "deletion_auc_high", "insertion_auc_low", "insertion_auc_high"};
+}
+
 /// Compares the library's explanation methods on a sample of `test`: writes explain/methods.csv
 /// and figures/explain_methods.png under `paths`; returns the seconds it took.
 double compare_explanation_methods(const Settings& s, const Paths& paths, const cnnlite::Model<float>& model,

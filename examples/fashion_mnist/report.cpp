@@ -365,15 +365,22 @@ void add_methods_section(Report& report, const ReportSources& src) {
             "(lower = more faithful); insertion: as they are revealed from a blurred image (higher = more faithful); "
             "ROAD: mean probability with the most (MoRF, lower is better) or least (LeRF, higher is better) relevant "
             "pixels imputed from their neighbours. Every method differentiates the softmax probability (the paper's "
-            "choice), except Grad-CAM (logit), the same Grad-CAM on the class logit. Random is a baseline of random "
-            "maps. Table in explain/methods.csv.");
-        const Rows methods = read_table(
-            methods_csv, {"method", "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "images_per_second"});
+            "choice), except Grad-CAM (logit), the same Grad-CAM on the class logit. Two baselines: Random "
+            "(random maps) and Grad-CAM (random weights), the maps of a copy of the network with re-drawn weights "
+            "(Adebayo et al. 2018), scored on the trained network. The intervals are 95% percentile-bootstrap "
+            "intervals of the mean over the images. Table in explain/methods.csv.");
+        const Rows methods = read_table(methods_csv, methods_columns());
         ReportTable t{"Faithfulness of the explanation methods (deletion: lower is better; insertion: higher is better)",
-                      {"method", "deletion AUC", "insertion AUC", "ROAD MoRF", "ROAD LeRF", "images/s"}, {}};
+                      {"method", "deletion AUC", "95% interval", "insertion AUC", "95% interval", "ROAD MoRF",
+                       "ROAD LeRF", "images/s"},
+                      {}};
+        const auto interval = [](const std::string& low, const std::string& high) {
+            return "[" + fixed(number(low), 3) + ", " + fixed(number(high), 3) + "]";
+        };
         for (const auto& r : methods)
-            t.rows.push_back({r[0], Cell(number(r[1]), 4), Cell(number(r[2]), 4), Cell(number(r[3]), 4),
-                              Cell(number(r[4]), 4), Cell(number(r[5]), 4)});
+            t.rows.push_back({r[0], Cell(number(r[1]), 4), interval(r[6], r[7]), Cell(number(r[2]), 4),
+                              interval(r[8], r[9]), Cell(number(r[3]), 4), Cell(number(r[4]), 4),
+                              Cell(number(r[5]), 4)});
         report.table(t);
         add_figure(report, paths, "explain_methods", "The same test images under each explanation method.",
                    "figure missing");
