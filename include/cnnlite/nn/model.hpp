@@ -367,9 +367,11 @@ private:
         check_batch(x.shape(), "Model::forward");
         const Plan& p = plan_;
         if (p.chain) return run_chain(x, ctx, tap, logits);
+        ScratchLease lease;
         // values[v]: the model input (0) or layer v - 1's output, released after its last use.
-        std::vector<Variable<T>> values(nodes_.size() + 1);
-        std::vector<Variable<T>> args;
+        std::vector<Variable<T>>& values = lease.scratch.values;
+        std::vector<Variable<T>>& args = lease.scratch.args;
+        values.resize(nodes_.size() + 1);
         values[0] = x;
         for (std::size_t i = 0; i < nodes_.size(); ++i) {
             const Node& node = nodes_[i];
@@ -392,6 +394,32 @@ private:
         }
         return std::move(values.back());
     }
+
+    // The value table and argument list of run(), kept per thread with their capacity so that a
+    // steady-state step does not allocate. A run nested in another on the same thread (a tap
+    // that runs a model) gets fresh ones. The lease empties them when run() ends, also by an
+    // exception, so no tensor outlives its step.
+    struct RunScratch {
+        std::vector<Variable<T>> values;
+        std::vector<Variable<T>> args;
+        bool busy = false;
+    };
+    struct ScratchLease {
+        RunScratch own;
+        RunScratch& scratch;
+        ScratchLease() : scratch(thread_scratch().busy ? own : thread_scratch()) { scratch.busy = true; }
+        ~ScratchLease() {
+            scratch.values.clear();
+            scratch.args.clear();
+            scratch.busy = false;
+        }
+        ScratchLease(const ScratchLease&) = delete;
+        ScratchLease& operator=(const ScratchLease&) = delete;
+        static RunScratch& thread_scratch() {
+            thread_local RunScratch s;
+            return s;
+        }
+    };
 
     // Drops the values whose last reader is `layer` (the model input belongs to the caller).
     void release_inputs(const Plan& p, std::vector<Variable<T>>& values, std::size_t layer) const {
