@@ -2,6 +2,7 @@
 // (double and float), and a finite-difference gradcheck in double. Plus hand-computed cases.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <fstream>
@@ -115,6 +116,39 @@ TEST_CASE("conv2d 'same' with a 2x2 kernel, computed by hand") {
     CHECK(y.value()(0, 0, 0, 1) == doctest::Approx(2 * 1 + 4 * 100 + 0.5));
     CHECK(y.value()(0, 0, 1, 0) == doctest::Approx(3 * 1 + 4 * 10 + 0.5));
     CHECK(y.value()(0, 0, 1, 1) == doctest::Approx(4 * 1 + 0.5));
+}
+
+TEST_CASE("relu by hand: NaN stays NaN, and a second path's gradient is added to, not replaced") {
+    // y = relu(x) + x: add's backward reaches x first, so relu's backward must accumulate.
+    Variable<double> x(Tensor<double>::from({1, 5}, {-2, 0, 3, std::nan(""), -0.5}), true);
+    const Variable<double> r = relu(x);
+    CHECK(r.value()[0] == 0);
+    CHECK(r.value()[1] == 0);
+    CHECK(r.value()[2] == 3);
+    CHECK(std::isnan(r.value()[3]));
+    CHECK(r.value()[4] == 0);
+    Variable<double> y = add(r, x);
+    y.backward(Tensor<double>::from({1, 5}, {10, 20, 30, 40, 50}));
+    // dy/dx = 1 + [x > 0]; the NaN output passes no gradient through relu.
+    CHECK(x.grad().to_vector() == std::vector<double>{10, 20, 60, 40, 50});
+}
+
+TEST_CASE("relu on a tensor large enough for the parallel loop equals the element-wise rule") {
+    const std::int64_t n = 3 * kernels::parallel_threshold + 17;
+    Tensor<float> t = Tensor<float>::uninitialized(Shape{n});
+    for (std::int64_t i = 0; i < n; ++i) t[i] = static_cast<float>((i * 7919) % 201 - 100) / 10.f;
+    Variable<float> x(t, true);
+    Variable<float> y = relu(x);
+    Tensor<float> g = Tensor<float>::uninitialized(Shape{n});
+    for (std::int64_t i = 0; i < n; ++i) g[i] = static_cast<float>(i % 13) - 6.f;
+    y.backward(g);
+    std::int64_t wrong_value = 0, wrong_grad = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+        wrong_value += y.value()[i] != std::max(t[i], 0.f);
+        wrong_grad += x.grad()[i] != (t[i] > 0 ? g[i] : 0.f);
+    }
+    CHECK(wrong_value == 0);
+    CHECK(wrong_grad == 0);
 }
 
 TEST_CASE("max_pool2d routes the gradient to the argmax, first element on ties") {

@@ -1,4 +1,4 @@
-// Element-wise activation functions and their derivatives on raw buffers: leaky ReLU, ELU,
+// Element-wise activation functions and their derivatives on raw buffers: ReLU, leaky ReLU, ELU,
 // GELU (exact and tanh approximation), SiLU, sigmoid, tanh and softplus. Each function is a
 // template parameter of the loop, so that the switch on the kind happens once per call, not
 // per element. Sigmoid, SiLU and softplus use exp(-|x|) only, so they never overflow.
@@ -147,6 +147,37 @@ void activation_backward(Activation a, T alpha, const T* x, const T* y, const T*
     detail::with_activation(a, [&](auto kind) {
         detail::activation_backward_as<decltype(kind)::value>(alpha, x, y, dy, dx, n, accumulate);
     });
+}
+
+/// y[i] = max(x[i], 0) for n elements (a NaN stays NaN, as std::max(x, 0) keeps it).
+template <class T>
+void relu_forward(const T* x, T* y, std::int64_t n) {
+    const std::int64_t blocks = (n + detail::activation_block - 1) / detail::activation_block;
+#pragma omp parallel for schedule(static) if (n >= parallel_threshold)
+    for (std::int64_t b = 0; b < blocks; ++b) {
+        const std::int64_t end = std::min(n, (b + 1) * detail::activation_block);
+#pragma omp simd
+        for (std::int64_t i = b * detail::activation_block; i < end; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
+    }
+}
+
+/// ReLU's gradient from its output: dx[i] = y[i] > 0 ? dy[i] : 0 (0 where y is 0 or NaN), or
+/// dx[i] += ... when `accumulate`. A branch-free select, so random signs cost no mispredictions.
+template <class T>
+void relu_backward(const T* y, const T* dy, T* dx, std::int64_t n, bool accumulate) {
+    const std::int64_t blocks = (n + detail::activation_block - 1) / detail::activation_block;
+#pragma omp parallel for schedule(static) if (n >= parallel_threshold)
+    for (std::int64_t b = 0; b < blocks; ++b) {
+        const std::int64_t begin = b * detail::activation_block;
+        const std::int64_t end = std::min(n, begin + detail::activation_block);
+        if (accumulate) {
+#pragma omp simd
+            for (std::int64_t i = begin; i < end; ++i) dx[i] += y[i] > T(0) ? dy[i] : T(0);
+        } else {
+#pragma omp simd
+            for (std::int64_t i = begin; i < end; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+        }
+    }
 }
 
 }  // namespace cnnlite::kernels

@@ -15,12 +15,12 @@ namespace cnnlite {
 template <class T>
 Variable<T> relu(const Variable<T>& x) {
     Tensor<T> y = Tensor<T>::uninitialized(x.shape());
-    y.array() = x.value().array().max(T(0));
+    kernels::relu_forward(x.value().data(), y.data(), y.numel());
     const bool record = detail::should_record<T>({&x});
     return detail::make_result<T>(std::move(y), "relu", record, +[](detail::Node<T>& n) {
-        Tensor<T> g = Tensor<T>::uninitialized(n.grad.shape());
-        g.array() = (n.value.array() > T(0)).select(n.grad.array(), T(0));
-        detail::accumulate_grad(n, 0, std::move(g));
+        Tensor<T>* dx = nullptr;
+        const bool fresh = detail::grad_buffer(n, 0, dx);
+        kernels::relu_backward(n.value.data(), n.grad.data(), dx->data(), n.value.numel(), !fresh);
     }, {&x});
 }
 
