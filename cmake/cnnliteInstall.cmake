@@ -43,6 +43,11 @@ if(CNNLITE_WITH_MPI)
     # MPI has no portable pkg-config name (ompi-cxx, mpich, ...): compile with mpicxx.
     string(APPEND CNNLITE_PC_CFLAGS " -DCNNLITE_WITH_MPI=1")
 endif()
+if(CNNLITE_WITH_ONNX)
+    # Debian's libonnx-dev has no pkg-config file: its targets' definitions and libraries.
+    string(APPEND CNNLITE_PC_CFLAGS " -DCNNLITE_WITH_ONNX=1 -DONNX_ML=1 -DONNX_NAMESPACE=onnx")
+    string(APPEND CNNLITE_PC_LIBS " -lonnx_proto -lprotobuf")
+endif()
 # The path from the .pc file's folder back to the prefix, so the file stays valid when the
 # installed tree is moved (pkg-config defines ${pcfiledir}).
 file(RELATIVE_PATH CNNLITE_PC_PREFIX_FROM_PCFILEDIR

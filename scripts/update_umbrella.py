@@ -12,7 +12,11 @@ header in dependency order (core first), and nothing else. A program that uses o
 areas compiles faster by including those (see the README's "Compile time"). Exempt:
   * headers under a detail/ folder: internals, reached through the public header that uses them;
   * headers named *_data.hpp: bulk tables (fonts, colour maps, ...) that belong to the one
-    header that includes them and are not API of their own.
+    header that includes them and are not API of their own;
+  * OPTIONAL_HEADERS: single headers of an optional component in a folder that is otherwise
+    always there (io/onnx_export.hpp: CNNLITE_WITH_ONNX); a program includes them by name, so
+    that the umbrella never pulls in their dependency's headers (protobuf's generated ONNX
+    classes are larger than all of cnnlite's headers).
 Folders whose headers need an optional dependency are wrapped in that option's macro.
 """
 
@@ -33,6 +37,10 @@ FOLDER_ORDER = ["core", "kernels", "autograd", "ops", "nn", "optim", "data", "io
 # option defines the macro (CMake: CNNLITE_WITH_MPI=ON, Meson: -Dmpi=enabled).
 OPTIONAL_FOLDERS = {"distributed": "CNNLITE_WITH_MPI"}
 
+# Headers of an optional component that no area header includes (see the docstring); each
+# compiles alone either way (without the option it declares only what tells the user to enable it).
+OPTIONAL_HEADERS = {Path("io/onnx_export.hpp"): "CNNLITE_WITH_ONNX"}
+
 
 def is_area_header(relative: Path) -> bool:
     """Whether a top-level header (relative to include/cnnlite/) is a generated area header."""
@@ -44,6 +52,8 @@ def is_public(relative: Path) -> bool:
     if relative == Path("cnnlite.hpp") or is_area_header(relative):
         return False
     if "detail" in relative.parts[:-1]:
+        return False
+    if relative in OPTIONAL_HEADERS:
         return False
     return not relative.name.endswith("_data.hpp")
 
