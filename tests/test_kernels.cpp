@@ -14,6 +14,7 @@
 #include "cnnlite/kernels/dense.hpp"
 #include "cnnlite/kernels/dropout.hpp"
 #include "cnnlite/kernels/finite.hpp"
+#include "cnnlite/kernels/im2col.hpp"
 
 namespace test_kernels {
 
@@ -198,6 +199,54 @@ TEST_CASE("all_finite: NaN and infinities anywhere; huge finite values whose sum
         d[4999] = std::numeric_limits<double>::infinity();
         CHECK_FALSE(kernels::all_finite(d.data(), 5000));
     });
+}
+
+
+TEST_CASE("im2col equals its definition for every small geometry: kernels, strides, asymmetric padding") {
+    using cnnlite::kernels::WindowGeometry;
+    // Covers both paths: stride 1 at full output width (one copy per tap) and the row loop.
+    std::int64_t geometries = 0, full_width = 0;
+    for (std::int64_t h = 1; h <= 6; ++h)
+        for (std::int64_t w = 1; w <= 7; w += 2)
+            for (std::int64_t k = 1; k <= 5; k += 2)
+                for (std::int64_t s = 1; s <= 2; ++s)
+                    for (std::int64_t pad = 0; pad <= 3; ++pad) {
+                        WindowGeometry g{h, w, k, k + (pad == 3 ? -1 : 0), s, s};
+                        if (g.kernel_w < 1) g.kernel_w = 1;
+                        g.pad_top = pad / 2, g.pad_bottom = pad - pad / 2;
+                        g.pad_left = (pad + 1) / 2, g.pad_right = pad / 2 + (pad == 3 ? 1 : 0);
+                        if (g.out_h() < 1 || g.out_w() < 1) continue;
+                        const std::int64_t channels = 2, oh = g.out_h(), ow = g.out_w();
+                        std::vector<float> x(static_cast<std::size_t>(channels * h * w));
+                        for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i) + 1.f;
+                        const std::size_t col_size = static_cast<std::size_t>(channels * g.kernel_h * g.kernel_w * oh * ow);
+                        std::vector<float> col(col_size, -7.f);  // every element must be written
+                        cnnlite::kernels::im2col(x.data(), channels, g, col.data());
+                        std::int64_t wrong = 0;
+                        for (std::int64_t c = 0; c < channels; ++c)
+                            for (std::int64_t i = 0; i < g.kernel_h; ++i)
+                                for (std::int64_t j = 0; j < g.kernel_w; ++j)
+                                    for (std::int64_t oy = 0; oy < oh; ++oy)
+                                        for (std::int64_t ox = 0; ox < ow; ++ox) {
+                                            const std::int64_t iy = oy * s + i - g.pad_top, ix = ox * s + j - g.pad_left;
+                                            const float want = iy >= 0 && iy < h && ix >= 0 && ix < w
+                                                                   ? x[static_cast<std::size_t>((c * h + iy) * w + ix)]
+                                                                   : 0.f;
+                                            const std::size_t at = static_cast<std::size_t>(
+                                                (((c * g.kernel_h + i) * g.kernel_w + j) * oh + oy) * ow + ox);
+                                            wrong += col[at] != want;
+                                        }
+                        CAPTURE(h);
+                        CAPTURE(w);
+                        CAPTURE(k);
+                        CAPTURE(s);
+                        CAPTURE(pad);
+                        CHECK(wrong == 0);
+                        ++geometries;
+                        full_width += s == 1 && ow == w;
+                    }
+    CHECK(geometries > 300);
+    CHECK(full_width > 40);
 }
 
 }  // namespace test_kernels

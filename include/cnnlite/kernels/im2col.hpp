@@ -11,12 +11,58 @@
 
 namespace cnnlite::kernels {
 
+namespace detail {
+
+/// im2col for stride 1 with the output as wide as the input (a 'same' convolution): the rows
+/// that one tap reads follow one another in memory, as do the rows it writes, so the tap is one
+/// contiguous copy; afterwards only the columns that the horizontal shift took from the
+/// neighbouring row are zeroed (one per row for a 3x3 kernel). Row by row, the copies are too
+/// short (7 to 28 values here) to run at memory speed.
+template <class T>
+void im2col_stride1_full_width(const T* x, std::int64_t channels, const WindowGeometry& g, T* col) {
+    const std::int64_t oh = g.out_h(), ow = g.out_w(), plane_size = g.in_h * g.in_w;
+    for (std::int64_t c = 0; c < channels; ++c) {
+        const T* plane = x + c * plane_size;
+        for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+            const std::int64_t shift_y = i - g.pad_top;
+            // Output rows whose input row lies inside the image: [y_lo, y_hi).
+            const std::int64_t y_lo = std::min(oh, std::max<std::int64_t>(0, -shift_y));
+            const std::int64_t y_hi = std::max(y_lo, std::min(oh, g.in_h - shift_y));
+            for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+                T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * oh * ow;
+                const std::int64_t shift_x = j - g.pad_left;
+                const std::int64_t x_lo = std::min(ow, std::max<std::int64_t>(0, -shift_x));
+                const std::int64_t x_hi = std::max(x_lo, std::min(ow, g.in_w - shift_x));
+                if (y_lo == y_hi || x_lo == x_hi) {
+                    std::fill(row, row + oh * ow, T(0));
+                    continue;
+                }
+                std::fill(row, row + y_lo * ow, T(0));
+                std::fill(row + y_hi * ow, row + oh * ow, T(0));
+                // Output index k reads plane[k + shift_y * in_w + shift_x] (ow == in_w); copying
+                // [first, last) stays inside the plane.
+                const std::int64_t first = y_lo * ow + x_lo, last = (y_hi - 1) * ow + x_hi;
+                std::memcpy(row + first, plane + first + shift_y * g.in_w + shift_x,
+                            static_cast<std::size_t>(last - first) * sizeof(T));
+                for (std::int64_t oy = y_lo; oy < y_hi; ++oy) {
+                    T* out = row + oy * ow;
+                    std::fill(out, out + x_lo, T(0));
+                    std::fill(out + x_hi, out + ow, T(0));
+                }
+            }
+        }
+    }
+}
+
+}  // namespace detail
+
 /// col[(c*kh + i)*kw + j][oy*OW + ox] = x[c][oy*s + i - pad_top][ox*s + j - pad_left], 0 outside.
 /// The inner loop runs along an output row, contiguous in `col` (and in `x` for stride 1), so
-/// the compiler vectorises it.
+/// the compiler vectorises it; stride 1 at full width copies each tap in one piece.
 template <class T>
 void im2col(const T* x, std::int64_t channels, const WindowGeometry& g, T* col) {
     const std::int64_t oh = g.out_h(), ow = g.out_w();
+    if (g.stride_h == 1 && g.stride_w == 1 && ow == g.in_w) return detail::im2col_stride1_full_width(x, channels, g, col);
     for (std::int64_t c = 0; c < channels; ++c) {
         const T* plane = x + c * g.in_h * g.in_w;
         for (std::int64_t i = 0; i < g.kernel_h; ++i) {
