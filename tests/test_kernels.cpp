@@ -249,4 +249,31 @@ TEST_CASE("im2col equals its definition for every small geometry: kernels, strid
     CHECK(full_width > 40);
 }
 
+TEST_CASE("col2im_add at stride 1 and full width adds exactly what col2im_add adds, for every small geometry") {
+    using cnnlite::kernels::WindowGeometry;
+    std::int64_t geometries = 0;
+    for (std::int64_t h = 1; h <= 6; ++h)
+        for (std::int64_t w = 1; w <= 7; ++w)
+            for (std::int64_t kh = 1; kh <= 5; ++kh)
+                for (std::int64_t kw = 1; kw <= 5; kw += 2) {
+                    WindowGeometry g = WindowGeometry::same(h, w, kh, kw);
+                    g.pad_top += kh / 2, g.pad_bottom = std::max<std::int64_t>(0, g.pad_bottom - kh / 2);
+                    if (g.out_h() < 1 || !cnnlite::kernels::detail::stride1_full_width(g)) continue;
+                    const std::int64_t channels = 2;
+                    const std::size_t col_size = static_cast<std::size_t>(channels * kh * kw * g.out_h() * g.out_w());
+                    std::vector<float> col(col_size);
+                    for (std::size_t i = 0; i < col.size(); ++i) col[i] = static_cast<float>((i * 37) % 101) - 50.f;
+                    std::vector<float> want(static_cast<std::size_t>(channels * h * w), 0.5f), got = want;
+                    cnnlite::kernels::col2im_add(col.data(), channels, g, want.data());
+                    cnnlite::kernels::col2im_add_stride1_full_width(col.data(), channels, g, got.data());
+                    CAPTURE(h);
+                    CAPTURE(w);
+                    CAPTURE(kh);
+                    CAPTURE(kw);
+                    CHECK(got == want);
+                    ++geometries;
+                }
+    CHECK(geometries > 100);
+}
+
 }  // namespace test_kernels

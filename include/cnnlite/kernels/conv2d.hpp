@@ -93,7 +93,10 @@ void image_gradient(const ConvShape& s, const T* w, const T* g, T* col, T* dxn) 
     Eigen::Map<RowMajor<T>>(col, K, P).noalias() =
         Eigen::Map<const RowMajor<T>>(w, O, K).transpose() * Eigen::Map<const RowMajor<T>>(g, O, P);
     std::fill(dxn, dxn + in_size, T(0));
-    col2im_add(col, s.in_channels, s.window, dxn);
+    if (stride1_full_width(s.window))
+        col2im_add_stride1_full_width(col, s.in_channels, s.window, dxn);  // col is scratch here
+    else
+        col2im_add(col, s.in_channels, s.window, dxn);
 }
 
 /// dw [O, K] and db [O] (may be null) as the sum of the threads' partial sums, `partial` =

@@ -13,6 +13,12 @@ namespace cnnlite::kernels {
 
 namespace detail {
 
+/// Whether a window has stride 1 and an output as wide as its input, where im2col and col2im
+/// handle each tap in one contiguous piece.
+inline bool stride1_full_width(const WindowGeometry& g) {
+    return g.stride_h == 1 && g.stride_w == 1 && g.out_w() == g.in_w;
+}
+
 /// im2col for stride 1 with the output as wide as the input (a 'same' convolution): the rows
 /// that one tap reads follow one another in memory, as do the rows it writes, so the tap is one
 /// contiguous copy; afterwards only the columns that the horizontal shift took from the
@@ -62,7 +68,7 @@ void im2col_stride1_full_width(const T* x, std::int64_t channels, const WindowGe
 template <class T>
 void im2col(const T* x, std::int64_t channels, const WindowGeometry& g, T* col) {
     const std::int64_t oh = g.out_h(), ow = g.out_w();
-    if (g.stride_h == 1 && g.stride_w == 1 && ow == g.in_w) return detail::im2col_stride1_full_width(x, channels, g, col);
+    if (detail::stride1_full_width(g)) return detail::im2col_stride1_full_width(x, channels, g, col);
     for (std::int64_t c = 0; c < channels; ++c) {
         const T* plane = x + c * g.in_h * g.in_w;
         for (std::int64_t i = 0; i < g.kernel_h; ++i) {
@@ -123,6 +129,43 @@ void col2im_add(const T* col, std::int64_t channels, const WindowGeometry& g, T*
                         for (std::int64_t ox = x_lo; ox < x_hi; ++ox) out[ox * g.stride_w] += in[ox];
                     }
                 }
+            }
+        }
+    }
+}
+
+/// col2im_add for the geometry of detail::im2col_stride1_full_width: each tap adds its column
+/// rows to the plane in one contiguous pass. The entries that the horizontal shift would add
+/// into the neighbouring row are zeroed in `col` first, so `col` (scratch) is overwritten there.
+/// Every element of x receives the additions of col2im_add in the same order, and at most some
+/// added zeros. Needs stride 1 and out_w() == in_w (detail::stride1_full_width()).
+template <class T>
+void col2im_add_stride1_full_width(T* col, std::int64_t channels, const WindowGeometry& g, T* x) {
+    const std::int64_t oh = g.out_h(), ow = g.out_w(), plane_size = g.in_h * g.in_w;
+    for (std::int64_t c = 0; c < channels; ++c) {
+        T* plane = x + c * plane_size;
+        for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+            const std::int64_t shift_y = i - g.pad_top;
+            const std::int64_t y_lo = std::min(oh, std::max<std::int64_t>(0, -shift_y));
+            const std::int64_t y_hi = std::max(y_lo, std::min(oh, g.in_h - shift_y));
+            for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+                T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * oh * ow;
+                const std::int64_t shift_x = j - g.pad_left;
+                const std::int64_t x_lo = std::min(ow, std::max<std::int64_t>(0, -shift_x));
+                const std::int64_t x_hi = std::max(x_lo, std::min(ow, g.in_w - shift_x));
+                if (y_lo == y_hi || x_lo == x_hi) continue;
+                for (std::int64_t oy = y_lo; oy < y_hi; ++oy) {
+                    T* in = row + oy * ow;
+                    std::fill(in, in + x_lo, T(0));
+                    std::fill(in + x_hi, in + ow, T(0));
+                }
+                // Output k read plane[k + offset]; over [first, last) that stays inside the plane.
+                const std::int64_t first = y_lo * ow + x_lo, last = (y_hi - 1) * ow + x_hi;
+                const std::int64_t offset = shift_y * g.in_w + shift_x;
+                T* out = plane + first + offset;
+                const T* in = row + first;
+#pragma omp simd
+                for (std::int64_t k = 0; k < last - first; ++k) out[k] += in[k];
             }
         }
     }
