@@ -20,6 +20,7 @@
 
 #include "cnnlite/distributed/allreduce.hpp"
 #include "cnnlite/distributed/broadcast.hpp"
+#include "cnnlite/distributed/channel_sum_allreduce.hpp"
 #include "cnnlite/distributed/communicator.hpp"
 #include "cnnlite/distributed/consistency.hpp"
 #include "cnnlite/distributed/data_parallel.hpp"
@@ -27,9 +28,13 @@
 #include "cnnlite/distributed/gradient_averager.hpp"
 #include "cnnlite/distributed/sharding.hpp"
 #include "cnnlite/distributed/threads.hpp"
+#include "cnnlite/nn/batch_normalization.hpp"
+#include "cnnlite/nn/conv2d.hpp"
 #include "cnnlite/nn/dense.hpp"
 #include "cnnlite/nn/dropout.hpp"
 #include "cnnlite/nn/flatten.hpp"
+#include "cnnlite/nn/max_pool2d.hpp"
+#include "cnnlite/nn/relu.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/optim/sgd.hpp"
@@ -102,6 +107,58 @@ Sequential<float> small_model_with_buffer(std::uint64_t seed) {
     model.add(Dropout<float>(0.25));
     model.add(Dense<float>(10).activation("softmax"));
     return model;
+}
+
+/// conv -> BN -> relu -> pool -> conv -> BN (PyTorch's convention) -> relu -> dense -> BN on
+/// features -> relu -> dense: batch normalisation of images and of features, in both conventions.
+/// The layers before batch normalisation have no bias: its gradient is zero but for rounding,
+/// which Adam would turn into steps of the learning rate's size in random directions.
+template <class T>
+Sequential<T> batch_norm_model(std::uint64_t seed) {
+    Sequential<T> model(Shape{1, 28, 28}, seed);
+    model.add(Conv2D<T>(4, 5).strides(2, 2).use_bias(false));
+    model.add(BatchNormalization<T>());
+    model.add(ReLU<T>());
+    model.add(MaxPool2D<T>(2));
+    model.add(Conv2D<T>(6, 3).use_bias(false));
+    model.add(BatchNormalization<T>(BatchNormConvention::torch));
+    model.add(ReLU<T>());
+    model.add(Flatten<T>());
+    model.add(Dense<T>(16).use_bias(false));
+    model.add(BatchNormalization<T>(BatchNormConvention::torch).momentum(0.3));
+    model.add(ReLU<T>());
+    model.add(Dense<T>(10).activation("softmax"));
+    return model;
+}
+
+/// The values of every buffer (running statistics), in model order.
+template <class T>
+std::vector<T> flat_buffers(const Model<T>& model) {
+    std::vector<T> all;
+    for (const auto& b : model.buffers())
+        all.insert(all.end(), b.variable.value().data(), b.variable.value().data() + b.variable.value().numel());
+    return all;
+}
+
+/// The gradients of the trainable variables, in order (zeros where there is none).
+template <class T>
+std::vector<double> flat_gradients(const Model<T>& model) {
+    std::vector<double> all;
+    for (const auto& v : model.trainable_variables())
+        for (std::int64_t i = 0; i < v.value().numel(); ++i)
+            all.push_back(v.has_grad() ? static_cast<double>(v.grad().data()[i]) : 0.0);
+    return all;
+}
+
+/// max |a - b| / max |b|.
+double max_relative_error(const std::vector<double>& a, const std::vector<double>& b) {
+    REQUIRE(a.size() == b.size());
+    double diff = 0, scale = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        diff = std::max(diff, std::abs(a[i] - b[i]));
+        scale = std::max(scale, std::abs(b[i]));
+    }
+    return diff / scale;
 }
 
 }  // namespace
@@ -394,6 +451,103 @@ TEST_CASE("recipes across ranks: augmentation, smoothing, clipping, per-step sch
         if (comm.rank() == 1) other.label_smoothing = 0.2;
         CHECK_THROWS_WITH_AS(fit_data_parallel(comm, model, adam, data, &validation, other),
                              doctest::Contains("the ranks disagree on label smoothing"), CollectiveError);
+    }
+}
+
+TEST_CASE("synchronised BatchNormalization: the ranks' gradient is the whole batch's, empty shards included") {
+    const Communicator comm;
+    const int p = comm.size();
+    const Dataset data = synthetic_data(16);
+    // 7 samples (3, 2, 2 on 3 ranks) and 2 (1, 1, 0 on 3 ranks: one rank runs the stand-in).
+    for (const std::int64_t global : {std::int64_t(7), std::int64_t(2)}) {
+        CAPTURE(global);
+        std::vector<std::int64_t> positions(static_cast<std::size_t>(global));
+        for (std::int64_t i = 0; i < global; ++i) positions[static_cast<std::size_t>(i)] = 3 + 2 * i;
+        const ForwardContext ctx{true, 5, 9, nullptr};
+
+        // One process on the whole batch.
+        Sequential<double> reference = batch_norm_model<double>(3);
+        Batch whole;
+        gather_batch(data, positions.data(), global, whole);
+        ForwardContext whole_ctx = ctx;
+        whole_ctx.sample_ids = whole.indices.data();
+        forward_and_loss(reference, whole, whole_ctx).loss.backward();
+        const std::vector<double> expected = flat_gradients(reference);
+
+        // This rank's shard through DataParallelStep; the gradients stay after its update.
+        Sequential<double> model = batch_norm_model<double>(3);
+        SGD<double> sgd(model.trainable_variables(), SGDOptions{0.01});
+        DataParallelStep<double> step(comm, model, sgd);
+        const Shard shard = shard_of(global, comm.rank(), p);
+        Batch mine;
+        gather_batch(data, positions.data() + shard.first, shard.count, mine);
+        ForwardContext mine_ctx = ctx;
+        mine_ctx.sample_ids = mine.indices.data();
+        const StepResult r = step(mine, global, mine_ctx, 1, 1);
+        CHECK(r.applied);
+        CHECK(r.count == global);
+        // Three layers: two reductions each in forward, one each in backward.
+        CHECK(step.channel_sums().calls() == 9);
+        const double error = max_relative_error(flat_gradients(model), expected);
+        CAPTURE(error);
+        CHECK(error < 1e-12);
+        // The running statistics moved by the global batch's mean and (unbiased) variance.
+        const std::vector<double> buffers = flat_buffers(model), expected_buffers = flat_buffers(reference);
+        REQUIRE(buffers.size() == expected_buffers.size());
+        double buffer_error = 0;
+        for (std::size_t i = 0; i < buffers.size(); ++i)
+            buffer_error = std::max(buffer_error, std::abs(buffers[i] - expected_buffers[i]));
+        CHECK(buffer_error < 1e-12);
+        // Every rank counted the step, the one that ran the stand-in too.
+        for (const auto& c : model.counters()) CHECK(c.value[0] == 1);
+        check_replicas(comm, model, "after a synchronised step");
+
+        // The control: batch statistics of each shard alone give another gradient.
+        if (p > 1 && global == 7) {
+            Sequential<double> local = batch_norm_model<double>(3);
+            forward_and_loss(local, mine, mine_ctx)
+                .loss.backward(Tensor<double>::full(Shape{}, static_cast<double>(shard.count) / global));
+            std::vector<double> summed = flat_gradients(local);
+            allreduce_sum(comm, summed);
+            CHECK(max_relative_error(summed, expected) > 1e-3);
+        }
+    }
+}
+
+TEST_CASE("synchronised BatchNormalization: N ranks end with one process's weights and running statistics") {
+    const Communicator comm;
+    // 3 steps of 64 (22, 21, 21 on 3 ranks) and one of 2 (1, 1, 0 on 3 ranks) per epoch.
+    const Dataset data = synthetic_data(194);
+    const Dataset validation = synthetic_data(70, 12);
+    Sequential<float> reference = batch_norm_model<float>(3);
+    Adam<float> adam_reference(reference.trainable_variables());
+    const History expected = fit(reference, adam_reference, data, &validation, quiet_options(2));
+
+    for (const ReduceAlgorithm algorithm : {ReduceAlgorithm::ring, ReduceAlgorithm::mpi}) {
+        CAPTURE(to_string(algorithm));
+        Sequential<float> model = batch_norm_model<float>(comm.rank() == 0 ? 3 : 99);
+        Adam<float> adam(model.trainable_variables());
+        DataParallelOptions parallel;
+        parallel.gradients.algorithm = algorithm;
+        const History got = fit_data_parallel(comm, model, adam, data, &validation, quiet_options(2), {}, {}, parallel);
+        const double weights = max_relative_difference(flat_weights(model), flat_weights(reference));
+        const double buffers = max_relative_difference(flat_buffers(model), flat_buffers(reference));
+        CAPTURE(weights);
+        CAPTURE(buffers);
+        if (comm.is_root())
+            std::printf("%d rank(s), batch norm, %s: weights differ from one process's by %.3g, running statistics "
+                        "by %.3g (relative)\n", comm.size(), to_string(algorithm), weights, buffers);
+        CHECK(weights < 1e-5);
+        CHECK(buffers < 1e-5);
+        if (comm.size() == 1 && algorithm == ReduceAlgorithm::ring) CHECK(parameter_hash(model) == parameter_hash(reference));
+        CHECK(adam.steps() == 8);
+        for (const auto& c : model.counters()) CHECK(c.value[0] == 8);  // num_batches_tracked
+        check_replicas(comm, model, "after training");
+        REQUIRE(got.epochs.size() == 2);
+        for (std::size_t e = 0; e < 2; ++e) {
+            CHECK(got.epochs[e].loss == doctest::Approx(expected.epochs[e].loss).epsilon(1e-5));
+            CHECK(got.epochs[e].val_loss == doctest::Approx(expected.epochs[e].val_loss).epsilon(1e-5));
+        }
     }
 }
 

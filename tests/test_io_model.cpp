@@ -3,9 +3,11 @@
 // model is touched, and a checkpointed run resuming to the same weights as an uninterrupted one.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -13,7 +15,12 @@
 #include "cnnlite/data/fashion_mnist.hpp"
 #include "cnnlite/data/split.hpp"
 #include "cnnlite/io/model_file.hpp"
+#include "cnnlite/nn/batch_normalization.hpp"
+#include "cnnlite/nn/conv2d.hpp"
+#include "cnnlite/nn/dense.hpp"
+#include "cnnlite/nn/flatten.hpp"
 #include "cnnlite/nn/paper_model.hpp"
+#include "cnnlite/nn/relu.hpp"
 #include "cnnlite/nn/summary.hpp"
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/checkpoint.hpp"
@@ -57,6 +64,47 @@ std::string python_with_torch() {
         if (std::system(("'" + python + "' -c 'import torch, numpy, safetensors' >/dev/null 2>&1").c_str()) == 0)
             return python;
     return std::string();
+}
+
+/// The network of tests/fixtures/io/make_torch_batchnorm.py: Conv2d(1, 3, 3) -> BatchNorm2d ->
+/// ReLU -> Flatten -> Linear(48, 5) -> BatchNorm1d, with cnnlite's names for its modules.
+Sequential<float> torch_batchnorm_network(std::uint64_t seed = 1) {
+    Sequential<float> model(Shape{1, 6, 6}, seed);
+    model.add(Conv2D<float>(3, 3));
+    model.add(BatchNormalization<float>(BatchNormConvention::torch));
+    model.add(ReLU<float>());
+    model.add(Flatten<float>());
+    model.add(Dense<float>(5));
+    model.add(BatchNormalization<float>(BatchNormConvention::torch));
+    return model;
+}
+
+std::string torch_fixture(const std::string& name) {
+    return std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/io/" + name;
+}
+
+std::vector<std::int64_t> counts_of(const Model<float>& model) {
+    std::vector<std::int64_t> out;
+    for (const auto& c : model.counters()) out.push_back(c.value[0]);
+    return out;
+}
+
+/// A copy of the safetensors file `from` at `to` with tensor `name` replaced by `tensor` (or left
+/// out when undefined) and the metadata `meta` (the file's own when empty).
+template <class R>
+void rewrite(const std::string& from, const std::string& to, const std::string& name, const Tensor<R>& tensor,
+             std::map<std::string, std::string> meta = {}) {
+    const SafetensorsFile file = SafetensorsFile::load(from);
+    SafetensorsWriter writer;
+    for (const auto& [key, entry] : file.entries()) {
+        if (key == name) continue;
+        if (entry.dtype == SafetensorsDtype::I64) writer.add(key, file.tensor<std::int64_t>(key));
+        else writer.add(key, file.tensor<float>(key));
+    }
+    if (tensor.defined()) writer.add(name, tensor);
+    if (meta.empty()) meta = file.metadata();
+    for (const auto& [key, value] : meta) writer.set_metadata(key, value);
+    writer.save(to);
 }
 
 }  // namespace
@@ -123,9 +171,9 @@ TEST_CASE("bad model files are rejected with the file and tensor named, leaving 
     save_safetensors(dir.file("nan.safetensors"), nan, meta);
     CHECK_THROWS_WITH_AS(load_weights(target, dir.file("nan.safetensors")), doctest::Contains("dense.bias"), Error);
     auto newer = meta;
-    newer["format_version"] = "3";
+    newer["format_version"] = "4";
     save_safetensors(dir.file("newer.safetensors"), tensors_of(model), newer);
-    CHECK_THROWS_WITH_AS(load_model<float>(dir.file("newer.safetensors")), doctest::Contains("model format version 3 is newer"),
+    CHECK_THROWS_WITH_AS(load_model<float>(dir.file("newer.safetensors")), doctest::Contains("model format version 4 is newer"),
                          Error);
     auto foreign = meta;
     foreign["format"] = "keras";
@@ -248,6 +296,103 @@ TEST_CASE("weights saved by PyTorch load into a model built in code, by name, by
         CHECK_FALSE(has_architecture(SafetensorsFile::load(dir.file("extra.safetensors"))));
         save_model(source, dir.file("own.safetensors"));
         CHECK(has_architecture(SafetensorsFile::load(dir.file("own.safetensors"))));
+    }
+}
+
+TEST_CASE("PyTorch's BatchNorm state_dicts load with num_batches_tracked, by name and by position, and predict as PyTorch") {
+    TempDir dir;
+    std::ifstream in(torch_fixture("torch_batchnorm.json"));
+    const nlohmann::json expected = nlohmann::json::parse(in);
+    Tensor<float> x = Tensor<float>::uninitialized(Shape{2, 1, 6, 6});
+    for (std::int64_t i = 0; i < x.numel(); ++i) x[i] = static_cast<float>(std::sin(0.1 * static_cast<double>(i)));
+    const auto outputs = expected.at("output").get<std::vector<double>>();
+    for (const char* name : {"torch_batchnorm.safetensors", "torch_batchnorm_sequential.safetensors"}) {
+        CAPTURE(name);
+        // What safetensors.torch.save_file wrote: no metadata, num_batches_tracked as 0-d I64.
+        const SafetensorsFile file = SafetensorsFile::load(torch_fixture(name));
+        CHECK(file.metadata().empty());
+        auto model = torch_batchnorm_network();
+        load_weights(model, file);
+        CHECK(counts_of(model) == std::vector<std::int64_t>{3, 3});
+        const Tensor<float> y = model.predict(x);
+        REQUIRE(static_cast<std::size_t>(y.numel()) == outputs.size());
+        for (std::size_t i = 0; i < outputs.size(); ++i)
+            CHECK(y[static_cast<std::int64_t>(i)] == doctest::Approx(outputs[i]).epsilon(1e-5));
+
+        // Through a cnnlite model file (format version 3) the counts, statistics and outputs survive.
+        save_model(model, dir.file("bn.safetensors"));
+        CHECK(SafetensorsFile::load(dir.file("bn.safetensors")).metadata().at("format_version") == "3");
+        const Model<float> loaded = load_model<float>(dir.file("bn.safetensors"));
+        CHECK(counts_of(loaded) == std::vector<std::int64_t>{3, 3});
+        const Tensor<float> again = loaded.predict(x);
+        for (std::int64_t i = 0; i < y.numel(); ++i) CHECK(again[i] == y[i]);
+    }
+}
+
+TEST_CASE("num_batches_tracked: files without it still load, a wrong dtype, shape or value is refused naming it") {
+    TempDir dir;
+    const std::string torch_file = torch_fixture("torch_batchnorm.safetensors");
+    const std::string counter = "batch_normalization.num_batches_tracked";
+    auto model = torch_batchnorm_network();
+    load_weights(model, torch_file);
+    model.counters()[1].value[0] = 5;
+    const auto weights = weights_of(model);
+
+    SUBCASE("PyTorch's files from before the counter: the counts are left as they are, as PyTorch does") {
+        rewrite(torch_file, dir.file("old_torch.safetensors"), counter, Tensor<std::int64_t>());
+        load_weights(model, dir.file("old_torch.safetensors"));
+        CHECK(counts_of(model) == std::vector<std::int64_t>{3, 3});
+        auto fresh = torch_batchnorm_network(2);
+        load_weights(fresh, dir.file("old_torch.safetensors"));
+        CHECK(counts_of(fresh) == std::vector<std::int64_t>{0, 3});
+        CHECK(weights_of(fresh) == weights);
+    }
+    SUBCASE("cnnlite's files from before format version 3 (no counters) still load") {
+        save_model(model, dir.file("new.safetensors"));
+        auto meta = model_metadata(model);
+        meta["format_version"] = "1";
+        meta["cnnlite_version"] = "0.1.0";
+        rewrite(dir.file("new.safetensors"), dir.file("v1.safetensors"), counter, Tensor<std::int64_t>(), meta);
+        rewrite(dir.file("v1.safetensors"), dir.file("v1.safetensors"), "batch_normalization_1.num_batches_tracked",
+                Tensor<std::int64_t>());
+        const SafetensorsFile v1 = SafetensorsFile::load(dir.file("v1.safetensors"));
+        CHECK_FALSE(v1.contains(counter));
+        const Model<float> loaded = load_model<float>(v1);
+        CHECK(counts_of(loaded) == std::vector<std::int64_t>{0, 0});
+        CHECK(weights_of(loaded) == weights);
+    }
+    SUBCASE("hostile counters are refused before anything changes") {
+        const auto check_refused = [&](const std::string& file, const std::string& message) {
+            auto target = torch_batchnorm_network(2);
+            const auto before = weights_of(target);
+            CHECK_THROWS_WITH_AS(load_weights(target, file), doctest::Contains(message.c_str()), Error);
+            CHECK(weights_of(target) == before);
+            CHECK(counts_of(target) == std::vector<std::int64_t>{0, 0});
+        };
+        rewrite(torch_file, dir.file("f32.safetensors"), counter, Tensor<float>::full(Shape{}, 3.0f));
+        check_refused(dir.file("f32.safetensors"),
+                      "tensor 'batch_normalization.num_batches_tracked' has dtype F32, expected I64 (a count)");
+        rewrite(torch_file, dir.file("shape.safetensors"), counter, Tensor<std::int64_t>::from(Shape{1}, {3}));
+        check_refused(dir.file("shape.safetensors"),
+                      "tensor 'batch_normalization.num_batches_tracked' has shape [1], expected [] (a count)");
+        rewrite(torch_file, dir.file("negative.safetensors"), counter, Tensor<std::int64_t>::from(Shape{}, {-2}));
+        check_refused(dir.file("negative.safetensors"),
+                      "tensor 'batch_normalization.num_batches_tracked' = -2 is negative, but it counts batches");
+        // By position too: PyTorch's names for the Sequential's modules, the model's in brackets.
+        rewrite(torch_fixture("torch_batchnorm_sequential.safetensors"), dir.file("seq_f32.safetensors"),
+                "5.num_batches_tracked", Tensor<float>::full(Shape{}, 3.0f));
+        check_refused(dir.file("seq_f32.safetensors"),
+                      "tensor '5.num_batches_tracked' (the model's 'batch_normalization_1.num_batches_tracked') has "
+                      "dtype F32, expected I64");
+        // An integer where a float tensor belongs.
+        rewrite(torch_file, dir.file("int_mean.safetensors"), "batch_normalization.running_mean",
+                Tensor<std::int64_t>::from(Shape{3}, {0, 1, 2}));
+        check_refused(dir.file("int_mean.safetensors"),
+                      "tensor 'batch_normalization.running_mean' has dtype I64, expected F32 or F64");
+        // A counter of a layer the model does not have is an unexpected tensor.
+        rewrite(torch_file, dir.file("extra.safetensors"), "batch_normalization_2.num_batches_tracked",
+                Tensor<std::int64_t>::from(Shape{}, {1}));
+        check_refused(dir.file("extra.safetensors"), "unexpected tensor 'batch_normalization_2.num_batches_tracked' []");
     }
 }
 

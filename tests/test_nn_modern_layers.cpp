@@ -232,6 +232,37 @@ TEST_CASE("BatchNormalization: inference and training differ, inference changes 
     CHECK(same_values(m.forward(Variable<double>(x), train).value(), trained));
 }
 
+TEST_CASE("BatchNormalization counts the batches that moved its running statistics (num_batches_tracked), exactly") {
+    const Tensor<float> x = random_batch<float>({4, 3}, 5);
+    const ForwardContext train{true, 0, 0, nullptr};
+    for (const auto convention : {BatchNormConvention::keras, BatchNormConvention::torch}) {
+        CAPTURE(to_string(convention));
+        Sequential<float> m(Shape{3});
+        m.add(BatchNormalization<float>(convention));
+        const auto& bn = bn_layer(m, "batch_normalization");
+        CHECK(bn.num_batches_tracked() == 0);
+        const auto counters = m.counters();
+        REQUIRE(counters.size() == 1);
+        CHECK(counters[0].name == "batch_normalization.num_batches_tracked");
+        CHECK(counters[0].value.shape() == Shape{});
+        for (int i = 0; i < 3; ++i) m.forward(Variable<float>(x), train);
+        CHECK(bn.num_batches_tracked() == 3);
+        // Inference and a frozen layer move nothing, so they count nothing.
+        m.predict(x);
+        m.forward(Variable<float>(x), ForwardContext{});
+        m.layer(0).set_trainable(false);
+        m.forward(Variable<float>(x), train);
+        CHECK(bn.num_batches_tracked() == 3);
+        m.layer(0).set_trainable(true);
+        // Past 2^24, where a float buffer would stop counting (2^24 + 1 is not a float).
+        m.counters()[0].value.data()[0] = (std::int64_t(1) << 24);
+        m.forward(Variable<float>(x), train);
+        CHECK(bn.num_batches_tracked() == (std::int64_t(1) << 24) + 1);
+        // Not a value of the summary's counts (Keras has no such counter).
+        CHECK(m.non_trainable_count() == 6);
+    }
+}
+
 TEST_CASE("activations: values by hand, Keras' names and defaults, strings round-trip") {
     const Tensor<double> x = Tensor<double>::from(Shape{1, 4}, {-2, -1, 0, 1});
     const auto run = [&](std::unique_ptr<Layer<double>> layer) {
@@ -378,6 +409,15 @@ TEST_CASE("a graph with every new layer round-trips through a model file bit for
     for (const char* name : {"batch_normalization.weight", "batch_normalization.bias", "batch_normalization.running_mean",
                              "batch_normalization.running_var", "batch_normalization_1.running_var"})
         CHECK_MESSAGE(file.entries().count(name) == 1, name);
+    // The counts as PyTorch's state_dict holds them: 0-d I64; the file is of format version 3.
+    for (const char* name : {"batch_normalization.num_batches_tracked", "batch_normalization_1.num_batches_tracked"}) {
+        CAPTURE(name);
+        REQUIRE(file.contains(name));
+        CHECK(file.entry(name).dtype == SafetensorsDtype::I64);
+        CHECK(file.entry(name).shape == Shape{});
+        CHECK(file.tensor<std::int64_t>(name)[0] == 3);
+    }
+    CHECK(file.metadata().at("format_version") == "3");
     const Model<float> loaded = load_model<float>(path);
     std::filesystem::remove(path);
 
@@ -397,6 +437,8 @@ TEST_CASE("a graph with every new layer round-trips through a model file bit for
         CHECK(same_values(buffers[i].variable.value(), loaded_buffers[i].variable.value()));
     }
     CHECK(bn_layer(loaded, "batch_normalization").running_var()[0] != 1.0f);  // restored, not fresh
+    CHECK(bn_layer(loaded, "batch_normalization").num_batches_tracked() == 3);
+    CHECK(bn_layer(loaded, "batch_normalization_1").num_batches_tracked() == 3);
     CHECK(bn_layer(loaded, "batch_normalization_1").momentum() == 0.2);
     CHECK(bn_layer(loaded, "batch_normalization_1").convention() == BatchNormConvention::torch);
     // Inference and a training step agree bit for bit.
@@ -406,6 +448,7 @@ TEST_CASE("a graph with every new layer round-trips through a model file bit for
                       loaded.forward(Variable<float>(images), step).value()));
     CHECK(same_values(bn_layer(model, "batch_normalization").running_mean(),
                       bn_layer(loaded, "batch_normalization").running_mean()));
+    CHECK(bn_layer(loaded, "batch_normalization").num_batches_tracked() == 4);
 }
 
 TEST_CASE("summary: BatchNormalization's gamma and beta are trainable, its running statistics are not") {

@@ -6,7 +6,9 @@
 //
 // The kills are placed exactly, without any hook in the program or the library: the test
 // traces the program's system calls (ptrace) and kills it at the chosen write(2) to the
-// checkpoint's temp file or at the rename(2) of the checkpoint. Linux only.
+// checkpoint's temp file or at the rename(2) of the checkpoint. The mid-epoch kill comes a set
+// time after a checkpoint's rename, and at the latest when the program opens its first output of
+// the next epoch, so that a slow or loaded machine cannot move it past that epoch. Linux only.
 //
 // The program is found as tests/program_runner.hpp says.
 #include <doctest/doctest.h>
@@ -18,12 +20,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -52,7 +58,7 @@ using test_support::TempDir;
 /// Where to kill the traced program, relative to the n-th checkpoint this process writes.
 enum class KillAt {
     nothing,        ///< run to the end
-    mid_epoch,      ///< part-way through the epoch after the n-th checkpoint was written
+    mid_epoch,      ///< `delay` after the n-th checkpoint's rename, before the next epoch creates a file
     mid_write,      ///< at a write(2) to the n-th checkpoint's temp file once it holds `bytes`
     before_rename,  ///< the n-th checkpoint's temp file complete, its rename(2) not yet done
     after_rename,   ///< the n-th checkpoint renamed into place, nothing after that
@@ -92,10 +98,35 @@ bool ends_with(const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
+/// Waits for traced process `pid` to stop or end, until `deadline` at most; false if it is
+/// still running then. Polls: the process waits at each system call until it is seen.
+bool wait_until(pid_t pid, int& status, std::chrono::steady_clock::time_point deadline) {
+    for (;;) {
+        const pid_t got = ::waitpid(pid, &status, WNOHANG);
+        if (got == pid) return true;
+        must(got == 0, "waitpid");
+        const auto left = deadline - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero()) return false;
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(left, std::chrono::microseconds(100)));
+    }
+}
+
+/// Whether the system call entry `nr` with arguments `a` creates or truncates a file.
+bool creates_file(long nr, const std::uint64_t* a) {
+    if (nr == SYS_openat) return (a[2] & (O_CREAT | O_TRUNC)) != 0;
+#ifdef SYS_open
+    if (nr == SYS_open) return (a[1] & (O_CREAT | O_TRUNC)) != 0;
+#endif
+#ifdef SYS_creat
+    if (nr == SYS_creat) return true;
+#endif
+    return false;
+}
+
 /// Runs the program with `args`, stdout and stderr to files in `scratch`, and kills it where
 /// `at` says, counting checkpoints from the first this process writes (`nth` = 1).
 Run run(const std::vector<std::string>& args, const fs::path& scratch, KillAt at = KillAt::nothing, int nth = 0,
-        std::uint64_t bytes = 0) {
+        std::uint64_t bytes = 0, std::chrono::milliseconds delay = {}) {
     const fs::path exe = test_support::fashion_mnist_program();
     REQUIRE_MESSAGE(fs::exists(exe), "the fashion_mnist program is not at ", exe.string(),
                     "; build the fashion_mnist target (examples) first or set FASHION_MNIST_EXE");
@@ -107,7 +138,6 @@ Run run(const std::vector<std::string>& args, const fs::path& scratch, KillAt at
     argv.push_back(nullptr);
     const bool trace = at != KillAt::nothing;
 
-    const auto start = std::chrono::steady_clock::now();
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
@@ -133,11 +163,19 @@ Run run(const std::vector<std::string>& args, const fs::path& scratch, KillAt at
         bool in_rename = false;    // between a checkpoint rename's entry and exit
         int signal_to_pass = 0;
         bool kill_now = false, stop_tracing = false;
+        std::optional<std::chrono::steady_clock::time_point> deadline;  // mid_epoch: kill then
         const int wanted = nth;
         while (!kill_now && !stop_tracing) {
             must(::ptrace(PTRACE_SYSCALL, pid, nullptr, as_arg(signal_to_pass)) == 0, "PTRACE_SYSCALL");
             signal_to_pass = 0;
-            must(::waitpid(pid, &status, 0) == pid, "waitpid");
+            if (deadline) {
+                if (!wait_until(pid, status, *deadline)) {
+                    kill_now = true;  // running, or stopped at a system call, inside the epoch
+                    break;
+                }
+            } else {
+                must(::waitpid(pid, &status, 0) == pid, "waitpid");
+            }
             if (WIFEXITED(status) || WIFSIGNALED(status)) break;
             if (!WIFSTOPPED(status)) continue;
             if (WSTOPSIG(status) != (SIGTRAP | 0x80)) {
@@ -150,6 +188,15 @@ Run run(const std::vector<std::string>& args, const fs::path& scratch, KillAt at
             if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
                 const auto nr = static_cast<long>(info.entry.nr);
                 const auto* a = info.entry.args;
+                if (deadline && creates_file(nr, a)) {
+                    // The epoch's training is over and its outputs begin: this is the last
+                    // moment that is still before them (a loaded machine ran the epoch faster
+                    // than `delay`, relative to the rest).
+                    MESSAGE("mid-epoch kill: the epoch's training ended within ", delay.count(),
+                            " ms; killed before its first output instead");
+                    kill_now = true;
+                    break;
+                }
                 if (at == KillAt::mid_write && nr == SYS_write && checkpoints + 1 == wanted) {
                     const std::string file = fd_target(pid, a[0]);
                     std::error_code ec;
@@ -167,16 +214,9 @@ Run run(const std::vector<std::string>& args, const fs::path& scratch, KillAt at
                 in_rename = false;
                 ++checkpoints;
                 if (checkpoints == wanted && at == KillAt::after_rename) kill_now = true;
-                if (checkpoints == wanted && at == KillAt::mid_epoch) {
-                    // Let it run untraced for 40% of the time it took to get here (one epoch
-                    // and the start-up), i.e. well inside the next epoch's training steps.
-                    const auto elapsed = std::chrono::steady_clock::now() - start;
-                    REQUIRE(::ptrace(PTRACE_CONT, pid, nullptr, as_arg(0)) == 0);
-                    std::this_thread::sleep_for(elapsed * 2 / 5);
-                    REQUIRE_MESSAGE(::waitpid(pid, &status, WNOHANG) == 0,
-                                    "the program ended before it could be killed mid-epoch");
-                    kill_now = true;
-                }
+                // Still traced, so that the first file the next epoch creates stops it in time.
+                if (checkpoints == wanted && at == KillAt::mid_epoch)
+                    deadline = std::chrono::steady_clock::now() + delay;
             }
         }
         if (kill_now) {
@@ -239,8 +279,14 @@ TEST_CASE("SIGKILL mid-epoch, mid-checkpoint-write, before and after its rename:
     Run r = run(with(whole, false), tmp.path);
     REQUIRE_MESSAGE(r.status == 0, r.err);
 
-    // 1. Killed in the middle of epoch 2: the checkpoint of epoch 1 is what is left.
-    r = run(with(killed, false), tmp.path, KillAt::mid_epoch, 1);
+    // 1. Killed in the middle of epoch 2, half as long after the checkpoint of epoch 1 as epoch 2
+    // of the uninterrupted run took (traced, the program is slower still): that checkpoint is
+    // what is left.
+    const auto whole_history = cnnlite::read_csv((whole / "history.csv").string());
+    REQUIRE(whole_history.size() == 4);
+    const auto half_epoch = std::chrono::milliseconds(
+        std::max<long long>(1, std::llround(std::stod(whole_history[2][6]) * 500)));
+    r = run(with(killed, false), tmp.path, KillAt::mid_epoch, 1, 0, half_epoch);
     REQUIRE(r.killed);
     CHECK(checkpoint_epochs(killed / "checkpoint.safetensors") == 1);
     CHECK(stale_temp_files(killed).empty());

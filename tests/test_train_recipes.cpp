@@ -13,9 +13,12 @@
 
 #include "cnnlite/data/fashion_mnist.hpp"
 #include "cnnlite/io/safetensors.hpp"
+#include "cnnlite/nn/batch_normalization.hpp"
+#include "cnnlite/nn/conv2d.hpp"
 #include "cnnlite/nn/dense.hpp"
 #include "cnnlite/nn/dropout.hpp"
 #include "cnnlite/nn/flatten.hpp"
+#include "cnnlite/nn/relu.hpp"
 #include "cnnlite/nn/sequential.hpp"
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/optim/sgd.hpp"
@@ -480,6 +483,93 @@ TEST_CASE("KeepBest and checkpoints copy buffers as well as parameters") {
     other_best.restore(other);
     for (float v : other.buffers().at(0).variable.value()) REQUIRE(v == 2.0f);
     CHECK(other.parameters().at(0).variable.value()[0] == 20.0f);
+}
+
+TEST_CASE("BatchNormalization's num_batches_tracked is checkpointed: a resumed run counts on bitwise as the uninterrupted one") {
+    TempDir dir;
+    const Dataset train = fixture().train.slice(0, 96), validation = fixture().train.slice(96, 32);
+    const auto network = [](std::uint64_t seed) {
+        Sequential<float> model(Shape{1, 28, 28}, seed);
+        model.add(Conv2D<float>(4, 3).strides(2, 2).use_bias(false));
+        model.add(BatchNormalization<float>(BatchNormConvention::torch));
+        model.add(ReLU<float>());
+        model.add(Flatten<float>());
+        model.add(Dense<float>(8).use_bias(false));
+        model.add(BatchNormalization<float>());
+        model.add(ReLU<float>());
+        model.add(Dense<float>(10).activation("softmax"));
+        return model;
+    };
+    const auto counts = [](const Model<float>& model) {
+        std::vector<std::int64_t> out;
+        for (const auto& c : model.counters()) out.push_back(c.value[0]);
+        return out;
+    };
+    const auto run = [&](const std::string& path, std::int64_t epochs) {
+        auto model = network(3);
+        Adam<float> adam(model.trainable_variables(), AdamOptions{0.01});
+        Checkpointer<float> checkpointer(path, adam, nullptr, nullptr);
+        fit(model, adam, train, &validation, quiet(epochs), {&checkpointer});
+        return std::make_pair(flat(model), counts(model));
+    };
+    const auto whole = run(dir.file("whole.ckpt"), 4);
+    CHECK(whole.second == std::vector<std::int64_t>{12, 12});  // 4 epochs of 3 batches
+    run(dir.file("half.ckpt"), 2);
+
+    auto model = network(99);
+    Adam<float> adam(model.trainable_variables(), AdamOptions{0.01});
+    const TrainingState state = load_checkpoint(dir.file("half.ckpt"), model, adam);
+    CHECK(counts(model) == std::vector<std::int64_t>{6, 6});
+    Checkpointer<float> checkpointer(dir.file("resumed.ckpt"), adam, nullptr, nullptr);
+    FitOptions o = quiet(4);
+    o.initial_epoch = 2;
+    resume_fit(model, adam, train, &validation, o, state, {&checkpointer});
+    CHECK(flat(model) == whole.first);  // weights and running statistics
+    CHECK(counts(model) == whole.second);
+
+    // The checkpoints hold the same bits; the counts as 0-d I64, as in model files.
+    const auto a = SafetensorsFile::load(dir.file("whole.ckpt"));
+    const auto b = SafetensorsFile::load(dir.file("resumed.ckpt"));
+    REQUIRE(a.entries().size() == b.entries().size());
+    const std::string counter = "model.batch_normalization.num_batches_tracked";
+    REQUIRE(a.contains(counter));
+    CHECK(a.entry(counter).dtype == SafetensorsDtype::I64);
+    CHECK(a.entry(counter).shape == Shape{});
+    for (const auto& entry : a.entries()) {
+        CAPTURE(entry.first);
+        if (entry.second.dtype == SafetensorsDtype::I64)
+            CHECK(a.tensor<std::int64_t>(entry.first).to_vector() == b.tensor<std::int64_t>(entry.first).to_vector());
+        else
+            CHECK(same_bits(a.tensor<float>(entry.first), b.tensor<float>(entry.first)));
+    }
+
+    // A count of the wrong dtype is refused naming it; a checkpoint without counts (from before
+    // format version 3) restores everything else and leaves the counts as they are.
+    const auto copy_without = [&](const std::string& to, bool as_float) {
+        SafetensorsWriter writer;
+        for (const auto& [name, entry] : a.entries()) {
+            if (entry.dtype == SafetensorsDtype::I64) {
+                if (as_float) writer.add(name, a.tensor<std::int64_t>(name).cast<float>());
+            } else {
+                writer.add(name, a.tensor<float>(name));
+            }
+        }
+        for (const auto& [key, value] : a.metadata()) writer.set_metadata(key, value);
+        writer.save(to);
+    };
+    copy_without(dir.file("float_count.ckpt"), true);
+    auto other = network(5);
+    Adam<float> other_adam(other.trainable_variables(), AdamOptions{0.01});
+    const auto before = flat(other);
+    CHECK_THROWS_WITH_AS(load_checkpoint(dir.file("float_count.ckpt"), other, other_adam),
+                         doctest::Contains("tensor 'model.batch_normalization.num_batches_tracked' has dtype F32, "
+                                           "expected I64 (a count)"),
+                         Error);
+    CHECK(flat(other) == before);
+    copy_without(dir.file("old.ckpt"), false);
+    load_checkpoint(dir.file("old.ckpt"), other, other_adam);
+    CHECK(flat(other) == whole.first);
+    CHECK(counts(other) == std::vector<std::int64_t>{0, 0});
 }
 
 TEST_CASE("with a weight average, KeepBest keeps the averaged weights that validation measured") {

@@ -28,8 +28,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# safetensors dtypes of the tensors a cnnlite model file can hold
-DTYPES = {"F32": np.float32, "F64": np.float64}
+# safetensors dtypes of the tensors a cnnlite model file can hold: weights and buffers F32 or
+# F64, counters (BatchNorm's num_batches_tracked, format version 3) I64
+DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
 
 
 def read_header(path):
@@ -143,9 +144,11 @@ class Graph(nn.Module):
 
     def load_cnnlite_weights(self, path, header=None):
         """The file's tensors, by cnnlite's names (PyTorch's layouts), in the dtype the file
-        holds (cast the module afterwards for another)."""
+        holds (cast the module afterwards for another). `<bn>.num_batches_tracked` (0-d I64)
+        becomes the BatchNorm2d's; files from before format version 3 have none and leave it 0."""
         if header is None:
             header, _ = read_header(path)
+        version = int(header.get("__metadata__", {}).get("format_version", "0"))
         with open(path, "rb") as f:
             size = struct.unpack("<Q", f.read(8))[0]
             blob = f.read()[size:]
@@ -154,7 +157,9 @@ class Graph(nn.Module):
             if key == "__metadata__":
                 continue
             if entry["dtype"] not in DTYPES:
-                sys.exit(f"{path}: tensor {key} has dtype {entry['dtype']}; a model file holds F32 or F64")
+                sys.exit(f"{path}: tensor {key} has dtype {entry['dtype']}; a model file holds F32, F64 or I64")
+            if (entry["dtype"] == "I64") != key.endswith(".num_batches_tracked"):
+                sys.exit(f"{path}: tensor {key} has dtype {entry['dtype']}; only num_batches_tracked is I64")
             begin, end = entry["data_offsets"]
             array = np.frombuffer(blob[begin:end], dtype=DTYPES[entry["dtype"]]).reshape(entry["shape"])
             layer, parameter = key.rsplit(".", 1)
@@ -163,7 +168,8 @@ class Graph(nn.Module):
             inner = "conv." if isinstance(self.modules_[layer], Conv2D) else ""
             state[f"modules_.{layer}.{inner}{parameter}"] = torch.from_numpy(array.copy())
         missing, unexpected = self.load_state_dict(state, strict=False)
-        missing = [m for m in missing if not m.endswith("num_batches_tracked")]
+        if version < 3:
+            missing = [m for m in missing if not m.endswith("num_batches_tracked")]
         if missing or unexpected:
             sys.exit(f"weights do not fit the graph: missing {missing}, unexpected {unexpected}")
 

@@ -292,10 +292,14 @@ cnnlite::History train_epochs(const Settings& s, const Paths& paths, const cnnli
     // The kept weights are KeepBest's copy (the weight average's, with EMA), saved from a
     // second network of the same architecture.
     cnnlite::Model<float> kept = architecture(s.arch_or_default()).build(s.seed);
-    cnnlite::LambdaCallback<float> save_best([&](const cnnlite::Model<float>&, const cnnlite::History& h,
+    cnnlite::LambdaCallback<float> save_best([&](const cnnlite::Model<float>& trained, const cnnlite::History& h,
                                                  cnnlite::TrainControl&) {
         if (best.best_epoch() != h.epochs.back().epoch) return;
         best.restore(kept);
+        // KeepBest keeps no counters (num_batches_tracked): the file gets the run's, as the final save does.
+        const auto counts = trained.counters();
+        auto into = kept.counters();
+        for (std::size_t i = 0; i < counts.size(); ++i) into[i].value.copy_from(counts[i].value);
         cnnlite::save_model(kept, paths.model().string(), model_extra(s, best, run_id));
     });
     cnnlite::CsvLogger<float> csv(paths.history().string());

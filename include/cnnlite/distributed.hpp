@@ -4,6 +4,7 @@
 
 #include "cnnlite/distributed/allreduce.hpp"
 #include "cnnlite/distributed/broadcast.hpp"
+#include "cnnlite/distributed/channel_sum_allreduce.hpp"
 #include "cnnlite/distributed/communicator.hpp"
 #include "cnnlite/distributed/consistency.hpp"
 #include "cnnlite/distributed/data_parallel.hpp"

@@ -26,8 +26,10 @@ on the logit (RUNS below); conventions as in test_explain_parity.py, whose helpe
 
   probabilities  cnnlite's softmax output and softmax(Graph(x)): |difference| <= 1e-5.
   batchnorm      every BatchNorm2d module is in eval mode before and after the peer runs, its
-                 running statistics are still the file's bit for bit, and the same network
-                 with BatchNorm in training mode (batch statistics) fails the probability check.
+                 running statistics and num_batches_tracked are the file's bit for bit (the
+                 count, a 0-d I64 tensor, as the safetensors package reads it), and the same
+                 network with BatchNorm in training mode (batch statistics) fails the
+                 probability check.
   gradcam/raw    pytorch_grad_cam.GradCAM, target layer = the ReLU module, target callable
                  softmax(logits)[c]; its map as get_cam_image returns it, at the layer's 7x7,
                  before the package's ReLU, min-max scaling and resize, against cnnlite's
@@ -86,12 +88,13 @@ from importlib.metadata import version
 import cv2
 import numpy as np
 import torch
+from safetensors.numpy import load_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "benchmarks", "compare_recipe"))
-from cnnlite_graph import load_graph  # noqa: E402  (the model file's graph in torch.nn)
+from cnnlite_graph import load_graph, read_header  # noqa: E402  (the model file's graph in torch.nn)
 from test_explain_parity import (PROBABILITY_TOLERANCE, TOLERANCE, ProbabilityTarget,  # noqa: E402
                                  UnscaledGradCAM, UnscaledHiResCAM, UnscaledLayerCAM, read_idx, relative_errors,
                                  shown)
@@ -181,7 +184,8 @@ def batchnorms(net):
 
 
 def batchnorm_state(net):
-    return {name: (m.running_mean.clone(), m.running_var.clone()) for name, m in batchnorms(net).items()}
+    return {name: (m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
+            for name, m in batchnorms(net).items()}
 
 
 def batchnorm_problems(net, stored):
@@ -191,9 +195,26 @@ def batchnorm_problems(net, stored):
     for name, m in batchnorms(net).items():
         if m.training:
             problems.append(f"{name} is in training mode")
-        mean, var = stored[name]
-        if not (torch.equal(m.running_mean, mean) and torch.equal(m.running_var, var)):
+        mean, var, count = stored[name]
+        if not (torch.equal(m.running_mean, mean) and torch.equal(m.running_var, var)
+                and torch.equal(m.num_batches_tracked, count)):
             problems.append(f"{name}'s running statistics changed")
+    return problems
+
+
+def batchnorm_count_problems(net, model):
+    """Each BatchNorm2d's num_batches_tracked against the file's 0-d I64 tensor of that name
+    (files from before format version 3 have none)."""
+    if int(read_header(model)[1]["format_version"]) < 3:
+        return []
+    tensors = load_file(model)
+    problems = []
+    for name, m in batchnorms(net).items():
+        stored = tensors.get(f"{name}.num_batches_tracked")
+        if stored is None or stored.dtype != np.int64 or stored.shape != ():
+            problems.append(f"{name}.num_batches_tracked is not a 0-d I64 tensor of the file")
+        elif m.num_batches_tracked.dtype != torch.int64 or int(m.num_batches_tracked) != int(stored) or stored <= 0:
+            problems.append(f"{name}.num_batches_tracked is {int(m.num_batches_tracked)}, the file's {int(stored)}")
     return problems
 
 
@@ -206,7 +227,7 @@ def compare_dtype(dtype, tool, model, images, labels, work):
     net, architecture = load_graph(model)
     net = net.to(torch_dtype).eval()
     stored = batchnorm_state(net)
-    problems = batchnorm_problems(net, stored)
+    problems = batchnorm_problems(net, stored) + batchnorm_count_problems(net, model)
     if not batchnorms(net):
         problems.append("the graph has no BatchNorm2d module")
     x = torch.from_numpy(images).to(torch_dtype)
@@ -300,7 +321,7 @@ def main():
     for dtype in ("double", "float"):
         errors, float32_limits, explained, prob_diff, controls, problems, train_mode_diff, _ = results[dtype]
         failures += [f"{dtype}: batchnorm: {p}" for p in problems]
-        print(f"  {dtype:6s} {'batchnorm':30s} eval mode, running statistics unchanged"
+        print(f"  {dtype:6s} {'batchnorm':30s} eval mode, running statistics and num_batches_tracked the file's"
               + (f": {'; '.join(problems)}" if problems else ""))
         if not prob_diff <= PROBABILITY_TOLERANCE:
             failures.append(f"{dtype}: probabilities differ by {prob_diff:.3g} > {PROBABILITY_TOLERANCE:g}")

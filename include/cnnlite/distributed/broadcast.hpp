@@ -71,6 +71,17 @@ std::vector<Variable<T>> state_variables(const Model<T>& model) {
     return out;
 }
 
+/// Broadcasts the model's counters (BatchNormalization's num_batches_tracked) from `root`, after
+/// checking that every rank has the same number of the same sizes. Collective.
+template <class T>
+void broadcast_counters(const Communicator& comm, const Model<T>& model, int root) {
+    std::vector<NamedCounter> counters = model.counters();
+    std::vector<std::int64_t> layout;
+    for (const auto& c : counters) layout.push_back(c.value.numel());
+    check_same_layout(comm, layout, "the counters");
+    for (auto& c : counters) broadcast_data(comm, c.value, root, c.name);
+}
+
 }  // namespace detail
 
 /// Overwrites `params` on every rank with rank `root`'s values. Collective; every rank passes
@@ -89,20 +100,24 @@ void broadcast_parameters(const Communicator& comm, std::vector<Variable<T>> par
 }
 
 /// Overwrites the model's state on every rank with rank `root`'s: every parameter (frozen
-/// layers' too) and every buffer (BatchNormalization's running statistics). Collective.
+/// layers' too), every buffer (BatchNormalization's running statistics) and every counter
+/// (its num_batches_tracked). Collective.
 template <class T>
 void broadcast_parameters(const Communicator& comm, const Model<T>& model, int root = 0) {
     broadcast_parameters(comm, detail::state_variables(model), root);
+    if (!model.counters().empty()) detail::broadcast_counters(comm, model, root);
 }
 
-/// Overwrites the model's buffers on every rank with rank `root`'s, as PyTorch's
-/// DistributedDataParallel does: each rank updates running statistics from its own shard, so
-/// the replicas' buffers drift apart between broadcasts. Collective; nothing without buffers.
+/// Overwrites the model's buffers and counters on every rank with rank `root`'s, as PyTorch's
+/// DistributedDataParallel does: a layer that updates a buffer from its own rank's shard drifts
+/// apart from its replicas between broadcasts (synchronised batch normalisation does not).
+/// Collective; nothing without buffers or counters.
 template <class T>
 void broadcast_buffers(const Communicator& comm, const Model<T>& model, int root = 0) {
     std::vector<Variable<T>> buffers;
     for (const auto& b : model.buffers()) buffers.push_back(b.variable);
     if (!buffers.empty()) broadcast_parameters(comm, buffers, root);
+    if (!model.counters().empty()) detail::broadcast_counters(comm, model, root);
 }
 
 /// Gives every rank rank `root`'s optimiser state (step counts and buffers, e.g. Adam's

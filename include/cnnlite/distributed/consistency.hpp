@@ -100,12 +100,14 @@ std::uint64_t architecture_hash(const Model<T>& model) {
     return h.digest();
 }
 
-/// Hash of the model's current weights and buffers (their exact bits).
+/// Hash of the model's current weights, buffers and counters (their exact bits).
 template <class T>
 std::uint64_t parameter_hash(const Model<T>& model) {
     Hasher h;
     for (const auto& p : model.state())
         h.bytes(p.variable.value().data(), static_cast<std::size_t>(p.variable.value().numel()) * sizeof(T));
+    for (const auto& c : model.counters())
+        h.bytes(c.value.data(), static_cast<std::size_t>(c.value.numel()) * sizeof(std::int64_t));
     return h.digest();
 }
 

@@ -3,15 +3,20 @@
 // the same shuffled order of the whole training set (shuffle keyed by the shared seed), and
 // takes its block of every global batch. Dropout is keyed by the global step and each
 // sample's global index, so a rank draws for its samples exactly the masks a single process
-// would. The gradients are averaged (weighted by the ranks' shares), after which every rank
-// makes the same optimiser step. Loss and accuracy are reduced over the ranks, so the history
+// would. Each rank backpropagates its share (samples / global batch) of the global batch's mean
+// loss and the gradients are summed over the ranks, after which every rank makes the same
+// optimiser step. BatchNormalization is synchronised: its batch statistics, and the per-channel
+// gradient terms of its backward, are summed over the ranks (ChannelSumAllreduce), so it
+// normalises with the global batch's mean and variance and its running statistics move as one
+// process's would. Loss and accuracy are reduced over the ranks, so the history
 // (and every callback's view of it) is the same everywhere; a callback asking to stop on any
 // rank stops all of them. Files and progress are the caller's business: pass writing
 // callbacks on rank 0 only (progress is printed by rank 0 alone). The recipe options of
 // FitOptions act as in fit(): each rank augments its shard with the keys a single process would
 // use, the smoothed loss, clipping (of the averaged gradients), schedules and the weight average
-// run identically on every rank, and validation uses the averaged weights. Buffers (running
-// statistics) are rank 0's: broadcast at the start and before every validation.
+// run identically on every rank, and validation uses the averaged weights. Buffers are rank 0's:
+// broadcast at the start and before every validation (synchronised batch normalisation keeps
+// its running statistics alike on every rank anyway; other layers' buffers may drift).
 #pragma once
 
 #include <algorithm>
@@ -27,6 +32,7 @@
 
 #include "cnnlite/data/batching.hpp"
 #include "cnnlite/distributed/broadcast.hpp"
+#include "cnnlite/distributed/channel_sum_allreduce.hpp"
 #include "cnnlite/distributed/communicator.hpp"
 #include "cnnlite/distributed/consistency.hpp"
 #include "cnnlite/distributed/evaluate.hpp"
@@ -46,8 +52,10 @@ struct DataParallelOptions {
     bool abort_on_local_error = true;
 };
 
-/// One data-parallel optimiser step: forward and backward on this rank's shard, gradient
-/// averaging, the same update on every rank. Holds reusable buffers.
+/// One data-parallel optimiser step: forward and backward on this rank's shard (with batch
+/// normalisation synchronised over the ranks), gradient summation, the same update on every
+/// rank. Holds reusable buffers; neither copied nor moved (the model's batch normalisation
+/// layers call back into it during a step).
 template <class T>
 class DataParallelStep {
 public:
@@ -61,28 +69,49 @@ public:
                      NonFinitePolicy policy = NonFinitePolicy::error, GradientOptions gradients = {},
                      StepRecipe<T> recipe = {})
         : comm_(comm), model_(model), optimizer_(optimizer), params_(model.parameters()), policy_(policy),
-          averager_(comm, model.trainable_variables(), gradients), recipe_(recipe) {}
+          averager_(comm, model.trainable_variables(), gradients), channel_sums_(comm, gradients.algorithm),
+          recipe_(recipe) {}
 
     /// Trains on `shard`, this rank's part of a global batch of `global_count` samples (it may
-    /// be empty); `ctx` carries the global step, seed and the shard's global sample indices.
-    /// Collective. `epoch` and `step` only name the place in error messages.
+    /// be empty); `ctx` carries the global step, seed and the shard's global sample indices (its
+    /// channel_sum_reducer is replaced by the step's own). Collective. `epoch` and `step` only
+    /// name the place in error messages.
+    ///
+    /// Every rank runs forward and backward, so that the collectives inside them (synchronised
+    /// batch normalisation) line up: a rank with an empty shard (a global batch smaller than the
+    /// number of ranks) runs a stand-in sample that contributes nothing to the statistics, the
+    /// gradients or the loss, and backward runs even after a non-finite loss (the step is then
+    /// skipped or refused on every rank alike).
     StepResult operator()(const Batch& shard, std::int64_t global_count, const ForwardContext& ctx, std::int64_t epoch,
                           std::int64_t step) {
         StepResult r;
         const std::int64_t count = shard.size();
+        const bool empty = count == 0;
         optimizer_.zero_grad();
+        const Batch& batch = empty ? stand_in() : shard;
+        ForwardContext synchronised = ctx;
+        synchronised.channel_sum_reducer = &channel_sums_.reducer();
+        if (empty) synchronised.sample_ids = batch.indices.data();
+        channel_sums_.set_contributing(!empty);
         double loss_sum = 0, correct = 0;
-        if (count > 0) {
-            ForwardAndLoss<T> f = forward_and_loss(model_, shard, ctx, recipe_.label_smoothing);
-            loss_sum = f.mean_loss * static_cast<double>(count);
-            // A non-finite loss reaches every rank through the sum below; no backward for it.
-            if (std::isfinite(f.mean_loss)) {
-                f.loss.backward();
-                correct = static_cast<double>(count_correct(f.logits.value(), shard, predicted_));
+        {
+            ForwardAndLoss<T> f = forward_and_loss(model_, batch, synchronised, recipe_.label_smoothing);
+            // This rank's share of the global batch's mean loss: the ranks' gradients add up to the
+            // global batch's, and backward's synchronised sums all refer to that one loss.
+            const double share = static_cast<double>(count) / static_cast<double>(global_count);
+            f.loss.backward(Tensor<T>::full(f.loss.shape(), static_cast<T>(share)));
+            if (empty) {
+                optimizer_.zero_grad();  // the stand-in's gradients are not part of the batch's
+            } else {
+                loss_sum = f.mean_loss * static_cast<double>(count);
+                // A non-finite loss reaches every rank through the sum below.
+                if (std::isfinite(f.mean_loss))
+                    correct = static_cast<double>(count_correct(f.logits.value(), shard, predicted_));
             }
         }
+        channel_sums_.set_contributing(true);
         scalars_.assign({loss_sum, correct, static_cast<double>(count)});
-        averager_.average(static_cast<double>(count) / static_cast<double>(global_count), scalars_);
+        averager_.average(1.0, scalars_);  // the shares are in the gradients already
         r.loss_sum = scalars_[0];
         r.correct = static_cast<std::int64_t>(scalars_[1]);
         r.count = static_cast<std::int64_t>(scalars_[2]);
@@ -99,7 +128,7 @@ public:
             if (!check_gradients_finite(params_, epoch, step, policy_)) return r;
             update_weights(optimizer_, recipe_);
         } catch (const Error& e) {
-            throw CollectiveError(e.what());  // the averaged gradients are the same on every rank
+            throw CollectiveError(e.what());  // the summed gradients are the same on every rank
         }
         r.applied = true;
         return r;
@@ -107,15 +136,32 @@ public:
 
     /// The gradient averager (bucket layout, time of the last reduction).
     const GradientAverager<T>& averager() const { return averager_; }
+    /// The reducer of synchronised batch normalisation (its count of reductions).
+    const ChannelSumAllreduce& channel_sums() const { return channel_sums_; }
 
 private:
+    // One sample of zeros with label 0, for a rank whose shard is empty.
+    const Batch& stand_in() {
+        if (stand_in_.labels.empty()) {
+            std::vector<std::int64_t> dims{1};
+            for (std::int64_t d : model_.input_shape()) dims.push_back(d);
+            stand_in_.storage = Tensor<float>::zeros(Shape(dims));
+            stand_in_.images = stand_in_.storage;
+            stand_in_.labels = {0};
+            stand_in_.indices = {0};
+        }
+        return stand_in_;
+    }
+
     Communicator comm_;
     const Model<T>& model_;
     Optimizer<T>& optimizer_;
     std::vector<NamedParameter<T>> params_;
     NonFinitePolicy policy_;
     GradientAverager<T> averager_;
+    ChannelSumAllreduce channel_sums_;
     StepRecipe<T> recipe_;
+    Batch stand_in_;
     std::vector<int> predicted_;
     std::vector<double> scalars_;
 };

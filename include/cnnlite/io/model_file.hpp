@@ -1,5 +1,6 @@
-// Model files: a model's weights and buffers in the safetensors format, named "<layer>.weight"
-// / "<layer>.bias" / "<layer>.running_mean" in PyTorch's layouts, with the architecture (the
+// Model files: a model's weights, buffers and counters in the safetensors format, named
+// "<layer>.weight" / "<layer>.bias" / "<layer>.running_mean" / "<layer>.num_batches_tracked" in
+// PyTorch's layouts and dtypes (counters are 0-d I64), with the architecture (the
 // layers and, for a graph, what feeds each) in the metadata so that
 // load_model() rebuilds the network without the code that defined it. load_weights() also
 // reads weights-only files that PyTorch writes (safetensors.torch.save_file of a state_dict)
@@ -8,7 +9,7 @@
 // Compatibility policy: `format_version` is an integer. Readers accept files whose version is
 // at most their own (older files keep loading); a newer version is rejected with a message
 // saying which cnnlite wrote it. Any change to names, layouts or the architecture JSON that an
-// older reader would misread bumps the version.
+// older reader would misread, or new tensors it would refuse as unexpected, bumps the version.
 #pragma once
 
 #include <algorithm>
@@ -30,8 +31,10 @@
 namespace cnnlite {
 
 /// Version of the model file layout: the newest this cnnlite reads. Files record the oldest
-/// version that describes them: 1 for a chain of layers, 2 for a graph (layers list their inputs).
-constexpr int model_format_version = 2;
+/// version that describes them: 1 for a chain of layers, 2 for a graph (layers list their
+/// inputs), 3 for a model with counters (BatchNormalization's num_batches_tracked, I64), which
+/// older readers would refuse as unexpected tensors.
+constexpr int model_format_version = 3;
 
 namespace detail {
 
@@ -164,17 +167,18 @@ Model<T> build_within(const Shape& input, const std::vector<LayerConfig>& layers
 template <class T>
 std::map<std::string, std::string> model_metadata(const Model<T>& model) {
     return {{"format", "cnnlite"},
-            {"format_version", model.is_chain() ? "1" : "2"},
+            {"format_version", !model.counters().empty() ? "3" : model.is_chain() ? "1" : "2"},
             {"cnnlite_version", version()},
             {"architecture", detail::architecture_json(model.input_shape(), model.architecture()).dump()}};
 }
 
-/// Writes the model's parameters and architecture to `path` (atomically). `extra` metadata
-/// (string values) is stored too, unless it would overwrite a reserved key.
+/// Writes the model's parameters, buffers, counters and architecture to `path` (atomically).
+/// `extra` metadata (string values) is stored too, unless it would overwrite a reserved key.
 template <class T>
 void save_model(const Model<T>& model, const std::string& path, const std::map<std::string, std::string>& extra = {}) {
     SafetensorsWriter writer;
     for (const auto& p : model.state()) writer.add(p.name, p.variable.value());
+    for (const auto& c : model.counters()) writer.add(c.name, c.value);
     const auto meta = model_metadata(model);
     for (const auto& [key, value] : extra) {
         check(!meta.count(key), "save_model: metadata key '", key, "' is reserved");
@@ -197,6 +201,10 @@ void save_model(const Model<T>& model, const std::string& path, const std::map<s
 ///     modules in execution order, so this is the network's order, not a guess;
 ///  3. otherwise loading fails, listing the model's names and shapes next to the file's.
 /// Shapes must then agree exactly (PyTorch's layouts: OIHW kernels, Dense weights [out, in]).
+/// Counters (Model::counters(), "<layer>.num_batches_tracked") are matched with the other
+/// tensors of their layer, must be 0-d I64 non-negative counts, and may be missing (PyTorch's
+/// files from before it had them, cnnlite's from before format version 3): the model's count is
+/// then left as it is, as PyTorch's load_state_dict does.
 struct WeightMatching {
     std::map<std::string, std::string> rename;  ///< file module prefix -> model layer name
     bool positional = true;                     ///< allow rule 2
@@ -223,11 +231,17 @@ inline std::string listing(const std::vector<std::pair<std::string, Shape>>& ten
     return text;
 }
 
-/// For each of the model's parameters and buffers (in model.state() order), the name of the file's
-/// tensor that holds it, by the rules of WeightMatching; fails listing both sides.
+/// Where load_weights() finds a model's tensors in a file: the file's name for each entry of
+/// model.state(), and for each of model.counters() its name or "" (absent: left as it is).
+struct WeightSources {
+    std::vector<std::string> state;     // in model.state() order
+    std::vector<std::string> counters;  // in model.counters() order
+};
+
+/// For each of the model's parameters, buffers and counters, the name of the file's tensor that
+/// holds it, by the rules of WeightMatching; fails listing both sides.
 template <class T>
-std::vector<std::string> match_weights(const Model<T>& model, const SafetensorsFile& file,
-                                       const WeightMatching& matching) {
+WeightSources match_weights(const Model<T>& model, const SafetensorsFile& file, const WeightMatching& matching) {
     const std::string& what = file.description();
     // The file's names after renaming, with the original name each came from.
     std::map<std::string, std::string> renamed;  // renamed -> original
@@ -249,10 +263,12 @@ std::vector<std::string> match_weights(const Model<T>& model, const SafetensorsF
               "' matches no tensor of the file (it renames module prefixes: the part of a name before its last '.')");
 
     const auto params = model.state();
+    const auto counters = model.counters();
     std::vector<std::pair<std::string, Shape>> expected;
     for (const auto& p : params) expected.emplace_back(p.name, p.variable.shape());
 
-    std::vector<std::string> source(params.size());
+    WeightSources sources{std::vector<std::string>(params.size()), std::vector<std::string>(counters.size())};
+    std::vector<std::string>& source = sources.state;
     bool by_name = true;
     for (std::size_t i = 0; i < params.size(); ++i) {
         const auto it = renamed.find(params[i].name);
@@ -262,6 +278,11 @@ std::vector<std::string> match_weights(const Model<T>& model, const SafetensorsF
         }
         source[i] = it->second;
     }
+    if (by_name)
+        for (std::size_t i = 0; i < counters.size(); ++i) {
+            const auto it = renamed.find(counters[i].name);
+            if (it != renamed.end()) sources.counters[i] = it->second;
+        }
     if (!by_name && matching.positional && !renamed.empty()) {
         // Rule 2: numbered modules in ascending order onto the layers that have parameters.
         std::map<long, std::vector<std::string>> modules;  // number -> suffixes, sorted
@@ -280,20 +301,33 @@ std::vector<std::string> match_weights(const Model<T>& model, const SafetensorsF
             if (layers.empty() || layers.back().first != layer) layers.push_back({layer, {}});
             layers.back().second.push_back(suffix);
         }
+        std::map<std::string, std::vector<std::string>> optional;  // layer -> its counters' suffixes
+        for (const auto& c : counters) {
+            const auto [layer, suffix] = split_parameter_name(c.name);
+            optional[layer].push_back(suffix);
+        }
         if (numbered && modules.size() == layers.size()) {
             std::map<std::string, std::string> model_to_file;
             auto module = modules.begin();
             bool same_parts = true;
             for (auto& [layer, suffixes] : layers) {
+                // The module holds the layer's parameters and buffers, and any of its counters.
                 std::vector<std::string> wanted = suffixes;
+                for (const auto& suffix : optional[layer])
+                    if (std::binary_search(module->second.begin(), module->second.end(), suffix))
+                        wanted.push_back(suffix);
                 std::sort(wanted.begin(), wanted.end());
                 if (wanted != module->second) same_parts = false;
-                for (const auto& suffix : suffixes)
+                for (const auto& suffix : wanted)
                     model_to_file[layer + "." + suffix] = renamed.at(std::to_string(module->first) + "." + suffix);
                 ++module;
             }
             if (same_parts) {
                 for (std::size_t i = 0; i < params.size(); ++i) source[i] = model_to_file.at(params[i].name);
+                for (std::size_t i = 0; i < counters.size(); ++i) {
+                    const auto it = model_to_file.find(counters[i].name);
+                    if (it != model_to_file.end()) sources.counters[i] = it->second;
+                }
                 by_name = true;  // every parameter has its tensor now
             }
         }
@@ -308,6 +342,7 @@ std::vector<std::string> match_weights(const Model<T>& model, const SafetensorsF
             }
         std::map<std::string, bool> wanted;
         for (const auto& e : expected) wanted[e.first] = true;
+        for (const auto& c : counters) wanted[c.name] = true;
         for (const auto& [name, original] : renamed)
             if (!wanted.count(name))
                 problems += "\n    unexpected tensor '" + name + "' " + file.entries().at(original).shape.str() +
@@ -318,23 +353,42 @@ std::vector<std::string> match_weights(const Model<T>& model, const SafetensorsF
              "--rename FILE_MODULE=LAYER), or save a torch.nn.Sequential of the same layers (its numbered names "
              "are matched in order).");
     }
-    // The matches are one to one, so what is left to check is each shape and the tensors the
-    // model has no use for.
+    // The matches are one to one, so what is left to check is each shape and dtype and the
+    // tensors the model has no use for.
     std::string problems;
     std::map<std::string, bool> used;
+    const auto model_name = [](const std::string& file_name, const std::string& name) {
+        return file_name == name ? std::string() : " (the model's '" + name + "')";
+    };
     for (std::size_t i = 0; i < params.size(); ++i) {
         used[source[i]] = true;
-        const Shape& have = file.entries().at(source[i]).shape;
-        if (have != params[i].variable.shape())
-            problems += "\n    tensor '" + source[i] + "'" +
-                        (source[i] == params[i].name ? "" : " (the model's '" + params[i].name + "')") + " has shape " +
-                        have.str() + ", expected " + params[i].variable.shape().str();
+        const SafetensorsEntry& have = file.entries().at(source[i]);
+        if (have.dtype == SafetensorsDtype::I64)
+            problems += "\n    tensor '" + source[i] + "'" + model_name(source[i], params[i].name) +
+                        " has dtype I64, expected F32 or F64";
+        else if (have.shape != params[i].variable.shape())
+            problems += "\n    tensor '" + source[i] + "'" + model_name(source[i], params[i].name) + " has shape " +
+                        have.shape.str() + ", expected " + params[i].variable.shape().str();
+    }
+    for (std::size_t i = 0; i < counters.size(); ++i) {
+        const std::string& name = sources.counters[i];
+        if (name.empty()) continue;
+        used[name] = true;
+        const SafetensorsEntry& have = file.entries().at(name);
+        if (have.dtype != SafetensorsDtype::I64)
+            problems += "\n    tensor '" + name + "'" + model_name(name, counters[i].name) + " has dtype " +
+                        dtype_name(have.dtype) + ", expected I64 (a count)";
+        else if (have.shape != counters[i].value.shape())
+            problems += "\n    tensor '" + name + "'" + model_name(name, counters[i].name) + " has shape " +
+                        have.shape.str() + ", expected " + counters[i].value.shape().str() + " (a count)";
     }
     for (const auto& [name, entry] : file.entries())
         if (!used.count(name)) problems += "\n    unexpected tensor '" + name + "' " + entry.shape.str();
-    check(problems.empty(), what, ": the weights do not fit the model:", problems, "\n  The model expects:",
-          listing(expected));
-    return source;
+    if (!problems.empty()) {
+        for (const auto& c : counters) expected.emplace_back(c.name + " (I64, optional)", c.value.shape());
+        fail(what, ": the weights do not fit the model:", problems, "\n  The model expects:", listing(expected));
+    }
+    return sources;
 }
 
 /// Checks what a weights file says it is: cnnlite's own model files (of a readable version),
@@ -359,11 +413,22 @@ inline void check_weights_format(const SafetensorsFile& file) {
 template <class T>
 void load_weights(const Model<T>& model, const SafetensorsFile& file, const WeightMatching& matching = {}) {
     detail::check_weights_format(file);
-    const std::vector<std::string> source = detail::match_weights(model, file, matching);
+    const detail::WeightSources source = detail::match_weights(model, file, matching);
     std::vector<Tensor<T>> values;
     auto params = model.state();
-    for (std::size_t i = 0; i < params.size(); ++i) values.push_back(file.tensor<T>(source[i]));
+    for (std::size_t i = 0; i < params.size(); ++i) values.push_back(file.tensor<T>(source.state[i]));
+    std::vector<Tensor<std::int64_t>> counts;
+    auto counters = model.counters();
+    for (std::size_t i = 0; i < counters.size(); ++i) {
+        if (source.counters[i].empty()) continue;
+        counts.push_back(file.tensor<std::int64_t>(source.counters[i]));
+        for (std::int64_t k = 0; k < counts.back().numel(); ++k)
+            check(counts.back().data()[k] >= 0, file.description(), ": tensor '", source.counters[i], "' = ",
+                  counts.back().data()[k], " is negative, but it counts batches");
+    }
     for (std::size_t i = 0; i < params.size(); ++i) params[i].variable.value().copy_from(values[i]);
+    for (std::size_t i = 0, k = 0; i < counters.size(); ++i)
+        if (!source.counters[i].empty()) counters[i].value.copy_from(counts[k++]);
 }
 
 /// load_weights() from the file at `path`.

@@ -2,8 +2,8 @@
 // channel axis 1 of [N, C, H, W] batches, or the features of [N, F]. Training normalises with
 // the batch's statistics and updates the running statistics; inference, and a frozen layer
 // even in training (Keras 2+), normalises with the running statistics. Parameters and buffers
-// carry PyTorch's names (weight = gamma, bias = beta, running_mean, running_var), so
-// model files and PyTorch's state_dict agree.
+// carry PyTorch's names (weight = gamma, bias = beta, running_mean, running_var, and the
+// count num_batches_tracked), so model files and PyTorch's state_dict agree.
 #pragma once
 
 #include <cmath>
@@ -74,7 +74,12 @@ struct BatchNormOptions {
 /// (set_trainable(false): Keras 2+'s fine-tuning semantics, unlike PyTorch's train()), the
 /// running statistics are used and nothing is updated. Parameters: "weight" (gamma, [C]) and
 /// "bias" (beta, [C]), each only when scale/center is on; buffers: "running_mean" (zeros) and
-/// "running_var" (ones), saved with the model but never trained.
+/// "running_var" (ones), saved with the model but never trained; counter: "num_batches_tracked",
+/// PyTorch's count of the training forwards that updated the running statistics (an int64,
+/// exact however long training runs; 0-d I64 in files, as PyTorch's state_dict holds it). Keras
+/// has no such counter; a layer of Keras' convention counts too, so that every file of the layer
+/// has the same tensors. No convention's update depends on it (PyTorch's momentum=None
+/// cumulative average is not offered).
 template <class T = float>
 class BatchNormalization : public LayerWithOptions<T, BatchNormalization<T>, BatchNormOptions> {
 public:
@@ -123,6 +128,7 @@ public:
         if (this->options_.center) bias_ = Variable<T>(Tensor<T>::zeros(channels), true);
         running_mean_ = Variable<T>(Tensor<T>::zeros(channels));
         running_var_ = Variable<T>(Tensor<T>::full(channels, T(1)));
+        num_batches_tracked_ = Tensor<std::int64_t>::zeros(Shape{});
         return in;
     }
 
@@ -141,6 +147,7 @@ public:
         BatchStats stats;
         Variable<T> y = batch_norm(x, weight_, bias_, eps, &stats, ctx.channel_sum_reducer);
         update_running_statistics(stats);
+        ++num_batches_tracked_.data()[0];
         return y;
     }
 
@@ -153,6 +160,7 @@ public:
     std::vector<NamedParameter<T>> buffers() const override {
         return {{"running_mean", running_mean_}, {"running_var", running_var_}};
     }
+    std::vector<NamedCounter> counters() const override { return {{"num_batches_tracked", num_batches_tracked_}}; }
 
     /// Gamma, [C]; undefined without scale.
     const Variable<T>& gamma() const { return weight_; }
@@ -162,6 +170,11 @@ public:
     const Tensor<T>& running_mean() const { return running_mean_.value(); }
     /// The running variance, [C].
     const Tensor<T>& running_var() const { return running_var_.value(); }
+    /// Training forwards that updated the running statistics (PyTorch's num_batches_tracked);
+    /// 0 before build().
+    std::int64_t num_batches_tracked() const {
+        return num_batches_tracked_.defined() ? num_batches_tracked_.data()[0] : 0;
+    }
     /// The momentum, in the sense of convention().
     double momentum() const { return this->options_.momentum; }
     /// The epsilon.
@@ -200,6 +213,7 @@ private:
     // statistics, as Keras and PyTorch do. Only a training forward writes them, and training has
     // one caller at a time (architecture.md, "Thread safety").
     mutable Variable<T> running_mean_, running_var_;
+    mutable Tensor<std::int64_t> num_batches_tracked_;
 };
 
 }  // namespace cnnlite

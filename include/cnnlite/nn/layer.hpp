@@ -24,9 +24,12 @@ struct ForwardContext {
     std::uint64_t seed = 0;                     ///< keys dropout masks
     std::int64_t step = 0;                      ///< training step (keys dropout masks)
     const std::int64_t* sample_ids = nullptr;   ///< global index of each row; null: 0..N-1
-    /// Sums BatchNormalization's per-channel batch sums across processes in training, so that
-    /// data-parallel training normalises with the global batch's statistics (synchronised batch
-    /// norm); null: this process's batch only. Must outlive the backward pass.
+    /// Sums BatchNormalization's per-channel values across processes in training (synchronised
+    /// batch norm): its batch statistics in forward, so that it normalises with the global
+    /// batch's mean and variance, and its per-channel gradient terms in backward, which needs
+    /// every process to backpropagate its share of one global loss (see ChannelSumReducer;
+    /// distributed::DataParallelStep sets this up). Null: this process's batch only. Must
+    /// outlive the backward pass.
     const ChannelSumReducer* channel_sum_reducer = nullptr;
 };
 
@@ -122,6 +125,16 @@ struct NamedParameter {
     Variable<T> variable;
 };
 
+/// A named count of a layer (BatchNormalization's "num_batches_tracked"): state saved with the
+/// model, as an I64 tensor, but never trained. Held as int64 rather than as a buffer of T, which
+/// in float would stop counting exactly at 2^24.
+struct NamedCounter {
+    /// Name within the layer ("num_batches_tracked").
+    std::string name;
+    /// The count, a 0-d tensor sharing the layer's storage: writing it changes the layer.
+    Tensor<std::int64_t> value;
+};
+
 /// Base of every layer: a name, parameters built once the input shape is known, and a forward pass made of differentiable ops.
 template <class T = float>
 class Layer {
@@ -165,6 +178,9 @@ public:
     /// State that is saved with the model but not trained (BatchNormalization's running
     /// statistics), in a stable order.
     virtual std::vector<NamedParameter<T>> buffers() const { return {}; }
+    /// Counts saved with the model next to the buffers (BatchNormalization's
+    /// num_batches_tracked), in a stable order; not included in buffer_count().
+    virtual std::vector<NamedCounter> counters() const { return {}; }
     /// Hyper-parameters for the architecture description.
     virtual LayerConfig config() const { return {type(), name_, {}, {}}; }
     /// A fresh, unbuilt copy with the same hyper-parameters.

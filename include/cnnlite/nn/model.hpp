@@ -174,8 +174,16 @@ public:
             for (auto& b : node.layer->buffers()) all.push_back({node.layer->name() + "." + b.name, b.variable});
         return all;
     }
+    /// Counters named "<layer>.<counter>", e.g. "batch_normalization.num_batches_tracked", in
+    /// layer order: integer state that model files and checkpoints store (as I64) besides state().
+    std::vector<NamedCounter> counters() const {
+        std::vector<NamedCounter> all;
+        for (const auto& node : nodes_)
+            for (auto& c : node.layer->counters()) all.push_back({node.layer->name() + "." + c.name, c.value});
+        return all;
+    }
     /// What a model file stores: each layer's parameters, then its buffers, in layer order (the
-    /// order of PyTorch's state_dict).
+    /// order of PyTorch's state_dict); counters() are stored too.
     std::vector<NamedParameter<T>> state() const {
         std::vector<NamedParameter<T>> all;
         for (const auto& node : nodes_) {

@@ -14,7 +14,11 @@
 namespace cnnlite {
 
 /// Sums `values[0..count)` element-wise over all processes, in place (an allreduce with a sum):
-/// lets data-parallel training normalise with the statistics of the global batch.
+/// synchronised batch normalisation. batch_norm() calls it with its per-channel statistics in
+/// forward (so that it normalises with the global batch's) and with the per-channel gradient
+/// terms of the input gradient in backward (sums of dy and of dy * xhat), which add up to the
+/// global batch's only when every process backpropagates its share of one global loss (as
+/// distributed::DataParallelStep does). Every process must make the same calls in the same order.
 using ChannelSumReducer = std::function<void(double* values, std::int64_t count)>;
 
 /// Per-channel statistics of a training batch, for a layer to update its running statistics.
@@ -85,8 +89,9 @@ void batch_norm_affine_grads(Node<T>& n, const double* sum_dy, const double* sum
 /// each channel's mean and biased variance over the batch (and H, W). `gamma`, `beta` may be
 /// undefined (scale 1, shift 0). When `stats` is given it receives those statistics. With a
 /// `reducer` the per-channel sums are added across processes before the statistics are formed
-/// (synchronised batch norm; it is called twice in forward and once in backward, and must
-/// outlive the backward pass). Needs more than one value per channel.
+/// (synchronised batch norm; it is called twice in forward, with C + 1 values (sums and count)
+/// and with C (squared deviations), and once in backward when x needs a gradient, with 2C; it
+/// must outlive the backward pass). Needs more than one value per channel (over all processes).
 template <class T>
 Variable<T> batch_norm(const Variable<T>& x, const Variable<T>& gamma, const Variable<T>& beta, double epsilon,
                        BatchStats* stats = nullptr, const ChannelSumReducer* reducer = nullptr) {

@@ -80,9 +80,10 @@ public:
 
 /// Keeps a copy of the weights of the best epoch so far on a monitored metric (val_loss by
 /// default, as Keras' ModelCheckpoint(save_best_only=True)); restore() puts them back. The copy
-/// is of Model::state(): parameters and buffers (BatchNormalization's running statistics).
-/// When fit() keeps a weight average (FitOptions::ema_decay), the averaged weights are kept,
-/// since the validation figures are theirs.
+/// is of Model::state(): parameters and buffers (BatchNormalization's running statistics), not
+/// the counters (num_batches_tracked keeps counting every batch trained). When fit() keeps a
+/// weight average (FitOptions::ema_decay), the averaged weights are kept, since the validation
+/// figures are theirs.
 template <class T = float>
 class KeepBest : public Callback<T> {
 public:

@@ -1,9 +1,10 @@
 // Training checkpoints: everything a run's future depends on, in one safetensors file written
-// atomically — the weights and buffers, the optimiser state, the epoch, the kept best weights
-// and value, the early-stopping state, the history, the weight average of FitOptions::ema_decay
-// and the recipe of the run (fit_recipe()). Random draws are pure functions of the seed and
-// the position in training, so nothing else is needed: a resumed run continues bit for bit,
-// and one whose settings differ from the recipe is refused (check_resumable).
+// atomically — the weights, buffers and counters, the optimiser state, the epoch, the kept best
+// weights and value, the early-stopping state, the history, the weight average of
+// FitOptions::ema_decay and the recipe of the run (fit_recipe()). Random draws are pure
+// functions of the seed and the position in training, so nothing else is needed: a resumed run
+// continues bit for bit, and one whose settings differ from the recipe is refused
+// (check_resumable).
 #pragma once
 
 #include <cmath>
@@ -114,6 +115,7 @@ void save_checkpoint(const std::string& path, const Model<T>& model, const Optim
                      const TrainingState& state, const KeepBest<T>* best, const EarlyStopping<T>* stopping) {
     SafetensorsWriter writer;
     for (const auto& p : model.state()) writer.add("model." + p.name, p.variable.value());
+    for (const auto& c : model.counters()) writer.add("model." + c.name, c.value);
     for (const auto& [key, tensor] : optimizer.state()) writer.add("optimizer." + key, tensor);
     for (const auto& [key, tensor] : state.ema) {
         check(key.rfind("ema.", 0) == 0, "save_checkpoint: weight-average entry '", key,
@@ -148,10 +150,11 @@ void save_checkpoint(const std::string& path, const Model<T>& model, const Optim
     writer.save(path);
 }
 
-/// Restores `model` (parameters and buffers), `optimizer`, `best` and `stopping` (either may be
-/// null or left out) from the checkpoint in `path`, which must come from the same architecture.
-/// Everything is validated before any state is changed. Returns the epoch, history, user
-/// metadata, recipe and weight average: pass it to resume_fit().
+/// Restores `model` (parameters, buffers and counters), `optimizer`, `best` and `stopping`
+/// (either may be null or left out) from the checkpoint in `path`, which must come from the same
+/// architecture. Everything is validated before any state is changed; counters missing from the
+/// file (checkpoints from before format version 3) keep their values. Returns the epoch,
+/// history, user metadata, recipe and weight average: pass it to resume_fit().
 template <class T>
 TrainingState load_checkpoint(const std::string& path, const Model<T>& model, Optimizer<T>& optimizer,
                               detail::Exactly<KeepBest<T>>* best = nullptr,
@@ -225,6 +228,20 @@ TrainingState load_checkpoint(const std::string& path, const Model<T>& model, Op
     auto params = model.state();
     std::vector<Tensor<T>> weights, best_weights;
     for (const auto& p : params) weights.push_back(file.require<T>("model." + p.name, p.variable.shape()));
+    // Counters: absent in checkpoints from before format version 3, which leave them as they are.
+    auto counters = model.counters();
+    std::vector<Tensor<std::int64_t>> counts(counters.size());
+    for (std::size_t i = 0; i < counters.size(); ++i) {
+        const std::string name = "model." + counters[i].name;
+        if (!file.contains(name)) continue;
+        const SafetensorsEntry& e = file.entry(name);
+        check(e.dtype == SafetensorsDtype::I64, file.description(), ": tensor '", name, "' has dtype ",
+              dtype_name(e.dtype), ", expected I64 (a count)");
+        counts[i] = file.require<std::int64_t>(name, counters[i].value.shape());
+        for (std::int64_t k = 0; k < counts[i].numel(); ++k)
+            check(counts[i].data()[k] >= 0, file.description(), ": tensor '", name, "' = ", counts[i].data()[k],
+                  " is negative, but it counts batches");
+    }
     if (best && best_epoch > 0)
         for (const auto& p : params) best_weights.push_back(file.require<T>("best." + p.name, p.variable.shape()));
     typename Optimizer<T>::State optimizer_state;
@@ -238,6 +255,8 @@ TrainingState load_checkpoint(const std::string& path, const Model<T>& model, Op
     optimizer.load_state(optimizer_state);
     optimizer.set_learning_rate(learning_rate);
     for (std::size_t i = 0; i < params.size(); ++i) params[i].variable.value().copy_from(weights[i]);
+    for (std::size_t i = 0; i < counters.size(); ++i)
+        if (counts[i].defined()) counters[i].value.copy_from(counts[i]);
     if (best) best->set_state(best_epoch, best_value, std::move(best_weights));
     if (stopping && has_stopping) stopping->set_state(es_seen, es_best, es_wait);
     static const std::map<std::string, bool> reserved{{"format", 1}, {"format_version", 1}, {"cnnlite_version", 1},
