@@ -83,13 +83,13 @@ def read_idx(path, count):
 
 
 def safetensors_header(path):
-    """(tensors {name: shape}, architecture) of a cnnlite model file, read by hand (8-byte
+    """(tensors {name: (shape, dtype)}, architecture) of a cnnlite model file, read by hand (8-byte
     length, JSON header)."""
     with open(path, "rb") as f:
         length, = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(length))
     meta = header.pop("__metadata__", {})
-    return {k: tuple(v["shape"]) for k, v in header.items()}, json.loads(meta["architecture"])
+    return {k: (tuple(v["shape"]), v["dtype"]) for k, v in header.items()}, json.loads(meta["architecture"])
 
 
 class Checks:
@@ -147,7 +147,12 @@ def check_structure(checks, label, model_path, onnx_path, images_shape):
         else:
             checks.expect(layer["name"] in nodes, f"{label}: no node named after layer '{layer['name']}' ({layer['type']})")
     initializers = {t.name: tuple(t.dims) for t in graph.initializer}
-    for name, shape in tensors.items():
+    for name, (shape, dtype) in tensors.items():
+        if dtype == "I64":
+            # Counters (BatchNorm's num_batches_tracked) are training state: not in an inference graph.
+            checks.expect(name.endswith(".num_batches_tracked") and name not in initializers,
+                          f"{label}: int64 tensor {name} of the model file is unexpected or was exported")
+            continue
         checks.expect(initializers.get(name) == shape,
                       f"{label}: tensor {name} {shape} is initializer {initializers.get(name)} in the ONNX file")
     return proto
