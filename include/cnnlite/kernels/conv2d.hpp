@@ -56,8 +56,13 @@ template <class T>
 using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 /// One output row y[p] = b + sum_k w[k] col[k][p] in a single pass, K known at compile time so
-/// that the sum over k unrolls and the loop over p vectorises.
+/// that the sum over k unrolls and the loop over p vectorises. Aligned to a cache line because
+/// its speed (a third of the paper network's step) varied by 10% with where unrelated code
+/// changes happened to place it.
 template <int K, class T>
+#if defined(__GNUC__)
+__attribute__((aligned(64)))
+#endif
 void small_patch_row(const T* w, T b, const T* col, std::int64_t pixels, T* row) {
 #pragma omp simd
     for (std::int64_t p = 0; p < pixels; ++p) {
