@@ -54,11 +54,9 @@ mismatch is accepted, and listed, only when its image is that close to a kink AN
 agrees in float64; any other mismatch fails.
 """
 import argparse
-import gzip
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -72,6 +70,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+from idx_file import read_idx  # noqa: E402,F401  (also imported from here by test_explain_parity_graph.py)
 from torch_paper_model import PaperNet  # noqa: E402  (the layer mapping of cnnlite's model file)
 
 from captum.attr import IntegratedGradients  # noqa: E402
@@ -85,19 +84,6 @@ PROBABILITY_TOLERANCE = 1e-5
 # dense product accumulates a few of those, so gaps below 1e-6 can come out in either order.
 FLOAT32_KINK = 1e-6
 SATURATION = 1e-4      # 1 - p below this has at most ~10 significant bits in float32
-
-
-def read_idx(path, count):
-    """The first `count` items of a gzip IDX file (uint8), with the file's own dimensions."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic, = struct.unpack(">I", data[:4])
-    rank = magic & 0xFF
-    dims = struct.unpack(">" + "I" * rank, data[4:4 + 4 * rank])
-    count = min(count, dims[0])
-    per = int(np.prod(dims[1:], dtype=np.int64))
-    start = 4 + 4 * rank
-    return np.frombuffer(data[start:start + count * per], dtype=np.uint8).reshape((count,) + tuple(dims[1:]))
 
 
 class Logits(torch.nn.Module):

@@ -38,7 +38,6 @@ data/fixtures; pixels / 255). Checks:
              differ by more than 1e-5 (the comparison can fail).
 """
 import argparse
-import gzip
 import json
 import os
 import struct
@@ -52,6 +51,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
+
+from idx_file import read_idx  # the test set's images and labels
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NAME = "test_onnx_export"
@@ -67,19 +68,6 @@ def run(cmd, threads):
     if result.returncode != 0:
         sys.exit(f"{NAME}: command failed (exit status {result.returncode}): {' '.join(cmd)}\n{result.stdout}")
     return result.stdout
-
-
-def read_idx(path, count):
-    """The first `count` items of a gzip IDX file (uint8), with the file's own dimensions."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic, = struct.unpack(">I", data[:4])
-    rank = magic & 0xFF
-    dims = struct.unpack(">" + "I" * rank, data[4:4 + 4 * rank])
-    count = min(count, dims[0])
-    per = int(np.prod(dims[1:], dtype=np.int64))
-    start = 4 + 4 * rank
-    return np.frombuffer(data[start:start + count * per], dtype=np.uint8).reshape((count,) + tuple(dims[1:]))
 
 
 def safetensors_header(path):
