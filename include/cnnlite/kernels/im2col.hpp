@@ -19,6 +19,24 @@ inline bool stride1_full_width(const WindowGeometry& g) {
     return g.stride_h == 1 && g.stride_w == 1 && g.out_w() == g.in_w;
 }
 
+/// What tap (i, j) of such a window covers: output rows [y_lo, y_hi) and columns [x_lo, x_hi)
+/// read inside the image, and output index k reads plane[k + offset] there. empty() when none.
+struct FullWidthTap {
+    std::int64_t y_lo, y_hi, x_lo, x_hi, offset;
+    FullWidthTap(const WindowGeometry& g, std::int64_t i, std::int64_t j) {
+        const std::int64_t oh = g.out_h(), ow = g.out_w(), shift_y = i - g.pad_top, shift_x = j - g.pad_left;
+        y_lo = std::min(oh, std::max<std::int64_t>(0, -shift_y));
+        y_hi = std::max(y_lo, std::min(oh, g.in_h - shift_y));
+        x_lo = std::min(ow, std::max<std::int64_t>(0, -shift_x));
+        x_hi = std::max(x_lo, std::min(ow, g.in_w - shift_x));
+        offset = shift_y * g.in_w + shift_x;
+    }
+    bool empty() const { return y_lo == y_hi || x_lo == x_hi; }
+    /// The contiguous run of output indices from the first to the last one inside the image.
+    std::int64_t first(std::int64_t ow) const { return y_lo * ow + x_lo; }
+    std::int64_t last(std::int64_t ow) const { return (y_hi - 1) * ow + x_hi; }
+};
+
 /// im2col for stride 1 with the output as wide as the input (a 'same' convolution): the rows
 /// that one tap reads follow one another in memory, as do the rows it writes, so the tap is one
 /// contiguous copy; afterwards only the columns that the horizontal shift took from the
@@ -30,30 +48,22 @@ void im2col_stride1_full_width(const T* x, std::int64_t channels, const WindowGe
     for (std::int64_t c = 0; c < channels; ++c) {
         const T* plane = x + c * plane_size;
         for (std::int64_t i = 0; i < g.kernel_h; ++i) {
-            const std::int64_t shift_y = i - g.pad_top;
-            // Output rows whose input row lies inside the image: [y_lo, y_hi).
-            const std::int64_t y_lo = std::min(oh, std::max<std::int64_t>(0, -shift_y));
-            const std::int64_t y_hi = std::max(y_lo, std::min(oh, g.in_h - shift_y));
             for (std::int64_t j = 0; j < g.kernel_w; ++j) {
                 T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * oh * ow;
-                const std::int64_t shift_x = j - g.pad_left;
-                const std::int64_t x_lo = std::min(ow, std::max<std::int64_t>(0, -shift_x));
-                const std::int64_t x_hi = std::max(x_lo, std::min(ow, g.in_w - shift_x));
-                if (y_lo == y_hi || x_lo == x_hi) {
+                const FullWidthTap tap(g, i, j);
+                if (tap.empty()) {
                     std::fill(row, row + oh * ow, T(0));
                     continue;
                 }
-                std::fill(row, row + y_lo * ow, T(0));
-                std::fill(row + y_hi * ow, row + oh * ow, T(0));
-                // Output index k reads plane[k + shift_y * in_w + shift_x] (ow == in_w); copying
-                // [first, last) stays inside the plane.
-                const std::int64_t first = y_lo * ow + x_lo, last = (y_hi - 1) * ow + x_hi;
-                std::memcpy(row + first, plane + first + shift_y * g.in_w + shift_x,
-                            static_cast<std::size_t>(last - first) * sizeof(T));
-                for (std::int64_t oy = y_lo; oy < y_hi; ++oy) {
+                std::fill(row, row + tap.y_lo * ow, T(0));
+                std::fill(row + tap.y_hi * ow, row + oh * ow, T(0));
+                // Copying [first, last) stays inside the plane.
+                const std::int64_t first = tap.first(ow), last = tap.last(ow);
+                std::memcpy(row + first, plane + first + tap.offset, static_cast<std::size_t>(last - first) * sizeof(T));
+                for (std::int64_t oy = tap.y_lo; oy < tap.y_hi; ++oy) {
                     T* out = row + oy * ow;
-                    std::fill(out, out + x_lo, T(0));
-                    std::fill(out + x_hi, out + ow, T(0));
+                    std::fill(out, out + tap.x_lo, T(0));
+                    std::fill(out + tap.x_hi, out + ow, T(0));
                 }
             }
         }
@@ -145,24 +155,18 @@ void col2im_add_stride1_full_width(T* col, std::int64_t channels, const WindowGe
     for (std::int64_t c = 0; c < channels; ++c) {
         T* plane = x + c * plane_size;
         for (std::int64_t i = 0; i < g.kernel_h; ++i) {
-            const std::int64_t shift_y = i - g.pad_top;
-            const std::int64_t y_lo = std::min(oh, std::max<std::int64_t>(0, -shift_y));
-            const std::int64_t y_hi = std::max(y_lo, std::min(oh, g.in_h - shift_y));
             for (std::int64_t j = 0; j < g.kernel_w; ++j) {
                 T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * oh * ow;
-                const std::int64_t shift_x = j - g.pad_left;
-                const std::int64_t x_lo = std::min(ow, std::max<std::int64_t>(0, -shift_x));
-                const std::int64_t x_hi = std::max(x_lo, std::min(ow, g.in_w - shift_x));
-                if (y_lo == y_hi || x_lo == x_hi) continue;
-                for (std::int64_t oy = y_lo; oy < y_hi; ++oy) {
+                const detail::FullWidthTap tap(g, i, j);
+                if (tap.empty()) continue;
+                for (std::int64_t oy = tap.y_lo; oy < tap.y_hi; ++oy) {
                     T* in = row + oy * ow;
-                    std::fill(in, in + x_lo, T(0));
-                    std::fill(in + x_hi, in + ow, T(0));
+                    std::fill(in, in + tap.x_lo, T(0));
+                    std::fill(in + tap.x_hi, in + ow, T(0));
                 }
-                // Output k read plane[k + offset]; over [first, last) that stays inside the plane.
-                const std::int64_t first = y_lo * ow + x_lo, last = (y_hi - 1) * ow + x_hi;
-                const std::int64_t offset = shift_y * g.in_w + shift_x;
-                T* out = plane + first + offset;
+                // Over [first, last) plane[k + offset] stays inside the plane.
+                const std::int64_t first = tap.first(ow), last = tap.last(ow);
+                T* out = plane + first + tap.offset;
                 const T* in = row + first;
 #pragma omp simd
                 for (std::int64_t k = 0; k < last - first; ++k) out[k] += in[k];
