@@ -2,6 +2,11 @@
 // (|q - x|^2 = |q|^2 + |x|^2 - 2 q.x) and an approximate one for large data (exact search in a
 // PCA projection for candidates, re-ranked by true distance, then refined by neighbours of
 // neighbours). Both are deterministic: every query's result depends only on the data.
+//
+// Functions that reach Eigen's products or Spectra are templates (`template <class Lazy = void>`)
+// for one reason: a template is compiled only by the programs that call it, while an inline
+// function is compiled by every program that includes its header (README.md, "Compile
+// time"). Call them as ordinary functions.
 #pragma once
 
 #include <Eigen/Core>
@@ -111,8 +116,9 @@ struct TopK {
 /// Exact k nearest base points of each query by blocked GEMM. `exclude[q]` (if given) is a
 /// base index that query q must not return (the query itself). Writes -(q.x - |x|^2 / 2), an
 /// order-preserving stand-in for the squared distance that finish_rows() replaces.
-inline void knn_blocked(const float* base, std::int64_t nb, const float* queries, std::int64_t nq, std::int64_t dim,
-                        std::int64_t k, const std::int32_t* exclude, std::int32_t* out_idx, float* out_dist) {
+template <class Lazy = void>
+void knn_blocked(const float* base, std::int64_t nb, const float* queries, std::int64_t nq, std::int64_t dim,
+                 std::int64_t k, const std::int32_t* exclude, std::int32_t* out_idx, float* out_dist) {
     // 128 x 1024 floats of dot products (512 KiB) stay in a core's L2 while they are scanned.
     constexpr std::int64_t query_block = 128;
     constexpr std::int64_t base_block = 1024;
@@ -179,8 +185,9 @@ inline void finish_rows(const float* base, const float* queries, std::int64_t nq
 
 /// Exact k nearest points of `base` (nb x dim, row-major) for each of `nq` queries: row q of
 /// the result lists base indices (1 <= k <= nb).
-inline KnnGraph knn_exact_query(const float* base, std::int64_t nb, const float* queries, std::int64_t nq,
-                                std::int64_t dim, std::int64_t k) {
+template <class Lazy = void>
+KnnGraph knn_exact_query(const float* base, std::int64_t nb, const float* queries, std::int64_t nq,
+                         std::int64_t dim, std::int64_t k) {
     detail::check_points("knn_exact_query (base)", base, nb, dim);
     detail::check_points("knn_exact_query (queries)", queries, nq, dim);
     check(k >= 1 && k <= nb, "knn_exact_query: k = ", k, " must be in [1, ", nb, "] (the number of base points)");
@@ -196,7 +203,8 @@ inline KnnGraph knn_exact_query(const float* base, std::int64_t nb, const float*
 
 /// Exact k-nearest-neighbour graph of n points (n x dim, row-major). Each point is its own
 /// first neighbour (distance 0), as UMAP's n_neighbors counts it; so 1 <= k <= n.
-inline KnnGraph knn_exact(const float* data, std::int64_t n, std::int64_t dim, std::int64_t k) {
+template <class Lazy = void>
+KnnGraph knn_exact(const float* data, std::int64_t n, std::int64_t dim, std::int64_t k) {
     detail::check_points("knn_exact", data, n, dim);
     check(k >= 1 && k <= n, "knn_exact: k = ", k, " must be in [1, ", n, "] (the number of points, self included)");
     KnnGraph g;
@@ -228,8 +236,9 @@ namespace detail {
 /// The data projected onto its `p` leading principal axes (n x p, row-major). The axes come
 /// from an evenly strided sample of at most `sample` rows: they only steer the candidate
 /// search, and a few thousand rows pin them down as well as all of them would.
-inline RowMatrixF pca_project(const float* data, std::int64_t n, std::int64_t dim, std::int64_t p,
-                              std::int64_t sample = 8192) {
+template <class Lazy = void>
+RowMatrixF pca_project(const float* data, std::int64_t n, std::int64_t dim, std::int64_t p,
+                       std::int64_t sample = 8192) {
     const ConstRowMapF X(data, n, dim);
     const std::int64_t m = std::min(n, sample);
     RowMatrixF S(m, dim);
@@ -254,8 +263,9 @@ inline RowMatrixF pca_project(const float* data, std::int64_t n, std::int64_t di
 /// Lloyd's k-means of the n x p rows of Z into `clusters` groups, started from evenly strided
 /// rows; returns each row's cluster and fills `centroids`. Deterministic: assignments are per
 /// row, and centroid sums run serially in row order.
-inline std::vector<std::int32_t> kmeans(const RowMatrixF& Z, std::int64_t clusters, int iterations,
-                                        RowMatrixF& centroids) {
+template <class Lazy = void>
+std::vector<std::int32_t> kmeans(const RowMatrixF& Z, std::int64_t clusters, int iterations,
+                                 RowMatrixF& centroids) {
     const std::int64_t n = Z.rows();
     centroids.resize(clusters, Z.cols());
     for (std::int64_t c = 0; c < clusters; ++c) centroids.row(c) = Z.row(c * n / clusters);
@@ -288,8 +298,9 @@ inline std::vector<std::int32_t> kmeans(const RowMatrixF& Z, std::int64_t cluste
 /// `probes` nearest cells for `candidates` per point; re-rank them by true distance; then
 /// `refine_iterations` rounds re-rank each point's neighbours' neighbours (NN-descent's
 /// observation: a neighbour of a neighbour is likely a neighbour).
-inline KnnGraph knn_approximate(const float* data, std::int64_t n, std::int64_t dim, std::int64_t k,
-                                const KnnOptions& options = {}) {
+template <class Lazy = void>
+KnnGraph knn_approximate(const float* data, std::int64_t n, std::int64_t dim, std::int64_t k,
+                         const KnnOptions& options = {}) {
     detail::check_points("knn_approximate", data, n, dim);
     check(k >= 1 && k <= n, "knn_approximate: k = ", k, " must be in [1, ", n, "] (the number of points, self included)");
     check(options.pca_dims >= 1, "knn_approximate: pca_dims = ", options.pca_dims, " must be positive");
@@ -392,8 +403,9 @@ inline KnnGraph knn_approximate(const float* data, std::int64_t n, std::int64_t 
 
 /// Fraction of the true k nearest neighbours (self excluded) that `graph` finds, measured on
 /// `sample` points chosen by `seed` against an exact search over all n points.
-inline double knn_recall(const float* data, std::int64_t n, std::int64_t dim, const KnnGraph& graph,
-                         std::int64_t sample, std::uint64_t seed = 0) {
+template <class Lazy = void>
+double knn_recall(const float* data, std::int64_t n, std::int64_t dim, const KnnGraph& graph,
+                  std::int64_t sample, std::uint64_t seed = 0) {
     detail::check_points("knn_recall", data, n, dim);
     check(graph.n == n && graph.k >= 2, "knn_recall: graph has ", graph.n, " rows and k = ", graph.k, " for ", n,
           " points; need k >= 2");

@@ -1,6 +1,11 @@
 // Quality of an embedding: trustworthiness (Venna & Kaski 2001; how few of a point's embedded
 // neighbours are strangers in the original space) and the accuracy of a k-NN classifier run in
 // the embedding.
+//
+// Functions that reach Eigen's products or Spectra are templates (`template <class Lazy = void>`)
+// for one reason: a template is compiled only by the programs that call it, while an inline
+// function is compiled by every program that includes its header (README.md, "Compile
+// time"). Call them as ordinary functions.
 #pragma once
 
 #include <algorithm>
@@ -20,8 +25,9 @@ namespace cnnlite {
 /// T = 1 - 2 / (n k (2n - 3k - 1)) * sum_i sum_{j in embedded kNN(i) but not original kNN(i)} (r(i, j) - k),
 /// with r(i, j) the rank of j among i's neighbours in the original space (1 = nearest; ties by
 /// index). Needs 1 <= k < n / 2 so that the normaliser stays positive, as scikit-learn does.
-inline double trustworthiness(const float* x, std::int64_t n, std::int64_t dim_x, const float* y, std::int64_t dim_y,
-                              std::int64_t k) {
+template <class Lazy = void>
+double trustworthiness(const float* x, std::int64_t n, std::int64_t dim_x, const float* y, std::int64_t dim_y,
+                       std::int64_t k) {
     detail::check_points("trustworthiness (original)", x, n, dim_x);
     detail::check_points("trustworthiness (embedding)", y, n, dim_y);
     check(k >= 1 && 2 * k < n, "trustworthiness: k = ", k, " must be in [1, n / 2) for n = ", n);
@@ -53,8 +59,9 @@ inline double trustworthiness(const float* x, std::int64_t n, std::int64_t dim_x
 
 /// Trustworthiness at k on `sample` points drawn without repeats by `seed` (all points when
 /// sample >= n): the statistic of the sub-dataset, as scikit-learn computes it on X[idx], Y[idx].
-inline double trustworthiness_sample(const float* x, std::int64_t n, std::int64_t dim_x, const float* y,
-                                     std::int64_t dim_y, std::int64_t k, std::int64_t sample, std::uint64_t seed = 0) {
+template <class Lazy = void>
+double trustworthiness_sample(const float* x, std::int64_t n, std::int64_t dim_x, const float* y,
+                              std::int64_t dim_y, std::int64_t k, std::int64_t sample, std::uint64_t seed = 0) {
     check(n > 0 && sample > 0, "trustworthiness_sample: need points and a positive sample size (n = ", n,
           ", sample = ", sample, ")");
     check(x != nullptr && y != nullptr, "trustworthiness_sample: null data pointer");
@@ -77,9 +84,10 @@ inline double trustworthiness_sample(const float* x, std::int64_t n, std::int64_
 /// Accuracy of a k-nearest-neighbour majority vote (uniform weights; a tied vote goes to the
 /// smallest label, as scikit-learn's KNeighborsClassifier) that classifies `test` points
 /// (n_test x dim) from `train` points (n_train x dim) with integer labels >= 0.
-inline double knn_classifier_accuracy(const float* train, const std::int32_t* train_labels, std::int64_t n_train,
-                                      const float* test, const std::int32_t* test_labels, std::int64_t n_test,
-                                      std::int64_t dim, std::int64_t k) {
+template <class Lazy = void>
+double knn_classifier_accuracy(const float* train, const std::int32_t* train_labels, std::int64_t n_train,
+                               const float* test, const std::int32_t* test_labels, std::int64_t n_test,
+                               std::int64_t dim, std::int64_t k) {
     check(train_labels != nullptr && test_labels != nullptr, "knn_classifier_accuracy: null label pointer");
     check(k >= 1 && k <= n_train, "knn_classifier_accuracy: k = ", k, " must be in [1, ", n_train,
           "] (the number of training points)");

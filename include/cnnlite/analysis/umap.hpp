@@ -1,6 +1,11 @@
 // UMAP (McInnes, Healy, Melville 2018): embeds n points into a few dimensions keeping their
 // local neighbourhoods. Pipeline: kNN graph -> smooth-kNN memberships -> fuzzy union ->
 // spectral initialisation -> SGD layout. Deterministic for a given seed and thread count.
+//
+// Functions that reach Eigen's products or Spectra are templates (`template <class Lazy = void>`)
+// for one reason: a template is compiled only by the programs that call it, while an inline
+// function is compiled by every program that includes its header (README.md, "Compile
+// time"). Call them as ordinary functions.
 #pragma once
 
 #include <chrono>
@@ -114,7 +119,8 @@ inline void check_umap_options(const char* op, const UmapOptions& o, std::int64_
     check(o.local_connectivity >= 0, op, ": local_connectivity = ", o.local_connectivity, " is negative");
 }
 
-inline KnnGraph umap_knn(const float* data, std::int64_t n, std::int64_t dim, const UmapOptions& o) {
+template <class Lazy = void>
+KnnGraph umap_knn(const float* data, std::int64_t n, std::int64_t dim, const UmapOptions& o) {
     switch (o.knn) {
         case UmapKnn::exact: return knn_exact(data, n, dim, o.n_neighbors);
         case UmapKnn::approximate: {
@@ -130,7 +136,8 @@ inline KnnGraph umap_knn(const float* data, std::int64_t n, std::int64_t dim, co
 
 /// Embeds `n` points of `dim` features (row-major floats, all finite) with UMAP. Throws
 /// cnnlite::Error on empty or non-finite data or bad options (n_neighbors must be < n).
-inline UmapResult umap(const float* data, std::int64_t n, std::int64_t dim, const UmapOptions& options = {}) {
+template <class Lazy = void>
+UmapResult umap(const float* data, std::int64_t n, std::int64_t dim, const UmapOptions& options = {}) {
     const auto start = std::chrono::steady_clock::now();
     detail::check_points("umap", data, n, dim);
     detail::check_umap_options("umap", options, n);
@@ -212,8 +219,9 @@ inline UmapResult umap(const float* data, std::int64_t n, std::int64_t dim, cons
 /// training points `train` (the same data and options that made `fitted`): each new point
 /// starts at the membership-weighted mean of its training neighbours' positions and is then
 /// optimised against the fixed training embedding (a third of the fit's epochs). Returns [m, n_components].
-inline Tensor<float> umap_transform(const float* train, std::int64_t n, std::int64_t dim, const UmapResult& fitted,
-                                    const float* points, std::int64_t m, const UmapOptions& options = {}) {
+template <class Lazy = void>
+Tensor<float> umap_transform(const float* train, std::int64_t n, std::int64_t dim, const UmapResult& fitted,
+                             const float* points, std::int64_t m, const UmapOptions& options = {}) {
     detail::check_points("umap_transform (training data)", train, n, dim);
     detail::check_points("umap_transform (new points)", points, m, dim);
     detail::check_umap_options("umap_transform", options, n);

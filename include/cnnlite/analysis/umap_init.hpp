@@ -1,5 +1,10 @@
 // UMAP's starting layout: the spectral embedding of the fuzzy graph (eigenvectors of the
 // normalised Laplacian, via Spectra), laid out per connected component, with a random fallback.
+//
+// Functions that reach Eigen's products or Spectra are templates (`template <class Lazy = void>`)
+// for one reason: a template is compiled only by the programs that call it, while an inline
+// function is compiled by every program that includes its header (README.md, "Compile
+// time"). Call them as ordinary functions.
 #pragma once
 
 #include <Eigen/Core>
@@ -53,9 +58,10 @@ inline std::vector<std::int32_t> connected_components(const UmapGraph& g, std::i
 /// list: the eigenvectors 2..dim+1 of D^-1/2 W D^-1/2 by largest eigenvalue (those of the
 /// normalised Laplacian I - D^-1/2 W D^-1/2 by smallest), skipping the trivial one. Returns
 /// false when Spectra does not converge.
-inline bool spectral_component(const UmapGraph& g, const std::vector<std::int32_t>& vertices,
-                               const std::vector<std::int32_t>& local_id, int dim, std::vector<double>& out,
-                               std::int64_t lanczos_vectors = 0) {
+template <class Lazy = void>
+bool spectral_component(const UmapGraph& g, const std::vector<std::int32_t>& vertices,
+                        const std::vector<std::int32_t>& local_id, int dim, std::vector<double>& out,
+                        std::int64_t lanczos_vectors = 0) {
     const auto m = static_cast<std::int64_t>(vertices.size());
     std::vector<double> inv_sqrt_degree(static_cast<std::size_t>(m), 0.0);
     for (std::int64_t a = 0; a < m; ++a) {
@@ -110,8 +116,9 @@ inline void scale_to(std::vector<double>& coords, double limit) {
 /// Positions of `count` component centres (count x dim): classical MDS of the components' mean
 /// data points (power iteration with deflation on the double-centred Gram matrix), so that
 /// components that are close in the data start close.
-inline std::vector<double> component_centres(const float* data, std::int64_t n, std::int64_t data_dim,
-                                             const std::vector<std::int32_t>& component, std::int32_t count, int dim) {
+template <class Lazy = void>
+std::vector<double> component_centres(const float* data, std::int64_t n, std::int64_t data_dim,
+                                      const std::vector<std::int32_t>& component, std::int32_t count, int dim) {
     Eigen::MatrixXd means = Eigen::MatrixXd::Zero(count, data_dim);
     Eigen::VectorXd sizes = Eigen::VectorXd::Zero(count);
     for (std::int64_t i = 0; i < n; ++i) {
@@ -163,8 +170,9 @@ inline std::vector<float> random_layout(std::int64_t n, int dim, std::uint64_t s
 /// layout shrunk to half the distance to the nearest other centre. Components too small for
 /// the solver (< 2 dim + 4 vertices), and any whose solve does not converge, get random
 /// coordinates in their box. `method` says what happened.
-inline std::vector<float> spectral_layout(const UmapGraph& g, int dim, const float* data, std::int64_t data_dim,
-                                          std::uint64_t seed, std::string& method) {
+template <class Lazy = void>
+std::vector<float> spectral_layout(const UmapGraph& g, int dim, const float* data, std::int64_t data_dim,
+                                   std::uint64_t seed, std::string& method) {
     check(dim >= 1, "spectral_layout: dimension ", dim, " must be positive");
     std::int32_t count = 0;
     const std::vector<std::int32_t> component = detail::connected_components(g, count);
