@@ -24,6 +24,7 @@
 #include "cnnlite/io/csv.hpp"
 #include "cnnlite/io/model_file.hpp"
 #include "cnnlite/io/npy.hpp"
+#include "cnnlite/io/onnx_export.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/train/evaluate.hpp"
 #include "cnnlite/viz/image.hpp"
@@ -452,6 +453,58 @@ TEST_CASE("errors are clear messages with a non-zero exit status") {
     CHECK(contains(r.err, "missing.jpg"));
     r = run({"predict", "--out", out.string()}, tmp.path);
     CHECK(r.status != 0);  // no image given
+}
+
+}  // namespace test_pipeline
+
+namespace test_pipeline {
+
+TEST_CASE("export writes the model as ONNX where cnnlite has ONNX, and refuses clearly otherwise") {
+    TempDir tmp;
+    const fs::path out = tmp.path / "out";
+    const fs::path model = tmp.path / "model.safetensors";
+    const fs::path onnx = tmp.path / "model.onnx";
+    cnnlite::save_model(cnnlite::fashion_mnist_cnn<float>(0), model.string());
+
+    RunResult r = run({"export", "--help"}, tmp.path);
+    CHECK(r.status == 0);
+    for (const char* option : {"--format", "--to", "--model", "--out"}) CHECK_MESSAGE(contains(r.out, option), option);
+
+    r = run({"export", "--model", model.string(), "--out", out.string()}, tmp.path);
+    CHECK(r.status != 0);  // --to is required
+    CHECK(contains(r.out + r.err, "--to"));
+    r = run({"export", "--format", "keras", "--to", onnx.string(), "--model", model.string()}, tmp.path);
+    CHECK(r.status != 0);
+    CHECK(contains(r.out + r.err, "keras"));
+    r = run({"export", "--to", tmp.path.string(), "--model", model.string(), "--out", out.string()}, tmp.path);
+    CHECK(r.status != 0);
+    CHECK(contains(r.err, "is a folder"));
+    r = run({"export", "--to", model.string(), "--model", model.string(), "--out", out.string()}, tmp.path);
+    CHECK(r.status != 0);
+    CHECK(contains(r.err, "is the model file being exported"));
+    CHECK(cnnlite::load_model<float>(model.string()).parameter_count() > 0);  // untouched
+
+    r = run({"export", "--to", onnx.string(), "--model", model.string(), "--out", out.string()}, tmp.path);
+#if defined(CNNLITE_WITH_ONNX) && CNNLITE_WITH_ONNX
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    // The same bytes as the library's own export of the same model file.
+    const fs::path expected = tmp.path / "expected.onnx";
+    cnnlite::save_onnx(cnnlite::load_model<float>(model.string()), expected.string());
+    CHECK(read_text(onnx) == read_text(expected));
+#else
+    CHECK(r.status != 0);
+    CHECK(contains(r.err, "built without ONNX"));
+    CHECK(contains(r.err, "CNNLITE_WITH_ONNX=ON"));
+    CHECK(!fs::exists(onnx));
+#endif
+    CHECK(!fs::exists(out));  // export reads a run's folder and never writes into it
+
+    // No model: the message says where it looked.
+    r = run({"export", "--to", onnx.string(), "--out", out.string()}, tmp.path);
+    CHECK(r.status != 0);
+#if defined(CNNLITE_WITH_ONNX) && CNNLITE_WITH_ONNX
+    CHECK(contains(r.err, "no trained model"));
+#endif
 }
 
 }  // namespace test_pipeline

@@ -47,7 +47,7 @@ std::vector<std::string> architecture_list() {
     return names;
 }
 
-void add_options(CLI::App& app, Settings& s, bool predict) {
+void add_options(CLI::App& app, Settings& s, const std::string& command) {
     constexpr std::int64_t most_images = std::numeric_limits<std::int32_t>::max();
     app.add_option("--data", s.data,
                    "Folder with the four Fashion-MNIST IDX files (default: $CNNLITE_DATA, ./data/fashion-mnist, "
@@ -131,7 +131,7 @@ void add_options(CLI::App& app, Settings& s, bool predict) {
         ->type_name("N")
         ->check(whole_number<std::int64_t>(1, most_images));
     app.add_option("--model", s.model,
-                   "Weights for evaluate/explain/predict (default: OUT/model.safetensors): a cnnlite model file, or "
+                   "Weights for evaluate/explain/predict/export (default: OUT/model.safetensors): a cnnlite model file, or "
                    "the paper network's weights saved by PyTorch (safetensors.torch.save_file of its state_dict)")
         ->type_name("FILE");
     app.add_option("--rename", s.rename,
@@ -147,10 +147,19 @@ void add_options(CLI::App& app, Settings& s, bool predict) {
     app.add_flag("--resume", s.resume, "Continue the run in OUT from its checkpoint");
     app.add_flag("--overwrite", s.overwrite, "Replace the run that OUT holds with a new one (train, all)");
     app.add_flag("--quiet", s.quiet, "Print only errors (and predict's results)");
-    if (predict)
+    if (command == "predict")
         app.add_option("images", s.images, "PNG or JPEG pictures of clothing, any size or colour")
             ->type_name("IMAGE...")
             ->required();
+    if (command == "export") {
+        app.add_option("--format", s.export_format, "Format of the file written: onnx (opset 17, inference graph)")
+            ->type_name("NAME")
+            ->check(CLI::IsMember({"onnx"}))
+            ->capture_default_str();
+        app.add_option("--to", s.export_to, "The file to write (atomically; --out stays the run's folder)")
+            ->type_name("FILE")
+            ->required();
+    }
 }
 
 }  // namespace
@@ -165,6 +174,7 @@ const std::vector<Command>& commands() {
         {"evaluate", "Test accuracy, per-class accuracy, confusion matrix and 50 sample predictions"},
         {"explain", "Grad-CAM maps and figures for test images"},
         {"predict", "Classify your own pictures and write a Grad-CAM overlay for each"},
+        {"export", "Write the trained model (OUT's or --model) for other runtimes: --format onnx --to FILE"},
     };
     return list;
 }
@@ -179,11 +189,11 @@ std::string parse_command_line(int argc, char** argv, Settings& s) {
         "fashion_mnist"};
     app.require_subcommand(0, 1);
     app.fallthrough(false);
-    add_options(app, s, false);  // options are also accepted without a subcommand (then `all` runs)
+    add_options(app, s, "all");  // options are also accepted without a subcommand (then `all` runs)
     std::vector<CLI::App*> subcommands;
     for (const Command& c : commands()) {
         CLI::App* sub = app.add_subcommand(c.name, c.help);
-        add_options(*sub, s, std::string(c.name) == "predict");
+        add_options(*sub, s, c.name);
         subcommands.push_back(sub);
     }
     try {

@@ -5,6 +5,7 @@
 //   fashion_mnist                      everything with the paper's recipe (= `all`)
 //   fashion_mnist train --epochs 1     one stage, options after the subcommand
 //   fashion_mnist predict shirt.jpg    classify your own pictures
+//   fashion_mnist export --to m.onnx   the trained model for onnxruntime
 //
 // Each stage is one source file; program.cpp holds the command line, MPI and error handling.
 #include "pipeline.hpp"
@@ -38,5 +39,6 @@ int main(int argc, char** argv) {
                             {"train", fm::run_train},
                             {"evaluate", fm::run_evaluate},
                             {"explain", fm::run_explain},
-                            {"predict", fm::run_predict}});
+                            {"predict", fm::run_predict},
+                            {"export", fm::run_export}});
 }

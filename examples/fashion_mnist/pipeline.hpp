@@ -54,6 +54,8 @@ struct Settings {
     bool overwrite = false;                ///< train/all may replace the run OUT holds
     bool quiet = false;
     std::vector<std::string> images;       ///< predict's inputs
+    std::string export_format = "onnx";    ///< export's --format
+    std::string export_to;                 ///< export's --to FILE
     std::string command_line;              ///< how the program was called (for run.json and the report)
 
     /// The weights file evaluate, explain and predict read.
@@ -151,6 +153,8 @@ void run_train(const Settings& s);
 void run_evaluate(const Settings& s);
 void run_explain(const Settings& s);
 void run_predict(const Settings& s);
+/// export --to FILE: the folder's model (or --model) as ONNX.
+void run_export(const Settings& s);
 /// Rebuilds OUT/report.html from whatever the stages have written so far.
 void write_report(const Settings& s);
 

@@ -69,11 +69,13 @@ int fm::run_program(int argc, char** argv, const std::map<std::string, Stage>& s
         cnnlite::check(trains || (!settings.resume && !settings.overwrite), "--resume and --overwrite apply to train and all, not ",
                        command);
         // One run at a time in a folder: rank 0, the only one that writes, holds its lock.
+        // export only reads the folder (model files are replaced atomically) and writes --to.
+        const bool writes_out = command != "export";
         std::optional<cnnlite::FolderLock> lock;
-        if (settings.rank == 0) lock.emplace(settings.out, describe_this_process(settings));
+        if (settings.rank == 0 && writes_out) lock.emplace(settings.out, describe_this_process(settings));
         if (trains && !settings.resume && settings.rank == 0) fm::prepare_new_run(settings);
         if (settings.rank == 0 || trains) stages.at(command)(settings);
-        if (command != "predict" && settings.rank == 0) {
+        if (command != "predict" && writes_out && settings.rank == 0) {
             fm::write_report(settings);
             fm::say(settings, "report", "wrote " + fm::Paths(settings).report().string());
         }
