@@ -1,10 +1,13 @@
 // cnnlite_explain_maps: explains a batch of images with a cnnlite model file and writes what the
-// library computes as .npy files, so that tests/python/test_explain_parity.py can compare them
-// with pytorch-grad-cam and Captum. Uses only the public headers.
+// library computes as .npy files, so that tests/python/test_explain_parity.py (the paper's
+// network) and test_explain_parity_graph.py (resnet8 at its last residual block) can compare
+// them with pytorch-grad-cam and Captum. Uses only the public headers.
 //
 // Usage:
 //   cnnlite_explain_maps MODEL.safetensors IMAGES.npy METHOD OUT_DIR [options]
 //     METHOD          gradcam | hirescam | layercam | ig
+//     --layer NAME    CAM methods: the layer explained, any whose output is feature maps [C, H, W]
+//                     (CamOptions::layer; default: the model's last Conv2D)
 //     --targets T     predicted (default) | C (the same class for every image) | C1,C2,... (one per image)
 //     --score S       probability (default, the paper's) | logit
 //     --steps N       ig: points on the path, midpoint rule (default 32)
@@ -16,6 +19,8 @@
 // Writes into OUT_DIR (created if missing), every array float32:
 //   maps.npy           [N, H, W] the library's default output: ReLU, divided by the map's max
 //                      |value|, resized bilinearly to the input when the layer is smaller
+//   shown.npy          CAM methods only: [N, h, w] the same, not resized (PostProcess with
+//                      upsample = false)
 //   raw.npy            [N, h, w] the map before any post-processing (PostProcess::raw()):
 //                      gradcam: sum_k alpha_k A_k at the layer's resolution, before the ReLU and
 //                      the max scaling; hirescam: sum_k g_k * A_k, likewise; layercam:
@@ -23,7 +28,8 @@
 //   attributions.npy   ig only: [N, C, H, W] per-element attributions
 //                      (integrated_gradients_attributions)
 //   probabilities.npy  [N, classes] the model's softmax output
-//   info.json          method, layer, score, dtype, steps, baseline, targets and predicted classes
+//   info.json          method, layer (its type and output shape), score, dtype, steps, baseline,
+//                      targets and predicted classes
 // Exit status: 0 done, 1 error (message on stderr), 2 bad command line.
 #include <cnnlite/cnnlite.hpp>
 
@@ -40,7 +46,7 @@ namespace {
 using namespace cnnlite;
 
 struct Settings {
-    std::string model, images, method, out;
+    std::string model, images, method, out, layer;
     std::string targets = "predicted";
     explain::Score score = explain::Score::probability;
     int steps = 32;
@@ -51,7 +57,7 @@ struct Settings {
 
 const char* const usage =
     "usage: cnnlite_explain_maps MODEL.safetensors IMAGES.npy gradcam|hirescam|layercam|ig OUT_DIR\n"
-    "       [--targets predicted|C|C1,C2,...] [--score probability|logit] [--steps N]\n"
+    "       [--layer NAME] [--targets predicted|C|C1,C2,...] [--score probability|logit] [--steps N]\n"
     "       [--baseline black|VALUE] [--dtype float|double] [--chunk N]\n";
 
 struct UsageError {
@@ -83,6 +89,8 @@ Settings parse(int argc, char** argv) {
         const std::string value = argv[++i];
         if (arg == "--targets") {
             s.targets = value;
+        } else if (arg == "--layer") {
+            s.layer = value;
         } else if (arg == "--score") {
             if (value != "probability" && value != "logit") throw UsageError{"--score is probability or logit"};
             s.score = value == "logit" ? explain::Score::logit : explain::Score::probability;
@@ -113,6 +121,7 @@ Settings parse(int argc, char** argv) {
     s.model = positional[0], s.images = positional[1], s.method = positional[2], s.out = positional[3];
     if (s.method != "gradcam" && s.method != "hirescam" && s.method != "layercam" && s.method != "ig")
         throw UsageError{"unknown method '" + s.method + "' (gradcam, hirescam, layercam or ig)"};
+    if (s.method == "ig" && !s.layer.empty()) throw UsageError{"--layer is for the CAM methods, not ig"};
     return s;
 }
 
@@ -164,11 +173,13 @@ int run(const Settings& s) {
         save_npy(dir + "attributions.npy", attributions);
     } else {
         explain::CamOptions o;
-        o.target = target, o.score = s.score, o.chunk_size = s.chunk;
+        o.layer = s.layer, o.target = target, o.score = s.score, o.chunk_size = s.chunk;
         const auto method = s.method == "gradcam"    ? &explain::grad_cam<T>
                             : s.method == "hirescam" ? &explain::hires_cam<T>
                                                      : &explain::layer_cam<T>;
-        shown = method(model, images, o);
+        shown = method(model, images, o);  // the defaults: ReLU, max, resize
+        o.post.upsample = false;
+        save_npy(dir + "shown.npy", method(model, images, o).maps);
         o.post = explain::PostProcess::raw();
         raw = method(model, images, o);
     }
@@ -176,9 +187,12 @@ int run(const Settings& s) {
     save_npy(dir + "raw.npy", raw.maps);
     save_npy(dir + "probabilities.npy", shown.probabilities);
 
+    const bool at_layer = !shown.layer.empty();  // ig explains the input, not a layer
     const nlohmann::json info = {
         {"method", s.method},
         {"layer", shown.layer},
+        {"layer_type", at_layer ? model.layer(shown.layer).type() : ""},
+        {"layer_output", at_layer ? model.layer(shown.layer).output_shape().str() : ""},
         {"score", explain::to_string(s.score)},
         {"dtype", s.use_double ? "double" : "float"},
         {"steps", s.steps},

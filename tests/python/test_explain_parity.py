@@ -312,6 +312,57 @@ def compare_dtype(dtype, args, tool, model, images, labels, kinks, work):
             explained, prob_diff, controls)
 
 
+def explain_maps_tool(build, name):
+    """build/tests/cnnlite_explain_maps, or exit naming the target to build."""
+    tool = os.path.join(build, "tests", "cnnlite_explain_maps")
+    if not os.access(tool, os.X_OK):
+        sys.exit(f"{name}: {tool} not found; build the target cnnlite_explain_maps")
+    return tool
+
+
+def fixture_test_images(count):
+    """The first `count` test images of data/fixtures as float32 [N, 1, 28, 28] (pixel / 255) and
+    their labels (int64)."""
+    fixtures = os.path.join(REPO, "data", "fixtures")
+    pixels = read_idx(os.path.join(fixtures, "t10k-images-idx3-ubyte.gz"), count)
+    labels = read_idx(os.path.join(fixtures, "t10k-labels-idx1-ubyte.gz"), count).astype(np.int64)
+    return (pixels.astype(np.float32) / np.float32(255.0))[:, None, :, :], labels
+
+
+def check_controls(dtype, controls, failures, share=0.9):
+    """Prints each control (maps that must differ from the peer's) and fails one where fewer than
+    `share` of the maps differ: the comparison could not tell the two apart."""
+    for name, control in controls.items():
+        told_apart = int(np.sum(control > TOLERANCE))
+        print(f"  {dtype:6s} {'control: ' + name:30s} {told_apart} of {len(control)} maps differ, as they must")
+        if told_apart < share * len(control):
+            failures.append(f"{dtype}: control {name}: only {told_apart} of {len(control)} maps differ; "
+                            "the comparison cannot tell them apart")
+
+
+def tally(per_method, dtype, name, compared, worst, zero, excused):
+    """Adds one check's counts to its method's [maps compared, worst error, all-zero, accepted]."""
+    m = per_method.setdefault((dtype, name.split("/")[0].split("-")[0]), [0, 0.0, 0, 0])
+    m[0] += int(compared.sum())
+    m[1] = max(m[1], worst)
+    m[2] += int(zero.sum())
+    m[3] += int(excused.sum())
+
+
+def finish(summary, failures, start, summary_path):
+    """Prints the summary line (also into summary_path) and the first 30 mismatches; returns the
+    exit status."""
+    print(f"{summary} -- {'FAILED' if failures else 'passed'} in {time.time() - start:.1f} s")
+    if summary_path:
+        with open(summary_path, "w", encoding="utf-8") as f:
+            f.write(summary + "\n")
+    for line in failures[:30]:
+        print("MISMATCH", line, file=sys.stderr)
+    if len(failures) > 30:
+        print(f"... and {len(failures) - 30} more mismatches", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build", default=os.path.join(REPO, "build"), help="CMake build folder (default: build/)")
@@ -325,17 +376,12 @@ def main():
     torch.set_num_threads(args.threads)
     start = time.time()
 
-    tool = os.path.join(args.build, "tests", "cnnlite_explain_maps")
-    if not os.access(tool, os.X_OK):
-        sys.exit(f"test_explain_parity: {tool} not found; build the target cnnlite_explain_maps")
+    tool = explain_maps_tool(args.build, "test_explain_parity")
     work = args.keep or tempfile.mkdtemp(prefix="cnnlite-explain-parity.")
     os.makedirs(work, exist_ok=True)
     try:
         model = args.model or train_fixture_model(args.build, os.path.join(work, "train"))
-        fixtures = os.path.join(REPO, "data", "fixtures")
-        pixels = read_idx(os.path.join(fixtures, "t10k-images-idx3-ubyte.gz"), args.images)
-        labels = read_idx(os.path.join(fixtures, "t10k-labels-idx1-ubyte.gz"), args.images).astype(np.int64)
-        images = (pixels.astype(np.float32) / np.float32(255.0))[:, None, :, :]
+        images, labels = fixture_test_images(args.images)
         kinks = near_kinks(model, images, args.steps)
         results = {dtype: compare_dtype(dtype, args, tool, model, images, labels, kinks, work)
                    for dtype in ("double", "float")}
@@ -356,12 +402,7 @@ def main():
         # Controls: Grad-CAM of the probability against the peer's Grad-CAM of the logit, and
         # LayerCAM against the peer's HiResCAM. If most of these passed, the comparison could not
         # tell the two scores, or the two methods, apart.
-        for name, control in controls.items():
-            told_apart = int(np.sum(control > TOLERANCE))
-            print(f"  {dtype:6s} {'control: ' + name:30s} {told_apart} of {len(control)} maps differ, as they must")
-            if told_apart < 0.9 * len(control):
-                failures.append(f"{dtype}: control {name}: only {told_apart} of {len(control)} maps differ; "
-                                "the comparison cannot tell them apart")
+        check_controls(dtype, controls, failures)
         for name, rel in errors.items():
             zero = np.isnan(rel)
             bad = ~zero & ~(rel <= TOLERANCE)
@@ -377,11 +418,7 @@ def main():
             worst = float(np.max(rel[compared])) if compared.any() else 0.0
             print(f"  {dtype:6s} {name:30s} {compared.sum():4d} maps compared, max relative error {worst:.2e}, "
                   f"{zero.sum()} all-zero skipped" + (f", {excused.sum()} accepted at float32 kinks" if excused.any() else ""))
-            m = per_method.setdefault((dtype, name.split("/")[0].split("-")[0]), [0, 0.0, 0, 0])
-            m[0] += int(compared.sum())
-            m[1] = max(m[1], worst)
-            m[2] += int(zero.sum())
-            m[3] += int(excused.sum())
+            tally(per_method, dtype, name, compared, worst, zero, excused)
     for line in accepted:
         print("  accepted:", line)
     parts = []
@@ -391,15 +428,7 @@ def main():
                      f"{d[2] + f[2]} all-zero skipped" + (f", {f[3]} f32 maps accepted at kinks" if f[3] else ""))
     probs = max(results[d][3] for d in results)
     summary = "explain parity: " + "; ".join(parts) + f"; probabilities max diff {probs:.1e}"
-    print(f"{summary} -- {'FAILED' if failures else 'passed'} in {time.time() - start:.1f} s")
-    if args.summary:
-        with open(args.summary, "w", encoding="utf-8") as f:
-            f.write(summary + "\n")
-    for line in failures[:30]:
-        print("MISMATCH", line, file=sys.stderr)
-    if len(failures) > 30:
-        print(f"... and {len(failures) - 30} more mismatches", file=sys.stderr)
-    return 1 if failures else 0
+    return finish(summary, failures, start, args.summary)
 
 
 if __name__ == "__main__":

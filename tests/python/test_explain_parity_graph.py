@@ -8,7 +8,7 @@ Runs with the peers-ci venv's interpreter (torch 2.15.0, grad-cam 1.5.7, numpy 2
 
     ~/.cache/cnnlite/peers-ci/bin/python tests/python/test_explain_parity_graph.py [--build build]
 
-It needs build/tests/cnnlite_graph_cam_maps and, unless --model is given, the example program
+It needs build/tests/cnnlite_explain_maps and, unless --model is given, the example program
 build/examples/fashion_mnist/fashion_mnist, which trains resnet8 on the committed fixture
 (`train --arch resnet8 --val 500 --limit 1500 --epochs 1 --batch-size 32`, a few seconds).
 Exit status 0 when every check passes, 1 otherwise.
@@ -54,7 +54,7 @@ layer against the peer's at an earlier ReLU of the same shape (re_lu_5, the last
 ReLU), and cnnlite's probability maps against the peer's logit maps; at least 90% of the maps
 must differ in each.
 
-Both sides run twice: in float64 (`--dtype double` of cnnlite_graph_cam_maps, Graph.double();
+Both sides run twice: in float64 (`--dtype double` of cnnlite_explain_maps, Graph.double();
 every map must pass) and in float32. Downstream of the explained layer there is only global
 average pooling, the dense layer and the softmax, so the maps are smooth functions of the
 layer's output: float32 meets no kinks here (upstream ReLUs change the activations
@@ -96,8 +96,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "benchmarks", "compare_recipe"))
 from cnnlite_graph import load_graph, read_header  # noqa: E402  (the model file's graph in torch.nn)
 from test_explain_parity import (PROBABILITY_TOLERANCE, TOLERANCE, ProbabilityTarget,  # noqa: E402
-                                 UnscaledGradCAM, UnscaledHiResCAM, UnscaledLayerCAM, read_idx, relative_errors,
-                                 shown)
+                                 UnscaledGradCAM, UnscaledHiResCAM, UnscaledLayerCAM, check_controls,
+                                 explain_maps_tool, finish, fixture_test_images, relative_errors, shown, tally)
 
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
@@ -295,17 +295,12 @@ def main():
     torch.set_num_threads(args.threads)
     start = time.time()
 
-    tool = os.path.join(args.build, "tests", "cnnlite_graph_cam_maps")
-    if not os.access(tool, os.X_OK):
-        sys.exit(f"{NAME}: {tool} not found; build the target cnnlite_graph_cam_maps")
+    tool = explain_maps_tool(args.build, NAME)
     work = args.keep or tempfile.mkdtemp(prefix="cnnlite-explain-parity-graph.")
     os.makedirs(work, exist_ok=True)
     try:
         model = args.model or train_fixture_model(args.build, os.path.join(work, "train"))
-        fixtures = os.path.join(REPO, "data", "fixtures")
-        pixels = read_idx(os.path.join(fixtures, "t10k-images-idx3-ubyte.gz"), args.images)
-        labels = read_idx(os.path.join(fixtures, "t10k-labels-idx1-ubyte.gz"), args.images).astype(np.int64)
-        images = (pixels.astype(np.float32) / np.float32(255.0))[:, None, :, :]
+        images, labels = fixture_test_images(args.images)
         results = {dtype: compare_dtype(dtype, tool, model, images, labels, work)
                    for dtype in ("double", "float")}
     finally:
@@ -334,12 +329,7 @@ def main():
                             f"({train_mode_diff:.3g})")
         # Controls: if most of these passed, the comparison could not tell the layers, or the
         # scores, apart.
-        for name, control in controls.items():
-            told_apart = int(np.sum(control > TOLERANCE))
-            print(f"  {dtype:6s} {'control: ' + name:30s} {told_apart} of {len(control)} maps differ, as they must")
-            if told_apart < CONTROL_SHARE * len(control):
-                failures.append(f"{dtype}: control {name}: only {told_apart} of {len(control)} maps differ; "
-                                "the comparison cannot tell them apart")
+        check_controls(dtype, controls, failures, CONTROL_SHARE)
         for name, rel in errors.items():
             zero = np.isnan(rel)
             bad = ~zero & ~(rel <= TOLERANCE)
@@ -358,11 +348,7 @@ def main():
             print(f"  {dtype:6s} {name:30s} {compared.sum():4d} maps compared, max relative error {worst:.2e}, "
                   f"{zero.sum()} all-zero skipped"
                   + (f", {excused.sum()} accepted (1 - p rounded)" if excused.any() else ""))
-            m = per_method.setdefault((dtype, name.split("/")[0].split("-")[0]), [0, 0.0, 0, 0])
-            m[0] += int(compared.sum())
-            m[1] = max(m[1], worst)
-            m[2] += int(zero.sum())
-            m[3] += int(excused.sum())
+            tally(per_method, dtype, name, compared, worst, zero, excused)
     for line in accepted:
         print("  accepted:", line)
     parts = []
@@ -373,15 +359,7 @@ def main():
                      + (f", {f[3]} f32 maps accepted (1 - p rounded)" if f[3] else ""))
     probs = max(results[d][3] for d in results)
     summary = f"explain parity resnet8 at {layer}: " + "; ".join(parts) + f"; probabilities max diff {probs:.1e}"
-    print(f"{summary} -- {'FAILED' if failures else 'passed'} in {time.time() - start:.1f} s")
-    if args.summary:
-        with open(args.summary, "w", encoding="utf-8") as f:
-            f.write(summary + "\n")
-    for line in failures[:30]:
-        print("MISMATCH", line, file=sys.stderr)
-    if len(failures) > 30:
-        print(f"... and {len(failures) - 30} more mismatches", file=sys.stderr)
-    return 1 if failures else 0
+    return finish(summary, failures, start, args.summary)
 
 
 if __name__ == "__main__":
