@@ -35,6 +35,7 @@ install(FILES
 # pkg-config: the flags a plain compiler invocation needs for the public headers.
 set(CNNLITE_PC_CFLAGS "-I${CNNLITE_STB_INCLUDE_DIR}")
 set(CNNLITE_PC_LIBS "")
+set(CNNLITE_PC_REQUIRES_KERAS "")
 if(CNNLITE_USE_OPENMP)
     string(APPEND CNNLITE_PC_CFLAGS " -fopenmp")
     set(CNNLITE_PC_LIBS "-fopenmp")
@@ -47,6 +48,11 @@ if(CNNLITE_WITH_ONNX)
     # Debian's libonnx-dev has no pkg-config file: its targets' definitions and libraries.
     string(APPEND CNNLITE_PC_CFLAGS " -DCNNLITE_WITH_ONNX=1 -DONNX_ML=1 -DONNX_NAMESPACE=onnx")
     string(APPEND CNNLITE_PC_LIBS " -lonnx_proto -lprotobuf")
+endif()
+if(CNNLITE_WITH_KERAS)
+    # hdf5.pc (Debian's serial HDF5) is listed in Requires (cnnlite.pc.in).
+    string(APPEND CNNLITE_PC_CFLAGS " -DCNNLITE_WITH_KERAS=1")
+    set(CNNLITE_PC_REQUIRES_KERAS " hdf5")
 endif()
 # The path from the .pc file's folder back to the prefix, so the file stays valid when the
 # installed tree is moved (pkg-config defines ${pcfiledir}).

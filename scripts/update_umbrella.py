@@ -39,7 +39,7 @@ OPTIONAL_FOLDERS = {"distributed": "CNNLITE_WITH_MPI"}
 
 # Headers of an optional component that no area header includes (see the docstring); each
 # compiles alone either way (without the option it declares only what tells the user to enable it).
-OPTIONAL_HEADERS = {Path("io/onnx_export.hpp"): "CNNLITE_WITH_ONNX"}
+OPTIONAL_HEADERS = {Path("io/onnx_export.hpp"): "CNNLITE_WITH_ONNX", Path("io/keras_weights.hpp"): "CNNLITE_WITH_KERAS"}
 
 
 def is_area_header(relative: Path) -> bool:
