@@ -24,6 +24,7 @@
 
 #include "cnnlite/data/idx.hpp"
 #include "cnnlite/io/keras_weights.hpp"
+#include "cnnlite/io/model_file.hpp"
 #include "cnnlite/io/npy.hpp"
 #include "cnnlite/nn/batch_normalization.hpp"
 #include "cnnlite/nn/paper_model.hpp"
@@ -252,6 +253,43 @@ TEST_CASE("bad Keras files are refused with a message naming the file, layer and
     // Saving: an unwritable place names the path; the old file is kept when the write fails.
     m = error_of([&] { save_keras_weights(model, (dir.path / "no such folder" / "w.weights.h5").string()); });
     CHECK(contains(m, "no such folder"));
+}
+
+TEST_CASE("fashion_mnist evaluate --model reads Keras weights by their content, into --arch's network") {
+    TempDir dir;
+    const fs::path fixtures = source_dir / "data" / "fixtures";
+    const Model<float> paper = fashion_mnist_cnn<float>(7);
+    save_model(paper, (dir.path / "model.safetensors").string());
+    const fs::path weights = dir.path / "weights.bin";  // no telling extension: recognised by content
+    save_keras_weights(paper, weights.string());
+    test_support::RunResult r = test_support::run_program(
+        {"evaluate", "--model", (dir.path / "model.safetensors").string(), "--data", fixtures.string(), "--out",
+         (dir.path / "from_model_file").string(), "--quiet"},
+        dir.path);
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    r = test_support::run_program({"evaluate", "--model", weights.string(), "--data", fixtures.string(), "--out",
+                                   (dir.path / "from_keras").string()},
+                                  dir.path);
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    CHECK(contains(r.out, "Keras weights (HDF5): loading them into the paper network"));
+    const auto metrics = [&](const char* run) {
+        return test_support::read_text(dir.path / run / "metrics.json");
+    };
+    const std::string a = metrics("from_model_file"), b = metrics("from_keras");
+    const auto field = [](const std::string& json, const std::string& key) {
+        const std::size_t at = json.find("\"" + key + "\"");
+        REQUIRE(at != std::string::npos);
+        return json.substr(at, json.find_first_of(",}", at) - at);
+    };
+    CHECK(field(a, "test_accuracy") == field(b, "test_accuracy"));
+    CHECK(field(a, "test_loss") == field(b, "test_loss"));
+    // A network whose layers the file does not have is refused with the layer named.
+    r = test_support::run_program({"evaluate", "--model", weights.string(), "--arch", "resnet8", "--data",
+                                   fixtures.string(), "--out", (dir.path / "wrong").string()},
+                                  dir.path);
+    CHECK(r.status != 0);
+    CHECK(contains(r.err, "Keras weights '"));
+    CHECK(contains(r.err, "layer '"));
 }
 
 }  // namespace test_io_keras

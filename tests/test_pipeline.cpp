@@ -499,6 +499,17 @@ TEST_CASE("export writes the model as ONNX where cnnlite has ONNX, and refuses c
 #endif
     CHECK(!fs::exists(out));  // export reads a run's folder and never writes into it
 
+    // Keras weights are recognised by content; a build without the Keras component says so.
+    const fs::path keras = source_dir / "tests" / "data" / "keras" / "keras3.weights.h5";
+    r = run({"evaluate", "--model", keras.string(), "--data", fixture_data.string(), "--out", out.string()}, tmp.path);
+    CHECK(r.status != 0);
+#if !(defined(CNNLITE_WITH_KERAS) && CNNLITE_WITH_KERAS)
+    CHECK(contains(r.err, "holds Keras weights"));
+    CHECK(contains(r.err, "CNNLITE_WITH_KERAS=ON"));
+#else
+    CHECK(contains(r.err, "Keras weights '"));  // the fixture is not the paper's network
+#endif
+
     // No model: the message says where it looked.
     r = run({"export", "--to", onnx.string(), "--out", out.string()}, tmp.path);
     CHECK(r.status != 0);

@@ -131,8 +131,9 @@ void add_options(CLI::App& app, Settings& s, const std::string& command) {
         ->type_name("N")
         ->check(whole_number<std::int64_t>(1, most_images));
     app.add_option("--model", s.model,
-                   "Weights for evaluate/explain/predict/export (default: OUT/model.safetensors): a cnnlite model file, or "
-                   "the paper network's weights saved by PyTorch (safetensors.torch.save_file of its state_dict)")
+                   "Weights for evaluate/explain/predict/export (default: OUT/model.safetensors): a cnnlite model file, "
+                   "--arch's weights saved by PyTorch (safetensors.torch.save_file of its state_dict), or Keras "
+                   "weights (.weights.h5 of Keras 3, .h5 of Keras 2; builds with the Keras component)")
         ->type_name("FILE");
     app.add_option("--rename", s.rename,
                    "For PyTorch weights: read the file's module FILE_MODULE (a tensor name before its last '.') as "

@@ -15,6 +15,7 @@
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/threading.hpp"
 #include "cnnlite/core/files.hpp"
+#include "cnnlite/io/keras_weights.hpp"
 #include "cnnlite/io/model_file.hpp"
 
 #include "pipeline.hpp"
@@ -67,11 +68,35 @@ cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage, con
     return data;
 }
 
+bool is_keras_weights_file(const fs::path& path) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return false;
+    const cnnlite::InputFile file(path.string(), "model file");
+    return file.size() >= 8 && file.read_string(8, 0) == std::string("\x89HDF\r\n\x1a\n", 8);
+}
+
 cnnlite::Model<float> load_trained_model(const Settings& s, const fs::path& path, const std::string& stage) {
     std::error_code ec;
     if (!fs::exists(path, ec))
         cnnlite::fail("no trained model at '", path.string(), "': run `fashion_mnist train --out ", s.out,
                       "` first, or name a model file with --model FILE");
+    if (is_keras_weights_file(path)) {
+        // Keras weights (recognised by HDF5's signature, whatever the extension): the network
+        // is --arch's, the paper's by default, whose layers carry Keras' names.
+#if defined(CNNLITE_WITH_KERAS) && CNNLITE_WITH_KERAS
+        cnnlite::check(s.rename.empty(), "--rename is for PyTorch's weights files; '", path.string(),
+                       "' holds Keras weights, matched by Keras' layer names");
+        const std::string arch = s.arch_or_default();
+        say(s, stage, "Keras weights (HDF5): loading them into the " + arch + " network");
+        cnnlite::Model<float> model = architecture(arch).build(0);
+        cnnlite::load_keras_weights(model, path.string());
+        return model;
+#else
+        cnnlite::fail("'", path.string(), "' holds Keras weights (an HDF5 file), and this fashion_mnist was built "
+                      "without the Keras component: configure cnnlite with -DCNNLITE_WITH_KERAS=ON (Meson: "
+                      "-Dkeras=enabled; Debian: apt-get install libhdf5-dev) and build it again");
+#endif
+    }
     say(s, stage, "loading the model " + path.string());
     const cnnlite::SafetensorsFile file = cnnlite::SafetensorsFile::load(path.string());
     if (cnnlite::has_architecture(file)) {
@@ -117,7 +142,7 @@ std::string recorded_arch(const Settings& s) {
 Recipe recorded_recipe(const Settings& s, const fs::path& path) {
     Recipe recipe = s.recipe;
     std::error_code ec;
-    if (!fs::exists(path, ec)) return recipe;
+    if (!fs::exists(path, ec) || is_keras_weights_file(path)) return recipe;
     const cnnlite::SafetensorsFile file = cnnlite::SafetensorsFile::load(path.string());
     const auto it = file.metadata().find(recipe_key);
     if (it == file.metadata().end()) return recipe;

@@ -173,8 +173,11 @@ std::string with_commas(std::int64_t n);
 cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage,
                                 const cnnlite::FashionMnistLimits& limits = {});
 
+/// Whether `path` is an HDF5 file (Keras' weights), by its first bytes.
+bool is_keras_weights_file(const fs::path& path);
 /// Loads the network in `path`: a cnnlite model file (its architecture decides; --arch must
-/// agree) or weights only (loaded into --arch's network, the paper's by default).
+/// agree), or weights only, PyTorch's safetensors or Keras' HDF5 (loaded into --arch's network,
+/// the paper's by default).
 cnnlite::Model<float> load_trained_model(const Settings& s, const fs::path& path, const std::string& stage);
 /// The architecture recorded by the run that evaluate, explain, predict, summary and train
 /// --resume continue: the model file's (--model or OUT's), or for --resume the checkpoint's;
