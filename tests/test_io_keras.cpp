@@ -164,6 +164,20 @@ TEST_CASE("Keras layouts: HWIO kernels, [in, out] Dense kernels, Flatten rows in
             for (int hw = 0; hw < 4; ++hw)  // cnnlite column c * 4 + hw is Keras row hw * 2 + c
                 CHECK(d[u * 8 + c * 4 + hw] == static_cast<float>((hw * 2 + c) * 3 + u + 1));
 
+    // tf.keras 2.13-2.15 write the same format under _layer_checkpoint_dependencies/.
+    Sequential<float> twin({3, 3, 3}, 2);
+    twin.add(Conv2D<float>(2, 2));
+    twin.add(Flatten<float>());
+    twin.add(Dense<float>(3));
+    const fs::path keras215 = dir.path / "keras215.weights.h5";
+    write_hand_file(keras215, {{"_layer_checkpoint_dependencies/conv2d/vars/0", {2, 2, 3, 2}, counting(24)},
+                               {"_layer_checkpoint_dependencies/conv2d/vars/1", {2}, {0.5f, -0.5f}},
+                               {"_layer_checkpoint_dependencies/dense/vars/0", {8, 3}, counting(24)},
+                               {"_layer_checkpoint_dependencies/dense/vars/1", {3}, {1, 2, 3}}});
+    load_keras_weights(twin, keras215.string());
+    for (std::size_t i = 0; i < model.parameters().size(); ++i)
+        CHECK(max_difference(model.parameters()[i].variable.value(), twin.parameters()[i].variable.value()) == 0.0f);
+
     // Saving writes the same layout back: the file cnnlite writes, read by hand.
     const fs::path saved = dir.path / "saved.weights.h5";
     save_keras_weights(model, saved.string());

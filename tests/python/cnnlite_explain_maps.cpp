@@ -14,6 +14,8 @@
 //     --baseline B    ig: black (0, the default) or a number: every element of the baseline image
 //     --dtype D       float (default) | double: the type the model is loaded and run in
 //     --chunk N       images per forward/backward pass (default 256)
+//     --keras-paper   MODEL is Keras weights (HDF5) of the paper's network, loaded into
+//                     cnnlite's (builds with CNNLITE_WITH_KERAS; keras_paper_parity.py)
 // IMAGES.npy holds [N, C, H, W] float32 or float64 values (pixel / 255 for Fashion-MNIST).
 //
 // Writes into OUT_DIR (created if missing), every array float32:
@@ -32,6 +34,7 @@
 //                      targets and predicted classes
 // Exit status: 0 done, 1 error (message on stderr), 2 bad command line.
 #include <cnnlite/cnnlite.hpp>
+#include <cnnlite/io/keras_weights.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -52,13 +55,14 @@ struct Settings {
     int steps = 32;
     double baseline = 0;
     bool use_double = false;
+    bool keras_paper = false;
     std::int64_t chunk = 256;
 };
 
 const char* const usage =
     "usage: cnnlite_explain_maps MODEL.safetensors IMAGES.npy gradcam|hirescam|layercam|ig OUT_DIR\n"
     "       [--layer NAME] [--targets predicted|C|C1,C2,...] [--score probability|logit] [--steps N]\n"
-    "       [--baseline black|VALUE] [--dtype float|double] [--chunk N]\n";
+    "       [--baseline black|VALUE] [--dtype float|double] [--chunk N] [--keras-paper]\n";
 
 struct UsageError {
     std::string message;
@@ -83,6 +87,10 @@ Settings parse(int argc, char** argv) {
         const std::string arg = argv[i];
         if (arg.rfind("--", 0) != 0) {
             positional.push_back(arg);
+            continue;
+        }
+        if (arg == "--keras-paper") {
+            s.keras_paper = true;
             continue;
         }
         if (i + 1 >= argc) throw UsageError{arg + " needs a value"};
@@ -147,9 +155,22 @@ Tensor<float> as_float(const Tensor<T>& t) {
     else return t.template cast<float>();
 }
 
+/// The model file, or with --keras-paper the paper's network with Keras' weights.
+template <class T>
+Model<T> load(const Settings& s) {
+    if (!s.keras_paper) return load_model<T>(s.model);
+#if defined(CNNLITE_WITH_KERAS) && CNNLITE_WITH_KERAS
+    Model<T> model = fashion_mnist_cnn<T>(0);
+    load_keras_weights(model, s.model);
+    return model;
+#else
+    fail("--keras-paper needs cnnlite's Keras component: build with -DCNNLITE_WITH_KERAS=ON");
+#endif
+}
+
 template <class T>
 int run(const Settings& s) {
-    const Model<T> model = load_model<T>(s.model);
+    const Model<T> model = load<T>(s);
     const Tensor<double> loaded = load_npy<double>(s.images);
     const Tensor<T> images = loaded.template cast<T>();
     const explain::Target target = parse_targets(s.targets, images.rank() > 0 ? images.dim(0) : 0);

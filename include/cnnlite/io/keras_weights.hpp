@@ -3,9 +3,10 @@
 // and save_keras_weights() writes a cnnlite model's weights for Keras' model.load_weights().
 //
 // Files: Keras 3's `.weights.h5` (model.save_weights; each layer's variables are the datasets
-// layers/<name>/vars/0, 1, ...) and the legacy HDF5 weights of Keras 2 (`.h5`, tf.keras 2.x:
-// groups <name>/<name>/kernel:0, listed by the attributes layer_names and weight_names) are
-// read; the Keras 3 layout is written. Layouts: Keras convolution kernels are HWIO (cnnlite:
+// layers/<name>/vars/0, 1, ...; tf.keras 2.13-2.15 write the same format under
+// _layer_checkpoint_dependencies/<name>/vars) and the legacy HDF5 weights of Keras 2 (`.h5`,
+// tf.keras 2.x: groups <name>/<name>/kernel:0, listed by the attributes layer_names and
+// weight_names) are read; the Keras 3 layout is written. Layouts: Keras convolution kernels are HWIO (cnnlite:
 // OIHW), Dense kernels [in, out] (cnnlite: [out, in]), and Keras flattens feature maps in
 // H, W, C order (cnnlite: C, H, W), so the rows of a Dense kernel fed by a Flatten of [C, H, W]
 // maps are permuted. docs/model_format.md ("Keras weights") has the table.
@@ -340,7 +341,13 @@ void load_keras_weights(const Model<T>& model, const std::string& path) {
                   "load_keras_weights: T must be float or double");
     const detail::H5Quiet quiet;
     const detail::H5Handle file = detail::open_keras_file(path);
-    const bool keras3 = detail::h5_exists(file.get(), "layers");
+    // Keras 3 keeps each layer's variables under layers/<name>/vars; the same format written by
+    // tf.keras 2.13-2.15 (a .weights.h5 name) under _layer_checkpoint_dependencies/<name>/vars.
+    const std::string vars_root = detail::h5_exists(file.get(), "layers") ? "layers"
+                                  : detail::h5_exists(file.get(), "_layer_checkpoint_dependencies")
+                                      ? "_layer_checkpoint_dependencies"
+                                      : "";
+    const bool keras3 = !vars_root.empty();
     const bool keras2 = !keras3 && H5Aexists(file.get(), "layer_names") > 0;
     check(keras3 || keras2, "Keras weights '", path,
           "': neither Keras 3's layout (a group 'layers') nor Keras 2's (an attribute 'layer_names')");
@@ -352,7 +359,7 @@ void load_keras_weights(const Model<T>& model, const std::string& path) {
         if (vars.empty()) continue;
         std::vector<std::string> sources;
         if (keras3) {
-            const std::string group = "layers/" + name + "/vars";
+            const std::string group = vars_root + "/" + name + "/vars";
             check(detail::h5_exists(file.get(), group), "Keras weights '", path, "': no weights for layer '", name,
                   "' (", model.layer(i).type(), "): the file has no group ", group);
             for (std::size_t v = 0; v < vars.size(); ++v) sources.push_back(group + "/" + std::to_string(v));
