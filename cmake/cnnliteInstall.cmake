@@ -50,9 +50,9 @@ if(CNNLITE_WITH_ONNX)
     string(APPEND CNNLITE_PC_LIBS " -lonnx_proto -lprotobuf")
 endif()
 if(CNNLITE_WITH_KERAS)
-    # hdf5.pc (Debian's serial HDF5) is listed in Requires (cnnlite.pc.in).
+    # hdf5.pc (Debian's serial HDF5) and libzip.pc are listed in Requires (cnnlite.pc.in).
     string(APPEND CNNLITE_PC_CFLAGS " -DCNNLITE_WITH_KERAS=1")
-    set(CNNLITE_PC_REQUIRES_KERAS " hdf5")
+    set(CNNLITE_PC_REQUIRES_KERAS " hdf5 libzip")
 endif()
 # The path from the .pc file's folder back to the prefix, so the file stays valid when the
 # installed tree is moved (pkg-config defines ${pcfiledir}).

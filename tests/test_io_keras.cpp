@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -117,11 +118,11 @@ std::vector<float> counting(std::size_t n) {
 
 }  // namespace
 
-TEST_CASE("weights saved by Keras 3 and by Keras 2 predict in cnnlite what they predicted in Keras") {
+TEST_CASE("weights saved by Keras 3 (.weights.h5, .keras) and by Keras 2 predict in cnnlite what they predicted in Keras") {
     const Tensor<float> images = fixture_images(100);
     const Tensor<float> expected = load_npy<float>((keras_fixtures / "probabilities.npy").string());
     REQUIRE(expected.shape() == Shape{100, 10});
-    for (const char* file : {"keras3.weights.h5", "keras2.h5"}) {
+    for (const char* file : {"keras3.weights.h5", "keras2.h5", "keras3.keras"}) {
         CAPTURE(file);
         Sequential<float> model = fixture_network();
         const Tensor<float> before = model.predict(images);
@@ -235,7 +236,7 @@ TEST_CASE("bad Keras files are refused with a message naming the file, layer and
     std::string m = refused(dir.path / "missing.weights.h5");
     CHECK(contains(m, "missing.weights.h5"));
     std::ofstream(dir.path / "text.h5") << "not an HDF5 file at all";
-    CHECK(contains(refused(dir.path / "text.h5"), "is not an HDF5 file"));
+    CHECK(contains(refused(dir.path / "text.h5"), "is neither an HDF5 file"));
     {  // the first kilobyte of a real file: the signature is right, the rest is gone
         std::ifstream in(keras_fixtures / "keras3.weights.h5", std::ios::binary);
         std::string head(1024, '\0');
@@ -244,6 +245,29 @@ TEST_CASE("bad Keras files are refused with a message naming the file, layer and
     }
     m = refused(dir.path / "truncated.weights.h5");
     CHECK(contains(m, "truncated.weights.h5"));
+
+    {  // a .keras archive cut short: libzip finds no central directory
+        std::ifstream in(keras_fixtures / "keras3.keras", std::ios::binary);
+        std::string head(20000, '\0');
+        in.read(&head[0], 20000);
+        std::ofstream(dir.path / "cut.keras", std::ios::binary) << head;
+    }
+    m = refused(dir.path / "cut.keras");
+    CHECK(contains(m, "cut.keras"));
+    CHECK(contains(m, "is not a readable zip file"));
+
+    // The same bytes from memory: what a reader of archives or network streams hands over.
+    {
+        std::ifstream in(keras_fixtures / "keras3.weights.h5", std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        Sequential<float> from_memory = fixture_network();
+        load_keras_weights(from_memory, bytes.data(), bytes.size(), "in memory");
+        Sequential<float> from_file = fixture_network();
+        load_keras_weights(from_file, (keras_fixtures / "keras3.weights.h5").string());
+        CHECK(max_difference(from_memory.predict(x), from_file.predict(x)) == 0.0f);
+        m = error_of([&] { load_keras_weights(from_memory, bytes.data(), bytes.size() / 3, "a third"); });
+        CHECK(contains(m, "'a third'"));
+    }
 
     // A layer's weights missing, a shape that is not the model's, a variable too many.
     write_hand_file(dir.path / "no_dense.weights.h5", {{"layers/conv2d/vars/0", {3, 3, 1, 4}, counting(36)},

@@ -6,6 +6,7 @@ loads the weights cnnlite writes.
              BatchNormalization, MaxPooling2D, Dropout, Flatten, Dense with softmax) for one epoch
              on data/fixtures (2,000 images, seed 0) and writes into DIR:
                keras3.weights.h5   model.save_weights() of the running Keras (Keras 3 layout)
+               keras3.keras        model.save() of the same (a zip holding model.weights.h5)
                probabilities.npy   float32 [100, 10] Keras' predictions on the first 100
                                    fixture test images (pixel / 255)
                versions.txt        the TensorFlow and Keras versions that wrote them
@@ -73,6 +74,7 @@ def make(folder):
         saved = network()  # without the optimiser's variables, which fit() adds to the model's file
         saved.set_weights(model.get_weights())
         saved.save_weights(os.path.join(folder, "keras3.weights.h5"))
+        saved.save(os.path.join(folder, "keras3.keras"))
         np.save(os.path.join(folder, "probabilities.npy"), model.predict(test, verbose=0).astype(np.float32))
     else:
         # Keras 2 cannot read Keras 3's file: the weights are copied in through h5py, then saved

@@ -2,20 +2,24 @@
 // of the same architecture (same layer names, as Keras gives them: conv2d, dense, dense_1, ...),
 // and save_keras_weights() writes a cnnlite model's weights for Keras' model.load_weights().
 //
-// Files: Keras 3's `.weights.h5` (model.save_weights; each layer's variables are the datasets
-// layers/<name>/vars/0, 1, ...; tf.keras 2.13-2.15 write the same format under
-// _layer_checkpoint_dependencies/<name>/vars) and the legacy HDF5 weights of Keras 2 (`.h5`,
-// tf.keras 2.x: groups <name>/<name>/kernel:0, listed by the attributes layer_names and
-// weight_names) are read; the Keras 3 layout is written. Layouts: Keras convolution kernels are HWIO (cnnlite:
-// OIHW), Dense kernels [in, out] (cnnlite: [out, in]), and Keras flattens feature maps in
-// H, W, C order (cnnlite: C, H, W), so the rows of a Dense kernel fed by a Flatten of [C, H, W]
-// maps are permuted. docs/model_format.md ("Keras weights") has the table.
+// Read: Keras 3's `.weights.h5` (model.save_weights; each layer's variables are the datasets
+// layers/<name>/vars/0, 1, ...), the same format as tf.keras 2.13-2.15 write it (under
+// _layer_checkpoint_dependencies/<name>/vars), the legacy HDF5 weights of Keras 2 (`.h5`: groups
+// <name>/<name>/kernel:0, listed by the attributes layer_names and weight_names), and Keras 3's
+// `.keras` archives (a zip whose model.weights.h5 is read). Written: the Keras 3 layout. Keras
+// convolution kernels are HWIO (cnnlite: OIHW), Dense kernels [in, out] (cnnlite: [out, in]),
+// and Keras flattens feature maps in H, W, C order (cnnlite: C, H, W), so the rows of a Dense
+// kernel fed by a Flatten of [C, H, W] maps are permuted. docs/model_format.md ("Keras
+// weights") has the table.
 //
 // Optional, like io/onnx_export.hpp: usable only when cnnlite is built with its Keras component
-// (CMake -DCNNLITE_WITH_KERAS=ON, Meson -Dkeras=enabled: Debian's libhdf5-dev), which defines
-// CNNLITE_WITH_KERAS; otherwise calling these functions stops the compilation with a message.
+// (CMake -DCNNLITE_WITH_KERAS=ON, Meson -Dkeras=enabled: Debian's libhdf5-dev and libzip-dev),
+// which defines CNNLITE_WITH_KERAS; otherwise calling these functions stops the compilation
+// with a message.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -29,6 +33,7 @@
 #if defined(CNNLITE_WITH_KERAS) && CNNLITE_WITH_KERAS
 
 #include <hdf5.h>
+#include <zip.h>
 
 namespace cnnlite {
 
@@ -314,33 +319,75 @@ std::vector<T> cnnlite_to_keras(const KerasVariable<T>& v) {
     return keras;
 }
 
-/// Opens an HDF5 file for reading, after checking that it exists and starts with HDF5's
-/// signature (so that a wrong file gets a plain message, not a library error stack).
-inline H5Handle open_keras_file(const std::string& path) {
-    {
-        const InputFile file(path, "Keras weights file");
-        static const char signature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
-        check(file.size() >= 8 && file.read_string(8, 0) == std::string(signature, 8), "Keras weights '", path,
-              "' is not an HDF5 file (a .keras archive is a zip: its model.weights.h5 is the weights file)");
-    }
-    H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-    check(file.valid(), "Keras weights '", path, "': HDF5 cannot open it (truncated or damaged)");
+/// The first bytes of an HDF5 file, and of a zip archive (a .keras file).
+inline const std::string& hdf5_signature() {
+    static const std::string signature("\x89HDF\r\n\x1a\n", 8);
+    return signature;
+}
+inline const std::string& zip_signature() {
+    static const std::string signature("PK\x03\x04", 4);
+    return signature;
+}
+
+/// Opens HDF5 bytes held in memory (HDF5's core driver over a copy of them); `name` is what
+/// errors call the file.
+inline H5Handle open_keras_image(const void* data, std::size_t size, const std::string& name) {
+    check(size >= 8 && std::memcmp(data, hdf5_signature().data(), 8) == 0, "Keras weights '", name,
+          "' is not an HDF5 file");
+    const H5Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    check(access.valid() && H5Pset_fapl_core(access.get(), 1 << 20, 0) >= 0 &&
+              H5Pset_file_image(access.get(), const_cast<void*>(data), size) >= 0,
+          "Keras weights '", name, "': HDF5's in-memory driver is unavailable");
+    static std::atomic<unsigned> counter{0};
+    const std::string unique = "cnnlite-keras-image-" + std::to_string(counter.fetch_add(1));
+    H5Handle file(H5Fopen(unique.c_str(), H5F_ACC_RDONLY, access.get()), H5Fclose);
+    check(file.valid(), "Keras weights '", name, "': HDF5 cannot open it (truncated or damaged)");
     return file;
 }
 
+/// The bytes of a .keras archive's model.weights.h5, read with libzip; at most `max_bytes`.
+inline std::vector<std::uint8_t> keras_archive_weights(const std::string& path, std::uint64_t max_bytes) {
+    int error = 0;
+    zip_t* archive = zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &error);
+    if (!archive) {
+        zip_error_t z;
+        zip_error_init_with_code(&z, error);
+        const std::string why = zip_error_strerror(&z);
+        zip_error_fini(&z);
+        fail("Keras archive '", path, "' is not a readable zip file: ", why);
+    }
+    struct Closer {
+        zip_t* a;
+        ~Closer() { zip_discard(a); }
+    } closer{archive};
+    zip_stat_t entry;
+    zip_stat_init(&entry);
+    check(zip_stat(archive, "model.weights.h5", 0, &entry) == 0 && (entry.valid & ZIP_STAT_SIZE), "Keras archive '",
+          path, "' has no model.weights.h5 (a .keras file of Keras 3 holds one)");
+    check(entry.size <= max_bytes, "Keras archive '", path, "': model.weights.h5 would be ", entry.size,
+          " bytes uncompressed, more than the limit of ", max_bytes);
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(entry.size));
+    zip_file_t* file = zip_fopen(archive, "model.weights.h5", 0);
+    check(file != nullptr, "Keras archive '", path, "': cannot open model.weights.h5: ", zip_strerror(archive));
+    const zip_int64_t got = zip_fread(file, bytes.data(), bytes.size());
+    const bool complete = got >= 0 && static_cast<zip_uint64_t>(got) == entry.size;
+    zip_fclose(file);  // verifies the CRC of what was read
+    check(complete, "Keras archive '", path, "': model.weights.h5 is damaged (", got, " of ", entry.size,
+          " bytes read)");
+    return bytes;
+}
+
+template <class T>
+void load_keras_weights_from(const Model<T>& model, const H5Handle& file, const std::string& path);
+
 }  // namespace detail
 
-/// Loads the Keras weights in `path` into `model`, whose layers must carry the Keras model's
-/// layer names and shapes. Every Conv2D, Dense and BatchNormalization layer of the model must
-/// find its variables in the file (an error names the layer, dataset and shapes); layers of the
-/// file that the model lacks are ignored (Keras' InputLayer, ...). BatchNormalization's
-/// num_batches_tracked, which Keras does not keep, is left as it is.
+namespace detail {
+
+/// Reads the weights of every layer of `model` from the open HDF5 file (Keras 3, tf.keras
+/// 2.13-2.15 or Keras 2 layout) and, once all are read and checked, copies them into the model.
 template <class T>
-void load_keras_weights(const Model<T>& model, const std::string& path) {
-    static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
-                  "load_keras_weights: T must be float or double");
-    const detail::H5Quiet quiet;
-    const detail::H5Handle file = detail::open_keras_file(path);
+void load_keras_weights_from(const Model<T>& model, const H5Handle& file, const std::string& path) {
     // Keras 3 keeps each layer's variables under layers/<name>/vars; the same format written by
     // tf.keras 2.13-2.15 (a .weights.h5 name) under _layer_checkpoint_dependencies/<name>/vars.
     const std::string vars_root = detail::h5_exists(file.get(), "layers") ? "layers"
@@ -388,6 +435,51 @@ void load_keras_weights(const Model<T>& model, const std::string& path) {
                                                                      "layer '" + name + "' " + vars[v].keras_name));
     }
     for (const auto& [var, keras] : values) detail::keras_to_cnnlite(var, keras);
+}
+
+}  // namespace detail
+
+/// Largest model.weights.h5 that load_keras_weights() unpacks from a .keras archive (16 GiB).
+constexpr std::uint64_t keras_archive_max_bytes = std::uint64_t(16) << 30;
+
+/// Loads the Keras weights in `path` into `model`, whose layers must carry the Keras model's
+/// layer names and shapes: an HDF5 weights file (Keras 3's .weights.h5, tf.keras 2's .h5) or a
+/// Keras 3 .keras archive (its model.weights.h5), recognised by content. Every Conv2D, Dense and
+/// BatchNormalization layer of the model must find its variables in the file (an error names
+/// the layer, dataset and shapes); layers of the file that the model lacks are ignored (Keras'
+/// InputLayer, ...). BatchNormalization's num_batches_tracked, which Keras does not keep, is
+/// left as it is. A refused file leaves the model unchanged.
+template <class T>
+void load_keras_weights(const Model<T>& model, const std::string& path) {
+    static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
+                  "load_keras_weights: T must be float or double");
+    const detail::H5Quiet quiet;
+    std::string head;
+    {
+        const InputFile file(path, "Keras weights file");
+        head = file.read_string(static_cast<std::size_t>(std::min<std::uint64_t>(file.size(), 8)), 0);
+    }
+    if (head.compare(0, 4, detail::zip_signature()) == 0) {
+        const std::vector<std::uint8_t> bytes = detail::keras_archive_weights(path, keras_archive_max_bytes);
+        const std::string name = path + ":model.weights.h5";
+        detail::load_keras_weights_from(model, detail::open_keras_image(bytes.data(), bytes.size(), name), name);
+        return;
+    }
+    check(head == detail::hdf5_signature(), "Keras weights '", path,
+          "' is neither an HDF5 file (.weights.h5, .h5) nor a .keras archive");
+    const detail::H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    check(file.valid(), "Keras weights '", path, "': HDF5 cannot open it (truncated or damaged)");
+    detail::load_keras_weights_from(model, file, path);
+}
+
+/// load_keras_weights() from the bytes of an HDF5 weights file held in memory; `name` is what
+/// errors call it.
+template <class T>
+void load_keras_weights(const Model<T>& model, const void* data, std::size_t size, const std::string& name) {
+    static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
+                  "load_keras_weights: T must be float or double");
+    const detail::H5Quiet quiet;
+    detail::load_keras_weights_from(model, detail::open_keras_image(data, size, name), name);
 }
 
 /// Writes the weights of `model` to `path` in Keras 3's `.weights.h5` layout (float32), for
