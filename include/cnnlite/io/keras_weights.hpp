@@ -92,39 +92,6 @@ inline bool h5_exists(hid_t file, const std::string& path) {
     }
 }
 
-/// The strings of a string-array attribute (Keras 2's layer_names, weight_names), fixed or
-/// variable length; an empty list when the attribute is absent or holds no strings.
-inline std::vector<std::string> h5_string_list(hid_t object, const char* name, const std::string& where) {
-    std::vector<std::string> out;
-    if (H5Aexists(object, name) <= 0) return out;
-    H5Handle attr(H5Aopen(object, name, H5P_DEFAULT), H5Aclose);
-    check(attr.valid(), where, ": cannot open the attribute ", name);
-    H5Handle type(H5Aget_type(attr.get()), H5Tclose);
-    H5Handle space(H5Aget_space(attr.get()), H5Sclose);
-    check(type.valid() && space.valid(), where, ": cannot read the attribute ", name);
-    if (H5Tget_class(type.get()) != H5T_STRING) return out;  // Keras 2 writes an empty float array
-    const hssize_t count = H5Sget_simple_extent_npoints(space.get());
-    check(count >= 0 && count <= 100000, where, ": attribute ", name, " holds ", count, " strings");
-    if (H5Tis_variable_str(type.get()) > 0) {
-        H5Handle memtype(H5Tcopy(H5T_C_S1), H5Tclose);
-        H5Tset_size(memtype.get(), H5T_VARIABLE);
-        std::vector<char*> strings(static_cast<std::size_t>(count), nullptr);
-        check(H5Aread(attr.get(), memtype.get(), strings.data()) >= 0, where, ": cannot read the attribute ", name);
-        for (char* s : strings) out.emplace_back(s ? s : "");
-        H5Dvlen_reclaim(memtype.get(), space.get(), H5P_DEFAULT, strings.data());
-    } else {
-        const std::size_t size = H5Tget_size(type.get());
-        check(size >= 1 && size <= 4096, where, ": attribute ", name, " has strings of ", size, " bytes");
-        std::vector<char> buffer(size * static_cast<std::size_t>(count) + 1, '\0');
-        check(H5Aread(attr.get(), type.get(), buffer.data()) >= 0, where, ": cannot read the attribute ", name);
-        for (hssize_t i = 0; i < count; ++i) {
-            const char* s = buffer.data() + static_cast<std::size_t>(i) * size;
-            out.emplace_back(s, strnlen(s, size));
-        }
-    }
-    return out;
-}
-
 /// Reads the floating-point dataset at `path` into a row-major buffer after checking that its
 /// shape is `expected` (in Keras' layout); the error names the file, the dataset and both shapes.
 template <class T>
@@ -413,22 +380,19 @@ void load_keras_weights_from(const Model<T>& model, const H5Handle& file, const 
             check(!detail::h5_exists(file.get(), group + "/" + std::to_string(vars.size())), "Keras weights '", path,
                   "': layer '", name, "' has more variables in the file than the model's ", vars.size());
         } else {
-            check(detail::h5_exists(file.get(), name), "Keras weights '", path, "': no weights for layer '", name,
-                  "' (", model.layer(i).type(), ")");
-            const detail::H5Handle group(H5Gopen2(file.get(), name.c_str(), H5P_DEFAULT), H5Gclose);
-            check(group.valid(), "Keras weights '", path, "': '", name, "' is not a group");
-            const std::vector<std::string> names =
-                detail::h5_string_list(group.get(), "weight_names", "Keras weights '" + path + "', layer '" + name + "'");
-            check(names.size() == vars.size(), "Keras weights '", path, "': layer '", name, "' has ", names.size(),
+            // Keras 2 stores <name>/<name>/<variable>:0 and lists the names in an attribute
+            // (weight_names); the names are known per layer type, so the datasets are opened
+            // directly: reading variable-length strings of a damaged file can hang HDF5 1.10.
+            const std::string group = name + "/" + name;
+            check(detail::h5_exists(file.get(), group), "Keras weights '", path, "': no weights for layer '", name,
+                  "' (", model.layer(i).type(), "): the file has no group ", group);
+            const detail::H5Handle opened(H5Gopen2(file.get(), group.c_str(), H5P_DEFAULT), H5Gclose);
+            H5G_info_t info{};
+            check(opened.valid() && H5Gget_info(opened.get(), &info) >= 0, "Keras weights '", path, "': ", group,
+                  " is not a group");
+            check(info.nlinks == vars.size(), "Keras weights '", path, "': layer '", name, "' has ", info.nlinks,
                   " weights in the file and ", vars.size(), " in the model");
-            for (std::size_t v = 0; v < vars.size(); ++v) {
-                const std::string& weight = names[v];
-                const std::string suffix = vars[v].keras_name;
-                check(weight.size() >= suffix.size() && weight.compare(weight.size() - suffix.size(), suffix.size(), suffix) == 0,
-                      "Keras weights '", path, "': layer '", name, "' weight ", v, " is '", weight, "', expected '.../",
-                      suffix, "'");
-                sources.push_back(name + "/" + weight);
-            }
+            for (const auto& v : vars) sources.push_back(group + "/" + v.keras_name);
         }
         for (std::size_t v = 0; v < vars.size(); ++v)
             values.emplace_back(vars[v], detail::h5_read_floats<T>(file.get(), sources[v], vars[v].keras_shape, path,
