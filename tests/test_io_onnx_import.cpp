@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -656,6 +657,84 @@ TEST_CASE("an imported network fine-tunes (the loss falls) and saves as a cnnlit
     const Model<float> reloaded = load_model<float>(dir.file("tuned.safetensors"));
     const Tensor<float> images = data.train.images().rows(0, 8);
     CHECK(max_difference(model.predict(images), reloaded.predict(images)) == 0);
+}
+
+// --- a network trained and exported by PyTorch -------------------------------------------------
+
+namespace {
+
+std::string fixture(const std::string& name) {
+    return std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/onnx/" + name;
+}
+
+// The integer after "key": in the fixture's JSON summary.
+std::int64_t json_integer(const std::string& path, const std::string& key) {
+    std::ifstream in(path);
+    REQUIRE(in);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::size_t at = text.find("\"" + key + "\": ");
+    REQUIRE(at != std::string::npos);
+    return std::stoll(text.substr(at + key.size() + 4));
+}
+
+std::int64_t correct(const Tensor<float>& probabilities, const std::vector<int>& labels) {
+    const std::int64_t n = probabilities.shape()[0], classes = probabilities.shape()[1];
+    std::int64_t right = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float* row = probabilities.data() + i * classes;
+        right += std::max_element(row, row + classes) - row == labels[static_cast<std::size_t>(i)];
+    }
+    return right;
+}
+
+}  // namespace
+
+TEST_CASE("a CNN trained and exported by PyTorch predicts PyTorch's probabilities, fine-tunes and saves") {
+    FashionMnistLimits limits;
+    limits.train_images = 512;
+    limits.test_images = 500;
+    const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures", limits);
+    const Tensor<float> expected = load_npy<float>(fixture("fashion_cnn_probabilities.npy"));
+    REQUIRE(expected.shape() == Shape{500, 10});
+    const std::vector<int>& labels = data.test.labels();
+    const std::int64_t torch_correct = json_integer(fixture("fashion_cnn.json"), "correct");
+    CHECK(correct(expected, labels) == torch_correct);
+
+    // Both of PyTorch's exporters: torch.export-based at opset 18, TorchScript at opset 17.
+    for (const std::string file : {"fashion_cnn.onnx", "fashion_cnn_opset17.onnx"}) {
+        CAPTURE(file);
+        Model<float> model = load_onnx<float>(fixture(file));
+        CHECK(model.input_shape() == Shape{1, 28, 28});
+        CHECK(model.output_shape() == Shape{10});
+        CHECK(model.ends_in_softmax());
+        std::size_t batch_norms = 0, convs = 0;
+        for (std::size_t i = 0; i < model.size(); ++i) {
+            batch_norms += std::string(model.layer(i).type()) == "BatchNormalization";
+            convs += std::string(model.layer(i).type()) == "Conv2D";
+        }
+        CHECK(batch_norms == 1);
+        CHECK(convs == 3);
+        const Tensor<float> probabilities = model.predict(data.test.images());
+        CHECK(max_difference(probabilities, expected) < 1e-5);
+        CHECK(correct(probabilities, labels) == torch_correct);
+
+        // One short epoch on 512 training images lowers their loss; the result saves as a
+        // cnnlite model file that predicts the same.
+        const double before = evaluate(model, data.train, EvaluateOptions{}).loss;
+        AdamOptions adam;
+        adam.learning_rate = 5e-4;
+        Adam<float> optimizer(model.trainable_variables(), adam);
+        FitOptions options;
+        options.batch_size = 32;
+        options.verbosity = Verbosity::silent;
+        fit(model, optimizer, data.train, nullptr, options);
+        const double after = evaluate(model, data.train, EvaluateOptions{}).loss;
+        CHECK(after < before);
+        TempDir dir;
+        save_model(model, dir.file("tuned.safetensors"));
+        const Model<float> reloaded = load_model<float>(dir.file("tuned.safetensors"));
+        CHECK(max_difference(model.predict(data.test.images()), reloaded.predict(data.test.images())) == 0);
+    }
 }
 }  // namespace test_io_onnx_import
 
