@@ -173,7 +173,7 @@ private:
               onnx_type_name(type.elem_type()), "; only FLOAT is supported");
         check(type.has_shape(), what, " has no shape");
         const int rank = type.shape().dim_size();
-        check(rank >= 2 && rank <= 4, what, " has rank ", rank, "; supported: [batch, features] and [batch, C, H, W]");
+        check(rank == 2 || rank == 4, what, " has rank ", rank, "; supported: [batch, features] and [batch, C, H, W]");
         std::vector<std::int64_t> dims;
         for (int i = 1; i < rank; ++i) {
             const auto& d = type.shape().dim(i);
