@@ -455,6 +455,56 @@ TEST_CASE("Add and Concat of branches, Identity, Dropout, and Reshape to [batch,
     check_close(m.predict(x), expected);
 }
 
+TEST_CASE("ReduceMean and ReduceMax over H and W, merged with a whole-plane MaxPool, and Softplus' threshold") {
+    // PyTorch's torch.export-based exporter writes adaptive pooling to 1 x 1 as ReduceMean /
+    // ReduceMax and softplus as Where(x > 20, x, Softplus(x)); its TorchScript exporter writes
+    // adaptive max pooling as a MaxPool over the whole plane, which cnnlite holds as [C, 1, 1].
+    GraphBuilder b({2, 3, 3});
+    b.node("Softplus", "softplus", {"x"}, {"sp"});
+    b.node("Greater", "greater", {"x", "threshold"}, {"big"});
+    b.weights("threshold", {}, {20.0f});
+    b.node("Where", "where", {"big", "x", "sp"}, {"s"});
+    b.node("ReduceMean", "mean", {"s", "axes"}, {"m"});
+    b.ints("axes", {-1, -2});
+    auto& mx = b.node("ReduceMax", "max", {"s"}, {"r"});
+    set_ints(mx, "axes", {2, 3});
+    auto& whole = b.node("MaxPool", "plane", {"s"}, {"p"});
+    set_ints(whole, "kernel_shape", {3, 3});
+    auto& cat = b.node("Concat", "join", {"m", "r", "p"}, {"c"});
+    set_int(cat, "axis", 1);
+    b.node("Flatten", "flat", {"c"}, {"y"});
+    b.output("y");
+    const Model<float> m = from_onnx<float>(b.proto);
+    CHECK(m.output_shape() == Shape{6});
+    CHECK(std::string(m.layer("mean").type()) == "GlobalAveragePooling2D");
+    CHECK(std::string(m.layer("join_flatten").type()) == "Flatten");  // the MaxPool's [2, 1, 1] -> [2] to join
+    const Tensor<float> x = pattern(Shape{1, 2, 3, 3}, 9);
+    std::vector<double> mean(2, 0), max(2, -1e9);
+    for (int c = 0; c < 2; ++c)
+        for (int i = 0; i < 9; ++i) {
+            const double v = std::log1p(std::exp(static_cast<double>(x[c * 9 + i])));
+            mean[static_cast<std::size_t>(c)] += v / 9;
+            max[static_cast<std::size_t>(c)] = std::max(max[static_cast<std::size_t>(c)], v);
+        }
+    check_close(m.predict(x), {mean[0], mean[1], max[0], max[1], max[0], max[1]});
+
+    GraphBuilder w({4});
+    w.node("Greater", "greater", {"x", "threshold"}, {"big"});
+    w.weights("threshold", {}, {20.0f});
+    w.node("Where", "where", {"big", "x", "x"}, {"y"});
+    w.output("y");
+    CHECK(refusal(w.proto).find("node 'where' (Where): Where is supported only as Where(x > threshold, x, "
+                                "Softplus(x))") != std::string::npos);
+    w.g->mutable_initializer(0)->set_raw_data(std::string("\0\0\0\0", 4));  // threshold 0
+    CHECK(refusal(w.proto).find("node 'greater' (Greater): a comparison is supported only as Softplus' "
+                                "threshold") != std::string::npos);
+    GraphBuilder r({2, 3, 3});
+    auto& sum = r.node("ReduceMean", "mean", {"x"}, {"y"});
+    set_ints(sum, "axes", {1});
+    r.output("y");
+    CHECK(refusal(r.proto).find("node 'mean' (ReduceMean): axes [1] are not supported") != std::string::npos);
+}
+
 TEST_CASE("nodes the output does not depend on are ignored, and names become cnnlite layer names") {
     GraphBuilder b = small_conv_graph();
     b.node("LSTM", "unused", {"x"}, {"nobody_reads_this"});

@@ -6,6 +6,7 @@
 // the operators and what is refused.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -243,6 +244,9 @@ private:
         if (op == "BatchNormalization") return import_batch_norm(n);
         if (op == "MaxPool" || op == "AveragePool") return import_pool(n);
         if (op == "GlobalAveragePool" || op == "GlobalMaxPool") return import_global_pool(n);
+        if (op == "ReduceMean" || op == "ReduceMax") return import_reduce(n);
+        if (op == "Greater") return import_greater(n);
+        if (op == "Where") return import_where(n);
         if (op == "Flatten") return import_flatten(n);
         if (op == "Reshape") return import_reshape(n);
         if (op == "Gemm") return import_gemm(n);
@@ -254,8 +258,8 @@ private:
             return import_activation(n);
         fail(onnx_node_label(n), ": operator ", op,
              " is not supported (supported: Conv, BatchNormalization, Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softplus, "
-             "MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Gemm, MatMul, Add, Concat, Flatten, Reshape, "
-             "Pad, Softmax, Dropout, Identity, Constant)");
+             "MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean and ReduceMax over H and W, Gemm, "
+             "MatMul, Add, Concat, Flatten, Reshape, Pad, Softmax, Dropout, Identity, Constant)");
     }
 
     void import_constant(const onnx::NodeProto& n) {
@@ -499,6 +503,61 @@ private:
         add_layer(n, std::move(layer), {x}, Shape{x.shape[0], 1, 1});  // cnnlite holds it as [C]
     }
 
+    // A mean or maximum over H and W (what PyTorch's torch.export-based exporter writes for
+    // adaptive pooling to 1 x 1 and x.mean((2, 3))): a global pooling.
+    void import_reduce(const onnx::NodeProto& n) {
+        OnnxAttributes a(n, {"axes", "keepdims", "noop_with_empty_axes"});
+        check_outputs(n, 1);
+        const Value& x = runtime(n, 0);
+        check_image(n, x);
+        std::vector<std::int64_t> axes;
+        if (n.input_size() > 1 && !n.input(1).empty()) {
+            const OnnxConstant& c = constant(n, 1, "axes");
+            check(!c.is_float, onnx_node_label(n), ": axes must be int64");
+            axes = c.ints;
+        } else if (const auto* attr = a.find("axes")) {
+            axes.assign(attr->ints().begin(), attr->ints().end());
+        }
+        for (std::int64_t& axis : axes) axis = axis < 0 ? axis + 4 : axis;
+        std::sort(axes.begin(), axes.end());
+        check(axes == std::vector<std::int64_t>{2, 3}, onnx_node_label(n), ": axes ", ints_text(axes),
+              " are not supported (only H and W, [2, 3], of [batch, C, H, W])");
+        const bool keep = a.integer("keepdims", 1) != 0;
+        std::unique_ptr<Layer<T>> layer;
+        if (n.op_type() == "ReduceMean") layer = std::make_unique<GlobalAveragePooling2D<T>>();
+        else layer = std::make_unique<GlobalMaxPooling2D<T>>();
+        add_layer(n, std::move(layer), {x}, keep ? Shape{x.shape[0], 1, 1} : Shape{x.shape[0]});
+    }
+
+    // Greater and Where only as PyTorch writes Softplus (threshold t): Where(x > t, x,
+    // Softplus(x)). Beyond t = 15 the two branches differ by less than exp(-15) relative, so
+    // it is Softplus; the comparison is remembered until the Where that reads it.
+    void import_greater(const onnx::NodeProto& n) {
+        OnnxAttributes a(n, {});
+        check_outputs(n, 1);
+        check(n.input_size() == 2, onnx_node_label(n), ": expected 2 inputs");
+        runtime(n, 0);
+        const OnnxConstant& t = float_constant(n, 1, "threshold");
+        check(t.numel() == 1 && t.floats[0] >= 15, onnx_node_label(n),
+              ": a comparison is supported only as Softplus' threshold (one constant of at least 15)");
+        comparisons_[n.output(0)] = n.input(0);
+    }
+
+    void import_where(const onnx::NodeProto& n) {
+        OnnxAttributes a(n, {});
+        check_outputs(n, 1);
+        check(n.input_size() == 3, onnx_node_label(n), ": expected 3 inputs");
+        const auto compared = comparisons_.find(n.input(0));
+        const auto softplus = producer_.find(n.input(2));
+        const bool pattern = compared != comparisons_.end() && compared->second == n.input(1) &&
+                             softplus != producer_.end() &&
+                             proto_.graph().node(softplus->second).op_type() == "Softplus" &&
+                             proto_.graph().node(softplus->second).input_size() == 1 &&
+                             proto_.graph().node(softplus->second).input(0) == n.input(1);
+        check(pattern, onnx_node_label(n), ": Where is supported only as Where(x > threshold, x, Softplus(x))");
+        values_[n.output(0)] = runtime(n, 2);
+    }
+
     void import_flatten(const onnx::NodeProto& n) {
         OnnxAttributes a(n, {"axis"});
         check_outputs(n, 1);
@@ -628,11 +687,10 @@ private:
         for (int i = 0; i < 2; ++i)
             check(!find_constant(n.input(i)), onnx_node_label(n), ": adding the constant '", n.input(i),
                   "' is supported only as the bias right after a MatMul");
-        const Value& x = runtime(n, 0);
-        const Value& y = runtime(n, 1);
-        check(x.shape == y.shape, onnx_node_label(n), ": inputs ", x.shape, " and ", y.shape,
-              " differ (broadcasting is not supported)");
-        add_layer(n, std::make_unique<Add<T>>(), {x, y}, x.shape);
+        const std::vector<Value> inputs = merge_inputs(n);
+        check(inputs[0].shape == inputs[1].shape, onnx_node_label(n), ": inputs ", inputs[0].shape, " and ",
+              inputs[1].shape, " differ (broadcasting is not supported)");
+        add_layer(n, std::make_unique<Add<T>>(), inputs, inputs[0].shape);
     }
 
     void import_concat(const onnx::NodeProto& n) {
@@ -640,8 +698,7 @@ private:
         check_outputs(n, 1);
         check(n.input_size() >= 2, onnx_node_label(n), ": expected two or more inputs");
         check(a.has("axis"), onnx_node_label(n), ": axis is missing");
-        std::vector<Value> inputs;
-        for (int i = 0; i < n.input_size(); ++i) inputs.push_back(runtime(n, i));
+        const std::vector<Value> inputs = merge_inputs(n);
         const std::int64_t rank = inputs[0].shape.rank() + 1;
         std::int64_t axis = a.integer("axis", 1);
         if (axis < 0) axis += rank;
@@ -700,7 +757,18 @@ private:
     // per-sample ONNX shape `shape` (the layer's own when empty).
     Layer<T>& add_layer(const onnx::NodeProto& n, std::unique_ptr<Layer<T>> layer, const std::vector<Value>& inputs,
                         const Shape& shape, const std::string& out = {}) {
-        layer->set_name(layer_name(n, *layer));
+        Layer<T>& added = connect(n, std::move(layer), inputs);
+        Value v;
+        v.layer = added.name();
+        v.shape = shape.rank() == 0 ? added.output_shape() : shape;
+        values_[out.empty() ? n.output(0) : out] = v;
+        return added;
+    }
+
+    // Adds `layer` for node `n` (named after it, plus `suffix`), reading `inputs`.
+    Layer<T>& connect(const onnx::NodeProto& n, std::unique_ptr<Layer<T>> layer, const std::vector<Value>& inputs,
+                      const std::string& suffix = {}) {
+        layer->set_name(layer_name(n, *layer, suffix));
         std::vector<std::string> names;
         for (const Value& v : inputs) names.push_back(v.layer);
         Layer<T>* added = nullptr;
@@ -711,19 +779,33 @@ private:
         }
         check(added->output_shape().numel() <= std::numeric_limits<std::int32_t>::max(), onnx_node_label(n),
               ": the output has more than 2^31 - 1 values per sample");
-        Value v;
-        v.layer = added->name();
-        v.shape = shape.rank() == 0 ? added->output_shape() : shape;
-        values_[out.empty() ? n.output(0) : out] = v;
         return *added;
+    }
+
+    // Inputs of a merge (Add, Concat) as cnnlite must see them: when some are pooled [C, 1, 1]
+    // values cnnlite holds as [C] and others [C, 1, 1] values it holds as such (a MaxPool over
+    // the whole plane, say), the latter are flattened to match.
+    std::vector<Value> merge_inputs(const onnx::NodeProto& n) {
+        std::vector<Value> inputs;
+        bool flat = false;
+        for (int i = 0; i < n.input_size(); ++i) {
+            inputs.push_back(runtime(n, i));
+            flat = flat || cnnlite_shape(inputs.back()).rank() == 1;
+        }
+        for (std::size_t i = 0; flat && i < inputs.size(); ++i) {
+            const Shape& s = inputs[i].shape;
+            if (cnnlite_shape(inputs[i]).rank() != 3 || s.rank() != 3 || s[1] != 1 || s[2] != 1) continue;
+            inputs[i].layer = connect(n, std::make_unique<Flatten<T>>(), {inputs[i]}, "_flatten").name();
+        }
+        return inputs;
     }
 
     // The node's name made a cnnlite layer name (letters, digits, '_'; PyTorch's
     // "/features/conv/Conv" becomes "features_conv_Conv"), or the layer's default name,
-    // made unique.
-    std::string layer_name(const onnx::NodeProto& n, const Layer<T>& layer) {
+    // plus `suffix`, made unique.
+    std::string layer_name(const onnx::NodeProto& n, const Layer<T>& layer, const std::string& suffix = {}) {
         std::string base;
-        for (char ch : n.name()) {
+        for (char ch : n.name() + suffix) {
             const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
             if (ok) base += ch;
             else if (!base.empty() && base.back() != '_') base += '_';
@@ -781,6 +863,8 @@ private:
     const Value& runtime(const onnx::NodeProto& n, int i, bool padded = false) {
         check(i < n.input_size() && !n.input(i).empty(), onnx_node_label(n), ": input ", i, " is missing");
         const auto v = values_.find(n.input(i));
+        check(!comparisons_.count(n.input(i)), onnx_node_label(n), " reads the comparison '", n.input(i),
+              "', which is supported only as Softplus' threshold in a Where");
         check(v != values_.end(), onnx_node_label(n), ": input '", n.input(i),
               "' is a constant; only weights, biases, shapes and pads may be");
         if (!padded && v->second.pad_node)
@@ -854,6 +938,7 @@ private:
     std::map<std::string, int> producer_;                // value -> the node writing it
     std::map<std::string, std::vector<int>> consumers_;  // value -> the needed nodes reading it
     std::map<std::string, Value> values_;
+    std::map<std::string, std::string> comparisons_;  // Greater's output -> the value it compares
     std::set<const onnx::NodeProto*> folded_;  // nodes computed by an earlier layer
     std::set<std::string> names_;              // layer names taken
 };
