@@ -277,6 +277,22 @@ TEST_CASE("the paper's network and a residual graph read back from save_onnx pre
     for (std::int64_t i = 0; i < q.numel(); ++i) CHECK(p[i] == doctest::Approx(q[i]).epsilon(1e-5));
 }
 
+TEST_CASE("SiLU, as x * Sigmoid(x), reads back as one layer; GELU's arithmetic is refused") {
+    Sequential<float> model(Shape{2, 6, 6}, /*seed=*/5, InitScheme::torch);
+    model.add(Conv2D<float>(3, 3).activation("silu"));
+    model.add(Flatten<float>());
+    model.add(Dense<float>(4).activation("silu"));
+    model.add(ActivationLayer<float>("sigmoid"));
+    const Model<float> back = from_onnx<float>(to_onnx(model));
+    CHECK(back.size() == 6);  // Conv2D, Activation silu, Flatten, Dense, Activation silu, Activation sigmoid
+    const Tensor<float> x = pattern(Shape{3, 2, 6, 6}, 4);
+    CHECK(max_difference(model.predict(x), back.predict(x)) < 1e-6);
+
+    Sequential<float> gelu(Shape{4}, /*seed=*/5);
+    gelu.add(Dense<float>(3).activation("gelu"));
+    CHECK(refusal(to_onnx(gelu)).find("(Mul): operator Mul is not supported") != std::string::npos);
+}
+
 // --- operators, by hand ------------------------------------------------------------------------
 
 TEST_CASE("Conv with strides, pads and bias, and a constant Pad folded into it, compute a direct convolution") {

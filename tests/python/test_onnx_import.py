@@ -21,7 +21,7 @@ few training-mode forwards over random inputs, then eval mode):
             concatenated with AvgPool 3, stride 1, padding 1, count_include_pad=False; MaxPool 2
             with ceil_mode; Softplus; global average and max pooling concatenated -> Linear ->
             Softmax;
-  mlp       Flatten -> Linear -> ReLU -> Linear (logits, no softmax).
+  mlp       Flatten -> Linear -> ReLU -> Linear -> SiLU -> Linear (logits, no softmax).
 Each is exported by torch.onnx.export's torch.export-based exporter (dynamo=True, opset 18) and
 by its TorchScript exporter (dynamo=False) at opsets 17 and 13, run on the first --images test
 images (default 200; Debian's /usr/share/datasets/fashion-mnist when present, else
@@ -92,7 +92,7 @@ class Mlp(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(),
-                                       torch.nn.Linear(64, 10))
+                                       torch.nn.Linear(64, 32), torch.nn.SiLU(), torch.nn.Linear(32, 10))
 
     def forward(self, x):
         return self.net(x)

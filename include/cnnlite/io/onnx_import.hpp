@@ -258,6 +258,7 @@ private:
             return import_activation(n);
         fail(onnx_node_label(n), ": operator ", op,
              " is not supported (supported: Conv, BatchNormalization, Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softplus, "
+             "x * Sigmoid(x), "
              "MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean and ReduceMax over H and W, Gemm, "
              "MatMul, Add, Concat, Flatten, Reshape, Pad, Softmax, Dropout, Identity, Constant)");
     }
@@ -333,7 +334,7 @@ private:
         o.filters = w.dims[0];
         o.kernel_size = {w.dims[2], w.dims[3]};
         o.strides = {strides[0], strides[1]};
-        o.padding = padding(n, a, x, kernel, strides);
+        o.padding = padding(n, a, x, kernel);
         const std::string bias_name = n.input_size() == 3 ? n.input(2) : std::string();
         o.use_bias = !bias_name.empty();
         const OnnxConstant* b = nullptr;
@@ -354,7 +355,7 @@ private:
 
     // The padding of a convolution or pooling: its auto_pad or pads, plus a Pad folded into it.
     Padding padding(const onnx::NodeProto& n, const OnnxAttributes& a, const Value& x,
-                    const std::vector<std::int64_t>& kernel, const std::vector<std::int64_t>& strides) {
+                    const std::vector<std::int64_t>& kernel) {
         const std::string auto_pad = a.text("auto_pad", "NOTSET");
         const bool padded = x.pad_node != nullptr;
         if (auto_pad == "SAME_UPPER") {
@@ -373,7 +374,6 @@ private:
         const std::int64_t bottom = p[2] + x.pads[2], right = p[3] + x.pads[3];
         check(x.shape[1] + top + bottom >= kernel[0] && x.shape[2] + left + right >= kernel[1], onnx_node_label(n),
               ": the window ", kernel[0], "x", kernel[1], " is larger than the padded input");
-        (void)strides;
         if (top == 0 && left == 0 && bottom == 0 && right == 0) return Padding::valid();
         return Padding::explicit_pad(top, bottom, left, right);
     }
@@ -467,7 +467,7 @@ private:
         Pool2dOptions o;
         o.pool_size = {kernel[0], kernel[1]};
         o.strides = {strides[0], strides[1]};
-        o.padding = padding(n, a, x, kernel, strides);
+        o.padding = padding(n, a, x, kernel);
         const auto pad_of = [&](int side) -> std::int64_t {  // 0 top, 1 left, 2 bottom, 3 right
             if (o.padding.mode != Padding::Mode::explicit_) return 0;
             const std::int64_t sides[] = {o.padding.top, o.padding.left, o.padding.bottom, o.padding.right};
@@ -740,6 +740,12 @@ private:
         OnnxAttributes a = op == "LeakyRelu" || op == "Elu" ? OnnxAttributes(n, {"alpha"}) : OnnxAttributes(n, {});
         check_outputs(n, 1);
         const Value& x = runtime(n, 0);
+        if (const onnx::NodeProto* mul = silu_product(n)) {
+            // x * Sigmoid(x), as PyTorch and cnnlite export SiLU: one layer, named after the Mul.
+            folded_.insert(mul);
+            add_layer(*mul, std::make_unique<ActivationLayer<T>>(Activation::silu), {x}, x.shape, mul->output(0));
+            return;
+        }
         std::unique_ptr<Layer<T>> layer;
         if (op == "Relu") layer = std::make_unique<ReLU<T>>();
         else if (op == "LeakyRelu") layer = std::make_unique<LeakyReLU<T>>(a.real("alpha", 0.01));
@@ -748,6 +754,18 @@ private:
         else if (op == "Tanh") layer = std::make_unique<ActivationLayer<T>>(Activation::tanh);
         else layer = std::make_unique<ActivationLayer<T>>(Activation::softplus);
         add_layer(n, std::move(layer), {x}, x.shape);
+    }
+
+    // The Mul computing x * Sigmoid(x) when `sigmoid` is Sigmoid(x) and that Mul is its only
+    // reader; otherwise null.
+    const onnx::NodeProto* silu_product(const onnx::NodeProto& sigmoid) const {
+        if (sigmoid.op_type() != "Sigmoid") return nullptr;
+        const onnx::NodeProto* mul = sole_consumer(sigmoid.output(0));
+        if (!mul || mul->op_type() != "Mul" || mul->input_size() != 2 || mul->output_size() != 1 ||
+            mul->attribute_size() != 0 || (!mul->domain().empty() && mul->domain() != "ai.onnx"))
+            return nullptr;
+        const std::string& other = mul->input(0) == sigmoid.output(0) ? mul->input(1) : mul->input(0);
+        return other == sigmoid.input(0) ? mul : nullptr;
     }
 
     // --- helpers ------------------------------------------------------------------------------
