@@ -276,6 +276,29 @@ void onnx_seeds(const fs::path& dir) {
     OnnxSeed::attr(softmax, "axis", 1);
     t.g->add_output()->set_name("probabilities");
     write_bytes(dir / "torch_style.onnx", t.proto.SerializeAsString());
+
+    // What the torch.export-based exporter writes for softplus (with its threshold), SiLU and
+    // adaptive pooling to 1 x 1, next to a whole-plane MaxPool.
+    OnnxSeed e(18, {2, 3, 3});
+    e.node("Softplus", "n3", {"x"}, {"sp"});
+    e.node("Greater", "n9", {"x", "threshold"}, {"big"});
+    e.weights("threshold", {}, {20.0f});
+    e.node("Where", "n10", {"big", "x", "sp"}, {"softplus"});
+    e.node("Sigmoid", "node_sigmoid", {"softplus"}, {"s"});
+    e.node("Mul", "node_mul", {"softplus", "s"}, {"silu"});
+    e.node("ReduceMean", "node_mean", {"silu", "axes"}, {"mean"});
+    e.ints("axes", {-1, -2});
+    e.node("ReduceMax", "node_amax", {"silu", "axes"}, {"amax"});
+    auto& plane = e.node("MaxPool", "node_max_pool2d", {"silu"}, {"plane"});
+    OnnxSeed::attr(plane, "kernel_shape", {3, 3});
+    auto& cat = e.node("Concat", "node_cat", {"mean", "amax", "plane"}, {"cat"});
+    OnnxSeed::attr(cat, "axis", 1);
+    e.node("Flatten", "node_flatten", {"cat"}, {"flat"});
+    e.node("Gemm", "node_linear", {"flat", "fc.weight", "fc.bias"}, {"linear"});
+    e.weights("fc.weight", {6, 2});
+    e.weights("fc.bias", {2});
+    e.g->add_output()->set_name("linear");
+    write_bytes(dir / "torch_export.onnx", e.proto.SerializeAsString());
 }
 #endif
 
