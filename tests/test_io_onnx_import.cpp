@@ -315,6 +315,69 @@ TEST_CASE("Conv with strides, pads and bias, and a constant Pad folded into it, 
 }
 
 
+TEST_CASE("the pads PyTorch's TorchScript exporter computes for F.pad are folded, and the Pad into the Conv") {
+    // F.pad(x, (0, 1, 0, 1)) exported at opset 17: the pads [0, 1, 0, 1] in PyTorch's order are
+    // turned into ONNX's by ConstantOfShape, Concat, Reshape, Slice, Transpose, Reshape and Cast.
+    GraphBuilder b({1, 5, 5});
+    const auto constant = [&](const std::string& name, const std::vector<std::int64_t>& v) {
+        auto& n = b.node("Constant", "/" + name, {}, {name});
+        auto* value = n.add_attribute();
+        value->set_name("value");
+        value->set_type(onnx::AttributeProto::TENSOR);
+        value->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+        value->mutable_t()->add_dims(static_cast<std::int64_t>(v.size()));
+        for (auto x : v) value->mutable_t()->add_int64_data(x);
+    };
+    constant("four", {4});
+    constant("torch_pads", {0, 1, 0, 1});
+    auto* fill = b.node("ConstantOfShape", "/ConstantOfShape", {"four"}, {"zeros"}).add_attribute();
+    fill->set_name("value");
+    fill->set_type(onnx::AttributeProto::TENSOR);
+    fill->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+    fill->mutable_t()->add_dims(1);
+    fill->mutable_t()->add_int64_data(0);
+    auto& cat = b.node("Concat", "/Concat", {"torch_pads", "zeros"}, {"eight"});
+    set_int(cat, "axis", 0);
+    constant("pairs", {-1, 2});
+    b.node("Reshape", "/Reshape", {"eight", "pairs"}, {"by_axis"});
+    constant("zero", {0});
+    constant("minus_one", {-1});
+    constant("minus_inf", {-9223372036854775807LL});
+    b.node("Slice", "/Slice", {"by_axis", "minus_one", "minus_inf", "zero", "minus_one"}, {"reversed"});
+    auto& transpose = b.node("Transpose", "/Transpose", {"reversed"}, {"begins_ends"});
+    set_ints(transpose, "perm", {1, 0});
+    b.node("Reshape", "/Reshape_1", {"begins_ends", "minus_one"}, {"flat"});
+    auto& cast = b.node("Cast", "/Cast", {"flat"}, {"pads"});
+    set_int(cast, "to", onnx::TensorProto::INT64);
+    b.node("Pad", "/Pad", {"x", "pads", ""}, {"padded"});
+    b.node("Conv", "/conv/Conv", {"padded", "w", "bias"}, {"y"});
+    b.weights("w", {2, 1, 2, 2}, range(8));
+    b.weights("bias", {2}, {0.25f, -0.25f});
+    b.output("y");
+    const Model<float> m = from_onnx<float>(b.proto);
+    REQUIRE(m.size() == 1);
+    const auto& conv = dynamic_cast<const Conv2D<float>&>(m.layer(0));
+    CHECK(conv.options().padding == Padding::explicit_pad(0, 1, 0, 1));  // bottom and right, as 'same' pads
+    const Tensor<float> x = pattern(Shape{2, 1, 5, 5}, 8);
+    std::vector<double> expected;
+    for (int i = 0; i < 2; ++i) {
+        Tensor<float> one(Shape{1, 1, 5, 5});
+        for (int k = 0; k < 25; ++k) one[k] = x[i * 25 + k];
+        const std::vector<double> y = naive_conv(one, range(8), 2, 2, 2, 1, 0, 0, 5, 5, {0.25f, -0.25f});
+        expected.insert(expected.end(), y.begin(), y.end());
+    }
+    check_close(m.predict(x), expected);
+
+    // Folding stays within what a shape computation needs.
+    GraphBuilder big({4});
+    big.node("ConstantOfShape", "/big", {"shape"}, {"zeros"});
+    big.ints("shape", {1 << 20});
+    big.node("Reshape", "/flat", {"x", "zeros"}, {"y"});
+    big.output("y");
+    CHECK(refusal(big.proto).find("node '/big' (ConstantOfShape): 1048576 values are more than a folded constant "
+                                  "may hold") != std::string::npos);
+}
+
 TEST_CASE("BatchNormalization and the activations compute their formulas") {
     GraphBuilder b({2, 1, 2});
     auto& bn = b.node("BatchNormalization", "bn", {"x", "gamma", "beta", "mean", "var"}, {"n"});

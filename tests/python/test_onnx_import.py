@@ -21,6 +21,9 @@ few training-mode forwards over random inputs, then eval mode):
             concatenated with AvgPool 3, stride 1, padding 1, count_include_pad=False; MaxPool 2
             with ceil_mode; Softplus; global average and max pooling concatenated -> Linear ->
             Softmax;
+  padded    F.pad(x, (0, 1, 0, 1)) -> Conv 2x2 -> ReLU -> MaxPool 2 -> Flatten -> Linear -> Softmax
+            (the paper network's start; the TorchScript exporter computes the Pad's pads with
+            ConstantOfShape, Concat, Reshape, Slice, Transpose and Cast nodes);
   mlp       Flatten -> Linear -> ReLU -> Linear -> SiLU -> Linear (logits, no softmax).
 Each is exported by torch.onnx.export's torch.export-based exporter (dynamo=True, opset 18) and
 by its TorchScript exporter (dynamo=False) at opsets 17 and 13, run on the first --images test
@@ -86,6 +89,21 @@ class Branches(torch.nn.Module):
         c = torch.nn.functional.softplus(self.pool(torch.cat([s, self.side(x)], 1)))     # [16, 7, 7]
         g = torch.cat([torch.nn.functional.adaptive_avg_pool2d(c, 1), torch.nn.functional.adaptive_max_pool2d(c, 1)], 1)
         return torch.softmax(self.fc(torch.flatten(g, 1)), dim=1)
+
+
+class Padded(torch.nn.Module):
+    """The paper network's start, as tests/python/torch_paper_model.py writes it: an explicit
+    F.pad before an even-kernel convolution (the TorchScript exporter computes the Pad's pads
+    with a chain of constant nodes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 8, 2)
+        self.fc = torch.nn.Linear(8 * 14 * 14, 10)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv(torch.nn.functional.pad(x, (0, 1, 0, 1)))), 2)
+        return torch.softmax(self.fc(torch.flatten(x, 1)), dim=1)
 
 
 class Mlp(torch.nn.Module):
@@ -161,7 +179,7 @@ def main():
     np.save(images_path, images)
 
     failures, worst_torch, worst_ort, compared = [], 0.0, 0.0, 0
-    for name, cls in (("chain", Chain), ("branches", Branches), ("mlp", Mlp)):
+    for name, cls in (("chain", Chain), ("branches", Branches), ("padded", Padded), ("mlp", Mlp)):
         net = prepared(cls, args.seed)
         with torch.no_grad():
             expected = net(torch.from_numpy(images)).numpy().astype(np.float64)

@@ -43,6 +43,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include "cnnlite/io/detail/onnx_constant_folding.hpp"
 #include "cnnlite/io/detail/onnx_reading.hpp"
 
 namespace cnnlite {
@@ -237,6 +238,7 @@ private:
         if (folded_.count(&n)) return;
         const std::string& op = n.op_type();
         if (op == "Constant") return import_constant(n);
+        if (onnx_foldable(op) && constant_inputs(n)) return fold_constant(n);
         if (op == "Identity") return alias(n, 0);
         if (op == "Dropout") return import_dropout(n);
         if (op == "Conv") return import_conv(n);
@@ -284,6 +286,20 @@ private:
             fail(onnx_node_label(n), ": no value (only value, value_float(s) and value_int(s) are supported)");
         }
         constants_[n.output(0)] = std::move(c);
+    }
+
+    // Whether every input `n` reads is a constant (a shape or pads being computed).
+    bool constant_inputs(const onnx::NodeProto& n) {
+        for (const auto& in : n.input())
+            if (!in.empty() && !find_constant(in)) return false;
+        return n.input_size() > 0;
+    }
+
+    void fold_constant(const onnx::NodeProto& n) {
+        check_outputs(n, 1);
+        std::vector<const OnnxConstant*> inputs;
+        for (const auto& in : n.input()) inputs.push_back(find_constant(in));
+        constants_[n.output(0)] = fold_onnx_constant(n, inputs);
     }
 
     void import_dropout(const onnx::NodeProto& n) {
