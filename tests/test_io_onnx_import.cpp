@@ -376,6 +376,18 @@ TEST_CASE("the pads PyTorch's TorchScript exporter computes for F.pad are folded
     big.output("y");
     CHECK(refusal(big.proto).find("node '/big' (ConstantOfShape): 1048576 values are more than a folded constant "
                                   "may hold") != std::string::npos);
+
+    // Found by fuzz_onnx: a Reshape of a constant without its shape input read past the inputs.
+    GraphBuilder lone({1, 5, 5});
+    lone.ints("pads", {0, 0, 0, 1, 0, 0, 1, 0});
+    lone.node("Reshape", "/Reshape", {"pads"}, {"same_pads"});
+    lone.node("Pad", "/Pad", {"x", "same_pads"}, {"padded"});
+    lone.node("Conv", "/conv/Conv", {"padded", "w"}, {"y"});
+    lone.weights("w", {1, 1, 2, 2}, range(4));
+    lone.output("y");
+    CHECK(refusal(lone.proto).find("node '/Reshape' (Reshape): 1 inputs (2 to 2 expected)") != std::string::npos);
+    lone.g->mutable_node(0)->add_input("");
+    CHECK(refusal(lone.proto).find("node '/Reshape' (Reshape): input 1 is missing") != std::string::npos);
 }
 
 TEST_CASE("BatchNormalization and the activations compute their formulas") {

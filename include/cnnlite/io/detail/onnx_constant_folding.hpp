@@ -220,11 +220,16 @@ inline OnnxConstant cast(const onnx::NodeProto& n, const std::vector<const OnnxC
 /// The output of node `n` (an operator onnx_foldable() accepts) from its constant inputs `in`
 /// (null for an optional input left out); unsupported forms are errors naming the node.
 inline OnnxConstant fold_onnx_constant(const onnx::NodeProto& n, const std::vector<const OnnxConstant*>& in) {
-    check(!in.empty() && in[0] != nullptr, onnx_node_label(n), ": input 0 is missing");
+    const std::string& op = n.op_type();
+    // The inputs each operator needs (Slice: data, starts, ends; axes and steps optional).
+    const std::size_t needed = op == "Reshape" ? 2 : op == "Slice" ? 3 : op == "Concat" ? in.size() : 1;
+    const std::size_t allowed = op == "Slice" ? 5 : op == "Concat" ? in.size() : needed;
+    check(!in.empty() && in.size() >= needed && in.size() <= allowed, onnx_node_label(n), ": ", in.size(),
+          " inputs (", needed, " to ", allowed, " expected)");
+    for (std::size_t i = 0; i < needed; ++i) check(in[i] != nullptr, onnx_node_label(n), ": input ", i, " is missing");
     for (const OnnxConstant* c : in)
         check(!c || c->numel() <= onnx_max_folded_elements, onnx_node_label(n), ": a constant input of ", c->numel(),
               " values is more than a folded constant may hold");
-    const std::string& op = n.op_type();
     OnnxConstant out;
     if (op == "ConstantOfShape") out = onnx_folding::constant_of_shape(n, in);
     else if (op == "Concat") out = onnx_folding::concat(n, in);
