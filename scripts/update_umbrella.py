@@ -14,7 +14,7 @@ areas compiles faster by including those (see the README's "Compile time"). Exem
   * headers named *_data.hpp: bulk tables (fonts, colour maps, ...) that belong to the one
     header that includes them and are not API of their own;
   * OPTIONAL_HEADERS: single headers of an optional component in a folder that is otherwise
-    always there (io/onnx_export.hpp: CNNLITE_WITH_ONNX); a program includes them by name, so
+    always there (io/onnx_export.hpp, io/onnx_import.hpp: CNNLITE_WITH_ONNX); a program includes them by name, so
     that the umbrella never pulls in their dependency's headers (protobuf's generated ONNX
     classes are larger than all of cnnlite's headers).
 Folders whose headers need an optional dependency are wrapped in that option's macro.
@@ -39,7 +39,8 @@ OPTIONAL_FOLDERS = {"distributed": "CNNLITE_WITH_MPI"}
 
 # Headers of an optional component that no area header includes (see the docstring); each
 # compiles alone either way (without the option it declares only what tells the user to enable it).
-OPTIONAL_HEADERS = {Path("io/onnx_export.hpp"): "CNNLITE_WITH_ONNX", Path("io/keras_weights.hpp"): "CNNLITE_WITH_KERAS"}
+OPTIONAL_HEADERS = {Path("io/onnx_export.hpp"): "CNNLITE_WITH_ONNX", Path("io/onnx_import.hpp"): "CNNLITE_WITH_ONNX",
+                    Path("io/keras_weights.hpp"): "CNNLITE_WITH_KERAS"}
 
 
 def is_area_header(relative: Path) -> bool:

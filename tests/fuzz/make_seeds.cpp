@@ -18,6 +18,11 @@
 #include "../picture_bytes.hpp"
 #include "seed_model.hpp"
 
+#if defined(CNNLITE_WITH_ONNX) && CNNLITE_WITH_ONNX
+#include "cnnlite/io/onnx_export.hpp"
+#include "cnnlite/nn/symbolic.hpp"
+#endif
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -154,6 +159,185 @@ void picture_seeds(const fs::path& dir) {
     write_bytes(dir / "transparent.png", bytes);
 }
 
+
+#if defined(CNNLITE_WITH_ONNX) && CNNLITE_WITH_ONNX
+// ONNX seeds: cnnlite's own exports of a chain and of a residual graph with every layer type the
+// importer builds, and graphs written the way PyTorch's exporters write them (a Pad before a
+// Conv, a Constant shape for a Reshape, MatMul + Add, Gemm without transB, Identity, Dropout).
+struct OnnxSeed {
+    onnx::ModelProto proto;
+    onnx::GraphProto* g = proto.mutable_graph();
+
+    OnnxSeed(std::int64_t opset, const std::vector<std::int64_t>& sample) {
+        proto.set_ir_version(8);
+        auto* op = proto.add_opset_import();
+        op->set_version(opset);
+        auto* type = g->add_input()->mutable_type()->mutable_tensor_type();
+        g->mutable_input(0)->set_name("x");
+        type->set_elem_type(onnx::TensorProto::FLOAT);
+        type->mutable_shape()->add_dim()->set_dim_param("batch");
+        for (auto d : sample) type->mutable_shape()->add_dim()->set_dim_value(d);
+    }
+    onnx::NodeProto& node(const char* op, const char* name, std::vector<std::string> in, std::vector<std::string> out) {
+        auto* n = g->add_node();
+        n->set_op_type(op);
+        n->set_name(name);
+        for (const auto& i : in) n->add_input(i);
+        for (const auto& o : out) n->add_output(o);
+        return *n;
+    }
+    // Weights of `dims` holding `values`, or a fixed pattern when none are given.
+    void weights(const char* name, std::vector<std::int64_t> dims, std::vector<float> values = {}) {
+        auto* t = g->add_initializer();
+        t->set_name(name);
+        t->set_data_type(onnx::TensorProto::FLOAT);
+        std::int64_t n = 1;
+        for (auto d : dims) t->add_dims(d), n *= d;
+        if (values.empty()) {
+            values.resize(static_cast<std::size_t>(n));
+            for (std::size_t i = 0; i < values.size(); ++i) values[i] = 0.1f * static_cast<float>(static_cast<int>(i % 7) - 3);
+        }
+        t->set_raw_data(values.data(), values.size() * sizeof(float));
+    }
+    void ints(const char* name, std::vector<std::int64_t> v) {
+        auto* t = g->add_initializer();
+        t->set_name(name);
+        t->set_data_type(onnx::TensorProto::INT64);
+        t->add_dims(static_cast<std::int64_t>(v.size()));
+        for (auto x : v) t->add_int64_data(x);
+    }
+    static void attr(onnx::NodeProto& n, const char* name, std::vector<std::int64_t> v) {
+        auto* a = n.add_attribute();
+        a->set_name(name);
+        a->set_type(onnx::AttributeProto::INTS);
+        for (auto x : v) a->add_ints(x);
+    }
+    static void attr(onnx::NodeProto& n, const char* name, std::int64_t v) {
+        auto* a = n.add_attribute();
+        a->set_name(name);
+        a->set_type(onnx::AttributeProto::INT);
+        a->set_i(v);
+    }
+};
+
+void onnx_seeds(const fs::path& dir) {
+    using namespace cnnlite;
+    write_bytes(dir / "chain.onnx", to_onnx(fuzz::seed_model()).SerializeAsString());
+
+    auto x = Input<float>({2, 6, 6});
+    Symbolic<float> h = ReLU<float>()(BatchNormalization<float>(BatchNormConvention::torch)(
+        Conv2D<float>(4, 3).padding("same").use_bias(false)(x)));
+    Symbolic<float> branch = Conv2D<float>(4, 2).padding("0,1,0,1").activation("relu")(h);
+    h = Add<float>()({h, branch});
+    Symbolic<float> side = AvgPool2D<float>(Pool2dOptions{{2, 2}, {1, 1}, Padding::same()})(x);
+    h = Concatenate<float>()({h, side});
+    h = MaxPool2D<float>(2, 2)(h);
+    Symbolic<float> pooled = GlobalMaxPooling2D<float>()(LeakyReLU<float>(0.2)(h));
+    Symbolic<float> flat = ELU<float>(0.5)(Flatten<float>()(GlobalAveragePooling2D<float>()(h)));
+    h = Concatenate<float>()({pooled, flat});
+    h = Dense<float>(3)(Dropout<float>(0.25)(ActivationLayer<float>("tanh")(h)));
+    const Model<float> graph(x, Softmax<float>()(ActivationLayer<float>("sigmoid")(h)), /*seed=*/2, InitScheme::torch);
+    write_bytes(dir / "graph.onnx", to_onnx(graph).SerializeAsString());
+
+    OnnxSeed t(18, {1, 6, 6});
+    t.node("Pad", "/Pad", {"x", "pads", "zero"}, {"padded"});
+    t.ints("pads", {0, 0, 0, 0, 0, 0, 1, 1});
+    t.weights("zero", {}, {0.0f});
+    auto& conv = t.node("Conv", "/conv/Conv", {"padded", "conv.weight", "conv.bias"}, {"c"});
+    OnnxSeed::attr(conv, "kernel_shape", {2, 2});
+    OnnxSeed::attr(conv, "strides", {1, 1});
+    t.weights("conv.weight", {3, 1, 2, 2});
+    t.weights("conv.bias", {3});
+    t.node("Relu", "/Relu", {"c"}, {"r"});
+    auto& pool = t.node("MaxPool", "/pool/MaxPool", {"r"}, {"p"});
+    OnnxSeed::attr(pool, "kernel_shape", {2, 2});
+    OnnxSeed::attr(pool, "strides", {2, 2});
+    OnnxSeed::attr(pool, "ceil_mode", 1);
+    auto& shape = t.node("Constant", "/Constant", {}, {"shape"});
+    auto* value = shape.add_attribute();
+    value->set_name("value");
+    value->set_type(onnx::AttributeProto::TENSOR);
+    value->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+    value->mutable_t()->add_dims(2);
+    value->mutable_t()->add_int64_data(0);
+    value->mutable_t()->add_int64_data(-1);
+    t.node("Reshape", "/Reshape", {"p", "shape"}, {"flat"});
+    t.node("MatMul", "/fc/MatMul", {"flat", "fc.weight"}, {"m"});
+    t.weights("fc.weight", {27, 4});
+    t.node("Add", "/fc/Add", {"m", "fc.bias"}, {"a"});
+    t.weights("fc.bias", {4});
+    t.node("Identity", "/Identity", {"a"}, {"i"});
+    t.node("Dropout", "/Dropout", {"i", "ratio"}, {"d"});
+    t.weights("ratio", {}, {0.3f});
+    t.node("Gemm", "/out/Gemm", {"d", "out.weight", "out.bias"}, {"logits"});
+    t.weights("out.weight", {4, 2});
+    t.weights("out.bias", {2});
+    auto& softmax = t.node("Softmax", "/Softmax", {"logits"}, {"probabilities"});
+    OnnxSeed::attr(softmax, "axis", 1);
+    t.g->add_output()->set_name("probabilities");
+    write_bytes(dir / "torch_style.onnx", t.proto.SerializeAsString());
+
+    // What the torch.export-based exporter writes for softplus (with its threshold), SiLU and
+    // adaptive pooling to 1 x 1, next to a whole-plane MaxPool.
+    OnnxSeed e(18, {2, 3, 3});
+    e.node("Softplus", "n3", {"x"}, {"sp"});
+    e.node("Greater", "n9", {"x", "threshold"}, {"big"});
+    e.weights("threshold", {}, {20.0f});
+    e.node("Where", "n10", {"big", "x", "sp"}, {"softplus"});
+    e.node("Sigmoid", "node_sigmoid", {"softplus"}, {"s"});
+    e.node("Mul", "node_mul", {"softplus", "s"}, {"silu"});
+    e.node("ReduceMean", "node_mean", {"silu", "axes"}, {"mean"});
+    e.ints("axes", {-1, -2});
+    e.node("ReduceMax", "node_amax", {"silu", "axes"}, {"amax"});
+    auto& plane = e.node("MaxPool", "node_max_pool2d", {"silu"}, {"plane"});
+    OnnxSeed::attr(plane, "kernel_shape", {3, 3});
+    auto& cat = e.node("Concat", "node_cat", {"mean", "amax", "plane"}, {"cat"});
+    OnnxSeed::attr(cat, "axis", 1);
+    e.node("Flatten", "node_flatten", {"cat"}, {"flat"});
+    e.node("Gemm", "node_linear", {"flat", "fc.weight", "fc.bias"}, {"linear"});
+    e.weights("fc.weight", {6, 2});
+    e.weights("fc.bias", {2});
+    e.g->add_output()->set_name("linear");
+    write_bytes(dir / "torch_export.onnx", e.proto.SerializeAsString());
+
+    // What the TorchScript exporter writes for F.pad(x, (0, 1, 0, 1)) before a convolution:
+    // the Pad's pads computed from constants.
+    OnnxSeed p(17, {1, 4, 4});
+    const auto constant = [&](const char* name, std::vector<std::int64_t> v) {
+        auto* value = p.node("Constant", name, {}, {name}).add_attribute();
+        value->set_name("value");
+        value->set_type(onnx::AttributeProto::TENSOR);
+        value->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+        value->mutable_t()->add_dims(static_cast<std::int64_t>(v.size()));
+        for (auto x : v) value->mutable_t()->add_int64_data(x);
+    };
+    constant("four", {4});
+    constant("torch_pads", {0, 1, 0, 1});
+    auto* fill = p.node("ConstantOfShape", "/ConstantOfShape", {"four"}, {"zeros"}).add_attribute();
+    fill->set_name("value");
+    fill->set_type(onnx::AttributeProto::TENSOR);
+    fill->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+    fill->mutable_t()->add_dims(1);
+    fill->mutable_t()->add_int64_data(0);
+    OnnxSeed::attr(p.node("Concat", "/Concat", {"torch_pads", "zeros"}, {"eight"}), "axis", 0);
+    constant("pairs", {-1, 2});
+    p.node("Reshape", "/Reshape", {"eight", "pairs"}, {"by_axis"});
+    constant("zero", {0});
+    constant("minus_one", {-1});
+    constant("minus_inf", {-9223372036854775807LL});
+    p.node("Slice", "/Slice", {"by_axis", "minus_one", "minus_inf", "zero", "minus_one"}, {"reversed"});
+    OnnxSeed::attr(p.node("Transpose", "/Transpose", {"reversed"}, {"begins_ends"}), "perm", {1, 0});
+    p.node("Reshape", "/Reshape_1", {"begins_ends", "minus_one"}, {"flat"});
+    OnnxSeed::attr(p.node("Cast", "/Cast", {"flat"}, {"pads"}), "to", 7);
+    p.node("Pad", "/Pad", {"x", "pads", ""}, {"padded"});
+    p.node("Conv", "/conv/Conv", {"padded", "conv.weight", "conv.bias"}, {"y"});
+    p.weights("conv.weight", {2, 1, 2, 2});
+    p.weights("conv.bias", {2});
+    p.g->add_output()->set_name("y");
+    write_bytes(dir / "torch_script_pad.onnx", p.proto.SerializeAsString());
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -167,5 +351,9 @@ int main(int argc, char** argv) {
     npy_seeds(root / "npy");
     safetensors_seeds(root / "safetensors");
     picture_seeds(root / "picture");
+#if defined(CNNLITE_WITH_ONNX) && CNNLITE_WITH_ONNX
+    fs::create_directories(root / "onnx");
+    onnx_seeds(root / "onnx");
+#endif
     return 0;
 }
