@@ -5,7 +5,7 @@
 //
 // With CNNLITE_KERAS_CHECK_DIR=DIR set, the reverse direction is prepared for Keras itself:
 // DIR/cnnlite.weights.h5 and DIR/cnnlite_probabilities.npy, which
-// `tests/python/keras_weights_fixture.py check DIR` loads into Keras.
+// `tests/fixtures/keras/make_keras_fixture.py check DIR` loads into Keras.
 // Needs the Keras component (CMake -DCNNLITE_WITH_KERAS=ON: its own executable, test_io_keras);
 // without it the file compiles to nothing.
 #include <doctest/doctest.h>
@@ -42,9 +42,9 @@ using test_support::TempDir;
 namespace {
 
 const fs::path source_dir = CNNLITE_SOURCE_DIR;
-const fs::path keras_fixtures = source_dir / "tests" / "data" / "keras";
+const fs::path keras_fixtures = source_dir / "tests" / "fixtures" / "keras";
 
-/// The network of tests/python/keras_weights_fixture.py, with Keras' layer names.
+/// The network of tests/fixtures/keras/make_keras_fixture.py, with Keras' layer names.
 template <class T = float>
 Sequential<T> fixture_network(std::uint64_t seed = 5) {
     Sequential<T> model({1, 28, 28}, seed);
@@ -222,7 +222,7 @@ TEST_CASE("save_keras_weights then load_keras_weights restores every weight and 
         fs::create_directories(check_dir);
         save_keras_weights(source, (fs::path(check_dir) / "cnnlite.weights.h5").string());
         save_npy((fs::path(check_dir) / "cnnlite_probabilities.npy").string(), source.predict(fixture_images(100)));
-        MESSAGE("wrote ", std::string(check_dir), "/cnnlite.weights.h5 for keras_weights_fixture.py check");
+        MESSAGE("wrote ", std::string(check_dir), "/cnnlite.weights.h5 for make_keras_fixture.py check");
     }
 }
 

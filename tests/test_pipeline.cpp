@@ -500,7 +500,7 @@ TEST_CASE("export writes the model as ONNX where cnnlite has ONNX, and refuses c
     CHECK(!fs::exists(out));  // export reads a run's folder and never writes into it
 
     // Keras weights are recognised by content; a build without the Keras component says so.
-    const fs::path keras = source_dir / "tests" / "data" / "keras" / "keras3.weights.h5";
+    const fs::path keras = source_dir / "tests" / "fixtures" / "keras" / "keras3.weights.h5";
     r = run({"evaluate", "--model", keras.string(), "--data", fixture_data.string(), "--out", out.string()}, tmp.path);
     CHECK(r.status != 0);
 #if !(defined(CNNLITE_WITH_KERAS) && CNNLITE_WITH_KERAS)

@@ -1,6 +1,6 @@
 // Fuzz target: the Keras weights readers (io/keras_weights.hpp): the input as an HDF5 file in
 // memory, and as a file on disk (HDF5, or a .keras zip read through libzip), loaded into the
-// network of tests/python/keras_weights_fixture.py. Every input must either load or throw
+// network of tests/fixtures/keras/make_keras_fixture.py. Every input must either load or throw
 // cnnlite::Error, with no sanitizer finding, and leave no HDF5 object open (every identifier
 // cnnlite opened is closed on every path). Built only with the Keras component (CNNLITE_WITH_KERAS).
 //
