@@ -309,7 +309,7 @@ TEST_CASE("fashion_mnist evaluate --model reads Keras weights by their content, 
                                    (dir.path / "from_keras").string()},
                                   dir.path);
     REQUIRE_MESSAGE(r.status == 0, r.err);
-    CHECK(contains(r.out, "Keras weights (HDF5): loading them into the paper network"));
+    CHECK(contains(r.out, "Keras weights: loading them into the paper network"));
     const auto metrics = [&](const char* run) {
         return test_support::read_text(dir.path / run / "metrics.json");
     };
@@ -321,6 +321,17 @@ TEST_CASE("fashion_mnist evaluate --model reads Keras weights by their content, 
     };
     CHECK(field(a, "test_accuracy") == field(b, "test_accuracy"));
     CHECK(field(a, "test_loss") == field(b, "test_loss"));
+    // export --format keras writes the same weights back for Keras.
+    const fs::path exported = dir.path / "exported.weights.h5";
+    r = test_support::run_program({"export", "--format", "keras", "--model", (dir.path / "model.safetensors").string(),
+                                   "--to", exported.string(), "--quiet"},
+                                  dir.path);
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    Model<float> reread = fashion_mnist_cnn<float>(8);
+    load_keras_weights(reread, exported.string());
+    const Tensor<float> x = fixture_images(16);
+    CHECK(max_difference(reread.predict(x), paper.predict(x)) == 0.0f);
+
     // A network whose layers the file does not have is refused with the layer named.
     r = test_support::run_program({"evaluate", "--model", weights.string(), "--arch", "resnet8", "--data",
                                    fixtures.string(), "--out", (dir.path / "wrong").string()},

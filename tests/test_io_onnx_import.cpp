@@ -35,6 +35,7 @@
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/evaluate.hpp"
 #include "cnnlite/train/fit.hpp"
+#include "program_runner.hpp"
 
 namespace test_io_onnx_import {
 
@@ -877,6 +878,41 @@ TEST_CASE("a CNN trained and exported by PyTorch predicts PyTorch's probabilitie
         CHECK(max_difference(model.predict(data.test.images()), reloaded.predict(data.test.images())) == 0);
     }
 }
+
+TEST_CASE("fashion_mnist evaluate --model reads an ONNX file by content and exports one back") {
+    test_support::TempDir dir;
+    const fs::path fixtures = fs::path(CNNLITE_SOURCE_DIR) / "data" / "fixtures";
+    const Model<float> paper = fashion_mnist_cnn<float>(9);
+    save_model(paper, (dir.path / "model.safetensors").string());
+    const fs::path exported = dir.path / "paper.model";  // no telling extension
+    test_support::RunResult r = test_support::run_program(
+        {"export", "--model", (dir.path / "model.safetensors").string(), "--to", exported.string(), "--quiet"},
+        dir.path);
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    for (const char* run : {"from_model_file", "from_onnx"}) {
+        const std::string model = std::string(run) == "from_onnx" ? exported.string()
+                                                                   : (dir.path / "model.safetensors").string();
+        r = test_support::run_program(
+            {"evaluate", "--model", model, "--data", fixtures.string(), "--out", (dir.path / run).string()}, dir.path);
+        REQUIRE_MESSAGE(r.status == 0, r.err);
+    }
+    CHECK(test_support::contains(r.out, "reading " + exported.string() + " as ONNX"));
+    const auto accuracy = [&](const char* run) {
+        const std::string json = test_support::read_text(dir.path / run / "metrics.json");
+        const std::size_t at = json.find("\"test_accuracy\"");
+        REQUIRE(at != std::string::npos);
+        return json.substr(at, json.find_first_of(",}", at) - at);
+    };
+    CHECK(accuracy("from_model_file") == accuracy("from_onnx"));
+    // A file that is none of the formats names all of them.
+    std::ofstream(dir.path / "notes.txt") << "not a model";
+    r = test_support::run_program({"evaluate", "--model", (dir.path / "notes.txt").string(), "--data",
+                                   fixtures.string(), "--out", (dir.path / "bad").string()},
+                                  dir.path);
+    CHECK(r.status != 0);
+    CHECK(test_support::contains(r.err, "is not a cnnlite model file (safetensors) or Keras weights, and not an ONNX"));
+}
+
 }  // namespace test_io_onnx_import
 
 #endif  // CNNLITE_WITH_ONNX

@@ -132,8 +132,9 @@ void add_options(CLI::App& app, Settings& s, const std::string& command) {
         ->check(whole_number<std::int64_t>(1, most_images));
     app.add_option("--model", s.model,
                    "Weights for evaluate/explain/predict/export (default: OUT/model.safetensors): a cnnlite model file, "
-                   "--arch's weights saved by PyTorch (safetensors.torch.save_file of its state_dict), or Keras "
-                   "weights (.weights.h5 of Keras 3, .h5 of Keras 2; builds with the Keras component)")
+                   "--arch's weights saved by PyTorch (safetensors.torch.save_file of its state_dict), Keras weights "
+                   "(.weights.h5 or .keras of Keras 3, .h5 of Keras 2), or an ONNX model (the last two in builds "
+                   "with the Keras and ONNX components); recognised by content")
         ->type_name("FILE");
     app.add_option("--rename", s.rename,
                    "For PyTorch weights: read the file's module FILE_MODULE (a tensor name before its last '.') as "
@@ -153,9 +154,10 @@ void add_options(CLI::App& app, Settings& s, const std::string& command) {
             ->type_name("IMAGE...")
             ->required();
     if (command == "export") {
-        app.add_option("--format", s.export_format, "Format of the file written: onnx (opset 17, inference graph)")
+        app.add_option("--format", s.export_format,
+                       "Format of the file written: onnx (opset 17, inference graph) or keras (Keras 3 .weights.h5)")
             ->type_name("NAME")
-            ->check(CLI::IsMember({"onnx"}))
+            ->check(CLI::IsMember({"onnx", "keras"}))
             ->capture_default_str();
         app.add_option("--to", s.export_to, "The file to write (atomically; --out stays the run's folder)")
             ->type_name("FILE")
@@ -175,7 +177,7 @@ const std::vector<Command>& commands() {
         {"evaluate", "Test accuracy, per-class accuracy, confusion matrix and 50 sample predictions"},
         {"explain", "Grad-CAM maps and figures for test images"},
         {"predict", "Classify your own pictures and write a Grad-CAM overlay for each"},
-        {"export", "Write the trained model (OUT's or --model) for other runtimes: --format onnx --to FILE"},
+        {"export", "Write the trained model (OUT's or --model) for other runtimes: --format onnx|keras --to FILE"},
     };
     return list;
 }

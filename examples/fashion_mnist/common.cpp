@@ -1,5 +1,6 @@
 // Helpers every stage of the pipeline uses: progress lines, data and model loading with clear
 // errors, the JSON files (metrics.json, run.json), seeded choice of images, titles.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include "cnnlite/core/files.hpp"
 #include "cnnlite/io/keras_weights.hpp"
 #include "cnnlite/io/model_file.hpp"
+#include "cnnlite/io/onnx_import.hpp"
 
 #include "pipeline.hpp"
 
@@ -68,11 +70,21 @@ cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage, con
     return data;
 }
 
-bool is_keras_weights_file(const fs::path& path) {
+ModelFileKind model_file_kind(const fs::path& path) {
     std::error_code ec;
-    if (!fs::is_regular_file(path, ec)) return false;
+    if (!fs::is_regular_file(path, ec)) return ModelFileKind::safetensors;  // its loader says what is wrong
     const cnnlite::InputFile file(path.string(), "model file");
-    return file.size() >= 8 && file.read_string(8, 0) == std::string("\x89HDF\r\n\x1a\n", 8);
+    const std::string head = file.read_string(static_cast<std::size_t>(std::min<std::uint64_t>(file.size(), 9)), 0);
+    if (head.compare(0, 8, std::string("\x89HDF\r\n\x1a\n", 8)) == 0 || head.compare(0, 4, "PK\x03\x04") == 0)
+        return ModelFileKind::keras;
+    // safetensors: an 8-byte little-endian header length, then the JSON header's '{'. A
+    // protobuf (ONNX) has no signature: what is neither is read as ONNX where cnnlite has it.
+    if (head.size() == 9 && head[8] == '{') return ModelFileKind::safetensors;
+#if defined(CNNLITE_WITH_ONNX) && CNNLITE_WITH_ONNX
+    return ModelFileKind::onnx;
+#else
+    return path.extension() == ".onnx" ? ModelFileKind::onnx : ModelFileKind::safetensors;
+#endif
 }
 
 cnnlite::Model<float> load_trained_model(const Settings& s, const fs::path& path, const std::string& stage) {
@@ -80,21 +92,39 @@ cnnlite::Model<float> load_trained_model(const Settings& s, const fs::path& path
     if (!fs::exists(path, ec))
         cnnlite::fail("no trained model at '", path.string(), "': run `fashion_mnist train --out ", s.out,
                       "` first, or name a model file with --model FILE");
-    if (is_keras_weights_file(path)) {
-        // Keras weights (recognised by HDF5's signature, whatever the extension): the network
-        // is --arch's, the paper's by default, whose layers carry Keras' names.
+    const ModelFileKind kind = model_file_kind(path);
+    if (kind == ModelFileKind::keras) {
+        // Keras weights (HDF5 or a .keras zip, whatever the extension): the network is --arch's,
+        // the paper's by default, whose layers carry Keras' names.
 #if defined(CNNLITE_WITH_KERAS) && CNNLITE_WITH_KERAS
         cnnlite::check(s.rename.empty(), "--rename is for PyTorch's weights files; '", path.string(),
                        "' holds Keras weights, matched by Keras' layer names");
         const std::string arch = s.arch_or_default();
-        say(s, stage, "Keras weights (HDF5): loading them into the " + arch + " network");
+        say(s, stage, "Keras weights: loading them into the " + arch + " network");
         cnnlite::Model<float> model = architecture(arch).build(0);
         cnnlite::load_keras_weights(model, path.string());
         return model;
 #else
-        cnnlite::fail("'", path.string(), "' holds Keras weights (an HDF5 file), and this fashion_mnist was built "
-                      "without the Keras component: configure cnnlite with -DCNNLITE_WITH_KERAS=ON (Meson: "
-                      "-Dkeras=enabled; Debian: apt-get install libhdf5-dev) and build it again");
+        cnnlite::fail("'", path.string(), "' holds Keras weights (HDF5 or a .keras archive), and this fashion_mnist "
+                      "was built without the Keras component: configure cnnlite with -DCNNLITE_WITH_KERAS=ON (Meson: "
+                      "-Dkeras=enabled; Debian: apt-get install libhdf5-dev libzip-dev) and build it again");
+#endif
+    }
+    if (kind == ModelFileKind::onnx) {
+#if defined(CNNLITE_WITH_ONNX) && CNNLITE_WITH_ONNX
+        cnnlite::check(s.rename.empty() && s.arch.empty(), "--rename and --arch are for weights-only files; '",
+                       path.string(), "' is read as ONNX, which holds its own network");
+        say(s, stage, "not a cnnlite model file or Keras weights: reading " + path.string() + " as ONNX");
+        try {
+            return cnnlite::load_onnx<float>(path.string());
+        } catch (const cnnlite::Error& e) {
+            cnnlite::fail("'", path.string(), "' is not a cnnlite model file (safetensors) or Keras weights, and "
+                          "not an ONNX model cnnlite can read: ", e.what());
+        }
+#else
+        cnnlite::fail("'", path.string(), "' looks like an ONNX model, and this fashion_mnist was built without the "
+                      "ONNX component: configure cnnlite with -DCNNLITE_WITH_ONNX=ON (Meson: -Donnx=enabled; Debian: "
+                      "apt-get install libonnx-dev libprotobuf-dev) and build it again");
 #endif
     }
     say(s, stage, "loading the model " + path.string());
@@ -142,7 +172,7 @@ std::string recorded_arch(const Settings& s) {
 Recipe recorded_recipe(const Settings& s, const fs::path& path) {
     Recipe recipe = s.recipe;
     std::error_code ec;
-    if (!fs::exists(path, ec) || is_keras_weights_file(path)) return recipe;
+    if (!fs::exists(path, ec) || model_file_kind(path) != ModelFileKind::safetensors) return recipe;
     const cnnlite::SafetensorsFile file = cnnlite::SafetensorsFile::load(path.string());
     const auto it = file.metadata().find(recipe_key);
     if (it == file.metadata().end()) return recipe;

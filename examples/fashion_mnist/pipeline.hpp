@@ -173,11 +173,13 @@ std::string with_commas(std::int64_t n);
 cnnlite::FashionMnist load_data(const Settings& s, const std::string& stage,
                                 const cnnlite::FashionMnistLimits& limits = {});
 
-/// Whether `path` is an HDF5 file (Keras' weights), by its first bytes.
-bool is_keras_weights_file(const fs::path& path);
+/// What a --model file holds.
+enum class ModelFileKind { safetensors, keras, onnx };
+/// The kind of model file `path` is, by its first bytes (see common.cpp).
+ModelFileKind model_file_kind(const fs::path& path);
 /// Loads the network in `path`: a cnnlite model file (its architecture decides; --arch must
-/// agree), or weights only, PyTorch's safetensors or Keras' HDF5 (loaded into --arch's network,
-/// the paper's by default).
+/// agree), weights only, PyTorch's safetensors or Keras' HDF5 or .keras (loaded into --arch's
+/// network, the paper's by default), or an ONNX model (its own network).
 cnnlite::Model<float> load_trained_model(const Settings& s, const fs::path& path, const std::string& stage);
 /// The architecture recorded by the run that evaluate, explain, predict, summary and train
 /// --resume continue: the model file's (--model or OUT's), or for --resume the checkpoint's;
