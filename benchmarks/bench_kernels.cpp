@@ -61,6 +61,9 @@
 #include "cnnlite/ops/linear.hpp"
 
 #ifdef CNNLITE_BENCH_ONEDNN
+#ifndef _OPENMP
+#error "CNNLITE_BENCH_ONEDNN needs OpenMP: oneDNN's thread count follows omp_set_num_threads"
+#endif
 #include "onednn_conv.hpp"
 #endif
 
