@@ -814,37 +814,42 @@ struct ModernConvData {
 // cnnlite's kernels, called as ops/conv2d.hpp calls them. The library computes dx inside
 // conv2d_backward, image by image after that image's dW; backward_data times that part alone
 // (the same per-image detail::image_gradient in the same parallel loop), backward_weights is
-// conv2d_backward without dx.
-void run_cnnlite_conv(benchmark::State& state, const ModernConv& c, ConvPass pass) {
-    set_threads(state);
-    ModernConvData d(c.shape());
+// conv2d_backward without dx. Returns the pass's output (y, dx or dw).
+const Buffer& cnnlite_conv_pass(ModernConvData& d, ConvPass pass) {
     const ConvShape& s = d.s;
     const Index in_size = s.in_channels * s.window.in_h * s.window.in_w, out_size = s.out_channels * s.pixels();
     const Index per_thread = s.patch() * s.pixels() + out_size;
-    for (auto _ : state) {
-        switch (pass) {
-            case ConvPass::forward:
-                cnnlite::kernels::conv2d_forward(s, d.x.data(), d.w.data(), static_cast<const float*>(nullptr), false,
-                                                 d.y.data(), d.workspace.data());
-                break;
-            case ConvPass::backward_data:
+    switch (pass) {
+        case ConvPass::forward:
+            cnnlite::kernels::conv2d_forward(s, d.x.data(), d.w.data(), static_cast<const float*>(nullptr), false,
+                                             d.y.data(), d.workspace.data());
+            return d.y;
+        case ConvPass::backward_data:
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (s.batch * out_size * s.patch() >= cnnlite::kernels::parallel_threshold)
 #endif
-                for (Index n = 0; n < s.batch; ++n)
-                    cnnlite::kernels::detail::image_gradient(s, d.w.data(), d.dy.data() + n * out_size,
-                                                             d.workspace.data() + cnnlite::thread_index() * per_thread,
-                                                             d.dx.data() + n * in_size);
-                break;
-            case ConvPass::backward_weights:
-                cnnlite::kernels::conv2d_backward(s, d.x.data(), d.w.data(), d.y.data(), d.dy.data(), false, d.dw.data(),
-                                                  static_cast<float*>(nullptr), static_cast<float*>(nullptr),
-                                                  d.workspace.data());
-                break;
-        }
+            for (Index n = 0; n < s.batch; ++n)
+                cnnlite::kernels::detail::image_gradient(s, d.w.data(), d.dy.data() + n * out_size,
+                                                         d.workspace.data() + cnnlite::thread_index() * per_thread,
+                                                         d.dx.data() + n * in_size);
+            return d.dx;
+        case ConvPass::backward_weights:
+            cnnlite::kernels::conv2d_backward(s, d.x.data(), d.w.data(), d.y.data(), d.dy.data(), false, d.dw.data(),
+                                              static_cast<float*>(nullptr), static_cast<float*>(nullptr),
+                                              d.workspace.data());
+            return d.dw;
+    }
+    return d.y;
+}
+
+void run_cnnlite_conv(benchmark::State& state, const ModernConv& c, ConvPass pass) {
+    set_threads(state);
+    ModernConvData d(c.shape());
+    for (auto _ : state) {
+        cnnlite_conv_pass(d, pass);
         benchmark::ClobberMemory();
     }
-    roofline_counters(state, s, pass);
+    roofline_counters(state, d.s, pass);
 }
 
 #ifdef CNNLITE_BENCH_ONEDNN
@@ -857,6 +862,21 @@ void run_onednn_conv(benchmark::State& state, const ModernConv& c, ConvPass pass
                            : pass == ConvPass::backward_data ? bench_onednn::Direction::backward_data
                                                              : bench_onednn::Direction::backward_weights;
     bench_onednn::Conv conv(d.s, direction, d.x.data(), d.w.data(), d.dy.data());
+    // Same shape, same padding, same result: checked against cnnlite once, before timing.
+    conv.run();
+    const Buffer& ours = cnnlite_conv_pass(d, pass);
+    Buffer theirs(ours.size());
+    conv.output(theirs.data());
+    double err = 0, scale = 0;
+    for (std::size_t i = 0; i < ours.size(); ++i) {
+        err = std::max(err, static_cast<double>(std::abs(ours[i] - theirs[i])));
+        scale = std::max(scale, static_cast<double>(std::abs(ours[i])));
+    }
+    if (!(err <= 1e-4 * scale)) {
+        state.SkipWithError(("oneDNN's result differs from cnnlite's: max |difference| " + std::to_string(err) +
+                             ", max |value| " + std::to_string(scale)).c_str());
+        return;
+    }
     for (auto _ : state) conv.run();
     roofline_counters(state, d.s, pass);
     state.SetLabel(conv.implementation());

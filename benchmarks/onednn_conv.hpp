@@ -64,6 +64,7 @@ public:
                 args_[DNNL_ARG_SRC] = input(x, src, tag::nchw, fwd.src_desc());
                 args_[DNNL_ARG_WEIGHTS] = input(w, wei, tag::oihw, fwd.weights_desc());
                 args_[DNNL_ARG_DST] = dnnl::memory(fwd.dst_desc(), engine_);
+                output_arg_ = DNNL_ARG_DST;
                 break;
             case Direction::backward_data: {
                 const dnnl::convolution_backward_data::primitive_desc pd(
@@ -75,6 +76,7 @@ public:
                 args_[DNNL_ARG_DIFF_DST] = input(dy, dst, tag::nchw, pd.diff_dst_desc());
                 args_[DNNL_ARG_WEIGHTS] = input(w, wei, tag::oihw, pd.weights_desc());
                 args_[DNNL_ARG_DIFF_SRC] = dnnl::memory(pd.diff_src_desc(), engine_);
+                output_arg_ = DNNL_ARG_DIFF_SRC;
                 break;
             }
             case Direction::backward_weights: {
@@ -87,6 +89,7 @@ public:
                 args_[DNNL_ARG_SRC] = input(x, src, tag::nchw, pd.src_desc());
                 args_[DNNL_ARG_DIFF_DST] = input(dy, dst, tag::nchw, pd.diff_dst_desc());
                 args_[DNNL_ARG_DIFF_WEIGHTS] = dnnl::memory(pd.diff_weights_desc(), engine_);
+                output_arg_ = DNNL_ARG_DIFF_WEIGHTS;
                 break;
             }
         }
@@ -99,6 +102,17 @@ public:
     }
     /// oneDNN's name for the implementation it chose, e.g. "brgconv:avx512_core".
     const std::string& implementation() const { return impl_; }
+
+    /// The pass's output (y, dx or dw) copied into `plain` in NCHW / OIHW order.
+    void output(float* plain) {
+        dnnl::memory& out = args_.at(output_arg_);
+        const dnnl::memory::desc& d = out.get_desc();
+        const dnnl::memory::format_tag tag =
+            output_arg_ == DNNL_ARG_DIFF_WEIGHTS ? dnnl::memory::format_tag::oihw : dnnl::memory::format_tag::nchw;
+        dnnl::memory user({d.dims(), dnnl::memory::data_type::f32, tag}, engine_, plain);
+        dnnl::reorder(out, user).execute(stream_, out, user);
+        stream_.wait();
+    }
 
 private:
     // Plain-layout data copied into a buffer of the primitive's layout (the untimed reorder).
@@ -115,6 +129,7 @@ private:
     dnnl::stream stream_;
     dnnl::primitive primitive_;
     std::unordered_map<int, dnnl::memory> args_;
+    int output_arg_ = DNNL_ARG_DST;
     std::string impl_;
 };
 
