@@ -25,10 +25,14 @@ FILTER = "ceiling/(fma_peak|triad_DRAM|copy_DRAM)|conv3x3/"
 PASSES = ("forward", "backward_data", "backward_weights")
 
 
-def run_benchmark(binary, repetitions, min_time, out):
+def run_benchmark(binary, repetitions, min_time, interleave, out):
     command = [binary, "--benchmark_filter=" + FILTER, "--benchmark_repetitions=%d" % repetitions,
                "--benchmark_report_aggregates_only=true", "--benchmark_out=" + out,
                "--benchmark_out_format=json"]
+    if interleave:
+        # Repetitions of all benchmarks in random order: cnnlite and oneDNN then meet the same
+        # mix of quiet and busy moments, which keeps their ratio fair on a shared machine.
+        command.append("--benchmark_enable_random_interleaving=true")
     if min_time:
         command.append("--benchmark_min_time=%g" % min_time)
     print("running: " + " ".join(command), file=sys.stderr)
@@ -90,8 +94,8 @@ def table(results, context, threads):
     lines.append("| convolution | pass | cnnlite GFLOP/s | MB moved | FLOP/byte | of FMA peak | of DRAM bandwidth "
                  "| roofline bound | of bound | oneDNN GFLOP/s | oneDNN of peak | cnnlite / oneDNN | PyTorch |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    names = []  # in running order
-    for (name, t) in results:
+    names = []  # in registration order (the run's order is random with interleaving)
+    for (name, t), b in sorted(results.items(), key=lambda item: item[1].get("family_index", 0)):
         m = re.match(r"conv3x3/(.*)/(%s)$" % "|".join(PASSES), name)
         if t == threads and m and m.group(1) not in names:
             names.append(m.group(1))
@@ -120,6 +124,8 @@ def main():
                                        "where to write the run's JSON)")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--min-time", type=float, default=0, help="--benchmark_min_time (default: Google Benchmark's)")
+    parser.add_argument("--no-interleave", action="store_true",
+                        help="run each benchmark's repetitions back to back instead of in random order")
     parser.add_argument("--out", help="write the Markdown here (default: standard output)")
     args = parser.parse_args()
     if not args.binary and not args.json:
@@ -129,7 +135,7 @@ def main():
     command = None
     if args.binary:
         path = args.json or "bench_kernels_roofline.json"
-        command = run_benchmark(args.binary, args.repetitions, args.min_time, path)
+        command = run_benchmark(args.binary, args.repetitions, args.min_time, not args.no_interleave, path)
         args.json = path
     with open(args.json) as f:
         report = json.load(f)
