@@ -994,7 +994,7 @@ public:
         std::printf("\nEfficiency against the ceilings measured in this run (bandwidth in GB/s, rates in GFLOP/s)\n");
         for (int threads : {1, 2}) {
             std::printf("\n-- %d thread%s --\n", threads, threads > 1 ? "s" : "");
-            std::printf("%-34s %-32s %10s   %-40s %6s\n", "kernel", "what", "rate", "binding ceiling", "eff.");
+            std::printf("%-50s %-32s %10s   %-40s %6s\n", "kernel", "what", "rate", "binding ceiling", "eff.");
             for (const auto& [name, meta] : registry()) {
                 const Result* r = find(name, threads);
                 if (!r || meta.bound == Bound::ceiling) continue;
@@ -1026,7 +1026,7 @@ public:
                 } else {
                     std::snprintf(rate, sizeof rate, "%.2f us", r->micros);
                 }
-                std::printf("%-34s %-32s %10s   %-40s %6s\n", name.c_str(), meta.description.c_str(), rate, bound, eff);
+                std::printf("%-50s %-32s %10s   %-40s %6s\n", name.c_str(), meta.description.c_str(), rate, bound, eff);
             }
             // The GEMM ceilings side by side: Eigen (what the library uses) and OpenBLAS.
             const OpenBlas& blas = OpenBlas::get();
