@@ -5,12 +5,15 @@ Runs bench_kernels on the ceilings (FP32 FMA peak, DRAM triad and copy) and on R
 convolutions (cnnlite and, when the binary has it, oneDNN), with repetitions, and writes per
 thread count: each pass's GFLOP/s, its compulsory bytes and arithmetic intensity, its fraction
 of the FMA peak and of the DRAM bandwidth, the roofline's attainable rate min(peak, intensity x
-bandwidth), and oneDNN's figures with the cnnlite/oneDNN speed ratio. Figures are the medians
+bandwidth), oneDNN's figures with the cnnlite/oneDNN speed ratio and, when given, PyTorch's
+(roofline_torch.py, run in the peers' venv after bench_kernels). Figures are the medians
 of the repetitions; the FMA peak is the one bench_kernels measured at its start (the
 denominator of its peak_frac counters).
 
     /usr/bin/python3 benchmarks/roofline.py --binary build-bench/benchmarks/bench_kernels
     /usr/bin/python3 benchmarks/roofline.py --json run.json      # a table from an earlier run
+    /usr/bin/python3 benchmarks/roofline.py --binary build-bench/benchmarks/bench_kernels \
+        --torch-python ~/.cache/cnnlite/peers/bin/python          # with the PyTorch column
 
 Standard library only.
 """
@@ -78,7 +81,7 @@ def fmt(value, digits=1):
     return "-" if value is None else "%.*f" % (digits, value)
 
 
-def table(results, context, threads):
+def table(results, context, threads, torch_results):
     peak = float(context.get("fma_peak_threads_%d" % threads, "nan"))
     triad = results.get(("ceiling/triad_DRAM", threads))
     copy = results.get(("ceiling/copy_DRAM", threads))
@@ -92,8 +95,9 @@ def table(results, context, threads):
                     fmt(peak / bandwidth if bandwidth else None)))
     lines.append("")
     lines.append("| convolution | pass | cnnlite GFLOP/s | MB moved | FLOP/byte | of FMA peak | of DRAM bandwidth "
-                 "| roofline bound | of bound | oneDNN GFLOP/s | oneDNN of peak | cnnlite / oneDNN | PyTorch |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+                 "| roofline bound | of bound | oneDNN GFLOP/s | oneDNN of peak | cnnlite / oneDNN "
+                 "| PyTorch GFLOP/s | PyTorch of peak | cnnlite / PyTorch |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     names = []  # in registration order (the run's order is random with interleaving)
     for (name, t), b in sorted(results.items(), key=lambda item: item[1].get("family_index", 0)):
         m = re.match(r"conv3x3/(.*)/(%s)$" % "|".join(PASSES), name)
@@ -106,14 +110,22 @@ def table(results, context, threads):
             if not ours:
                 continue
             bound = min(peak, ours["intensity"] * bandwidth) if bandwidth else None
-            lines.append("| %s | %s | %s | %s | %s | %s%% | %s%% | %s | %s%% | %s | %s | %s | not measured |" % (
+            torch = torch_results.get(("%s/%s" % (conv, p), threads)) if torch_results is not None else None
+            if torch_results is None:
+                torch_cells = "not measured | - | -"
+            elif torch is None:
+                torch_cells = "- | - | -"
+            else:
+                torch_cells = "%s | %s%% | %s" % (fmt(torch / 1e9), fmt(100 * torch / peak, 0),
+                                                   fmt(ours["flops"] / torch, 2))
+            lines.append("| %s | %s | %s | %s | %s | %s%% | %s%% | %s | %s%% | %s | %s | %s | %s |" % (
                 conv, p.replace("_", "-"), fmt(ours["flops"] / 1e9), fmt(ours["bytes"] / 1e6, 2),
                 fmt(ours["intensity"]), fmt(100 * ours["flops"] / peak, 0),
                 fmt(100 * ours["bandwidth"] / bandwidth if bandwidth else None, 0),
                 "compute" if bound == peak else "memory", fmt(100 * ours["flops"] / bound if bound else None, 0),
                 fmt(theirs["flops"] / 1e9 if theirs else None),
                 (fmt(100 * theirs["flops"] / peak, 0) + "%") if theirs else "-",
-                fmt(ours["flops"] / theirs["flops"] if theirs else None, 2)))
+                fmt(ours["flops"] / theirs["flops"] if theirs else None, 2), torch_cells))
     return lines
 
 
@@ -126,6 +138,10 @@ def main():
     parser.add_argument("--min-time", type=float, default=0, help="--benchmark_min_time (default: Google Benchmark's)")
     parser.add_argument("--no-interleave", action="store_true",
                         help="run each benchmark's repetitions back to back instead of in random order")
+    parser.add_argument("--torch", help="PyTorch's figures: the JSON of roofline_torch.py (or, with "
+                                        "--torch-python, where to write it)")
+    parser.add_argument("--torch-python", help="after bench_kernels, run roofline_torch.py with this Python "
+                                               "(the peers' venv, e.g. ~/.cache/cnnlite/peers/bin/python)")
     parser.add_argument("--out", help="write the Markdown here (default: standard output)")
     args = parser.parse_args()
     if not args.binary and not args.json:
@@ -137,6 +153,22 @@ def main():
         path = args.json or "bench_kernels_roofline.json"
         command = run_benchmark(args.binary, args.repetitions, args.min_time, not args.no_interleave, path)
         args.json = path
+    torch_command = None
+    if args.torch_python:
+        args.torch = args.torch or os.path.splitext(args.json)[0] + "_torch.json"
+        torch_command = [args.torch_python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "roofline_torch.py"),
+                         "--out", args.torch, "--repetitions", str(args.repetitions)]
+        print("running: " + " ".join(torch_command), file=sys.stderr)
+        subprocess.run(torch_command, check=True, stdout=sys.stderr)
+    torch_results, torch_info = None, None
+    if args.torch:
+        with open(args.torch) as f:
+            torch_report = json.load(f)
+        torch_results = {(r["name"], r["threads"]): r["flops"] for r in torch_report["results"]}
+        torch_info = "PyTorch %s (oneDNN inside: %s), NCHW as installed, medians of %d repetitions of at least %g s, " \
+                     "run after bench_kernels in its own process" % (
+                         torch_report["torch"], "yes" if torch_report["mkldnn"] else "no",
+                         torch_report["repetitions"], torch_report["seconds"])
     with open(args.json) as f:
         report = json.load(f)
     results = medians(report)
@@ -153,12 +185,13 @@ def main():
             if max(load_before[0], load_after[0]) > 1.0 else ""), ""]
     lines += ["FMA peak kernel: %s; oneDNN: %s (reorders into its layouts done before timing, not counted)." % (
         context.get("fma_isa", "?"), context.get("onednn", "not built in")), ""]
+    lines += ["PyTorch: %s." % (torch_info or "not measured (see --torch-python)"), ""]
     lines += ["Bytes are compulsory traffic (each tensor a pass reads or writes, once, fp32); FLOP are "
               "2 N O P C kh kw for every pass, padding taps included. Medians of %s repetitions." % (
                   args.repetitions if command else "the run's"), ""]
     for threads in (1, 2):
         if any(t == threads for (_, t) in results):
-            lines += table(results, context, threads) + [""]
+            lines += table(results, context, threads, torch_results) + [""]
     text = "\n".join(lines)
     if args.out:
         with open(args.out, "w") as f:
