@@ -782,14 +782,14 @@ const char* pass_name(ConvPass p) {
 
 // Compulsory traffic: each tensor the pass reads or writes, once (fp32). Forward reads x and w
 // and writes y; backward-data reads dy and w and writes dx; backward-weights reads x and dy and
-// writes dw. Every pass does the same 2 N O P C kh kw FLOP.
-double modern_bytes(const ConvShape& s, ConvPass p) {
-    const double x = in_bytes(s), y = conv_out_bytes(s), w = 4.0 * s.out_channels * s.patch();
-    return p == ConvPass::forward ? x + w + y : p == ConvPass::backward_data ? y + w + x : x + y + w;
+// writes dw. Each pass touches one tensor of the input's, the output's and the weights' size,
+// so all three move the same bytes, and do the same 2 N O P C kh kw FLOP.
+double modern_bytes(const ConvShape& s) {
+    return in_bytes(s) + conv_out_bytes(s) + 4.0 * s.out_channels * s.patch();
 }
 
-void roofline_counters(benchmark::State& state, const ConvShape& s, ConvPass p) {
-    const double flop = conv_flop(s), bytes = modern_bytes(s, p);
+void roofline_counters(benchmark::State& state, const ConvShape& s) {
+    const double flop = conv_flop(s), bytes = modern_bytes(s);
     flops(state, flop);
     bandwidth(state, bytes);
     peak_fraction(state, flop);
@@ -849,7 +849,7 @@ void run_cnnlite_conv(benchmark::State& state, const ModernConv& c, ConvPass pas
         cnnlite_conv_pass(d, pass);
         benchmark::ClobberMemory();
     }
-    roofline_counters(state, d.s, pass);
+    roofline_counters(state, d.s);
 }
 
 #ifdef CNNLITE_BENCH_ONEDNN
@@ -878,7 +878,7 @@ void run_onednn_conv(benchmark::State& state, const ModernConv& c, ConvPass pass
         return;
     }
     for (auto _ : state) conv.run();
-    roofline_counters(state, d.s, pass);
+    roofline_counters(state, d.s);
     state.SetLabel(conv.implementation());
 }
 #endif
