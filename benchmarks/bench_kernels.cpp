@@ -6,12 +6,19 @@
 // matches the kernel's for the memory-bound kernels (im2col, conv, pooling, dropout, Adam), the
 // square SGEMM and the same-shape product for the dense layers.
 //
+// The roofline of the modern model (ResNet-8): its 3x3 convolutions forward, backward-data and
+// backward-weights, each with its fraction of the FP32 FMA peak measured by this binary
+// (counter peak_frac), its compulsory bytes and arithmetic intensity, and, when built with
+// CNNLITE_BENCH_ONEDNN, oneDNN's convolution on the same shape and thread count.
+// benchmarks/roofline.py turns a run into the Markdown table of benchmarks/README.md.
+//
 // Byte counts are the bytes a kernel must read and write once (no write-allocate traffic, as
 // STREAM counts); FLOP counts are 2 per multiply-add of the mathematical product.
 //
 //   bench_kernels                                  # everything, 1 and 2 threads (~2 minutes)
 //   bench_kernels --benchmark_filter='conv|triad'  # a subset (the summary shows what ran)
 //   bench_kernels --benchmark_repetitions=5        # the summary then uses the medians
+//   bench_kernels --benchmark_filter='ceiling/(fma|triad_DRAM|copy_DRAM)|conv3x3'   # the roofline
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Core>
@@ -19,7 +26,15 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -45,6 +60,13 @@
 #include "cnnlite/kernels/softmax.hpp"
 #include "cnnlite/ops/linear.hpp"
 
+#ifdef CNNLITE_BENCH_ONEDNN
+#ifndef _OPENMP
+#error "CNNLITE_BENCH_ONEDNN needs OpenMP: oneDNN's thread count follows omp_set_num_threads"
+#endif
+#include "onednn_conv.hpp"
+#endif
+
 namespace {
 
 using cnnlite::kernels::ConvShape;
@@ -66,7 +88,7 @@ Buffer random_buffer(Index n, float lo, float hi, unsigned seed) {
 // ---------------------------------------------------------------------------------------------
 // What binds each benchmark, recorded at registration and used by the summary.
 
-enum class Bound { memory, gemm, ceiling, latency };
+enum class Bound { memory, gemm, ceiling, latency, fma };
 
 struct Meta {
     Bound bound = Bound::latency;
@@ -80,7 +102,8 @@ std::vector<std::pair<std::string, Meta>>& registry() {
     return r;
 }
 
-benchmark::internal::Benchmark* add(const std::string& name, void (*fn)(benchmark::State&), Meta meta) {
+template <class Fn>
+benchmark::internal::Benchmark* add(const std::string& name, Fn fn, Meta meta) {
     registry().emplace_back(name, std::move(meta));
     return benchmark::RegisterBenchmark(name.c_str(), fn)
         ->ArgName("threads")
@@ -584,6 +607,282 @@ void BM_triad(benchmark::State& state) {
     bandwidth(state, 3 * 4.0 * Floats);
 }
 
+// STREAM copy a = b over two arrays: the other half of the memory ceiling (no arithmetic, one
+// read stream instead of two).
+template <Index Floats>
+void BM_copy(benchmark::State& state) {
+    set_threads(state);
+    Buffer a(static_cast<std::size_t>(Floats)), b = random_buffer(Floats, 0, 1, 28);
+    float* pa = a.data();
+    const float* pb = b.data();
+    for (auto _ : state) {
+#ifdef _OPENMP
+#pragma omp parallel for simd schedule(static)
+#endif
+        for (Index i = 0; i < Floats; ++i) pa[i] = pb[i];
+        benchmark::ClobberMemory();
+    }
+    bandwidth(state, 2 * 4.0 * Floats);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The FP32 FMA peak. Each thread runs fma_chains independent chains acc = acc * a + b: an FMA's
+// result is ready ~4 cycles after it starts and a core starts two per cycle, so at least 8 must
+// be in flight; 12 leave a margin and, with a and b, still fit AVX2's 16 registers. The vector
+// width is chosen at compile time: AVX-512 when the build targets it (-march=native here), else
+// AVX2 with FMA, else scalar code.
+
+constexpr int fma_chains = 12;
+#if defined(__AVX512F__)
+constexpr int fma_lanes = 16;
+constexpr const char* fma_isa = "avx512 _mm512_fmadd_ps";
+#elif defined(__AVX2__) && defined(__FMA__)
+constexpr int fma_lanes = 8;
+constexpr const char* fma_isa = "avx2 _mm256_fmadd_ps";
+#else
+constexpr int fma_lanes = 1;
+constexpr const char* fma_isa = "scalar";
+#endif
+
+// rounds x fma_chains FMAs on the calling thread. The result depends on every one of them, so
+// the compiler cannot drop any; a and b come from the caller, so it cannot fold them either.
+float fma_chains_run(std::int64_t rounds, float a, float b) {
+#if defined(__AVX512F__)
+    __m512 acc[fma_chains];
+    for (int c = 0; c < fma_chains; ++c) acc[c] = _mm512_set1_ps(1.0f + 0.01f * static_cast<float>(c));
+    const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
+    for (std::int64_t r = 0; r < rounds; ++r) {
+#pragma GCC unroll 12
+        for (int c = 0; c < fma_chains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], va, vb);
+    }
+    for (int c = 1; c < fma_chains; ++c) acc[0] = _mm512_add_ps(acc[0], acc[c]);
+    return _mm512_reduce_add_ps(acc[0]);
+#elif defined(__AVX2__) && defined(__FMA__)
+    __m256 acc[fma_chains];
+    for (int c = 0; c < fma_chains; ++c) acc[c] = _mm256_set1_ps(1.0f + 0.01f * static_cast<float>(c));
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
+    for (std::int64_t r = 0; r < rounds; ++r) {
+#pragma GCC unroll 12
+        for (int c = 0; c < fma_chains; ++c) acc[c] = _mm256_fmadd_ps(acc[c], va, vb);
+    }
+    for (int c = 1; c < fma_chains; ++c) acc[0] = _mm256_add_ps(acc[0], acc[c]);
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, acc[0]);
+    float sum = 0;
+    for (float v : lanes) sum += v;
+    return sum;
+#else
+    float acc[fma_chains];
+    for (int c = 0; c < fma_chains; ++c) acc[c] = 1.0f + 0.01f * static_cast<float>(c);
+    for (std::int64_t r = 0; r < rounds; ++r)
+        for (int c = 0; c < fma_chains; ++c) acc[c] = acc[c] * a + b;
+    float sum = 0;
+    for (float v : acc) sum += v;
+    return sum;
+#endif
+}
+
+// fma_chains_run on `threads` threads at once. Returns the FLOP done (2 per lane and FMA) and
+// the sum over threads of each thread's own rate (its FLOP over its own time): on a machine
+// shared with other work a descheduled thread stretches the team's wall time but not the
+// other cores' rate, and the peak is what the cores do, not what the scheduler gave us.
+// a = 0.999, b = 0.001 keep every accumulator near 1: no overflow, no denormals.
+struct FmaBurst {
+    double flop = 0, per_thread_rate = 0;
+};
+FmaBurst fma_burst(int threads, std::int64_t rounds) {
+    float a = 0.999f, b = 0.001f, sink = 0;
+    benchmark::DoNotOptimize(a);
+    benchmark::DoNotOptimize(b);
+    const double flop = 2.0 * fma_lanes * fma_chains * static_cast<double>(rounds);
+    int ran = 0;  // threads that really ran (one without OpenMP)
+    double rate = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads) reduction(+ : sink, ran, rate)
+#endif
+    {
+        const auto start = std::chrono::steady_clock::now();
+        sink += fma_chains_run(rounds, a, b);
+        const std::chrono::duration<double> seconds = std::chrono::steady_clock::now() - start;
+        ran += 1;
+        rate += flop / seconds.count();
+    }
+    (void)threads;
+    benchmark::DoNotOptimize(sink);
+    return {flop * ran, rate};
+}
+
+// The peak that every peak_frac is a fraction of, measured once per process and thread count:
+// the best of 200 bursts of ~1.5 ms per thread after a warm-up. Other work on the machine can
+// only slow a burst down, so the best burst is the nearest to what the cores can do; bursts
+// shorter than a scheduler time slice make one where no thread was preempted likely.
+double fma_peak(int threads) {
+    static std::map<int, double> peak;
+    if (auto it = peak.find(threads); it != peak.end()) return it->second;
+    const std::int64_t rounds = std::int64_t(1) << 20;
+    fma_burst(threads, 16 * rounds);
+    double best = 0;
+    for (int i = 0; i < 200; ++i) best = std::max(best, fma_burst(threads, rounds).per_thread_rate);
+    return peak[threads] = best;
+}
+
+void peak_fraction(benchmark::State& state, double flop_per_iteration) {
+    state.counters["peak_frac"] =
+        benchmark::Counter(flop_per_iteration * static_cast<double>(state.iterations()) /
+                               fma_peak(static_cast<int>(state.range(0))),
+                           benchmark::Counter::kIsRate);
+}
+
+// The same kernel as a benchmark: its flops counter is the team's wall-clock rate, what a
+// parallel kernel sees (with other work on the machine, well below the peak on 2 threads);
+// its peak_frac compares that with the per-core peak above.
+void BM_fma_peak(benchmark::State& state) {
+    const int threads = static_cast<int>(state.range(0));
+    const std::int64_t rounds = std::int64_t(1) << 20;
+    double flop = 0;
+    for (auto _ : state) flop = fma_burst(threads, rounds).flop;
+    flops(state, flop);
+    peak_fraction(state, flop);
+    state.counters["peak"] = fma_peak(threads);
+    state.SetLabel(std::string(fma_isa) + ", " + std::to_string(fma_chains) + " chains per thread");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The modern model's 3x3 convolutions: ResNet-8 of examples/fashion_mnist (architectures.cpp,
+// resnet8) at batch 64: the stem, then per stage the strided 3x3 that changes the width and the
+// stride-1 3x3 at the new width (the 28x28 block keeps its width, so it has only the latter). All
+// 'same' (TensorFlow's: a stride-2 window on 28x28 pads 0 above and 1 below), no bias and no
+// fused ReLU (BatchNorm follows each). The 1x1 shortcuts are not 3x3 and are left out.
+
+struct ModernConv {
+    const char* name;
+    Index in_channels, out_channels, size, stride;
+    ConvShape shape() const {
+        ConvShape s;
+        s.batch = batch;
+        s.in_channels = in_channels;
+        s.out_channels = out_channels;
+        s.window = WindowGeometry::same(size, size, 3, 3, stride, stride);
+        return s;
+    }
+};
+const ModernConv modern_convs[] = {
+    {"stem_1to32_28x28", 1, 32, 28, 1},        // runs forward and backward-weights only in training
+    {"c32_28x28", 32, 32, 28, 1},              // twice per step
+    {"c32to64_s2_28x28", 32, 64, 28, 2},
+    {"c64_14x14", 64, 64, 14, 1},
+    {"c64to128_s2_14x14", 64, 128, 14, 2},
+    {"c128_7x7", 128, 128, 7, 1},
+};
+
+enum class ConvPass { forward, backward_data, backward_weights };
+const char* pass_name(ConvPass p) {
+    return p == ConvPass::forward ? "forward" : p == ConvPass::backward_data ? "backward_data" : "backward_weights";
+}
+
+// Compulsory traffic: each tensor the pass reads or writes, once (fp32). Forward reads x and w
+// and writes y; backward-data reads dy and w and writes dx; backward-weights reads x and dy and
+// writes dw. Each pass touches one tensor of the input's, the output's and the weights' size,
+// so all three move the same bytes, and do the same 2 N O P C kh kw FLOP.
+double modern_bytes(const ConvShape& s) {
+    return in_bytes(s) + conv_out_bytes(s) + 4.0 * s.out_channels * s.patch();
+}
+
+void roofline_counters(benchmark::State& state, const ConvShape& s) {
+    const double flop = conv_flop(s), bytes = modern_bytes(s);
+    flops(state, flop);
+    bandwidth(state, bytes);
+    peak_fraction(state, flop);
+    state.counters["bytes"] = bytes;
+    state.counters["intensity"] = flop / bytes;
+}
+
+struct ModernConvData {
+    ConvShape s;
+    Buffer x, w, dy, y, dx, dw, workspace;
+    explicit ModernConvData(const ConvShape& shape)
+        : s(shape),
+          x(random_buffer(shape.batch * shape.in_channels * shape.window.in_h * shape.window.in_w, -1, 1, 29)),
+          w(random_buffer(shape.out_channels * shape.patch(), -0.1f, 0.1f, 30)),
+          dy(random_buffer(shape.batch * shape.out_channels * shape.pixels(), -1e-3f, 1e-3f, 31)),
+          y(dy.size()),
+          dx(x.size()),
+          dw(w.size()),
+          workspace(static_cast<std::size_t>(cnnlite::kernels::conv2d_workspace_size(shape))) {}
+};
+
+// cnnlite's kernels, called as ops/conv2d.hpp calls them. The library computes dx inside
+// conv2d_backward, image by image after that image's dW; backward_data times that part alone
+// (the same per-image detail::image_gradient in the same parallel loop), backward_weights is
+// conv2d_backward without dx. Returns the pass's output (y, dx or dw).
+const Buffer& cnnlite_conv_pass(ModernConvData& d, ConvPass pass) {
+    const ConvShape& s = d.s;
+    const Index in_size = s.in_channels * s.window.in_h * s.window.in_w, out_size = s.out_channels * s.pixels();
+    const Index per_thread = s.patch() * s.pixels() + out_size;
+    switch (pass) {
+        case ConvPass::forward:
+            cnnlite::kernels::conv2d_forward(s, d.x.data(), d.w.data(), static_cast<const float*>(nullptr), false,
+                                             d.y.data(), d.workspace.data());
+            return d.y;
+        case ConvPass::backward_data:
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (s.batch * out_size * s.patch() >= cnnlite::kernels::parallel_threshold)
+#endif
+            for (Index n = 0; n < s.batch; ++n)
+                cnnlite::kernels::detail::image_gradient(s, d.w.data(), d.dy.data() + n * out_size,
+                                                         d.workspace.data() + cnnlite::thread_index() * per_thread,
+                                                         d.dx.data() + n * in_size);
+            return d.dx;
+        case ConvPass::backward_weights:
+            cnnlite::kernels::conv2d_backward(s, d.x.data(), d.w.data(), d.y.data(), d.dy.data(), false, d.dw.data(),
+                                              static_cast<float*>(nullptr), static_cast<float*>(nullptr),
+                                              d.workspace.data());
+            return d.dw;
+    }
+    return d.y;
+}
+
+void run_cnnlite_conv(benchmark::State& state, const ModernConv& c, ConvPass pass) {
+    set_threads(state);
+    ModernConvData d(c.shape());
+    for (auto _ : state) {
+        cnnlite_conv_pass(d, pass);
+        benchmark::ClobberMemory();
+    }
+    roofline_counters(state, d.s);
+}
+
+#ifdef CNNLITE_BENCH_ONEDNN
+// oneDNN on the same shape and thread count (its OpenMP team is the one set_num_threads sets).
+// The reorders into its layouts happen when the primitive is made, outside the timed loop.
+void run_onednn_conv(benchmark::State& state, const ModernConv& c, ConvPass pass) {
+    set_threads(state);
+    ModernConvData d(c.shape());
+    const auto direction = pass == ConvPass::forward         ? bench_onednn::Direction::forward
+                           : pass == ConvPass::backward_data ? bench_onednn::Direction::backward_data
+                                                             : bench_onednn::Direction::backward_weights;
+    bench_onednn::Conv conv(d.s, direction, d.x.data(), d.w.data(), d.dy.data());
+    // Same shape, same padding, same result: checked against cnnlite once, before timing.
+    conv.run();
+    const Buffer& ours = cnnlite_conv_pass(d, pass);
+    Buffer theirs(ours.size());
+    conv.output(theirs.data());
+    double err = 0, scale = 0;
+    for (std::size_t i = 0; i < ours.size(); ++i) {
+        err = std::max(err, static_cast<double>(std::abs(ours[i] - theirs[i])));
+        scale = std::max(scale, static_cast<double>(std::abs(ours[i])));
+    }
+    if (!(err <= 1e-4 * scale)) {
+        state.SkipWithError(("oneDNN's result differs from cnnlite's: max |difference| " + std::to_string(err) +
+                             ", max |value| " + std::to_string(scale)).c_str());
+        return;
+    }
+    for (auto _ : state) conv.run();
+    roofline_counters(state, d.s);
+    state.SetLabel(conv.implementation());
+}
+#endif
+
 constexpr Index triad_l2 = 32 * 1024;          // 3 x 128 KiB: inside each core's 512 KiB L2
 constexpr Index triad_l3 = 1024 * 1024;        // 3 x 4 MiB: inside the 32 MiB L3
 constexpr Index triad_dram = 16 * 1024 * 1024; // 3 x 64 MiB: main memory
@@ -604,6 +903,8 @@ void register_all() {
     add("ceiling/triad_L2", BM_triad<triad_l2>, ceiling);
     add("ceiling/triad_L3", BM_triad<triad_l3>, ceiling);
     add("ceiling/triad_DRAM", BM_triad<triad_dram>, ceiling);
+    add("ceiling/copy_DRAM", BM_copy<triad_dram>, ceiling);
+    add("ceiling/fma_peak", BM_fma_peak, ceiling);
     add("ceiling/sgemm_eigen_square1024", BM_sgemm_eigen_square, ceiling);
     add("ceiling/sgemm_eigen/dense_forward", BM_sgemm_eigen_shape<0>, ceiling);
     add("ceiling/sgemm_eigen/dense_dx", BM_sgemm_eigen_shape<1>, ceiling);
@@ -639,6 +940,17 @@ void register_all() {
         Meta{Bound::gemm, 0, "ceiling/sgemm_eigen/dense_1_forward", "linear op (logits)"});
     add("dense_backward/256x10", BM_dense_backward<256, 10, false>,
         Meta{Bound::gemm, 0, "ceiling/sgemm_eigen/dense_1_dw", "linear op: dx, dW, db"});
+
+    for (const ModernConv& c : modern_convs)
+        for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weights}) {
+            const std::string name = std::string("conv3x3/") + c.name + "/" + pass_name(pass);
+            const Meta meta{Bound::fma, 0, "", "ResNet-8 3x3, cnnlite"};
+            add(name, [&c, pass](benchmark::State& state) { run_cnnlite_conv(state, c, pass); }, meta);
+#ifdef CNNLITE_BENCH_ONEDNN
+            add("onednn/" + name, [&c, pass](benchmark::State& state) { run_onednn_conv(state, c, pass); },
+                Meta{Bound::fma, 0, "", "ResNet-8 3x3, oneDNN"});
+#endif
+        }
 
     add("ceiling/sgemm_openblas_square1024", BM_sgemm_openblas_square, ceiling);
     add("ceiling/sgemm_openblas/dense_forward", BM_sgemm_openblas_shape<0>, ceiling);
@@ -682,7 +994,7 @@ public:
         std::printf("\nEfficiency against the ceilings measured in this run (bandwidth in GB/s, rates in GFLOP/s)\n");
         for (int threads : {1, 2}) {
             std::printf("\n-- %d thread%s --\n", threads, threads > 1 ? "s" : "");
-            std::printf("%-34s %-32s %10s   %-40s %6s\n", "kernel", "what", "rate", "binding ceiling", "eff.");
+            std::printf("%-50s %-32s %10s   %-40s %6s\n", "kernel", "what", "rate", "binding ceiling", "eff.");
             for (const auto& [name, meta] : registry()) {
                 const Result* r = find(name, threads);
                 if (!r || meta.bound == Bound::ceiling) continue;
@@ -705,12 +1017,16 @@ public:
                         std::snprintf(eff, sizeof eff, "%.0f%%|%.0f%%", 100 * r->flops / shape->flops,
                                       100 * r->flops / square->flops);
                     }
+                } else if (meta.bound == Bound::fma) {
+                    std::snprintf(rate, sizeof rate, "%.1f GF/s", r->flops / 1e9);
+                    std::snprintf(bound, sizeof bound, "FMA peak %.1f GF/s", fma_peak(threads) / 1e9);
+                    std::snprintf(eff, sizeof eff, "%.0f%%", 100 * r->flops / fma_peak(threads));
                 } else if (r->flops > 0) {
                     std::snprintf(rate, sizeof rate, "%.1f GF/s", r->flops / 1e9);
                 } else {
                     std::snprintf(rate, sizeof rate, "%.2f us", r->micros);
                 }
-                std::printf("%-34s %-32s %10s   %-40s %6s\n", name.c_str(), meta.description.c_str(), rate, bound, eff);
+                std::printf("%-50s %-32s %10s   %-40s %6s\n", name.c_str(), meta.description.c_str(), rate, bound, eff);
             }
             // The GEMM ceilings side by side: Eigen (what the library uses) and OpenBLAS.
             const OpenBlas& blas = OpenBlas::get();
@@ -728,9 +1044,45 @@ public:
             row("square 1024", "ceiling/sgemm_eigen_square1024", "ceiling/sgemm_openblas_square1024");
             for (const GemmCase& c : gemm_cases)
                 row(c.name, std::string("ceiling/sgemm_eigen/") + c.name, std::string("ceiling/sgemm_openblas/") + c.name);
-            for (const char* t : {"ceiling/triad_L2", "ceiling/triad_L3", "ceiling/triad_DRAM"})
+            for (const char* t : {"ceiling/triad_L2", "ceiling/triad_L3", "ceiling/triad_DRAM", "ceiling/copy_DRAM"})
                 if (const Result* c = find(t, threads)) std::printf("%-34s %12.1f GB/s\n", t + 8, c->bandwidth / 1e9);
+            print_roofline(threads);
         }
+    }
+
+    // The modern model's 3x3 convolutions against the FMA peak, and against oneDNN.
+    void print_roofline(int threads) const {
+        bool any = false;
+        for (const ModernConv& c : modern_convs)
+            for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weights}) {
+                const std::string name = std::string("conv3x3/") + c.name + "/" + pass_name(pass);
+                const Result* ours = find(name, threads);
+                const Result* dnnl = find("onednn/" + name, threads);
+                if (!ours && !dnnl) continue;
+                if (!any) {
+                    std::printf("\nResNet-8 3x3 convolutions, batch 64 (FMA peak %.1f GF/s, %s x %d chains)\n",
+                                fma_peak(threads) / 1e9, fma_isa, fma_chains);
+#ifdef CNNLITE_BENCH_ONEDNN
+                    std::printf("oneDNN %d.%d.%d, ISA %s, reorders into its layouts not timed\n", DNNL_VERSION_MAJOR,
+                                DNNL_VERSION_MINOR, DNNL_VERSION_PATCH, bench_onednn::isa_name());
+#endif
+                    std::printf("%-40s %11s %6s %11s %6s %16s\n", "convolution", "cnnlite", "peak", "oneDNN", "peak",
+                                "cnnlite/oneDNN");
+                    any = true;
+                }
+                auto gf = [](const Result* r) {
+                    char text[16] = "-";
+                    if (r) std::snprintf(text, sizeof text, "%.1f", r->flops / 1e9);
+                    return std::string(text);
+                };
+                auto pct = [&](const Result* r) {
+                    return r ? std::to_string(std::lround(100 * r->flops / fma_peak(threads))) + "%" : std::string("-");
+                };
+                char ratio[16] = "-";
+                if (ours && dnnl) std::snprintf(ratio, sizeof ratio, "%.2f", ours->flops / dnnl->flops);
+                std::printf("%-40s %11s %6s %11s %6s %16s\n", (std::string(c.name) + " " + pass_name(pass)).c_str(),
+                            gf(ours).c_str(), pct(ours).c_str(), gf(dnnl).c_str(), pct(dnnl).c_str(), ratio);
+            }
     }
 
 private:
@@ -751,6 +1103,18 @@ int main(int argc, char** argv) {
     register_all();
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    // The peaks the fractions refer to, measured before anything else runs; also in the JSON
+    // output's context, for benchmarks/roofline.py.
+    for (int threads : {1, 2}) {
+        std::fprintf(stderr, "FP32 FMA peak (%s, %d chains): %.1f GFLOP/s on %d thread%s\n", fma_isa, fma_chains,
+                     fma_peak(threads) / 1e9, threads, threads > 1 ? "s" : "");
+        benchmark::AddCustomContext("fma_peak_threads_" + std::to_string(threads), std::to_string(fma_peak(threads)));
+    }
+    benchmark::AddCustomContext("fma_isa", fma_isa);
+#ifdef CNNLITE_BENCH_ONEDNN
+    benchmark::AddCustomContext("onednn", std::to_string(DNNL_VERSION_MAJOR) + "." + std::to_string(DNNL_VERSION_MINOR) +
+                                              "." + std::to_string(DNNL_VERSION_PATCH) + " " + bench_onednn::isa_name());
+#endif
     SummaryReporter reporter;
     benchmark::RunSpecifiedBenchmarks(&reporter);
     reporter.print_summary();
