@@ -223,7 +223,7 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
         }
     }
 
-    {  // the explanation methods compared (issue 6)
+    {  // the explanation methods compared
         const auto methods =
             csv_rows(out / "explain" / "methods.csv",
                      {"method", "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "images_per_second",
