@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "error_message.hpp"
+
 namespace test_support {
 
 namespace fs = std::filesystem;
@@ -146,8 +148,6 @@ inline RunResult finish_program(pid_t pid, const fs::path& scratch, double secon
 inline RunResult run_program(const std::vector<std::string>& args, const fs::path& scratch, const RunLimits& limits = {}) {
     return finish_program(start_program(args, scratch, limits), scratch, limits.seconds);
 }
-
-inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 /// `bytes` (a model file, a checkpoint) with every run identity ("run.id":"<16 hex digits>")
 /// zeroed: two runs with the same settings write the same bytes apart from their identities.

@@ -26,8 +26,12 @@
 #include "cnnlite/core/tensor.hpp"
 #include "cnnlite/core/threading.hpp"
 #include "cnnlite/core/version.hpp"
+#include "error_message.hpp"
 
 namespace test_core {
+
+using test_support::error_of;
+using test_support::contains;
 
 using cnnlite::RandomStream;
 using cnnlite::Shape;
@@ -164,16 +168,6 @@ TEST_CASE("FlushDenormals nests and leaves an outer flush on") {
 }
 
 namespace {
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const cnnlite::Error& e) {
-        return e.what();
-    }
-    return "";
-}
-bool mentions(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 }  // namespace
 
 TEST_CASE("set_num_threads accepts 1 to four per core, and names the bound otherwise") {
@@ -181,8 +175,8 @@ TEST_CASE("set_num_threads accepts 1 to four per core, and names the bound other
     CHECK(cnnlite::max_threads() == 4 * cnnlite::available_cores());
     cnnlite::set_num_threads(cnnlite::max_threads());
     const std::string too_many = error_of([] { cnnlite::set_num_threads(100000); });
-    CHECK(mentions(too_many, "100000 threads is more than " + std::to_string(cnnlite::max_threads())));
-    CHECK(mentions(error_of([] { cnnlite::set_num_threads(0); }), "at least one thread"));
+    CHECK(contains(too_many, "100000 threads is more than " + std::to_string(cnnlite::max_threads())));
+    CHECK(contains(error_of([] { cnnlite::set_num_threads(0); }), "at least one thread"));
     cnnlite::set_num_threads(before);
 }
 
@@ -194,7 +188,7 @@ TEST_CASE("FolderLock: one holder per folder, named to the next; released with i
         const cnnlite::FolderLock first(folder.string(), "the first holder");
         CHECK(fs::exists(folder / ".lock"));
         const std::string refused = error_of([&] { cnnlite::FolderLock second(folder.string(), "the second"); });
-        CHECK(mentions(refused, "folder '" + folder.string() + "' is in use by another run (the first holder)"));
+        CHECK(contains(refused, "folder '" + folder.string() + "' is in use by another run (the first holder)"));
     }
     {
         const cnnlite::FolderLock again(folder.string(), "the second holder");  // released with the first
@@ -203,7 +197,7 @@ TEST_CASE("FolderLock: one holder per folder, named to the next; released with i
         std::getline(in, line);
         CHECK(line == "the second holder");
     }
-    CHECK(mentions(error_of([&] { cnnlite::check_folder_writable((folder / "missing").string()); }),
+    CHECK(contains(error_of([&] { cnnlite::check_folder_writable((folder / "missing").string()); }),
                    "cannot write in folder"));
     fs::remove_all(folder);
 }

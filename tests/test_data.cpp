@@ -24,8 +24,12 @@
 #include "cnnlite/data/idx.hpp"
 #include "cnnlite/data/locate.hpp"
 #include "cnnlite/data/split.hpp"
+#include "error_message.hpp"
 
 namespace test_data {
+
+using test_support::error_of;
+using test_support::contains;
 
 namespace fs = std::filesystem;
 using cnnlite::Dataset;
@@ -114,17 +118,7 @@ Bytes gunzip_file(const fs::path& path) {
     return out;
 }
 
-/// The message of the cnnlite::Error that `action` throws, or "(no error)".
-std::string error_of(const std::function<void()>& action) {
-    try {
-        action();
-    } catch (const cnnlite::Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::uint64_t pool_requests() {
     const cnnlite::BufferPoolStats stats = cnnlite::buffer_pool_stats();

@@ -19,8 +19,11 @@
 #include "cnnlite/data/batching.hpp"
 #include "cnnlite/data/dataset.hpp"
 #include "cnnlite/data/image_transforms.hpp"
+#include "error_message.hpp"
 
 namespace test_data_augmentation {
+
+using test_support::error_of;
 
 using cnnlite::Augmentation;
 using cnnlite::RandomStream;
@@ -59,16 +62,6 @@ std::vector<float> shifted_by_definition(const std::vector<float>& in, std::int6
     return out;
 }
 
-/// The message of the cnnlite::Error `f` throws ("" when it throws none).
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const cnnlite::Error& e) {
-        return e.what();
-    }
-    return "";
-}
 
 /// The bounding box and count of the pixels of a 28 x 28 image that differ from `background`.
 struct Changed {

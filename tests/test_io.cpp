@@ -27,8 +27,11 @@
 #include "cnnlite/io/csv.hpp"
 #include "cnnlite/io/npy.hpp"
 #include "cnnlite/io/safetensors.hpp"
+#include "error_message.hpp"
 
 namespace test_io {
+
+using test_support::error_of;
 
 #ifndef CNNLITE_SOURCE_DIR
 #error "CNNLITE_SOURCE_DIR must name the repository root"
@@ -76,16 +79,6 @@ void write_raw(const std::string& path, const std::string& bytes) {
     REQUIRE(out.good());
 }
 
-/// The message of the cnnlite::Error that `f` throws; the test fails if it throws none.
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    FAIL("expected a cnnlite::Error");
-    return {};
-}
 
 template <class T>
 bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {

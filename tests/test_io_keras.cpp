@@ -32,8 +32,12 @@
 #include "cnnlite/nn/sequential.hpp"
 #include "cnnlite/nn/symbolic.hpp"
 #include "program_runner.hpp"
+#include "error_message.hpp"
 
 namespace test_io_keras {
+
+using test_support::error_of;
+using test_support::contains;
 
 using namespace cnnlite;
 namespace fs = std::filesystem;
@@ -73,18 +77,7 @@ float max_difference(const Tensor<float>& a, const Tensor<float>& b) {
     return worst;
 }
 
-/// An error's message, or "" when `f` does not throw cnnlite::Error.
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 /// Writes a Keras-3-layout file by hand with the HDF5 library: each entry is a dataset path, a
 /// shape and its values (float32).

@@ -35,6 +35,7 @@
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/evaluate.hpp"
 #include "cnnlite/train/fit.hpp"
+#include "onnx_torchscript_pad.hpp"
 #include "program_runner.hpp"
 
 namespace test_io_onnx_import {
@@ -320,37 +321,7 @@ TEST_CASE("the pads PyTorch's TorchScript exporter computes for F.pad are folded
     // F.pad(x, (0, 1, 0, 1)) exported at opset 17: the pads [0, 1, 0, 1] in PyTorch's order are
     // turned into ONNX's by ConstantOfShape, Concat, Reshape, Slice, Transpose, Reshape and Cast.
     GraphBuilder b({1, 5, 5});
-    const auto constant = [&](const std::string& name, const std::vector<std::int64_t>& v) {
-        auto& n = b.node("Constant", "/" + name, {}, {name});
-        auto* value = n.add_attribute();
-        value->set_name("value");
-        value->set_type(onnx::AttributeProto::TENSOR);
-        value->mutable_t()->set_data_type(onnx::TensorProto::INT64);
-        value->mutable_t()->add_dims(static_cast<std::int64_t>(v.size()));
-        for (auto x : v) value->mutable_t()->add_int64_data(x);
-    };
-    constant("four", {4});
-    constant("torch_pads", {0, 1, 0, 1});
-    auto* fill = b.node("ConstantOfShape", "/ConstantOfShape", {"four"}, {"zeros"}).add_attribute();
-    fill->set_name("value");
-    fill->set_type(onnx::AttributeProto::TENSOR);
-    fill->mutable_t()->set_data_type(onnx::TensorProto::INT64);
-    fill->mutable_t()->add_dims(1);
-    fill->mutable_t()->add_int64_data(0);
-    auto& cat = b.node("Concat", "/Concat", {"torch_pads", "zeros"}, {"eight"});
-    set_int(cat, "axis", 0);
-    constant("pairs", {-1, 2});
-    b.node("Reshape", "/Reshape", {"eight", "pairs"}, {"by_axis"});
-    constant("zero", {0});
-    constant("minus_one", {-1});
-    constant("minus_inf", {-9223372036854775807LL});
-    b.node("Slice", "/Slice", {"by_axis", "minus_one", "minus_inf", "zero", "minus_one"}, {"reversed"});
-    auto& transpose = b.node("Transpose", "/Transpose", {"reversed"}, {"begins_ends"});
-    set_ints(transpose, "perm", {1, 0});
-    b.node("Reshape", "/Reshape_1", {"begins_ends", "minus_one"}, {"flat"});
-    auto& cast = b.node("Cast", "/Cast", {"flat"}, {"pads"});
-    set_int(cast, "to", onnx::TensorProto::INT64);
-    b.node("Pad", "/Pad", {"x", "pads", ""}, {"padded"});
+    test_support::add_torchscript_pad(b.g, "x", "padded");
     b.node("Conv", "/conv/Conv", {"padded", "w", "bias"}, {"y"});
     b.weights("w", {2, 1, 2, 2}, range(8));
     b.weights("bias", {2}, {0.25f, -0.25f});

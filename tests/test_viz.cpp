@@ -33,6 +33,7 @@
 #include "cnnlite/viz/svg.hpp"
 #include "cnnlite/viz/text.hpp"
 #include "picture_bytes.hpp"
+#include "error_message.hpp"
 
 namespace doctest {
 template <>
@@ -44,6 +45,9 @@ struct StringMaker<cnnlite::viz::Rgb> {
 }  // namespace doctest
 
 namespace test_viz {
+
+using test_support::error_of;
+using test_support::contains;
 
 namespace fs = std::filesystem;
 using namespace cnnlite;
@@ -363,18 +367,7 @@ TEST_CASE("PNG: write and read back, grey and RGB; clear errors for bad files") 
     CHECK_THROWS_AS(encode_png(Image()), Error);
 }
 
-/// The message of the cnnlite::Error that `f` throws ("" if it throws none).
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
 
-bool mentions(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 TEST_CASE("pictures: PNG and JPEG decode, grey and colour, baseline and progressive") {
     for (int channels : {1, 3})
@@ -406,12 +399,12 @@ TEST_CASE("pictures: other formats, huge claims and damaged files are refused, n
 
     // Formats that are not PNG or JPEG, by name; BMP included (its 54 bytes may claim any size).
     const Bytes bmp = test_support::bmp_claiming(26000, 26000);
-    CHECK(mentions(error_of([&] { decode_image(bmp.data(), bmp.size(), "bomb.bmp"); }), "'bomb.bmp' is a BMP picture"));
+    CHECK(contains(error_of([&] { decode_image(bmp.data(), bmp.size(), "bomb.bmp"); }), "'bomb.bmp' is a BMP picture"));
     const std::string gif = "GIF89a\x01\x00\x01\x00";
-    CHECK(mentions(error_of([&] { decode_image(reinterpret_cast<const std::uint8_t*>(gif.data()), gif.size(), "a.gif"); }),
+    CHECK(contains(error_of([&] { decode_image(reinterpret_cast<const std::uint8_t*>(gif.data()), gif.size(), "a.gif"); }),
                    "a GIF picture"));
     const std::string text = "just text";
-    CHECK(mentions(error_of([&] { decode_image(reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), "t.png"); }),
+    CHECK(contains(error_of([&] { decode_image(reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), "t.png"); }),
                    "not a PNG or JPEG picture"));
 
     // Headers claiming 30000 x 30000 pixels: refused from the header, before any pixel is decoded.
@@ -423,14 +416,14 @@ TEST_CASE("pictures: other formats, huge claims and damaged files are refused, n
         CAPTURE(name);
         REQUIRE(!bytes.empty());
         const std::string message = error_of([&] { decode_image(bytes.data(), bytes.size(), name); });
-        CHECK(mentions(message, "'" + name + "'"));
-        CHECK(mentions(message, "more than the limit of 40000000 pixels"));
+        CHECK(contains(message, "'" + name + "'"));
+        CHECK(contains(message, "more than the limit of 40000000 pixels"));
     }
     ImageReadLimits small;
     small.max_pixels = 1000;
-    CHECK(mentions(error_of([&] { decode_image(png.data(), png.size(), "p.png", small); }), "40x30 pixels"));
+    CHECK(contains(error_of([&] { decode_image(png.data(), png.size(), "p.png", small); }), "40x30 pixels"));
     small.max_file_bytes = 100;
-    CHECK(mentions(error_of([&] { decode_image(png.data(), png.size(), "p.png", small); }), "more than the limit of 100 bytes"));
+    CHECK(contains(error_of([&] { decode_image(png.data(), png.size(), "p.png", small); }), "more than the limit of 100 bytes"));
 
     // Truncated files are errors, never a picture with the missing pixels filled in. Every
     // prefix of both files is tried; only a PNG cut inside its last chunk (IEND, 12 bytes, after
@@ -445,7 +438,7 @@ TEST_CASE("pictures: other formats, huge claims and damaged files are refused, n
             Image part;
             const std::string message = error_of([&] { part = decode_image(bytes.data(), n, name); });
             if (!message.empty()) {
-                CHECK(mentions(message, "'" + name + "'"));
+                CHECK(contains(message, "'" + name + "'"));
                 continue;
             }
             if (n < complete_from) FAIL_CHECK("a prefix of ", n, " of ", bytes.size(), " bytes decoded");
@@ -453,13 +446,13 @@ TEST_CASE("pictures: other formats, huge claims and damaged files are refused, n
         }
     }
     const Bytes half = test_support::cut(jpeg, 0.5);
-    CHECK(mentions(error_of([&] { decode_image(half.data(), half.size(), "half.jpg"); }), "not a complete JPEG"));
+    CHECK(contains(error_of([&] { decode_image(half.data(), half.size(), "half.jpg"); }), "not a complete JPEG"));
 
     // A progressive JPEG with more scans than allowed.
     const Bytes progressive = test_support::encode_jpeg(disc, true);
     ImageReadLimits few_scans;
     few_scans.max_jpeg_scans = 2;
-    CHECK(mentions(error_of([&] { decode_image(progressive.data(), progressive.size(), "p.jpg", few_scans); }),
+    CHECK(contains(error_of([&] { decode_image(progressive.data(), progressive.size(), "p.jpg", few_scans); }),
                    "more than 2 progressive scans"));
 }
 
@@ -467,15 +460,15 @@ TEST_CASE("pictures: only regular files are read, and only up to the size limit"
     const Scratch scratch("picture_files");
     const std::string fifo = (scratch.path / "pipe.png").string();
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-    CHECK(mentions(error_of([&] { read_image(fifo); }), "not a regular file"));  // without blocking
-    CHECK(mentions(error_of([&] { read_image("/dev/zero"); }), "'/dev/zero': not a regular file"));
+    CHECK(contains(error_of([&] { read_image(fifo); }), "not a regular file"));  // without blocking
+    CHECK(contains(error_of([&] { read_image("/dev/zero"); }), "'/dev/zero': not a regular file"));
     const std::string big = (scratch.path / "big.jpg").string();
     {
         std::ofstream out(big, std::ios::binary);
         out.seekp((std::int64_t(64) << 20) + 1);
         out.put('x');
     }
-    CHECK(mentions(error_of([&] { read_image(big); }), "more than the limit of 67108864 bytes"));
+    CHECK(contains(error_of([&] { read_image(big); }), "more than the limit of 67108864 bytes"));
 }
 
 TEST_CASE("to_mnist_style: grey, light object on black, centred and fitted, at bounded cost") {
@@ -506,7 +499,7 @@ TEST_CASE("to_mnist_style: grey, light object on black, centred and fitted, at b
     for (int y = 0; y < 28; ++y) lit_rows += line.image.at(10, y) > 0;
     CHECK(lit_rows == 1);
 
-    CHECK(mentions(error_of([] { to_mnist_style(Image()); }), "empty picture"));
+    CHECK(contains(error_of([] { to_mnist_style(Image()); }), "empty picture"));
 }
 
 TEST_CASE("text: drawn inside its measured box; widths grow with the string") {

@@ -21,6 +21,7 @@
 #if defined(CNNLITE_WITH_ONNX) && CNNLITE_WITH_ONNX
 #include "cnnlite/io/onnx_export.hpp"
 #include "cnnlite/nn/symbolic.hpp"
+#include "../onnx_torchscript_pad.hpp"
 #endif
 
 namespace fs = std::filesystem;
@@ -303,33 +304,7 @@ void onnx_seeds(const fs::path& dir) {
     // What the TorchScript exporter writes for F.pad(x, (0, 1, 0, 1)) before a convolution:
     // the Pad's pads computed from constants.
     OnnxSeed p(17, {1, 4, 4});
-    const auto constant = [&](const char* name, std::vector<std::int64_t> v) {
-        auto* value = p.node("Constant", name, {}, {name}).add_attribute();
-        value->set_name("value");
-        value->set_type(onnx::AttributeProto::TENSOR);
-        value->mutable_t()->set_data_type(onnx::TensorProto::INT64);
-        value->mutable_t()->add_dims(static_cast<std::int64_t>(v.size()));
-        for (auto x : v) value->mutable_t()->add_int64_data(x);
-    };
-    constant("four", {4});
-    constant("torch_pads", {0, 1, 0, 1});
-    auto* fill = p.node("ConstantOfShape", "/ConstantOfShape", {"four"}, {"zeros"}).add_attribute();
-    fill->set_name("value");
-    fill->set_type(onnx::AttributeProto::TENSOR);
-    fill->mutable_t()->set_data_type(onnx::TensorProto::INT64);
-    fill->mutable_t()->add_dims(1);
-    fill->mutable_t()->add_int64_data(0);
-    OnnxSeed::attr(p.node("Concat", "/Concat", {"torch_pads", "zeros"}, {"eight"}), "axis", 0);
-    constant("pairs", {-1, 2});
-    p.node("Reshape", "/Reshape", {"eight", "pairs"}, {"by_axis"});
-    constant("zero", {0});
-    constant("minus_one", {-1});
-    constant("minus_inf", {-9223372036854775807LL});
-    p.node("Slice", "/Slice", {"by_axis", "minus_one", "minus_inf", "zero", "minus_one"}, {"reversed"});
-    OnnxSeed::attr(p.node("Transpose", "/Transpose", {"reversed"}, {"begins_ends"}), "perm", {1, 0});
-    p.node("Reshape", "/Reshape_1", {"begins_ends", "minus_one"}, {"flat"});
-    OnnxSeed::attr(p.node("Cast", "/Cast", {"flat"}, {"pads"}), "to", 7);
-    p.node("Pad", "/Pad", {"x", "pads", ""}, {"padded"});
+    test_support::add_torchscript_pad(p.g, "x", "padded");
     p.node("Conv", "/conv/Conv", {"padded", "conv.weight", "conv.bias"}, {"y"});
     p.weights("conv.weight", {2, 1, 2, 2});
     p.weights("conv.bias", {2});
