@@ -2,16 +2,14 @@
 // whether a text mentions a part. Shared by the test files that check messages.
 #pragma once
 
-#include <doctest/doctest.h>
-
 #include <string>
 
 #include "cnnlite/core/error.hpp"
 
 namespace test_support {
 
-/// The message of the cnnlite::Error that `action` throws. An action that throws none fails the
-/// current test (and "" is returned, so the checks on the message fail too).
+/// The message of the cnnlite::Error that `action` throws, or "" when it throws none (so a
+/// check on the message fails, and a test may also expect "" from an action that must succeed).
 template <class Action>
 std::string error_of(Action&& action) {
     try {
@@ -19,7 +17,6 @@ std::string error_of(Action&& action) {
     } catch (const cnnlite::Error& e) {
         return e.what();
     }
-    FAIL_CHECK("expected a cnnlite::Error, but nothing was thrown");
     return "";
 }
 
