@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -65,11 +66,17 @@ private:
     Closer close_ = nullptr;
 };
 
-/// Silences HDF5's own printing of its error stack while alive: failures become cnnlite::Error
-/// messages instead.
+/// Debian's HDF5 is built without thread safety: cnnlite's calls into it take turns.
+inline std::mutex& hdf5_mutex() {
+    static std::mutex m;
+    return m;
+}
+
+/// Holds the HDF5 lock and silences HDF5's own printing of its error stack while alive:
+/// failures become cnnlite::Error messages instead.
 class H5Quiet {
 public:
-    H5Quiet() {
+    H5Quiet() : lock_(hdf5_mutex()) {
         H5Eget_auto2(H5E_DEFAULT, &function_, &data_);
         H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     }
@@ -78,6 +85,7 @@ public:
     ~H5Quiet() { H5Eset_auto2(H5E_DEFAULT, function_, data_); }
 
 private:
+    std::lock_guard<std::mutex> lock_;
     H5E_auto2_t function_ = nullptr;
     void* data_ = nullptr;
 };
