@@ -34,7 +34,13 @@
 #if defined(CNNLITE_WITH_KERAS) && CNNLITE_WITH_KERAS
 
 #include <hdf5.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zip.h>
+
+#include <cerrno>
+#include <cstdio>
 
 namespace cnnlite {
 
@@ -355,6 +361,49 @@ inline std::vector<std::uint8_t> keras_archive_weights(const std::string& path, 
 template <class T>
 void load_keras_weights_from(const Model<T>& model, const H5Handle& file, const std::string& path);
 
+/// Longest a damaged file may keep HDF5 busy in the trial read (seconds).
+constexpr int hdf5_trial_seconds = 120;
+
+/// Runs `read` first in a child process (fork) and throws unless the child finished normally;
+/// returns when the same read may run here. Debian's HDF5 1.10.8 crashes on some damaged files
+/// (a failed allocation it does not check, found by tests/fuzz/fuzz_keras.cpp): in the child
+/// such a crash becomes a cnnlite::Error naming the file instead of ending the program. A
+/// cnnlite::Error in the child is left for the read here to raise. Without fork() the read
+/// simply runs here.
+template <class Read>
+void read_in_trial_process(Read&& read, const std::string& name) {
+    std::fflush(nullptr);  // nothing buffered is written twice
+    const pid_t child = ::fork();
+    if (child < 0) return;
+    if (child == 0) {
+        // The child dies quietly on a crash: the program's own crash handlers (crash reporters,
+        // sanitizers, fuzzers) are for the parent, which reports the failure as an error.
+        for (const int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) ::signal(sig, SIG_DFL);
+        try {
+            read();
+        } catch (...) {
+        }
+        ::_exit(0);
+    }
+    int status = 0;
+    for (int waited_ms = 0;; ++waited_ms) {
+        const pid_t done = ::waitpid(child, &status, WNOHANG);
+        if (done == child) break;
+        if (done < 0 && errno != EINTR) return;  // reaped elsewhere: nothing learnt
+        if (waited_ms >= hdf5_trial_seconds * 1000) {
+            ::kill(child, SIGKILL);
+            ::waitpid(child, &status, 0);
+            fail("Keras weights '", name, "': HDF5 did not finish reading it within ", hdf5_trial_seconds,
+                 " s (a damaged file)");
+        }
+        ::usleep(1000);
+    }
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "Keras weights '", name, "': HDF5 failed reading it (",
+          WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                              : "exit status " + std::to_string(WEXITSTATUS(status)),
+          "): the file is damaged");
+}
+
 }  // namespace detail
 
 namespace detail {
@@ -434,14 +483,22 @@ void load_keras_weights(const Model<T>& model, const std::string& path) {
     if (head.compare(0, 4, detail::zip_signature()) == 0) {
         const std::vector<std::uint8_t> bytes = detail::keras_archive_weights(path, keras_archive_max_bytes);
         const std::string name = path + ":model.weights.h5";
-        detail::load_keras_weights_from(model, detail::open_keras_image(bytes.data(), bytes.size(), name), name);
+        const auto read = [&] {
+            detail::load_keras_weights_from(model, detail::open_keras_image(bytes.data(), bytes.size(), name), name);
+        };
+        detail::read_in_trial_process(read, name);
+        read();
         return;
     }
     check(head == detail::hdf5_signature(), "Keras weights '", path,
           "' is neither an HDF5 file (.weights.h5, .h5) nor a .keras archive");
-    const detail::H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-    check(file.valid(), "Keras weights '", path, "': HDF5 cannot open it (truncated or damaged)");
-    detail::load_keras_weights_from(model, file, path);
+    const auto read = [&] {
+        const detail::H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+        check(file.valid(), "Keras weights '", path, "': HDF5 cannot open it (truncated or damaged)");
+        detail::load_keras_weights_from(model, file, path);
+    };
+    detail::read_in_trial_process(read, path);
+    read();
 }
 
 /// load_keras_weights() from the bytes of an HDF5 weights file held in memory; `name` is what
@@ -451,7 +508,9 @@ void load_keras_weights(const Model<T>& model, const void* data, std::size_t siz
     static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
                   "load_keras_weights: T must be float or double");
     const detail::H5Quiet quiet;
-    detail::load_keras_weights_from(model, detail::open_keras_image(data, size, name), name);
+    const auto read = [&] { detail::load_keras_weights_from(model, detail::open_keras_image(data, size, name), name); };
+    detail::read_in_trial_process(read, name);
+    read();
 }
 
 /// Writes the weights of `model` to `path` in Keras 3's `.weights.h5` layout (float32), for
