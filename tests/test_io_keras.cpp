@@ -248,6 +248,11 @@ TEST_CASE("bad Keras files are refused with a message naming the file, layer and
     m = refused(dir.path / "cut.keras");
     CHECK(contains(m, "cut.keras"));
     CHECK(contains(m, "is not a readable zip file"));
+    // An archive whose entry claims 4 GB from a few bytes (tests/fixtures/keras/lying_size.keras,
+    // made by patching a zip's size fields) is refused before anything is allocated.
+    m = refused(keras_fixtures / "lying_size.keras");
+    CHECK(contains(m, "lying_size.keras"));
+    CHECK(contains(m, "claims 4026531840 bytes from 18 compressed ones"));
 
     // The same bytes from memory: what a reader of archives or network streams hands over.
     {

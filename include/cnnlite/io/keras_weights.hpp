@@ -347,6 +347,10 @@ inline std::vector<std::uint8_t> keras_archive_weights(const std::string& path, 
           path, "' has no model.weights.h5 (a .keras file of Keras 3 holds one)");
     check(entry.size <= max_bytes, "Keras archive '", path, "': model.weights.h5 would be ", entry.size,
           " bytes uncompressed, more than the limit of ", max_bytes);
+    // Deflate expands at most about 1032-fold: a size beyond that is a lie of the archive, and
+    // believing it would let a tiny file demand gigabytes.
+    check((entry.valid & ZIP_STAT_COMP_SIZE) && entry.size <= entry.comp_size * 1100 + 65536, "Keras archive '", path,
+          "': model.weights.h5 claims ", entry.size, " bytes from ", entry.comp_size, " compressed ones");
     std::vector<std::uint8_t> bytes(static_cast<std::size_t>(entry.size));
     zip_file_t* file = zip_fopen(archive, "model.weights.h5", 0);
     check(file != nullptr, "Keras archive '", path, "': cannot open model.weights.h5: ", zip_strerror(archive));
