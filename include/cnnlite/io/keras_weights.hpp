@@ -239,64 +239,59 @@ std::vector<KerasVariable<T>> keras_variables(const Model<T>& model, std::size_t
     return vars;
 }
 
+/// Where each element of the variable's cnnlite tensor (row-major) sits in Keras' row-major
+/// layout; empty when the layouts agree. One map serves loading and saving.
+template <class T>
+std::vector<std::size_t> keras_positions(const KerasVariable<T>& v) {
+    const auto& k = v.keras_shape;
+    if (v.keras_name != "kernel:0") return {};
+    std::vector<std::size_t> at(static_cast<std::size_t>(v.tensor.numel()));
+    if (k.size() == 4) {  // cnnlite OIHW, Keras HWIO
+        const std::int64_t kh = k[0], kw = k[1], in = k[2], o = k[3];
+        for (std::int64_t a = 0; a < o; ++a)
+            for (std::int64_t c = 0; c < in; ++c)
+                for (std::int64_t y = 0; y < kh; ++y)
+                    for (std::int64_t x = 0; x < kw; ++x)
+                        at[static_cast<std::size_t>(((a * in + c) * kh + y) * kw + x)] =
+                            static_cast<std::size_t>(((y * kw + x) * in + c) * o + a);
+        return at;
+    }
+    // cnnlite [units, in], Keras [in, units]; after a Flatten of [C, H, W] maps cnnlite's column
+    // j = (c, h, w) is Keras' row (h, w, c).
+    const std::int64_t in = k[0], units = k[1];
+    const auto& m = v.flattened_maps;
+    for (std::int64_t j = 0; j < in; ++j) {
+        const std::int64_t row = m.empty() ? j : (j % (m[1] * m[2])) * m[0] + j / (m[1] * m[2]);
+        for (std::int64_t u = 0; u < units; ++u)
+            at[static_cast<std::size_t>(u * in + j)] = static_cast<std::size_t>(row * units + u);
+    }
+    return at;
+}
+
 /// Copies Keras' row-major values of `v` into its cnnlite tensor, changing the layout.
 template <class T>
 void keras_to_cnnlite(const KerasVariable<T>& v, const std::vector<T>& keras) {
     Tensor<T> target = v.tensor;  // shares the layer's storage
     T* out = target.data();
-    const auto& k = v.keras_shape;
-    if (v.keras_name == "kernel:0" && k.size() == 4) {  // HWIO -> OIHW
-        const std::int64_t kh = k[0], kw = k[1], in = k[2], o = k[3];
-        for (std::int64_t a = 0; a < o; ++a)
-            for (std::int64_t c = 0; c < in; ++c)
-                for (std::int64_t y = 0; y < kh; ++y)
-                    for (std::int64_t x = 0; x < kw; ++x)
-                        out[((a * in + c) * kh + y) * kw + x] = keras[static_cast<std::size_t>(((y * kw + x) * in + c) * o + a)];
-    } else if (v.keras_name == "kernel:0") {  // [in, units] -> [units, in], rows from H, W, C order
-        const std::int64_t in = k[0], units = k[1];
-        const auto& m = v.flattened_maps;
-        for (std::int64_t j = 0; j < in; ++j) {
-            std::int64_t row = j;
-            if (!m.empty()) {  // cnnlite column j = (c, h, w); Keras row = (h, w, c)
-                const std::int64_t c = j / (m[1] * m[2]), hw = j % (m[1] * m[2]);
-                row = hw * m[0] + c;
-            }
-            for (std::int64_t u = 0; u < units; ++u) out[u * in + j] = keras[static_cast<std::size_t>(row * units + u)];
-        }
-    } else {
+    const std::vector<std::size_t> at = keras_positions(v);
+    if (at.empty()) {
         std::memcpy(out, keras.data(), keras.size() * sizeof(T));
+        return;
     }
+    for (std::size_t i = 0; i < at.size(); ++i) out[i] = keras[at[i]];
 }
 
 /// The inverse of keras_to_cnnlite: the variable's values in Keras' layout.
 template <class T>
 std::vector<T> cnnlite_to_keras(const KerasVariable<T>& v) {
-    const T* in_values = v.tensor.data();
-    const auto& k = v.keras_shape;
-    std::size_t count = 1;
-    for (std::int64_t d : k) count *= static_cast<std::size_t>(d);
-    std::vector<T> keras(count);
-    if (v.keras_name == "kernel:0" && k.size() == 4) {
-        const std::int64_t kh = k[0], kw = k[1], in = k[2], o = k[3];
-        for (std::int64_t a = 0; a < o; ++a)
-            for (std::int64_t c = 0; c < in; ++c)
-                for (std::int64_t y = 0; y < kh; ++y)
-                    for (std::int64_t x = 0; x < kw; ++x)
-                        keras[static_cast<std::size_t>(((y * kw + x) * in + c) * o + a)] = in_values[((a * in + c) * kh + y) * kw + x];
-    } else if (v.keras_name == "kernel:0") {
-        const std::int64_t in = k[0], units = k[1];
-        const auto& m = v.flattened_maps;
-        for (std::int64_t j = 0; j < in; ++j) {
-            std::int64_t row = j;
-            if (!m.empty()) {
-                const std::int64_t c = j / (m[1] * m[2]), hw = j % (m[1] * m[2]);
-                row = hw * m[0] + c;
-            }
-            for (std::int64_t u = 0; u < units; ++u) keras[static_cast<std::size_t>(row * units + u)] = in_values[u * in + j];
-        }
-    } else {
-        std::memcpy(keras.data(), in_values, count * sizeof(T));
+    const T* values = v.tensor.data();
+    const std::vector<std::size_t> at = keras_positions(v);
+    std::vector<T> keras(static_cast<std::size_t>(v.tensor.numel()));
+    if (at.empty()) {
+        std::memcpy(keras.data(), values, keras.size() * sizeof(T));
+        return keras;
     }
+    for (std::size_t i = 0; i < at.size(); ++i) keras[at[i]] = values[i];
     return keras;
 }
 
