@@ -35,7 +35,7 @@
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/evaluate.hpp"
 #include "cnnlite/train/fit.hpp"
-#include "onnx_torchscript_pad.hpp"
+#include "onnx_graph_builder.hpp"
 #include "program_runner.hpp"
 
 namespace test_io_onnx_import {
@@ -72,83 +72,12 @@ double max_difference(const Tensor<T>& a, const Tensor<T>& b) {
     return worst;
 }
 
-// A graph written by hand: one float input [batch, dims...], nodes, initialisers, one output.
-struct GraphBuilder {
-    onnx::ModelProto proto;
-    onnx::GraphProto* g;
-
-    explicit GraphBuilder(const std::vector<std::int64_t>& sample, std::int64_t opset = 17) {
-        proto.set_ir_version(8);
-        auto* op = proto.add_opset_import();
-        op->set_domain("");
-        op->set_version(opset);
-        g = proto.mutable_graph();
-        g->set_name("test");
-        auto* in = g->add_input();
-        in->set_name("x");
-        auto* type = in->mutable_type()->mutable_tensor_type();
-        type->set_elem_type(onnx::TensorProto::FLOAT);
-        type->mutable_shape()->add_dim()->set_dim_param("batch");
-        for (std::int64_t d : sample) type->mutable_shape()->add_dim()->set_dim_value(d);
-    }
-    onnx::NodeProto& node(const std::string& op, const std::string& name, std::initializer_list<std::string> inputs,
-                          std::initializer_list<std::string> outputs) {
-        auto* n = g->add_node();
-        n->set_op_type(op);
-        n->set_name(name);
-        for (const auto& i : inputs) n->add_input(i);
-        for (const auto& o : outputs) n->add_output(o);
-        return *n;
-    }
-    onnx::TensorProto& weights(const std::string& name, std::vector<std::int64_t> dims, const std::vector<float>& v) {
-        auto* t = g->add_initializer();
-        t->set_name(name);
-        t->set_data_type(onnx::TensorProto::FLOAT);
-        for (auto d : dims) t->add_dims(d);
-        t->set_raw_data(v.data(), v.size() * sizeof(float));
-        return *t;
-    }
-    onnx::TensorProto& ints(const std::string& name, const std::vector<std::int64_t>& v) {
-        auto* t = g->add_initializer();
-        t->set_name(name);
-        t->set_data_type(onnx::TensorProto::INT64);
-        t->add_dims(static_cast<std::int64_t>(v.size()));
-        for (auto x : v) t->add_int64_data(x);
-        return *t;
-    }
-    void output(const std::string& name) { g->add_output()->set_name(name); }
-};
-
-void set_ints(onnx::NodeProto& n, const char* name, std::vector<std::int64_t> values) {
-    auto* a = n.add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::INTS);
-    for (auto v : values) a->add_ints(v);
-}
-void set_int(onnx::NodeProto& n, const char* name, std::int64_t value) {
-    auto* a = n.add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::INT);
-    a->set_i(value);
-}
-void set_float(onnx::NodeProto& n, const char* name, float value) {
-    auto* a = n.add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::FLOAT);
-    a->set_f(value);
-}
-void set_text(onnx::NodeProto& n, const char* name, const std::string& value) {
-    auto* a = n.add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::STRING);
-    a->set_s(value);
-}
-
-std::vector<float> range(std::int64_t n, float scale = 0.1f, float offset = 0) {
-    std::vector<float> v(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = offset + scale * static_cast<float>(i % 7 - 3);
-    return v;
-}
+using test_support::GraphBuilder;
+using test_support::range;
+using test_support::set_float;
+using test_support::set_int;
+using test_support::set_ints;
+using test_support::set_text;
 
 // The single-image reference: a direct convolution of x [C, H, W] with zero padding.
 std::vector<double> naive_conv(const Tensor<float>& x, const std::vector<float>& w, std::int64_t o, std::int64_t kh,
@@ -321,7 +250,7 @@ TEST_CASE("the pads PyTorch's TorchScript exporter computes for F.pad are folded
     // F.pad(x, (0, 1, 0, 1)) exported at opset 17: the pads [0, 1, 0, 1] in PyTorch's order are
     // turned into ONNX's by ConstantOfShape, Concat, Reshape, Slice, Transpose, Reshape and Cast.
     GraphBuilder b({1, 5, 5});
-    test_support::add_torchscript_pad(b.g, "x", "padded");
+    test_support::add_torchscript_pad(b, "x", "padded");
     b.node("Conv", "/conv/Conv", {"padded", "w", "bias"}, {"y"});
     b.weights("w", {2, 1, 2, 2}, range(8));
     b.weights("bias", {2}, {0.25f, -0.25f});
@@ -493,14 +422,7 @@ TEST_CASE("Add and Concat of branches, Identity, Dropout, and Reshape to [batch,
     set_int(cat, "axis", -3);  // the channels of [batch, C, H, W]
     b.node("Dropout", "drop", {"c", "ratio"}, {"d"});
     b.weights("ratio", {}, {0.25f});
-    auto& shape = b.node("Constant", "shape", {}, {"target"});
-    auto* value = shape.add_attribute();
-    value->set_name("value");
-    value->set_type(onnx::AttributeProto::TENSOR);
-    value->mutable_t()->set_data_type(onnx::TensorProto::INT64);
-    value->mutable_t()->add_dims(2);
-    value->mutable_t()->add_int64_data(0);
-    value->mutable_t()->add_int64_data(-1);
+    b.constant_ints("shape", "target", {0, -1});
     b.node("Reshape", "flat", {"d", "target"}, {"y"});
     b.output("y");
     const Model<float> m = from_onnx<float>(b.proto);

@@ -21,7 +21,7 @@
 #if defined(CNNLITE_WITH_ONNX) && CNNLITE_WITH_ONNX
 #include "cnnlite/io/onnx_export.hpp"
 #include "cnnlite/nn/symbolic.hpp"
-#include "../onnx_torchscript_pad.hpp"
+#include "../onnx_graph_builder.hpp"
 #endif
 
 namespace fs = std::filesystem;
@@ -165,61 +165,9 @@ void picture_seeds(const fs::path& dir) {
 // ONNX seeds: cnnlite's own exports of a chain and of a residual graph with every layer type the
 // importer builds, and graphs written the way PyTorch's exporters write them (a Pad before a
 // Conv, a Constant shape for a Reshape, MatMul + Add, Gemm without transB, Identity, Dropout).
-struct OnnxSeed {
-    onnx::ModelProto proto;
-    onnx::GraphProto* g = proto.mutable_graph();
-
-    OnnxSeed(std::int64_t opset, const std::vector<std::int64_t>& sample) {
-        proto.set_ir_version(8);
-        auto* op = proto.add_opset_import();
-        op->set_version(opset);
-        auto* type = g->add_input()->mutable_type()->mutable_tensor_type();
-        g->mutable_input(0)->set_name("x");
-        type->set_elem_type(onnx::TensorProto::FLOAT);
-        type->mutable_shape()->add_dim()->set_dim_param("batch");
-        for (auto d : sample) type->mutable_shape()->add_dim()->set_dim_value(d);
-    }
-    onnx::NodeProto& node(const char* op, const char* name, std::vector<std::string> in, std::vector<std::string> out) {
-        auto* n = g->add_node();
-        n->set_op_type(op);
-        n->set_name(name);
-        for (const auto& i : in) n->add_input(i);
-        for (const auto& o : out) n->add_output(o);
-        return *n;
-    }
-    // Weights of `dims` holding `values`, or a fixed pattern when none are given.
-    void weights(const char* name, std::vector<std::int64_t> dims, std::vector<float> values = {}) {
-        auto* t = g->add_initializer();
-        t->set_name(name);
-        t->set_data_type(onnx::TensorProto::FLOAT);
-        std::int64_t n = 1;
-        for (auto d : dims) t->add_dims(d), n *= d;
-        if (values.empty()) {
-            values.resize(static_cast<std::size_t>(n));
-            for (std::size_t i = 0; i < values.size(); ++i) values[i] = 0.1f * static_cast<float>(static_cast<int>(i % 7) - 3);
-        }
-        t->set_raw_data(values.data(), values.size() * sizeof(float));
-    }
-    void ints(const char* name, std::vector<std::int64_t> v) {
-        auto* t = g->add_initializer();
-        t->set_name(name);
-        t->set_data_type(onnx::TensorProto::INT64);
-        t->add_dims(static_cast<std::int64_t>(v.size()));
-        for (auto x : v) t->add_int64_data(x);
-    }
-    static void attr(onnx::NodeProto& n, const char* name, std::vector<std::int64_t> v) {
-        auto* a = n.add_attribute();
-        a->set_name(name);
-        a->set_type(onnx::AttributeProto::INTS);
-        for (auto x : v) a->add_ints(x);
-    }
-    static void attr(onnx::NodeProto& n, const char* name, std::int64_t v) {
-        auto* a = n.add_attribute();
-        a->set_name(name);
-        a->set_type(onnx::AttributeProto::INT);
-        a->set_i(v);
-    }
-};
+using test_support::GraphBuilder;
+using test_support::set_int;
+using test_support::set_ints;
 
 void onnx_seeds(const fs::path& dir) {
     using namespace cnnlite;
@@ -240,28 +188,21 @@ void onnx_seeds(const fs::path& dir) {
     const Model<float> graph(x, Softmax<float>()(ActivationLayer<float>("sigmoid")(h)), /*seed=*/2, InitScheme::torch);
     write_bytes(dir / "graph.onnx", to_onnx(graph).SerializeAsString());
 
-    OnnxSeed t(18, {1, 6, 6});
+    GraphBuilder t({1, 6, 6}, 18);
     t.node("Pad", "/Pad", {"x", "pads", "zero"}, {"padded"});
     t.ints("pads", {0, 0, 0, 0, 0, 0, 1, 1});
     t.weights("zero", {}, {0.0f});
     auto& conv = t.node("Conv", "/conv/Conv", {"padded", "conv.weight", "conv.bias"}, {"c"});
-    OnnxSeed::attr(conv, "kernel_shape", {2, 2});
-    OnnxSeed::attr(conv, "strides", {1, 1});
+    set_ints(conv, "kernel_shape", {2, 2});
+    set_ints(conv, "strides", {1, 1});
     t.weights("conv.weight", {3, 1, 2, 2});
     t.weights("conv.bias", {3});
     t.node("Relu", "/Relu", {"c"}, {"r"});
     auto& pool = t.node("MaxPool", "/pool/MaxPool", {"r"}, {"p"});
-    OnnxSeed::attr(pool, "kernel_shape", {2, 2});
-    OnnxSeed::attr(pool, "strides", {2, 2});
-    OnnxSeed::attr(pool, "ceil_mode", 1);
-    auto& shape = t.node("Constant", "/Constant", {}, {"shape"});
-    auto* value = shape.add_attribute();
-    value->set_name("value");
-    value->set_type(onnx::AttributeProto::TENSOR);
-    value->mutable_t()->set_data_type(onnx::TensorProto::INT64);
-    value->mutable_t()->add_dims(2);
-    value->mutable_t()->add_int64_data(0);
-    value->mutable_t()->add_int64_data(-1);
+    set_ints(pool, "kernel_shape", {2, 2});
+    set_ints(pool, "strides", {2, 2});
+    set_int(pool, "ceil_mode", 1);
+    t.constant_ints("/Constant", "shape", {0, -1});
     t.node("Reshape", "/Reshape", {"p", "shape"}, {"flat"});
     t.node("MatMul", "/fc/MatMul", {"flat", "fc.weight"}, {"m"});
     t.weights("fc.weight", {27, 4});
@@ -274,13 +215,13 @@ void onnx_seeds(const fs::path& dir) {
     t.weights("out.weight", {4, 2});
     t.weights("out.bias", {2});
     auto& softmax = t.node("Softmax", "/Softmax", {"logits"}, {"probabilities"});
-    OnnxSeed::attr(softmax, "axis", 1);
+    set_int(softmax, "axis", 1);
     t.g->add_output()->set_name("probabilities");
     write_bytes(dir / "torch_style.onnx", t.proto.SerializeAsString());
 
     // What the torch.export-based exporter writes for softplus (with its threshold), SiLU and
     // adaptive pooling to 1 x 1, next to a whole-plane MaxPool.
-    OnnxSeed e(18, {2, 3, 3});
+    GraphBuilder e({2, 3, 3}, 18);
     e.node("Softplus", "n3", {"x"}, {"sp"});
     e.node("Greater", "n9", {"x", "threshold"}, {"big"});
     e.weights("threshold", {}, {20.0f});
@@ -291,9 +232,9 @@ void onnx_seeds(const fs::path& dir) {
     e.ints("axes", {-1, -2});
     e.node("ReduceMax", "node_amax", {"silu", "axes"}, {"amax"});
     auto& plane = e.node("MaxPool", "node_max_pool2d", {"silu"}, {"plane"});
-    OnnxSeed::attr(plane, "kernel_shape", {3, 3});
+    set_ints(plane, "kernel_shape", {3, 3});
     auto& cat = e.node("Concat", "node_cat", {"mean", "amax", "plane"}, {"cat"});
-    OnnxSeed::attr(cat, "axis", 1);
+    set_int(cat, "axis", 1);
     e.node("Flatten", "node_flatten", {"cat"}, {"flat"});
     e.node("Gemm", "node_linear", {"flat", "fc.weight", "fc.bias"}, {"linear"});
     e.weights("fc.weight", {6, 2});
@@ -303,8 +244,8 @@ void onnx_seeds(const fs::path& dir) {
 
     // What the TorchScript exporter writes for F.pad(x, (0, 1, 0, 1)) before a convolution:
     // the Pad's pads computed from constants.
-    OnnxSeed p(17, {1, 4, 4});
-    test_support::add_torchscript_pad(p.g, "x", "padded");
+    GraphBuilder p({1, 4, 4}, 17);
+    test_support::add_torchscript_pad(p, "x", "padded");
     p.node("Conv", "/conv/Conv", {"padded", "conv.weight", "conv.bias"}, {"y"});
     p.weights("conv.weight", {2, 1, 2, 2});
     p.weights("conv.bias", {2});
