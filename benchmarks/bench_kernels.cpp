@@ -811,27 +811,20 @@ struct ModernConvData {
           workspace(static_cast<std::size_t>(cnnlite::kernels::conv2d_workspace_size(shape))) {}
 };
 
-// cnnlite's kernels, called as ops/conv2d.hpp calls them. The library computes dx inside
-// conv2d_backward, image by image after that image's dW; backward_data times that part alone
-// (the same per-image detail::image_gradient in the same parallel loop), backward_weights is
-// conv2d_backward without dx. Returns the pass's output (y, dx or dw).
+// cnnlite's kernels, called as ops/conv2d.hpp calls them: backward_data is conv2d_backward
+// asked for dx only (what a frozen layer's backward runs), backward_weights the same call asked
+// for dW only. Returns the pass's output (y, dx or dw).
 const Buffer& cnnlite_conv_pass(ModernConvData& d, ConvPass pass) {
     const ConvShape& s = d.s;
-    const Index in_size = s.in_channels * s.window.in_h * s.window.in_w, out_size = s.out_channels * s.pixels();
-    const Index per_thread = s.patch() * s.pixels() + out_size;
     switch (pass) {
         case ConvPass::forward:
             cnnlite::kernels::conv2d_forward(s, d.x.data(), d.w.data(), static_cast<const float*>(nullptr), false,
                                              d.y.data(), d.workspace.data());
             return d.y;
         case ConvPass::backward_data:
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (s.batch * out_size * s.patch() >= cnnlite::kernels::parallel_threshold)
-#endif
-            for (Index n = 0; n < s.batch; ++n)
-                cnnlite::kernels::detail::image_gradient(s, d.w.data(), d.dy.data() + n * out_size,
-                                                         d.workspace.data() + cnnlite::thread_index() * per_thread,
-                                                         d.dx.data() + n * in_size);
+            cnnlite::kernels::conv2d_backward(s, d.x.data(), d.w.data(), d.y.data(), d.dy.data(), false,
+                                              static_cast<float*>(nullptr), static_cast<float*>(nullptr), d.dx.data(),
+                                              d.workspace.data());
             return d.dx;
         case ConvPass::backward_weights:
             cnnlite::kernels::conv2d_backward(s, d.x.data(), d.w.data(), d.y.data(), d.dy.data(), false, d.dw.data(),

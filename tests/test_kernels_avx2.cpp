@@ -1,6 +1,7 @@
 // The hand-vectorised AVX2 kernels against their portable versions. Both build systems compile
-// files named test_*_avx2.cpp with -mavx2 -mfma, so the AVX2 code paths are tested even when the
-// rest of the suite is built for a generic x86-64; on a CPU without AVX2 the cases are skipped.
+// files named test_*_avx2.cpp with -mavx2 -mfma (and test_*_avx512.cpp with -mavx512f), so the
+// vector code paths are tested even when the rest of the suite is built for a generic x86-64; on
+// a CPU without the instruction set the cases are skipped.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -12,6 +13,7 @@
 #include "cnnlite/kernels/conv2d.hpp"
 #include "cnnlite/kernels/conv_relu_pool.hpp"
 #include "cnnlite/kernels/pooling.hpp"
+#include "register_gemm_cases.hpp"
 
 using namespace cnnlite;
 
@@ -203,4 +205,16 @@ TEST_CASE("AVX2 fused conv+ReLU+pool backward (2x2 windows) equals the portable 
         }
     }
 #endif
+}
+
+TEST_CASE("AVX2 register_gemm equals the in-order fused multiply-add loop bit for bit, at every tile edge") {
+    register_gemm_cases::check_register_gemm_bitwise(cpu_has_avx2());
+}
+
+TEST_CASE("AVX2 register_gemm: a NaN or infinity in A or B spreads to exactly the row or column it touches") {
+    register_gemm_cases::check_register_gemm_non_finite(cpu_has_avx2());
+}
+
+TEST_CASE("AVX2 float convolutions on register_gemm equal the double Eigen path, at 1 and 2 threads") {
+    register_gemm_cases::check_float_convolutions(cpu_has_avx2());
 }

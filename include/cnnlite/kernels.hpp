@@ -18,4 +18,5 @@
 #include "cnnlite/kernels/optimizer.hpp"
 #include "cnnlite/kernels/parallel.hpp"
 #include "cnnlite/kernels/pooling.hpp"
+#include "cnnlite/kernels/register_gemm.hpp"
 #include "cnnlite/kernels/softmax.hpp"

@@ -6,6 +6,9 @@
 // vectorised summation order is fixed by the build, so results stay reproducible.
 // When C*kh*kw is tiny (the paper's first layer: 1*2*2 = 4) a GEMM library wastes its time
 // packing, so a direct loop over output rows, vectorised along the pixels, does the product.
+// In float, where the build targets AVX-512 or AVX2, the three products of the plain path run on
+// register_gemm.hpp's register-blocked kernel instead of Eigen (about 1.6x faster at these
+// shapes); double and other targets keep Eigen, and the tests compare the two.
 #pragma once
 
 #include <Eigen/Core>
@@ -13,10 +16,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "cnnlite/kernels/conv_geometry.hpp"
 #include "cnnlite/kernels/im2col.hpp"
 #include "cnnlite/kernels/parallel.hpp"
+#include "cnnlite/kernels/register_gemm.hpp"
 
 namespace cnnlite::kernels {
 
@@ -54,6 +59,35 @@ namespace detail {
 
 template <class T>
 using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// Whether the plain path's products run on register_gemm (float on AVX-512 or AVX2 builds).
+template <class T>
+constexpr bool uses_register_gemm = std::is_same_v<T, float> && register_gemm_available;
+
+/// g = dy where the ReLU let the output through (y > 0; all of dy when `y` is null), and each
+/// channel's sum of g added to the bias gradient `pb`. Rows of g are `ld` apart (0: P).
+template <class T>
+void masked_gradient(const T* dyn, const T* yn, std::int64_t O, std::int64_t P, T* g, T* pb, std::int64_t ld = 0) {
+    if (ld == 0) ld = P;
+    for (std::int64_t o = 0; o < O; ++o) {
+        T* go = g + o * ld;
+        const T* dyo = dyn + o * P;
+        if (yn) {
+            const T* yo = yn + o * P;
+#pragma omp simd
+            for (std::int64_t p = 0; p < P; ++p) go[p] = yo[p] > T(0) ? dyo[p] : T(0);
+        } else {
+            std::memcpy(go, dyo, static_cast<std::size_t>(P) * sizeof(T));
+        }
+    }
+    for (std::int64_t o = 0; o < O; ++o) {
+        const T* go = g + o * ld;
+        T sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (std::int64_t p = 0; p < P; ++p) sum += go[p];
+        pb[o] += sum;
+    }
+}
 
 /// One output row y[p] = b + sum_k w[k] col[k][p] in a single pass, K known at compile time so
 /// that the sum over k unrolls and the loop over p vectorises. Aligned to a cache line because
@@ -106,13 +140,22 @@ void image_gradient(const ConvShape& s, const T* w, const T* g, T* col, T* dxn) 
 
 /// dw [O, K] and db [O] (may be null) as the sum of the threads' partial sums, `partial` =
 /// [threads][O*K + O], added in thread order so the result does not depend on scheduling.
+/// `transposed`: the partial weight gradients are stored as dW^T [K, O].
 template <class T>
-void sum_thread_partials(const T* partial, int threads, std::int64_t O, std::int64_t K, T* dw, T* db) {
-    std::fill(dw, dw + O * K, T(0));
+void sum_thread_partials(const T* partial, int threads, std::int64_t O, std::int64_t K, T* dw, T* db,
+                         bool transposed = false) {
+    if (dw) std::fill(dw, dw + O * K, T(0));
     if (db) std::fill(db, db + O, T(0));
     for (int t = 0; t < threads; ++t) {
         const T* pw = partial + t * O * (K + 1);
-        for (std::int64_t i = 0; i < O * K; ++i) dw[i] += pw[i];
+        if (!dw) {
+            // no weight gradient asked for
+        } else if (transposed) {
+            for (std::int64_t o = 0; o < O; ++o)
+                for (std::int64_t k = 0; k < K; ++k) dw[o * K + k] += pw[k * O + o];
+        } else {
+            for (std::int64_t i = 0; i < O * K; ++i) dw[i] += pw[i];
+        }
         if (db)
             for (std::int64_t o = 0; o < O; ++o) db[o] += pw[O * K + o];
     }
@@ -168,8 +211,11 @@ void conv2d_backward_general(const ConvShape& s, const T* x, const T* w, const T
         for (std::int64_t gi = 0; gi < G; ++gi) {
             const T* xg = x + (n * s.in_channels + gi * Cg) * plane;
             Eigen::Map<const RowMajor<T>> gg(g + gi * Og * P, Og, P);
-            im2col_dilated(xg, Cg, s.window, s.dilation_h, s.dilation_w, s.out_h(), s.out_w(), col);
-            Eigen::Map<RowMajor<T>>(pw + gi * Og * K, Og, K).noalias() += gg * Eigen::Map<const RowMajor<T>>(col, K, P).transpose();
+            if (dw) {
+                im2col_dilated(xg, Cg, s.window, s.dilation_h, s.dilation_w, s.out_h(), s.out_w(), col);
+                Eigen::Map<RowMajor<T>>(pw + gi * Og * K, Og, K).noalias() +=
+                    gg * Eigen::Map<const RowMajor<T>>(col, K, P).transpose();
+            }
             if (dx) {
                 Eigen::Map<RowMajor<T>>(col, K, P).noalias() =
                     Eigen::Map<const RowMajor<T>>(w + gi * Og * K, Og, K).transpose() * gg;
@@ -181,14 +227,148 @@ void conv2d_backward_general(const ConvShape& s, const T* x, const T* w, const T
     sum_thread_partials(partial, threads, O, K, dw, db);
 }
 
+/// How many images one register_gemm product takes side by side (float on AVX-512/AVX2 builds;
+/// 1 elsewhere). A product's columns are its images' pixels, and a 7x7 map's 49 pixels fill four
+/// 16-wide vectors of which the last holds one: four images (196 columns, 12.25 vectors) waste
+/// 6% instead of 23%. At most four, with the im2col matrix within 1 MiB (a core's L2), and no more
+/// than each thread's share of the batch; one for maps of 256 pixels or more, which waste at most
+/// 6% alone and whose rows stay in L1 for the short products of a few taps.
+template <class T>
+std::int64_t images_per_product(const ConvShape& s) {
+    if constexpr (!uses_register_gemm<T>) {
+        return 1;
+    } else {
+        if (s.pixels() >= 256) return 1;
+        constexpr std::int64_t l2_floats = std::int64_t(1) << 18;
+        const std::int64_t by_cache = l2_floats / std::max<std::int64_t>(1, s.patch() * s.pixels());
+        const std::int64_t share = (s.batch + num_threads() - 1) / num_threads();
+        return std::max<std::int64_t>(1, std::min({std::int64_t(4), by_cache, share}));
+    }
+}
+
+/// Per-thread workspace: for each image of a product, its im2col columns and two gradient
+/// buffers (the gradient and its transpose; the forward's product before it is copied out).
+template <class T>
+std::int64_t conv2d_per_thread(const ConvShape& s) {
+    return images_per_product<T>(s) * (s.patch() * s.pixels() + 2 * s.out_channels * s.pixels());
+}
+
+/// gT[cols, rows] = g[rows, cols]^T: the weight gradient's product dW^T = col g^T reads g^T's
+/// rows. In 16 x 16 blocks, so that both sides touch whole cache lines.
+template <class T>
+void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT) {
+    constexpr std::int64_t block = 16;
+    for (std::int64_t r0 = 0; r0 < rows; r0 += block)
+        for (std::int64_t c0 = 0; c0 < cols; c0 += block)
+            for (std::int64_t c = c0; c < std::min(cols, c0 + block); ++c)
+                for (std::int64_t r = r0; r < std::min(rows, r0 + block); ++r) gT[c * rows + r] = g[r * cols + c];
+}
+
 }  // namespace detail
 
-/// Workspace (in elements of T) that conv2d_forward/backward need: per thread one im2col
-/// buffer, one gradient buffer and partial sums of the weight and bias gradients.
-inline std::int64_t conv2d_workspace_size(const ConvShape& s) {
-    return static_cast<std::int64_t>(num_threads()) *
-           (s.patch() * s.pixels() + s.out_channels * s.pixels() + s.out_channels * (s.patch() + 1));
+/// Workspace (in elements of T) that conv2d_forward/backward need: per thread the buffers of
+/// detail::conv2d_per_thread, then the threads' partial sums of the weight and bias gradients.
+template <class T = float>
+std::int64_t conv2d_workspace_size(const ConvShape& s) {
+    return static_cast<std::int64_t>(num_threads()) * (detail::conv2d_per_thread<T>(s) + s.out_channels * (s.patch() + 1));
 }
+
+namespace detail {
+
+/// conv2d_forward on register_gemm, `B` images per product: their im2col matrices side by side
+/// ([K, B*P]), one product, then each image's rows copied out with the bias and ReLU.
+inline void conv2d_forward_register(const ConvShape& s, const float* x, const float* w, const float* bias, bool relu,
+                                    float* y, float* workspace) {
+    const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
+    const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
+    const std::int64_t B = images_per_product<float>(s), per_thread = conv2d_per_thread<float>(s);
+    const std::int64_t products = (s.batch + B - 1) / B;
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
+    for (std::int64_t q = 0; q < products; ++q) {
+        const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
+        float* col = workspace + thread_index() * per_thread;
+        float* out = col + B * K * P;
+        for (std::int64_t b = 0; b < count; ++b) im2col(x + (n0 + b) * in_size, s.in_channels, s.window, col + b * P, N);
+        float* product = count == 1 ? y + n0 * O * P : out;
+        register_gemm({O, N, K, w, K, 1, col, N, product, N}, false);
+        for (std::int64_t b = 0; b < count; ++b)
+            for (std::int64_t o = 0; o < O; ++o) {
+                const float* src = product + o * N + b * P;
+                float* dst = y + ((n0 + b) * O + o) * P;
+                const float add = bias ? bias[o] : 0.0f;
+#pragma omp simd
+                for (std::int64_t p = 0; p < P; ++p) {
+                    const float v = src[p] + add;
+                    dst[p] = relu && v <= 0.0f ? 0.0f : v;  // NaN stays NaN
+                }
+            }
+    }
+}
+
+/// conv2d_backward on register_gemm, `B` images per product: the masked gradients side by side
+/// ([O, B*P]) and their im2col matrices, dW^T [K, O] += col g^T (when `weights`), and dcol = W^T g
+/// folded back image by image (when dx is not null). `partial` as in conv2d_backward, the weight
+/// part transposed.
+inline void conv2d_backward_register(const ConvShape& s, const float* x, const float* w, const float* y,
+                                     const float* dy, bool relu, bool weights, float* dx, float* workspace,
+                                     float* partial) {
+    const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
+    const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
+    const std::int64_t B = images_per_product<float>(s), per_thread = conv2d_per_thread<float>(s);
+    const std::int64_t products = (s.batch + B - 1) / B;
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
+    for (std::int64_t q = 0; q < products; ++q) {
+        const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
+        const int t = thread_index();
+        float* col = workspace + t * per_thread;
+        float* g = col + B * K * P;
+        float* gT = g + B * O * P;
+        float* pw = partial + t * O * (K + 1);
+        for (std::int64_t b = 0; b < count; ++b) {
+            const std::int64_t n = n0 + b;
+            masked_gradient(dy + n * O * P, relu ? y + n * O * P : nullptr, O, P, g + b * P, pw + O * K, N);
+            if (weights) im2col(x + n * in_size, s.in_channels, s.window, col + b * P, N);
+        }
+        if (weights && K <= direct_conv_max_patch) {
+            // A few taps (the stem's 9): K*O dot products over the pixels beat transposing g.
+            // Four taps per pass: four independent sums keep the FMA units busy.
+            for (std::int64_t o = 0; o < O; ++o) {  // one gradient row against the few col rows, in L1
+                const float* go = g + o * N;
+                for (std::int64_t k = 0; k < K; k += 4) {
+                    const float* c0 = col + k * N;
+                    const float* c1 = col + std::min(k + 1, K - 1) * N;
+                    const float* c2 = col + std::min(k + 2, K - 1) * N;
+                    const float* c3 = col + std::min(k + 3, K - 1) * N;
+                    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+                    for (std::int64_t p = 0; p < N; ++p) {
+                        s0 += go[p] * c0[p];
+                        s1 += go[p] * c1[p];
+                        s2 += go[p] * c2[p];
+                        s3 += go[p] * c3[p];
+                    }
+                    const float sums[4] = {s0, s1, s2, s3};
+                    for (std::int64_t j = 0; j < 4 && k + j < K; ++j) pw[(k + j) * O + o] += sums[j];
+                }
+            }
+        } else if (weights) {
+            transpose_plane(g, O, N, gT);
+            register_gemm({K, O, N, col, N, 1, gT, O, pw, O}, true);  // dW^T [K, O] += col g^T
+        }
+        if (!dx) continue;
+        register_gemm({K, N, O, w, 1, K, g, N, col, N}, false);  // dcol = W^T g; A(k, o) = w[o * K + k]
+        for (std::int64_t b = 0; b < count; ++b) {
+            float* dxn = dx + (n0 + b) * in_size;
+            std::fill(dxn, dxn + in_size, 0.0f);
+            if (stride1_full_width(s.window))
+                col2im_add_stride1_full_width(col + b * P, s.in_channels, s.window, dxn, N);  // col is scratch here
+            else
+                col2im_add(col + b * P, s.in_channels, s.window, dxn, N);
+        }
+    }
+}
+
+}  // namespace detail
 
 /// y = act(conv(x, w) + b). `bias` may be null. Dilated or grouped shapes take a separate path. `workspace` holds conv2d_workspace_size(s) elements.
 template <class T>
@@ -196,7 +376,10 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, b
     if (!s.plain()) return detail::conv2d_forward_general(s, x, w, bias, relu, y, workspace);
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
-    const std::int64_t per_thread = K * P + O * P;
+    const std::int64_t per_thread = detail::conv2d_per_thread<T>(s);
+    if constexpr (detail::uses_register_gemm<T>) {
+        if (K > direct_conv_max_patch) return detail::conv2d_forward_register(s, x, w, bias, relu, y, workspace);
+    }
 #pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
         T* col = workspace + thread_index() * per_thread;
@@ -217,7 +400,8 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, b
 }
 
 /// Gradients of conv2d_forward. `y` is the forward output (used for the ReLU mask when `relu`).
-/// dw [O, K] and db [O] are overwritten (null db: no bias); dx (null: not needed) is overwritten.
+/// dw [O, K], db [O] and dx are overwritten; each may be null (not needed: a frozen layer's
+/// weights, no bias, the network's input), and `x` is only read for dw.
 /// Per-thread partial sums of dw/db are added in thread order, so results are identical for a
 /// given thread count.
 template <class T>
@@ -226,11 +410,17 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
     if (!s.plain()) return detail::conv2d_backward_general(s, x, w, y, dy, relu, dw, db, dx, workspace);
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
-    const std::int64_t per_thread = K * P + O * P;
+    const std::int64_t per_thread = detail::conv2d_per_thread<T>(s);
     const int threads = num_threads();
-    // Partial weight/bias gradients per thread, [threads][O*K + O], after the buffers.
+    // Partial weight/bias gradients per thread, [threads][O*K + O], after the buffers; with
+    // register_gemm the weight part is dW^T [K, O], the product whose rows are contiguous.
     T* partial = workspace + threads * per_thread;
     std::fill(partial, partial + threads * O * (K + 1), T(0));
+    if constexpr (detail::uses_register_gemm<T>) {
+        detail::conv2d_backward_register(s, x, w, y, dy, relu, dw != nullptr, dx, workspace, partial);
+        detail::sum_thread_partials(partial, threads, O, K, dw, db, true);
+        return;
+    }
 
 #pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
@@ -239,35 +429,23 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
         T* g = col + K * P;
         T* pw = partial + t * O * (K + 1);
         T* pb = pw + O * K;
-        const T* dyn = dy + n * O * P;
-        if (relu) {
-            const T* yn = y + n * O * P;
-#pragma omp simd
-            for (std::int64_t i = 0; i < O * P; ++i) g[i] = yn[i] > T(0) ? dyn[i] : T(0);
-        } else {
-            std::memcpy(g, dyn, static_cast<std::size_t>(O * P) * sizeof(T));
-        }
-        im2col(x + n * in_size, s.in_channels, s.window, col);
-        for (std::int64_t o = 0; o < O; ++o) {
-            const T* go = g + o * P;
-            T sum = 0;
+        detail::masked_gradient(dy + n * O * P, relu ? y + n * O * P : nullptr, O, P, g, pb);
+        if (dw) {
+            im2col(x + n * in_size, s.in_channels, s.window, col);
+            if (K <= direct_conv_max_patch) {
+                for (std::int64_t o = 0; o < O; ++o)
+                    for (std::int64_t k = 0; k < K; ++k) {
+                        const T* go = g + o * P;
+                        const T* ck = col + k * P;
+                        T sum = 0;
 #pragma omp simd reduction(+ : sum)
-            for (std::int64_t p = 0; p < P; ++p) sum += go[p];
-            pb[o] += sum;
-        }
-        if (K <= direct_conv_max_patch) {
-            for (std::int64_t o = 0; o < O; ++o)
-                for (std::int64_t k = 0; k < K; ++k) {
-                    const T* go = g + o * P;
-                    const T* ck = col + k * P;
-                    T sum = 0;
-#pragma omp simd reduction(+ : sum)
-                    for (std::int64_t p = 0; p < P; ++p) sum += go[p] * ck[p];
-                    pw[o * K + k] += sum;
-                }
-        } else {
-            Eigen::Map<detail::RowMajor<T>>(pw, O, K).noalias() +=
-                Eigen::Map<const detail::RowMajor<T>>(g, O, P) * Eigen::Map<const detail::RowMajor<T>>(col, K, P).transpose();
+                        for (std::int64_t p = 0; p < P; ++p) sum += go[p] * ck[p];
+                        pw[o * K + k] += sum;
+                    }
+            } else {
+                Eigen::Map<detail::RowMajor<T>>(pw, O, K).noalias() +=
+                    Eigen::Map<const detail::RowMajor<T>>(g, O, P) * Eigen::Map<const detail::RowMajor<T>>(col, K, P).transpose();
+            }
         }
         if (dx) detail::image_gradient(s, w, g, col, dx + n * in_size);
     }

@@ -43,13 +43,13 @@ struct FullWidthTap {
 /// neighbouring row are zeroed (one per row for a 3x3 kernel). Row by row, the copies of small
 /// feature maps (7 to 28 values for Fashion-MNIST's) are too short to run at memory speed.
 template <class T>
-void im2col_stride1_full_width(const T* x, std::int64_t channels, const WindowGeometry& g, T* col) {
+void im2col_stride1_full_width(const T* x, std::int64_t channels, const WindowGeometry& g, T* col, std::int64_t ld) {
     const std::int64_t oh = g.out_h(), ow = g.out_w(), plane_size = g.in_h * g.in_w;
     for (std::int64_t c = 0; c < channels; ++c) {
         const T* plane = x + c * plane_size;
         for (std::int64_t i = 0; i < g.kernel_h; ++i) {
             for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-                T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * oh * ow;
+                T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * ld;
                 const FullWidthTap tap(g, i, j);
                 if (tap.empty()) {
                     std::fill(row, row + oh * ow, T(0));
@@ -74,16 +74,18 @@ void im2col_stride1_full_width(const T* x, std::int64_t channels, const WindowGe
 
 /// col[(c*kh + i)*kw + j][oy*OW + ox] = x[c][oy*s + i - pad_top][ox*s + j - pad_left], 0 outside.
 /// The inner loop runs along an output row, contiguous in `col` (and in `x` for stride 1), so
-/// the compiler vectorises it; stride 1 at full width copies each tap in one piece.
+/// the compiler vectorises it; stride 1 at full width copies each tap in one piece. Rows of
+/// `col` are `ld` apart (0: OH*OW), so that several images can sit side by side in one matrix.
 template <class T>
-void im2col(const T* x, std::int64_t channels, const WindowGeometry& g, T* col) {
+void im2col(const T* x, std::int64_t channels, const WindowGeometry& g, T* col, std::int64_t ld = 0) {
     const std::int64_t oh = g.out_h(), ow = g.out_w();
-    if (detail::stride1_full_width(g)) return detail::im2col_stride1_full_width(x, channels, g, col);
+    if (ld == 0) ld = oh * ow;
+    if (detail::stride1_full_width(g)) return detail::im2col_stride1_full_width(x, channels, g, col, ld);
     for (std::int64_t c = 0; c < channels; ++c) {
         const T* plane = x + c * g.in_h * g.in_w;
         for (std::int64_t i = 0; i < g.kernel_h; ++i) {
             for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-                T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * oh * ow;
+                T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * ld;
                 // Output columns whose input column lies inside the image: [x_lo, x_hi).
                 const std::int64_t shift = j - g.pad_left;
                 std::int64_t x_lo = shift < 0 ? (-shift + g.stride_w - 1) / g.stride_w : 0;
@@ -113,15 +115,17 @@ void im2col(const T* x, std::int64_t channels, const WindowGeometry& g, T* col) 
 }
 
 /// The adjoint of im2col: x[c][iy][ix] += col[...] for every column position that read it.
-/// `x` must be zeroed (or hold gradient to add to) by the caller.
+/// `x` must be zeroed (or hold gradient to add to) by the caller; rows of `col` are `ld` apart
+/// (0: OH*OW).
 template <class T>
-void col2im_add(const T* col, std::int64_t channels, const WindowGeometry& g, T* x) {
+void col2im_add(const T* col, std::int64_t channels, const WindowGeometry& g, T* x, std::int64_t ld = 0) {
     const std::int64_t oh = g.out_h(), ow = g.out_w();
+    if (ld == 0) ld = oh * ow;
     for (std::int64_t c = 0; c < channels; ++c) {
         T* plane = x + c * g.in_h * g.in_w;
         for (std::int64_t i = 0; i < g.kernel_h; ++i) {
             for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-                const T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * oh * ow;
+                const T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * ld;
                 const std::int64_t shift = j - g.pad_left;
                 std::int64_t x_lo = shift < 0 ? (-shift + g.stride_w - 1) / g.stride_w : 0;
                 std::int64_t x_hi = std::min<std::int64_t>(ow, (g.in_w - 1 - shift) / g.stride_w + 1);
@@ -148,15 +152,17 @@ void col2im_add(const T* col, std::int64_t channels, const WindowGeometry& g, T*
 /// rows to the plane in one contiguous pass. The entries that the horizontal shift would add
 /// into the neighbouring row are zeroed in `col` first, so `col` (scratch) is overwritten there.
 /// Every element of x receives the additions of col2im_add in the same order, and at most some
-/// added zeros. Needs stride 1 and out_w() == in_w (detail::stride1_full_width()).
+/// added zeros. Needs stride 1 and out_w() == in_w (detail::stride1_full_width()). Rows of
+/// `col` are `ld` apart (0: OH*OW).
 template <class T>
-void col2im_add_stride1_full_width(T* col, std::int64_t channels, const WindowGeometry& g, T* x) {
+void col2im_add_stride1_full_width(T* col, std::int64_t channels, const WindowGeometry& g, T* x, std::int64_t ld = 0) {
     const std::int64_t oh = g.out_h(), ow = g.out_w(), plane_size = g.in_h * g.in_w;
+    if (ld == 0) ld = oh * ow;
     for (std::int64_t c = 0; c < channels; ++c) {
         T* plane = x + c * plane_size;
         for (std::int64_t i = 0; i < g.kernel_h; ++i) {
             for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-                T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * oh * ow;
+                T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * ld;
                 const detail::FullWidthTap tap(g, i, j);
                 if (tap.empty()) continue;
                 for (std::int64_t oy = tap.y_lo; oy < tap.y_hi; ++oy) {

@@ -71,7 +71,7 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variab
     const kernels::ConvShape s = detail::checked_conv_shape(x, weight, bias, args, "conv2d");
 
     Tensor<T> y = Tensor<T>::uninitialized(Shape{s.batch, s.out_channels, s.out_h(), s.out_w()});
-    Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::conv2d_workspace_size(s)});
+    Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::conv2d_workspace_size<T>(s)});
     kernels::conv2d_forward(s, x.value().data(), weight.value().data(), bias.defined() ? bias.value().data() : nullptr,
                             args.relu, y.data(), workspace.data());
 
@@ -84,14 +84,16 @@ Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variab
         const kernels::ConvShape s = detail::conv_shape(xv.shape(), wv.shape(), a);
         const bool has_bias = n.input(2) != nullptr;
 
-        Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::conv2d_workspace_size(s)});
-        Tensor<T> dw = Tensor<T>::uninitialized(wv.shape());
+        Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::conv2d_workspace_size<T>(s)});
+        // A frozen layer's weights (and the network's input) need no gradient: skip its product.
+        Tensor<T> dw = detail::wants_grad(n, 1) ? Tensor<T>::uninitialized(wv.shape()) : Tensor<T>();
         Tensor<T> db = has_bias ? Tensor<T>::uninitialized(Shape{s.out_channels}) : Tensor<T>();
         Tensor<T> dx = detail::wants_grad(n, 0) ? Tensor<T>::uninitialized(xv.shape()) : Tensor<T>();
-        kernels::conv2d_backward(s, xv.data(), wv.data(), n.value.data(), n.grad.data(), a.relu, dw.data(),
+        kernels::conv2d_backward(s, xv.data(), wv.data(), n.value.data(), n.grad.data(), a.relu,
+                                 dw.defined() ? dw.data() : nullptr,
                                  has_bias ? db.data() : nullptr, dx.defined() ? dx.data() : nullptr, workspace.data());
         if (dx.defined()) detail::accumulate_grad(n, 0, std::move(dx));
-        if (detail::wants_grad(n, 1)) detail::accumulate_grad(n, 1, std::move(dw));
+        if (dw.defined()) detail::accumulate_grad(n, 1, std::move(dw));
         if (has_bias && detail::wants_grad(n, 2)) detail::accumulate_grad(n, 2, std::move(db));
     }, {&x, &weight, &bias});
     if (record) out.node()->set_args(args);

@@ -1,0 +1,183 @@
+// A register-blocked single-precision matrix product for the convolutions' im2col products:
+//
+//     C[M, N] (+)= A[M, K] B[K, N],   A(i, k) = a[i * a_row + k * a_col],
+//
+// with B's and C's rows contiguous along N. Reading A through two strides lets it be W, W^T or an
+// im2col buffer without copying it; B is an im2col buffer or a gradient plane whose rows are
+// already contiguous, so nothing is packed. The kernel keeps an MR x NR tile of C in vector
+// registers over the whole K: each step loads NR / width vectors of one row of B and broadcasts
+// MR values of A, so every loaded value feeds MR (or NR / width) fused multiply-adds. Eigen's
+// general product packs both operands on every call and tiles for large matrices; at the
+// convolutions' shapes (M 9-1152, N 32-784, K 32-1152, one image per thread) that held it to
+// 37-51% of the FMA peak (benchmarks/README.md, Roofline).
+//
+// Built where the compiler targets AVX-512F (tiles of 8 x 48, 12 x 32 or 12 x 16 floats in
+// 32 zmm registers) or AVX2 with FMA (6 x 16 or 6 x 8 in 16 ymm registers); elsewhere
+// `register_gemm_available` is false and the callers keep Eigen. Every element of C is summed
+// over k in order 0, 1, ..., K-1 with one rounding per fused multiply-add, so the result does not
+// depend on the tiling, the thread count or where C's tile boundaries fall.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+namespace cnnlite::kernels {
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+constexpr bool register_gemm_available = true;
+#else
+constexpr bool register_gemm_available = false;
+#endif
+
+/// The operands of one product C[M, N] (+)= A[M, K] B[K, N]; see the file's comment.
+struct GemmOperands {
+    std::int64_t m = 0, n = 0, k = 0;
+    const float* a = nullptr;
+    std::int64_t a_row = 0, a_col = 0;  ///< A(i, k) = a[i * a_row + k * a_col]
+    const float* b = nullptr;
+    std::int64_t ldb = 0;  ///< B(k, j) = b[k * ldb + j]
+    float* c = nullptr;
+    std::int64_t ldc = 0;  ///< C(i, j) = c[i * ldc + j]
+};
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+
+namespace detail {
+
+#if defined(__AVX512F__)
+/// The vector type, its width and the tile shapes of the AVX-512 build.
+struct GemmVector {
+    using Reg = __m512;
+    using Mask = __mmask16;
+    static constexpr int width = 16;
+    static constexpr int max_vectors = 3;                        // NR = 48
+    static constexpr int rows_for[max_vectors + 1] = {0, 12, 12, 8};  // MR by vectors per row
+    static Mask tail_mask(int lanes) { return static_cast<Mask>(lanes >= width ? 0xFFFF : (1u << lanes) - 1u); }
+    static Reg zero() { return _mm512_setzero_ps(); }
+    static Reg broadcast(float v) { return _mm512_set1_ps(v); }
+    static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
+    static Reg load(const float* p) { return _mm512_loadu_ps(p); }
+    // Masked-off lanes are neither read nor written (AVX-512 suppresses their faults).
+    static Reg load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+    static void store(float* p, Reg v) { _mm512_storeu_ps(p, v); }
+    static void store(float* p, Reg v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
+};
+#else
+/// The vector type, its width and the tile shapes of the AVX2 build.
+struct GemmVector {
+    using Reg = __m256;
+    using Mask = __m256i;
+    static constexpr int width = 8;
+    static constexpr int max_vectors = 2;                // NR = 16
+    static constexpr int rows_for[max_vectors + 1] = {0, 6, 6};
+    static Mask tail_mask(int lanes) {
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        return _mm256_cmpgt_epi32(_mm256_set1_epi32(std::min(lanes, width)), lane);
+    }
+    static Reg zero() { return _mm256_setzero_ps(); }
+    static Reg broadcast(float v) { return _mm256_set1_ps(v); }
+    static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
+    static Reg load(const float* p) { return _mm256_loadu_ps(p); }
+    // vmaskmov neither reads nor writes the masked-off lanes.
+    static Reg load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
+    static void store(float* p, Reg v) { _mm256_storeu_ps(p, v); }
+    static void store(float* p, Reg v, Mask m) { _mm256_maskstore_ps(p, m, v); }
+};
+#endif
+
+/// One MR x (NV vectors) tile of C over the whole K; the last vector of each row holds
+/// `tail_lanes` columns (masked).
+template <int MR, int NV>
+void register_tile(const GemmOperands& g, std::int64_t i0, std::int64_t j0, int tail_lanes, bool accumulate) {
+    using V = GemmVector;
+    const typename V::Mask tail = V::tail_mask(tail_lanes);
+    typename V::Reg acc[MR][NV];
+    float* c = g.c + i0 * g.ldc + j0;
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+            if (!accumulate)
+                acc[i][v] = V::zero();
+            else
+                acc[i][v] = v + 1 < NV ? V::load(c + i * g.ldc + v * V::width) : V::load(c + i * g.ldc + v * V::width, tail);
+        }
+    const float* a = g.a + i0 * g.a_row;
+    const float* b = g.b + j0;
+    for (std::int64_t k = 0; k < g.k; ++k) {
+        const float* bk = b + k * g.ldb;
+        typename V::Reg bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) bv[v] = v + 1 < NV ? V::load(bk + v * V::width) : V::load(bk + v * V::width, tail);
+        const float* ak = a + k * g.a_col;
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+            const typename V::Reg ai = V::broadcast(ak[i * g.a_row]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(ai, bv[v], acc[i][v]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+            if (v + 1 < NV)
+                V::store(c + i * g.ldc + v * V::width, acc[i][v]);
+            else
+                V::store(c + i * g.ldc + v * V::width, acc[i][v], tail);
+        }
+}
+
+// The mask travels as a lane count: a vector type in a function pointer's signature loses its
+// alignment attribute inside std::array (GCC's -Wignored-attributes).
+using TileFunction = void (*)(const GemmOperands&, std::int64_t, std::int64_t, int, bool);
+
+/// tiles[NV - 1][rows - 1]: the tile of `rows` rows (1 .. rows_for[NV]) and NV vectors per row.
+template <int NV, std::size_t... R>
+constexpr auto tile_row(std::index_sequence<R...>) {
+    return std::array<TileFunction, sizeof...(R)>{&register_tile<static_cast<int>(R) + 1, NV>...};
+}
+
+template <int NV>
+const TileFunction* tiles_of_width() {
+    static constexpr auto row = tile_row<NV>(std::make_index_sequence<GemmVector::rows_for[NV]>{});
+    return row.data();
+}
+
+}  // namespace detail
+
+/// C (+)= A B for float operands: `accumulate` adds to C, otherwise C is overwritten.
+/// Single-threaded: callers run one product per thread (one image each).
+inline void register_gemm(const GemmOperands& g, bool accumulate) {
+    using V = detail::GemmVector;
+    constexpr int panel = V::max_vectors * V::width;
+    for (std::int64_t j0 = 0; j0 < g.n; j0 += panel) {
+        const int cols = static_cast<int>(std::min<std::int64_t>(panel, g.n - j0));
+        const int vectors = (cols + V::width - 1) / V::width;
+        const int tail_lanes = cols - (vectors - 1) * V::width;
+        const int rows = V::rows_for[vectors];
+        const detail::TileFunction* tiles = vectors == 1   ? detail::tiles_of_width<1>()
+                                            : vectors == 2 ? detail::tiles_of_width<2>()
+                                                           : detail::tiles_of_width<V::max_vectors>();
+        for (std::int64_t i0 = 0; i0 < g.m; i0 += rows) {
+            const std::int64_t m = std::min<std::int64_t>(rows, g.m - i0);
+            tiles[m - 1](g, i0, j0, tail_lanes, accumulate);
+        }
+    }
+}
+
+#else
+
+/// Not built for this target (no AVX-512F or AVX2+FMA): declared so that callers compile, never
+/// defined, so that a call not guarded by `register_gemm_available` fails to link.
+void register_gemm(const GemmOperands&, bool);
+
+#endif
+
+}  // namespace cnnlite::kernels

@@ -1,0 +1,211 @@
+// The register-blocked float product (kernels/register_gemm.hpp) and the float convolutions
+// built on it, against portable references: the bodies of test cases that test_kernels_avx2.cpp
+// and test_kernels_avx512.cpp declare. Those files are compiled for their instruction sets
+// whatever the build targets, so that both vector paths are tested on a machine that has them;
+// each case takes whether the CPU has the instruction set.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "cnnlite/core/random.hpp"
+#include "cnnlite/core/threading.hpp"
+#include "cnnlite/kernels/conv2d.hpp"
+#include "cnnlite/kernels/register_gemm.hpp"
+
+namespace register_gemm_cases {
+
+using namespace cnnlite;
+
+inline std::vector<float> normal_values(std::size_t n, std::uint64_t seed) {
+    const RandomStream rs(seed, Purpose::user);
+    std::vector<float> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<float>(rs.normal(i));
+    return v;
+}
+
+inline bool same_bits(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+/// What register_gemm promises, element by element: c = fma(a, b, c) for k = 0, 1, ... in order.
+inline void fma_reference(const kernels::GemmOperands& g, bool accumulate, std::vector<float>& c) {
+    for (std::int64_t i = 0; i < g.m; ++i)
+        for (std::int64_t j = 0; j < g.n; ++j) {
+            float acc = accumulate ? c[static_cast<std::size_t>(i * g.ldc + j)] : 0.0f;
+            for (std::int64_t k = 0; k < g.k; ++k) acc = std::fma(g.a[i * g.a_row + k * g.a_col], g.b[k * g.ldb + j], acc);
+            c[static_cast<std::size_t>(i * g.ldc + j)] = acc;
+        }
+}
+
+/// register_gemm equals the in-order fused multiply-add loop bit for bit, at every tile edge.
+inline void check_register_gemm_bitwise(bool cpu_has_simd) {
+    if (!kernels::register_gemm_available || !cpu_has_simd) {
+        MESSAGE("register_gemm not built for this target, or the CPU lacks it: skipped");
+        return;
+    }
+    if constexpr (kernels::register_gemm_available) {
+        int cases = 0;
+        // Rows 1-25 cross every row tile (6, 8 and 12 rows); columns cross every vector and panel
+        // boundary of both widths (8, 16, 32, 48); K = 0 leaves C zero or untouched.
+        for (std::int64_t m : {1, 2, 5, 6, 7, 8, 9, 12, 13, 25})
+            for (std::int64_t n : {1, 3, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 49, 65, 97})
+                for (std::int64_t k : {0, 1, 4, 19})
+                    for (bool transposed_a : {false, true})
+                        for (bool accumulate : {false, true}) {
+                            CAPTURE(m);
+                            CAPTURE(n);
+                            CAPTURE(k);
+                            CAPTURE(transposed_a);
+                            CAPTURE(accumulate);
+                            const std::int64_t ldb = n + 3, ldc = n + 5;  // rows longer than the product: gaps must stay
+                            const std::vector<float> a = normal_values(static_cast<std::size_t>(m * k), 11 + m * 1000 + k);
+                            const std::vector<float> b = normal_values(static_cast<std::size_t>(k * ldb), 12 + n * 1000 + k);
+                            std::vector<float> c = normal_values(static_cast<std::size_t>(m * ldc), 13 + m + n);
+                            std::vector<float> expected = c;
+                            const kernels::GemmOperands g{m,        n, k,   a.data(), transposed_a ? 1 : k, transposed_a ? m : 1,
+                                                          b.data(), ldb, c.data(), ldc};
+                            kernels::GemmOperands ge = g;
+                            ge.c = expected.data();
+                            fma_reference(ge, accumulate, expected);
+                            kernels::register_gemm(g, accumulate);
+                            bool equal = true;
+                            for (std::size_t i = 0; i < c.size(); ++i) equal = equal && c[i] == expected[i];
+                            CHECK(equal);
+                            ++cases;
+                        }
+        CHECK(cases == 10 * 15 * 4 * 4);
+    }
+}
+
+/// A NaN or infinity in A or B spreads to exactly the row or column it touches.
+inline void check_register_gemm_non_finite(bool cpu_has_simd) {
+    if (!kernels::register_gemm_available || !cpu_has_simd) {
+        MESSAGE("register_gemm not built for this target, or the CPU lacks it: skipped");
+        return;
+    }
+    if constexpr (kernels::register_gemm_available) {
+        const std::int64_t m = 13, n = 37, k = 9;
+        std::vector<float> a = normal_values(static_cast<std::size_t>(m * k), 21);
+        std::vector<float> b = normal_values(static_cast<std::size_t>(k * n), 22);
+        a[static_cast<std::size_t>(4 * k + 2)] = std::numeric_limits<float>::quiet_NaN();  // row 4
+        b[static_cast<std::size_t>(3 * n + 20)] = std::numeric_limits<float>::infinity();  // column 20
+        b[static_cast<std::size_t>(5 * n + 7)] = 0.0f;
+        a[static_cast<std::size_t>(9 * k + 5)] = std::numeric_limits<float>::infinity();  // row 9 meets the zero: inf * 0
+        std::vector<float> c(static_cast<std::size_t>(m * n), 1.0f);
+        kernels::register_gemm({m, n, k, a.data(), k, 1, b.data(), n, c.data(), n}, false);
+        for (std::int64_t i = 0; i < m; ++i)
+            for (std::int64_t j = 0; j < n; ++j) {
+                CAPTURE(i);
+                CAPTURE(j);
+                const float v = c[static_cast<std::size_t>(i * n + j)];
+                if (i == 4 || (i == 9 && j == 7))
+                    CHECK(std::isnan(v));
+                else if (j == 20 || i == 9)
+                    CHECK(!std::isfinite(v));  // an infinity, or NaN where two infinities of opposite signs meet
+                else
+                    CHECK(std::isfinite(v));
+            }
+    }
+}
+
+/// The float convolutions (on register_gemm where it is built) equal the double Eigen path, at 1
+/// and 2 threads.
+inline void check_float_convolutions(bool cpu_has_simd) {
+    if (!cpu_has_simd) {
+        MESSAGE("this CPU lacks the instruction set: skipped");
+        return;
+    }
+    struct Case {
+        std::int64_t batch, c, o, h, w, kh, kw, stride, pad_top, pad_bottom, pad_left, pad_right;
+        bool relu, bias;
+    };
+    // ResNet-8's shapes scaled down (3x3 'same', stride 2), the stem (K = 9: the forward takes the
+    // direct loop, the backward register_gemm), 1x1, 5x5, asymmetric padding, odd planes.
+    const Case cases[] = {{3, 3, 5, 7, 9, 3, 3, 1, 1, 1, 1, 1, true, true},      {2, 4, 17, 9, 7, 3, 3, 2, 1, 1, 1, 1, false, false},
+                          {3, 1, 32, 28, 28, 3, 3, 1, 1, 1, 1, 1, true, false},  {2, 8, 20, 6, 5, 5, 5, 1, 2, 2, 2, 2, true, true},
+                          {2, 16, 33, 7, 7, 3, 3, 1, 1, 1, 1, 1, false, true},   {2, 19, 13, 5, 6, 1, 1, 1, 0, 0, 0, 0, false, true},
+                          {2, 6, 9, 8, 11, 3, 2, 2, 0, 2, 1, 0, true, true},     {5, 32, 64, 14, 14, 3, 3, 2, 0, 1, 0, 1, true, false}};
+    const int threads_before = num_threads();
+    for (const Case& t : cases)
+    for (bool infinite_weight : {false, true}) {  // the input gradient multiplies the weights
+        CAPTURE(infinite_weight);
+        CAPTURE(t.c);
+        CAPTURE(t.o);
+        CAPTURE(t.h);
+        CAPTURE(t.kh);
+        CAPTURE(t.stride);
+        kernels::ConvShape s;
+        s.batch = t.batch;
+        s.in_channels = t.c;
+        s.out_channels = t.o;
+        s.window = kernels::WindowGeometry{t.h, t.w, t.kh, t.kw, t.stride, t.stride, t.pad_top, t.pad_bottom, t.pad_left, t.pad_right};
+        const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
+        const std::size_t nx = static_cast<std::size_t>(t.batch * t.c * t.h * t.w), ny = static_cast<std::size_t>(t.batch * O * P);
+        std::vector<float> x = normal_values(nx, 31 + K), w = normal_values(static_cast<std::size_t>(O * K), 32 + K),
+                           b = normal_values(static_cast<std::size_t>(O), 33), dy = normal_values(ny, 34 + P);
+        x[nx / 3] = std::numeric_limits<float>::quiet_NaN();      // reaches the outputs whose windows cover it
+        dy[ny / 2] = std::numeric_limits<float>::infinity();      // reaches dx and one channel's dw
+        if (infinite_weight) w[w.size() / 2] = -std::numeric_limits<float>::infinity();
+        auto to_double = [](const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); };
+        const std::vector<double> xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
+        const float* bias = t.bias ? b.data() : nullptr;
+        const double* bias_d = t.bias ? bd.data() : nullptr;
+
+        struct Result {
+            std::vector<float> y, dw, db, dx;
+        };
+        auto run = [&](int threads) {
+            set_num_threads(threads);
+            Result r{std::vector<float>(ny), std::vector<float>(w.size()), std::vector<float>(b.size()), std::vector<float>(nx)};
+            std::vector<float> ws(static_cast<std::size_t>(kernels::conv2d_workspace_size(s)));
+            kernels::conv2d_forward(s, x.data(), w.data(), bias, t.relu, r.y.data(), ws.data());
+            kernels::conv2d_backward(s, x.data(), w.data(), r.y.data(), dy.data(), t.relu, r.dw.data(),
+                                     t.bias ? r.db.data() : static_cast<float*>(nullptr), r.dx.data(), ws.data());
+            return r;
+        };
+        const Result one = run(1), two = run(2), two_again = run(2);
+
+        set_num_threads(1);
+        std::vector<double> yd(ny), dwd(w.size()), dbd(b.size()), dxd(nx);
+        std::vector<double> wsd(static_cast<std::size_t>(kernels::conv2d_workspace_size<double>(s)));
+        kernels::conv2d_forward(s, xd.data(), wd.data(), bias_d, t.relu, yd.data(), wsd.data());
+        kernels::conv2d_backward(s, xd.data(), wd.data(), yd.data(), dyd.data(), t.relu, dwd.data(),
+                                 t.bias ? dbd.data() : static_cast<double*>(nullptr), dxd.data(), wsd.data());
+
+        // Each element against double, relative to the size of what was summed into it.
+        auto compare = [](const std::vector<float>& got, const std::vector<double>& want, double scale, const std::string& what) {
+            CAPTURE(what);
+            int nonfinite = 0, mismatches = 0;
+            for (std::size_t i = 0; i < got.size(); ++i) {
+                if (!std::isfinite(want[i])) {
+                    ++nonfinite;
+                    mismatches += std::isnan(want[i]) != std::isnan(got[i]) || (!std::isnan(want[i]) && got[i] != want[i]);
+                } else {
+                    mismatches += !(std::abs(got[i] - want[i]) <= 2e-5 * scale);
+                }
+            }
+            CHECK(mismatches == 0);
+            return nonfinite;
+        };
+        const double sum_scale = std::sqrt(static_cast<double>(K)) * 4, dw_scale = std::sqrt(static_cast<double>(t.batch * P)) * 4;
+        CHECK(compare(one.y, yd, sum_scale, "y") > 0);  // the NaN pixel reached some outputs
+        compare(one.dx, dxd, std::sqrt(static_cast<double>(O * t.kh * t.kw)) * 4, "dx");
+        CHECK(compare(one.dw, dwd, dw_scale, "dw") > 0);  // the NaN pixel and the infinite gradient reached dw
+        if (t.bias) compare(one.db, dbd, dw_scale, "db");
+
+        // The forward and the input gradient are per image: the same bits at any thread count;
+        // the weight gradient repeats its bits at a given thread count.
+        bool same = true;
+        for (std::size_t i = 0; i < ny; ++i) same = same && same_bits(one.y[i], two.y[i]);
+        for (std::size_t i = 0; i < nx; ++i) same = same && same_bits(one.dx[i], two.dx[i]);
+        for (std::size_t i = 0; i < w.size(); ++i) same = same && same_bits(two.dw[i], two_again.dw[i]);
+        CHECK(same);
+    }
+    set_num_threads(threads_before);
+}
+
+}  // namespace register_gemm_cases

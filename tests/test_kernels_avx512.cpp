@@ -1,0 +1,29 @@
+// The AVX-512 kernels against their portable versions: compiled with -mavx512f whatever the
+// build targets (see test_kernels_avx2.cpp); on a CPU without AVX-512F the cases are skipped.
+#include <doctest/doctest.h>
+
+#include "register_gemm_cases.hpp"
+
+namespace {
+
+bool cpu_has_avx512() {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    return __builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
+}
+
+}  // namespace
+
+TEST_CASE("AVX-512 register_gemm equals the in-order fused multiply-add loop bit for bit, at every tile edge") {
+    register_gemm_cases::check_register_gemm_bitwise(cpu_has_avx512());
+}
+
+TEST_CASE("AVX-512 register_gemm: a NaN or infinity in A or B spreads to exactly the row or column it touches") {
+    register_gemm_cases::check_register_gemm_non_finite(cpu_has_avx512());
+}
+
+TEST_CASE("AVX-512 float convolutions on register_gemm equal the double Eigen path, at 1 and 2 threads") {
+    register_gemm_cases::check_float_convolutions(cpu_has_avx512());
+}
