@@ -8,8 +8,8 @@
 // registers over the whole K: each step loads NR / width vectors of one row of B and broadcasts
 // MR values of A, so every loaded value feeds MR (or NR / width) fused multiply-adds. Eigen's
 // general product packs both operands on every call and tiles for large matrices; at the
-// convolutions' shapes (M 9-1152, N 32-784, K 32-1152, one image per thread) that held it to
-// 37-51% of the FMA peak (benchmarks/README.md, Roofline).
+// convolutions' shapes (M 9-1152, N 32-784 per image, K 32-1152, each thread on its own images)
+// that held ResNet-8's convolutions to 37-51% of the FMA peak (benchmarks/README.md, Roofline).
 //
 // Built where the compiler targets AVX-512F (tiles of 8 x 48, 12 x 32 or 12 x 16 floats in
 // 32 zmm registers) or AVX2 with FMA (6 x 16 or 6 x 8 in 16 ymm registers); elsewhere
