@@ -8,7 +8,11 @@ memory, one table per thread count, and the ratios cnnlite/other.
 
     /usr/bin/python3 compare.py --build BUILD_DIR --data DATA_DIR [--repeats 5] [--seconds 3]
         [--threads 1,2] [--only cnnlite,pytorch-fastest,...] [--extras debian-torch,cnnlite+openblas]
-        [--fastest fastest.json] [--peers-python PY] [--keras214-python PY] [--json OUT]
+        [--fastest fastest.json] [--peers-python PY] [--keras214-python PY] [--busy N] [--json OUT]
+
+--busy N measures a machine that is not idle: N CPU-bound processes (`yes > /dev/null`) run
+during every measurement; this script starts them before the first run and stops them after the
+last (also when it fails or is interrupted). With --busy 1 on two cores, one core is taken.
 
 Interpreters: this script and prepare_data.py run under /usr/bin/python3 (standard library
 only); torch_driver.py and keras_driver.py run under the peers venv's python
@@ -173,6 +177,25 @@ def run_driver(argv, extra_env, data, mode, batch, threads, seconds):
     return json.loads(lines[-1])
 
 
+class LoadGenerator:
+    """N `yes > /dev/null` processes for the duration of a with-block."""
+
+    def __init__(self, n):
+        self.n, self.processes = n, []
+
+    def __enter__(self):
+        for _ in range(self.n):
+            self.processes.append(subprocess.Popen(["yes"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        return self
+
+    def __exit__(self, *exc):
+        for proc in self.processes:
+            proc.terminate()
+        for proc in self.processes:
+            proc.wait()
+        return False
+
+
 def load_average():
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
@@ -200,8 +223,11 @@ def main():
     p.add_argument("--fastest", default=os.path.join(HERE, "fastest.json"))
     p.add_argument("--peers-python", default=PEERS_PYTHON)
     p.add_argument("--keras214-python", default=KERAS214_PYTHON)
+    p.add_argument("--busy", type=int, default=0, help="CPU-bound load processes to run during the measurements")
     p.add_argument("--json", default="")
     a = p.parse_args()
+    if a.busy < 0:
+        sys.exit("--busy: the number of load processes cannot be negative")
     a.extras = [e for e in a.extras.split(",") if e]
     thread_counts = [int(t) for t in a.threads.split(",")]
 
@@ -226,7 +252,15 @@ def main():
     loads = [load_average()]
     print(f"load average at start: {loads[0]:.2f}; {a.repeats} repeats, threads {a.threads}, "
           f">= {a.seconds:g} s timed per run", flush=True)
+    if a.busy:
+        print(f"load generator: {a.busy} x `yes > /dev/null` running during every measurement", flush=True)
+    with LoadGenerator(a.busy):
+        results, used = measure(a, fw, thread_counts, loads)
+    report(a, fw, thread_counts, loads, results, used, notes)
 
+
+def measure(a, fw, thread_counts, loads):
+    """Every framework once per (repeat, threads, mode), the order rotating between repeats."""
     results = {}  # (name, threads, mode, batch) -> list of runs
     used = {}     # (name, threads, mode, batch) -> variant name
     for r in range(a.repeats):
@@ -245,17 +279,24 @@ def main():
                           f"{run['images_per_second']:9.0f} img/s, peak {run['peak_rss_mb']:6.0f} MB"
                           + (f"  [{variant}]" if variant else ""), flush=True)
         loads.append(load_average())
+    return results, used
 
+
+def report(a, fw, thread_counts, loads, results, used, notes):
+    """The tables: medians per framework and thread count, and cnnlite's ratios to the others."""
     def median(name, threads, mode, batch, key):
         runs = results.get((name, threads, mode, batch), [])
         return statistics.median(r[key] for r in runs) if runs else float("nan")
 
     print(f"\nload average: start {loads[0]:.2f}, after each repeat " + ", ".join(f"{l:.2f}" for l in loads[1:]))
-    if max(loads) > max(thread_counts) + 0.75:
+    if a.busy:
+        print(f"every run shared the machine with {a.busy} CPU-bound process(es) (--busy)")
+    elif max(loads) > max(thread_counts) + 0.75:
         print("WARNING: the machine was busy during the runs; these figures understate every framework.")
     columns = [("train", 64, "train img/s (64)"), ("infer", 64, "infer img/s (64)"), ("infer", 1000, "infer img/s (1,000)")]
     for threads in thread_counts:
-        print(f"\n### {threads} thread{'s' if threads > 1 else ''}: medians of {a.repeats} runs\n")
+        busy = f", {a.busy} core(s) busy with another process" if a.busy else ""
+        print(f"\n### {threads} thread{'s' if threads > 1 else ''}{busy}: medians of {a.repeats} runs\n")
         header = "| framework | " + " | ".join(c[2] for c in columns) + \
                  " | peak MB train | peak MB infer 64 | peak MB infer 1,000 | version |"
         print(header)
@@ -287,7 +328,8 @@ def main():
         print("note:", n)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"threads": thread_counts, "repeats": a.repeats, "seconds": a.seconds, "load_averages": loads,
+            json.dump({"threads": thread_counts, "repeats": a.repeats, "seconds": a.seconds, "busy": a.busy,
+                       "load_averages": loads,
                        "interpreters": {f.name: f.interpreter for f in fw}, "notes": sorted(notes),
                        "runs": [{"name": k[0], **run} for k, runs in results.items() for run in runs]}, f, indent=1)
         print(f"\nall runs: {a.json}")

@@ -276,18 +276,25 @@ std::int64_t conv2d_workspace_size(const ConvShape& s) {
 
 namespace detail {
 
+/// The register path's sizes: a batch in products of up to B images, each thread with
+/// `per_thread` elements of workspace.
+struct ImageProducts {
+    std::int64_t K, P, O, in_size, B, per_thread, products;
+    explicit ImageProducts(const ConvShape& s)
+        : K(s.patch()), P(s.pixels()), O(s.out_channels), in_size(s.in_channels * s.window.in_h * s.window.in_w),
+          B(images_per_product<float>(s)), per_thread(conv2d_per_thread<float>(s)), products((s.batch + B - 1) / B) {}
+};
+
 /// conv2d_forward on register_gemm, `B` images per product: their im2col matrices side by side
 /// ([K, B*P]), one product, then each image's rows copied out with the bias and ReLU.
 inline void conv2d_forward_register(const ConvShape& s, const float* x, const float* w, const float* bias, bool relu,
                                     float* y, float* workspace) {
-    const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
-    const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
-    const std::int64_t B = images_per_product<float>(s), per_thread = conv2d_per_thread<float>(s);
-    const std::int64_t products = (s.batch + B - 1) / B;
+    const ImageProducts plan(s);
+    const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
 #pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
-    for (std::int64_t q = 0; q < products; ++q) {
+    for (std::int64_t q = 0; q < plan.products; ++q) {
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
-        float* col = workspace + thread_index() * per_thread;
+        float* col = workspace + thread_index() * plan.per_thread;
         float* out = col + B * K * P;
         for (std::int64_t b = 0; b < count; ++b) im2col(x + (n0 + b) * in_size, s.in_channels, s.window, col + b * P, N);
         float* product = count == 1 ? y + n0 * O * P : out;
@@ -313,15 +320,13 @@ inline void conv2d_forward_register(const ConvShape& s, const float* x, const fl
 inline void conv2d_backward_register(const ConvShape& s, const float* x, const float* w, const float* y,
                                      const float* dy, bool relu, bool weights, float* dx, float* workspace,
                                      float* partial) {
-    const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
-    const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
-    const std::int64_t B = images_per_product<float>(s), per_thread = conv2d_per_thread<float>(s);
-    const std::int64_t products = (s.batch + B - 1) / B;
+    const ImageProducts plan(s);
+    const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
 #pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
-    for (std::int64_t q = 0; q < products; ++q) {
+    for (std::int64_t q = 0; q < plan.products; ++q) {
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
         const int t = thread_index();
-        float* col = workspace + t * per_thread;
+        float* col = workspace + t * plan.per_thread;
         float* g = col + B * K * P;
         float* gT = g + B * O * P;
         float* pw = partial + t * O * (K + 1);
