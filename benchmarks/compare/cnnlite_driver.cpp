@@ -1,14 +1,16 @@
 // cnnlite side of the side-by-side comparison: the paper's network (fashion_mnist_cnn), trained
-// with TrainStep + Adam or run with predict(), on real Fashion-MNIST images. Prints one JSON
-// line: images/s over the timed part and the process's peak resident memory.
+// with TrainStep + Adam or run with predict(), on real Fashion-MNIST images; or, with --model,
+// the network of a cnnlite model file (e.g. ResNet-8 from `fashion_mnist train --arch resnet8`),
+// trained with SGD (Nesterov momentum 0.9, learning rate 0.01) as torch_driver.py trains it.
+// Prints one JSON line: images/s over the timed part and the process's peak resident memory.
 //
-//   cnnlite_driver --data DIR --mode train|infer --batch 64 --threads 2 [--seconds 3]
+//   cnnlite_driver --data DIR --mode train|infer --batch 64 --threads 2 [--seconds 3] [--model FILE]
 // DIR holds the raw uint8 files that prepare_data.py writes (the first 8 x 64 training images
 // and the first 1,000 test images, with labels), so that every framework reads the same few
 // images and peak memory is the framework's, not the data set's.
-// train: steps on the 8 shuffled batches in a ring (warm-up 5 steps, then steps until `seconds`
-// have passed, at least 10). infer: predict() over the first `batch` test images (its default
-// chunking), repeated until `seconds` have passed.
+// train: steps on the shuffled batches in a ring (8 of 64 images, 4 of 128; warm-up 5 steps,
+// then steps until `seconds` have passed, at least 10). infer: predict() over the first `batch`
+// test images (its default chunking), repeated until `seconds` have passed.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -23,8 +25,10 @@
 #include "cnnlite/core/threading.hpp"
 #include "cnnlite/data/batching.hpp"
 #include "cnnlite/data/dataset.hpp"
+#include "cnnlite/io/model_file.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/optim/adam.hpp"
+#include "cnnlite/optim/sgd.hpp"
 #include "cnnlite/train/fit.hpp"
 
 #ifndef CNNLITE_DRIVER_NAME
@@ -63,45 +67,28 @@ cnnlite::Dataset read_raw(const std::string& dir, const std::string& name) {
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    std::string mode = "train", data_dir;
-    long batch = 64, threads = 2;
-    double seconds = 3;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string key = argv[i], value = argv[i + 1];
-        if (key == "--mode") mode = value;
-        else if (key == "--batch") batch = std::atol(value.c_str());
-        else if (key == "--threads") threads = std::atol(value.c_str());
-        else if (key == "--seconds") seconds = std::atof(value.c_str());
-        else if (key == "--data") data_dir = value;
-        else {
-            std::fprintf(stderr, "unknown option %s\n", key.c_str());
-            return 2;
-        }
-    }
-    cnnlite::set_num_threads(static_cast<int>(threads));
-    cnnlite::check(!data_dir.empty(), "--data DIR is required");
-    const cnnlite::Dataset train = read_raw(data_dir, "train"), test = read_raw(data_dir, "test");
-    const double rss_loaded = peak_rss_mb();
-    cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>(0);
-
+struct Measured {
     long images = 0;
-    double elapsed = 0, final_loss = 0;
+    double elapsed = 0, check = 0;
+};
+
+// One mode's measurement, as the file's comment says.
+Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimizer, const cnnlite::Dataset& train,
+                 const cnnlite::Dataset& test, const std::string& mode, long batch, double seconds) {
+    Measured m;
     if (mode == "train") {
         const cnnlite::FlushDenormals flush;  // as fit() trains
-        cnnlite::Adam<float> adam(model.trainable_variables());
-        cnnlite::TrainStep<float> step(model, adam);
+        cnnlite::TrainStep<float> step(model, *optimizer);
         cnnlite::Batcher batcher(train, cnnlite::BatchOptions{batch, true, true, 0});
         batcher.start_epoch(0);
-        std::vector<cnnlite::Batch> ring(8);
+        const std::int64_t batches = std::max<std::int64_t>(1, std::min<std::int64_t>(8, train.size() / batch));
+        std::vector<cnnlite::Batch> ring(static_cast<std::size_t>(batches));
         for (std::size_t b = 0; b < ring.size(); ++b) batcher.fill(static_cast<std::int64_t>(b), ring[b]);
         long s = 0;
         auto train_once = [&] {
-            const cnnlite::Batch& b = ring[static_cast<std::size_t>(s % 8)];
+            const cnnlite::Batch& b = ring[static_cast<std::size_t>(s) % ring.size()];
             const cnnlite::ForwardContext ctx{true, 0, s, b.indices.data()};
-            final_loss = step(b, ctx, 1, s + 1).loss();
+            m.check = step(b, ctx, 1, s + 1).loss();
             ++s;
         };
         for (int i = 0; i < 5; ++i) train_once();
@@ -111,9 +98,9 @@ int main(int argc, char** argv) {
             train_once();
             ++steps;
         } while (steps < 10 || now() - start < seconds);
-        elapsed = now() - start;
-        images = steps * batch;
-    } else if (mode == "infer") {
+        m.elapsed = now() - start;
+        m.images = steps * batch;
+    } else {
         const cnnlite::Tensor<float> x = test.images().rows(0, batch);
         cnnlite::Tensor<float> y = model.predict(x);  // warm-up
         const double start = now();
@@ -122,17 +109,59 @@ int main(int argc, char** argv) {
             y = model.predict(x);
             ++calls;
         } while (calls < 5 || now() - start < seconds);
-        elapsed = now() - start;
-        images = calls * batch;
-        final_loss = static_cast<double>(y[0]);
-    } else {
+        m.elapsed = now() - start;
+        m.images = calls * batch;
+        m.check = static_cast<double>(y[0]);
+    }
+    return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string mode = "train", data_dir, model_file;
+    long batch = 64, threads = 2;
+    double seconds = 3;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string key = argv[i], value = argv[i + 1];
+        if (key == "--mode") mode = value;
+        else if (key == "--batch") batch = std::atol(value.c_str());
+        else if (key == "--threads") threads = std::atol(value.c_str());
+        else if (key == "--seconds") seconds = std::atof(value.c_str());
+        else if (key == "--data") data_dir = value;
+        else if (key == "--model") model_file = value;
+        else {
+            std::fprintf(stderr, "unknown option %s\n", key.c_str());
+            return 2;
+        }
+    }
+    if (mode != "train" && mode != "infer") {
         std::fprintf(stderr, "mode must be train or infer\n");
         return 2;
+    }
+    cnnlite::set_num_threads(static_cast<int>(threads));
+    cnnlite::check(!data_dir.empty(), "--data DIR is required");
+    cnnlite::check(batch >= 1, "--batch must be at least 1, got ", batch);
+    const cnnlite::Dataset train = read_raw(data_dir, "train"), test = read_raw(data_dir, "test");
+    const double rss_loaded = peak_rss_mb();
+    Measured m;
+    if (model_file.empty()) {
+        cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>(0);
+        cnnlite::Adam<float> adam(model.trainable_variables());
+        m = measure(model, &adam, train, test, mode, batch, seconds);
+    } else {
+        cnnlite::Model<float> model = cnnlite::load_model<float>(model_file);
+        cnnlite::SGDOptions options;
+        options.learning_rate = 0.01;
+        options.momentum = 0.9;
+        options.nesterov = true;
+        cnnlite::SGD<float> sgd(model.trainable_variables(), options);
+        m = measure(model, &sgd, train, test, mode, batch, seconds);
     }
     std::printf("{\"framework\": \"" CNNLITE_DRIVER_NAME "\", \"mode\": \"%s\", \"batch\": %ld, \"threads\": %ld, "
                 "\"images_per_second\": %.1f, \"seconds\": %.3f, \"peak_rss_mb\": %.1f, \"rss_after_data_mb\": %.1f, "
                 "\"check\": %.6g}\n",
-                mode.c_str(), batch, threads, static_cast<double>(images) / elapsed, elapsed, peak_rss_mb(), rss_loaded,
-                final_loss);
+                mode.c_str(), batch, threads, static_cast<double>(m.images) / m.elapsed, m.elapsed, peak_rss_mb(),
+                rss_loaded, m.check);
     return 0;
 }

@@ -9,6 +9,14 @@ memory, one table per thread count, and the ratios cnnlite/other.
     /usr/bin/python3 compare.py --build BUILD_DIR --data DATA_DIR [--repeats 5] [--seconds 3]
         [--threads 1,2] [--only cnnlite,pytorch-fastest,...] [--extras debian-torch,cnnlite+openblas]
         [--fastest fastest.json] [--peers-python PY] [--keras214-python PY] [--busy N] [--json OUT]
+        [--model FILE] [--modes train:64,infer:64,infer:1000] [--torch-variants channels-last,compile+tcmalloc]
+
+--model FILE compares on the network of a cnnlite model file instead of the paper's (e.g. ResNet-8:
+`fashion_mnist train --arch resnet8 --epochs 1 --limit 128 --out D`, then D/model.safetensors):
+cnnlite and PyTorch only (torch_driver.py rebuilds the graph with compare_recipe/cnnlite_graph.py),
+both trained with SGD and Nesterov momentum, and by default in the modes train:128, infer:256
+and infer:1. "pytorch-fastest" is left out there (fastest.json was swept on the paper's network);
+--torch-variants adds one PyTorch column per named variant of variants.py ("+" combines them).
 
 --busy N measures a machine that is not idle: N CPU-bound processes (`yes > /dev/null`) run
 during every measurement; this script starts them before the first run and stops them after the
@@ -81,6 +89,8 @@ class Framework:
     def start(self, threads, mode, batch):
         if self.choose:
             v = self.choose(threads, variants.mode_key(mode, batch))
+            if v is None:
+                return None, {}, ""
             return self.command + v.argv() + ["--variant", v.name], v.env, v.name
         argv = self.command(threads) if callable(self.command) else self.command
         return argv, getattr(self, "env", {}), ""
@@ -105,6 +115,24 @@ def chooser(framework, fastest, notes):
     return choose
 
 
+def named_variant(name):
+    """A chooser for one PyTorch variant of variants.py by name ('+' combines several); a mode the
+    variant does not apply to is skipped (None)."""
+    parts = []
+    for part in name.split("+"):
+        v = next((v for v in variants.TORCH if v.name == part), None)
+        if v is None:
+            sys.exit(f"--torch-variants: unknown variant {part!r}; known: {', '.join(v.name for v in variants.TORCH)}")
+        parts.append(v)
+    chosen = variants.combine(parts) if len(parts) > 1 else parts[0]
+    modes = set.intersection(*(set(v.modes) for v in parts))
+
+    def choose(threads, key):
+        applies = ("train" if key == "train" else "infer64") in modes
+        return chosen if applies else None
+    return choose
+
+
 def frameworks(a, fastest, notes):
     b = a.build
     torch = [a.peers_python, os.path.join(HERE, "torch_driver.py")]
@@ -112,11 +140,18 @@ def frameworks(a, fastest, notes):
     found = []
     found.append(Framework("cnnlite", "C++ (" + os.path.join(b, "cnnlite_driver") + ")", [os.path.join(b, "cnnlite_driver")]))
     if imports(a.peers_python, "torch"):
-        found.append(Framework("pytorch-fastest", a.peers_python, torch, chooser("pytorch", fastest, notes)))
+        if not a.model:
+            found.append(Framework("pytorch-fastest", a.peers_python, torch, chooser("pytorch", fastest, notes)))
         found.append(Framework("pytorch-installed", a.peers_python, torch,
                                lambda t, k: variants.default_variant("pytorch", k)))
+        for name in (v for v in a.torch_variants.split(",") if v):
+            found.append(Framework("pytorch-" + name, a.peers_python, torch, named_variant(name)))
     else:
         notes.add(f"PyTorch 2.x skipped: {a.peers_python} cannot import torch (bash benchmarks/peers/setup.sh)")
+    if a.model:
+        notes.add("--model: cnnlite and PyTorch only (the other peers cannot rebuild a cnnlite model file); "
+                  "pytorch-fastest left out (fastest.json was swept on the paper's network)")
+        return found
     if imports(a.peers_python, "tensorflow"):
         found.append(Framework("keras", a.peers_python, [a.peers_python, keras], chooser("keras", fastest, notes)))
     else:
@@ -159,10 +194,10 @@ def frameworks(a, fastest, notes):
     return found
 
 
-def run_driver(argv, extra_env, data, mode, batch, threads, seconds):
+def run_driver(argv, extra_env, data, mode, batch, threads, seconds, model=""):
     """Runs one driver process; returns its JSON line as a dict, or None (and prints why)."""
     args = argv + ["--data", data, "--mode", mode, "--batch", str(batch), "--threads", str(threads),
-                   "--seconds", str(seconds)]
+                   "--seconds", str(seconds)] + (["--model", model] if model else [])
     env = dict(os.environ)
     for key in variants.CLEARED_ENV:
         env.pop(key, None)
@@ -224,10 +259,25 @@ def main():
     p.add_argument("--peers-python", default=PEERS_PYTHON)
     p.add_argument("--keras214-python", default=KERAS214_PYTHON)
     p.add_argument("--busy", type=int, default=0, help="CPU-bound load processes to run during the measurements")
+    p.add_argument("--model", default="", help="a cnnlite model file: compare on its network (cnnlite and PyTorch)")
+    p.add_argument("--modes", default="", help="comma-separated mode:batch, e.g. train:64,infer:1")
+    p.add_argument("--torch-variants", default="", help="comma-separated variants.py names, '+' to combine")
     p.add_argument("--json", default="")
     a = p.parse_args()
     if a.busy < 0:
         sys.exit("--busy: the number of load processes cannot be negative")
+    if a.model and not os.path.isfile(a.model):
+        sys.exit(f"--model: no file {a.model}")
+    global MODES
+    if a.modes:
+        try:
+            MODES = [(m, int(b)) for m, b in (item.split(":") for item in a.modes.split(","))]
+        except ValueError:
+            sys.exit(f"--modes: expected mode:batch items such as train:64,infer:1, got {a.modes!r}")
+        if any(m not in ("train", "infer") or b < 1 for m, b in MODES):
+            sys.exit(f"--modes: modes are train or infer with a batch of at least 1, got {a.modes!r}")
+    elif a.model:
+        MODES = [("train", 128), ("infer", 256), ("infer", 1)]
     a.extras = [e for e in a.extras.split(",") if e]
     thread_counts = [int(t) for t in a.threads.split(",")]
 
@@ -270,7 +320,9 @@ def measure(a, fw, thread_counts, loads):
             for mode, batch in MODES:
                 for f in order:
                     argv, env, variant = f.start(threads, mode, batch)
-                    run = run_driver(argv, env, a.data, mode, batch, threads, a.seconds)
+                    if argv is None:  # a variant that does not apply to this mode
+                        continue
+                    run = run_driver(argv, env, a.data, mode, batch, threads, a.seconds, a.model)
                     used[(f.name, threads, mode, batch)] = variant
                     if run is None:
                         continue
@@ -293,12 +345,12 @@ def report(a, fw, thread_counts, loads, results, used, notes):
         print(f"every run shared the machine with {a.busy} CPU-bound process(es) (--busy)")
     elif max(loads) > max(thread_counts) + 0.75:
         print("WARNING: the machine was busy during the runs; these figures understate every framework.")
-    columns = [("train", 64, "train img/s (64)"), ("infer", 64, "infer img/s (64)"), ("infer", 1000, "infer img/s (1,000)")]
+    columns = [(m, b, f"{m} img/s ({b:,})") for m, b in MODES]
     for threads in thread_counts:
         busy = f", {a.busy} core(s) busy with another process" if a.busy else ""
         print(f"\n### {threads} thread{'s' if threads > 1 else ''}{busy}: medians of {a.repeats} runs\n")
         header = "| framework | " + " | ".join(c[2] for c in columns) + \
-                 " | peak MB train | peak MB infer 64 | peak MB infer 1,000 | version |"
+                 "".join(f" | peak MB {m} {b:,}" for m, b, _ in columns) + " | version |"
         print(header)
         print("|" + "---|" * (header.count("|") - 1))
         for f in fw:
@@ -309,12 +361,13 @@ def report(a, fw, thread_counts, loads, results, used, notes):
             print(f"| {label} | " + " | ".join(cells) + f" | {version_of(first)} |")
         chosen = [(f.name, [used.get((f.name, threads, m, b), "") for m, b, _ in columns]) for f in fw if f.choose]
         if chosen:
-            print("\nvariants run (train / infer 64 / infer 1,000): " +
+            print("\nvariants run (" + " / ".join(f"{m} {b:,}" for m, b, _ in columns) + "): " +
                   "; ".join(f"{n}: {' / '.join(v)}" for n, v in chosen))
         if any(f.name == "cnnlite" for f in fw):
             print("\nratios cnnlite / other (speed: above 1 = cnnlite faster; memory: below 1 = cnnlite smaller)\n")
-            print("| other | train | infer 64 | infer 1,000 | peak memory train | infer 64 | infer 1,000 |")
-            print("|---|---|---|---|---|---|---|")
+            names = [f"{m} {b:,}" for m, b, _ in columns]
+            print("| other | " + " | ".join(names) + " | " + " | ".join("peak memory " + n for n in names) + " |")
+            print("|" + "---|" * (1 + 2 * len(names)))
             for f in fw:
                 if f.name == "cnnlite":
                     continue

@@ -11,6 +11,9 @@
 #   bash benchmarks/compare/run.sh --sweep                  # first re-measure the peers' variants
 #                                                           # (sweep.py, rewrites fastest.json)
 #   bash benchmarks/compare/run.sh --only cnnlite,keras --threads 2 --extras debian-torch
+#   bash benchmarks/compare/run.sh --model out/r8/model.safetensors --torch-variants channels-last
+#                                          # ResNet-8 (any cnnlite model file): cnnlite vs PyTorch
+#   bash benchmarks/compare/run.sh --busy 1   # with one CPU-bound process running throughout
 # --sweep-args "..." passes options to sweep.py (e.g. "--repeats 3 --seconds 2"); every other
 # argument goes to compare.py. Environment: COMPARE_BUILD_DIR (default
 # /tmp/cnnlite-compare-build), FASHION_MNIST_DIR (default /usr/share/datasets/fashion-mnist),

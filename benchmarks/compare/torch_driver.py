@@ -1,6 +1,9 @@
 """PyTorch side of the side-by-side comparison: the paper's network written with torch.nn,
 trained with Adam (epsilon 1e-7 as Keras) and cross-entropy on the logits, or run for
-inference. Prints one JSON line like the other drivers. fp32 throughout.
+inference; or, with --model FILE, the network of a cnnlite model file rebuilt module by module
+(benchmarks/compare_recipe/cnnlite_graph.py: e.g. ResNet-8 with BatchNorm), trained with SGD
+(Nesterov momentum 0.9, learning rate 0.01) as cnnlite_driver trains it. Prints one JSON line
+like the other drivers. fp32 throughout.
 
     PY=$(bash benchmarks/peers/setup.sh --print-venv)/bin/python     # torch 2.x (the peers venv)
     $PY torch_driver.py --data DIR --mode train|infer --batch 64 --threads 2 [--seconds 3] [options]
@@ -34,9 +37,13 @@ import resource
 import time
 import warnings
 
+import sys
+
 import numpy as np
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "compare_recipe"))
 
 
 def read_raw(folder, split):
@@ -90,6 +97,7 @@ def main():
     p.add_argument("--chunk", type=int, default=0)
     p.add_argument("--adam", choices=["foreach", "fused", "loop"], default="foreach")
     p.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True)")
+    p.add_argument("--model", default="", help="a cnnlite model file: its network instead of the paper's")
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -105,7 +113,13 @@ def main():
     train_x, train_y = read_raw(a.data, "train")
     test_x, _ = read_raw(a.data, "test")
     rss_loaded = peak_rss_mb()
-    model = paper_network()
+    if a.model:
+        from cnnlite_graph import Graph, read_header
+        header, metadata = read_header(a.model)
+        model = Graph(json.loads(metadata["architecture"]))
+        model.load_cnnlite_weights(a.model, header)
+    else:
+        model = paper_network()
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     if a.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -116,7 +130,10 @@ def main():
     if a.mode == "train":
         model.train()
         adam = {"foreach": {}, "fused": {"fused": True}, "loop": {"foreach": False}}[a.adam]
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7, **adam)
+        if a.model:
+            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+        else:
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7, **adam)
         loss_fn = nn.CrossEntropyLoss()
         forward = compiled(model)
         step = compiled(opt.step) if a.compile_optimizer else opt.step
@@ -175,8 +192,10 @@ def main():
             check = float(y[0, 0])
         images = calls * a.batch
 
-    options = {k: v for k, v in vars(a).items() if k not in ("data", "mode", "batch", "threads", "seconds", "variant")}
-    print(json.dumps({"framework": "pytorch", "variant": a.variant, "mode": a.mode, "batch": a.batch, "threads": a.threads,
+    options = {k: v for k, v in vars(a).items()
+               if k not in ("data", "mode", "batch", "threads", "seconds", "variant", "model")}
+    print(json.dumps({"framework": "pytorch", "variant": a.variant, "model": a.model or "paper", "mode": a.mode,
+                      "batch": a.batch, "threads": a.threads,
                       "images_per_second": images / elapsed, "seconds": elapsed, "peak_rss_mb": peak_rss_mb(),
                       "rss_after_data_mb": rss_loaded, "check": check, "torch": torch.__version__,
                       "torch_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
