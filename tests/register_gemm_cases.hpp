@@ -204,6 +204,22 @@ inline void check_float_convolutions(bool cpu_has_simd) {
         for (std::size_t i = 0; i < nx; ++i) same = same && same_bits(one.dx[i], two.dx[i]);
         for (std::size_t i = 0; i < w.size(); ++i) same = same && same_bits(two.dw[i], two_again.dw[i]);
         CHECK(same);
+
+        // Asked for one gradient only (a frozen layer's weights, or the network's input), the
+        // backward computes that one, with the same bits.
+        {
+            set_num_threads(2);
+            std::vector<float> ws(static_cast<std::size_t>(kernels::conv2d_workspace_size(s)));
+            std::vector<float> dx_only(nx, 42.0f), dw_only(w.size(), 42.0f);
+            kernels::conv2d_backward(s, x.data(), w.data(), two.y.data(), dy.data(), t.relu, static_cast<float*>(nullptr),
+                                     static_cast<float*>(nullptr), dx_only.data(), ws.data());
+            kernels::conv2d_backward(s, x.data(), w.data(), two.y.data(), dy.data(), t.relu, dw_only.data(),
+                                     static_cast<float*>(nullptr), static_cast<float*>(nullptr), ws.data());
+            bool alone = true;
+            for (std::size_t i = 0; i < nx; ++i) alone = alone && same_bits(dx_only[i], two.dx[i]);
+            for (std::size_t i = 0; i < w.size(); ++i) alone = alone && same_bits(dw_only[i], two.dw[i]);
+            CHECK(alone);
+        }
     }
     set_num_threads(threads_before);
 }
