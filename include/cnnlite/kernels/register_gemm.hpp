@@ -156,6 +156,11 @@ const TileFunction* tiles_of_width() {
 /// Single-threaded: callers run one product per thread (one image each).
 inline void register_gemm(const GemmOperands& g, bool accumulate) {
     using V = detail::GemmVector;
+    if (g.k == 0) {  // nothing to sum, and A and B may be empty (null): C is zero or unchanged
+        if (!accumulate && g.n > 0)
+            for (std::int64_t i = 0; i < g.m; ++i) std::fill(g.c + i * g.ldc, g.c + i * g.ldc + g.n, 0.0f);
+        return;
+    }
     constexpr int panel = V::max_vectors * V::width;
     for (std::int64_t j0 = 0; j0 < g.n; j0 += panel) {
         const int cols = static_cast<int>(std::min<std::int64_t>(panel, g.n - j0));
