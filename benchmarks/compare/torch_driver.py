@@ -34,10 +34,9 @@ import argparse
 import json
 import os
 import resource
+import sys
 import time
 import warnings
-
-import sys
 
 import numpy as np
 import torch
