@@ -29,6 +29,7 @@
 
 namespace cnnlite::kernels {
 
+/// Whether register_gemm is built for this target (AVX-512F, or AVX2 with FMA).
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 constexpr bool register_gemm_available = true;
 #else
@@ -37,13 +38,16 @@ constexpr bool register_gemm_available = false;
 
 /// The operands of one product C[M, N] (+)= A[M, K] B[K, N]; see the file's comment.
 struct GemmOperands {
-    std::int64_t m = 0, n = 0, k = 0;
-    const float* a = nullptr;
-    std::int64_t a_row = 0, a_col = 0;  ///< A(i, k) = a[i * a_row + k * a_col]
-    const float* b = nullptr;
-    std::int64_t ldb = 0;  ///< B(k, j) = b[k * ldb + j]
-    float* c = nullptr;
-    std::int64_t ldc = 0;  ///< C(i, j) = c[i * ldc + j]
+    std::int64_t m = 0;  ///< rows of C and A
+    std::int64_t n = 0;  ///< columns of C and B
+    std::int64_t k = 0;  ///< the summed dimension: columns of A, rows of B
+    const float* a = nullptr;  ///< A, read through a_row and a_col
+    std::int64_t a_row = 0;    ///< A(i, k) = a[i * a_row + k * a_col]
+    std::int64_t a_col = 0;    ///< see a_row
+    const float* b = nullptr;  ///< B, rows contiguous
+    std::int64_t ldb = 0;      ///< B(k, j) = b[k * ldb + j]
+    float* c = nullptr;        ///< C, rows contiguous
+    std::int64_t ldc = 0;      ///< C(i, j) = c[i * ldc + j]
 };
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
