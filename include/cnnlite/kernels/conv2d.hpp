@@ -124,19 +124,25 @@ void small_patch_product(const T* w, const T* bias, const T* col, std::int64_t o
         row_fn(w + o * patch, bias ? bias[o] : T(0), col, pixels, y + o * pixels);
 }
 
+/// dxn (one image's part of dx) overwritten with the fold of its dcol, whose rows are `ld`
+/// apart (0: P). dcol is scratch: the full-width fold zeroes some of it.
+template <class T>
+void fold_image_gradient(const ConvShape& s, T* dcol, T* dxn, std::int64_t ld = 0) {
+    std::fill(dxn, dxn + s.in_channels * s.window.in_h * s.window.in_w, T(0));
+    if (stride1_full_width(s.window))
+        col2im_add_stride1_full_width(dcol, s.in_channels, s.window, dxn, ld);
+    else
+        col2im_add(dcol, s.in_channels, s.window, dxn, ld);
+}
+
 /// The input gradient of one image: dcol = w^T g, computed into the image's im2col buffer
 /// `col` (reused), then folded back into `dxn` (the image's part of dx, overwritten).
 template <class T>
 void image_gradient(const ConvShape& s, const T* w, const T* g, T* col, T* dxn) {
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
-    const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     Eigen::Map<RowMajor<T>>(col, K, P).noalias() =
         Eigen::Map<const RowMajor<T>>(w, O, K).transpose() * Eigen::Map<const RowMajor<T>>(g, O, P);
-    std::fill(dxn, dxn + in_size, T(0));
-    if (stride1_full_width(s.window))
-        col2im_add_stride1_full_width(col, s.in_channels, s.window, dxn);  // col is scratch here
-    else
-        col2im_add(col, s.in_channels, s.window, dxn);
+    fold_image_gradient(s, col, dxn);
 }
 
 /// dw [O, K] and db [O] (may be null) as the sum of the threads' partial sums, `partial` =
@@ -363,14 +369,7 @@ inline void conv2d_backward_register(const ConvShape& s, const float* x, const f
         }
         if (!dx) continue;
         register_gemm({K, N, O, w, 1, K, g, N, col, N}, false);  // dcol = W^T g; A(k, o) = w[o * K + k]
-        for (std::int64_t b = 0; b < count; ++b) {
-            float* dxn = dx + (n0 + b) * in_size;
-            std::fill(dxn, dxn + in_size, 0.0f);
-            if (stride1_full_width(s.window))
-                col2im_add_stride1_full_width(col + b * P, s.in_channels, s.window, dxn, N);  // col is scratch here
-            else
-                col2im_add(col + b * P, s.in_channels, s.window, dxn, N);
-        }
+        for (std::int64_t b = 0; b < count; ++b) fold_image_gradient(s, col + b * P, dx + (n0 + b) * in_size, N);
     }
 }
 
