@@ -232,6 +232,76 @@ TEST_CASE("BatchNormalization: inference and training differ, inference changes 
     CHECK(same_values(m.forward(Variable<double>(x), train).value(), trained));
 }
 
+// Conv2D -> BatchNormalization with random weights, gamma, beta and running statistics.
+template <class T>
+Sequential<T> conv_batch_norm_model(bool conv_bias, std::uint64_t seed) {
+    Sequential<T> m(Shape{3, 7, 6}, seed);
+    m.add(Conv2D<T>(4, 3).strides(2, 1).padding("same").use_bias(conv_bias));
+    m.add(BatchNormalization<T>(BatchNormConvention::torch));
+    std::uint64_t stream = seed;
+    for (auto& p : m.parameters()) fill_uniform(p.variable.value(), RandomStream(++stream, Purpose::user), -1.5, 1.5);
+    for (auto& b : m.buffers()) {  // mean in [-1, 1], variance in [0.2, 3]
+        const bool variance = b.name.find("running_var") != std::string::npos;
+        fill_uniform(b.variable.value(), RandomStream(++stream, Purpose::user), variance ? 0.2 : -1, variance ? 3 : 1);
+    }
+    return m;
+}
+
+TEST_CASE("inference folds BatchNormalization into the Conv2D before it, only where no gradient or batch statistic is needed") {
+    for (const bool conv_bias : {false, true}) {
+        CAPTURE(conv_bias);
+        Sequential<double> m = conv_batch_norm_model<double>(conv_bias, 3);
+        const Tensor<double> x = random_batch<double>({3, 3, 7, 6}, 4, -2, 2);
+        m.set_fusion(false);
+        const Tensor<double> plain = m.predict(x);
+        m.set_fusion(true);
+        const Tensor<double> folded = m.predict(x);
+        REQUIRE(folded.shape() == plain.shape());
+        for (std::int64_t i = 0; i < plain.numel(); ++i) REQUIRE(folded[i] == doctest::Approx(plain[i]).epsilon(1e-13));
+
+        // The rule itself: it applies without gradient recording in inference, and to a frozen
+        // layer in training; never while a graph is recorded, or to a trainable layer in training.
+        const Layer<double>& conv = m.layer(0);
+        Layer<double>& bn = m.layer(1);
+        const Variable<double> input(x);
+        const ForwardContext train{true, 0, 0, nullptr};
+        CHECK_FALSE(run_fused(conv, bn, input, ForwardContext{}).defined());
+        {
+            NoGrad no_grad;
+            CHECK(run_fused(conv, bn, input, ForwardContext{}).defined());
+            CHECK_FALSE(run_fused(conv, bn, input, train).defined());
+            bn.set_trainable(false);
+            CHECK(run_fused(conv, bn, input, train).defined());
+            bn.set_trainable(true);
+        }
+    }
+    // Float: within float rounding of the two layers.
+    Sequential<float> f = conv_batch_norm_model<float>(true, 5);
+    const Tensor<float> xf = random_batch<float>({2, 3, 7, 6}, 6, -2, 2);
+    const Tensor<float> folded = f.predict(xf);
+    f.set_fusion(false);
+    const Tensor<float> plain = f.predict(xf);
+    for (std::int64_t i = 0; i < plain.numel(); ++i) REQUIRE(folded[i] == doctest::Approx(plain[i]).epsilon(1e-5));
+
+    // A Conv2D with an activation keeps it before the batch norm: no folding.
+    Sequential<double> relu(Shape{2, 5, 5}, 1);
+    relu.add(Conv2D<double>(3, 3).activation("relu"));
+    relu.add(BatchNormalization<double>());
+    NoGrad no_grad;
+    CHECK_FALSE(run_fused(relu.layer(0), relu.layer(1), Variable<double>(random_batch<double>({1, 2, 5, 5}, 2)),
+                          ForwardContext{})
+                    .defined());
+
+    // A negative running variance is an error with the layer's name, fused or not.
+    Sequential<double> bad = conv_batch_norm_model<double>(false, 7);
+    for (auto& b : bad.buffers())
+        if (b.name.find("running_var") != std::string::npos) b.variable.value()[2] = -0.5;
+    const Tensor<double> x = random_batch<double>({1, 3, 7, 6}, 8);
+    CHECK_THROWS_WITH_AS(bad.predict(x), doctest::Contains("running variance -0.5 of channel 2 is negative"), Error);
+    bad.set_fusion(false);
+    CHECK_THROWS_WITH_AS(bad.predict(x), doctest::Contains("of channel 2 is negative"), Error);
+}
+
 TEST_CASE("BatchNormalization counts the batches that moved its running statistics (num_batches_tracked), exactly") {
     const Tensor<float> x = random_batch<float>({4, 3}, 5);
     const ForwardContext train{true, 0, 0, nullptr};

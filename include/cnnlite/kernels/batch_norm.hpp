@@ -6,6 +6,7 @@
 // thread count.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "cnnlite/kernels/parallel.hpp"
@@ -138,6 +139,26 @@ void batch_norm_affine_dx(const BatchNormShape& s, const T* dy, const T* scale, 
 #pragma omp simd
             for (std::int64_t i = 0; i < s.inner; ++i) dp[i] = gp[i] * a;
         }
+    }
+}
+
+/// Batch normalisation with fixed statistics folded into the convolution before it, for
+/// inference: for each output channel o, with s = gamma[o] / sqrt(var[o] + epsilon), the
+/// o-th filter's `filter_size` weights become w * s and its bias (bias[o] - mean[o]) * s +
+/// beta[o]. `bias`, `gamma` and `beta` may be null (0, 1 and 0). Each value is formed in double
+/// and rounded once. The variances must not be negative (the caller checks, naming the layer).
+template <class T>
+void fold_batch_norm(std::int64_t out_channels, std::int64_t filter_size, const T* w, const T* bias, const T* gamma,
+                     const T* beta, const T* mean, const T* var, double epsilon, T* w_out, T* b_out) {
+    for (std::int64_t o = 0; o < out_channels; ++o) {
+        const double g = gamma != nullptr ? static_cast<double>(gamma[o]) : 1.0;
+        const double s = g / std::sqrt(static_cast<double>(var[o]) + epsilon);
+        const T* wo = w + o * filter_size;
+        T* wf = w_out + o * filter_size;
+        for (std::int64_t i = 0; i < filter_size; ++i) wf[i] = static_cast<T>(static_cast<double>(wo[i]) * s);
+        const double b = bias != nullptr ? static_cast<double>(bias[o]) : 0.0;
+        const double shift = beta != nullptr ? static_cast<double>(beta[o]) : 0.0;
+        b_out[o] = static_cast<T>((b - static_cast<double>(mean[o])) * s + shift);
     }
 }
 

@@ -8,6 +8,9 @@
 
 #include <vector>
 
+#include "cnnlite/autograd/grad_mode.hpp"
+#include "cnnlite/kernels/batch_norm.hpp"
+#include "cnnlite/nn/batch_normalization.hpp"
 #include "cnnlite/nn/conv2d.hpp"
 #include "cnnlite/nn/dropout.hpp"
 #include "cnnlite/nn/layer.hpp"
@@ -58,6 +61,37 @@ Variable<T> fuse_dropout_pool(const Layer<T>& first, const Layer<T>& second, con
                               pool->pool_h(), pool->pool_w(), pool->stride_h(), pool->stride_w());
 }
 
+// Conv2D without an activation, then BatchNormalization with its running statistics
+// (inference, or a frozen layer), while no gradient is recorded: the normalisation is folded
+// into the convolution's weights and bias (kernels::fold_batch_norm), so the pass of the
+// batch norm over the convolution's output disappears. The folded weights are formed anew at
+// every call, so that a layer whose weights or statistics change is never run with stale ones.
+// Values agree with the two layers to rounding, not bit for bit. Under gradient recording the
+// pair runs unfused: the gradients of the weights, gamma and beta need the two ops.
+template <class T>
+Variable<T> fuse_conv_batch_norm(const Layer<T>& first, const Layer<T>& second, const Variable<T>& x,
+                                 const ForwardContext& ctx) {
+    const auto* conv = dynamic_cast<const Conv2D<T>*>(&first);
+    const auto* bn = dynamic_cast<const BatchNormalization<T>*>(&second);
+    if (conv == nullptr || bn == nullptr || conv->activation() != Activation::none || grad_enabled() ||
+        (ctx.training && bn->trainable()))
+        return Variable<T>();
+    conv->check_input(x);
+    const Tensor<T>& w = conv->weight().value();
+    const std::int64_t filters = w.shape()[0];
+    const Tensor<T>& var = bn->running_var();
+    for (std::int64_t c = 0; c < filters; ++c)
+        check(!(var[c] < T(0)), "BatchNormalization '", second.name(), "': running variance ", var[c], " of channel ", c,
+              " is negative");
+    Tensor<T> folded_w = Tensor<T>::uninitialized(w.shape());
+    Tensor<T> folded_b = Tensor<T>::uninitialized(Shape{filters});
+    const auto data = [](const Variable<T>& v) { return v.defined() ? v.value().data() : nullptr; };
+    kernels::fold_batch_norm(filters, w.numel() / filters, w.data(), data(conv->bias()), data(bn->gamma()),
+                             data(bn->beta()), bn->running_mean().data(), var.data(), bn->epsilon(), folded_w.data(),
+                             folded_b.data());
+    return conv2d(x, Variable<T>(std::move(folded_w)), Variable<T>(std::move(folded_b)), conv->conv2d_args());
+}
+
 }  // namespace detail
 
 /// The fusion table, tried in order for every pair of consecutive layers.
@@ -67,6 +101,8 @@ const std::vector<FusionRule<T>>& fusion_rules() {
         {"Conv2D(relu) + MaxPool2D (unpadded)", "conv2d_relu_max_pool2d", detail::fuse_conv_relu_pool<T>},
         {"Dropout (training) + MaxPool2D with non-overlapping unpadded windows", "dropout_max_pool2d",
          detail::fuse_dropout_pool<T>},
+        {"Conv2D (no activation) + BatchNormalization (running statistics, no gradient recorded)",
+         "conv2d with the batch norm folded into its weights", detail::fuse_conv_batch_norm<T>},
     };
     return rules;
 }
