@@ -283,6 +283,29 @@ TEST_CASE("inference folds BatchNormalization into the Conv2D before it, only wh
     const Tensor<float> plain = f.predict(xf);
     for (std::int64_t i = 0; i < plain.numel(); ++i) REQUIRE(folded[i] == doctest::Approx(plain[i]).epsilon(1e-5));
 
+    // In a graph: a residual block whose main path and shortcut each end in Conv2D ->
+    // BatchNormalization, after a few training steps moved the running statistics.
+    {
+        auto in = Input<double>({3, 6, 6});
+        auto conv_bn = [](const Symbolic<double>& h, std::int64_t kernel) {
+            return BatchNormalization<double>(BatchNormConvention::torch)(
+                Conv2D<double>(4, kernel).padding("same").use_bias(false)(h));
+        };
+        auto main_path = conv_bn(ReLU<double>()(conv_bn(in, 3)), 3);
+        auto y = GlobalAveragePooling2D<double>()(ReLU<double>()(Add<double>()({main_path, conv_bn(in, 1)})));
+        Model<double> g(in, y, 12);
+        const ForwardContext train{true, 0, 0, nullptr};
+        for (std::uint64_t step = 0; step < 3; ++step)
+            g.forward(Variable<double>(random_batch<double>({8, 3, 6, 6}, 20 + step, -1, 3)), train);
+        const Tensor<double> images = random_batch<double>({2, 3, 6, 6}, 30);
+        const Tensor<double> folded_graph = g.predict(images);
+        g.set_fusion(false);
+        const Tensor<double> plain_graph = g.predict(images);
+        REQUIRE(folded_graph.shape() == plain_graph.shape());
+        for (std::int64_t i = 0; i < plain_graph.numel(); ++i)
+            REQUIRE(folded_graph[i] == doctest::Approx(plain_graph[i]).epsilon(1e-13));
+    }
+
     // A Conv2D with an activation keeps it before the batch norm: no folding.
     Sequential<double> relu(Shape{2, 5, 5}, 1);
     relu.add(Conv2D<double>(3, 3).activation("relu"));
