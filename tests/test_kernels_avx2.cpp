@@ -14,6 +14,7 @@
 #include "cnnlite/kernels/conv_relu_pool.hpp"
 #include "cnnlite/kernels/pooling.hpp"
 #include "register_gemm_cases.hpp"
+#include "train_threads_cases.hpp"
 
 using namespace cnnlite;
 
@@ -217,4 +218,10 @@ TEST_CASE("AVX2 register_gemm: a NaN or infinity in A or B spreads to exactly th
 
 TEST_CASE("AVX2 float convolutions on register_gemm equal the double Eigen path, at 1 and 2 threads") {
     register_gemm_cases::check_float_convolutions(cpu_has_avx2());
+}
+
+TEST_CASE("AVX2 build: training gives the same weights at 1, 2 and 3 threads (register_gemm convolutions, Eigen's AVX2 products)") {
+    if (!cpu_has_avx2()) return;
+    train_threads_cases::check_paper_network();
+    train_threads_cases::check_residual_network();
 }

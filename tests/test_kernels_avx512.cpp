@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "register_gemm_cases.hpp"
+#include "train_threads_cases.hpp"
 
 namespace {
 
@@ -26,4 +27,10 @@ TEST_CASE("AVX-512 register_gemm: a NaN or infinity in A or B spreads to exactly
 
 TEST_CASE("AVX-512 float convolutions on register_gemm equal the double Eigen path, at 1 and 2 threads") {
     register_gemm_cases::check_float_convolutions(cpu_has_avx512());
+}
+
+TEST_CASE("AVX-512 build: training gives the same weights at 1, 2 and 3 threads (register_gemm convolutions, Eigen's AVX-512 products)") {
+    if (!cpu_has_avx512()) return;
+    train_threads_cases::check_paper_network();
+    train_threads_cases::check_residual_network();
 }

@@ -145,15 +145,16 @@ void image_gradient(const ConvShape& s, const T* w, const T* g, T* col, T* dxn) 
     fold_image_gradient(s, col, dxn);
 }
 
-/// dw [O, K] and db [O] (may be null) as the sum of the threads' partial sums, `partial` =
-/// [threads][O*K + O], added in thread order so the result does not depend on scheduling.
+/// dw [O, K] and db [O] (may be null) as the sum of the slices' partial sums, `partial` =
+/// [slices][O*K + O], added in slice order (kernels/parallel.hpp: reduction_slices), so the
+/// result depends neither on the thread count nor on which thread took which slice.
 /// `transposed`: the partial weight gradients are stored as dW^T [K, O].
 template <class T>
-void sum_thread_partials(const T* partial, int threads, std::int64_t O, std::int64_t K, T* dw, T* db,
-                         bool transposed = false) {
+void sum_slice_partials(const T* partial, std::int64_t slices, std::int64_t O, std::int64_t K, T* dw, T* db,
+                        bool transposed = false) {
     if (dw) std::fill(dw, dw + O * K, T(0));
     if (db) std::fill(db, db + O, T(0));
-    for (int t = 0; t < threads; ++t) {
+    for (std::int64_t t = 0; t < slices; ++t) {
         const T* pw = partial + t * O * (K + 1);
         if (!dw) {
             // no weight gradient asked for
@@ -175,7 +176,7 @@ void conv2d_forward_general(const ConvShape& s, const T* x, const T* w, const T*
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels, G = s.groups;
     const std::int64_t Cg = s.in_channels / G, Og = O / G, plane = s.window.in_h * s.window.in_w;
     const std::int64_t per_thread = K * P + O * P;
-#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
+#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
         T* col = workspace + thread_index() * per_thread;
         for (std::int64_t gi = 0; gi < G; ++gi) {
@@ -199,15 +200,12 @@ void conv2d_backward_general(const ConvShape& s, const T* x, const T* w, const T
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels, G = s.groups;
     const std::int64_t Cg = s.in_channels / G, Og = O / G, plane = s.window.in_h * s.window.in_w;
     const std::int64_t per_thread = K * P + O * P;
-    const int threads = num_threads();
-    T* partial = workspace + threads * per_thread;
-    std::fill(partial, partial + threads * O * (K + 1), T(0));
-#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
-    for (std::int64_t n = 0; n < s.batch; ++n) {
-        const int t = thread_index();
-        T* col = workspace + t * per_thread;
+    const std::int64_t slices = reduction_slices(s.batch);
+    T* partial = workspace + num_threads() * per_thread;
+    std::fill(partial, partial + slices * O * (K + 1), T(0));
+    // One image of the slice: its masked gradient, bias and weight partials, and input gradient.
+    const auto image = [&](std::int64_t n, T* col, T* pw) {
         T* g = col + K * P;
-        T* pw = partial + t * O * (K + 1);
         T* pb = pw + O * K;
         const T* dyn = dy + n * O * P;
         const T* yn = y + n * O * P;
@@ -230,16 +228,25 @@ void conv2d_backward_general(const ConvShape& s, const T* x, const T* w, const T
                                    dx + (n * s.in_channels + gi * Cg) * plane);
             }
         }
+    };
+#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
+    for (std::int64_t slice = 0; slice < slices; ++slice) {
+        std::int64_t first = 0, last = 0;
+        slice_items(s.batch, slices, slice, first, last);
+        T* col = workspace + thread_index() * per_thread;
+        for (std::int64_t n = first; n < last; ++n) image(n, col, partial + slice * O * (K + 1));
     }
-    sum_thread_partials(partial, threads, O, K, dw, db);
+    sum_slice_partials(partial, slices, O, K, dw, db);
 }
 
 /// How many images one register_gemm product takes side by side (float on AVX-512/AVX2 builds;
 /// 1 elsewhere). A product's columns are its images' pixels, and a 7x7 map's 49 pixels fill four
 /// 16-wide vectors of which the last holds one: four images (196 columns, 12.25 vectors) waste
-/// 6% instead of 23%. At most four, with the im2col matrix within 1 MiB (a core's L2), and no more
-/// than each thread's share of the batch; one for maps of 256 pixels or more, which waste at most
-/// 6% alone and whose rows stay in L1 for the short products of a few taps.
+/// 6% instead of 23%. At most four, with the im2col matrix within 1 MiB (a core's L2), and few
+/// enough that the batch still fills max_reduction_slices products (the count must not depend on
+/// the thread count: the weight gradient sums each product's images in one go); one for maps of
+/// 256 pixels or more, which waste at most 6% alone and whose rows stay in L1 for the short
+/// products of a few taps.
 template <class T>
 std::int64_t images_per_product(const ConvShape& s) {
     if constexpr (!uses_register_gemm<T>) {
@@ -248,7 +255,7 @@ std::int64_t images_per_product(const ConvShape& s) {
         if (s.pixels() >= 256) return 1;
         constexpr std::int64_t l2_floats = std::int64_t(1) << 18;
         const std::int64_t by_cache = l2_floats / std::max<std::int64_t>(1, s.patch() * s.pixels());
-        const std::int64_t share = (s.batch + num_threads() - 1) / num_threads();
+        const std::int64_t share = (s.batch + max_reduction_slices - 1) / max_reduction_slices;
         return std::max<std::int64_t>(1, std::min({std::int64_t(4), by_cache, share}));
     }
 }
@@ -274,10 +281,11 @@ void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT) {
 }  // namespace detail
 
 /// Workspace (in elements of T) that conv2d_forward/backward need: per thread the buffers of
-/// detail::conv2d_per_thread, then the threads' partial sums of the weight and bias gradients.
+/// detail::conv2d_per_thread, then the slices' partial sums of the weight and bias gradients.
 template <class T = float>
 std::int64_t conv2d_workspace_size(const ConvShape& s) {
-    return static_cast<std::int64_t>(num_threads()) * (detail::conv2d_per_thread<T>(s) + s.out_channels * (s.patch() + 1));
+    return static_cast<std::int64_t>(num_threads()) * detail::conv2d_per_thread<T>(s) +
+           max_reduction_slices * s.out_channels * (s.patch() + 1);
 }
 
 namespace detail {
@@ -297,7 +305,7 @@ inline void conv2d_forward_register(const ConvShape& s, const float* x, const fl
                                     float* y, float* workspace) {
     const ImageProducts plan(s);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
-#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
+#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t q = 0; q < plan.products; ++q) {
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
         float* col = workspace + thread_index() * plan.per_thread;
@@ -321,21 +329,21 @@ inline void conv2d_forward_register(const ConvShape& s, const float* x, const fl
 
 /// conv2d_backward on register_gemm, `B` images per product: the masked gradients side by side
 /// ([O, B*P]) and their im2col matrices, dW^T [K, O] += col g^T (when `weights`), and dcol = W^T g
-/// folded back image by image (when dx is not null). `partial` as in conv2d_backward, the weight
-/// part transposed.
-inline void conv2d_backward_register(const ConvShape& s, const float* x, const float* w, const float* y,
-                                     const float* dy, bool relu, bool weights, float* dx, float* workspace,
-                                     float* partial) {
+/// folded back image by image (when dx is not null). `partial` as in conv2d_backward, one per
+/// slice of products (reduction_slices(products)), the weight part transposed; returns the
+/// slice count.
+inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x, const float* w, const float* y,
+                                             const float* dy, bool relu, bool weights, float* dx, float* workspace,
+                                             float* partial) {
     const ImageProducts plan(s);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
-#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
-    for (std::int64_t q = 0; q < plan.products; ++q) {
+    const std::int64_t slices = reduction_slices(plan.products);
+    std::fill(partial, partial + slices * O * (K + 1), 0.0f);
+    // Product q: images q*B.. of the batch, its partial sums into pw.
+    const auto product = [&](std::int64_t q, float* col, float* pw) {
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
-        const int t = thread_index();
-        float* col = workspace + t * plan.per_thread;
         float* g = col + B * K * P;
         float* gT = g + B * O * P;
-        float* pw = partial + t * O * (K + 1);
         for (std::int64_t b = 0; b < count; ++b) {
             const std::int64_t n = n0 + b;
             masked_gradient(dy + n * O * P, relu ? y + n * O * P : nullptr, O, P, g + b * P, pw + O * K, N);
@@ -367,10 +375,18 @@ inline void conv2d_backward_register(const ConvShape& s, const float* x, const f
             transpose_plane(g, O, N, gT);
             register_gemm({K, O, N, col, N, 1, gT, O, pw, O}, true);  // dW^T [K, O] += col g^T
         }
-        if (!dx) continue;
+        if (!dx) return;
         register_gemm({K, N, O, w, 1, K, g, N, col, N}, false);  // dcol = W^T g; A(k, o) = w[o * K + k]
         for (std::int64_t b = 0; b < count; ++b) fold_image_gradient(s, col + b * P, dx + (n0 + b) * in_size, N);
+    };
+#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
+    for (std::int64_t slice = 0; slice < slices; ++slice) {
+        std::int64_t first = 0, last = 0;
+        slice_items(plan.products, slices, slice, first, last);
+        float* col = workspace + thread_index() * plan.per_thread;
+        for (std::int64_t q = first; q < last; ++q) product(q, col, partial + slice * O * (K + 1));
     }
+    return slices;
 }
 
 }  // namespace detail
@@ -385,7 +401,7 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, b
     if constexpr (detail::uses_register_gemm<T>) {
         if (K > direct_conv_max_patch) return detail::conv2d_forward_register(s, x, w, bias, relu, y, workspace);
     }
-#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
+#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
         T* col = workspace + thread_index() * per_thread;
         T* yn = y + n * O * P;
@@ -407,8 +423,8 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, b
 /// Gradients of conv2d_forward. `y` is the forward output (used for the ReLU mask when `relu`).
 /// dw [O, K], db [O] and dx are overwritten; each may be null (not needed: a frozen layer's
 /// weights, no bias, the network's input), and `x` is only read for dw.
-/// Per-thread partial sums of dw/db are added in thread order, so results are identical for a
-/// given thread count.
+/// dw and db are sums over fixed slices of the batch added in slice order (kernels/parallel.hpp:
+/// reduction_slices), so like y and dx they are the same bits for any thread count.
 template <class T>
 void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, const T* dy, bool relu, T* dw, T* db,
                      T* dx, T* workspace) {
@@ -416,23 +432,21 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t per_thread = detail::conv2d_per_thread<T>(s);
-    const int threads = num_threads();
-    // Partial weight/bias gradients per thread, [threads][O*K + O], after the buffers; with
+    // Partial weight/bias gradients per slice, [slices][O*K + O], after the buffers; with
     // register_gemm the weight part is dW^T [K, O], the product whose rows are contiguous.
-    T* partial = workspace + threads * per_thread;
-    std::fill(partial, partial + threads * O * (K + 1), T(0));
+    T* partial = workspace + num_threads() * per_thread;
     if constexpr (detail::uses_register_gemm<T>) {
-        detail::conv2d_backward_register(s, x, w, y, dy, relu, dw != nullptr, dx, workspace, partial);
-        detail::sum_thread_partials(partial, threads, O, K, dw, db, true);
+        const std::int64_t slices =
+            detail::conv2d_backward_register(s, x, w, y, dy, relu, dw != nullptr, dx, workspace, partial);
+        detail::sum_slice_partials(partial, slices, O, K, dw, db, true);
         return;
     }
 
-#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
-    for (std::int64_t n = 0; n < s.batch; ++n) {
-        const int t = thread_index();
-        T* col = workspace + t * per_thread;
+    const std::int64_t slices = reduction_slices(s.batch);
+    std::fill(partial, partial + slices * O * (K + 1), T(0));
+    // One image: its masked gradient, bias and weight partials (into pw), and input gradient.
+    const auto image = [&](std::int64_t n, T* col, T* pw) {
         T* g = col + K * P;
-        T* pw = partial + t * O * (K + 1);
         T* pb = pw + O * K;
         detail::masked_gradient(dy + n * O * P, relu ? y + n * O * P : nullptr, O, P, g, pb);
         if (dw) {
@@ -453,8 +467,15 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
             }
         }
         if (dx) detail::image_gradient(s, w, g, col, dx + n * in_size);
+    };
+#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
+    for (std::int64_t slice = 0; slice < slices; ++slice) {
+        std::int64_t first = 0, last = 0;
+        slice_items(s.batch, slices, slice, first, last);
+        T* col = workspace + thread_index() * per_thread;
+        for (std::int64_t n = first; n < last; ++n) image(n, col, partial + slice * O * (K + 1));
     }
-    detail::sum_thread_partials(partial, threads, O, K, dw, db);
+    detail::sum_slice_partials(partial, slices, O, K, dw, db);
 }
 
 }  // namespace cnnlite::kernels

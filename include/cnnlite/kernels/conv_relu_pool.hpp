@@ -157,11 +157,11 @@ inline bool is_2x2_stride_2(const WindowGeometry& pool) {
 
 }  // namespace detail
 
-/// Workspace (elements of T) for conv_relu_pool_forward/backward: per thread the scratch above
-/// and partial weight/bias gradients.
+/// Workspace (elements of T) for conv_relu_pool_forward/backward: per thread the scratch above,
+/// then the partial weight/bias gradients of each slice of the batch (reduction_slices).
 inline std::int64_t conv_relu_pool_workspace_size(const ConvShape& s) {
-    return static_cast<std::int64_t>(num_threads()) *
-           (detail::conv_relu_pool_thread_scratch(s) + s.out_channels * (s.patch() + 1));
+    return static_cast<std::int64_t>(num_threads()) * detail::conv_relu_pool_thread_scratch(s) +
+           max_reduction_slices * s.out_channels * (s.patch() + 1);
 }
 
 /// y = max_pool(relu(conv(x, w) + b)) with `pool` windows over the conv output planes.
@@ -174,7 +174,7 @@ void conv_relu_pool_forward(const ConvShape& s, const WindowGeometry& pool, cons
     const std::int64_t Q = pool.out_h() * pool.out_w();
     const std::int64_t per_thread = detail::conv_relu_pool_thread_scratch(s);
     const bool two_by_two = detail::is_2x2_stride_2(pool);
-#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
+#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
         T* col = workspace + thread_index() * per_thread;
         T* plane = col + K * P;
@@ -206,7 +206,8 @@ void conv_relu_pool_forward(const ConvShape& s, const WindowGeometry& pool, cons
 }
 
 /// Gradients of conv_relu_pool_forward given dy for the pooled output. dw [O, K] and db [O]
-/// (null: no bias) are overwritten; dx (null: not needed) is overwritten.
+/// (null: no bias) are overwritten; dx (null: not needed) is overwritten. dw and db are summed
+/// over fixed slices of the batch (reduction_slices): the same bits for any thread count.
 template <class T>
 void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, const T* x, const T* w, const T* y,
                              const std::int32_t* argmax, const T* dy, T* dw, T* db, T* dx, T* workspace) {
@@ -214,20 +215,16 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t Q = pool.out_h() * pool.out_w();
     const std::int64_t per_thread = detail::conv_relu_pool_thread_scratch(s);
-    const int threads = num_threads();
-    T* partial = workspace + threads * per_thread;
-    std::fill(partial, partial + threads * O * (K + 1), T(0));
+    const std::int64_t slices = reduction_slices(s.batch);
+    T* partial = workspace + num_threads() * per_thread;
+    std::fill(partial, partial + slices * O * (K + 1), T(0));
     const bool sparse = K <= direct_conv_max_patch && dx == nullptr;
 #ifdef __AVX2__
     const bool vector_2x2 = std::is_same<T, float>::value && sparse && detail::is_2x2_stride_2(pool);
 #endif
-
-#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
-    for (std::int64_t n = 0; n < s.batch; ++n) {
-        const int t = thread_index();
-        T* col = workspace + t * per_thread;
+    // One image, its partial sums into pw and pb = pw + O*K.
+    const auto image = [&](std::int64_t n, T* col, T* pw) {
         T* g = col + K * P;
-        T* pw = partial + t * O * (K + 1);
         T* pb = pw + O * K;
         const T* yn = y + n * O * Q;
         const T* dyn = dy + n * O * Q;
@@ -241,13 +238,13 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
                 detail::window_major_taps(col, K, P, pool.in_w, pool.out_h(), pool.out_w(), g, base);
                 detail::winner_weight_grad_2x2(K, g, base, Q, static_cast<std::int32_t>(pool.in_w), yn, dyn, an, O, pw,
                                                pb);
-                continue;
+                return;
             }
         }
 #endif
         if (sparse) {
             detail::winner_weight_grad(col, K, P, yn, dyn, an, O, Q, pw, pb, g);
-            continue;
+            return;
         }
         std::fill(g, g + O * P, T(0));
         for (std::int64_t o = 0; o < O; ++o)
@@ -261,8 +258,15 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
         Eigen::Map<detail::RowMajor<T>>(pw, O, K).noalias() +=
             Eigen::Map<const detail::RowMajor<T>>(g, O, P) * Eigen::Map<const detail::RowMajor<T>>(col, K, P).transpose();
         if (dx) detail::image_gradient(s, w, g, col, dx + n * in_size);
+    };
+#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
+    for (std::int64_t slice = 0; slice < slices; ++slice) {
+        std::int64_t first = 0, last = 0;
+        slice_items(s.batch, slices, slice, first, last);
+        T* col = workspace + thread_index() * per_thread;
+        for (std::int64_t n = first; n < last; ++n) image(n, col, partial + slice * O * (K + 1));
     }
-    detail::sum_thread_partials(partial, threads, O, K, dw, db);
+    detail::sum_slice_partials(partial, slices, O, K, dw, db);
 }
 
 }  // namespace cnnlite::kernels

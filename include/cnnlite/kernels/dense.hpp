@@ -1,9 +1,12 @@
-// The three matrix products of a fully connected layer, split into one independent column
-// block per thread. Eigen's own parallel GEMM synchronises its threads after every packed
-// block, which at these shapes (batch 64, K = 64 in the weight gradient) costs more than it
-// saves and stalls completely when another process takes one of the cores. Here each thread
-// owns whole output columns and calls Eigen single-threaded (Eigen does not spawn threads
-// inside a parallel region), so the only synchronisation is the end of the region.
+// The three matrix products of a fully connected layer, split into independent blocks of
+// output columns. Eigen's own parallel GEMM synchronises its threads after every packed block,
+// which at these shapes (batch 64, K = 64 in the weight gradient) costs more than it saves and
+// stalls completely when another process takes one of the cores. Here a thread takes whole
+// blocks as it becomes free and calls Eigen single-threaded on each (Eigen does not spawn
+// threads inside a parallel region), so the only synchronisation is the end of the region.
+// The blocks have a fixed width, not a share of the thread count: Eigen's blocking, and with it
+// the order in which an output's sum is rounded, depends on the width of the product, so equal
+// widths give the same bits at any thread count.
 #pragma once
 
 #include <Eigen/Core>
@@ -29,43 +32,35 @@ inline int dense_threads(std::int64_t flops) {
     return flops >= parallel_threshold ? num_threads() : 1;
 }
 
-/// Block [begin, end) of `n` columns for thread t of `threads`: equal shares rounded up to a
-/// multiple of 16 floats (whole cache lines), so that no two threads write the same line.
-inline void column_block(std::int64_t n, int t, int threads, std::int64_t& begin, std::int64_t& end) {
-    const std::int64_t share = ((n + threads - 1) / threads + 15) / 16 * 16;
-    begin = std::min<std::int64_t>(n, t * share);
-    end = std::min<std::int64_t>(n, begin + share);
-}
+/// Output columns per block: a multiple of 16 floats (whole cache lines, so that no two threads
+/// write the same line), wide enough for Eigen's kernels, narrow enough that the 3,136 inputs of
+/// the paper's dense layer make 25 blocks for the threads to share.
+constexpr std::int64_t dense_block_columns = 128;
 
-/// column_block() of the calling thread within the current parallel region (the whole range
-/// outside one, or without OpenMP).
-inline void this_threads_column_block(std::int64_t n, std::int64_t& begin, std::int64_t& end) {
-    column_block(n, thread_index(), team_size(), begin, end);
-}
+/// Blocks of dense_block_columns that cover `n` columns.
+inline std::int64_t dense_blocks(std::int64_t n) { return (n + dense_block_columns - 1) / dense_block_columns; }
 
 }  // namespace detail
 
 /// y[batch, out] = x[batch, in] * w[out, in]^T (+ bias[out]), then max(y, 0) when `relu`
-/// (NaN stays NaN). `bias` may be null. Threads split the outputs.
+/// (NaN stays NaN). `bias` may be null. Threads share the blocks of output columns.
 template <class T>
 void dense_forward(const T* x, const T* w, const T* bias, T* y, std::int64_t batch, std::int64_t in, std::int64_t out,
                    bool relu) {
     const int threads = detail::dense_threads(batch * in * out);
     (void)threads;  // read by the pragma only
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        std::int64_t j0 = 0, j1 = 0;
-        detail::this_threads_column_block(out, j0, j1);
-        if (j1 > j0) {
-            detail::DenseMap<T> Y(y + j0, batch, j1 - j0, Eigen::OuterStride<>(out));
-            Y.noalias() = detail::ConstDenseMap<T>(x, batch, in, Eigen::OuterStride<>(in)) *
-                          detail::ConstDenseMap<T>(w + j0 * in, j1 - j0, in, Eigen::OuterStride<>(in)).transpose();
-            for (std::int64_t i = 0; i < batch; ++i) {
-                T* row = y + i * out;
-                for (std::int64_t j = j0; j < j1; ++j) {
-                    T v = row[j] + (bias ? bias[j] : T(0));
-                    row[j] = relu && v <= T(0) ? T(0) : v;
-                }
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
+    for (std::int64_t block = 0; block < detail::dense_blocks(out); ++block) {
+        const std::int64_t j0 = block * detail::dense_block_columns;
+        const std::int64_t j1 = std::min(out, j0 + detail::dense_block_columns);
+        detail::DenseMap<T> Y(y + j0, batch, j1 - j0, Eigen::OuterStride<>(out));
+        Y.noalias() = detail::ConstDenseMap<T>(x, batch, in, Eigen::OuterStride<>(in)) *
+                      detail::ConstDenseMap<T>(w + j0 * in, j1 - j0, in, Eigen::OuterStride<>(in)).transpose();
+        for (std::int64_t i = 0; i < batch; ++i) {
+            T* row = y + i * out;
+            for (std::int64_t j = j0; j < j1; ++j) {
+                T v = row[j] + (bias ? bias[j] : T(0));
+                row[j] = relu && v <= T(0) ? T(0) : v;
             }
         }
     }
@@ -73,31 +68,29 @@ void dense_forward(const T* x, const T* w, const T* bias, T* y, std::int64_t bat
 
 /// Gradients of y = x w^T given g = dL/dy [batch, out]: dx[batch, in] = g w and
 /// dw[out, in] = g^T x, each overwritten, or added to when its `add_*` flag is set; a null
-/// dx or dw is skipped. Threads split the `in` columns and compute both products on their own
-/// block, so every thread does the same work.
+/// dx or dw is skipped. Threads share the blocks of `in` columns and compute both products on
+/// each block they take.
 template <class T>
 void dense_backward(const T* g, const T* x, const T* w, T* dx, bool add_dx, T* dw, bool add_dw, std::int64_t batch,
                     std::int64_t in, std::int64_t out) {
     const int threads = detail::dense_threads(batch * in * out * ((dx ? 1 : 0) + (dw ? 1 : 0)));
     (void)threads;  // read by the pragma only
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        std::int64_t j0 = 0, j1 = 0;
-        detail::this_threads_column_block(in, j0, j1);
-        if (j1 > j0) {
-            const detail::ConstDenseMap<T> G(g, batch, out, Eigen::OuterStride<>(out));
-            if (dx) {
-                detail::DenseMap<T> DX(dx + j0, batch, j1 - j0, Eigen::OuterStride<>(in));
-                const detail::ConstDenseMap<T> W(w + j0, out, j1 - j0, Eigen::OuterStride<>(in));
-                if (add_dx) DX.noalias() += G * W;
-                else DX.noalias() = G * W;
-            }
-            if (dw) {
-                detail::DenseMap<T> DW(dw + j0, out, j1 - j0, Eigen::OuterStride<>(in));
-                const detail::ConstDenseMap<T> X(x + j0, batch, j1 - j0, Eigen::OuterStride<>(in));
-                if (add_dw) DW.noalias() += G.transpose() * X;
-                else DW.noalias() = G.transpose() * X;
-            }
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
+    for (std::int64_t block = 0; block < detail::dense_blocks(in); ++block) {
+        const std::int64_t j0 = block * detail::dense_block_columns;
+        const std::int64_t j1 = std::min(in, j0 + detail::dense_block_columns);
+        const detail::ConstDenseMap<T> G(g, batch, out, Eigen::OuterStride<>(out));
+        if (dx) {
+            detail::DenseMap<T> DX(dx + j0, batch, j1 - j0, Eigen::OuterStride<>(in));
+            const detail::ConstDenseMap<T> W(w + j0, out, j1 - j0, Eigen::OuterStride<>(in));
+            if (add_dx) DX.noalias() += G * W;
+            else DX.noalias() = G * W;
+        }
+        if (dw) {
+            detail::DenseMap<T> DW(dw + j0, out, j1 - j0, Eigen::OuterStride<>(in));
+            const detail::ConstDenseMap<T> X(x + j0, batch, j1 - j0, Eigen::OuterStride<>(in));
+            if (add_dw) DW.noalias() += G.transpose() * X;
+            else DW.noalias() = G.transpose() * X;
         }
     }
 }

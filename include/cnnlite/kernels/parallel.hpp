@@ -13,4 +13,25 @@ namespace cnnlite::kernels {
 /// threads costs microseconds, more than a small batch (e.g. one image) takes.
 constexpr std::int64_t parallel_threshold = std::int64_t(1) << 16;
 
+/// Sums over a batch that must not depend on the thread count (a convolution's weight and bias
+/// gradients): the batch's items (images, or products of a few images) are cut into
+/// reduction_slices() contiguous slices, a number fixed by the item count alone. Each slice sums
+/// its items in order into its own partial, and the partials are added in slice order, so one
+/// thread or eight give the same bits. Threads take whole slices as they become free
+/// (schedule(dynamic)): a thread slowed by another process on its core leaves the remaining
+/// slices to the others instead of holding them all at the end of the loop.
+constexpr std::int64_t max_reduction_slices = 8;
+
+/// The slices `items` items are summed in: min(items, max_reduction_slices), at least 1.
+inline std::int64_t reduction_slices(std::int64_t items) {
+    return items < 1 ? 1 : (items < max_reduction_slices ? items : max_reduction_slices);
+}
+
+/// Items [begin, end) of slice `slice` of `slices`: near-equal contiguous ranges.
+inline void slice_items(std::int64_t items, std::int64_t slices, std::int64_t slice, std::int64_t& begin,
+                        std::int64_t& end) {
+    begin = items * slice / slices;
+    end = items * (slice + 1) / slices;
+}
+
 }  // namespace cnnlite::kernels
