@@ -123,6 +123,12 @@ void add_options(CLI::App& app, Settings& s, const std::string& command) {
         ->check(whole_number<int>(1, cnnlite::max_threads(),
                                   "four per core; this process may use " + std::to_string(cnnlite::available_cores()) +
                                       " core(s)"));
+    app.add_option_function<std::string>(
+           "--adapt-threads", [&s](const std::string& v) { s.adapt_threads = v == "on"; },
+           "Train each step on all threads or on one, whichever measures faster (another process on a core makes "
+           "one thread faster); the weights are the same either way (default: on)")
+        ->type_name("on|off")
+        ->check(CLI::IsMember({"on", "off"}));
     app.add_option("--val", s.val, "Validation set = the first N training images")
         ->type_name("N")
         ->check(whole_number<std::int64_t>(1, most_images))

@@ -44,6 +44,7 @@ struct Settings {
     std::int64_t batch_size = 64;          ///< = recipe.batch_size once resolved
     std::uint64_t seed = 0;
     int threads = 0;                       ///< 0 until main() fills in the available cores
+    bool adapt_threads = true;             ///< --adapt-threads: each step on the team or one thread, whichever is faster
     int rank = 0;                          ///< this process's MPI rank (0 without MPI): only rank 0 writes and talks
     int ranks = 1;                         ///< MPI ranks running the program (`mpirun -np N`)
     std::int64_t val = 5000;               ///< validation = the first `val` training images

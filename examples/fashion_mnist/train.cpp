@@ -104,6 +104,7 @@ cnnlite::FitOptions fit_options(const Settings& s, const Recipe& r, std::int64_t
     options.epochs = r.epochs;
     options.seed = s.seed;
     options.verbosity = s.quiet ? cnnlite::Verbosity::silent : cnnlite::Verbosity::auto_;
+    options.adapt_threads = s.adapt_threads;
     if (r.augment != "none") {
         cnnlite::Augmentation augmentation;
         augmentation.flip_horizontal().translate(2);
@@ -252,10 +253,6 @@ RunStart resume_from_checkpoint(const Settings& s, const Paths& paths, const cnn
     }
     if (saved_data == "(missing)")
         say(s, "train", "note: the checkpoint does not record its data (an older cnnlite wrote it); not checked");
-    const auto threads = state.metadata.find("run.threads");
-    if (threads != state.metadata.end() && threads->second != std::to_string(s.threads))
-        say(s, "train", "note: the checkpoint was written with " + threads->second + " threads and this run uses " +
-                            std::to_string(s.threads) + "; results may differ in the last bits");
     RunStart start;
     start.run_id = state.metadata.count("run.id") ? state.metadata.at("run.id") : folder_run_id(paths);
     start.done = state.epoch;
@@ -354,6 +351,10 @@ void write_train_metrics(const Settings& s, const Paths& paths, const cnnlite::T
     metrics["train_images_per_second"] = images_per_second;
     metrics["seed"] = s.seed;
     metrics["threads"] = s.threads;
+    metrics["adapt_threads"] = s.adapt_threads;
+    double one_thread_steps = 0;  // share of all steps run on one thread (the governor's choice)
+    for (const auto& e : history.epochs) one_thread_steps += e.one_thread_share / static_cast<double>(epochs_run);
+    metrics["one_thread_share"] = one_thread_steps;
     metrics["ranks"] = s.ranks;
     metrics["class_names"] = cnnlite::fashion_mnist_class_names();
     metrics["best_val_loss"] = kept.val_loss;

@@ -12,3 +12,4 @@
 #include "cnnlite/train/non_finite.hpp"
 #include "cnnlite/train/progress.hpp"
 #include "cnnlite/train/step.hpp"
+#include "cnnlite/train/thread_governor.hpp"

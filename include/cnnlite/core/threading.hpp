@@ -67,6 +67,23 @@ inline void set_num_threads(int n) {
 #endif
 }
 
+/// Restores the thread count it found when it goes out of scope (also through an exception).
+class ThreadCountGuard {
+public:
+    ThreadCountGuard() : saved_(num_threads()) {}
+    ~ThreadCountGuard() {
+#ifdef _OPENMP
+        omp_set_num_threads(saved_);
+        Eigen::setNbThreads(saved_);
+#endif
+    }
+    ThreadCountGuard(const ThreadCountGuard&) = delete;
+    ThreadCountGuard& operator=(const ThreadCountGuard&) = delete;
+
+private:
+    int saved_;
+};
+
 /// Whether the library was built with OpenMP.
 constexpr bool has_openmp() {
 #ifdef _OPENMP

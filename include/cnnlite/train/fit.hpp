@@ -6,7 +6,8 @@
 // is trained and an epoch validated is the step strategy's business: LocalTraining in this
 // process, distributed::DataParallelTraining across MPI ranks; the loop is the same. Every
 // random draw is keyed by (seed, epoch/step, sample), so the same seed and thread count give
-// bitwise-identical weights, and a resumed run continues exactly.
+// bitwise-identical weights at any thread count, and a resumed run continues exactly. A thread
+// governor (thread_governor.hpp) picks the team or one thread for each step, by speed alone.
 #pragma once
 
 #include <chrono>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "cnnlite/core/denormals.hpp"
+#include "cnnlite/core/threading.hpp"
 #include "cnnlite/data/batching.hpp"
 #include "cnnlite/data/dataset.hpp"
 #include "cnnlite/nn/sequential.hpp"
@@ -33,6 +35,7 @@
 #include "cnnlite/train/non_finite.hpp"
 #include "cnnlite/train/progress.hpp"
 #include "cnnlite/train/step.hpp"
+#include "cnnlite/train/thread_governor.hpp"
 
 namespace cnnlite {
 
@@ -71,7 +74,11 @@ inline std::string epoch_summary(const EpochRecord& r, std::int64_t epochs) {
     if (std::isfinite(r.val_loss))
         n += std::snprintf(buffer + n, sizeof buffer - static_cast<std::size_t>(n), " - val_loss %.4f - val_accuracy %.4f",
                            r.val_loss, r.val_accuracy);
-    std::snprintf(buffer + n, sizeof buffer - static_cast<std::size_t>(n), " - %.0f img/s", r.images_per_second);
+    n += std::snprintf(buffer + n, sizeof buffer - static_cast<std::size_t>(n), " - %.0f img/s", r.images_per_second);
+    // Said when the governor mostly ran one thread: another process holds a core.
+    if (r.one_thread_share >= 0.5)
+        std::snprintf(buffer + n, sizeof buffer - static_cast<std::size_t>(n), " - 1 thread for %.0f%% of steps (busy cores)",
+                      100 * r.one_thread_share);
     return buffer;
 }
 
@@ -170,6 +177,8 @@ History fit(Model<T>& model, Optimizer<T>& optimizer, const Dataset& train, FitR
     if (options.augmentation) batcher.set_augmentation(*options.augmentation);
     const std::int64_t steps = batcher.num_batches();
     ProgressBar bar(strategy.verbosity(options.verbosity));
+    const ThreadCountGuard team_after_fit;
+    ThreadGovernor governor(options.adapt_threads ? num_threads() : 1, options.thread_governor);
     for (auto* cb : callbacks) cb->on_fit_setup(run);
     for (auto* cb : callbacks) cb->on_train_begin(model, history);
 
@@ -181,10 +190,15 @@ History fit(Model<T>& model, Optimizer<T>& optimizer, const Dataset& train, FitR
         batcher.start_epoch(static_cast<std::uint64_t>(epoch - 1));
         bar.start_epoch(epoch, options.epochs, steps);
         double loss_sum = 0;
-        std::int64_t correct = 0, seen = 0;
+        std::int64_t correct = 0, seen = 0, one_thread_steps = 0;
 
         for (std::int64_t b = 0; b < steps; ++b) {
+            const int threads = governor.next_threads();
+            if (governor.team() > 1) set_num_threads(threads);
+            const auto step_start = std::chrono::steady_clock::now();
             const StepResult r = strategy.train_batch(batcher, epoch, b);
+            governor.record(std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count());
+            one_thread_steps += governor.team() > 1 && threads == 1 ? 1 : 0;
             if (!r.applied) continue;  // a skipped batch (NonFinitePolicy::skip_batch) counts nowhere
             correct += r.correct;
             loss_sum += r.loss_sum;
@@ -199,6 +213,7 @@ History fit(Model<T>& model, Optimizer<T>& optimizer, const Dataset& train, FitR
         record.loss = seen ? loss_sum / static_cast<double>(seen) : std::numeric_limits<double>::quiet_NaN();
         record.accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
         record.images_per_second = train_seconds > 0 ? static_cast<double>(seen) / train_seconds : 0.0;
+        record.one_thread_share = steps > 0 ? static_cast<double>(one_thread_steps) / static_cast<double>(steps) : 0.0;
         record.learning_rate = optimizer.learning_rate();
         strategy.end_epoch(record);
         record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

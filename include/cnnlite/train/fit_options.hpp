@@ -22,6 +22,7 @@
 #include "cnnlite/optim/schedule.hpp"
 #include "cnnlite/train/non_finite.hpp"
 #include "cnnlite/train/progress.hpp"
+#include "cnnlite/train/thread_governor.hpp"
 
 namespace cnnlite {
 
@@ -64,6 +65,13 @@ struct FitOptions {
     /// Flush denormal floats to zero while training, as TensorFlow does (core/denormals.hpp says
     /// why); false keeps IEEE gradual underflow at the cost of microcode assists.
     bool flush_denormals = true;
+    /// Run each step with the team of num_threads() threads or with one thread, whichever the
+    /// governor's timings find faster (train/thread_governor.hpp): where another process holds
+    /// a core, one thread trains faster than a team that waits for its descheduled member.
+    /// Results are the same bits either way; false keeps the team throughout.
+    bool adapt_threads = true;
+    /// The governor's probing settings (with adapt_threads).
+    ThreadGovernorOptions thread_governor;
 
     /// Augmentation of the training batches (data/augmentation.hpp); none when empty.
     std::optional<Augmentation> augmentation;

@@ -30,6 +30,9 @@ struct EpochRecord {
     double learning_rate = std::numeric_limits<double>::quiet_NaN();
     double seconds = 0;       ///< wall time of the epoch (training and validation)
     double images_per_second = 0;  ///< training throughput of the epoch
+    /// Share of the epoch's steps that ran on one thread instead of the team
+    /// (FitOptions::adapt_threads; train/thread_governor.hpp), in [0, 1].
+    double one_thread_share = 0;
 
     /// The value of a metric by name: loss, accuracy, val_loss, val_accuracy.
     double metric(const std::string& name) const {
@@ -64,7 +67,7 @@ struct History {
             out.push_back({{"epoch", e.epoch}, {"loss", num(e.loss)}, {"accuracy", num(e.accuracy)},
                            {"val_loss", num(e.val_loss)}, {"val_accuracy", num(e.val_accuracy)},
                            {"learning_rate", num(e.learning_rate)}, {"seconds", e.seconds},
-                           {"images_per_second", e.images_per_second}});
+                           {"images_per_second", e.images_per_second}, {"one_thread_share", e.one_thread_share}});
         }
         return out;
     }
@@ -84,6 +87,7 @@ struct History {
             e.val_accuracy = num(r.at("val_accuracy"));
             e.seconds = r.at("seconds").get<double>();
             e.images_per_second = r.value("images_per_second", 0.0);
+            e.one_thread_share = r.value("one_thread_share", 0.0);  // older checkpoints lack it
             if (r.contains("learning_rate")) e.learning_rate = num(r.at("learning_rate"));  // older checkpoints lack it
             h.epochs.push_back(e);
         }
