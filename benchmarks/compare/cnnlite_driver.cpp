@@ -5,17 +5,23 @@
 // Prints one JSON line: images/s over the timed part and the process's peak resident memory.
 //
 //   cnnlite_driver --data DIR --mode train|infer --batch 64 --threads 2 [--seconds 3] [--model FILE]
+//                  [--adapt-threads on|off]
 // DIR holds the raw uint8 files that prepare_data.py writes (the first 8 x 64 training images
 // and the first 1,000 test images, with labels), so that every framework reads the same few
 // images and peak memory is the framework's, not the data set's.
 // train: steps on the shuffled batches in a ring (8 of 64 images, 4 of 128; warm-up 5 steps,
-// then steps until `seconds` have passed, at least 10). infer: predict() over the first `batch`
-// test images (its default chunking), repeated until `seconds` have passed.
+// then steps until `seconds` have passed, at least 10). As fit() does, training runs each step on
+// the team or on one thread, whichever the thread governor times faster (train/thread_governor.hpp;
+// --adapt-threads off: the team throughout); the warm-up lasts until its first probe has decided,
+// so that the timed steps are those of a run minutes long, whose probes take ~1% of its steps.
+// infer: predict() over the first `batch` test images (its default chunking), repeated until
+// `seconds` have passed.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -28,6 +34,7 @@
 #include "cnnlite/io/model_file.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/optim/adam.hpp"
+#include "cnnlite/train/thread_governor.hpp"
 #include "cnnlite/optim/sgd.hpp"
 #include "cnnlite/train/fit.hpp"
 
@@ -70,11 +77,12 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 struct Measured {
     long images = 0;
     double elapsed = 0, check = 0;
+    double one_thread_share = 0;  // of the timed training steps, those the governor ran on one thread
 };
 
 // One mode's measurement, as the file's comment says.
 Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimizer, const cnnlite::Dataset& train,
-                 const cnnlite::Dataset& test, const std::string& mode, long batch, double seconds) {
+                 const cnnlite::Dataset& test, const std::string& mode, long batch, double seconds, bool adapt) {
     Measured m;
     if (mode == "train") {
         const cnnlite::FlushDenormals flush;  // as fit() trains
@@ -85,14 +93,19 @@ Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimi
         std::vector<cnnlite::Batch> ring(static_cast<std::size_t>(batches));
         for (std::size_t b = 0; b < ring.size(); ++b) batcher.fill(static_cast<std::int64_t>(b), ring[b]);
         long s = 0;
+        cnnlite::ThreadGovernor governor(adapt ? cnnlite::num_threads() : 1);
         auto train_once = [&] {
+            if (governor.team() > 1) cnnlite::set_num_threads(governor.next_threads());
+            const double step_start = now();
             const cnnlite::Batch& b = ring[static_cast<std::size_t>(s) % ring.size()];
             const cnnlite::ForwardContext ctx{true, 0, s, b.indices.data()};
             m.check = step(b, ctx, 1, s + 1).loss();
+            governor.record(now() - step_start);
             ++s;
         };
-        for (int i = 0; i < 5; ++i) train_once();
+        for (int i = 0; i < 5 || (governor.team() > 1 && governor.probes() == 0); ++i) train_once();
         const double start = now();
+        const std::int64_t one_before = governor.steps_one_thread();
         long steps = 0;
         do {
             train_once();
@@ -100,6 +113,8 @@ Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimi
         } while (steps < 10 || now() - start < seconds);
         m.elapsed = now() - start;
         m.images = steps * batch;
+        if (governor.team() > 1)
+            m.one_thread_share = static_cast<double>(governor.steps_one_thread() - one_before) / static_cast<double>(steps);
     } else {
         const cnnlite::Tensor<float> x = test.images().rows(0, batch);
         cnnlite::Tensor<float> y = model.predict(x);  // warm-up
@@ -121,6 +136,7 @@ Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimi
 int main(int argc, char** argv) {
     std::string mode = "train", data_dir, model_file;
     long batch = 64, threads = 2;
+    bool adapt = true;
     double seconds = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string key = argv[i], value = argv[i + 1];
@@ -130,6 +146,7 @@ int main(int argc, char** argv) {
         else if (key == "--seconds") seconds = std::atof(value.c_str());
         else if (key == "--data") data_dir = value;
         else if (key == "--model") model_file = value;
+        else if (key == "--adapt-threads" && (value == "on" || value == "off")) adapt = value == "on";
         else {
             std::fprintf(stderr, "unknown option %s\n", key.c_str());
             return 2;
@@ -148,7 +165,7 @@ int main(int argc, char** argv) {
     if (model_file.empty()) {
         cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>(0);
         cnnlite::Adam<float> adam(model.trainable_variables());
-        m = measure(model, &adam, train, test, mode, batch, seconds);
+        m = measure(model, &adam, train, test, mode, batch, seconds, adapt);
     } else {
         cnnlite::Model<float> model = cnnlite::load_model<float>(model_file);
         cnnlite::SGDOptions options;
@@ -156,12 +173,12 @@ int main(int argc, char** argv) {
         options.momentum = 0.9;
         options.nesterov = true;
         cnnlite::SGD<float> sgd(model.trainable_variables(), options);
-        m = measure(model, &sgd, train, test, mode, batch, seconds);
+        m = measure(model, &sgd, train, test, mode, batch, seconds, adapt);
     }
     std::printf("{\"framework\": \"" CNNLITE_DRIVER_NAME "\", \"mode\": \"%s\", \"batch\": %ld, \"threads\": %ld, "
                 "\"images_per_second\": %.1f, \"seconds\": %.3f, \"peak_rss_mb\": %.1f, \"rss_after_data_mb\": %.1f, "
-                "\"check\": %.6g}\n",
+                "\"one_thread_share\": %.3f, \"check\": %.6g}\n",
                 mode.c_str(), batch, threads, static_cast<double>(m.images) / m.elapsed, m.elapsed, peak_rss_mb(),
-                rss_loaded, m.check);
+                rss_loaded, m.one_thread_share, m.check);
     return 0;
 }

@@ -70,7 +70,9 @@ inline void set_num_threads(int n) {
 /// Restores the thread count it found when it goes out of scope (also through an exception).
 class ThreadCountGuard {
 public:
+    /// Remembers the current thread count.
     ThreadCountGuard() : saved_(num_threads()) {}
+    /// Sets it again.
     ~ThreadCountGuard() {
 #ifdef _OPENMP
         omp_set_num_threads(saved_);
