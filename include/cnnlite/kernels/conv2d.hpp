@@ -147,25 +147,32 @@ void image_gradient(const ConvShape& s, const T* w, const T* g, T* col, T* dxn) 
 
 /// dw [O, K] and db [O] (may be null) as the sum of the slices' partial sums, `partial` =
 /// [slices][O*K + O], added in slice order (kernels/parallel.hpp: reduction_slices), so the
-/// result depends neither on the thread count nor on which thread took which slice.
+/// result depends neither on the thread count nor on which thread took which slice. Threads
+/// split the filters; each element is still summed slice by slice, from 0.
 /// `transposed`: the partial weight gradients are stored as dW^T [K, O].
 template <class T>
 void sum_slice_partials(const T* partial, std::int64_t slices, std::int64_t O, std::int64_t K, T* dw, T* db,
                         bool transposed = false) {
-    if (dw) std::fill(dw, dw + O * K, T(0));
-    if (db) std::fill(db, db + O, T(0));
-    for (std::int64_t t = 0; t < slices; ++t) {
-        const T* pw = partial + t * O * (K + 1);
-        if (!dw) {
-            // no weight gradient asked for
-        } else if (transposed) {
-            for (std::int64_t o = 0; o < O; ++o)
-                for (std::int64_t k = 0; k < K; ++k) dw[o * K + k] += pw[k * O + o];
-        } else {
-            for (std::int64_t i = 0; i < O * K; ++i) dw[i] += pw[i];
+    const std::int64_t stride = O * (K + 1);
+#pragma omp parallel for schedule(static) if (slices * stride >= parallel_threshold)
+    for (std::int64_t o = 0; o < O; ++o) {
+        if (dw) {
+            T* row = dw + o * K;
+            std::fill(row, row + K, T(0));
+            for (std::int64_t t = 0; t < slices; ++t) {
+                const T* pw = partial + t * stride;
+                if (transposed) {
+                    for (std::int64_t k = 0; k < K; ++k) row[k] += pw[k * O + o];
+                } else {
+                    for (std::int64_t k = 0; k < K; ++k) row[k] += pw[o * K + k];
+                }
+            }
         }
-        if (db)
-            for (std::int64_t o = 0; o < O; ++o) db[o] += pw[O * K + o];
+        if (db) {
+            T sum = 0;
+            for (std::int64_t t = 0; t < slices; ++t) sum += partial[t * stride + O * K + o];
+            db[o] = sum;
+        }
     }
 }
 
@@ -202,7 +209,6 @@ void conv2d_backward_general(const ConvShape& s, const T* x, const T* w, const T
     const std::int64_t per_thread = K * P + O * P;
     const std::int64_t slices = reduction_slices(s.batch);
     T* partial = workspace + num_threads() * per_thread;
-    std::fill(partial, partial + slices * O * (K + 1), T(0));
     // One image of the slice: its masked gradient, bias and weight partials, and input gradient.
     const auto image = [&](std::int64_t n, T* col, T* pw) {
         T* g = col + K * P;
@@ -234,7 +240,9 @@ void conv2d_backward_general(const ConvShape& s, const T* x, const T* w, const T
         std::int64_t first = 0, last = 0;
         slice_items(s.batch, slices, slice, first, last);
         T* col = workspace + thread_index() * per_thread;
-        for (std::int64_t n = first; n < last; ++n) image(n, col, partial + slice * O * (K + 1));
+        T* pw = partial + slice * O * (K + 1);
+        std::fill(pw, pw + O * (K + 1), T(0));
+        for (std::int64_t n = first; n < last; ++n) image(n, col, pw);
     }
     sum_slice_partials(partial, slices, O, K, dw, db);
 }
@@ -338,7 +346,6 @@ inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x,
     const ImageProducts plan(s);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
     const std::int64_t slices = reduction_slices(plan.products);
-    std::fill(partial, partial + slices * O * (K + 1), 0.0f);
     // Product q: images q*B.. of the batch, its partial sums into pw.
     const auto product = [&](std::int64_t q, float* col, float* pw) {
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
@@ -384,7 +391,9 @@ inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x,
         std::int64_t first = 0, last = 0;
         slice_items(plan.products, slices, slice, first, last);
         float* col = workspace + thread_index() * plan.per_thread;
-        for (std::int64_t q = first; q < last; ++q) product(q, col, partial + slice * O * (K + 1));
+        float* pw = partial + slice * O * (K + 1);
+        std::fill(pw, pw + O * (K + 1), 0.0f);
+        for (std::int64_t q = first; q < last; ++q) product(q, col, pw);
     }
     return slices;
 }
@@ -443,7 +452,6 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
     }
 
     const std::int64_t slices = reduction_slices(s.batch);
-    std::fill(partial, partial + slices * O * (K + 1), T(0));
     // One image: its masked gradient, bias and weight partials (into pw), and input gradient.
     const auto image = [&](std::int64_t n, T* col, T* pw) {
         T* g = col + K * P;
@@ -473,7 +481,9 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
         std::int64_t first = 0, last = 0;
         slice_items(s.batch, slices, slice, first, last);
         T* col = workspace + thread_index() * per_thread;
-        for (std::int64_t n = first; n < last; ++n) image(n, col, partial + slice * O * (K + 1));
+        T* pw = partial + slice * O * (K + 1);
+        std::fill(pw, pw + O * (K + 1), T(0));
+        for (std::int64_t n = first; n < last; ++n) image(n, col, pw);
     }
     detail::sum_slice_partials(partial, slices, O, K, dw, db);
 }

@@ -217,7 +217,6 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
     const std::int64_t per_thread = detail::conv_relu_pool_thread_scratch(s);
     const std::int64_t slices = reduction_slices(s.batch);
     T* partial = workspace + num_threads() * per_thread;
-    std::fill(partial, partial + slices * O * (K + 1), T(0));
     const bool sparse = K <= direct_conv_max_patch && dx == nullptr;
 #ifdef __AVX2__
     const bool vector_2x2 = std::is_same<T, float>::value && sparse && detail::is_2x2_stride_2(pool);
@@ -264,7 +263,9 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
         std::int64_t first = 0, last = 0;
         slice_items(s.batch, slices, slice, first, last);
         T* col = workspace + thread_index() * per_thread;
-        for (std::int64_t n = first; n < last; ++n) image(n, col, partial + slice * O * (K + 1));
+        T* pw = partial + slice * O * (K + 1);
+        std::fill(pw, pw + O * (K + 1), T(0));
+        for (std::int64_t n = first; n < last; ++n) image(n, col, pw);
     }
     detail::sum_slice_partials(partial, slices, O, K, dw, db);
 }
