@@ -13,7 +13,7 @@
 // then steps until `seconds` have passed, at least 10). As fit() does, training runs each step on
 // the team or on one thread, whichever the thread governor times faster (train/thread_governor.hpp;
 // --adapt-threads off: the team throughout); the warm-up lasts until its first probe has decided,
-// so that the timed steps are those of a run minutes long, whose probes take ~1% of its steps.
+// so that the timed steps are those of a run minutes long, in which that probe is negligible.
 // infer: predict() over the first `batch` test images (its default chunking), repeated until
 // `seconds` have passed.
 #include <sys/resource.h>

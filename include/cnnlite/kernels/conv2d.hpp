@@ -183,7 +183,7 @@ void conv2d_forward_general(const ConvShape& s, const T* x, const T* w, const T*
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels, G = s.groups;
     const std::int64_t Cg = s.in_channels / G, Og = O / G, plane = s.window.in_h * s.window.in_w;
     const std::int64_t per_thread = K * P + O * P;
-#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
         T* col = workspace + thread_index() * per_thread;
         for (std::int64_t gi = 0; gi < G; ++gi) {
@@ -235,7 +235,7 @@ void conv2d_backward_general(const ConvShape& s, const T* x, const T* w, const T
             }
         }
     };
-#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t slice = 0; slice < slices; ++slice) {
         std::int64_t first = 0, last = 0;
         slice_items(s.batch, slices, slice, first, last);
@@ -313,7 +313,7 @@ inline void conv2d_forward_register(const ConvShape& s, const float* x, const fl
                                     float* y, float* workspace) {
     const ImageProducts plan(s);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
-#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t q = 0; q < plan.products; ++q) {
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
         float* col = workspace + thread_index() * plan.per_thread;
@@ -386,7 +386,7 @@ inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x,
         register_gemm({K, N, O, w, 1, K, g, N, col, N}, false);  // dcol = W^T g; A(k, o) = w[o * K + k]
         for (std::int64_t b = 0; b < count; ++b) fold_image_gradient(s, col + b * P, dx + (n0 + b) * in_size, N);
     };
-#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t slice = 0; slice < slices; ++slice) {
         std::int64_t first = 0, last = 0;
         slice_items(plan.products, slices, slice, first, last);
@@ -410,7 +410,7 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, b
     if constexpr (detail::uses_register_gemm<T>) {
         if (K > direct_conv_max_patch) return detail::conv2d_forward_register(s, x, w, bias, relu, y, workspace);
     }
-#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
         T* col = workspace + thread_index() * per_thread;
         T* yn = y + n * O * P;
@@ -476,7 +476,7 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
         }
         if (dx) detail::image_gradient(s, w, g, col, dx + n * in_size);
     };
-#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t slice = 0; slice < slices; ++slice) {
         std::int64_t first = 0, last = 0;
         slice_items(s.batch, slices, slice, first, last);

@@ -174,7 +174,7 @@ void conv_relu_pool_forward(const ConvShape& s, const WindowGeometry& pool, cons
     const std::int64_t Q = pool.out_h() * pool.out_w();
     const std::int64_t per_thread = detail::conv_relu_pool_thread_scratch(s);
     const bool two_by_two = detail::is_2x2_stride_2(pool);
-#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
         T* col = workspace + thread_index() * per_thread;
         T* plane = col + K * P;
@@ -258,7 +258,7 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
             Eigen::Map<const detail::RowMajor<T>>(g, O, P) * Eigen::Map<const detail::RowMajor<T>>(col, K, P).transpose();
         if (dx) detail::image_gradient(s, w, g, col, dx + n * in_size);
     };
-#pragma omp parallel for schedule(dynamic) if (s.batch * O * P * K >= parallel_threshold)
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t slice = 0; slice < slices; ++slice) {
         std::int64_t first = 0, last = 0;
         slice_items(s.batch, slices, slice, first, last);

@@ -1,12 +1,12 @@
 // The three matrix products of a fully connected layer, split into independent blocks of
 // output columns. Eigen's own parallel GEMM synchronises its threads after every packed block,
 // which at these shapes (batch 64, K = 64 in the weight gradient) costs more than it saves and
-// stalls completely when another process takes one of the cores. Here a thread takes whole
-// blocks as it becomes free and calls Eigen single-threaded on each (Eigen does not spawn
-// threads inside a parallel region), so the only synchronisation is the end of the region.
-// The blocks have a fixed width, not a share of the thread count: Eigen's blocking, and with it
-// the order in which an output's sum is rounded, depends on the width of the product, so equal
-// widths give the same bits at any thread count.
+// stalls completely when another process takes one of the cores. Here each thread takes whole
+// blocks and calls Eigen single-threaded on each (Eigen does not spawn threads inside a
+// parallel region), so the only synchronisation is the end of the region. The blocks' width
+// depends on the layer's size, not on the thread count: Eigen's blocking, and with it the order
+// in which an output's sum is rounded, depends on the width of the product, so equal widths
+// give the same bits at any thread count.
 #pragma once
 
 #include <Eigen/Core>
@@ -32,13 +32,20 @@ inline int dense_threads(std::int64_t flops) {
     return flops >= parallel_threshold ? num_threads() : 1;
 }
 
-/// Output columns per block: a multiple of 16 floats (whole cache lines, so that no two threads
-/// write the same line), wide enough for Eigen's kernels, narrow enough that the 3,136 inputs of
-/// the paper's dense layer make 25 blocks for the threads to share.
-constexpr std::int64_t dense_block_columns = 128;
+/// Output columns per block of a product with `n` of them: an eighth of them (so that up to 8
+/// threads share the work), rounded up to a multiple of 16 floats (whole cache lines, so that no two threads write the
+/// same line), and at least 128, below which repacking the shared operand for every block costs
+/// more than the split gains. It depends on `n` alone, never on the thread count.
+inline std::int64_t dense_block_columns(std::int64_t n) {
+    const std::int64_t eighth = ((n + 7) / 8 + 15) / 16 * 16;
+    return eighth < 128 ? 128 : eighth;
+}
 
-/// Blocks of dense_block_columns that cover `n` columns.
-inline std::int64_t dense_blocks(std::int64_t n) { return (n + dense_block_columns - 1) / dense_block_columns; }
+/// Blocks of dense_block_columns(n) that cover `n` columns.
+inline std::int64_t dense_blocks(std::int64_t n) {
+    const std::int64_t width = dense_block_columns(n);
+    return (n + width - 1) / width;
+}
 
 }  // namespace detail
 
@@ -49,10 +56,10 @@ void dense_forward(const T* x, const T* w, const T* bias, T* y, std::int64_t bat
                    bool relu) {
     const int threads = detail::dense_threads(batch * in * out);
     (void)threads;  // read by the pragma only
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (std::int64_t block = 0; block < detail::dense_blocks(out); ++block) {
-        const std::int64_t j0 = block * detail::dense_block_columns;
-        const std::int64_t j1 = std::min(out, j0 + detail::dense_block_columns);
+        const std::int64_t j0 = block * detail::dense_block_columns(out);
+        const std::int64_t j1 = std::min(out, j0 + detail::dense_block_columns(out));
         detail::DenseMap<T> Y(y + j0, batch, j1 - j0, Eigen::OuterStride<>(out));
         Y.noalias() = detail::ConstDenseMap<T>(x, batch, in, Eigen::OuterStride<>(in)) *
                       detail::ConstDenseMap<T>(w + j0 * in, j1 - j0, in, Eigen::OuterStride<>(in)).transpose();
@@ -75,10 +82,10 @@ void dense_backward(const T* g, const T* x, const T* w, T* dx, bool add_dx, T* d
                     std::int64_t in, std::int64_t out) {
     const int threads = detail::dense_threads(batch * in * out * ((dx ? 1 : 0) + (dw ? 1 : 0)));
     (void)threads;  // read by the pragma only
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (std::int64_t block = 0; block < detail::dense_blocks(in); ++block) {
-        const std::int64_t j0 = block * detail::dense_block_columns;
-        const std::int64_t j1 = std::min(in, j0 + detail::dense_block_columns);
+        const std::int64_t j0 = block * detail::dense_block_columns(in);
+        const std::int64_t j1 = std::min(in, j0 + detail::dense_block_columns(in));
         const detail::ConstDenseMap<T> G(g, batch, out, Eigen::OuterStride<>(out));
         if (dx) {
             detail::DenseMap<T> DX(dx + j0, batch, j1 - j0, Eigen::OuterStride<>(in));

@@ -17,10 +17,9 @@ constexpr std::int64_t parallel_threshold = std::int64_t(1) << 16;
 /// gradients): the batch's items (images, or products of a few images) are cut into
 /// reduction_slices() contiguous slices, a number fixed by the item count alone. Each slice sums
 /// its items in order into its own partial, and the partials are added in slice order, so one
-/// thread or eight give the same bits. Threads take whole slices as they become free
-/// (schedule(dynamic)): a thread slowed by another process on its core leaves the remaining
-/// slices to the others instead of holding them all at the end of the loop.
-constexpr std::int64_t max_reduction_slices = 8;
+/// thread or eight give the same bits. Four slices keep two threads busy with two each; more
+/// partials only add memory traffic to summing them.
+constexpr std::int64_t max_reduction_slices = 4;
 
 /// The slices `items` items are summed in: min(items, max_reduction_slices), at least 1.
 inline std::int64_t reduction_slices(std::int64_t items) {

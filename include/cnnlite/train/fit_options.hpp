@@ -67,8 +67,9 @@ struct FitOptions {
     bool flush_denormals = true;
     /// Run each step with the team of num_threads() threads or with one thread, whichever the
     /// governor's timings find faster (train/thread_governor.hpp): where another process holds
-    /// a core, one thread trains faster than a team that waits for its descheduled member.
-    /// Results are the same bits either way; false keeps the team throughout.
+    /// a core, one thread trains faster than a team that waits for its descheduled member. A
+    /// quiet machine pays for three steps on one thread. Results are the same bits either way;
+    /// false keeps the team throughout.
     bool adapt_threads = true;
     /// The governor's probing settings (with adapt_threads).
     ThreadGovernorOptions thread_governor;

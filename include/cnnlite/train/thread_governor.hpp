@@ -1,9 +1,12 @@
 // The thread count of a training run on a machine that other processes share. With every core
 // busy but one, a team of threads trains slower than one thread: each parallel region waits
 // for the member whose core the other process holds (benchmarks/README.md, "A busy machine").
-// The governor times a few steps with the full team and a few with one thread now and then, and
-// trains with the faster until its next probe; a team that suddenly slows down is probed at
-// once. Every kernel gives the same bits at any thread count (kernels/parallel.hpp,
+// The governor times a few steps with the full team and a few with one thread (a probe) when
+// training starts, and trains with the faster. While the team trains, it watches the team's
+// step times and probes again when they slow down by 40% (another process has started); while
+// one thread trains, it probes again after 5 s of steps, then less often as long as one thread
+// keeps winning (the other process may have ended). So a quiet machine pays for one probe, three
+// steps on one thread. Every kernel gives the same bits at any thread count (kernels/parallel.hpp,
 // tests/test_train_threads.cpp), so the choice changes the speed of a run, never its weights.
 // The governor only decides; it is fed step times and never reads a clock, so that its policy
 // can be tested with made-up times (tests/test_train_thread_governor.cpp).
@@ -21,8 +24,8 @@ namespace cnnlite {
 struct ThreadGovernorOptions {
     int warmup_steps = 2;         ///< first steps run with the team and not timed (they size buffers)
     int probe_steps = 3;          ///< steps timed with each count in a probe; their median counts
-    double first_interval = 5.0;  ///< seconds of steps between probes after the choice changed
-    double max_interval = 80.0;   ///< the interval doubles while probes confirm the choice, up to this
+    double first_interval = 5.0;  ///< seconds of one-thread steps before the next probe, after one thread first won
+    double max_interval = 80.0;   ///< the interval doubles while one thread keeps winning, up to this
     double one_thread_margin = 0.9;  ///< one thread wins when its median step time is below this fraction of the team's
     double slowdown = 1.4;  ///< the team's last steps this many times slower than at its probe: probe now
 };
@@ -85,7 +88,7 @@ public:
                         break;
                     }
                 }
-                if (since_probe_ >= interval_) start_probe();
+                if (choice_ == 1 && since_probe_ >= interval_) start_probe();
                 break;
         }
     }
