@@ -107,6 +107,7 @@ TEST_CASE("fit with a governor that switches thread counts every few steps gives
     const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures");
     const int before = num_threads();
     set_num_threads(2);
+    const int team = num_threads();  // 1 in a build without OpenMP
     auto train = [&](bool adapt) {
         auto model = fashion_mnist_cnn<float>(1);
         Adam<float> adam(model.trainable_variables());
@@ -121,14 +122,16 @@ TEST_CASE("fit with a governor that switches thread counts every few steps gives
         o.thread_governor.first_interval = 0;
         o.thread_governor.max_interval = 0;
         const History h = fit(model, adam, data.train, &data.test, o);
-        CHECK(num_threads() == 2);  // fit restores the team
+        CHECK(num_threads() == team);  // fit restores the team
         return std::make_pair(weight_bits(model), h);
     };
     const auto [fixed, fixed_history] = train(false);
     const auto [switching, switching_history] = train(true);
     CHECK(fixed_history.epochs.back().one_thread_share == 0);
-    CHECK(switching_history.epochs.back().one_thread_share > 0.5);
-    CHECK(switching_history.epochs.back().one_thread_share < 0.9);
+    if (team > 1) {  // without OpenMP there is one thread and nothing to switch
+        CHECK(switching_history.epochs.back().one_thread_share > 0.5);
+        CHECK(switching_history.epochs.back().one_thread_share < 0.9);
+    }
     CHECK(switching_history.epochs.back().val_loss == fixed_history.epochs.back().val_loss);
     CHECK(switching == fixed);
     set_num_threads(before);
