@@ -46,22 +46,15 @@ struct Trained {
 
 inline std::vector<std::uint32_t> bits_of(const Model<float>& model) {
     std::vector<std::uint32_t> out;
-    for (const auto& p : model.parameters()) {
-        const Tensor<float>& v = p.variable.value();
-        for (std::int64_t i = 0; i < v.numel(); ++i) {
-            std::uint32_t b = 0;
-            std::memcpy(&b, &v.data()[i], sizeof b);
-            out.push_back(b);
+    for (const auto& named : {model.parameters(), model.buffers()})
+        for (const auto& p : named) {
+            const Tensor<float>& v = p.variable.value();
+            for (std::int64_t i = 0; i < v.numel(); ++i) {
+                std::uint32_t b = 0;
+                std::memcpy(&b, &v.data()[i], sizeof b);
+                out.push_back(b);
+            }
         }
-    }
-    for (const auto& p : model.buffers()) {
-        const Tensor<float>& v = p.variable.value();
-        for (std::int64_t i = 0; i < v.numel(); ++i) {
-            std::uint32_t b = 0;
-            std::memcpy(&b, &v.data()[i], sizeof b);
-            out.push_back(b);
-        }
-    }
     return out;
 }
 

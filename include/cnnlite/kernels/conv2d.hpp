@@ -176,6 +176,28 @@ void sum_slice_partials(const T* partial, std::int64_t slices, std::int64_t O, s
     }
 }
 
+/// Runs `item(i, scratch, partial)` for the items [0, items) of a batch, cut into
+/// reduction_slices(items) slices: each slice's items in order on one thread, into the slice's
+/// own partial (`partial_size` elements at partials + slice * partial_size, zeroed first), with
+/// that thread's `per_thread` elements of `workspace` as scratch. Threads share the slices when
+/// `parallel`. Returns the slice count, for sum_slice_partials.
+template <class T, class Item>
+std::int64_t accumulate_in_slices(std::int64_t items, bool parallel, T* workspace, std::int64_t per_thread,
+                                  T* partials, std::int64_t partial_size, const Item& item) {
+    const std::int64_t slices = reduction_slices(items);
+    (void)parallel;  // read by the pragma only
+#pragma omp parallel for schedule(static) if (parallel)
+    for (std::int64_t slice = 0; slice < slices; ++slice) {
+        std::int64_t first = 0, last = 0;
+        slice_items(items, slices, slice, first, last);
+        T* scratch = workspace + thread_index() * per_thread;
+        T* partial = partials + slice * partial_size;
+        std::fill(partial, partial + partial_size, T(0));
+        for (std::int64_t i = first; i < last; ++i) item(i, scratch, partial);
+    }
+    return slices;
+}
+
 /// conv2d_forward for dilated or grouped convolutions: per image and group, a dilated im2col
 /// of the group's channels times the group's [O/groups, K] block of weights.
 template <class T>
@@ -207,7 +229,6 @@ void conv2d_backward_general(const ConvShape& s, const T* x, const T* w, const T
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels, G = s.groups;
     const std::int64_t Cg = s.in_channels / G, Og = O / G, plane = s.window.in_h * s.window.in_w;
     const std::int64_t per_thread = K * P + O * P;
-    const std::int64_t slices = reduction_slices(s.batch);
     T* partial = workspace + num_threads() * per_thread;
     // One image of the slice: its masked gradient, bias and weight partials, and input gradient.
     const auto image = [&](std::int64_t n, T* col, T* pw) {
@@ -235,15 +256,8 @@ void conv2d_backward_general(const ConvShape& s, const T* x, const T* w, const T
             }
         }
     };
-#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
-    for (std::int64_t slice = 0; slice < slices; ++slice) {
-        std::int64_t first = 0, last = 0;
-        slice_items(s.batch, slices, slice, first, last);
-        T* col = workspace + thread_index() * per_thread;
-        T* pw = partial + slice * O * (K + 1);
-        std::fill(pw, pw + O * (K + 1), T(0));
-        for (std::int64_t n = first; n < last; ++n) image(n, col, pw);
-    }
+    const std::int64_t slices = accumulate_in_slices(s.batch, s.batch * O * P * K >= parallel_threshold, workspace,
+                                                     per_thread, partial, O * (K + 1), image);
     sum_slice_partials(partial, slices, O, K, dw, db);
 }
 
@@ -345,7 +359,6 @@ inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x,
                                              float* partial) {
     const ImageProducts plan(s);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
-    const std::int64_t slices = reduction_slices(plan.products);
     // Product q: images q*B.. of the batch, its partial sums into pw.
     const auto product = [&](std::int64_t q, float* col, float* pw) {
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
@@ -386,16 +399,8 @@ inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x,
         register_gemm({K, N, O, w, 1, K, g, N, col, N}, false);  // dcol = W^T g; A(k, o) = w[o * K + k]
         for (std::int64_t b = 0; b < count; ++b) fold_image_gradient(s, col + b * P, dx + (n0 + b) * in_size, N);
     };
-#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
-    for (std::int64_t slice = 0; slice < slices; ++slice) {
-        std::int64_t first = 0, last = 0;
-        slice_items(plan.products, slices, slice, first, last);
-        float* col = workspace + thread_index() * plan.per_thread;
-        float* pw = partial + slice * O * (K + 1);
-        std::fill(pw, pw + O * (K + 1), 0.0f);
-        for (std::int64_t q = first; q < last; ++q) product(q, col, pw);
-    }
-    return slices;
+    return accumulate_in_slices(plan.products, s.batch * O * P * K >= parallel_threshold, workspace, plan.per_thread,
+                                partial, O * (K + 1), product);
 }
 
 }  // namespace detail
@@ -451,7 +456,6 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
         return;
     }
 
-    const std::int64_t slices = reduction_slices(s.batch);
     // One image: its masked gradient, bias and weight partials (into pw), and input gradient.
     const auto image = [&](std::int64_t n, T* col, T* pw) {
         T* g = col + K * P;
@@ -476,15 +480,8 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
         }
         if (dx) detail::image_gradient(s, w, g, col, dx + n * in_size);
     };
-#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
-    for (std::int64_t slice = 0; slice < slices; ++slice) {
-        std::int64_t first = 0, last = 0;
-        slice_items(s.batch, slices, slice, first, last);
-        T* col = workspace + thread_index() * per_thread;
-        T* pw = partial + slice * O * (K + 1);
-        std::fill(pw, pw + O * (K + 1), T(0));
-        for (std::int64_t n = first; n < last; ++n) image(n, col, pw);
-    }
+    const std::int64_t slices = detail::accumulate_in_slices(s.batch, s.batch * O * P * K >= parallel_threshold,
+                                                             workspace, per_thread, partial, O * (K + 1), image);
     detail::sum_slice_partials(partial, slices, O, K, dw, db);
 }
 

@@ -215,7 +215,6 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t Q = pool.out_h() * pool.out_w();
     const std::int64_t per_thread = detail::conv_relu_pool_thread_scratch(s);
-    const std::int64_t slices = reduction_slices(s.batch);
     T* partial = workspace + num_threads() * per_thread;
     const bool sparse = K <= direct_conv_max_patch && dx == nullptr;
 #ifdef __AVX2__
@@ -258,15 +257,8 @@ void conv_relu_pool_backward(const ConvShape& s, const WindowGeometry& pool, con
             Eigen::Map<const detail::RowMajor<T>>(g, O, P) * Eigen::Map<const detail::RowMajor<T>>(col, K, P).transpose();
         if (dx) detail::image_gradient(s, w, g, col, dx + n * in_size);
     };
-#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
-    for (std::int64_t slice = 0; slice < slices; ++slice) {
-        std::int64_t first = 0, last = 0;
-        slice_items(s.batch, slices, slice, first, last);
-        T* col = workspace + thread_index() * per_thread;
-        T* pw = partial + slice * O * (K + 1);
-        std::fill(pw, pw + O * (K + 1), T(0));
-        for (std::int64_t n = first; n < last; ++n) image(n, col, pw);
-    }
+    const std::int64_t slices = detail::accumulate_in_slices(s.batch, s.batch * O * P * K >= parallel_threshold,
+                                                             workspace, per_thread, partial, O * (K + 1), image);
     detail::sum_slice_partials(partial, slices, O, K, dw, db);
 }
 
