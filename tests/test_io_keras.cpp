@@ -158,6 +158,21 @@ TEST_CASE("Keras layouts: HWIO kernels, [in, out] Dense kernels, Flatten rows in
             for (int hw = 0; hw < 4; ++hw)  // cnnlite column c * 4 + hw is Keras row hw * 2 + c
                 CHECK(d[u * 8 + c * 4 + hw] == static_cast<float>((hw * 2 + c) * 3 + u + 1));
 
+    // A grouped kernel (Keras' Conv2D(groups=2)) is [kh, kw, in / groups, filters] there and
+    // [filters, in / groups, kh, kw] here.
+    Sequential<float> grouped({4, 3, 3}, 3);
+    grouped.add(Conv2D<float>(2, 2).groups(2).use_bias(false));
+    const fs::path grouped_file = dir.path / "grouped.weights.h5";
+    write_hand_file(grouped_file, {{"layers/conv2d/vars/0", {2, 2, 2, 2}, counting(16)}});
+    load_keras_weights(grouped, grouped_file.string());
+    const Tensor<float>& gw = grouped.layer("conv2d").parameters()[0].variable.value();
+    REQUIRE(gw.shape() == Shape{2, 2, 2, 2});
+    for (int o = 0; o < 2; ++o)
+        for (int c = 0; c < 2; ++c)
+            for (int y = 0; y < 2; ++y)
+                for (int x = 0; x < 2; ++x)
+                    CHECK(gw[((o * 2 + c) * 2 + y) * 2 + x] == static_cast<float>(((y * 2 + x) * 2 + c) * 2 + o + 1));
+
     // tf.keras 2.13-2.15 write the same format under _layer_checkpoint_dependencies/.
     Sequential<float> twin({3, 3, 3}, 2);
     twin.add(Conv2D<float>(2, 2));

@@ -82,19 +82,22 @@ using test_support::set_text;
 // The single-image reference: a direct convolution of x [C, H, W] with zero padding.
 std::vector<double> naive_conv(const Tensor<float>& x, const std::vector<float>& w, std::int64_t o, std::int64_t kh,
                                std::int64_t kw, std::int64_t stride, std::int64_t top, std::int64_t left,
-                               std::int64_t oh, std::int64_t ow, const std::vector<float>& bias) {
+                               std::int64_t oh, std::int64_t ow, const std::vector<float>& bias,
+                               std::int64_t groups = 1, std::int64_t dilation = 1) {
     const std::int64_t c = x.shape()[1], h = x.shape()[2], wd = x.shape()[3];
+    const std::int64_t cg = c / groups;  // input channels each filter reads
     std::vector<double> y;
     for (std::int64_t f = 0; f < o; ++f)
         for (std::int64_t i = 0; i < oh; ++i)
             for (std::int64_t j = 0; j < ow; ++j) {
                 double s = bias.empty() ? 0 : bias[static_cast<std::size_t>(f)];
-                for (std::int64_t ch = 0; ch < c; ++ch)
+                for (std::int64_t k = 0; k < cg; ++k)
                     for (std::int64_t a = 0; a < kh; ++a)
                         for (std::int64_t b = 0; b < kw; ++b) {
-                            const std::int64_t r = i * stride + a - top, q = j * stride + b - left;
+                            const std::int64_t r = i * stride + a * dilation - top, q = j * stride + b * dilation - left;
                             if (r < 0 || r >= h || q < 0 || q >= wd) continue;
-                            s += static_cast<double>(w[static_cast<std::size_t>(((f * c + ch) * kh + a) * kw + b)]) *
+                            const std::int64_t ch = f / (o / groups) * cg + k;
+                            s += static_cast<double>(w[static_cast<std::size_t>(((f * cg + k) * kh + a) * kw + b)]) *
                                  x[(ch * h + r) * wd + q];
                         }
                 y.push_back(s);
@@ -245,6 +248,41 @@ TEST_CASE("Conv with strides, pads and bias, and a constant Pad folded into it, 
     check_close(m.predict(x), naive_conv(x, range(24), 3, 2, 2, 2, 1, 1, 3, 3, {0.5f, 0, -0.5f}));
 }
 
+TEST_CASE("Conv with group and dilations: a depthwise multiplier and SAME_UPPER over the dilated span") {
+    // Two groups of two input channels, four filters (two per group), a 3x3 kernel at rate 2
+    // (span 5) with SAME_UPPER on a 6x5 input: total padding 4 each way, 2 before.
+    GraphBuilder b({4, 6, 5});
+    auto& conv = b.node("Conv", "conv", {"x", "w", "bias"}, {"y"});
+    set_int(conv, "group", 2);
+    set_ints(conv, "dilations", {2, 2});
+    set_text(conv, "auto_pad", "SAME_UPPER");
+    b.weights("w", {4, 2, 3, 3}, range(72));
+    b.weights("bias", {4}, {0.5f, 0, -0.5f, 1});
+    b.output("y");
+    const Model<float> m = from_onnx<float>(b.proto);
+    REQUIRE(m.size() == 1);
+    const auto& layer = dynamic_cast<const Conv2D<float>&>(m.layer(0));
+    CHECK(layer.options().groups == 2);
+    CHECK(layer.options().dilation_rate == Extent2{2, 2});
+    CHECK(m.output_shape() == Shape{4, 6, 5});
+    const Tensor<float> x = pattern(Shape{1, 4, 6, 5}, 5);
+    check_close(m.predict(x), naive_conv(x, range(72), 4, 3, 3, 1, 2, 2, 6, 5, {0.5f, 0, -0.5f, 1}, 2, 2));
+
+    // Depthwise (group = channels), explicit pads, and the model's ONNX export reads back.
+    GraphBuilder d({3, 5, 5});
+    auto& depthwise = d.node("Conv", "depthwise", {"x", "w"}, {"y"});
+    set_int(depthwise, "group", 3);
+    set_ints(depthwise, "dilations", {2, 2});
+    set_ints(depthwise, "pads", {1, 1, 1, 1});
+    d.weights("w", {3, 1, 2, 2}, range(12));
+    d.output("y");
+    const Model<float> dm = from_onnx<float>(d.proto);
+    CHECK(dm.output_shape() == Shape{3, 5, 5});
+    const Tensor<float> dx = pattern(Shape{1, 3, 5, 5}, 6);
+    check_close(dm.predict(dx), naive_conv(dx, range(12), 3, 2, 2, 1, 1, 1, 5, 5, {}, 3, 2));
+    const Model<float> back = from_onnx<float>(to_onnx(dm));
+    CHECK(max_difference(dm.predict(dx), back.predict(dx)) == 0);
+}
 
 TEST_CASE("the pads PyTorch's TorchScript exporter computes for F.pad are folded, and the Pad into the Conv") {
     // F.pad(x, (0, 1, 0, 1)) exported at opset 17: the pads [0, 1, 0, 1] in PyTorch's order are
@@ -570,12 +608,25 @@ TEST_CASE("hostile and unsupported files are refused with a message naming the n
         b.g->mutable_node(1)->set_op_type("Gelu");
         CHECK(refusal(b.proto).find("node 'relu' (Gelu): operator Gelu is not supported") != std::string::npos);
 
+        // small_conv_graph: 2 input channels, weight [3, 2, 3, 3], a 4x4 input padded by 1.
         GraphBuilder g = small_conv_graph();
-        set_int(*g.g->mutable_node(0), "group", 2);
-        CHECK(refusal(g.proto).find("node 'conv' (Conv): group 2 is not supported") != std::string::npos);
+        set_int(*g.g->mutable_node(0), "group", 3);
+        CHECK(refusal(g.proto).find("node 'conv' (Conv): group 3 does not divide the input's 2 channels") !=
+              std::string::npos);
+        GraphBuilder g0 = small_conv_graph();
+        set_int(*g0.g->mutable_node(0), "group", 0);
+        CHECK(refusal(g0.proto).find("node 'conv' (Conv): group 0 does not divide") != std::string::npos);
+        GraphBuilder g2 = small_conv_graph();  // two groups want [O, 1, kh, kw] with O even
+        set_int(*g2.g->mutable_node(0), "group", 2);
+        CHECK(refusal(g2.proto).find("node 'conv' (Conv): weight [3, 2, 3, 3] does not fit an input of 2 channels in "
+                                     "2 group(s)") != std::string::npos);
         GraphBuilder d = small_conv_graph();
-        set_ints(*d.g->mutable_node(0), "dilations", {2, 2});
-        CHECK(refusal(d.proto).find("node 'conv' (Conv): dilations other than 1") != std::string::npos);
+        set_ints(*d.g->mutable_node(0), "dilations", {0, 1});
+        CHECK(refusal(d.proto).find("node 'conv' (Conv): dilations [0, 1] are not supported") != std::string::npos);
+        GraphBuilder w = small_conv_graph();  // span 3 * 2 - 1 = 5 over 4 + 2 padded rows fits; 3 * 4 - 3 = 9 does not
+        set_ints(*w.g->mutable_node(0), "dilations", {4, 1});
+        CHECK(refusal(w.proto).find("node 'conv' (Conv): the window 9x3 is larger than the padded input") !=
+              std::string::npos);
         GraphBuilder u = small_conv_graph();
         set_int(*u.g->mutable_node(0), "unknown", 1);
         CHECK(refusal(u.proto).find("node 'conv' (Conv): attribute 'unknown' is not supported") != std::string::npos);

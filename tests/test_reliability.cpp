@@ -430,6 +430,12 @@ TEST_CASE("a model file whose architecture claims huge layers is refused before 
         {[&](nlohmann::json& a) { layer(a, "dense")["units"] = "4611686018427387904"; }, "layer 'dense' (Dense) would have"},
         {[&](nlohmann::json& a) { layer(a, "conv2d")["filters"] = "100000000"; }, "layer 'conv2d' (Conv2D) would have"},
         {[&](nlohmann::json& a) { layer(a, "conv2d")["kernel_size"] = "3,4000000000"; }, "layer 'conv2d' (Conv2D) would have"},
+        // Groups that do not divide the one input channel, or are not positive: the layer's own errors.
+        {[&](nlohmann::json& a) { layer(a, "conv2d")["groups"] = "2"; },
+         "Conv2D 'conv2d': 2 groups must divide both the input's 1 channels"},
+        {[&](nlohmann::json& a) { layer(a, "conv2d")["groups"] = "-3"; }, "Conv2D: groups -3 must be positive"},
+        {[&](nlohmann::json& a) { layer(a, "conv2d")["dilation_rate"] = "0,1"; },
+         "Conv2D: dilation_rate 0x1 must be positive"},
         {[&](nlohmann::json& a) { a["input_shape"] = {1, 4294967296LL, 4294967296LL}; },
          "input_shape [1,4294967296,4294967296] is not a positive shape of at most 2^31 values"},
         {[&](nlohmann::json& a) { a["input_shape"] = {1, 0, 28}; }, "is not a positive shape"},

@@ -49,7 +49,9 @@ Model<float> every_layer(std::uint64_t seed) {
     Symbolic<float> h = Conv2D<float>(6, 3).padding("same").activation("silu")(x);
     h = BatchNormalization<float>().momentum(0.5)(h);                              // Keras' convention, epsilon 1e-3
     h = LeakyReLU<float>(0.1)(h);
-    Symbolic<float> s = Conv2D<float>(6, 2).strides(2, 2).padding("1,0,0,1").activation("elu")(h);  // [6, 14, 14]
+    h = Conv2D<float>(6, 3).groups(6).dilation_rate(2, 2).padding("same")(h);      // depthwise, dilated
+    Symbolic<float> s =
+        Conv2D<float>(6, 2).strides(2, 2).padding("1,0,0,1").groups(2).activation("elu")(h);  // [6, 14, 14]
     h = AvgPool2D<float>(3, 3).strides(2, 2).padding("same")(h);                  // [6, 14, 14]
     h = Add<float>()({h, s});
     h = SpatialDropout2D<float>(0.2)(h);

@@ -18,7 +18,8 @@ Models (made by `cnnlite_onnx_export make`, seeded; --model adds model files of 
            convention, ReLU, residual Add, GlobalAveragePooling2D, Dense softmax), untrained,
            its BatchNorm running statistics taken from training-mode forward passes over the
            images and gamma and beta drawn from the seed (none is the trivial 1 or 0);
-  layers   every layer and activation the exporter writes (GELU exact and tanh, SiLU, ELU,
+  layers   every layer and activation the exporter writes (a depthwise dilated and a grouped
+           strided Conv2D, GELU exact and tanh, SiLU, ELU,
            LeakyReLU, softplus, sigmoid, tanh, AveragePooling2D 'same', padded MaxPool2D,
            GlobalMax/AveragePooling2D, Concatenate, 3-way Add, BatchNormalization in both
            conventions and without beta, SpatialDropout2D, Dropout, Softmax layer).

@@ -123,7 +123,11 @@ inline std::uint64_t parameters_of(const LayerConfig& c, const Shape& input) {
     if (c.type == "Conv2D" && input.rank() == 3) {
         const std::uint64_t filters = positive(c.integer("filters"));
         const Extent2 kernel = Extent2::parse(c.at("kernel_size"), "layer '" + c.name + "': 'kernel_size'");
-        return times(filters, times(times(positive(input[0]), positive(kernel.h)), positive(kernel.w)) + (bias ? 1 : 0));
+        // Each filter of a grouped convolution sees input[0] / groups channels.
+        const std::uint64_t groups = c.args.count("groups") ? positive(c.integer("groups")) : 1;
+        if (groups == 0) return 0;
+        const std::uint64_t seen = positive(input[0]) / groups;
+        return times(filters, times(times(seen, positive(kernel.h)), positive(kernel.w)) + (bias ? 1 : 0));
     }
     return 0;
 }

@@ -331,16 +331,20 @@ private:
         check_image(n, x);
         const OnnxConstant& w = float_constant(n, 1, "weight");
         const std::int64_t c = x.shape[0];
-        check(a.integer("group", 1) == 1, onnx_node_label(n), ": group ", a.integer("group", 1),
-              " is not supported (cnnlite's Conv2D has no channel groups)");
-        check(w.dims.size() == 4 && w.dims[1] == c && w.dims[0] >= 1 && w.dims[2] >= 1 && w.dims[3] >= 1,
-              onnx_node_label(n), ": weight ", w.dims_text(), " does not fit an input of ", c, " channels (expected [O, ",
-              c, ", kh, kw])");
+        const std::int64_t groups = a.integer("group", 1);
+        check(groups >= 1 && groups <= c && c % groups == 0, onnx_node_label(n), ": group ", groups,
+              " does not divide the input's ", c, " channels");
+        check(w.dims.size() == 4 && w.dims[1] * groups == c && w.dims[0] >= 1 && w.dims[0] % groups == 0 &&
+                  w.dims[2] >= 1 && w.dims[3] >= 1,
+              onnx_node_label(n), ": weight ", w.dims_text(), " does not fit an input of ", c, " channels in ", groups,
+              " group(s) (expected [O, ", c / groups, ", kh, kw] with O divisible by ", groups, ")");
         const std::vector<std::int64_t> kernel = a.integers("kernel_shape", 2, {w.dims[2], w.dims[3]});
         check(kernel[0] == w.dims[2] && kernel[1] == w.dims[3], onnx_node_label(n), ": kernel_shape [", kernel[0],
               ", ", kernel[1], "] disagrees with weight ", w.dims_text());
-        check(a.integers("dilations", 2, {1, 1}) == std::vector<std::int64_t>{1, 1}, onnx_node_label(n),
-              ": dilations other than 1 are not supported (cnnlite's Conv2D has no dilation)");
+        const std::vector<std::int64_t> dilations = a.integers("dilations", 2, {1, 1});
+        for (std::int64_t d : dilations)
+            check(d >= 1 && d <= std::numeric_limits<std::int32_t>::max(), onnx_node_label(n), ": dilations [",
+                  dilations[0], ", ", dilations[1], "] are not supported");
         const std::vector<std::int64_t> strides = a.integers("strides", 2, {1, 1});
         for (std::int64_t s : strides)
             check(s >= 1 && s <= std::numeric_limits<std::int32_t>::max(), onnx_node_label(n), ": strides [",
@@ -350,7 +354,10 @@ private:
         o.filters = w.dims[0];
         o.kernel_size = {w.dims[2], w.dims[3]};
         o.strides = {strides[0], strides[1]};
-        o.padding = padding(n, a, x, kernel);
+        o.dilation_rate = {dilations[0], dilations[1]};
+        o.groups = groups;
+        // Padding sees the window the dilated kernel spans (ONNX's SAME_UPPER does too).
+        o.padding = padding(n, a, x, {(kernel[0] - 1) * dilations[0] + 1, (kernel[1] - 1) * dilations[1] + 1});
         const std::string bias_name = n.input_size() == 3 ? n.input(2) : std::string();
         o.use_bias = !bias_name.empty();
         const OnnxConstant* b = nullptr;

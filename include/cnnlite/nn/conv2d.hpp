@@ -1,7 +1,8 @@
 // Conv2D layer: 2-D convolution over NCHW batches with Keras' options (filters, kernel size,
-// strides, 'valid'/'same'/explicit padding, bias, fused activation).
+// strides, 'valid'/'same'/explicit padding, dilation, channel groups, bias, fused activation).
 #pragma once
 
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,10 @@ struct Conv2dOptions {
     Padding padding;                         ///< 'valid' by default
     bool use_bias = true;                    ///< a bias per filter
     Activation activation = Activation::none;  ///< applied to the output (relu fused into the op)
+    Extent2 dilation_rate{1, 1};  ///< spacing of the kernel's taps (a 3x3 kernel at rate 2 spans 5x5)
+    /// Channel groups: input channels and filters both split into `groups` parts, and each part
+    /// of the filters sees only its part of the input (groups = input channels: depthwise).
+    std::int64_t groups = 1;
 
     /// The fields, for configurations and model files (nn/layer_options.hpp).
     template <class Visitor>
@@ -32,10 +37,13 @@ struct Conv2dOptions {
         v("padding", padding);
         v("use_bias", use_bias);
         v("activation", activation);
+        v.optional("dilation_rate", dilation_rate);
+        v.optional("groups", groups);
     }
 };
 
-/// 2-D convolution layer (Keras' Conv2D) over NCHW batches: filters, kernel size, strides, padding, bias, fused activation.
+/// 2-D convolution layer (Keras' Conv2D) over NCHW batches: filters, kernel size, strides,
+/// padding, dilation, channel groups, bias, fused activation.
 template <class T = float>
 class Conv2D : public LayerWithOptions<T, Conv2D<T>, Conv2dOptions> {
 public:
@@ -48,6 +56,7 @@ public:
               "Conv2D: filters and kernel size must be positive, got ", options.filters, " and ", options.kernel_size.h,
               "x", options.kernel_size.w);
         check(options.strides.h > 0 && options.strides.w > 0, "Conv2D: strides must be positive");
+        check_dilation_and_groups(options.dilation_rate, options.groups);
     }
     /// `filters` output channels, kernel kh x kw.
     Conv2D(std::int64_t filters, std::int64_t kernel_h, std::int64_t kernel_w)
@@ -59,6 +68,19 @@ public:
     Conv2D& strides(std::int64_t sh, std::int64_t sw) {
         check(sh > 0 && sw > 0, "Conv2D: strides must be positive");
         this->options_.strides = {sh, sw};
+        return *this;
+    }
+    /// Spacing of the kernel's taps (default 1, 1: adjacent). 'same' padding accounts for it.
+    Conv2D& dilation_rate(std::int64_t dh, std::int64_t dw) {
+        check_dilation_and_groups({dh, dw}, this->options_.groups);
+        this->options_.dilation_rate = {dh, dw};
+        return *this;
+    }
+    /// Channel groups (default 1); the input's channels and `filters` must both divide by it.
+    /// groups = input channels is a depthwise convolution.
+    Conv2D& groups(std::int64_t g) {
+        check_dilation_and_groups(this->options_.dilation_rate, g);
+        this->options_.groups = g;
         return *this;
     }
     /// Padding mode (default valid).
@@ -83,13 +105,21 @@ public:
 
     Shape build(const Shape& in, const LayerInit& init) override {
         check(in.rank() == 3, "Conv2D '", this->name_, "': input must be [C, H, W], got ", in);
+        const std::int64_t groups = this->options_.groups;
         const std::int64_t c = in[0];
         const std::int64_t filters = this->options_.filters;
+        check(c % groups == 0 && filters % groups == 0, "Conv2D '", this->name_, "': ", groups,
+              " groups must divide both the input's ", c, " channels and the ", filters, " filters");
         const std::int64_t kh = this->options_.kernel_size.h, kw = this->options_.kernel_size.w;
         window_ = make_window(in[1], in[2]);
-        window_.validate(("Conv2D '" + this->name_ + "'").c_str());
-        weight_ = Variable<T>(Tensor<T>(Shape{filters, c, kh, kw}), true);
-        const std::int64_t fan_in = c * kh * kw, fan_out = filters * kh * kw;
+        std::string label = "Conv2D '" + this->name_ + "'";
+        const Extent2 d = this->options_.dilation_rate;
+        if (d.h != 1 || d.w != 1)  // the window below is the dilated span: say where its size comes from
+            label += " (kernel " + std::to_string(kh) + "x" + std::to_string(kw) + " at dilation_rate " + d.str() + ")";
+        window_.validate(label.c_str());
+        weight_ = Variable<T>(Tensor<T>(Shape{filters, c / groups, kh, kw}), true);
+        // As PyTorch and Keras count them for a grouped kernel: each output sees c / groups channels.
+        const std::int64_t fan_in = c / groups * kh * kw, fan_out = filters * kh * kw;
         if (init.scheme == InitScheme::keras)
             fill_glorot_uniform(weight_.value(), init.stream(0), fan_in, fan_out);
         else
@@ -120,24 +150,36 @@ public:
         return p;
     }
 
-    /// The kernel, [filters, C, kh, kw] (PyTorch's layout).
+    /// The kernel, [filters, C / groups, kh, kw] (PyTorch's layout).
     const Variable<T>& weight() const { return weight_; }
     /// The bias, [filters]; undefined without bias.
     const Variable<T>& bias() const { return bias_; }
     /// The activation applied to the output.
     Activation activation() const { return this->options_.activation; }
 
-    /// The arguments of the conv2d op for the built layer: strides, padding, fused ReLU.
+    /// The arguments of the conv2d op for the built layer: strides, padding, dilation, groups,
+    /// fused ReLU.
     Conv2dArgs conv2d_args() const {
         Conv2dArgs a;
         a.stride_h = this->options_.strides.h, a.stride_w = this->options_.strides.w;
         a.pad_top = window_.pad_top, a.pad_bottom = window_.pad_bottom;
         a.pad_left = window_.pad_left, a.pad_right = window_.pad_right;
         a.relu = this->options_.activation == Activation::relu;
+        a.dilation_h = static_cast<std::int32_t>(this->options_.dilation_rate.h);
+        a.dilation_w = static_cast<std::int32_t>(this->options_.dilation_rate.w);
+        a.groups = static_cast<std::int32_t>(this->options_.groups);
         return a;
     }
 
 private:
+    // The op keeps dilation and groups in 32 bits (Conv2dArgs).
+    static void check_dilation_and_groups(const Extent2& dilation, std::int64_t groups) {
+        constexpr std::int64_t limit = std::numeric_limits<std::int32_t>::max();
+        check(dilation.h >= 1 && dilation.w >= 1 && dilation.h <= limit && dilation.w <= limit,
+              "Conv2D: dilation_rate ", dilation.h, "x", dilation.w, " must be positive");
+        check(groups >= 1 && groups <= limit, "Conv2D: groups ", groups, " must be positive");
+    }
+
     static Conv2dOptions options_of(std::int64_t filters, std::int64_t kernel_h, std::int64_t kernel_w) {
         Conv2dOptions o;
         o.filters = filters;
@@ -147,7 +189,14 @@ private:
     kernels::WindowGeometry make_window(std::int64_t h, std::int64_t w) const {
         const Conv2dOptions& o = this->options_;
         const Padding& padding = o.padding;
-        const std::int64_t kh = o.kernel_size.h, kw = o.kernel_size.w, sh = o.strides.h, sw = o.strides.w;
+        // The window a dilated kernel spans, which is what padding and the output size see.
+        constexpr std::int64_t most = std::numeric_limits<std::int64_t>::max() / 2;
+        check(o.kernel_size.h - 1 <= most / o.dilation_rate.h && o.kernel_size.w - 1 <= most / o.dilation_rate.w,
+              "Conv2D '", this->name_, "': kernel ", o.kernel_size.h, "x", o.kernel_size.w, " at dilation_rate ",
+              o.dilation_rate.h, "x", o.dilation_rate.w, " spans more than any input");
+        const std::int64_t kh = (o.kernel_size.h - 1) * o.dilation_rate.h + 1;
+        const std::int64_t kw = (o.kernel_size.w - 1) * o.dilation_rate.w + 1;
+        const std::int64_t sh = o.strides.h, sw = o.strides.w;
         if (padding.mode == Padding::Mode::same) return kernels::WindowGeometry::same(h, w, kh, kw, sh, sw);
         kernels::WindowGeometry g = kernels::WindowGeometry::valid(h, w, kh, kw, sh, sw);
         if (padding.mode == Padding::Mode::explicit_) {
@@ -161,7 +210,7 @@ private:
         fail("Conv2D: a softmax activation over channels is not supported; add a Dense softmax layer");
     }
 
-    kernels::WindowGeometry window_;
+    kernels::WindowGeometry window_;  // of the dilated kernel: its span, the padding and the output size
     Variable<T> weight_, bias_;
 };
 

@@ -32,8 +32,9 @@ struct FusionRule {
 
 namespace detail {
 
-// Conv2D with a ReLU activation, then unpadded max pooling: the convolution's output is pooled
-// while it is in the cache and never stored whole (kernels/conv_relu_pool.hpp).
+// Conv2D with a ReLU activation (neither dilated nor grouped), then unpadded max pooling: the
+// convolution's output is pooled while it is in the cache and never stored whole
+// (kernels/conv_relu_pool.hpp).
 template <class T>
 Variable<T> fuse_conv_relu_pool(const Layer<T>& first, const Layer<T>& second, const Variable<T>& x,
                                 const ForwardContext&) {
@@ -41,8 +42,10 @@ Variable<T> fuse_conv_relu_pool(const Layer<T>& first, const Layer<T>& second, c
     const auto* pool = dynamic_cast<const MaxPool2D<T>*>(&second);
     if (conv == nullptr || pool == nullptr || conv->activation() != Activation::relu || pool->padded())
         return Variable<T>();
+    const Conv2dArgs args = conv->conv2d_args();
+    if (args.dilation_h != 1 || args.dilation_w != 1 || args.groups != 1) return Variable<T>();
     conv->check_input(x);
-    return conv2d_relu_max_pool2d(x, conv->weight(), conv->bias(), conv->conv2d_args(), pool->pool_h(), pool->pool_w(),
+    return conv2d_relu_max_pool2d(x, conv->weight(), conv->bias(), args, pool->pool_h(), pool->pool_w(),
                                   pool->stride_h(), pool->stride_w());
 }
 
@@ -98,7 +101,8 @@ Variable<T> fuse_conv_batch_norm(const Layer<T>& first, const Layer<T>& second, 
 template <class T>
 const std::vector<FusionRule<T>>& fusion_rules() {
     static const std::vector<FusionRule<T>> rules = {
-        {"Conv2D(relu) + MaxPool2D (unpadded)", "conv2d_relu_max_pool2d", detail::fuse_conv_relu_pool<T>},
+        {"Conv2D(relu, no dilation or groups) + MaxPool2D (unpadded)", "conv2d_relu_max_pool2d",
+         detail::fuse_conv_relu_pool<T>},
         {"Dropout (training) + MaxPool2D with non-overlapping unpadded windows", "dropout_max_pool2d",
          detail::fuse_dropout_pool<T>},
         {"Conv2D (no activation) + BatchNormalization (running statistics, no gradient recorded)",
