@@ -65,10 +65,10 @@ using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajo
 template <class T>
 constexpr bool uses_register_gemm = std::is_same_v<T, float> && register_gemm_available;
 
-/// g = dy where the ReLU let the output through (y > 0; all of dy when `y` is null), and each
-/// channel's sum of g added to the bias gradient `pb`. Rows of g are `ld` apart (0: P).
+/// g = dy where the ReLU let the output through (y > 0; all of dy when `y` is null). Rows of g
+/// are `ld` apart (0: P).
 template <class T>
-void masked_gradient(const T* dyn, const T* yn, std::int64_t O, std::int64_t P, T* g, T* pb, std::int64_t ld = 0) {
+void masked_gradient(const T* dyn, const T* yn, std::int64_t O, std::int64_t P, T* g, std::int64_t ld = 0) {
     if (ld == 0) ld = P;
     for (std::int64_t o = 0; o < O; ++o) {
         T* go = g + o * ld;
@@ -81,6 +81,12 @@ void masked_gradient(const T* dyn, const T* yn, std::int64_t O, std::int64_t P, 
             std::memcpy(go, dyo, static_cast<std::size_t>(P) * sizeof(T));
         }
     }
+}
+
+/// pb[o] += the sum of row o of g (P values; rows `ld` apart, 0: P): the bias gradient.
+template <class T>
+void add_channel_sums(const T* g, std::int64_t O, std::int64_t P, T* pb, std::int64_t ld = 0) {
+    if (ld == 0) ld = P;
     for (std::int64_t o = 0; o < O; ++o) {
         const T* go = g + o * ld;
         T sum = 0;
@@ -335,6 +341,7 @@ inline void conv2d_forward_register(const ConvShape& s, const float* x, const fl
         for (std::int64_t b = 0; b < count; ++b) im2col(x + (n0 + b) * in_size, s.in_channels, s.window, col + b * P, N);
         float* product = count == 1 ? y + n0 * O * P : out;
         register_gemm({O, N, K, w, K, 1, col, N, product, N}, false);
+        if (count == 1 && !bias && !relu) continue;  // the product is the output already
         for (std::int64_t b = 0; b < count; ++b)
             for (std::int64_t o = 0; o < O; ++o) {
                 const float* src = product + o * N + b * P;
@@ -352,11 +359,11 @@ inline void conv2d_forward_register(const ConvShape& s, const float* x, const fl
 /// conv2d_backward on register_gemm, `B` images per product: the masked gradients side by side
 /// ([O, B*P]) and their im2col matrices, dW^T [K, O] += col g^T (when `weights`), and dcol = W^T g
 /// folded back image by image (when dx is not null). `partial` as in conv2d_backward, one per
-/// slice of products (reduction_slices(products)), the weight part transposed; returns the
-/// slice count.
+/// slice of products (reduction_slices(products)), the weight part transposed, the bias part
+/// only when `bias`; returns the slice count.
 inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x, const float* w, const float* y,
-                                             const float* dy, bool relu, bool weights, float* dx, float* workspace,
-                                             float* partial) {
+                                             const float* dy, bool relu, bool weights, bool bias, float* dx,
+                                             float* workspace, float* partial) {
     const ImageProducts plan(s);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
     // Product q: images q*B.. of the batch, its partial sums into pw.
@@ -366,7 +373,8 @@ inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x,
         float* gT = g + B * O * P;
         for (std::int64_t b = 0; b < count; ++b) {
             const std::int64_t n = n0 + b;
-            masked_gradient(dy + n * O * P, relu ? y + n * O * P : nullptr, O, P, g + b * P, pw + O * K, N);
+            masked_gradient(dy + n * O * P, relu ? y + n * O * P : nullptr, O, P, g + b * P, N);
+            if (bias) add_channel_sums(g + b * P, O, P, pw + O * K, N);
             if (weights) im2col(x + n * in_size, s.in_channels, s.window, col + b * P, N);
         }
         if (weights && K <= direct_conv_max_patch) {
@@ -451,7 +459,7 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
     T* partial = workspace + num_threads() * per_thread;
     if constexpr (detail::uses_register_gemm<T>) {
         const std::int64_t slices =
-            detail::conv2d_backward_register(s, x, w, y, dy, relu, dw != nullptr, dx, workspace, partial);
+            detail::conv2d_backward_register(s, x, w, y, dy, relu, dw != nullptr, db != nullptr, dx, workspace, partial);
         detail::sum_slice_partials(partial, slices, O, K, dw, db, true);
         return;
     }
@@ -460,7 +468,8 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
     const auto image = [&](std::int64_t n, T* col, T* pw) {
         T* g = col + K * P;
         T* pb = pw + O * K;
-        detail::masked_gradient(dy + n * O * P, relu ? y + n * O * P : nullptr, O, P, g, pb);
+        detail::masked_gradient(dy + n * O * P, relu ? y + n * O * P : nullptr, O, P, g);
+        detail::add_channel_sums(g, O, P, pb);
         if (dw) {
             im2col(x + n * in_size, s.in_channels, s.window, col);
             if (K <= direct_conv_max_patch) {
