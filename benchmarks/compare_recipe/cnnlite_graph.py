@@ -84,6 +84,11 @@ class Conv2D(nn.Module):
         if self.padding == "same":
             top, bottom = same_padding(x.shape[2], self.kernel[0], self.stride[0], self.dilation[0])
             left, right = same_padding(x.shape[3], self.kernel[1], self.stride[1], self.dilation[1])
+            if top == bottom and left == right:
+                # Even padding is the convolution's own, as a PyTorch user writes it
+                # (Conv2d(..., padding=1)); only TensorFlow's uneven 'same' needs a padded copy.
+                c = self.conv
+                return self.relu(F.conv2d(x, c.weight, c.bias, c.stride, (top, left), c.dilation, c.groups))
             x = F.pad(x, (left, right, top, bottom))
         return self.relu(self.conv(x))
 
