@@ -58,6 +58,8 @@
 #include "cnnlite/kernels/optimizer.hpp"
 #include "cnnlite/kernels/pooling.hpp"
 #include "cnnlite/kernels/softmax.hpp"
+#include "cnnlite/ops/activation.hpp"
+#include "cnnlite/ops/batch_norm.hpp"
 #include "cnnlite/ops/linear.hpp"
 
 #ifdef CNNLITE_BENCH_ONEDNN
@@ -469,6 +471,32 @@ void BM_dense_backward(benchmark::State& state) {
         benchmark::DoNotOptimize(d.w.grad().data());
     }
     flops(state, 2 * 2.0 * batch * In * Out);  // dx = G W and dW = G^T x
+}
+
+// ---------------------------------------------------------------------------------------------
+// BatchNormalization in training followed by a ReLU, through the library's ops, forward and
+// backward: the two ops (batch_norm, relu) against the fused batch_norm_relu, on ResNet-8's
+// first activation ([64, 32, 28, 28], 6.4 MB: memory-bound passes).
+
+template <bool Fused>
+void BM_batch_norm_relu(benchmark::State& state) {
+    set_threads(state);
+    const cnnlite::Shape shape{batch, 32, 28, 28};
+    cnnlite::Tensor<float> x(shape), grad(shape), gamma(cnnlite::Shape{32}), beta(cnnlite::Shape{32});
+    const Buffer rx = random_buffer(x.numel(), -2.0f, 2.0f, 21), rg = random_buffer(grad.numel(), -1.0f, 1.0f, 22);
+    std::copy(rx.begin(), rx.end(), x.data());
+    std::copy(rg.begin(), rg.end(), grad.data());
+    gamma.fill(1.0f);
+    for (auto _ : state) {
+        cnnlite::Variable<float> xv(x, true), g(gamma, true), b(beta, true);
+        cnnlite::Variable<float> y = Fused ? cnnlite::batch_norm_relu(xv, g, b, 1e-5)
+                                           : cnnlite::relu(cnnlite::batch_norm(xv, g, b, 1e-5));
+        y.backward(grad);
+        benchmark::DoNotOptimize(xv.grad().data());
+    }
+    // Passes over the activation: fused 4 forward (2 statistics, normalise + rectify: read, write)
+    // + 7 backward (x, dy, y for the sums; x, dy, y, dx for dx); the two ops 6 + 8.
+    bandwidth(state, 4.0 * static_cast<double>(shape.numel()) * (Fused ? 11 : 14));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -925,6 +953,11 @@ void register_all() {
     add("dropout_max_pool_backward/14x14", BM_dropout_max_pool_backward, mem(1.75 * pooled, "scatter to the winners"));
     add("adam_update/805962", BM_adam_update, mem(16.0 * paper_parameters, "fused, Keras epsilon"));
     add("softmax_cross_entropy/64x10", BM_softmax_cross_entropy, Meta{Bound::latency, 0, "", "[64, 10] logits"});
+    const double activation = 4.0 * batch * 32 * 28 * 28;
+    add("batch_norm_relu/unfused/64x32x28x28", BM_batch_norm_relu<false>,
+        mem(14 * activation, "training: batch_norm, relu; forward + backward"));
+    add("batch_norm_relu/fused/64x32x28x28", BM_batch_norm_relu<true>,
+        mem(11 * activation, "training: batch_norm_relu; forward + backward"));
     add("dense_forward/3136x256", BM_dense_forward<3136, 256, true>,
         Meta{Bound::gemm, 0, "ceiling/sgemm_eigen/dense_forward", "linear op + ReLU"});
     add("dense_backward/3136x256", BM_dense_backward<3136, 256, true>,

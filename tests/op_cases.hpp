@@ -142,6 +142,7 @@ std::vector<OpCase<T>> op_cases() {
              a.groups = 2;
              return conv2d(v[0], v[1], Variable<T>(), a);
          }},
+        {"batch_norm_relu_train_nchw", [](const V& v) { return batch_norm_relu(v[0], v[1], v[2], 1e-3); }},
     };
 }
 

@@ -1,8 +1,9 @@
 // The layers of modern CNNs: BatchNormalization (Keras' and PyTorch's running statistics,
 // training vs inference, frozen), AvgPool2D and padded MaxPool2D, global pooling, Concatenate,
 // the activation layers and activation= strings, SpatialDropout2D, and Add as one add_n node.
-// Gradchecks in double through models, hand-computed values, a model-file round trip of a graph
-// with every new layer, summary rows and the errors of hostile settings.
+// Gradchecks in double through models, hand-computed values, the fusions (BatchNorm folded into
+// a convolution for inference, BatchNorm + ReLU as one op in training), a model-file round trip
+// of a graph with every new layer, summary rows and the errors of hostile settings.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -323,6 +324,59 @@ TEST_CASE("inference folds BatchNormalization into the Conv2D before it, only wh
     CHECK_THROWS_WITH_AS(bad.predict(x), doctest::Contains("running variance -0.5 of channel 2 is negative"), Error);
     bad.set_fusion(false);
     CHECK_THROWS_WITH_AS(bad.predict(x), doctest::Contains("of channel 2 is negative"), Error);
+}
+
+TEST_CASE("BatchNormalization + ReLU in training run as one op (batch_norm_relu), with the bits of the two layers") {
+    // A stem and a residual block of ResNet-8's kind: three SGD steps with the fusion on, and the
+    // same three with it off, must leave identical weights and running statistics.
+    const auto build = [] {
+        auto in = Input<float>({3, 8, 8});
+        auto conv_bn = [](const Symbolic<float>& h, BatchNormConvention convention) {
+            return BatchNormalization<float>(convention)(Conv2D<float>(4, 3).padding("same").use_bias(false)(h));
+        };
+        auto h = ReLU<float>()(conv_bn(in, BatchNormConvention::torch));
+        auto r = conv_bn(ReLU<float>()(conv_bn(h, BatchNormConvention::keras)), BatchNormConvention::torch);
+        h = ReLU<float>()(Add<float>()({r, h}));
+        return Model<float>(in, Dense<float>(3)(GlobalAveragePooling2D<float>()(h)), 17, InitScheme::torch);
+    };
+    Model<float> fused = build(), plain = build();
+    plain.set_fusion(false);
+    std::vector<std::int64_t> ids{0, 1, 2, 3, 4};
+    for (std::int64_t step = 0; step < 3; ++step) {
+        const Tensor<float> x = random_batch<float>({5, 3, 8, 8}, 40 + static_cast<std::uint64_t>(step), -1, 2);
+        const Tensor<float> w = random_batch<float>({5, 3}, 50 + static_cast<std::uint64_t>(step));
+        for (Model<float>* m : {&fused, &plain}) {
+            auto params = m->parameters();
+            for (auto& p : params) p.variable.zero_grad();
+            Variable<float> out = m->forward(Variable<float>(x), ForwardContext{true, 1, step, ids.data()});
+            out.backward(w);
+            for (auto& p : params) {
+                Tensor<float>& v = p.variable.value();
+                const Tensor<float>& g = p.variable.grad();
+                for (std::int64_t i = 0; i < v.numel(); ++i) v[i] -= 0.1f * g[i];
+            }
+        }
+    }
+    const auto a = fused.state(), b = plain.state();  // parameters, then running statistics
+    REQUIRE(a.size() == b.size());
+    REQUIRE(a.size() > 10);
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        CAPTURE(a[i].name);
+        CHECK(same_values(a[i].variable.value(), b[i].variable.value()));
+    }
+    CHECK_FALSE(same_values(a[0].variable.value(), build().state()[0].variable.value()));  // the steps moved them
+
+    // The fused op is what runs: a model ending in BatchNormalization + ReLU returns its node;
+    // in inference or for a frozen layer (running statistics) the two layers run.
+    Sequential<double> tail(Shape{2, 4, 4}, 3);
+    tail.add(BatchNormalization<double>());
+    tail.add(ReLU<double>());
+    const ForwardContext train{true, 0, 0, nullptr};
+    const Variable<double> x(random_batch<double>({3, 2, 4, 4}, 9));
+    CHECK(std::string(tail.forward(x, train).node()->op) == "batch_norm_relu");
+    CHECK(std::string(tail.forward(x, ForwardContext{}).node()->op) == "relu");
+    tail.layer(0).set_trainable(false);
+    CHECK(std::string(tail.forward(x, train).node()->op) == "relu");
 }
 
 TEST_CASE("BatchNormalization counts the batches that moved its running statistics (num_batches_tracked), exactly") {

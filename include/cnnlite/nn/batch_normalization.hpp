@@ -139,16 +139,16 @@ public:
         const double eps = this->options_.epsilon;
         if (!ctx.training || !this->trainable())
             return batch_norm_inference(x, weight_, bias_, running_mean_.value(), running_var_.value(), eps);
-        // Across processes the count is known only after the reduction; the op checks it then.
-        if (ctx.channel_sum_reducer == nullptr)
-            check(x.value().numel() > x.shape()[1], "BatchNormalization '", this->name_,
-                  "': training needs more than one value per channel, got input ", x.shape(),
-                  " (a batch of one sample without spatial extent)");
-        BatchStats stats;
-        Variable<T> y = batch_norm(x, weight_, bias_, eps, &stats, ctx.channel_sum_reducer);
-        update_running_statistics(stats);
-        ++num_batches_tracked_.data()[0];
-        return y;
+        return forward_training(x, ctx, false);
+    }
+
+    /// relu(forward(x, ctx)) in one op (batch_norm_relu) when ctx.training and the layer is
+    /// trainable, the same bits as this layer and a ReLU layer; an undefined Variable otherwise
+    /// (the fusion table's rule for BatchNormalization + ReLU, nn/fusion.hpp).
+    Variable<T> forward_relu(const Variable<T>& x, const ForwardContext& ctx) const {
+        if (!ctx.training || !this->trainable()) return Variable<T>();
+        this->check_input(x);
+        return forward_training(x, ctx, true);
     }
 
     std::vector<NamedParameter<T>> parameters() const override {
@@ -189,6 +189,22 @@ private:
     static void check_epsilon(double e) {
         check(std::isfinite(e) && e > 0.0, "BatchNormalization: epsilon ", e,
               " must be positive and finite (it keeps a constant channel's 1/sqrt(var + epsilon) finite)");
+    }
+
+    // Normalises with the batch's statistics (then rectifies, when `relu`) and moves the running ones.
+    Variable<T> forward_training(const Variable<T>& x, const ForwardContext& ctx, bool relu) const {
+        // Across processes the count is known only after the reduction; the op checks it then.
+        if (ctx.channel_sum_reducer == nullptr)
+            check(x.value().numel() > x.shape()[1], "BatchNormalization '", this->name_,
+                  "': training needs more than one value per channel, got input ", x.shape(),
+                  " (a batch of one sample without spatial extent)");
+        BatchStats stats;
+        const double eps = this->options_.epsilon;
+        Variable<T> y = relu ? batch_norm_relu(x, weight_, bias_, eps, &stats, ctx.channel_sum_reducer)
+                             : batch_norm(x, weight_, bias_, eps, &stats, ctx.channel_sum_reducer);
+        update_running_statistics(stats);
+        ++num_batches_tracked_.data()[0];
+        return y;
     }
 
     // One serial pass per channel in double, from the op's double statistics: the same bits for

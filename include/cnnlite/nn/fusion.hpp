@@ -15,6 +15,7 @@
 #include "cnnlite/nn/dropout.hpp"
 #include "cnnlite/nn/layer.hpp"
 #include "cnnlite/nn/max_pool2d.hpp"
+#include "cnnlite/nn/relu.hpp"
 #include "cnnlite/ops/conv2d_relu_max_pool2d.hpp"
 #include "cnnlite/ops/dropout_max_pool2d.hpp"
 
@@ -95,6 +96,17 @@ Variable<T> fuse_conv_batch_norm(const Layer<T>& first, const Layer<T>& second, 
     return conv2d(x, Variable<T>(std::move(folded_w)), Variable<T>(std::move(folded_b)), conv->conv2d_args());
 }
 
+// BatchNormalization in training (with the batch's statistics), then a ReLU layer: one op
+// (batch_norm_relu) that rectifies in the normalisation's pass and reads the ReLU's mask in
+// the batch norm's backward passes; the same bits as the two layers.
+template <class T>
+Variable<T> fuse_batch_norm_relu(const Layer<T>& first, const Layer<T>& second, const Variable<T>& x,
+                                 const ForwardContext& ctx) {
+    const auto* bn = dynamic_cast<const BatchNormalization<T>*>(&first);
+    if (bn == nullptr || dynamic_cast<const ReLU<T>*>(&second) == nullptr) return Variable<T>();
+    return bn->forward_relu(x, ctx);  // undefined unless training with the batch's statistics
+}
+
 }  // namespace detail
 
 /// The fusion table, tried in order for every pair of consecutive layers.
@@ -107,6 +119,7 @@ const std::vector<FusionRule<T>>& fusion_rules() {
          detail::fuse_dropout_pool<T>},
         {"Conv2D (no activation) + BatchNormalization (running statistics, no gradient recorded)",
          "conv2d with the batch norm folded into its weights", detail::fuse_conv_batch_norm<T>},
+        {"BatchNormalization (training, batch statistics) + ReLU", "batch_norm_relu", detail::fuse_batch_norm_relu<T>},
     };
     return rules;
 }

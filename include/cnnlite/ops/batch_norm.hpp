@@ -34,6 +34,7 @@ namespace detail {
 struct BatchNormNodeArgs {
     double count = 0;                            ///< values per channel, over all processes
     const ChannelSumReducer* reducer = nullptr;  ///< sums the gradient terms across processes
+    bool relu = false;                           ///< a ReLU is fused behind it (batch_norm_relu)
 };
 
 /// The checks both batch-normalisation ops share; returns the layout of x.
@@ -83,19 +84,14 @@ void batch_norm_affine_grads(Node<T>& n, const double* sum_dy, const double* sum
     }
 }
 
-}  // namespace detail
 
-/// Training-mode batch normalisation: y = (x - mean) / sqrt(var + epsilon) * gamma + beta with
-/// each channel's mean and biased variance over the batch (and H, W). `gamma`, `beta` may be
-/// undefined (scale 1, shift 0). When `stats` is given it receives those statistics. With a
-/// `reducer` the per-channel sums are added across processes before the statistics are formed
-/// (synchronised batch norm; it is called twice in forward, with C + 1 values (sums and count)
-/// and with C (squared deviations), and once in backward when x needs a gradient, with 2C; it
-/// must outlive the backward pass). Needs more than one value per channel (over all processes).
+/// batch_norm, and batch_norm_relu when `relu`: one implementation, so that the two give the
+/// same bits where the ReLU lets values through.
 template <class T>
-Variable<T> batch_norm(const Variable<T>& x, const Variable<T>& gamma, const Variable<T>& beta, double epsilon,
-                       BatchStats* stats = nullptr, const ChannelSumReducer* reducer = nullptr) {
-    const kernels::BatchNormShape s = detail::checked_batch_norm_shape(x, gamma, beta, epsilon, "batch_norm");
+Variable<T> batch_norm_training(const Variable<T>& x, const Variable<T>& gamma, const Variable<T>& beta,
+                                double epsilon, BatchStats* stats, const ChannelSumReducer* reducer, bool relu) {
+    const char* op = relu ? "batch_norm_relu" : "batch_norm";
+    const kernels::BatchNormShape s = detail::checked_batch_norm_shape(x, gamma, beta, epsilon, op);
     const std::int64_t C = s.channels;
     // [sums (C), count], then the squared deviations reuse the first C entries.
     Tensor<double> work = Tensor<double>::uninitialized(Shape{C + 1});
@@ -104,7 +100,7 @@ Variable<T> batch_norm(const Variable<T>& x, const Variable<T>& gamma, const Var
     sums[C] = static_cast<double>(s.per_channel());
     if (reducer) (*reducer)(sums, C + 1);
     const double count = sums[C];
-    check(count > 1, "batch_norm: expected more than 1 value per channel when training, got input ", x.shape(),
+    check(count > 1, op, ": expected more than 1 value per channel when training, got input ", x.shape(),
           reducer ? " (over all processes: " : " (", count, " per channel)");
 
     Tensor<T> mean = Tensor<T>::uninitialized(Shape{C});
@@ -129,19 +125,21 @@ Variable<T> batch_norm(const Variable<T>& x, const Variable<T>& gamma, const Var
     Tensor<T> scale = detail::batch_norm_scale(gamma.defined() ? gamma.node() : nullptr, invstd);
     Tensor<T> shift = beta.defined() ? beta.value() : Tensor<T>(Shape{C});
     Tensor<T> y = Tensor<T>::uninitialized(x.shape());
-    kernels::batch_norm_apply(s, x.value().data(), mean.data(), scale.data(), shift.data(), y.data());
+    kernels::batch_norm_apply(s, x.value().data(), mean.data(), scale.data(), shift.data(), y.data(), relu);
 
     const bool record = detail::should_record<T>({&x, &gamma, &beta});
-    Variable<T> out = detail::make_result<T>(std::move(y), "batch_norm", record, +[](detail::Node<T>& n) {
+    Variable<T> out = detail::make_result<T>(std::move(y), op, record, +[](detail::Node<T>& n) {
         const Tensor<T>& xv = n.input(0)->value;
         const kernels::BatchNormShape s = detail::batch_norm_shape(xv.shape());
         const auto a = n.template args<detail::BatchNormNodeArgs>();
         const Tensor<T>& mean = n.saved[0];
         const Tensor<T>& invstd = n.saved[1];
         const std::int64_t C = s.channels;
+        // Behind a fused ReLU the gradient passes where its output, this node's value, is > 0.
+        const T* relu_y = a.relu ? n.value.data() : nullptr;
         Tensor<double> sums = Tensor<double>::uninitialized(Shape{2 * C});
         kernels::batch_norm_grad_sums(s, xv.data(), n.grad.data(), mean.data(), invstd.data(), sums.data(),
-                                      sums.data() + C);
+                                      sums.data() + C, relu_y);
         // gamma and beta get this process's sums; the input gradient needs the global ones.
         detail::batch_norm_affine_grads(n, sums.data(), sums.data() + C, C);
         if (!detail::wants_grad(n, 0)) return;
@@ -155,14 +153,38 @@ Variable<T> batch_norm(const Variable<T>& x, const Variable<T>& gamma, const Var
         Tensor<T>* dx = nullptr;
         const bool fresh = detail::grad_buffer(n, 0, dx);
         kernels::batch_norm_train_dx(s, xv.data(), n.grad.data(), mean.data(), invstd.data(), scale.data(),
-                                     mean_dy.data(), mean_dy_xhat.data(), dx->data(), !fresh);
+                                     mean_dy.data(), mean_dy_xhat.data(), dx->data(), !fresh, relu_y);
     }, {&x, &gamma, &beta});
     if (record) {
         out.node()->saved[0] = std::move(mean);
         out.node()->saved[1] = std::move(invstd);
-        out.node()->set_args(detail::BatchNormNodeArgs{count, reducer});
+        out.node()->set_args(detail::BatchNormNodeArgs{count, reducer, relu});
     }
     return out;
+}
+
+}  // namespace detail
+
+/// Training-mode batch normalisation: y = (x - mean) / sqrt(var + epsilon) * gamma + beta with
+/// each channel's mean and biased variance over the batch (and H, W). `gamma`, `beta` may be
+/// undefined (scale 1, shift 0). When `stats` is given it receives those statistics. With a
+/// `reducer` the per-channel sums are added across processes before the statistics are formed
+/// (synchronised batch norm; it is called twice in forward, with C + 1 values (sums and count)
+/// and with C (squared deviations), and once in backward when x needs a gradient, with 2C; it
+/// must outlive the backward pass). Needs more than one value per channel (over all processes).
+template <class T>
+Variable<T> batch_norm(const Variable<T>& x, const Variable<T>& gamma, const Variable<T>& beta, double epsilon,
+                       BatchStats* stats = nullptr, const ChannelSumReducer* reducer = nullptr) {
+    return detail::batch_norm_training(x, gamma, beta, epsilon, stats, reducer, false);
+}
+
+/// relu(batch_norm(x, ...)) as one op: the ReLU is applied in the normalisation's pass, and its
+/// mask (the output > 0) is read inside the batch norm's backward passes, so neither the
+/// normalised values nor the ReLU's gradient are stored. The same bits as the two ops.
+template <class T>
+Variable<T> batch_norm_relu(const Variable<T>& x, const Variable<T>& gamma, const Variable<T>& beta, double epsilon,
+                            BatchStats* stats = nullptr, const ChannelSumReducer* reducer = nullptr) {
+    return detail::batch_norm_training(x, gamma, beta, epsilon, stats, reducer, true);
 }
 
 /// Inference-mode batch normalisation with given statistics: y = (x - running_mean) /
