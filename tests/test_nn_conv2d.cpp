@@ -106,69 +106,66 @@ TEST_CASE("a dilated window and a depthwise product, by hand") {
     for (std::int64_t i = 0; i < 8; ++i) CHECK(y[i] == expected[i]);
 }
 
+// A layer of the test below: its settings, and by hand its output size and top and left padding
+// (TensorFlow's 'same' over the dilated span (k - 1) d + 1).
+struct ConvCase {
+    const char* label;
+    std::int64_t channels, filters, kernel_h, kernel_w, stride, dil_h, dil_w, groups;
+    const char* padding;
+    bool bias;
+    std::int64_t out_h, out_w, top, left;
+};
+
+// The case's layer in T on a 9x7 input: its shapes and op arguments, and its output for x against
+// naive_conv on the layer's own weights, to `tolerance`.
+template <class T>
+void check_against_naive_loop(const ConvCase& c, const Tensor<T>& x, double tolerance) {
+    Sequential<T> model(Shape{c.channels, 9, 7}, /*seed=*/3, InitScheme::torch);
+    model.add(Conv2D<T>(c.filters, c.kernel_h, c.kernel_w)
+                  .strides(c.stride, c.stride)
+                  .dilation_rate(c.dil_h, c.dil_w)
+                  .groups(c.groups)
+                  .padding(c.padding)
+                  .use_bias(c.bias));
+    CHECK(model.output_shape() == Shape{c.filters, c.out_h, c.out_w});
+    const auto& conv = conv_layer(model, 0);
+    CHECK(conv.weight().shape() == Shape{c.filters, c.channels / c.groups, c.kernel_h, c.kernel_w});
+    const Conv2dArgs args = conv.conv2d_args();
+    CHECK(args.pad_top == c.top);
+    CHECK(args.pad_left == c.left);
+    CHECK(args.dilation_h == c.dil_h);
+    CHECK(args.dilation_w == c.dil_w);
+    CHECK(args.groups == c.groups);
+    const Tensor<T> y = model.predict(x);
+    const std::vector<double> expected =
+        naive_conv(x, conv.weight().value(), c.bias ? conv.bias().value() : Tensor<T>(), c.groups, c.stride, c.stride,
+                   c.dil_h, c.dil_w, c.top, c.left, c.out_h, c.out_w);
+    REQUIRE(y.numel() == static_cast<std::int64_t>(expected.size()));
+    for (std::int64_t i = 0; i < y.numel(); ++i) {
+        CAPTURE(i);
+        CHECK(y[i] == doctest::Approx(expected[static_cast<std::size_t>(i)]).epsilon(tolerance));
+    }
+}
+
 TEST_CASE("'same' padding sees the dilated span; grouped, dilated, strided layers equal a naive loop") {
-    struct Case {
-        const char* label;
-        std::int64_t channels, filters, kernel_h, kernel_w, stride, dil_h, dil_w, groups;
-        const char* padding;
-        bool bias;
-        std::int64_t out_h, out_w, top, left;  // by hand: TensorFlow's 'same' over (k - 1) d + 1
-    };
     // A 9x7 input. 'same', stride 1, 3x3 at rate 2: span 5, total padding 4 -> 2 above, 2 left.
     // Stride 2, 3x2 at rate (3, 2): spans 7 and 3; outputs ceil(9/2) = 5 and 4; total padding
     // (5-1)*2 + 7 - 9 = 6 -> 3 above, and (4-1)*2 + 3 - 7 = 2 -> 1 left.
-    const Case cases[] = {
+    const ConvCase cases[] = {
         {"depthwise, dilation 2, same", 4, 4, 3, 3, 1, 2, 2, 4, "same", true, 9, 7, 2, 2},
         {"2 groups, depthwise multiplier 2, stride 2, dilation 3x2, same", 4, 8, 3, 2, 2, 3, 2, 2, "same", false, 5, 4,
          3, 1},
         {"2 groups, dilation 1x3, valid", 6, 4, 2, 3, 1, 1, 3, 2, "valid", true, 8, 1, 0, 0},
         {"plain, dilation 2, explicit padding", 3, 2, 3, 3, 1, 2, 2, 1, "1,0,2,1", true, 6, 6, 1, 2},
     };
-    for (const Case& c : cases) {
+    for (const ConvCase& c : cases) {
         CAPTURE(c.label);
-        Sequential<double> model(Shape{c.channels, 9, 7}, /*seed=*/3, InitScheme::torch);
-        model.add(Conv2D<double>(c.filters, c.kernel_h, c.kernel_w)
-                      .strides(c.stride, c.stride)
-                      .dilation_rate(c.dil_h, c.dil_w)
-                      .groups(c.groups)
-                      .padding(c.padding)
-                      .use_bias(c.bias));
-        CHECK(model.output_shape() == Shape{c.filters, c.out_h, c.out_w});
-        const auto& conv = conv_layer(model, 0);
-        CHECK(conv.weight().shape() == Shape{c.filters, c.channels / c.groups, c.kernel_h, c.kernel_w});
-        const Conv2dArgs args = conv.conv2d_args();
-        CHECK(args.pad_top == c.top);
-        CHECK(args.pad_left == c.left);
-        CHECK(args.dilation_h == c.dil_h);
-        CHECK(args.dilation_w == c.dil_w);
-        CHECK(args.groups == c.groups);
         const Tensor<double> x = random_tensor<double>(Shape{2, c.channels, 9, 7}, 5);
-        const Tensor<double> y = model.predict(x);
-        const std::vector<double> expected =
-            naive_conv(x, conv.weight().value(), c.bias ? conv.bias().value() : Tensor<double>(), c.groups, c.stride,
-                       c.stride, c.dil_h, c.dil_w, c.top, c.left, c.out_h, c.out_w);
-        REQUIRE(y.numel() == static_cast<std::int64_t>(expected.size()));
-        for (std::int64_t i = 0; i < y.numel(); ++i) {
-            CAPTURE(i);
-            CHECK(y[i] == doctest::Approx(expected[static_cast<std::size_t>(i)]).epsilon(1e-12));
-        }
+        check_against_naive_loop(c, x, 1e-12);
         // In float, through the float kernels, to rounding.
-        Sequential<float> single(Shape{c.channels, 9, 7}, /*seed=*/3, InitScheme::torch);
-        single.add(Conv2D<float>(c.filters, c.kernel_h, c.kernel_w)
-                       .strides(c.stride, c.stride)
-                       .dilation_rate(c.dil_h, c.dil_w)
-                       .groups(c.groups)
-                       .padding(c.padding)
-                       .use_bias(c.bias));
         Tensor<float> xf(x.shape());
         for (std::int64_t i = 0; i < x.numel(); ++i) xf[i] = static_cast<float>(x[i]);
-        const Tensor<float> yf = single.predict(xf);
-        const std::vector<double> expected_f =
-            naive_conv(xf, conv_layer(single, 0).weight().value(),
-                       c.bias ? conv_layer(single, 0).bias().value() : Tensor<float>(), c.groups, c.stride, c.stride,
-                       c.dil_h, c.dil_w, c.top, c.left, c.out_h, c.out_w);
-        for (std::int64_t i = 0; i < yf.numel(); ++i)
-            CHECK(yf[i] == doctest::Approx(expected_f[static_cast<std::size_t>(i)]).epsilon(1e-5));
+        check_against_naive_loop(c, xf, 1e-5);
     }
 }
 

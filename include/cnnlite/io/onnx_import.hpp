@@ -22,6 +22,7 @@
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/core/files.hpp"
 #include "cnnlite/core/tensor.hpp"
+#include "cnnlite/kernels/conv_geometry.hpp"
 #include "cnnlite/nn/activation_layer.hpp"
 #include "cnnlite/nn/add.hpp"
 #include "cnnlite/nn/avg_pool2d.hpp"
@@ -357,7 +358,8 @@ private:
         o.dilation_rate = {dilations[0], dilations[1]};
         o.groups = groups;
         // Padding sees the window the dilated kernel spans (ONNX's SAME_UPPER does too).
-        o.padding = padding(n, a, x, {(kernel[0] - 1) * dilations[0] + 1, (kernel[1] - 1) * dilations[1] + 1});
+        o.padding = padding(n, a, x,
+                            {kernels::dilated_extent(kernel[0], dilations[0]), kernels::dilated_extent(kernel[1], dilations[1])});
         const std::string bias_name = n.input_size() == 3 ? n.input(2) : std::string();
         o.use_bias = !bias_name.empty();
         const OnnxConstant* b = nullptr;

@@ -43,8 +43,8 @@ struct ConvShape {
     /// The window with the dilated extent dilation * (kernel - 1) + 1, for output sizes and checks.
     WindowGeometry dilated_window() const {
         WindowGeometry g = window;
-        g.kernel_h = dilation_h * (window.kernel_h - 1) + 1;
-        g.kernel_w = dilation_w * (window.kernel_w - 1) + 1;
+        g.kernel_h = dilated_extent(window.kernel_h, dilation_h);
+        g.kernel_w = dilated_extent(window.kernel_w, dilation_w);
         return g;
     }
     std::int64_t out_h() const { return dilated_window().out_h(); }  ///< output height

@@ -9,6 +9,10 @@
 
 namespace cnnlite::kernels {
 
+/// The extent a kernel of `kernel` taps spans at `dilation` (taps `dilation` apart):
+/// (kernel - 1) * dilation + 1. What padding and the output size see of a dilated kernel.
+inline std::int64_t dilated_extent(std::int64_t kernel, std::int64_t dilation) { return (kernel - 1) * dilation + 1; }
+
 /// How a window slides over an H x W plane: kernel size, stride and padding on each side.
 struct WindowGeometry {
     /// Input height.

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cnnlite/core/init.hpp"
+#include "cnnlite/kernels/conv_geometry.hpp"
 #include "cnnlite/nn/layer.hpp"
 #include "cnnlite/nn/layer_options.hpp"
 #include "cnnlite/nn/padding.hpp"
@@ -194,8 +195,8 @@ private:
         check(o.kernel_size.h - 1 <= most / o.dilation_rate.h && o.kernel_size.w - 1 <= most / o.dilation_rate.w,
               "Conv2D '", this->name_, "': kernel ", o.kernel_size.h, "x", o.kernel_size.w, " at dilation_rate ",
               o.dilation_rate.h, "x", o.dilation_rate.w, " spans more than any input");
-        const std::int64_t kh = (o.kernel_size.h - 1) * o.dilation_rate.h + 1;
-        const std::int64_t kw = (o.kernel_size.w - 1) * o.dilation_rate.w + 1;
+        const std::int64_t kh = kernels::dilated_extent(o.kernel_size.h, o.dilation_rate.h);
+        const std::int64_t kw = kernels::dilated_extent(o.kernel_size.w, o.dilation_rate.w);
         const std::int64_t sh = o.strides.h, sw = o.strides.w;
         if (padding.mode == Padding::Mode::same) return kernels::WindowGeometry::same(h, w, kh, kw, sh, sw);
         kernels::WindowGeometry g = kernels::WindowGeometry::valid(h, w, kh, kw, sh, sw);
