@@ -863,9 +863,12 @@ const Buffer& cnnlite_conv_pass(ModernConvData& d, ConvPass pass) {
     return d.y;
 }
 
-void run_cnnlite_conv(benchmark::State& state, const ModernConv& c, ConvPass pass) {
+void run_cnnlite_conv(benchmark::State& state, const ModernConv& c, ConvPass pass,
+                      cnnlite::kernels::ConvAlgorithm algorithm = cnnlite::kernels::ConvAlgorithm::automatic) {
     set_threads(state);
-    ModernConvData d(c.shape());
+    ConvShape shape = c.shape();
+    shape.algorithm = algorithm;
+    ModernConvData d(shape);
     for (auto _ : state) {
         cnnlite_conv_pass(d, pass);
         benchmark::ClobberMemory();
@@ -976,6 +979,14 @@ void register_all() {
             add("onednn/" + name, [&c, pass](benchmark::State& state) { run_onednn_conv(state, c, pass); },
                 Meta{Bound::fma, 0, "", "ResNet-8 3x3, oneDNN"});
 #endif
+            // The per-shape choice of kernels/implicit_conv.hpp: each stride-1 shape both ways.
+            if (c.stride != 1 || c.in_channels * 9 <= cnnlite::kernels::direct_conv_max_patch) continue;
+            using cnnlite::kernels::ConvAlgorithm;
+            for (ConvAlgorithm a : {ConvAlgorithm::unfold, ConvAlgorithm::in_place})
+                add(std::string("conv_algorithm/") + c.name + "/" + pass_name(pass) +
+                        (a == ConvAlgorithm::unfold ? "/unfold" : "/in_place"),
+                    [&c, pass, a](benchmark::State& state) { run_cnnlite_conv(state, c, pass, a); },
+                    Meta{Bound::fma, 0, "", a == ConvAlgorithm::unfold ? "im2col + products" : "padded image read in place"});
         }
 
     add("ceiling/sgemm_openblas_square1024", BM_sgemm_openblas_square, ceiling);

@@ -143,6 +143,10 @@ std::vector<OpCase<T>> op_cases() {
              return conv2d(v[0], v[1], Variable<T>(), a);
          }},
         {"batch_norm_relu_train_nchw", [](const V& v) { return batch_norm_relu(v[0], v[1], v[2], 1e-3); }},
+        // Wide stride-1 convolutions: float reads the padded image in place (kernels/implicit_conv.hpp).
+        {"conv2d_same_3x3_wide_relu", [=](const V& v) { return conv2d(v[0], v[1], v[2], conv(1, 1, 1, 1, 1, true)); }},
+        {"conv2d_valid_5x5_wide_nobias",
+         [=](const V& v) { return conv2d(v[0], v[1], Variable<T>(), conv(1, 0, 0, 0, 0, false)); }},
     };
 }
 

@@ -36,7 +36,7 @@ inline void fma_reference(const kernels::GemmOperands& g, bool accumulate, std::
     for (std::int64_t i = 0; i < g.m; ++i)
         for (std::int64_t j = 0; j < g.n; ++j) {
             float acc = accumulate ? c[static_cast<std::size_t>(i * g.ldc + j)] : 0.0f;
-            for (std::int64_t k = 0; k < g.k; ++k) acc = std::fma(g.a[i * g.a_row + k * g.a_col], g.b[k * g.ldb + j], acc);
+            for (std::int64_t k = 0; k < g.k; ++k) acc = std::fma(g.a_at(i, k), g.b_at(k, j), acc);
             c[static_cast<std::size_t>(i * g.ldc + j)] = acc;
         }
 }
@@ -78,6 +78,71 @@ inline void check_register_gemm_bitwise(bool cpu_has_simd) {
                             ++cases;
                         }
         CHECK(cases == 10 * 15 * 4 * 4);
+    }
+}
+
+/// register_gemm reading B (b_taps) or A (a_taps) in place from zero-padded planes equals the
+/// in-order loop over the same elements bit for bit, for tap counts 1 to 25, rows and columns
+/// crossing every tile edge, and output rows shorter than the padded ones.
+inline void check_register_gemm_padded_reads(bool cpu_has_simd) {
+    if (!kernels::register_gemm_available || !cpu_has_simd) {
+        MESSAGE("register_gemm not built for this target, or the CPU lacks it: skipped");
+        return;
+    }
+    if constexpr (kernels::register_gemm_available) {
+        int cases = 0;
+        struct Window {
+            std::int64_t kh, kw;
+        };
+        for (const Window win : {Window{1, 1}, Window{3, 3}, Window{2, 3}, Window{5, 5}, Window{1, 4}})
+            for (std::int64_t channels : {1, 3, 7})
+                for (std::int64_t out_w : {1, 5, 14, 17})
+                    for (std::int64_t other : {1, 9, 13, 33})  // B mode: rows of C (filters); A mode: columns of C
+                        for (bool accumulate : {false, true}) {
+                            CAPTURE(win.kh);
+                            CAPTURE(win.kw);
+                            CAPTURE(channels);
+                            CAPTURE(out_w);
+                            CAPTURE(other);
+                            const std::int64_t out_h = 3, width = out_w + win.kw - 1 + 2;  // padded rows longer than needed
+                            const std::int64_t height = out_h + win.kh - 1, plane = height * width, T = win.kh * win.kw;
+                            std::vector<std::int64_t> taps(static_cast<std::size_t>(T));
+                            for (std::int64_t i = 0; i < win.kh; ++i)
+                                for (std::int64_t j = 0; j < win.kw; ++j) taps[static_cast<std::size_t>(i * win.kw + j)] = i * width + j;
+                            const std::vector<float> image =
+                                normal_values(static_cast<std::size_t>(channels * plane), 41 + T + channels);
+                            const std::int64_t K = channels * T, wide = (out_h - 1) * width + out_w;
+                            // B in place: C[other, wide] = A[other, K] B(k, j).
+                            {
+                                const std::vector<float> a = normal_values(static_cast<std::size_t>(other * K), 42 + other);
+                                std::vector<float> c = normal_values(static_cast<std::size_t>(other * wide), 43), expected = c;
+                                kernels::GemmOperands g{other, wide, K, a.data(), K, 1, image.data(), plane, c.data(), wide};
+                                g.b_tap_offsets = taps.data();
+                                g.b_taps = T;
+                                kernels::GemmOperands ge = g;
+                                ge.c = expected.data();
+                                fma_reference(ge, accumulate, expected);
+                                kernels::register_gemm(g, accumulate);
+                                CHECK(c == expected);
+                            }
+                            // A in place: C[K, other] = A(i, pixel) B[pixels, other].
+                            {
+                                const std::int64_t pixels = out_h * out_w;
+                                const std::vector<float> b = normal_values(static_cast<std::size_t>(pixels * other), 44 + other);
+                                std::vector<float> c = normal_values(static_cast<std::size_t>(K * other), 45), expected = c;
+                                kernels::GemmOperands g{K, other, pixels, image.data(), plane, width, b.data(), other, c.data(), other};
+                                g.a_tap_offsets = taps.data();
+                                g.a_taps = T;
+                                g.a_run = out_w;
+                                kernels::GemmOperands ge = g;
+                                ge.c = expected.data();
+                                fma_reference(ge, accumulate, expected);
+                                kernels::register_gemm(g, accumulate);
+                                CHECK(c == expected);
+                            }
+                            ++cases;
+                        }
+        CHECK(cases == 5 * 3 * 4 * 4 * 2);
     }
 }
 
@@ -128,8 +193,14 @@ inline void check_float_convolutions(bool cpu_has_simd) {
     const Case cases[] = {{3, 3, 5, 7, 9, 3, 3, 1, 1, 1, 1, 1, true, true},      {2, 4, 17, 9, 7, 3, 3, 2, 1, 1, 1, 1, false, false},
                           {3, 1, 32, 28, 28, 3, 3, 1, 1, 1, 1, 1, true, false},  {2, 8, 20, 6, 5, 5, 5, 1, 2, 2, 2, 2, true, true},
                           {2, 16, 33, 7, 7, 3, 3, 1, 1, 1, 1, 1, false, true},   {2, 19, 13, 5, 6, 1, 1, 1, 0, 0, 0, 0, false, true},
-                          {2, 6, 9, 8, 11, 3, 2, 2, 0, 2, 1, 0, true, true},     {5, 32, 64, 14, 14, 3, 3, 2, 0, 1, 0, 1, true, false}};
+                          {2, 6, 9, 8, 11, 3, 2, 2, 0, 2, 1, 0, true, true},     {5, 32, 64, 14, 14, 3, 3, 2, 0, 1, 0, 1, true, false},
+                          // Wide enough to read the image in place (implicit_conv.hpp): 'same', 'valid',
+                          // asymmetric padding, 5x5, a 1x1 and a 3x2 kernel, odd widths.
+                          {3, 16, 24, 14, 14, 3, 3, 1, 1, 1, 1, 1, true, true},  {2, 5, 7, 17, 16, 3, 3, 1, 0, 0, 0, 0, false, true},
+                          {2, 6, 9, 15, 19, 3, 2, 1, 0, 2, 1, 0, true, false},   {2, 4, 11, 16, 15, 5, 5, 1, 2, 2, 2, 2, false, false},
+                          {2, 20, 13, 14, 18, 1, 1, 1, 0, 0, 0, 0, true, true},  {5, 3, 33, 28, 28, 3, 3, 1, 1, 1, 1, 1, true, true}};
     const int threads_before = num_threads();
+    int in_place_cases = 0;
     for (const Case& t : cases)
     for (bool infinite_weight : {false, true}) {  // the input gradient multiplies the weights
         CAPTURE(infinite_weight);
@@ -208,6 +279,28 @@ inline void check_float_convolutions(bool cpu_has_simd) {
             CHECK(same);
         }
 
+        // Read in place, the forward equals the unfold path bit for bit, and so does the weight
+        // gradient where the unfold path takes one image per product (the same slices); the input
+        // gradient sums in another order (compared with double above). An infinite weight sends
+        // the input gradient to the unfold path: compared with double above as well.
+        if (kernels::runs_in_place<float>(s)) {
+            ++in_place_cases;
+            kernels::ConvShape unfold = s;
+            unfold.algorithm = kernels::ConvAlgorithm::unfold;
+            CHECK(!kernels::runs_in_place<float>(unfold));
+            set_num_threads(2);
+            std::vector<float> y2(ny), dw2(w.size());
+            std::vector<float> ws(static_cast<std::size_t>(kernels::conv2d_workspace_size(unfold)));
+            kernels::conv2d_forward(unfold, x.data(), w.data(), bias, t.relu, y2.data(), ws.data());
+            kernels::conv2d_backward(unfold, x.data(), w.data(), y2.data(), dy.data(), t.relu, dw2.data(),
+                                     static_cast<float*>(nullptr), static_cast<float*>(nullptr), ws.data());
+            bool same_y = true, same_dw = true;
+            for (std::size_t i = 0; i < ny; ++i) same_y = same_y && same_bits(one.y[i], y2[i]);
+            for (std::size_t i = 0; i < w.size(); ++i) same_dw = same_dw && same_bits(one.dw[i], dw2[i]);
+            CHECK(same_y);
+            if (kernels::detail::images_per_product<float>(unfold) == 1) CHECK(same_dw);
+        }
+
         // Asked for one gradient only (a frozen layer's weights, or the network's input), the
         // backward computes that one, with the same bits.
         {
@@ -225,6 +318,7 @@ inline void check_float_convolutions(bool cpu_has_simd) {
         }
     }
     set_num_threads(threads_before);
+    if (kernels::register_gemm_available) CHECK(in_place_cases == 2 * 6);  // the six wide cases, finite and infinite weight
 }
 
 }  // namespace register_gemm_cases

@@ -21,6 +21,10 @@ TEST_CASE("AVX-512 register_gemm equals the in-order fused multiply-add loop bit
     register_gemm_cases::check_register_gemm_bitwise(cpu_has_avx512());
 }
 
+TEST_CASE("AVX-512 register_gemm reading a padded image in place equals the in-order loop bit for bit") {
+    register_gemm_cases::check_register_gemm_padded_reads(cpu_has_avx512());
+}
+
 TEST_CASE("AVX-512 register_gemm: a NaN or infinity in A or B spreads to exactly the row or column it touches") {
     register_gemm_cases::check_register_gemm_non_finite(cpu_has_avx512());
 }

@@ -15,6 +15,7 @@
 #include "cnnlite/kernels/dropout_max_pool.hpp"
 #include "cnnlite/kernels/finite.hpp"
 #include "cnnlite/kernels/im2col.hpp"
+#include "cnnlite/kernels/implicit_conv.hpp"
 #include "cnnlite/kernels/optimizer.hpp"
 #include "cnnlite/kernels/parallel.hpp"
 #include "cnnlite/kernels/pooling.hpp"

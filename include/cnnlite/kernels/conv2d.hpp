@@ -9,7 +9,9 @@
 // In float, where the build targets AVX-512 or AVX2, the three products of the plain path run on
 // register_gemm.hpp's register-blocked kernel instead of Eigen (1.5-1.7x Eigen's rate at
 // ResNet-8's shapes; the convolutions as a whole 1.2-1.5x), with up to four small images per
-// product; double and other targets keep Eigen, and the tests compare the two.
+// product; double and other targets keep Eigen, and the tests compare the two. Stride-1 float
+// convolutions at least in_place_min_width wide skip im2col and col2im altogether and read a
+// zero-padded copy of each image in place (kernels/implicit_conv.hpp).
 #pragma once
 
 #include <Eigen/Core>
@@ -20,38 +22,13 @@
 #include <type_traits>
 
 #include "cnnlite/kernels/conv_geometry.hpp"
+#include "cnnlite/kernels/finite.hpp"
 #include "cnnlite/kernels/im2col.hpp"
+#include "cnnlite/kernels/implicit_conv.hpp"
 #include "cnnlite/kernels/parallel.hpp"
 #include "cnnlite/kernels/register_gemm.hpp"
 
 namespace cnnlite::kernels {
-
-/// Dimensions of one batched convolution.
-struct ConvShape {
-    std::int64_t batch = 0;  ///< Images in the batch (N).
-    std::int64_t in_channels = 0;  ///< Input channels (C).
-    std::int64_t out_channels = 0;  ///< Output channels, the number of filters (O).
-
-    /// Window (undilated kernel size), padding and stride over one input plane.
-    WindowGeometry window;
-    std::int64_t dilation_h = 1;  ///< Vertical spacing of the kernel's taps.
-    std::int64_t dilation_w = 1;  ///< Horizontal spacing of the kernel's taps.
-    std::int64_t groups = 1;      ///< Channel groups; each output channel sees in_channels / groups inputs.
-
-    /// Whether the plain path (no dilation, one group) applies.
-    bool plain() const { return dilation_h == 1 && dilation_w == 1 && groups == 1; }
-    /// The window with the dilated extent dilation * (kernel - 1) + 1, for output sizes and checks.
-    WindowGeometry dilated_window() const {
-        WindowGeometry g = window;
-        g.kernel_h = dilated_extent(window.kernel_h, dilation_h);
-        g.kernel_w = dilated_extent(window.kernel_w, dilation_w);
-        return g;
-    }
-    std::int64_t out_h() const { return dilated_window().out_h(); }  ///< output height
-    std::int64_t out_w() const { return dilated_window().out_w(); }  ///< output width
-    std::int64_t patch() const { return in_channels / groups * window.kernel_h * window.kernel_w; }  ///< K (per group)
-    std::int64_t pixels() const { return out_h() * out_w(); }                                       ///< P
-};
 
 /// Up to this patch size (C*kh*kw) the direct kernel beats a GEMM call.
 constexpr std::int64_t direct_conv_max_patch = 16;
@@ -290,9 +267,14 @@ std::int64_t images_per_product(const ConvShape& s) {
 
 /// Per-thread workspace: for each image of a product, its im2col columns and two gradient
 /// buffers (the gradient and its transpose; the forward's product before it is copied out).
+/// Where the shape reads its images in place, the larger of that path's scratch (one image per
+/// product: the forward's, or the gradient, its transpose and the backward's) and the unfold
+/// path's, which the input gradient takes when a weight is not finite.
 template <class T>
 std::int64_t conv2d_per_thread(const ConvShape& s) {
-    return images_per_product<T>(s) * (s.patch() * s.pixels() + 2 * s.out_channels * s.pixels());
+    const std::int64_t unfold = images_per_product<T>(s) * (s.patch() * s.pixels() + 2 * s.out_channels * s.pixels());
+    if (!runs_in_place<T>(s)) return unfold;
+    return std::max({unfold, in_place_forward_scratch(s), 2 * s.out_channels * s.pixels() + in_place_backward_scratch(s)});
 }
 
 /// gT[cols, rows] = g[rows, cols]^T: the weight gradient's product dW^T = col g^T reads g^T's
@@ -309,11 +291,12 @@ void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT) {
 }  // namespace detail
 
 /// Workspace (in elements of T) that conv2d_forward/backward need: per thread the buffers of
-/// detail::conv2d_per_thread, then the slices' partial sums of the weight and bias gradients.
+/// detail::conv2d_per_thread, then the slices' partial sums of the weight and bias gradients,
+/// then (in place) the flipped filters of the input gradient.
 template <class T = float>
 std::int64_t conv2d_workspace_size(const ConvShape& s) {
     return static_cast<std::int64_t>(num_threads()) * detail::conv2d_per_thread<T>(s) +
-           max_reduction_slices * s.out_channels * (s.patch() + 1);
+           max_reduction_slices * s.out_channels * (s.patch() + 1) + (runs_in_place<T>(s) ? s.out_channels * s.patch() : 0);
 }
 
 namespace detail {
@@ -322,19 +305,26 @@ namespace detail {
 /// `per_thread` elements of workspace.
 struct ImageProducts {
     std::int64_t K, P, O, in_size, B, per_thread, products;
-    explicit ImageProducts(const ConvShape& s)
+    /// `in_place`: one image per product, read in place.
+    ImageProducts(const ConvShape& s, bool in_place)
         : K(s.patch()), P(s.pixels()), O(s.out_channels), in_size(s.in_channels * s.window.in_h * s.window.in_w),
-          B(images_per_product<float>(s)), per_thread(conv2d_per_thread<float>(s)), products((s.batch + B - 1) / B) {}
+          B(in_place ? 1 : images_per_product<float>(s)), per_thread(conv2d_per_thread<float>(s)),
+          products((s.batch + B - 1) / B) {}
 };
 
 /// conv2d_forward on register_gemm, `B` images per product: their im2col matrices side by side
 /// ([K, B*P]), one product, then each image's rows copied out with the bias and ReLU.
 inline void conv2d_forward_register(const ConvShape& s, const float* x, const float* w, const float* bias, bool relu,
                                     float* y, float* workspace) {
-    const ImageProducts plan(s);
+    const bool in_place = runs_in_place<float>(s);
+    const ImageProducts plan(s, in_place);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
 #pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t q = 0; q < plan.products; ++q) {
+        if (in_place) {
+            in_place_forward(s, x + q * in_size, w, bias, relu, y + q * O * P, workspace + thread_index() * plan.per_thread);
+            continue;
+        }
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
         float* col = workspace + thread_index() * plan.per_thread;
         float* out = col + B * K * P;
@@ -360,14 +350,29 @@ inline void conv2d_forward_register(const ConvShape& s, const float* x, const fl
 /// ([O, B*P]) and their im2col matrices, dW^T [K, O] += col g^T (when `weights`), and dcol = W^T g
 /// folded back image by image (when dx is not null). `partial` as in conv2d_backward, one per
 /// slice of products (reduction_slices(products)), the weight part transposed, the bias part
-/// only when `bias`; returns the slice count.
+/// only when `bias`; returns the slice count. With `flipped` (flip_filters of w; the weights are
+/// finite), one image per product read in place instead (kernels/implicit_conv.hpp).
 inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x, const float* w, const float* y,
                                              const float* dy, bool relu, bool weights, bool bias, float* dx,
-                                             float* workspace, float* partial) {
-    const ImageProducts plan(s);
+                                             float* workspace, float* partial, const float* flipped) {
+    const bool in_place = flipped != nullptr;
+    const ImageProducts plan(s, in_place);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
+    // Image n read in place: its masked gradient g, then g^T for the weight gradient's product.
+    const auto image = [&](std::int64_t n, float* g, float* pw) {
+        float* gT = g + O * P;
+        float* rest = gT + O * P;
+        masked_gradient(dy + n * O * P, relu ? y + n * O * P : nullptr, O, P, g);
+        if (bias) add_channel_sums(g, O, P, pw + O * K);
+        if (weights) {
+            transpose_plane(g, O, P, gT);
+            in_place_weight_gradient(s, x + n * in_size, gT, pw, rest);
+        }
+        if (dx) in_place_input_gradient(s, g, flipped, dx + n * in_size, rest);
+    };
     // Product q: images q*B.. of the batch, its partial sums into pw.
     const auto product = [&](std::int64_t q, float* col, float* pw) {
+        if (in_place) return image(q, col, pw);
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
         float* g = col + B * K * P;
         float* gT = g + B * O * P;
@@ -458,8 +463,14 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
     // register_gemm the weight part is dW^T [K, O], the product whose rows are contiguous.
     T* partial = workspace + num_threads() * per_thread;
     if constexpr (detail::uses_register_gemm<T>) {
-        const std::int64_t slices =
-            detail::conv2d_backward_register(s, x, w, y, dy, relu, dw != nullptr, db != nullptr, dx, workspace, partial);
+        // In place, the input gradient needs the flipped filters, and finite weights (implicit_conv.hpp).
+        float* flipped = nullptr;
+        if (runs_in_place<T>(s) && (!dx || all_finite(w, O * K))) {
+            flipped = partial + max_reduction_slices * O * (K + 1);
+            if (dx) flip_filters(s, w, flipped);
+        }
+        const std::int64_t slices = detail::conv2d_backward_register(s, x, w, y, dy, relu, dw != nullptr, db != nullptr,
+                                                                     dx, workspace, partial, flipped);
         detail::sum_slice_partials(partial, slices, O, K, dw, db, true);
         return;
     }

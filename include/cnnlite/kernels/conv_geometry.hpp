@@ -1,5 +1,6 @@
 // The shape arithmetic of a 2-D convolution or pooling window: padding, strides and the
-// output size, computed once and shared by the im2col, direct and pooling kernels.
+// output size, computed once and shared by the im2col, direct and pooling kernels; and the
+// dimensions of one batched convolution (ConvShape).
 #pragma once
 
 #include <algorithm>
@@ -63,6 +64,42 @@ struct WindowGeometry {
 
 private:
     static std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+};
+
+/// How the float convolutions on register_gemm reach the image: unfolded into im2col columns, or
+/// read in place from a zero-padded copy (kernels/implicit_conv.hpp).
+enum class ConvAlgorithm {
+    automatic,  ///< the per-shape choice of implicit_conv.hpp (measured; benchmarks/README.md)
+    unfold,     ///< im2col and col2im around the products
+    in_place,   ///< read the padded image in place, where the shape allows it (else unfold)
+};
+
+/// Dimensions of one batched convolution.
+struct ConvShape {
+    std::int64_t batch = 0;  ///< Images in the batch (N).
+    std::int64_t in_channels = 0;  ///< Input channels (C).
+    std::int64_t out_channels = 0;  ///< Output channels, the number of filters (O).
+
+    /// Window (undilated kernel size), padding and stride over one input plane.
+    WindowGeometry window;
+    std::int64_t dilation_h = 1;  ///< Vertical spacing of the kernel's taps.
+    std::int64_t dilation_w = 1;  ///< Horizontal spacing of the kernel's taps.
+    std::int64_t groups = 1;      ///< Channel groups; each output channel sees in_channels / groups inputs.
+    ConvAlgorithm algorithm = ConvAlgorithm::automatic;  ///< float products' access to the image (tests force one)
+
+    /// Whether the plain path (no dilation, one group) applies.
+    bool plain() const { return dilation_h == 1 && dilation_w == 1 && groups == 1; }
+    /// The window with the dilated extent dilation * (kernel - 1) + 1, for output sizes and checks.
+    WindowGeometry dilated_window() const {
+        WindowGeometry g = window;
+        g.kernel_h = dilated_extent(window.kernel_h, dilation_h);
+        g.kernel_w = dilated_extent(window.kernel_w, dilation_w);
+        return g;
+    }
+    std::int64_t out_h() const { return dilated_window().out_h(); }  ///< output height
+    std::int64_t out_w() const { return dilated_window().out_w(); }  ///< output width
+    std::int64_t patch() const { return in_channels / groups * window.kernel_h * window.kernel_w; }  ///< K (per group)
+    std::int64_t pixels() const { return out_h() * out_w(); }                                       ///< P
 };
 
 }  // namespace cnnlite::kernels

@@ -11,6 +11,11 @@
 // convolutions' shapes (M 9-1152, N 32-784 per image, K 32-1152, each thread on its own images)
 // that held ResNet-8's convolutions to 37-51% of the FMA peak (benchmarks/README.md, Roofline).
 //
+// B (or A) can also be read in place from a zero-padded image instead of an im2col buffer
+// (GemmOperands' b_taps / a_taps; kernels/implicit_conv.hpp): row k of the unfolded matrix is
+// a channel's padded plane shifted by the tap's offset, so the tile walks channels and taps (or
+// output rows and pixels) instead of a stride.
+//
 // Built where the compiler targets AVX-512F (tiles of 8 x 48, 12 x 32 or 12 x 16 floats in
 // 32 zmm registers) or AVX2 with FMA (6 x 16 or 6 x 8 in 16 ymm registers); elsewhere
 // `register_gemm_available` is false and the callers keep Eigen. Every element of C is summed
@@ -48,6 +53,29 @@ struct GemmOperands {
     std::int64_t ldb = 0;      ///< B(k, j) = b[k * ldb + j]
     float* c = nullptr;        ///< C, rows contiguous
     std::int64_t ldc = 0;      ///< C(i, j) = c[i * ldc + j]
+
+    // Optional in-place reads of a zero-padded image (implicit GEMM: a convolution without its
+    // im2col copy). With `b_taps` > 0, B's row k is tap k % b_taps of channel k / b_taps:
+    //     B(k, j) = b[(k / b_taps) * ldb + b_tap_offsets[k % b_taps] + j].
+    // With `a_taps` > 0, A's row i is tap i % a_taps of channel i / a_taps and its column k the
+    // output pixel k of rows `a_run` pixels long:
+    //     A(i, k) = a[(i / a_taps) * a_row + a_tap_offsets[i % a_taps] + (k / a_run) * a_col + k % a_run].
+    const std::int64_t* b_tap_offsets = nullptr;  ///< per tap, its offset into a channel's padded plane
+    std::int64_t b_taps = 0;                      ///< taps per channel (0: B strided as above)
+    const std::int64_t* a_tap_offsets = nullptr;  ///< per tap, its offset into a channel's padded plane
+    std::int64_t a_taps = 0;                      ///< taps per channel (0: A strided as above)
+    std::int64_t a_run = 0;                       ///< output pixels per row, when a_taps > 0
+
+    /// The element A(i, k), whichever way A is read.
+    float a_at(std::int64_t i, std::int64_t k) const {
+        if (a_taps == 0) return a[i * a_row + k * a_col];
+        return a[(i / a_taps) * a_row + a_tap_offsets[i % a_taps] + (k / a_run) * a_col + k % a_run];
+    }
+    /// The element B(k, j), whichever way B is read.
+    float b_at(std::int64_t k, std::int64_t j) const {
+        if (b_taps == 0) return b[k * ldb + j];
+        return b[(k / b_taps) * ldb + b_tap_offsets[k % b_taps] + j];
+    }
 };
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
@@ -95,9 +123,33 @@ struct GemmVector {
 };
 #endif
 
-/// One MR x (NV vectors) tile of C over the whole K; the last vector of each row holds
-/// `tail_lanes` columns (masked).
+/// How a tile walks A and B along k (GemmOperands): both strided, B read from a padded image
+/// (b_taps), or A read from one (a_taps).
+enum class Walk { strided, b_taps, a_taps };
+
+/// One step of the sum: acc[i][v] += A(i, k) * B(k, v-th vector), with B's row at `bk` and A's
+/// MR values at a_rows[i][a_offset].
 template <int MR, int NV>
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+inline void tile_step(typename GemmVector::Reg (&acc)[MR][NV], const float* bk, typename GemmVector::Mask tail,
+                      const float* const (&a_rows)[MR], std::int64_t a_offset) {
+    using V = GemmVector;
+    typename V::Reg bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = v + 1 < NV ? V::load(bk + v * V::width) : V::load(bk + v * V::width, tail);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+        const typename V::Reg ai = V::broadcast(a_rows[i][a_offset]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(ai, bv[v], acc[i][v]);
+    }
+}
+
+/// One MR x (NV vectors) tile of C over the whole K, k = 0, 1, ... in order; the last vector of
+/// each row holds `tail_lanes` columns (masked).
+template <int MR, int NV, Walk W>
 void register_tile(const GemmOperands& g, std::int64_t i0, std::int64_t j0, int tail_lanes, bool accumulate) {
     using V = GemmVector;
     const typename V::Mask tail = V::tail_mask(tail_lanes);
@@ -112,20 +164,28 @@ void register_tile(const GemmOperands& g, std::int64_t i0, std::int64_t j0, int 
             else
                 acc[i][v] = v + 1 < NV ? V::load(c + i * g.ldc + v * V::width) : V::load(c + i * g.ldc + v * V::width, tail);
         }
-    const float* a = g.a + i0 * g.a_row;
-    const float* b = g.b + j0;
-    for (std::int64_t k = 0; k < g.k; ++k) {
-        const float* bk = b + k * g.ldb;
-        typename V::Reg bv[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) bv[v] = v + 1 < NV ? V::load(bk + v * V::width) : V::load(bk + v * V::width, tail);
-        const float* ak = a + k * g.a_col;
+    // Where A's rows start; a strided step then reads a_rows[i][k * a_col].
+    const float* a_rows[MR];
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) {
-            const typename V::Reg ai = V::broadcast(ak[i * g.a_row]);
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(ai, bv[v], acc[i][v]);
-        }
+    for (int i = 0; i < MR; ++i) {
+        const std::int64_t row = i0 + i;
+        a_rows[i] = W == Walk::a_taps ? g.a + (row / g.a_taps) * g.a_row + g.a_tap_offsets[row % g.a_taps]
+                                      : g.a + row * g.a_row;
+    }
+    if constexpr (W == Walk::strided) {
+        for (std::int64_t k = 0; k < g.k; ++k) tile_step<MR, NV>(acc, g.b + k * g.ldb + j0, tail, a_rows, k * g.a_col);
+    } else if constexpr (W == Walk::b_taps) {
+        // Channel by channel, and within one its taps: B's row is the padded plane shifted.
+        std::int64_t k = 0;
+        for (const float* plane = g.b + j0; k < g.k; plane += g.ldb)
+            for (std::int64_t t = 0; t < g.b_taps; ++t, ++k)
+                tile_step<MR, NV>(acc, plane + g.b_tap_offsets[t], tail, a_rows, k * g.a_col);
+    } else {
+        // Output row by output row, and within one its pixels: A's column is the pixel's offset.
+        std::int64_t k = 0;
+        for (std::int64_t row_start = 0; k < g.k; row_start += g.a_col)
+            for (std::int64_t x = 0; x < g.a_run && k < g.k; ++x, ++k)
+                tile_step<MR, NV>(acc, g.b + k * g.ldb + j0, tail, a_rows, row_start + x);
     }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
@@ -143,15 +203,20 @@ void register_tile(const GemmOperands& g, std::int64_t i0, std::int64_t j0, int 
 using TileFunction = void (*)(const GemmOperands&, std::int64_t, std::int64_t, int, bool);
 
 /// tiles[NV - 1][rows - 1]: the tile of `rows` rows (1 .. rows_for[NV]) and NV vectors per row.
-template <int NV, std::size_t... R>
+template <int NV, Walk W, std::size_t... R>
 constexpr auto tile_row(std::index_sequence<R...>) {
-    return std::array<TileFunction, sizeof...(R)>{&register_tile<static_cast<int>(R) + 1, NV>...};
+    return std::array<TileFunction, sizeof...(R)>{&register_tile<static_cast<int>(R) + 1, NV, W>...};
 }
 
-template <int NV>
+template <int NV, Walk W>
 const TileFunction* tiles_of_width() {
-    static constexpr auto row = tile_row<NV>(std::make_index_sequence<GemmVector::rows_for[NV]>{});
+    static constexpr auto row = tile_row<NV, W>(std::make_index_sequence<GemmVector::rows_for[NV]>{});
     return row.data();
+}
+
+template <Walk W>
+const TileFunction* tiles_for(int vectors) {
+    return vectors == 1 ? tiles_of_width<1, W>() : vectors == 2 ? tiles_of_width<2, W>() : tiles_of_width<GemmVector::max_vectors, W>();
 }
 
 }  // namespace detail
@@ -171,9 +236,9 @@ inline void register_gemm(const GemmOperands& g, bool accumulate) {
         const int vectors = (cols + V::width - 1) / V::width;
         const int tail_lanes = cols - (vectors - 1) * V::width;
         const int rows = V::rows_for[vectors];
-        const detail::TileFunction* tiles = vectors == 1   ? detail::tiles_of_width<1>()
-                                            : vectors == 2 ? detail::tiles_of_width<2>()
-                                                           : detail::tiles_of_width<V::max_vectors>();
+        const detail::TileFunction* tiles = g.b_taps > 0   ? detail::tiles_for<detail::Walk::b_taps>(vectors)
+                                            : g.a_taps > 0 ? detail::tiles_for<detail::Walk::a_taps>(vectors)
+                                                           : detail::tiles_for<detail::Walk::strided>(vectors);
         for (std::int64_t i0 = 0; i0 < g.m; i0 += rows) {
             const std::int64_t m = std::min<std::int64_t>(rows, g.m - i0);
             tiles[m - 1](g, i0, j0, tail_lanes, accumulate);
