@@ -231,10 +231,13 @@ inline void register_gemm(const GemmOperands& g, bool accumulate) {
         return;
     }
     constexpr int panel = V::max_vectors * V::width;
-    for (std::int64_t j0 = 0; j0 < g.n; j0 += panel) {
-        const int cols = static_cast<int>(std::min<std::int64_t>(panel, g.n - j0));
-        const int vectors = (cols + V::width - 1) / V::width;
-        const int tail_lanes = cols - (vectors - 1) * V::width;
+    for (std::int64_t j0 = 0, cols = 0; j0 < g.n; j0 += cols) {
+        cols = std::min<std::int64_t>(panel, g.n - j0);
+        // A last vector on its own would make a one-vector tile, whose broadcasts each feed a
+        // single multiply-add: two two-vector panels do the last few columns instead.
+        if (V::max_vectors == 3 && g.n - j0 > panel && g.n - j0 <= panel + V::width) cols = 2 * V::width;
+        const int vectors = static_cast<int>((cols + V::width - 1) / V::width);
+        const int tail_lanes = static_cast<int>(cols - (vectors - 1) * V::width);
         const int rows = V::rows_for[vectors];
         const detail::TileFunction* tiles = g.b_taps > 0   ? detail::tiles_for<detail::Walk::b_taps>(vectors)
                                             : g.a_taps > 0 ? detail::tiles_for<detail::Walk::a_taps>(vectors)
