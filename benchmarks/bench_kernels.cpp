@@ -979,8 +979,9 @@ void register_all() {
             add("onednn/" + name, [&c, pass](benchmark::State& state) { run_onednn_conv(state, c, pass); },
                 Meta{Bound::fma, 0, "", "ResNet-8 3x3, oneDNN"});
 #endif
-            // The per-shape choice of kernels/implicit_conv.hpp: each stride-1 shape both ways.
-            if (c.stride != 1 || c.in_channels * 9 <= cnnlite::kernels::direct_conv_max_patch) continue;
+            // The per-shape choice of kernels/implicit_conv.hpp: each shape both ways (not the stem,
+            // whose 9 taps take the direct loop).
+            if (c.in_channels * 9 <= cnnlite::kernels::direct_conv_max_patch) continue;
             using cnnlite::kernels::ConvAlgorithm;
             for (ConvAlgorithm a : {ConvAlgorithm::unfold, ConvAlgorithm::in_place})
                 add(std::string("conv_algorithm/") + c.name + "/" + pass_name(pass) +

@@ -198,7 +198,11 @@ inline void check_float_convolutions(bool cpu_has_simd) {
                           // asymmetric padding, 5x5, a 1x1 and a 3x2 kernel, odd widths.
                           {3, 16, 24, 14, 14, 3, 3, 1, 1, 1, 1, 1, true, true},  {2, 5, 7, 17, 16, 3, 3, 1, 0, 0, 0, 0, false, true},
                           {2, 6, 9, 15, 19, 3, 2, 1, 0, 2, 1, 0, true, false},   {2, 4, 11, 16, 15, 5, 5, 1, 2, 2, 2, 2, false, false},
-                          {2, 20, 13, 14, 18, 1, 1, 1, 0, 0, 0, 0, true, true},  {5, 3, 33, 28, 28, 3, 3, 1, 1, 1, 1, 1, true, true}};
+                          {2, 20, 13, 14, 18, 1, 1, 1, 0, 0, 0, 0, true, true},  {5, 3, 33, 28, 28, 3, 3, 1, 1, 1, 1, 1, true, true},
+                          // ... and strided: TensorFlow's 'same' at stride 2 (1 row/column of padding at the
+                          // bottom/right), a 5x4 kernel with uneven padding, a 2x2 kernel at stride 2.
+                          {3, 8, 16, 28, 28, 3, 3, 2, 0, 1, 0, 1, true, true},   {2, 5, 6, 30, 29, 5, 4, 2, 2, 2, 1, 2, false, false},
+                          {2, 7, 12, 29, 31, 2, 2, 2, 1, 0, 0, 1, true, false}};
     const int threads_before = num_threads();
     int in_place_cases = 0;
     for (const Case& t : cases)
@@ -318,7 +322,7 @@ inline void check_float_convolutions(bool cpu_has_simd) {
         }
     }
     set_num_threads(threads_before);
-    if (kernels::register_gemm_available) CHECK(in_place_cases == 2 * 6);  // the six wide cases, finite and infinite weight
+    if (kernels::register_gemm_available) CHECK(in_place_cases == 2 * 9);  // the nine wide cases, finite and infinite weight
 }
 
 }  // namespace register_gemm_cases

@@ -269,7 +269,7 @@ std::int64_t images_per_product(const ConvShape& s) {
 /// buffers (the gradient and its transpose; the forward's product before it is copied out).
 /// Where the shape reads its images in place, the larger of that path's scratch (one image per
 /// product: the forward's, or the gradient, its transpose and the backward's) and the unfold
-/// path's, which the input gradient takes when a weight is not finite.
+/// path's, whose columns an unfolded input gradient (strided, or a weight not finite) uses.
 template <class T>
 std::int64_t conv2d_per_thread(const ConvShape& s) {
     const std::int64_t unfold = images_per_product<T>(s) * (s.patch() * s.pixels() + 2 * s.out_channels * s.pixels());
@@ -296,7 +296,8 @@ void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT) {
 template <class T = float>
 std::int64_t conv2d_workspace_size(const ConvShape& s) {
     return static_cast<std::int64_t>(num_threads()) * detail::conv2d_per_thread<T>(s) +
-           max_reduction_slices * s.out_channels * (s.patch() + 1) + (runs_in_place<T>(s) ? s.out_channels * s.patch() : 0);
+           max_reduction_slices * s.out_channels * (s.patch() + 1) +
+           (runs_in_place<T>(s) && input_gradient_in_place(s) ? s.out_channels * s.patch() : 0);
 }
 
 namespace detail {
@@ -350,12 +351,12 @@ inline void conv2d_forward_register(const ConvShape& s, const float* x, const fl
 /// ([O, B*P]) and their im2col matrices, dW^T [K, O] += col g^T (when `weights`), and dcol = W^T g
 /// folded back image by image (when dx is not null). `partial` as in conv2d_backward, one per
 /// slice of products (reduction_slices(products)), the weight part transposed, the bias part
-/// only when `bias`; returns the slice count. With `flipped` (flip_filters of w; the weights are
-/// finite), one image per product read in place instead (kernels/implicit_conv.hpp).
+/// only when `bias`; returns the slice count. With `in_place`, one image per product read in
+/// place instead (kernels/implicit_conv.hpp); then dx must be null or `flipped` hold
+/// flip_filters of w.
 inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x, const float* w, const float* y,
                                              const float* dy, bool relu, bool weights, bool bias, float* dx,
-                                             float* workspace, float* partial, const float* flipped) {
-    const bool in_place = flipped != nullptr;
+                                             float* workspace, float* partial, bool in_place, const float* flipped) {
     const ImageProducts plan(s, in_place);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
     // Image n read in place: its masked gradient g, then g^T for the weight gradient's product.
@@ -463,14 +464,23 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
     // register_gemm the weight part is dW^T [K, O], the product whose rows are contiguous.
     T* partial = workspace + num_threads() * per_thread;
     if constexpr (detail::uses_register_gemm<T>) {
-        // In place, the input gradient needs the flipped filters, and finite weights (implicit_conv.hpp).
+        // The input gradient read in place needs stride 1, the flipped filters and finite weights
+        // (implicit_conv.hpp); otherwise it is unfolded first, in a pass of its own, and the
+        // weight gradient read in place after it.
+        const bool in_place = runs_in_place<T>(s);
         float* flipped = nullptr;
-        if (runs_in_place<T>(s) && (!dx || all_finite(w, O * K))) {
+        if (in_place && dx && input_gradient_in_place(s) && all_finite(w, O * K)) {
             flipped = partial + max_reduction_slices * O * (K + 1);
-            if (dx) flip_filters(s, w, flipped);
+            flip_filters(s, w, flipped);
         }
-        const std::int64_t slices = detail::conv2d_backward_register(s, x, w, y, dy, relu, dw != nullptr, db != nullptr,
-                                                                     dx, workspace, partial, flipped);
+        float* dx_unfolded = in_place && !flipped ? dx : nullptr;
+        if (dx_unfolded)
+            detail::conv2d_backward_register(s, x, w, y, dy, relu, false, false, dx_unfolded, workspace, partial, false,
+                                             nullptr);
+        std::int64_t slices = 1;
+        if (!dx_unfolded || dw || db)
+            slices = detail::conv2d_backward_register(s, x, w, y, dy, relu, dw != nullptr, db != nullptr,
+                                                      dx_unfolded ? nullptr : dx, workspace, partial, in_place, flipped);
         detail::sum_slice_partials(partial, slices, O, K, dw, db, true);
         return;
     }

@@ -1,7 +1,10 @@
-// Stride-1 float convolutions without im2col ("implicit GEMM"): each image is copied once into
-// a zero-padded plane per channel, and register_gemm reads the unfolded matrix's rows straight
-// from it. Row (c, tap) of im2col is the padded plane of channel c shifted by the tap's offset,
-// if the product's columns run over a "wide" grid of output rows as long as the padded rows
+// Float convolutions without im2col ("implicit GEMM"): each image is copied once into a
+// zero-padded plane per channel, and register_gemm reads the unfolded matrix's rows straight
+// from it. Described here for stride 1; a larger stride splits each padded plane into its
+// stride_h x stride_w phases (PaddedPlanes), in which every tap's rows are contiguous again.
+//
+// Row (c, tap) of im2col is the padded plane of channel c shifted by the tap's offset, if the
+// product's columns run over a "wide" grid of output rows as long as the padded rows
 // (Wp = W + pad_left + pad_right): wide column oh * Wp + ow reads padded pixel
 // (oh + kh) * Wp + ow + kw. The Wp - OW columns at the end of each row are wasted work (for a
 // 3x3 kernel 7% more multiply-adds at 28x28, 13% at 14x14, 24% at 7x7), dropped when the result
@@ -19,7 +22,7 @@
 //   so its bits differ from the unfold path's (the tests compare both with double). Products with
 //   the padding's zeros stand where col2im drops contributions: equal for finite weights, but an
 //   infinite weight would turn 0 * inf into NaN at the border, so non-finite weights take the
-//   unfold path (conv2d.hpp).
+//   unfold path (conv2d.hpp), as does the input gradient of a strided convolution.
 #pragma once
 
 #include <algorithm>
@@ -41,9 +44,9 @@ constexpr std::int64_t max_in_place_taps = 49;
 constexpr std::int64_t in_place_min_width = 14;
 
 /// Whether a convolution can read its images in place (float on register_gemm, one group, no
-/// dilation, stride 1, padding smaller than the kernel on each side, a kernel of at most
-/// max_in_place_taps taps, and more than a handful of taps per product), and whether it does for
-/// `s.algorithm`.
+/// dilation, a stride no larger than the kernel, padding smaller than the kernel on each side, a
+/// kernel of at most max_in_place_taps taps, and more than a handful of taps per product), and
+/// whether it does for `s.algorithm`.
 template <class T>
 bool runs_in_place(const ConvShape& s) {
     if constexpr (!(std::is_same_v<T, float> && register_gemm_available)) {
@@ -51,49 +54,84 @@ bool runs_in_place(const ConvShape& s) {
         return false;
     } else {
         const WindowGeometry& g = s.window;
-        const bool possible = s.plain() && g.stride_h == 1 && g.stride_w == 1 && g.pad_top < g.kernel_h &&
-                              g.pad_bottom < g.kernel_h && g.pad_left < g.kernel_w && g.pad_right < g.kernel_w &&
-                              g.kernel_h * g.kernel_w <= max_in_place_taps && s.patch() > 16;
+        const bool possible = s.plain() && g.stride_h <= g.kernel_h && g.stride_w <= g.kernel_w &&
+                              g.pad_top < g.kernel_h && g.pad_bottom < g.kernel_h && g.pad_left < g.kernel_w &&
+                              g.pad_right < g.kernel_w && g.kernel_h * g.kernel_w <= max_in_place_taps &&
+                              s.patch() > 16;
         if (!possible || s.algorithm == ConvAlgorithm::unfold) return false;
         return s.algorithm == ConvAlgorithm::in_place || s.out_w() >= in_place_min_width;
     }
 }
 
+/// Whether the input gradient, too, is a convolution read in place (stride 1); strided
+/// convolutions unfold it image by image.
+inline bool input_gradient_in_place(const ConvShape& s) { return s.window.stride_h == 1 && s.window.stride_w == 1; }
+
 namespace detail {
 
-/// A zero-padded copy of an image's planes: `channels` planes of height x width, the source
-/// `top`/`left` rows/columns in.
+/// A zero-padded copy of an image's planes (`channels` planes of height x width, the source
+/// `top`/`left` rows/columns in), split by a stride into its phases: phase (py, px) holds the
+/// padded pixels (i * stride_h + py, j * stride_w + px). A tap (kh, kw) of output (oh, ow) then
+/// reads phase (kh % stride_h, kw % stride_w) at (oh + kh / stride_h, ow + kw / stride_w): rows
+/// the wide grid walks contiguously. Stride 1 has one phase, the padded plane itself.
 struct PaddedPlanes {
     std::int64_t channels, height, width, top, left;
-    std::int64_t plane() const { return height * width; }
+    std::int64_t stride_h = 1, stride_w = 1;
+    std::int64_t phase_h() const { return (height + stride_h - 1) / stride_h; }  ///< rows of a phase
+    std::int64_t row() const { return (width + stride_w - 1) / stride_w; }       ///< a phase's row length
+    std::int64_t phase() const { return phase_h() * row(); }
+    std::int64_t plane() const { return stride_h * stride_w * phase(); }  ///< one channel's phases
     std::int64_t size() const { return channels * plane(); }
     /// Copies `src` ([channels, h, w]) into `dst` (size() elements), zeros around it.
     void fill(const float* src, std::int64_t h, std::int64_t w, float* dst) const {
+        if (stride_h == 1 && stride_w == 1) return fill_unstrided(src, h, w, dst);
+        for (std::int64_t c = 0; c < channels; ++c)
+            for (std::int64_t py = 0; py < stride_h; ++py)
+                for (std::int64_t px = 0; px < stride_w; ++px)
+                    for (std::int64_t i = 0; i < phase_h(); ++i) {
+                        float* out = dst + c * plane() + (py * stride_w + px) * phase() + i * row();
+                        const std::int64_t r = i * stride_h + py - top;
+                        if (r < 0 || r >= h) {
+                            std::fill(out, out + row(), 0.0f);
+                            continue;
+                        }
+                        const float* in = src + (c * h + r) * w;
+                        for (std::int64_t j = 0; j < row(); ++j) {
+                            const std::int64_t x = j * stride_w + px - left;
+                            out[j] = x >= 0 && x < w ? in[x] : 0.0f;
+                        }
+                    }
+    }
+    /// Offsets of a kh x kw window's taps in a channel's phases, row by row (the weights' order).
+    void tap_offsets(std::int64_t kh, std::int64_t kw, std::int64_t* offsets) const {
+        for (std::int64_t i = 0; i < kh; ++i)
+            for (std::int64_t j = 0; j < kw; ++j)
+                offsets[i * kw + j] = ((i % stride_h) * stride_w + j % stride_w) * phase() + i / stride_h * row() + j / stride_w;
+    }
+    /// Columns of the wide grid a product over `rows` x `cols` outputs spans: (rows - 1) * row() + cols.
+    std::int64_t wide_columns(std::int64_t rows, std::int64_t cols) const { return (rows - 1) * row() + cols; }
+
+private:
+    void fill_unstrided(const float* src, std::int64_t h, std::int64_t w, float* dst) const {
         for (std::int64_t c = 0; c < channels; ++c) {
             float* p = dst + c * plane();
             std::fill(p, p + top * width, 0.0f);
             for (std::int64_t r = 0; r < h; ++r) {
-                float* row = p + (top + r) * width;
-                std::fill(row, row + left, 0.0f);
-                std::memcpy(row + left, src + (c * h + r) * w, static_cast<std::size_t>(w) * sizeof(float));
-                std::fill(row + left + w, row + width, 0.0f);
+                float* line = p + (top + r) * width;
+                std::fill(line, line + left, 0.0f);
+                std::memcpy(line + left, src + (c * h + r) * w, static_cast<std::size_t>(w) * sizeof(float));
+                std::fill(line + left + w, line + width, 0.0f);
             }
             std::fill(p + (top + h) * width, p + plane(), 0.0f);
         }
     }
-    /// Offsets of a kh x kw window's taps in a plane, row by row (the weights' order).
-    void tap_offsets(std::int64_t kh, std::int64_t kw, std::int64_t* offsets) const {
-        for (std::int64_t i = 0; i < kh; ++i)
-            for (std::int64_t j = 0; j < kw; ++j) offsets[i * kw + j] = i * width + j;
-    }
-    /// Columns of the wide grid a product over `rows` x `cols` outputs spans: (rows - 1) * width + cols.
-    std::int64_t wide_columns(std::int64_t rows, std::int64_t cols) const { return (rows - 1) * width + cols; }
 };
 
 /// The input image's padded planes (forward and weight gradient).
 inline PaddedPlanes padded_input(const ConvShape& s) {
     const WindowGeometry& g = s.window;
-    return {s.in_channels, g.in_h + g.pad_top + g.pad_bottom, g.in_w + g.pad_left + g.pad_right, g.pad_top, g.pad_left};
+    return {s.in_channels, g.in_h + g.pad_top + g.pad_bottom, g.in_w + g.pad_left + g.pad_right, g.pad_top, g.pad_left,
+            g.stride_h, g.stride_w};
 }
 
 /// The output gradient's padded planes (input gradient): kernel - 1 - pad on each side.
@@ -133,9 +171,12 @@ inline std::int64_t in_place_forward_scratch(const ConvShape& s) {
 
 /// Scratch (floats) one thread needs for the in-place gradients of one image, next to the masked
 /// gradient and its transpose: the padded image (weight gradient), or the padded output gradient
-/// and the wide input gradient (input gradient), whichever is larger.
+/// and the wide input gradient (input gradient, stride 1), whichever is larger. (An input
+/// gradient unfolded instead needs the unfold path's columns: conv2d_per_thread covers them.)
 inline std::int64_t in_place_backward_scratch(const ConvShape& s) {
-    const detail::PaddedPlanes in = detail::padded_input(s), gp = detail::padded_output_gradient(s);
+    const detail::PaddedPlanes in = detail::padded_input(s);
+    if (!input_gradient_in_place(s)) return in.size();
+    const detail::PaddedPlanes gp = detail::padded_output_gradient(s);
     const WindowGeometry& g = s.window;
     return std::max(in.size(), gp.size() + s.in_channels * gp.wide_columns(g.in_h, g.in_w));
 }
@@ -156,7 +197,7 @@ inline void in_place_forward(const ConvShape& s, const float* xn, const float* w
     g.b_tap_offsets = taps;
     g.b_taps = T;
     register_gemm(g, false);
-    detail::copy_wide_result(product, O, wide, in.width, s.out_h(), s.out_w(), bias, relu, yn);
+    detail::copy_wide_result(product, O, wide, in.row(), s.out_h(), s.out_w(), bias, relu, yn);
 }
 
 /// dW^T [K, O] += the weight gradient of one image, read in place: `gT` is its masked output
@@ -167,7 +208,7 @@ inline void in_place_weight_gradient(const ConvShape& s, const float* xn, const 
     std::int64_t taps[max_in_place_taps];
     in.tap_offsets(s.window.kernel_h, s.window.kernel_w, taps);
     in.fill(xn, s.window.in_h, s.window.in_w, scratch);
-    GemmOperands g{K, O, s.pixels(), scratch, in.plane(), in.width, gT, O, dwT, O};
+    GemmOperands g{K, O, s.pixels(), scratch, in.plane(), in.row(), gT, O, dwT, O};
     g.a_tap_offsets = taps;
     g.a_taps = T;
     g.a_run = s.out_w();
@@ -200,7 +241,7 @@ inline void in_place_input_gradient(const ConvShape& s, const float* g, const fl
     p.b_tap_offsets = taps;
     p.b_taps = T;
     register_gemm(p, false);
-    detail::copy_wide_result(product, C, wide, gp.width, geo.in_h, geo.in_w, nullptr, false, dxn);
+    detail::copy_wide_result(product, C, wide, gp.row(), geo.in_h, geo.in_w, nullptr, false, dxn);
 }
 
 }  // namespace cnnlite::kernels
