@@ -64,7 +64,7 @@ bool runs_in_place(const ConvShape& s) {
 }
 
 /// Whether the input gradient, too, is a convolution read in place (stride 1); strided
-/// convolutions unfold it image by image.
+/// convolutions unfold it, in a pass of its own (conv2d.hpp).
 inline bool input_gradient_in_place(const ConvShape& s) { return s.window.stride_h == 1 && s.window.stride_w == 1; }
 
 namespace detail {

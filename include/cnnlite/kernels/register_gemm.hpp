@@ -55,7 +55,8 @@ struct GemmOperands {
     std::int64_t ldc = 0;      ///< C(i, j) = c[i * ldc + j]
 
     // Optional in-place reads of a zero-padded image (implicit GEMM: a convolution without its
-    // im2col copy). With `b_taps` > 0, B's row k is tap k % b_taps of channel k / b_taps:
+    // im2col copy). With `b_taps` > 0, B's row k is tap k % b_taps of channel k / b_taps (k a
+    // whole number of channels):
     //     B(k, j) = b[(k / b_taps) * ldb + b_tap_offsets[k % b_taps] + j].
     // With `a_taps` > 0, A's row i is tap i % a_taps of channel i / a_taps and its column k the
     // output pixel k of rows `a_run` pixels long:
