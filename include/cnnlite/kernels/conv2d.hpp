@@ -9,9 +9,10 @@
 // In float, where the build targets AVX-512 or AVX2, the three products of the plain path run on
 // register_gemm.hpp's register-blocked kernel instead of Eigen (1.5-1.7x Eigen's rate at
 // ResNet-8's shapes; the convolutions as a whole 1.2-1.5x), with up to four small images per
-// product; double and other targets keep Eigen, and the tests compare the two. Stride-1 float
-// convolutions at least in_place_min_width wide skip im2col and col2im altogether and read a
-// zero-padded copy of each image in place (kernels/implicit_conv.hpp).
+// product; double and other targets keep Eigen, and the tests compare the two. Float
+// convolutions with outputs at least in_place_min_width wide read a zero-padded copy of each
+// image in place instead of unfolding it (kernels/implicit_conv.hpp); only the input gradient of
+// a strided one still goes through im2col's adjoint.
 #pragma once
 
 #include <Eigen/Core>
