@@ -41,6 +41,22 @@ inline void fma_reference(const kernels::GemmOperands& g, bool accumulate, std::
         }
 }
 
+/// Runs register_gemm on `g` with C in `c` and reports whether every element of `c` equals
+/// fma_reference's, bit for bit (false where register_gemm is not built).
+inline bool equals_reference(kernels::GemmOperands g, bool accumulate, std::vector<float>& c) {
+    if constexpr (kernels::register_gemm_available) {
+        std::vector<float> expected = c;
+        kernels::GemmOperands ge = g;
+        ge.c = expected.data();
+        fma_reference(ge, accumulate, expected);
+        g.c = c.data();
+        kernels::register_gemm(g, accumulate);
+        return c == expected;
+    } else {
+        return false;
+    }
+}
+
 /// register_gemm equals the in-order fused multiply-add loop bit for bit, at every tile edge.
 inline void check_register_gemm_bitwise(bool cpu_has_simd) {
     if (!kernels::register_gemm_available || !cpu_has_simd) {
@@ -65,16 +81,9 @@ inline void check_register_gemm_bitwise(bool cpu_has_simd) {
                             const std::vector<float> a = normal_values(static_cast<std::size_t>(m * k), 11 + m * 1000 + k);
                             const std::vector<float> b = normal_values(static_cast<std::size_t>(k * ldb), 12 + n * 1000 + k);
                             std::vector<float> c = normal_values(static_cast<std::size_t>(m * ldc), 13 + m + n);
-                            std::vector<float> expected = c;
                             const kernels::GemmOperands g{m,        n, k,   a.data(), transposed_a ? 1 : k, transposed_a ? m : 1,
                                                           b.data(), ldb, c.data(), ldc};
-                            kernels::GemmOperands ge = g;
-                            ge.c = expected.data();
-                            fma_reference(ge, accumulate, expected);
-                            kernels::register_gemm(g, accumulate);
-                            bool equal = true;
-                            for (std::size_t i = 0; i < c.size(); ++i) equal = equal && c[i] == expected[i];
-                            CHECK(equal);
+                            CHECK(equals_reference(g, accumulate, c));
                             ++cases;
                         }
         CHECK(cases == 10 * 15 * 4 * 4);
@@ -115,30 +124,22 @@ inline void check_register_gemm_padded_reads(bool cpu_has_simd) {
                             // B in place: C[other, wide] = A[other, K] B(k, j).
                             {
                                 const std::vector<float> a = normal_values(static_cast<std::size_t>(other * K), 42 + other);
-                                std::vector<float> c = normal_values(static_cast<std::size_t>(other * wide), 43), expected = c;
+                                std::vector<float> c = normal_values(static_cast<std::size_t>(other * wide), 43);
                                 kernels::GemmOperands g{other, wide, K, a.data(), K, 1, image.data(), plane, c.data(), wide};
                                 g.b_tap_offsets = taps.data();
                                 g.b_taps = T;
-                                kernels::GemmOperands ge = g;
-                                ge.c = expected.data();
-                                fma_reference(ge, accumulate, expected);
-                                kernels::register_gemm(g, accumulate);
-                                CHECK(c == expected);
+                                CHECK(equals_reference(g, accumulate, c));
                             }
                             // A in place: C[K, other] = A(i, pixel) B[pixels, other].
                             {
                                 const std::int64_t pixels = out_h * out_w;
                                 const std::vector<float> b = normal_values(static_cast<std::size_t>(pixels * other), 44 + other);
-                                std::vector<float> c = normal_values(static_cast<std::size_t>(K * other), 45), expected = c;
+                                std::vector<float> c = normal_values(static_cast<std::size_t>(K * other), 45);
                                 kernels::GemmOperands g{K, other, pixels, image.data(), plane, width, b.data(), other, c.data(), other};
                                 g.a_tap_offsets = taps.data();
                                 g.a_taps = T;
                                 g.a_run = out_w;
-                                kernels::GemmOperands ge = g;
-                                ge.c = expected.data();
-                                fma_reference(ge, accumulate, expected);
-                                kernels::register_gemm(g, accumulate);
-                                CHECK(c == expected);
+                                CHECK(equals_reference(g, accumulate, c));
                             }
                             ++cases;
                         }

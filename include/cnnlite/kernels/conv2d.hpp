@@ -31,9 +31,6 @@
 
 namespace cnnlite::kernels {
 
-/// Up to this patch size (C*kh*kw) the direct kernel beats a GEMM call.
-constexpr std::int64_t direct_conv_max_patch = 16;
-
 namespace detail {
 
 template <class T>
@@ -315,7 +312,8 @@ struct ImageProducts {
 };
 
 /// conv2d_forward on register_gemm, `B` images per product: their im2col matrices side by side
-/// ([K, B*P]), one product, then each image's rows copied out with the bias and ReLU.
+/// ([K, B*P]), one product, then each image's rows copied out with the bias and ReLU (in place
+/// when the product was written into y).
 inline void conv2d_forward_register(const ConvShape& s, const float* x, const float* w, const float* bias, bool relu,
                                     float* y, float* workspace) {
     const bool in_place = runs_in_place<float>(s);
@@ -334,17 +332,8 @@ inline void conv2d_forward_register(const ConvShape& s, const float* x, const fl
         float* product = count == 1 ? y + n0 * O * P : out;
         register_gemm({O, N, K, w, K, 1, col, N, product, N}, false);
         if (count == 1 && !bias && !relu) continue;  // the product is the output already
-        for (std::int64_t b = 0; b < count; ++b)
-            for (std::int64_t o = 0; o < O; ++o) {
-                const float* src = product + o * N + b * P;
-                float* dst = y + ((n0 + b) * O + o) * P;
-                const float add = bias ? bias[o] : 0.0f;
-#pragma omp simd
-                for (std::int64_t p = 0; p < P; ++p) {
-                    const float v = src[p] + add;
-                    dst[p] = relu && v <= 0.0f ? 0.0f : v;  // NaN stays NaN
-                }
-            }
+        for (std::int64_t b = 0; b < count; ++b)  // image b: its P columns of each of the O rows
+            copy_with_bias_relu(product + b * P, O, N, P, 1, P, bias, relu, y + (n0 + b) * O * P);
     }
 }
 

@@ -66,6 +66,9 @@ private:
     static std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 };
 
+/// Up to this patch size (C*kh*kw) the direct kernel beats a GEMM call (kernels/conv2d.hpp).
+constexpr std::int64_t direct_conv_max_patch = 16;
+
 /// How the float convolutions on register_gemm reach the image: unfolded into im2col columns, or
 /// read in place from a zero-padded copy (kernels/implicit_conv.hpp).
 enum class ConvAlgorithm {

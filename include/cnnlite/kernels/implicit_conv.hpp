@@ -57,7 +57,7 @@ bool runs_in_place(const ConvShape& s) {
         const bool possible = s.plain() && g.stride_h <= g.kernel_h && g.stride_w <= g.kernel_w &&
                               g.pad_top < g.kernel_h && g.pad_bottom < g.kernel_h && g.pad_left < g.kernel_w &&
                               g.pad_right < g.kernel_w && g.kernel_h * g.kernel_w <= max_in_place_taps &&
-                              s.patch() > 16;
+                              s.patch() > direct_conv_max_patch;
         if (!possible || s.algorithm == ConvAlgorithm::unfold) return false;
         return s.algorithm == ConvAlgorithm::in_place || s.out_w() >= in_place_min_width;
     }
@@ -142,18 +142,21 @@ inline PaddedPlanes padded_output_gradient(const ConvShape& s) {
     return {s.out_channels, s.out_h() + top + bottom, s.out_w() + left + right, top, left};
 }
 
-/// Copies the valid columns of a wide result ([rows_out, wide] per channel, `width` apart) into
-/// `dst` ([channels, h, w]), adding `bias` (may be null) and applying the ReLU when asked.
-inline void copy_wide_result(const float* wide, std::int64_t channels, std::int64_t wide_cols, std::int64_t width,
-                             std::int64_t h, std::int64_t w, const float* bias, bool relu, float* dst) {
+/// Copies `channels` blocks of h rows of w values into `dst` ([channels, h, w]), adding
+/// `bias[c]` (may be null) and applying the ReLU when asked: source channel c starts at
+/// src + c * channel_stride and its rows are `row_stride` apart. The valid columns of a wide
+/// result, or one image's columns of a product over several; `dst` may be `src` itself.
+inline void copy_with_bias_relu(const float* src, std::int64_t channels, std::int64_t channel_stride,
+                                std::int64_t row_stride, std::int64_t h, std::int64_t w, const float* bias, bool relu,
+                                float* dst) {
     for (std::int64_t c = 0; c < channels; ++c) {
         const float add = bias ? bias[c] : 0.0f;
         for (std::int64_t r = 0; r < h; ++r) {
-            const float* src = wide + c * wide_cols + r * width;
+            const float* in = src + c * channel_stride + r * row_stride;
             float* out = dst + (c * h + r) * w;
 #pragma omp simd
             for (std::int64_t x = 0; x < w; ++x) {
-                const float v = src[x] + add;
+                const float v = in[x] + add;
                 out[x] = relu && v <= 0.0f ? 0.0f : v;  // NaN stays NaN
             }
         }
@@ -197,7 +200,7 @@ inline void in_place_forward(const ConvShape& s, const float* xn, const float* w
     g.b_tap_offsets = taps;
     g.b_taps = T;
     register_gemm(g, false);
-    detail::copy_wide_result(product, O, wide, in.row(), s.out_h(), s.out_w(), bias, relu, yn);
+    detail::copy_with_bias_relu(product, O, wide, in.row(), s.out_h(), s.out_w(), bias, relu, yn);
 }
 
 /// dW^T [K, O] += the weight gradient of one image, read in place: `gT` is its masked output
@@ -241,7 +244,7 @@ inline void in_place_input_gradient(const ConvShape& s, const float* g, const fl
     p.b_tap_offsets = taps;
     p.b_taps = T;
     register_gemm(p, false);
-    detail::copy_wide_result(product, C, wide, gp.row(), geo.in_h, geo.in_w, nullptr, false, dxn);
+    detail::copy_with_bias_relu(product, C, wide, gp.row(), geo.in_h, geo.in_w, nullptr, false, dxn);
 }
 
 }  // namespace cnnlite::kernels
