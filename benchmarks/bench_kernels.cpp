@@ -979,15 +979,20 @@ void register_all() {
             add("onednn/" + name, [&c, pass](benchmark::State& state) { run_onednn_conv(state, c, pass); },
                 Meta{Bound::fma, 0, "", "ResNet-8 3x3, oneDNN"});
 #endif
-            // The per-shape choice of kernels/implicit_conv.hpp: each shape both ways (not the stem,
-            // whose 9 taps take the direct loop).
+            // The per-shape choice of kernels/implicit_conv.hpp and indirect_conv.hpp: each shape
+            // every way (not the stem, whose 9 taps take the direct loop).
             if (c.in_channels * 9 <= cnnlite::kernels::direct_conv_max_patch) continue;
             using cnnlite::kernels::ConvAlgorithm;
-            for (ConvAlgorithm a : {ConvAlgorithm::unfold, ConvAlgorithm::in_place})
-                add(std::string("conv_algorithm/") + c.name + "/" + pass_name(pass) +
-                        (a == ConvAlgorithm::unfold ? "/unfold" : "/in_place"),
-                    [&c, pass, a](benchmark::State& state) { run_cnnlite_conv(state, c, pass, a); },
-                    Meta{Bound::fma, 0, "", a == ConvAlgorithm::unfold ? "im2col + products" : "padded image read in place"});
+            struct Way {
+                ConvAlgorithm algorithm;
+                const char *name, *description;
+            };
+            for (const Way way : {Way{ConvAlgorithm::unfold, "unfold", "im2col + products"},
+                                  Way{ConvAlgorithm::in_place, "in_place", "padded image read in place"},
+                                  Way{ConvAlgorithm::indirect, "indirect", "channels-last rows through offsets"}})
+                add(std::string("conv_algorithm/") + c.name + "/" + pass_name(pass) + "/" + way.name,
+                    [&c, pass, a = way.algorithm](benchmark::State& state) { run_cnnlite_conv(state, c, pass, a); },
+                    Meta{Bound::fma, 0, "", way.description});
         }
 
     add("ceiling/sgemm_openblas_square1024", BM_sgemm_openblas_square, ceiling);

@@ -147,6 +147,44 @@ inline void check_register_gemm_padded_reads(bool cpu_has_simd) {
     }
 }
 
+/// register_gemm reading A's rows run by run through a table of offsets (a_run_offsets, the
+/// indirect convolutions) equals the in-order loop over the same elements bit for bit: runs of
+/// 1 to 37 values, 1 to 9 runs per row, runs shared by several rows (a zero run, as the padding
+/// is), rows and columns crossing every tile edge.
+inline void check_register_gemm_run_reads(bool cpu_has_simd) {
+    if (!kernels::register_gemm_available || !cpu_has_simd) {
+        MESSAGE("register_gemm not built for this target, or the CPU lacks it: skipped");
+        return;
+    }
+    if constexpr (kernels::register_gemm_available) {
+        int cases = 0;
+        for (std::int64_t run : {1, 3, 16, 37})
+            for (std::int64_t runs : {1, 4, 9})
+                for (std::int64_t m : {1, 7, 12, 13, 50})
+                    for (std::int64_t n : {5, 16, 33, 64, 128})
+                        for (bool accumulate : {false, true}) {
+                            CAPTURE(run);
+                            CAPTURE(runs);
+                            CAPTURE(m);
+                            CAPTURE(n);
+                            const std::int64_t source_runs = 11, K = runs * run;
+                            const std::vector<float> a = normal_values(static_cast<std::size_t>(source_runs * run), 51 + run);
+                            std::vector<std::int32_t> offsets(static_cast<std::size_t>(m * runs));
+                            for (std::size_t i = 0; i < offsets.size(); ++i)  // scattered, repeated, never in order
+                                offsets[i] = static_cast<std::int32_t>(((i * 7 + i / 3) % source_runs) * run);
+                            const std::vector<float> b = normal_values(static_cast<std::size_t>(K * n), 52 + n);
+                            std::vector<float> c = normal_values(static_cast<std::size_t>(m * n), 53 + m);
+                            kernels::GemmOperands g{m, n, K, a.data(), 0, 0, b.data(), n, c.data(), n};
+                            g.a_run_offsets = offsets.data();
+                            g.a_taps = runs;
+                            g.a_run = run;
+                            CHECK(equals_reference(g, accumulate, c));
+                            ++cases;
+                        }
+        CHECK(cases == 4 * 3 * 5 * 5 * 2);
+    }
+}
+
 /// A NaN or infinity in A or B spreads to exactly the row or column it touches.
 inline void check_register_gemm_non_finite(bool cpu_has_simd) {
     if (!kernels::register_gemm_available || !cpu_has_simd) {
@@ -203,12 +241,17 @@ inline void check_float_convolutions(bool cpu_has_simd) {
                           // ... and strided: TensorFlow's 'same' at stride 2 (1 row/column of padding at the
                           // bottom/right), a 5x4 kernel with uneven padding, a 2x2 kernel at stride 2.
                           {3, 8, 16, 28, 28, 3, 3, 2, 0, 1, 0, 1, true, true},   {2, 5, 6, 30, 29, 5, 4, 2, 2, 2, 1, 2, false, false},
-                          {2, 7, 12, 29, 31, 2, 2, 2, 1, 0, 0, 1, true, false}};
+                          {2, 7, 12, 29, 31, 2, 2, 2, 1, 0, 0, 1, true, false},
+                          // Strides that leave input pixels no tap at all (the indirect input gradient's
+                          // empty phases): a 1x1 projection at stride 2, a 2x2 kernel at stride 3.
+                          {2, 24, 20, 9, 8, 1, 1, 2, 0, 0, 0, 0, false, true},   {2, 9, 17, 10, 11, 2, 2, 3, 0, 0, 0, 0, true, true}};
     const int threads_before = num_threads();
-    int in_place_cases = 0;
+    int in_place_cases = 0, indirect_cases = 0;
     for (const Case& t : cases)
+    for (kernels::ConvAlgorithm algorithm : {kernels::ConvAlgorithm::automatic, kernels::ConvAlgorithm::indirect})
     for (bool infinite_weight : {false, true}) {  // the input gradient multiplies the weights
         CAPTURE(infinite_weight);
+        CAPTURE(static_cast<int>(algorithm));
         CAPTURE(t.c);
         CAPTURE(t.o);
         CAPTURE(t.h);
@@ -219,6 +262,8 @@ inline void check_float_convolutions(bool cpu_has_simd) {
         s.in_channels = t.c;
         s.out_channels = t.o;
         s.window = kernels::WindowGeometry{t.h, t.w, t.kh, t.kw, t.stride, t.stride, t.pad_top, t.pad_bottom, t.pad_left, t.pad_right};
+        s.algorithm = algorithm;
+        indirect_cases += kernels::forward_indirect<float>(s) && algorithm == kernels::ConvAlgorithm::indirect;
         const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
         const std::size_t nx = static_cast<std::size_t>(t.batch * t.c * t.h * t.w), ny = static_cast<std::size_t>(t.batch * O * P);
         std::vector<float> x = normal_values(nx, 31 + K), w = normal_values(static_cast<std::size_t>(O * K), 32 + K),
@@ -287,22 +332,32 @@ inline void check_float_convolutions(bool cpu_has_simd) {
         // Read in place, the forward equals the unfold path bit for bit, and so does the weight
         // gradient where the unfold path takes one image per product (the same slices); the input
         // gradient sums in another order (compared with double above). An infinite weight sends
-        // the input gradient to the unfold path: compared with double above as well.
+        // the input gradient to the unfold path: compared with double above as well. The weight
+        // gradient of an indirect convolution is the unfold path's or the in-place one's.
         if (kernels::runs_in_place<float>(s)) {
-            ++in_place_cases;
-            kernels::ConvShape unfold = s;
+            in_place_cases += algorithm == kernels::ConvAlgorithm::automatic;
+            kernels::ConvShape in_place = s, unfold = s;
+            in_place.algorithm = kernels::ConvAlgorithm::in_place;
             unfold.algorithm = kernels::ConvAlgorithm::unfold;
             CHECK(!kernels::runs_in_place<float>(unfold));
             set_num_threads(2);
-            std::vector<float> y2(ny), dw2(w.size());
-            std::vector<float> ws(static_cast<std::size_t>(kernels::conv2d_workspace_size(unfold)));
-            kernels::conv2d_forward(unfold, x.data(), w.data(), bias, t.relu, y2.data(), ws.data());
-            kernels::conv2d_backward(unfold, x.data(), w.data(), y2.data(), dy.data(), t.relu, dw2.data(),
-                                     static_cast<float*>(nullptr), static_cast<float*>(nullptr), ws.data());
-            bool same_y = true, same_dw = true;
-            for (std::size_t i = 0; i < ny; ++i) same_y = same_y && same_bits(one.y[i], y2[i]);
-            for (std::size_t i = 0; i < w.size(); ++i) same_dw = same_dw && same_bits(one.dw[i], dw2[i]);
+            auto forward_and_dw = [&](const kernels::ConvShape& shape, std::vector<float>& y2, std::vector<float>& dw2) {
+                std::vector<float> ws(static_cast<std::size_t>(kernels::conv2d_workspace_size(shape)));
+                kernels::conv2d_forward(shape, x.data(), w.data(), bias, t.relu, y2.data(), ws.data());
+                kernels::conv2d_backward(shape, x.data(), w.data(), y2.data(), dy.data(), t.relu, dw2.data(),
+                                         static_cast<float*>(nullptr), static_cast<float*>(nullptr), ws.data());
+            };
+            std::vector<float> y_in_place(ny), dw_in_place(w.size()), y_unfold(ny), dw_unfold(w.size());
+            forward_and_dw(in_place, y_in_place, dw_in_place);
+            forward_and_dw(unfold, y_unfold, dw_unfold);
+            bool same_y = true, same_dw = true, same_dw_here = true;
+            for (std::size_t i = 0; i < ny; ++i) same_y = same_y && same_bits(y_in_place[i], y_unfold[i]);
+            for (std::size_t i = 0; i < w.size(); ++i) {
+                same_dw = same_dw && same_bits(dw_in_place[i], dw_unfold[i]);
+                same_dw_here = same_dw_here && same_bits(one.dw[i], dw_in_place[i]);
+            }
             CHECK(same_y);
+            CHECK(same_dw_here);
             if (kernels::detail::images_per_product<float>(unfold) == 1) CHECK(same_dw);
         }
 
@@ -323,7 +378,10 @@ inline void check_float_convolutions(bool cpu_has_simd) {
         }
     }
     set_num_threads(threads_before);
-    if (kernels::register_gemm_available) CHECK(in_place_cases == 2 * 9);  // the nine wide cases, finite and infinite weight
+    if (kernels::register_gemm_available) {
+        CHECK(in_place_cases == 2 * 9);  // the nine wide cases, finite and infinite weight
+        CHECK(indirect_cases == 2 * 18);  // every case but the stem (9 taps of one channel: the direct loop)
+    }
 }
 
 }  // namespace register_gemm_cases

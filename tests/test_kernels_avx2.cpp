@@ -216,6 +216,10 @@ TEST_CASE("AVX2 register_gemm reading a padded image in place equals the in-orde
     register_gemm_cases::check_register_gemm_padded_reads(cpu_has_avx2());
 }
 
+TEST_CASE("AVX2 register_gemm reading A's rows through run offsets equals the in-order loop bit for bit") {
+    register_gemm_cases::check_register_gemm_run_reads(cpu_has_avx2());
+}
+
 TEST_CASE("AVX2 register_gemm: a NaN or infinity in A or B spreads to exactly the row or column it touches") {
     register_gemm_cases::check_register_gemm_non_finite(cpu_has_avx2());
 }

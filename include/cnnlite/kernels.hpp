@@ -16,6 +16,7 @@
 #include "cnnlite/kernels/finite.hpp"
 #include "cnnlite/kernels/im2col.hpp"
 #include "cnnlite/kernels/implicit_conv.hpp"
+#include "cnnlite/kernels/indirect_conv.hpp"
 #include "cnnlite/kernels/optimizer.hpp"
 #include "cnnlite/kernels/parallel.hpp"
 #include "cnnlite/kernels/pooling.hpp"

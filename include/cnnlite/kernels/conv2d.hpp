@@ -10,9 +10,11 @@
 // register_gemm.hpp's register-blocked kernel instead of Eigen (1.5-1.7x Eigen's rate at
 // ResNet-8's shapes; the convolutions as a whole 1.2-1.5x), with up to four small images per
 // product; double and other targets keep Eigen, and the tests compare the two. Float
-// convolutions with outputs at least in_place_min_width wide read a zero-padded copy of each
-// image in place instead of unfolding it (kernels/implicit_conv.hpp); only the input gradient of
-// a strided one still goes through im2col's adjoint.
+// convolutions do without im2col where measurements favoured it: stride-1 convolutions with
+// outputs at least in_place_min_width wide and fewer than indirect_min_run channels read a
+// zero-padded copy of each image in place (kernels/implicit_conv.hpp); the others run their
+// forward and input gradient as indirect products over channels-last copies
+// (kernels/indirect_conv.hpp), and their weight gradient in place or unfolded.
 #pragma once
 
 #include <Eigen/Core>
@@ -26,6 +28,7 @@
 #include "cnnlite/kernels/finite.hpp"
 #include "cnnlite/kernels/im2col.hpp"
 #include "cnnlite/kernels/implicit_conv.hpp"
+#include "cnnlite/kernels/indirect_conv.hpp"
 #include "cnnlite/kernels/parallel.hpp"
 #include "cnnlite/kernels/register_gemm.hpp"
 
@@ -263,39 +266,43 @@ std::int64_t images_per_product(const ConvShape& s) {
     }
 }
 
-/// Per-thread workspace: for each image of a product, its im2col columns and two gradient
-/// buffers (the gradient and its transpose; the forward's product before it is copied out).
-/// Where the shape reads its images in place, the larger of that path's scratch (one image per
-/// product: the forward's, or the gradient, its transpose and the backward's) and the unfold
-/// path's, whose columns an unfolded input gradient (strided, or a weight not finite) uses.
+/// Columns per image of the unfold path's buffer: its im2col matrix, or the channels-last input
+/// gradient of an indirect product (kernels/indirect_conv.hpp), whichever is larger.
 template <class T>
-std::int64_t conv2d_per_thread(const ConvShape& s) {
-    const std::int64_t unfold = images_per_product<T>(s) * (s.patch() * s.pixels() + 2 * s.out_channels * s.pixels());
-    if (!runs_in_place<T>(s)) return unfold;
-    return std::max({unfold, in_place_forward_scratch(s), 2 * s.out_channels * s.pixels() + in_place_backward_scratch(s)});
+std::int64_t unfold_columns(const ConvShape& s) {
+    const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
+    return input_gradient_indirect<T>(s) ? std::max(s.patch() * s.pixels(), in_size) : s.patch() * s.pixels();
 }
 
-/// gT[cols, rows] = g[rows, cols]^T: the weight gradient's product dW^T = col g^T reads g^T's
-/// rows. In 16 x 16 blocks, so that both sides touch whole cache lines.
+/// Per-thread workspace: for each image of a product, its im2col columns and two gradient
+/// buffers (the gradient and its transpose; the forward's product before it is copied out),
+/// then a run of zeros for an indirect input gradient. Where the shape reads its images in
+/// place, the larger of that path's scratch (one image per product: the forward's, or the
+/// gradient, its transpose and the backward's) and the unfold path's, whose columns an unfolded
+/// input gradient (a weight not finite) uses; where its forward is indirect, that one's too.
 template <class T>
-void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT) {
-    constexpr std::int64_t block = 16;
-    for (std::int64_t r0 = 0; r0 < rows; r0 += block)
-        for (std::int64_t c0 = 0; c0 < cols; c0 += block)
-            for (std::int64_t c = c0; c < std::min(cols, c0 + block); ++c)
-                for (std::int64_t r = r0; r < std::min(rows, r0 + block); ++r) gT[c * rows + r] = g[r * cols + c];
+std::int64_t conv2d_per_thread(const ConvShape& s) {
+    const std::int64_t B = images_per_product<T>(s), O = s.out_channels, P = s.pixels();
+    const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
+    const std::int64_t zeros = input_gradient_indirect<T>(s) ? O : 0;
+    std::int64_t size = B * (unfold_columns<T>(s) + 2 * O * P) + zeros;
+    if (forward_indirect<T>(s)) size = std::max(size, indirect_forward_scratch(s, B));
+    if (!runs_in_place<T>(s)) return size;
+    const std::int64_t backward = std::max(in_place_backward_scratch(s), zeros > 0 ? zeros + in_size : 0);
+    return std::max({size, in_place_forward_scratch(s), 2 * O * P + backward});
 }
 
 }  // namespace detail
 
 /// Workspace (in elements of T) that conv2d_forward/backward need: per thread the buffers of
 /// detail::conv2d_per_thread, then the slices' partial sums of the weight and bias gradients,
-/// then (in place) the flipped filters of the input gradient.
+/// then (float on register_gemm) the filters rearranged for one pass (flipped for the in-place
+/// input gradient, or as the indirect products' B).
 template <class T = float>
 std::int64_t conv2d_workspace_size(const ConvShape& s) {
     return static_cast<std::int64_t>(num_threads()) * detail::conv2d_per_thread<T>(s) +
            max_reduction_slices * s.out_channels * (s.patch() + 1) +
-           (runs_in_place<T>(s) && input_gradient_in_place(s) ? s.out_channels * s.patch() : 0);
+           (detail::uses_register_gemm<T> ? s.out_channels * s.patch() : 0);
 }
 
 namespace detail {
@@ -304,18 +311,41 @@ namespace detail {
 /// `per_thread` elements of workspace.
 struct ImageProducts {
     std::int64_t K, P, O, in_size, B, per_thread, products;
+    std::int64_t columns;  ///< per image in the unfold path's buffer (unfold_columns)
     /// `in_place`: one image per product, read in place.
     ImageProducts(const ConvShape& s, bool in_place)
         : K(s.patch()), P(s.pixels()), O(s.out_channels), in_size(s.in_channels * s.window.in_h * s.window.in_w),
           B(in_place ? 1 : images_per_product<float>(s)), per_thread(conv2d_per_thread<float>(s)),
-          products((s.batch + B - 1) / B) {}
+          products((s.batch + B - 1) / B), columns(unfold_columns<float>(s)) {}
+    /// Where the filters rearranged for one pass start (conv2d_workspace_size).
+    float* filters(float* workspace) const {
+        return workspace + num_threads() * per_thread + max_reduction_slices * O * (K + 1);
+    }
 };
+
+/// conv2d_forward as indirect products of `B` images (kernels/indirect_conv.hpp).
+inline void conv2d_forward_indirect(const ConvShape& s, const float* x, const float* w, const float* bias, bool relu,
+                                    float* y, float* workspace) {
+    const ImageProducts plan(s, false);
+    const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
+    float* wf = plan.filters(workspace);
+    forward_filters(s, w, wf);
+    std::int32_t* offsets = run_offset_table(B * P * s.window.kernel_h * s.window.kernel_w);
+    forward_run_offsets(s, B, static_cast<std::int32_t>(B * in_size), offsets);
+#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
+    for (std::int64_t q = 0; q < plan.products; ++q) {
+        const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0);
+        indirect_forward(s, count, B, x + n0 * in_size, wf, offsets, bias, relu, y + n0 * O * P,
+                         workspace + thread_index() * plan.per_thread);
+    }
+}
 
 /// conv2d_forward on register_gemm, `B` images per product: their im2col matrices side by side
 /// ([K, B*P]), one product, then each image's rows copied out with the bias and ReLU (in place
 /// when the product was written into y).
 inline void conv2d_forward_register(const ConvShape& s, const float* x, const float* w, const float* bias, bool relu,
                                     float* y, float* workspace) {
+    if (forward_indirect<float>(s)) return conv2d_forward_indirect(s, x, w, bias, relu, y, workspace);
     const bool in_place = runs_in_place<float>(s);
     const ImageProducts plan(s, in_place);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
@@ -327,7 +357,7 @@ inline void conv2d_forward_register(const ConvShape& s, const float* x, const fl
         }
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
         float* col = workspace + thread_index() * plan.per_thread;
-        float* out = col + B * K * P;
+        float* out = col + B * plan.columns;
         for (std::int64_t b = 0; b < count; ++b) im2col(x + (n0 + b) * in_size, s.in_channels, s.window, col + b * P, N);
         float* product = count == 1 ? y + n0 * O * P : out;
         register_gemm({O, N, K, w, K, 1, col, N, product, N}, false);
@@ -337,35 +367,47 @@ inline void conv2d_forward_register(const ConvShape& s, const float* x, const fl
     }
 }
 
+/// How the register path's backward reaches dx, besides unfolding it (both null): `flipped`
+/// holds flip_filters of w for the in-place input gradient, or `indirect` input_gradient_filters
+/// of w for `plan`, built for a product's images (kernels/indirect_conv.hpp).
+struct InputGradientFilters {
+    const float* flipped = nullptr;
+    const float* indirect = nullptr;
+    const InputGradientPlan* plan = nullptr;
+};
+
 /// conv2d_backward on register_gemm, `B` images per product: the masked gradients side by side
 /// ([O, B*P]) and their im2col matrices, dW^T [K, O] += col g^T (when `weights`), and dcol = W^T g
-/// folded back image by image (when dx is not null). `partial` as in conv2d_backward, one per
-/// slice of products (reduction_slices(products)), the weight part transposed, the bias part
-/// only when `bias`; returns the slice count. With `in_place`, one image per product read in
-/// place instead (kernels/implicit_conv.hpp); then dx must be null or `flipped` hold
-/// flip_filters of w.
+/// folded back image by image, or the indirect input gradient (when dx is not null). `partial`
+/// as in conv2d_backward, one per slice of products (reduction_slices(products)), the weight part
+/// transposed, the bias part only when `bias`; returns the slice count. With `in_place`, one
+/// image per product read in place instead (kernels/implicit_conv.hpp); then dx must be null or
+/// `filters` name the flipped or the indirect filters.
 inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x, const float* w, const float* y,
                                              const float* dy, bool relu, bool weights, bool bias, float* dx,
-                                             float* workspace, float* partial, bool in_place, const float* flipped) {
+                                             float* workspace, float* partial, bool in_place,
+                                             const InputGradientFilters& filters) {
     const ImageProducts plan(s, in_place);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
-    // Image n read in place: its masked gradient g, then g^T for the weight gradient's product.
+    // Image n read in place: its masked gradient g, then g^T for the weight gradient's product
+    // and the indirect input gradient.
     const auto image = [&](std::int64_t n, float* g, float* pw) {
         float* gT = g + O * P;
         float* rest = gT + O * P;
         masked_gradient(dy + n * O * P, relu ? y + n * O * P : nullptr, O, P, g);
         if (bias) add_channel_sums(g, O, P, pw + O * K);
-        if (weights) {
-            transpose_plane(g, O, P, gT);
-            in_place_weight_gradient(s, x + n * in_size, gT, pw, rest);
-        }
-        if (dx) in_place_input_gradient(s, g, flipped, dx + n * in_size, rest);
+        if (weights || filters.indirect) transpose_plane(g, O, P, gT);
+        if (weights) in_place_weight_gradient(s, x + n * in_size, gT, pw, rest);
+        if (dx && filters.indirect)
+            indirect_input_gradient(s, *filters.plan, 1, 1, gT, filters.indirect, dx + n * in_size, rest + O);
+        else if (dx)
+            in_place_input_gradient(s, g, filters.flipped, dx + n * in_size, rest);
     };
     // Product q: images q*B.. of the batch, its partial sums into pw.
     const auto product = [&](std::int64_t q, float* col, float* pw) {
         if (in_place) return image(q, col, pw);
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
-        float* g = col + B * K * P;
+        float* g = col + B * plan.columns;
         float* gT = g + B * O * P;
         for (std::int64_t b = 0; b < count; ++b) {
             const std::int64_t n = n0 + b;
@@ -373,7 +415,9 @@ inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x,
             if (bias) add_channel_sums(g + b * P, O, P, pw + O * K, N);
             if (weights) im2col(x + n * in_size, s.in_channels, s.window, col + b * P, N);
         }
-        if (weights && K <= direct_conv_max_patch) {
+        const bool small_patch = K <= direct_conv_max_patch;
+        if ((weights && !small_patch) || (dx && filters.indirect)) transpose_plane(g, O, N, gT);
+        if (weights && small_patch) {
             // A few taps (the stem's 9): K*O dot products over the pixels beat transposing g.
             // Four taps per pass: four independent sums keep the FMA units busy.
             for (std::int64_t o = 0; o < O; ++o) {  // one gradient row against the few col rows, in L1
@@ -396,10 +440,13 @@ inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x,
                 }
             }
         } else if (weights) {
-            transpose_plane(g, O, N, gT);
             register_gemm({K, O, N, col, N, 1, gT, O, pw, O}, true);  // dW^T [K, O] += col g^T
         }
         if (!dx) return;
+        if (filters.indirect) {  // the columns are free again: they take the channels-last dx
+            indirect_input_gradient(s, *filters.plan, count, B, gT, filters.indirect, dx + n0 * in_size, col);
+            return;
+        }
         register_gemm({K, N, O, w, 1, K, g, N, col, N}, false);  // dcol = W^T g; A(k, o) = w[o * K + k]
         for (std::int64_t b = 0; b < count; ++b) fold_image_gradient(s, col + b * P, dx + (n0 + b) * in_size, N);
     };
@@ -454,23 +501,34 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
     // register_gemm the weight part is dW^T [K, O], the product whose rows are contiguous.
     T* partial = workspace + num_threads() * per_thread;
     if constexpr (detail::uses_register_gemm<T>) {
-        // The input gradient read in place needs stride 1, the flipped filters and finite weights
-        // (implicit_conv.hpp); otherwise it is unfolded first, in a pass of its own, and the
-        // weight gradient read in place after it.
+        // The input gradient as an indirect product (narrow or strided shapes) or read in place
+        // (stride 1) needs finite weights (indirect_conv.hpp, implicit_conv.hpp); otherwise it
+        // is unfolded: by the unfold path itself, or in a pass of its own before the weight
+        // gradient read in place.
         const bool in_place = runs_in_place<T>(s);
-        float* flipped = nullptr;
-        if (in_place && dx && input_gradient_in_place(s) && all_finite(w, O * K)) {
-            flipped = partial + max_reduction_slices * O * (K + 1);
+        const bool finite = dx && all_finite(w, O * K);
+        const detail::ImageProducts plan(s, in_place);
+        detail::InputGradientFilters filters;
+        if (finite && input_gradient_indirect<T>(s)) {
+            InputGradientPlan& phases = input_gradient_plan();
+            phases.build(s, plan.B, static_cast<std::int32_t>(plan.B * P * O));
+            float* wd = plan.filters(workspace);
+            input_gradient_filters(s, phases, w, wd);
+            filters.indirect = wd;
+            filters.plan = &phases;
+        } else if (finite && in_place && input_gradient_in_place(s)) {
+            float* flipped = plan.filters(workspace);
             flip_filters(s, w, flipped);
+            filters.flipped = flipped;
         }
-        float* dx_unfolded = in_place && !flipped ? dx : nullptr;
+        float* dx_unfolded = in_place && dx && !filters.flipped && !filters.indirect ? dx : nullptr;
         if (dx_unfolded)
             detail::conv2d_backward_register(s, x, w, y, dy, relu, false, false, dx_unfolded, workspace, partial, false,
-                                             nullptr);
+                                             {});
         std::int64_t slices = 1;
         if (!dx_unfolded || dw || db)
             slices = detail::conv2d_backward_register(s, x, w, y, dy, relu, dw != nullptr, db != nullptr,
-                                                      dx_unfolded ? nullptr : dx, workspace, partial, in_place, flipped);
+                                                      dx_unfolded ? nullptr : dx, workspace, partial, in_place, filters);
         detail::sum_slice_partials(partial, slices, O, K, dw, db, true);
         return;
     }

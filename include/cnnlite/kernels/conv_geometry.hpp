@@ -69,12 +69,15 @@ private:
 /// Up to this patch size (C*kh*kw) the direct kernel beats a GEMM call (kernels/conv2d.hpp).
 constexpr std::int64_t direct_conv_max_patch = 16;
 
-/// How the float convolutions on register_gemm reach the image: unfolded into im2col columns, or
-/// read in place from a zero-padded copy (kernels/implicit_conv.hpp).
+/// How the float convolutions on register_gemm reach the image: unfolded into im2col columns,
+/// read in place from a zero-padded copy (kernels/implicit_conv.hpp), or row by row through a
+/// table of offsets into a channels-last copy (kernels/indirect_conv.hpp).
 enum class ConvAlgorithm {
     automatic,  ///< the per-shape choice of implicit_conv.hpp (measured; benchmarks/README.md)
     unfold,     ///< im2col and col2im around the products
     in_place,   ///< read the padded image in place, where the shape allows it (else unfold)
+    indirect,   ///< channels-last rows through a table of offsets (kernels/indirect_conv.hpp): the
+                ///< forward and input gradient, where the shape allows it; the weight gradient unfolds
 };
 
 /// Dimensions of one batched convolution.

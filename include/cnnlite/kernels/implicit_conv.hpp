@@ -22,7 +22,9 @@
 //   so its bits differ from the unfold path's (the tests compare both with double). Products with
 //   the padding's zeros stand where col2im drops contributions: equal for finite weights, but an
 //   infinite weight would turn 0 * inf into NaN at the border, so non-finite weights take the
-//   unfold path (conv2d.hpp), as does the input gradient of a strided convolution.
+//   unfold path (conv2d.hpp). A strided convolution's input gradient is an indirect product
+//   (indirect_conv.hpp), as are the forward and input gradient of shapes where that measured
+//   faster.
 #pragma once
 
 #include <algorithm>
@@ -46,7 +48,8 @@ constexpr std::int64_t in_place_min_width = 14;
 /// Whether a convolution can read its images in place (float on register_gemm, one group, no
 /// dilation, a stride no larger than the kernel, padding smaller than the kernel on each side, a
 /// kernel of at most max_in_place_taps taps, and more than a handful of taps per product), and
-/// whether it does for `s.algorithm`.
+/// whether it does for `s.algorithm`: its weight gradient does, and its forward and input
+/// gradient unless they run as indirect products (indirect_conv.hpp).
 template <class T>
 bool runs_in_place(const ConvShape& s) {
     if constexpr (!(std::is_same_v<T, float> && register_gemm_available)) {
@@ -58,7 +61,7 @@ bool runs_in_place(const ConvShape& s) {
                               g.pad_top < g.kernel_h && g.pad_bottom < g.kernel_h && g.pad_left < g.kernel_w &&
                               g.pad_right < g.kernel_w && g.kernel_h * g.kernel_w <= max_in_place_taps &&
                               s.patch() > direct_conv_max_patch;
-        if (!possible || s.algorithm == ConvAlgorithm::unfold) return false;
+        if (!possible || s.algorithm == ConvAlgorithm::unfold || s.algorithm == ConvAlgorithm::indirect) return false;
         return s.algorithm == ConvAlgorithm::in_place || s.out_w() >= in_place_min_width;
     }
 }

@@ -14,7 +14,9 @@
 // B (or A) can also be read in place from a zero-padded image instead of an im2col buffer
 // (GemmOperands' b_taps / a_taps; kernels/implicit_conv.hpp): row k of the unfolded matrix is
 // a channel's padded plane shifted by the tap's offset, so the tile walks channels and taps (or
-// output rows and pixels) instead of a stride.
+// output rows and pixels) instead of a stride. Or A's rows are read run by run through a table
+// of offsets (GemmOperands' a_run_offsets; kernels/indirect_conv.hpp): an output pixel's row is
+// its taps' runs of channels in a channels-last copy of the image.
 //
 // Built where the compiler targets AVX-512F (tiles of 8 x 48, 12 x 32 or 12 x 16 floats in
 // 32 zmm registers) or AVX2 with FMA (6 x 16 or 6 x 8 in 16 ymm registers); elsewhere
@@ -66,9 +68,14 @@ struct GemmOperands {
     const std::int64_t* a_tap_offsets = nullptr;  ///< per tap, its offset into a channel's padded plane
     std::int64_t a_taps = 0;                      ///< taps per channel (0: A strided as above)
     std::int64_t a_run = 0;                       ///< output pixels per row, when a_taps > 0
+    // Optional indirect reads of A (kernels/indirect_conv.hpp): with `a_run_offsets`, A's row i
+    // is a_taps runs of a_run contiguous values, run t starting at a + a_run_offsets[i * a_taps + t]:
+    //     A(i, k) = a[a_run_offsets[i * a_taps + k / a_run] + k % a_run].
+    const std::int32_t* a_run_offsets = nullptr;  ///< per row and run, where the run starts in a
 
     /// The element A(i, k), whichever way A is read.
     float a_at(std::int64_t i, std::int64_t k) const {
+        if (a_run_offsets) return a[a_run_offsets[i * a_taps + k / a_run] + k % a_run];
         if (a_taps == 0) return a[i * a_row + k * a_col];
         return a[(i / a_taps) * a_row + a_tap_offsets[i % a_taps] + (k / a_run) * a_col + k % a_run];
     }
@@ -125,8 +132,8 @@ struct GemmVector {
 #endif
 
 /// How a tile walks A and B along k (GemmOperands): both strided, B read from a padded image
-/// (b_taps), or A read from one (a_taps).
-enum class Walk { strided, b_taps, a_taps };
+/// (b_taps), A read from one (a_taps), or A's rows read run by run (a_run_offsets).
+enum class Walk { strided, b_taps, a_taps, a_runs };
 
 /// One step of the sum: acc[i][v] += A(i, k) * B(k, v-th vector), with B's row at `bk` and A's
 /// MR values at a_rows[i][a_offset].
@@ -170,8 +177,9 @@ void register_tile(const GemmOperands& g, std::int64_t i0, std::int64_t j0, int 
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
         const std::int64_t row = i0 + i;
-        a_rows[i] = W == Walk::a_taps ? g.a + (row / g.a_taps) * g.a_row + g.a_tap_offsets[row % g.a_taps]
-                                      : g.a + row * g.a_row;
+        a_rows[i] = W == Walk::a_taps     ? g.a + (row / g.a_taps) * g.a_row + g.a_tap_offsets[row % g.a_taps]
+                    : W == Walk::a_runs ? g.a
+                                            : g.a + row * g.a_row;
     }
     if constexpr (W == Walk::strided) {
         for (std::int64_t k = 0; k < g.k; ++k) tile_step<MR, NV>(acc, g.b + k * g.ldb + j0, tail, a_rows, k * g.a_col);
@@ -181,6 +189,14 @@ void register_tile(const GemmOperands& g, std::int64_t i0, std::int64_t j0, int 
         for (const float* plane = g.b + j0; k < g.k; plane += g.ldb)
             for (std::int64_t t = 0; t < g.b_taps; ++t, ++k)
                 tile_step<MR, NV>(acc, plane + g.b_tap_offsets[t], tail, a_rows, k * g.a_col);
+    } else if constexpr (W == Walk::a_runs) {
+        // Run by run: where each row's run t starts, then its a_run values in order.
+        for (std::int64_t t = 0; t < g.a_taps; ++t) {
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; ++i) a_rows[i] = g.a + g.a_run_offsets[(i0 + i) * g.a_taps + t];
+            const float* bt = g.b + t * g.a_run * g.ldb + j0;
+            for (std::int64_t r = 0; r < g.a_run; ++r) tile_step<MR, NV>(acc, bt + r * g.ldb, tail, a_rows, r);
+        }
     } else {
         // Output row by output row, and within one its pixels: A's column is the pixel's offset.
         std::int64_t k = 0;
@@ -241,6 +257,7 @@ inline void register_gemm(const GemmOperands& g, bool accumulate) {
         const int tail_lanes = static_cast<int>(cols - (vectors - 1) * V::width);
         const int rows = V::rows_for[vectors];
         const detail::TileFunction* tiles = g.b_taps > 0   ? detail::tiles_for<detail::Walk::b_taps>(vectors)
+                                            : g.a_run_offsets ? detail::tiles_for<detail::Walk::a_runs>(vectors)
                                             : g.a_taps > 0 ? detail::tiles_for<detail::Walk::a_taps>(vectors)
                                                            : detail::tiles_for<detail::Walk::strided>(vectors);
         for (std::int64_t i0 = 0; i0 < g.m; i0 += rows) {

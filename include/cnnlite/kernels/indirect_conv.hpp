@@ -1,0 +1,300 @@
+// Float convolutions as indirect products (Dukhan 2019, "The Indirect Convolution Algorithm"),
+// for the small maps where neither im2col nor the in-place reads of implicit_conv.hpp fill the
+// vectors. Each image is copied once channels-last ([H*W, C], a transpose), and one output pixel
+// becomes one row of the product:
+//
+//     y^T[p, o] = sum over taps t, then channels c, of x^T[pixel under tap t of p, c] * W[o, c, t]
+//
+// Row p of A is kh*kw runs of C contiguous values, run t starting where the pixel under tap t
+// sits in the channels-last copy (a table of offsets, register_gemm's `a_run_offsets`), or at a
+// run of C zeros where the tap falls on the padding. The output channels fill the vectors (O is
+// 32-128 in the networks cnnlite builds), so a 7x7 map's 49 pixels waste nothing, stride and
+// padding cost nothing, and no column is computed twice; the price is the two transposes, into
+// channels-last and back (with the bias and ReLU).
+//
+// The input gradient is the same product run backwards: input pixel q sums, over taps t and
+// output channels o, g^T[the output pixel that tap t of q came from, o] * W[o, c, t], or zeros
+// where no output pixel did (padding, or between a stride's steps). So a strided convolution's
+// input gradient needs neither col2im nor phases. Its sums run over (t, o) in one chain, not as
+// im2col's W^T g followed by col2im's additions: other bits than the unfold path's (the tests
+// compare both with double). Products with the zero runs stand where col2im drops a term: equal
+// for finite weights, but 0 * inf is NaN, so non-finite weights take the unfold path
+// (conv2d.hpp). The weight gradient keeps the other paths (the same bits as im2col there).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "cnnlite/kernels/conv_geometry.hpp"
+#include "cnnlite/kernels/implicit_conv.hpp"
+#include "cnnlite/kernels/register_gemm.hpp"
+
+namespace cnnlite::kernels {
+
+/// Whether a convolution can run as an indirect product: float on register_gemm, one group, no
+/// dilation, more than a handful of taps per product (else the direct kernel), and every offset
+/// of a batch's product within 32 bits.
+template <class T>
+bool indirect_possible(const ConvShape& s) {
+    if constexpr (!(std::is_same_v<T, float> && register_gemm_available)) {
+        (void)s;
+        return false;
+    } else {
+        const WindowGeometry& g = s.window;
+        const std::int64_t largest = std::max(g.in_h * g.in_w * s.in_channels, s.pixels() * s.out_channels) *
+                                     std::max<std::int64_t>(s.batch, 1);
+        return s.plain() && s.patch() > direct_conv_max_patch && largest < std::numeric_limits<std::int32_t>::max() / 2;
+    }
+}
+
+/// Fewest channels summed per tap (C in the forward, O in the input gradient) for which a
+/// stride-1 convolution wide enough to read in place runs indirect in
+/// `ConvAlgorithm::automatic` instead: with shorter runs the in-place reads were faster, with
+/// longer ones the indirect product (bench_kernels, benchmarks/README.md "Indirect convolutions").
+constexpr std::int64_t indirect_min_run = 64;
+
+namespace detail {
+
+/// The automatic choice for a pass that sums `run` channels per tap.
+inline bool indirect_by_default(const ConvShape& s, std::int64_t run) {
+    const bool strided = s.window.stride_h > 1 || s.window.stride_w > 1;
+    return strided || s.out_w() < in_place_min_width || run >= indirect_min_run;
+}
+
+}  // namespace detail
+
+/// Whether the forward runs as an indirect product: forced, or chosen (indirect_min_run).
+template <class T>
+bool forward_indirect(const ConvShape& s) {
+    if (!indirect_possible<T>(s)) return false;
+    return s.algorithm == ConvAlgorithm::indirect ||
+           (s.algorithm == ConvAlgorithm::automatic && detail::indirect_by_default(s, s.in_channels));
+}
+
+/// Whether the input gradient runs as an indirect product (the weights must also be finite):
+/// forced, or chosen (indirect_min_run).
+template <class T>
+bool input_gradient_indirect(const ConvShape& s) {
+    if (!indirect_possible<T>(s)) return false;
+    return s.algorithm == ConvAlgorithm::indirect ||
+           (s.algorithm == ConvAlgorithm::automatic && detail::indirect_by_default(s, s.out_channels));
+}
+
+namespace detail {
+
+/// gT[cols, rows] = g[rows, cols]^T: a plane to channels-last and back, and the weight
+/// gradient's g^T. In 16 x 16 blocks, so that both sides touch whole cache lines.
+template <class T>
+void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT) {
+    constexpr std::int64_t block = 16;
+    for (std::int64_t r0 = 0; r0 < rows; r0 += block)
+        for (std::int64_t c0 = 0; c0 < cols; c0 += block)
+            for (std::int64_t c = c0; c < std::min(cols, c0 + block); ++c)
+                for (std::int64_t r = r0; r < std::min(rows, r0 + block); ++r) gT[c * rows + r] = g[r * cols + c];
+}
+
+/// y[c, p] = relu(yT[p, c] + bias[c]) for `pixels` rows of `channels` values: a channels-last
+/// product back to planes, with the bias (may be null) and the ReLU when asked.
+inline void planes_with_bias_relu(const float* yT, std::int64_t pixels, std::int64_t channels, const float* bias,
+                                  bool relu, float* y) {
+    constexpr std::int64_t block = 16;
+    for (std::int64_t p0 = 0; p0 < pixels; p0 += block) {
+        const std::int64_t p1 = std::min(pixels, p0 + block);
+        for (std::int64_t c = 0; c < channels; ++c) {
+            const float add = bias ? bias[c] : 0.0f;
+            float* out = y + c * pixels;
+            for (std::int64_t p = p0; p < p1; ++p) {
+                const float v = yT[p * channels + c] + add;
+                out[p] = relu && v <= 0.0f ? 0.0f : v;  // NaN stays NaN
+            }
+        }
+    }
+}
+
+/// A per-thread table of run offsets, grown to the largest product seen and then kept, so that a
+/// steady-state training step does not allocate.
+inline std::int32_t* run_offset_table(std::int64_t entries) {
+    thread_local std::vector<std::int32_t> table;
+    if (static_cast<std::int64_t>(table.size()) < entries) table.resize(static_cast<std::size_t>(entries));
+    return table.data();
+}
+
+}  // namespace detail
+
+/// The forward's run offsets for a product over `images` images: row b*P + p (output pixel p of
+/// image b), run t = kh * kw_count + kw, at the pixel under the tap in the images' channels-last
+/// copies ([images, H*W, C]), or at `zeros` on the padding.
+inline void forward_run_offsets(const ConvShape& s, std::int64_t images, std::int32_t zeros, std::int32_t* offsets) {
+    const WindowGeometry& g = s.window;
+    const std::int64_t C = s.in_channels, OH = s.out_h(), OW = s.out_w();
+    std::int32_t* out = offsets;
+    for (std::int64_t b = 0; b < images; ++b)
+        for (std::int64_t oh = 0; oh < OH; ++oh)
+            for (std::int64_t ow = 0; ow < OW; ++ow)
+                for (std::int64_t kh = 0; kh < g.kernel_h; ++kh)
+                    for (std::int64_t kw = 0; kw < g.kernel_w; ++kw) {
+                        const std::int64_t ih = oh * g.stride_h - g.pad_top + kh, iw = ow * g.stride_w - g.pad_left + kw;
+                        const bool inside = ih >= 0 && ih < g.in_h && iw >= 0 && iw < g.in_w;
+                        *out++ = inside ? static_cast<std::int32_t>(((b * g.in_h + ih) * g.in_w + iw) * C) : zeros;
+                    }
+}
+
+/// The indirect input gradient's plan for products of up to `images` images, split by the
+/// stride's phases. Input pixel (ih, iw) is reached only by the taps (kh, kw) with
+/// ih + pad_top - kh a multiple of stride_h (and likewise along the width), so all pixels with
+/// the same (ih % stride_h, iw % stride_w) share one set of taps: each such phase is a product
+/// over its own taps, and no multiply-add goes to the steps between. Stride 1 has one phase,
+/// every pixel and every tap.
+struct InputGradientPlan {
+    struct Phase {
+        std::int64_t taps = 0;          ///< taps that reach the phase's pixels
+        std::int64_t filter_row = 0;    ///< its first row in the phased filters (taps * O rows of C)
+        std::int64_t pixels = 0;        ///< its input pixels per image
+        std::int64_t first_pixel = 0;   ///< where they start in `pixel`
+        std::int64_t first_offset = 0;  ///< where its run offsets start in `offsets`
+    };
+    std::vector<Phase> phases;
+    std::vector<std::int32_t> pixel;    ///< per phase, its input pixels ih * W + iw, in order
+    std::vector<std::int32_t> tap;      ///< per phase, its taps kh * KW + kw, in order
+    /// Per phase, for each image and pixel and tap, where the output pixel whose tap covered it
+    /// sits in the output gradient's channels-last copy ([images, P, O]), or `zeros` (none did).
+    std::vector<std::int32_t> offsets;
+
+    /// Fills the plan; the vectors keep their capacity, so a steady-state step does not allocate.
+    void build(const ConvShape& s, std::int64_t images, std::int32_t zeros) {
+        const WindowGeometry& g = s.window;
+        const std::int64_t O = s.out_channels, OH = s.out_h(), OW = s.out_w(), P = s.pixels();
+        phases.clear();
+        pixel.clear();
+        tap.clear();
+        offsets.clear();
+        for (std::int64_t py = 0; py < std::min(g.stride_h, g.in_h); ++py)
+            for (std::int64_t px = 0; px < std::min(g.stride_w, g.in_w); ++px) {
+                Phase ph;
+                ph.filter_row = static_cast<std::int64_t>(tap.size()) * O;
+                ph.first_pixel = static_cast<std::int64_t>(pixel.size());
+                ph.first_offset = static_cast<std::int64_t>(offsets.size());
+                for (std::int64_t kh = 0; kh < g.kernel_h; ++kh)
+                    for (std::int64_t kw = 0; kw < g.kernel_w; ++kw)
+                        if (residue(py + g.pad_top - kh, g.stride_h) == 0 && residue(px + g.pad_left - kw, g.stride_w) == 0)
+                            tap.push_back(static_cast<std::int32_t>(kh * g.kernel_w + kw));
+                ph.taps = static_cast<std::int64_t>(tap.size()) - ph.filter_row / O;
+                for (std::int64_t ih = py; ih < g.in_h; ih += g.stride_h)
+                    for (std::int64_t iw = px; iw < g.in_w; iw += g.stride_w)
+                        pixel.push_back(static_cast<std::int32_t>(ih * g.in_w + iw));
+                ph.pixels = static_cast<std::int64_t>(pixel.size()) - ph.first_pixel;
+                const std::int32_t* phase_taps = tap.data() + ph.filter_row / O;
+                for (std::int64_t b = 0; b < images; ++b)
+                    for (std::int64_t r = 0; r < ph.pixels; ++r) {
+                        const std::int64_t q = pixel[static_cast<std::size_t>(ph.first_pixel + r)];
+                        const std::int64_t ih = q / g.in_w, iw = q % g.in_w;
+                        for (std::int64_t j = 0; j < ph.taps; ++j) {
+                            // Output pixel (oh, ow) reads input (oh * stride - pad + kh, ...).
+                            const std::int64_t kh = phase_taps[j] / g.kernel_w, kw = phase_taps[j] % g.kernel_w;
+                            const std::int64_t nh = ih + g.pad_top - kh, nw = iw + g.pad_left - kw;
+                            const std::int64_t oh = nh / g.stride_h, ow = nw / g.stride_w;
+                            const bool inside = nh >= 0 && nw >= 0 && oh < OH && ow < OW;
+                            offsets.push_back(inside ? static_cast<std::int32_t>((b * P + oh * OW + ow) * O) : zeros);
+                        }
+                    }
+                phases.push_back(ph);
+            }
+    }
+
+private:
+    static std::int64_t residue(std::int64_t v, std::int64_t m) { return ((v % m) + m) % m; }
+};
+
+/// The calling thread's plan (its vectors kept from call to call).
+inline InputGradientPlan& input_gradient_plan() {
+    thread_local InputGradientPlan plan;
+    return plan;
+}
+
+/// The forward's filters as B: wf[(t * C + c) * O + o] = w[o][c][t].
+inline void forward_filters(const ConvShape& s, const float* w, float* wf) {
+    const std::int64_t T = s.window.kernel_h * s.window.kernel_w, C = s.in_channels, O = s.out_channels;
+    for (std::int64_t o = 0; o < O; ++o)
+        for (std::int64_t c = 0; c < C; ++c)
+            for (std::int64_t t = 0; t < T; ++t) wf[(t * C + c) * O + o] = w[(o * C + c) * T + t];
+}
+
+/// The input gradient's filters as B, phase by phase (InputGradientPlan): row (filter_row +
+/// j * O + o) of a phase holds w[o][c][its tap j] for c = 0 .. C-1.
+inline void input_gradient_filters(const ConvShape& s, const InputGradientPlan& plan, const float* w, float* wd) {
+    const std::int64_t T = s.window.kernel_h * s.window.kernel_w, C = s.in_channels, O = s.out_channels;
+    for (const InputGradientPlan::Phase& ph : plan.phases)
+        for (std::int64_t j = 0; j < ph.taps; ++j) {
+            const std::int64_t t = plan.tap[static_cast<std::size_t>(ph.filter_row / O + j)];
+            for (std::int64_t o = 0; o < O; ++o)
+                for (std::int64_t c = 0; c < C; ++c) wd[(ph.filter_row + j * O + o) * C + c] = w[(o * C + c) * T + t];
+        }
+}
+
+/// Scratch (floats) one thread needs for the indirect forward of `images` images: their
+/// channels-last copies, a run of zeros, and the channels-last product.
+inline std::int64_t indirect_forward_scratch(const ConvShape& s, std::int64_t images) {
+    const WindowGeometry& g = s.window;
+    return images * (g.in_h * g.in_w * s.in_channels + s.pixels() * s.out_channels) + s.in_channels;
+}
+
+/// y of images n0 .. n0 + count - 1 (`x` and `y` point at image n0) as one indirect product.
+/// `wf` holds forward_filters(w), `offsets` forward_run_offsets for at least `count` images with
+/// zeros at count_max * H*W*C, and `scratch` indirect_forward_scratch(s, count_max) floats.
+inline void indirect_forward(const ConvShape& s, std::int64_t count, std::int64_t count_max, const float* x,
+                             const float* wf, const std::int32_t* offsets, const float* bias, bool relu, float* y,
+                             float* scratch) {
+    const WindowGeometry& g = s.window;
+    const std::int64_t C = s.in_channels, O = s.out_channels, HW = g.in_h * g.in_w, P = s.pixels();
+    float* xT = scratch;
+    float* zeros = xT + count_max * HW * C;
+    float* product = zeros + C;
+    for (std::int64_t b = 0; b < count; ++b) detail::transpose_plane(x + b * C * HW, C, HW, xT + b * HW * C);
+    std::fill(zeros, zeros + C, 0.0f);
+    GemmOperands p{count * P, O, g.kernel_h * g.kernel_w * C, xT, 0, 0, wf, O, product, O};
+    p.a_run_offsets = offsets;
+    p.a_taps = g.kernel_h * g.kernel_w;
+    p.a_run = C;
+    register_gemm(p, false);
+    for (std::int64_t b = 0; b < count; ++b)
+        detail::planes_with_bias_relu(product + b * P * O, P, O, bias, relu, y + b * O * P);
+}
+
+/// dx of images n0 .. n0 + count - 1 (`dx` points at image n0's, overwritten) from `gT`, their
+/// masked output gradients channels-last ([count, P, O]), followed by O floats of scratch for
+/// the zeros (at count_max * P * O): one product per phase of `plan` (built for count_max
+/// images), its rows scattered back to the phase's pixels. `wd` holds input_gradient_filters,
+/// `product` count * H*W*C floats.
+inline void indirect_input_gradient(const ConvShape& s, const InputGradientPlan& plan, std::int64_t count,
+                                    std::int64_t count_max, float* gT, const float* wd, float* dx, float* product) {
+    const WindowGeometry& g = s.window;
+    const std::int64_t C = s.in_channels, O = s.out_channels, HW = g.in_h * g.in_w;
+    float* zeros = gT + count_max * s.pixels() * O;
+    std::fill(zeros, zeros + O, 0.0f);
+    for (const InputGradientPlan::Phase& ph : plan.phases) {
+        const std::int32_t* pixel = plan.pixel.data() + ph.first_pixel;
+        if (ph.taps > 0) {
+            GemmOperands p{count * ph.pixels, C, ph.taps * O, gT, 0, 0, wd + ph.filter_row * C, C, product, C};
+            p.a_run_offsets = plan.offsets.data() + ph.first_offset;
+            p.a_taps = ph.taps;
+            p.a_run = O;
+            register_gemm(p, false);
+        }
+        constexpr std::int64_t block = 16;  // rows of the product per pass over the channels
+        for (std::int64_t b = 0; b < count; ++b) {
+            float* dxb = dx + b * C * HW;
+            const float* rows = product + b * ph.pixels * C;
+            for (std::int64_t r0 = 0; r0 < ph.pixels; r0 += block) {
+                const std::int64_t r1 = std::min(ph.pixels, r0 + block);
+                for (std::int64_t c = 0; c < C; ++c)
+                    for (std::int64_t r = r0; r < r1; ++r)  // no tap reaches the pixel: its gradient is zero
+                        dxb[c * HW + pixel[r]] = ph.taps > 0 ? rows[r * C + c] : 0.0f;
+            }
+        }
+    }
+}
+
+}  // namespace cnnlite::kernels
