@@ -185,6 +185,53 @@ inline void check_register_gemm_run_reads(bool cpu_has_simd) {
     }
 }
 
+/// The transposes between planes and channels-last rows equal the element-by-element loop bit
+/// for bit, whole 16 x 16 blocks and edges alike, with the bias and the ReLU (-0, NaN).
+inline void check_transposes(bool cpu_has_simd) {
+    if (!cpu_has_simd) {
+        MESSAGE("this CPU lacks the instruction set: skipped");
+        return;
+    }
+    int cases = 0;
+    for (std::int64_t rows : {1, 15, 16, 17, 33, 49})
+        for (std::int64_t cols : {1, 7, 16, 32, 47})
+            for (int finish = 0; finish < 4; ++finish) {  // no bias and no ReLU, bias, ReLU, both
+                CAPTURE(rows);
+                CAPTURE(cols);
+                CAPTURE(finish);
+                std::vector<float> src = normal_values(static_cast<std::size_t>(rows * cols), 61 + rows * 100 + cols);
+                src[0] = -0.0f;
+                src[src.size() / 2] = std::numeric_limits<float>::quiet_NaN();
+                std::vector<float> bias = normal_values(static_cast<std::size_t>(cols), 62);
+                bias[0] = 0.0f;
+                const bool with_bias = finish & 1, relu = finish & 2;
+                std::vector<float> got(src.size(), 7.0f), want(src.size(), 8.0f);
+                kernels::planes_with_bias_relu(src.data(), rows, cols, with_bias ? bias.data() : nullptr, relu, got.data());
+                for (std::int64_t p = 0; p < rows; ++p)
+                    for (std::int64_t c = 0; c < cols; ++c) {
+                        const float v = src[static_cast<std::size_t>(p * cols + c)] + (with_bias ? bias[static_cast<std::size_t>(c)] : 0.0f);
+                        want[static_cast<std::size_t>(c * rows + p)] = relu && v <= 0.0f ? 0.0f : v;
+                    }
+                bool same = true;
+                for (std::size_t i = 0; i < got.size(); ++i)
+                    same = same && same_bits(got[i], want[i]) && std::signbit(got[i]) == std::signbit(want[i]);
+                CHECK(same);
+                if (finish == 0) {  // the plain transpose keeps -0
+                    std::vector<float> t(src.size(), 9.0f);
+                    kernels::transpose_plane(src.data(), rows, cols, t.data());
+                    bool exact = true;
+                    for (std::int64_t r = 0; r < rows; ++r)
+                        for (std::int64_t c = 0; c < cols; ++c) {
+                            const float a = t[static_cast<std::size_t>(c * rows + r)], b = src[static_cast<std::size_t>(r * cols + c)];
+                            exact = exact && same_bits(a, b) && std::signbit(a) == std::signbit(b);
+                        }
+                    CHECK(exact);
+                }
+                ++cases;
+            }
+    CHECK(cases == 6 * 5 * 4);
+}
+
 /// A NaN or infinity in A or B spreads to exactly the row or column it touches.
 inline void check_register_gemm_non_finite(bool cpu_has_simd) {
     if (!kernels::register_gemm_available || !cpu_has_simd) {

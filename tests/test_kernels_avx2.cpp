@@ -220,6 +220,10 @@ TEST_CASE("AVX2 register_gemm reading A's rows through run offsets equals the in
     register_gemm_cases::check_register_gemm_run_reads(cpu_has_avx2());
 }
 
+TEST_CASE("AVX2 transposes between planes and channels-last rows equal the element-by-element loop") {
+    register_gemm_cases::check_transposes(cpu_has_avx2());
+}
+
 TEST_CASE("AVX2 register_gemm: a NaN or infinity in A or B spreads to exactly the row or column it touches") {
     register_gemm_cases::check_register_gemm_non_finite(cpu_has_avx2());
 }

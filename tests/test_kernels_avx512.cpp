@@ -29,6 +29,10 @@ TEST_CASE("AVX-512 register_gemm reading A's rows through run offsets equals the
     register_gemm_cases::check_register_gemm_run_reads(cpu_has_avx512());
 }
 
+TEST_CASE("AVX-512 transposes between planes and channels-last rows equal the element-by-element loop") {
+    register_gemm_cases::check_transposes(cpu_has_avx512());
+}
+
 TEST_CASE("AVX-512 register_gemm: a NaN or infinity in A or B spreads to exactly the row or column it touches") {
     register_gemm_cases::check_register_gemm_non_finite(cpu_has_avx512());
 }

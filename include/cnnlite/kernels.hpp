@@ -22,3 +22,4 @@
 #include "cnnlite/kernels/pooling.hpp"
 #include "cnnlite/kernels/register_gemm.hpp"
 #include "cnnlite/kernels/softmax.hpp"
+#include "cnnlite/kernels/transpose.hpp"

@@ -31,6 +31,7 @@
 #include "cnnlite/kernels/conv_geometry.hpp"
 #include "cnnlite/kernels/implicit_conv.hpp"
 #include "cnnlite/kernels/register_gemm.hpp"
+#include "cnnlite/kernels/transpose.hpp"
 
 namespace cnnlite::kernels {
 
@@ -52,9 +53,10 @@ bool indirect_possible(const ConvShape& s) {
 
 /// Fewest channels summed per tap (C in the forward, O in the input gradient) for which a
 /// stride-1 convolution wide enough to read in place runs indirect in
-/// `ConvAlgorithm::automatic` instead: with shorter runs the in-place reads were faster, with
-/// longer ones the indirect product (bench_kernels, benchmarks/README.md "Indirect convolutions").
-constexpr std::int64_t indirect_min_run = 64;
+/// `ConvAlgorithm::automatic` instead. At 32 channels the two measured the same, at 64 and 128
+/// the indirect product was faster (bench_kernels, benchmarks/README.md "Indirect
+/// convolutions"); with a few channels per tap the in-place reads' longer runs win.
+constexpr std::int64_t indirect_min_run = 32;
 
 namespace detail {
 
@@ -84,35 +86,6 @@ bool input_gradient_indirect(const ConvShape& s) {
 }
 
 namespace detail {
-
-/// gT[cols, rows] = g[rows, cols]^T: a plane to channels-last and back, and the weight
-/// gradient's g^T. In 16 x 16 blocks, so that both sides touch whole cache lines.
-template <class T>
-void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT) {
-    constexpr std::int64_t block = 16;
-    for (std::int64_t r0 = 0; r0 < rows; r0 += block)
-        for (std::int64_t c0 = 0; c0 < cols; c0 += block)
-            for (std::int64_t c = c0; c < std::min(cols, c0 + block); ++c)
-                for (std::int64_t r = r0; r < std::min(rows, r0 + block); ++r) gT[c * rows + r] = g[r * cols + c];
-}
-
-/// y[c, p] = relu(yT[p, c] + bias[c]) for `pixels` rows of `channels` values: a channels-last
-/// product back to planes, with the bias (may be null) and the ReLU when asked.
-inline void planes_with_bias_relu(const float* yT, std::int64_t pixels, std::int64_t channels, const float* bias,
-                                  bool relu, float* y) {
-    constexpr std::int64_t block = 16;
-    for (std::int64_t p0 = 0; p0 < pixels; p0 += block) {
-        const std::int64_t p1 = std::min(pixels, p0 + block);
-        for (std::int64_t c = 0; c < channels; ++c) {
-            const float add = bias ? bias[c] : 0.0f;
-            float* out = y + c * pixels;
-            for (std::int64_t p = p0; p < p1; ++p) {
-                const float v = yT[p * channels + c] + add;
-                out[p] = relu && v <= 0.0f ? 0.0f : v;  // NaN stays NaN
-            }
-        }
-    }
-}
 
 /// A per-thread table of run offsets, grown to the largest product seen and then kept, so that a
 /// steady-state training step does not allocate.
@@ -252,7 +225,7 @@ inline void indirect_forward(const ConvShape& s, std::int64_t count, std::int64_
     float* xT = scratch;
     float* zeros = xT + count_max * HW * C;
     float* product = zeros + C;
-    for (std::int64_t b = 0; b < count; ++b) detail::transpose_plane(x + b * C * HW, C, HW, xT + b * HW * C);
+    for (std::int64_t b = 0; b < count; ++b) transpose_plane(x + b * C * HW, C, HW, xT + b * HW * C);
     std::fill(zeros, zeros + C, 0.0f);
     GemmOperands p{count * P, O, g.kernel_h * g.kernel_w * C, xT, 0, 0, wf, O, product, O};
     p.a_run_offsets = offsets;
@@ -260,7 +233,7 @@ inline void indirect_forward(const ConvShape& s, std::int64_t count, std::int64_
     p.a_run = C;
     register_gemm(p, false);
     for (std::int64_t b = 0; b < count; ++b)
-        detail::planes_with_bias_relu(product + b * P * O, P, O, bias, relu, y + b * O * P);
+        planes_with_bias_relu(product + b * P * O, P, O, bias, relu, y + b * O * P);
 }
 
 /// dx of images n0 .. n0 + count - 1 (`dx` points at image n0's, overwritten) from `gT`, their
@@ -282,6 +255,10 @@ inline void indirect_input_gradient(const ConvShape& s, const InputGradientPlan&
             p.a_taps = ph.taps;
             p.a_run = O;
             register_gemm(p, false);
+        }
+        if (g.stride_h == 1 && g.stride_w == 1) {  // one phase, the pixels in order: a plain transpose
+            for (std::int64_t b = 0; b < count; ++b) transpose_plane(product + b * HW * C, HW, C, dx + b * C * HW);
+            continue;
         }
         constexpr std::int64_t block = 16;  // rows of the product per pass over the channels
         for (std::int64_t b = 0; b < count; ++b) {

@@ -1,0 +1,110 @@
+// Transposes of a row-major plane: between a convolution's planes ([channels, pixels]) and its
+// channels-last rows ([pixels, channels]), for the weight gradient's g^T and the indirect
+// products (kernels/indirect_conv.hpp). In 16 x 16 blocks, so that both sides touch whole cache
+// lines; where the build targets AVX-512F a whole block is transposed in 16 zmm registers
+// (the usual four rounds of 32-, 64- and two 128-bit shuffles), the edges element by element.
+// A transpose moves values and never rounds them, so every path gives the same bits.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace cnnlite::kernels {
+
+namespace detail {
+
+constexpr std::int64_t transpose_block = 16;
+
+#if defined(__AVX512F__)
+/// r[j] = column j of the 16 x 16 block whose row i starts at src + i * ld.
+inline void transpose_block16(const float* src, std::int64_t ld, __m512 (&r)[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ld);
+    // Pairs of rows interleaved by 32 bits: t[2k] holds (r2k[0], r2k+1[0], r2k[1], r2k+1[1]) per 128-bit lane.
+    for (int k = 0; k < 8; ++k) {
+        t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    // Quads of rows by 64 bits: each 128-bit lane of r[4q + m] now holds one column of rows 4q..4q+3.
+    for (int q = 0; q < 4; ++q) {
+        const __m512d a = _mm512_castps_pd(t[4 * q]), b = _mm512_castps_pd(t[4 * q + 1]);
+        const __m512d c = _mm512_castps_pd(t[4 * q + 2]), d = _mm512_castps_pd(t[4 * q + 3]);
+        r[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    // 128-bit lanes: rows 0-7 with rows 8-15's partners, then the halves brought together.
+    for (int m = 0; m < 4; ++m) {
+        t[m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88);
+        t[4 + m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xdd);
+        t[8 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88);
+        t[12 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xdd);
+    }
+    for (int m = 0; m < 8; ++m) {
+        r[m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0x88);
+        r[8 + m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0xdd);
+    }
+}
+#endif
+
+}  // namespace detail
+
+/// gT[cols, rows] = g[rows, cols]^T.
+template <class T>
+void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT) {
+    constexpr std::int64_t block = detail::transpose_block;
+    for (std::int64_t r0 = 0; r0 < rows; r0 += block)
+        for (std::int64_t c0 = 0; c0 < cols; c0 += block) {
+#if defined(__AVX512F__)
+            if constexpr (std::is_same_v<T, float>) {
+                if (r0 + block <= rows && c0 + block <= cols) {
+                    __m512 r[16];
+                    detail::transpose_block16(g + r0 * cols + c0, cols, r);
+                    for (int j = 0; j < 16; ++j) _mm512_storeu_ps(gT + (c0 + j) * rows + r0, r[j]);
+                    continue;
+                }
+            }
+#endif
+            for (std::int64_t c = c0; c < std::min(cols, c0 + block); ++c)
+                for (std::int64_t r = r0; r < std::min(rows, r0 + block); ++r) gT[c * rows + r] = g[r * cols + c];
+        }
+}
+
+/// y[c, p] = relu(yT[p, c] + bias[c]) for `pixels` rows of `channels` values: channels-last
+/// rows back to planes, with the bias (may be null) and the ReLU when asked (v <= 0 becomes +0,
+/// NaN stays NaN, as everywhere in cnnlite).
+inline void planes_with_bias_relu(const float* yT, std::int64_t pixels, std::int64_t channels, const float* bias,
+                                  bool relu, float* y) {
+    constexpr std::int64_t block = detail::transpose_block;
+    for (std::int64_t p0 = 0; p0 < pixels; p0 += block)
+        for (std::int64_t c0 = 0; c0 < channels; c0 += block) {
+#if defined(__AVX512F__)
+            if (p0 + block <= pixels && c0 + block <= channels) {
+                __m512 r[16];
+                detail::transpose_block16(yT + p0 * channels + c0, channels, r);
+                const __m512 zero = _mm512_setzero_ps();
+                for (int j = 0; j < 16; ++j) {
+                    __m512 v = _mm512_add_ps(r[j], _mm512_set1_ps(bias ? bias[c0 + j] : 0.0f));  // -0 + 0 = +0, as below
+                    if (relu) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LE_OQ), zero);
+                    _mm512_storeu_ps(y + (c0 + j) * pixels + p0, v);
+                }
+                continue;
+            }
+#endif
+            for (std::int64_t c = c0; c < std::min(channels, c0 + block); ++c) {
+                const float add = bias ? bias[c] : 0.0f;
+                for (std::int64_t p = p0; p < std::min(pixels, p0 + block); ++p) {
+                    const float v = yT[p * channels + c] + add;
+                    y[c * pixels + p] = relu && v <= 0.0f ? 0.0f : v;  // NaN stays NaN
+                }
+            }
+        }
+}
+
+}  // namespace cnnlite::kernels
