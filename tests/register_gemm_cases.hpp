@@ -404,8 +404,25 @@ inline void check_float_convolutions(bool cpu_has_simd) {
                 same_dw_here = same_dw_here && same_bits(one.dw[i], dw_in_place[i]);
             }
             CHECK(same_y);
-            CHECK(same_dw_here);
-            if (kernels::detail::images_per_product<float>(unfold) == 1) CHECK(same_dw);
+            if (kernels::detail::images_per_product<float>(unfold) == 1) {  // the same slices
+                CHECK(same_dw);
+                CHECK(same_dw_here);
+            }
+        }
+
+        // The indirect weight gradient sums what im2col's product sums, in the same order, over
+        // the same products of images: the same bits.
+        if (kernels::weight_gradient_indirect<float>(s) && algorithm == kernels::ConvAlgorithm::indirect) {
+            kernels::ConvShape unfold = s;
+            unfold.algorithm = kernels::ConvAlgorithm::unfold;
+            set_num_threads(2);
+            std::vector<float> dw_unfold(w.size());
+            std::vector<float> ws(static_cast<std::size_t>(kernels::conv2d_workspace_size(unfold)));
+            kernels::conv2d_backward(unfold, x.data(), w.data(), one.y.data(), dy.data(), t.relu, dw_unfold.data(),
+                                     static_cast<float*>(nullptr), static_cast<float*>(nullptr), ws.data());
+            bool same_dw = true;
+            for (std::size_t i = 0; i < w.size(); ++i) same_dw = same_dw && same_bits(one.dw[i], dw_unfold[i]);
+            CHECK(same_dw);
         }
 
         // Asked for one gradient only (a frozen layer's weights, or the network's input), the

@@ -271,7 +271,15 @@ std::int64_t images_per_product(const ConvShape& s) {
 template <class T>
 std::int64_t unfold_columns(const ConvShape& s) {
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
-    return input_gradient_indirect<T>(s) ? std::max(s.patch() * s.pixels(), in_size) : s.patch() * s.pixels();
+    const bool indirect = input_gradient_indirect<T>(s) || weight_gradient_indirect<T>(s);
+    return indirect ? std::max(s.patch() * s.pixels(), in_size) : s.patch() * s.pixels();
+}
+
+/// The unfold path's first buffer: the columns of a product's images, and after them a run of
+/// zeros where they hold the indirect weight gradient's channels-last images.
+template <class T>
+std::int64_t column_space(const ConvShape& s) {
+    return images_per_product<T>(s) * unfold_columns<T>(s) + (weight_gradient_indirect<T>(s) ? s.in_channels : 0);
 }
 
 /// Per-thread workspace: for each image of a product, its im2col columns and two gradient
@@ -284,8 +292,8 @@ template <class T>
 std::int64_t conv2d_per_thread(const ConvShape& s) {
     const std::int64_t B = images_per_product<T>(s), O = s.out_channels, P = s.pixels();
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
-    const std::int64_t zeros = input_gradient_indirect<T>(s) ? O : 0;
-    std::int64_t size = B * (unfold_columns<T>(s) + 2 * O * P) + zeros;
+    const std::int64_t zeros = input_gradient_indirect<T>(s) ? O : 0;  // after g^T, for the indirect input gradient
+    std::int64_t size = column_space<T>(s) + 2 * B * O * P + zeros;
     if (forward_indirect<T>(s)) size = std::max(size, indirect_forward_scratch(s, B));
     if (!runs_in_place<T>(s)) return size;
     const std::int64_t backward = std::max(in_place_backward_scratch(s), zeros > 0 ? zeros + in_size : 0);
@@ -312,11 +320,12 @@ namespace detail {
 struct ImageProducts {
     std::int64_t K, P, O, in_size, B, per_thread, products;
     std::int64_t columns;  ///< per image in the unfold path's buffer (unfold_columns)
+    std::int64_t column_floats;  ///< the whole of that buffer (column_space)
     /// `in_place`: one image per product, read in place.
     ImageProducts(const ConvShape& s, bool in_place)
         : K(s.patch()), P(s.pixels()), O(s.out_channels), in_size(s.in_channels * s.window.in_h * s.window.in_w),
           B(in_place ? 1 : images_per_product<float>(s)), per_thread(conv2d_per_thread<float>(s)),
-          products((s.batch + B - 1) / B), columns(unfold_columns<float>(s)) {}
+          products((s.batch + B - 1) / B), columns(unfold_columns<float>(s)), column_floats(column_space<float>(s)) {}
     /// Where the filters rearranged for one pass start (conv2d_workspace_size).
     float* filters(float* workspace) const {
         return workspace + num_threads() * per_thread + max_reduction_slices * O * (K + 1);
@@ -357,7 +366,7 @@ inline void conv2d_forward_register(const ConvShape& s, const float* x, const fl
         }
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
         float* col = workspace + thread_index() * plan.per_thread;
-        float* out = col + B * plan.columns;
+        float* out = col + plan.column_floats;
         for (std::int64_t b = 0; b < count; ++b) im2col(x + (n0 + b) * in_size, s.in_channels, s.window, col + b * P, N);
         float* product = count == 1 ? y + n0 * O * P : out;
         register_gemm({O, N, K, w, K, 1, col, N, product, N}, false);
@@ -367,13 +376,15 @@ inline void conv2d_forward_register(const ConvShape& s, const float* x, const fl
     }
 }
 
-/// How the register path's backward reaches dx, besides unfolding it (both null): `flipped`
-/// holds flip_filters of w for the in-place input gradient, or `indirect` input_gradient_filters
-/// of w for `plan`, built for a product's images (kernels/indirect_conv.hpp).
-struct InputGradientFilters {
+/// How the register path's backward reaches its images besides unfolding them (all null).
+/// dx: `flipped` holds flip_filters of w for the in-place input gradient, or `indirect`
+/// input_gradient_filters of w for `plan`, built for a product's images. dW: `weight_offsets`
+/// holds forward_run_offsets for a product's images (kernels/indirect_conv.hpp).
+struct BackwardPaths {
     const float* flipped = nullptr;
     const float* indirect = nullptr;
     const InputGradientPlan* plan = nullptr;
+    const std::int32_t* weight_offsets = nullptr;
 };
 
 /// conv2d_backward on register_gemm, `B` images per product: the masked gradients side by side
@@ -386,7 +397,7 @@ struct InputGradientFilters {
 inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x, const float* w, const float* y,
                                              const float* dy, bool relu, bool weights, bool bias, float* dx,
                                              float* workspace, float* partial, bool in_place,
-                                             const InputGradientFilters& filters) {
+                                             const BackwardPaths& filters) {
     const ImageProducts plan(s, in_place);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
     // Image n read in place: its masked gradient g, then g^T for the weight gradient's product
@@ -407,17 +418,19 @@ inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x,
     const auto product = [&](std::int64_t q, float* col, float* pw) {
         if (in_place) return image(q, col, pw);
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0), N = count * P;
-        float* g = col + B * plan.columns;
+        float* g = col + plan.column_floats;
         float* gT = g + B * O * P;
         for (std::int64_t b = 0; b < count; ++b) {
             const std::int64_t n = n0 + b;
             masked_gradient(dy + n * O * P, relu ? y + n * O * P : nullptr, O, P, g + b * P, N);
             if (bias) add_channel_sums(g + b * P, O, P, pw + O * K, N);
-            if (weights) im2col(x + n * in_size, s.in_channels, s.window, col + b * P, N);
+            if (weights && !filters.weight_offsets) im2col(x + n * in_size, s.in_channels, s.window, col + b * P, N);
         }
         const bool small_patch = K <= direct_conv_max_patch;
         if ((weights && !small_patch) || (dx && filters.indirect)) transpose_plane(g, O, N, gT);
-        if (weights && small_patch) {
+        if (weights && filters.weight_offsets) {
+            indirect_weight_gradient(s, count, B, x + n0 * in_size, gT, filters.weight_offsets, pw, col);
+        } else if (weights && small_patch) {
             // A few taps (the stem's 9): K*O dot products over the pixels beat transposing g.
             // Four taps per pass: four independent sums keep the FMA units busy.
             for (std::int64_t o = 0; o < O; ++o) {  // one gradient row against the few col rows, in L1
@@ -505,10 +518,18 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
         // (stride 1) needs finite weights (indirect_conv.hpp, implicit_conv.hpp); otherwise it
         // is unfolded: by the unfold path itself, or in a pass of its own before the weight
         // gradient read in place.
-        const bool in_place = runs_in_place<T>(s);
+        // The weight gradient read in place, or as indirect products; by the shape alone, so that
+        // asking for fewer gradients never changes the others' bits.
+        const bool dw_indirect = weight_gradient_indirect<T>(s);
+        const bool in_place = runs_in_place<T>(s) && !dw_indirect;
         const bool finite = dx && all_finite(w, O * K);
         const detail::ImageProducts plan(s, in_place);
-        detail::InputGradientFilters filters;
+        detail::BackwardPaths filters;
+        if (dw && dw_indirect) {
+            std::int32_t* offsets = detail::run_offset_table(plan.B * P * s.window.kernel_h * s.window.kernel_w);
+            forward_run_offsets(s, plan.B, static_cast<std::int32_t>(plan.B * in_size), offsets);
+            filters.weight_offsets = offsets;
+        }
         if (finite && input_gradient_indirect<T>(s)) {
             InputGradientPlan& phases = input_gradient_plan();
             phases.build(s, plan.B, static_cast<std::int32_t>(plan.B * P * O));

@@ -76,6 +76,14 @@ bool forward_indirect(const ConvShape& s) {
            (s.algorithm == ConvAlgorithm::automatic && detail::indirect_by_default(s, s.in_channels));
 }
 
+/// Whether the weight gradient runs as indirect products (one per tap): forced, or chosen.
+template <class T>
+bool weight_gradient_indirect(const ConvShape& s) {
+    if (!indirect_possible<T>(s)) return false;
+    return s.algorithm == ConvAlgorithm::indirect ||
+           (s.algorithm == ConvAlgorithm::automatic && detail::indirect_by_default(s, s.in_channels));
+}
+
 /// Whether the input gradient runs as an indirect product (the weights must also be finite):
 /// forced, or chosen (indirect_min_run).
 template <class T>
@@ -234,6 +242,35 @@ inline void indirect_forward(const ConvShape& s, std::int64_t count, std::int64_
     register_gemm(p, false);
     for (std::int64_t b = 0; b < count; ++b)
         planes_with_bias_relu(product + b * P * O, P, O, bias, relu, y + b * O * P);
+}
+
+/// Scratch (floats) the indirect weight gradient of `images` images needs: their channels-last
+/// copies and a run of zeros.
+inline std::int64_t indirect_weight_gradient_scratch(const ConvShape& s, std::int64_t images) {
+    return images * s.window.in_h * s.window.in_w * s.in_channels + s.in_channels;
+}
+
+/// dW^T [K, O] += the weight gradient of images n0 .. n0 + count - 1 (`x` points at image n0),
+/// from `gT`, their masked output gradients channels-last ([count * P, O]): for each tap t, the
+/// C rows (c, t) of dW^T sum x^T[the pixel under tap t of output pixel p, c] * gT[p, o] over the
+/// pixels p in order, reading x^T's columns through `offsets` (forward_run_offsets for
+/// count_max images, zeros at count_max * H*W*C). The same sums in the same order as im2col's
+/// product, whose padded columns hold the same zeros: the same bits. `scratch` holds
+/// indirect_weight_gradient_scratch(s, count_max) floats.
+inline void indirect_weight_gradient(const ConvShape& s, std::int64_t count, std::int64_t count_max, const float* x,
+                                     const float* gT, const std::int32_t* offsets, float* dwT, float* scratch) {
+    const WindowGeometry& g = s.window;
+    const std::int64_t C = s.in_channels, O = s.out_channels, HW = g.in_h * g.in_w, T = g.kernel_h * g.kernel_w;
+    float* xT = scratch;
+    float* zeros = xT + count_max * HW * C;
+    for (std::int64_t b = 0; b < count; ++b) transpose_plane(x + b * C * HW, C, HW, xT + b * HW * C);
+    std::fill(zeros, zeros + C, 0.0f);
+    for (std::int64_t t = 0; t < T; ++t) {  // rows (c, t) of dW^T are T rows apart
+        GemmOperands p{C, O, count * s.pixels(), xT, 1, 0, gT, O, dwT + t * O, T * O};
+        p.a_column_offsets = offsets + t;
+        p.a_column_stride = T;
+        register_gemm(p, true);
+    }
 }
 
 /// dx of images n0 .. n0 + count - 1 (`dx` points at image n0's, overwritten) from `gT`, their

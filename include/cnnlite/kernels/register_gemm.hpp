@@ -72,10 +72,15 @@ struct GemmOperands {
     // is a_taps runs of a_run contiguous values, run t starting at a + a_run_offsets[i * a_taps + t]:
     //     A(i, k) = a[a_run_offsets[i * a_taps + k / a_run] + k % a_run].
     const std::int32_t* a_run_offsets = nullptr;  ///< per row and run, where the run starts in a
+    // Or A's columns through a table (the indirect weight gradient): with `a_column_offsets`,
+    //     A(i, k) = a[i * a_row + a_column_offsets[k * a_column_stride]].
+    const std::int32_t* a_column_offsets = nullptr;  ///< where column k starts, every a_column_stride entries
+    std::int64_t a_column_stride = 1;                ///< see a_column_offsets
 
     /// The element A(i, k), whichever way A is read.
     float a_at(std::int64_t i, std::int64_t k) const {
         if (a_run_offsets) return a[a_run_offsets[i * a_taps + k / a_run] + k % a_run];
+        if (a_column_offsets) return a[i * a_row + a_column_offsets[k * a_column_stride]];
         if (a_taps == 0) return a[i * a_row + k * a_col];
         return a[(i / a_taps) * a_row + a_tap_offsets[i % a_taps] + (k / a_run) * a_col + k % a_run];
     }
@@ -132,8 +137,9 @@ struct GemmVector {
 #endif
 
 /// How a tile walks A and B along k (GemmOperands): both strided, B read from a padded image
-/// (b_taps), A read from one (a_taps), or A's rows read run by run (a_run_offsets).
-enum class Walk { strided, b_taps, a_taps, a_runs };
+/// (b_taps), A read from one (a_taps), A's rows read run by run (a_run_offsets), or A's columns
+/// found through a table (a_column_offsets).
+enum class Walk { strided, b_taps, a_taps, a_runs, a_columns };
 
 /// One step of the sum: acc[i][v] += A(i, k) * B(k, v-th vector), with B's row at `bk` and A's
 /// MR values at a_rows[i][a_offset].
@@ -189,6 +195,10 @@ void register_tile(const GemmOperands& g, std::int64_t i0, std::int64_t j0, int 
         for (const float* plane = g.b + j0; k < g.k; plane += g.ldb)
             for (std::int64_t t = 0; t < g.b_taps; ++t, ++k)
                 tile_step<MR, NV>(acc, plane + g.b_tap_offsets[t], tail, a_rows, k * g.a_col);
+    } else if constexpr (W == Walk::a_columns) {
+        const std::int32_t* column = g.a_column_offsets;
+        for (std::int64_t k = 0; k < g.k; ++k, column += g.a_column_stride)
+            tile_step<MR, NV>(acc, g.b + k * g.ldb + j0, tail, a_rows, *column);
     } else if constexpr (W == Walk::a_runs) {
         // Run by run: where each row's run t starts, then its a_run values in order.
         for (std::int64_t t = 0; t < g.a_taps; ++t) {
@@ -258,6 +268,7 @@ inline void register_gemm(const GemmOperands& g, bool accumulate) {
         const int rows = V::rows_for[vectors];
         const detail::TileFunction* tiles = g.b_taps > 0   ? detail::tiles_for<detail::Walk::b_taps>(vectors)
                                             : g.a_run_offsets ? detail::tiles_for<detail::Walk::a_runs>(vectors)
+                                            : g.a_column_offsets ? detail::tiles_for<detail::Walk::a_columns>(vectors)
                                             : g.a_taps > 0 ? detail::tiles_for<detail::Walk::a_taps>(vectors)
                                                            : detail::tiles_for<detail::Walk::strided>(vectors);
         for (std::int64_t i0 = 0; i0 < g.m; i0 += rows) {
