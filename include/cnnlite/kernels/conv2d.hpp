@@ -248,7 +248,7 @@ void conv2d_backward_general(const ConvShape& s, const T* x, const T* w, const T
 /// How many images one register_gemm product takes side by side (float on AVX-512/AVX2 builds;
 /// 1 elsewhere). A product's columns are its images' pixels, and a 7x7 map's 49 pixels fill four
 /// 16-wide vectors of which the last holds one: four images (196 columns, 12.25 vectors) waste
-/// 6% instead of 23%. At most four, with the im2col matrix within 1 MiB (a core's L2), and few
+/// 6% instead of 23%. At most four (indirect_max_images), with the im2col matrix within 1 MiB (a core's L2), and few
 /// enough that the batch still fills max_reduction_slices products (the count must not depend on
 /// the thread count: the weight gradient sums each product's images in one go); one for maps of
 /// 256 pixels or more, which waste at most 6% alone and whose rows stay in L1 for the short
@@ -262,7 +262,7 @@ std::int64_t images_per_product(const ConvShape& s) {
         constexpr std::int64_t l2_floats = std::int64_t(1) << 18;
         const std::int64_t by_cache = l2_floats / std::max<std::int64_t>(1, s.patch() * s.pixels());
         const std::int64_t share = (s.batch + max_reduction_slices - 1) / max_reduction_slices;
-        return std::max<std::int64_t>(1, std::min({std::int64_t(4), by_cache, share}));
+        return std::max<std::int64_t>(1, std::min({indirect_max_images, by_cache, share}));
     }
 }
 

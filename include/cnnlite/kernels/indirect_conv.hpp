@@ -35,9 +35,13 @@
 
 namespace cnnlite::kernels {
 
+/// Most images one indirect product takes (conv2d.hpp's images_per_product never exceeds it).
+constexpr std::int64_t indirect_max_images = 4;
+
 /// Whether a convolution can run as an indirect product: float on register_gemm, one group, no
 /// dilation, more than a handful of taps per product (else the direct kernel), and every offset
-/// of a batch's product within 32 bits.
+/// into a product's images within 32 bits (whatever the batch size, so that it never changes
+/// the choice).
 template <class T>
 bool indirect_possible(const ConvShape& s) {
     if constexpr (!(std::is_same_v<T, float> && register_gemm_available)) {
@@ -45,9 +49,9 @@ bool indirect_possible(const ConvShape& s) {
         return false;
     } else {
         const WindowGeometry& g = s.window;
-        const std::int64_t largest = std::max(g.in_h * g.in_w * s.in_channels, s.pixels() * s.out_channels) *
-                                     std::max<std::int64_t>(s.batch, 1);
-        return s.plain() && s.patch() > direct_conv_max_patch && largest < std::numeric_limits<std::int32_t>::max() / 2;
+        const std::int64_t largest = std::max(g.in_h * g.in_w * s.in_channels, s.pixels() * s.out_channels);
+        return s.plain() && s.patch() > direct_conv_max_patch &&
+               largest < std::numeric_limits<std::int32_t>::max() / (2 * indirect_max_images);
     }
 }
 
