@@ -305,12 +305,12 @@ std::int64_t conv2d_per_thread(const ConvShape& s) {
 /// Workspace (in elements of T) that conv2d_forward/backward need: per thread the buffers of
 /// detail::conv2d_per_thread, then the slices' partial sums of the weight and bias gradients,
 /// then (float on register_gemm) the filters rearranged for one pass (flipped for the in-place
-/// input gradient, or as the indirect products' B).
+/// input gradient, or as the indirect products' B) and the scratch that rearranging takes.
 template <class T = float>
 std::int64_t conv2d_workspace_size(const ConvShape& s) {
     return static_cast<std::int64_t>(num_threads()) * detail::conv2d_per_thread<T>(s) +
            max_reduction_slices * s.out_channels * (s.patch() + 1) +
-           (detail::uses_register_gemm<T> ? s.out_channels * s.patch() : 0);
+           (detail::uses_register_gemm<T> ? 2 * s.out_channels * s.patch() : 0);
 }
 
 namespace detail {
@@ -326,7 +326,8 @@ struct ImageProducts {
         : K(s.patch()), P(s.pixels()), O(s.out_channels), in_size(s.in_channels * s.window.in_h * s.window.in_w),
           B(in_place ? 1 : images_per_product<float>(s)), per_thread(conv2d_per_thread<float>(s)),
           products((s.batch + B - 1) / B), columns(unfold_columns<float>(s)), column_floats(column_space<float>(s)) {}
-    /// Where the filters rearranged for one pass start (conv2d_workspace_size).
+    /// Where the filters rearranged for one pass start, O*K floats and O*K of scratch after them
+    /// (conv2d_workspace_size).
     float* filters(float* workspace) const {
         return workspace + num_threads() * per_thread + max_reduction_slices * O * (K + 1);
     }
@@ -534,7 +535,7 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
             InputGradientPlan& phases = input_gradient_plan();
             phases.build(s, plan.B, static_cast<std::int32_t>(plan.B * P * O));
             float* wd = plan.filters(workspace);
-            input_gradient_filters(s, phases, w, wd);
+            input_gradient_filters(s, phases, w, wd, wd + O * K);
             filters.indirect = wd;
             filters.plan = &phases;
         } else if (finite && in_place && input_gradient_in_place(s)) {

@@ -199,23 +199,25 @@ inline InputGradientPlan& input_gradient_plan() {
     return plan;
 }
 
-/// The forward's filters as B: wf[(t * C + c) * O + o] = w[o][c][t].
+/// The forward's filters as B: wf[(t * C + c) * O + o] = w[o][c][t], one transpose of w
+/// ([O, C*T]) with its rows brought tap-first. Repacked at every call (the weights may have
+/// changed), so it must weigh little even for one image.
 inline void forward_filters(const ConvShape& s, const float* w, float* wf) {
-    const std::int64_t T = s.window.kernel_h * s.window.kernel_w, C = s.in_channels, O = s.out_channels;
-    for (std::int64_t o = 0; o < O; ++o)
-        for (std::int64_t c = 0; c < C; ++c)
-            for (std::int64_t t = 0; t < T; ++t) wf[(t * C + c) * O + o] = w[(o * C + c) * T + t];
+    const std::int64_t T = s.window.kernel_h * s.window.kernel_w, C = s.in_channels;
+    transpose_plane_rows(w, s.out_channels, C * T, wf, [T, C](std::int64_t k) { return (k % T) * C + k / T; });
 }
 
 /// The input gradient's filters as B, phase by phase (InputGradientPlan): row (filter_row +
-/// j * O + o) of a phase holds w[o][c][its tap j] for c = 0 .. C-1.
-inline void input_gradient_filters(const ConvShape& s, const InputGradientPlan& plan, const float* w, float* wd) {
-    const std::int64_t T = s.window.kernel_h * s.window.kernel_w, C = s.in_channels, O = s.out_channels;
+/// j * O + o) of a phase holds w[o][c][its tap j] for c = 0 .. C-1, i.e. tap j's block of
+/// forward_filters transposed. `scratch` holds O*K floats.
+inline void input_gradient_filters(const ConvShape& s, const InputGradientPlan& plan, const float* w, float* wd,
+                                   float* scratch) {
+    const std::int64_t C = s.in_channels, O = s.out_channels;
+    forward_filters(s, w, scratch);
     for (const InputGradientPlan::Phase& ph : plan.phases)
         for (std::int64_t j = 0; j < ph.taps; ++j) {
             const std::int64_t t = plan.tap[static_cast<std::size_t>(ph.filter_row / O + j)];
-            for (std::int64_t o = 0; o < O; ++o)
-                for (std::int64_t c = 0; c < C; ++c) wd[(ph.filter_row + j * O + o) * C + c] = w[(o * C + c) * T + t];
+            transpose_plane(scratch + t * C * O, C, O, wd + (ph.filter_row + j * O) * C);
         }
 }
 

@@ -55,9 +55,10 @@ inline void transpose_block16(const float* src, std::int64_t ld, __m512 (&r)[16]
 
 }  // namespace detail
 
-/// gT[cols, rows] = g[rows, cols]^T.
-template <class T>
-void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT) {
+/// gT[row_of(c), r] = g[r, c] for a plane g[rows, cols]: the transpose with its rows put where
+/// `row_of` says (a permutation of 0 .. cols-1; the filters' taps brought outermost).
+template <class T, class RowOf>
+void transpose_plane_rows(const T* g, std::int64_t rows, std::int64_t cols, T* gT, RowOf row_of) {
     constexpr std::int64_t block = detail::transpose_block;
     for (std::int64_t r0 = 0; r0 < rows; r0 += block)
         for (std::int64_t c0 = 0; c0 < cols; c0 += block) {
@@ -66,14 +67,20 @@ void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT) {
                 if (r0 + block <= rows && c0 + block <= cols) {
                     __m512 r[16];
                     detail::transpose_block16(g + r0 * cols + c0, cols, r);
-                    for (int j = 0; j < 16; ++j) _mm512_storeu_ps(gT + (c0 + j) * rows + r0, r[j]);
+                    for (int j = 0; j < 16; ++j) _mm512_storeu_ps(gT + row_of(c0 + j) * rows + r0, r[j]);
                     continue;
                 }
             }
 #endif
             for (std::int64_t c = c0; c < std::min(cols, c0 + block); ++c)
-                for (std::int64_t r = r0; r < std::min(rows, r0 + block); ++r) gT[c * rows + r] = g[r * cols + c];
+                for (std::int64_t r = r0; r < std::min(rows, r0 + block); ++r) gT[row_of(c) * rows + r] = g[r * cols + c];
         }
+}
+
+/// gT[cols, rows] = g[rows, cols]^T.
+template <class T>
+void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT) {
+    transpose_plane_rows(g, rows, cols, gT, [](std::int64_t c) { return c; });
 }
 
 /// y[c, p] = relu(yT[p, c] + bias[c]) for `pixels` rows of `channels` values: channels-last
