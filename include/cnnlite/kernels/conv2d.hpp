@@ -342,7 +342,24 @@ inline void conv2d_forward_indirect(const ConvShape& s, const float* x, const fl
     forward_filters(s, w, wf);
     std::int32_t* offsets = run_offset_table(B * P * s.window.kernel_h * s.window.kernel_w);
     forward_run_offsets(s, B, static_cast<std::int32_t>(B * in_size), offsets);
-#pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
+    const bool parallel = s.batch * O * P * K >= parallel_threshold;
+    if (parallel && plan.products < num_threads()) {
+        // Fewer products than threads (one image): the threads share each product's rows, cut
+        // at tile boundaries (12 rows); the same bits as one thread.
+        for (std::int64_t q = 0; q < plan.products; ++q) {
+            const std::int64_t n0 = q * B;
+            const IndirectForward f{s, std::min(B, s.batch - n0), B, workspace};
+            f.prepare(x + n0 * in_size);
+            const std::int64_t tiles = (f.rows() + 11) / 12, parts = num_threads();
+#pragma omp parallel for schedule(static)
+            for (std::int64_t part = 0; part < parts; ++part)
+                f.multiply(wf, offsets, std::min(f.rows(), tiles * part / parts * 12),
+                           std::min(f.rows(), tiles * (part + 1) / parts * 12));
+            f.finish(bias, relu, y + n0 * O * P);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static) if (parallel)
     for (std::int64_t q = 0; q < plan.products; ++q) {
         const std::int64_t n0 = q * B, count = std::min(B, s.batch - n0);
         indirect_forward(s, count, B, x + n0 * in_size, wf, offsets, bias, relu, y + n0 * O * P,

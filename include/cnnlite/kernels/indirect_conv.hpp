@@ -228,26 +228,52 @@ inline std::int64_t indirect_forward_scratch(const ConvShape& s, std::int64_t im
     return images * (g.in_h * g.in_w * s.in_channels + s.pixels() * s.out_channels) + s.in_channels;
 }
 
-/// y of images n0 .. n0 + count - 1 (`x` and `y` point at image n0) as one indirect product.
-/// `wf` holds forward_filters(w), `offsets` forward_run_offsets for at least `count` images with
-/// zeros at count_max * H*W*C, and `scratch` indirect_forward_scratch(s, count_max) floats.
+/// The indirect forward of images n0 .. n0 + count - 1 in its three steps, for callers that
+/// split the product's rows among threads (each row is one output pixel's sums, so where the
+/// rows are cut changes no bits). `scratch` holds indirect_forward_scratch(s, count_max)
+/// floats: the images' channels-last copies, a run of zeros, the channels-last product.
+struct IndirectForward {
+    const ConvShape& s;
+    std::int64_t count, count_max;
+    float* scratch;
+
+    std::int64_t rows() const { return count * s.pixels(); }  ///< of the product
+    float* images() const { return scratch; }
+    float* zeros() const { return scratch + count_max * s.window.in_h * s.window.in_w * s.in_channels; }
+    float* product() const { return zeros() + s.in_channels; }
+
+    /// The images (`x` points at image n0) channels-last, and the run of zeros.
+    void prepare(const float* x) const {
+        const std::int64_t C = s.in_channels, HW = s.window.in_h * s.window.in_w;
+        for (std::int64_t b = 0; b < count; ++b) transpose_plane(x + b * C * HW, C, HW, images() + b * HW * C);
+        std::fill(zeros(), zeros() + C, 0.0f);
+    }
+    /// Rows [begin, end) of the product. `wf` holds forward_filters(w), `offsets`
+    /// forward_run_offsets for count_max images with zeros at count_max * H*W*C.
+    void multiply(const float* wf, const std::int32_t* offsets, std::int64_t begin, std::int64_t end) const {
+        const std::int64_t T = s.window.kernel_h * s.window.kernel_w, O = s.out_channels;
+        GemmOperands p{end - begin, O, T * s.in_channels, images(), 0, 0, wf, O, product() + begin * O, O};
+        p.a_run_offsets = offsets + begin * T;
+        p.a_taps = T;
+        p.a_run = s.in_channels;
+        register_gemm(p, false);
+    }
+    /// The product back to planes (`y` points at image n0's), with the bias and ReLU.
+    void finish(const float* bias, bool relu, float* y) const {
+        const std::int64_t P = s.pixels(), O = s.out_channels;
+        for (std::int64_t b = 0; b < count; ++b) planes_with_bias_relu(product() + b * P * O, P, O, bias, relu, y + b * O * P);
+    }
+};
+
+/// y of images n0 .. n0 + count - 1 (`x` and `y` point at image n0) as one indirect product on
+/// one thread; arguments as for IndirectForward.
 inline void indirect_forward(const ConvShape& s, std::int64_t count, std::int64_t count_max, const float* x,
                              const float* wf, const std::int32_t* offsets, const float* bias, bool relu, float* y,
                              float* scratch) {
-    const WindowGeometry& g = s.window;
-    const std::int64_t C = s.in_channels, O = s.out_channels, HW = g.in_h * g.in_w, P = s.pixels();
-    float* xT = scratch;
-    float* zeros = xT + count_max * HW * C;
-    float* product = zeros + C;
-    for (std::int64_t b = 0; b < count; ++b) transpose_plane(x + b * C * HW, C, HW, xT + b * HW * C);
-    std::fill(zeros, zeros + C, 0.0f);
-    GemmOperands p{count * P, O, g.kernel_h * g.kernel_w * C, xT, 0, 0, wf, O, product, O};
-    p.a_run_offsets = offsets;
-    p.a_taps = g.kernel_h * g.kernel_w;
-    p.a_run = C;
-    register_gemm(p, false);
-    for (std::int64_t b = 0; b < count; ++b)
-        planes_with_bias_relu(product + b * P * O, P, O, bias, relu, y + b * O * P);
+    const IndirectForward f{s, count, count_max, scratch};
+    f.prepare(x);
+    f.multiply(wf, offsets, 0, f.rows());
+    f.finish(bias, relu, y);
 }
 
 /// Scratch (floats) the indirect weight gradient of `images` images needs: their channels-last
