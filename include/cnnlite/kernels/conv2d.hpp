@@ -12,9 +12,8 @@
 // product; double and other targets keep Eigen, and the tests compare the two. Float
 // convolutions do without im2col where measurements favoured it: stride-1 convolutions with
 // outputs at least in_place_min_width wide and fewer than indirect_min_run channels read a
-// zero-padded copy of each image in place (kernels/implicit_conv.hpp); the others run their
-// forward and input gradient as indirect products over channels-last copies
-// (kernels/indirect_conv.hpp), and their weight gradient in place or unfolded.
+// zero-padded copy of each image in place (kernels/implicit_conv.hpp); the others run all three
+// passes as indirect products over channels-last copies (kernels/indirect_conv.hpp).
 #pragma once
 
 #include <Eigen/Core>
@@ -248,8 +247,8 @@ void conv2d_backward_general(const ConvShape& s, const T* x, const T* w, const T
 /// How many images one register_gemm product takes side by side (float on AVX-512/AVX2 builds;
 /// 1 elsewhere). A product's columns are its images' pixels, and a 7x7 map's 49 pixels fill four
 /// 16-wide vectors of which the last holds one: four images (196 columns, 12.25 vectors) waste
-/// 6% instead of 23%. At most four (indirect_max_images), with the im2col matrix within 1 MiB (a core's L2), and few
-/// enough that the batch still fills max_reduction_slices products (the count must not depend on
+/// 6% instead of 23%. At most four (indirect_max_images), with the im2col matrix within 1 MiB
+/// (a core's L2), and few enough that the batch still fills max_reduction_slices products (the count must not depend on
 /// the thread count: the weight gradient sums each product's images in one go); one for maps of
 /// 256 pixels or more, which waste at most 6% alone and whose rows stay in L1 for the short
 /// products of a few taps.
@@ -345,16 +344,17 @@ inline void conv2d_forward_indirect(const ConvShape& s, const float* x, const fl
     const bool parallel = s.batch * O * P * K >= parallel_threshold;
     if (parallel && plan.products < num_threads()) {
         // Fewer products than threads (one image): the threads share each product's rows, cut
-        // at tile boundaries (12 rows); the same bits as one thread.
+        // where every tile height (12, 8 or 6 rows) ends; the same bits as one thread.
+        constexpr std::int64_t cut = 24;
         for (std::int64_t q = 0; q < plan.products; ++q) {
             const std::int64_t n0 = q * B;
             const IndirectForward f{s, std::min(B, s.batch - n0), B, workspace};
             f.prepare(x + n0 * in_size);
-            const std::int64_t tiles = (f.rows() + 11) / 12, parts = num_threads();
+            const std::int64_t pieces = (f.rows() + cut - 1) / cut, parts = num_threads();
 #pragma omp parallel for schedule(static)
             for (std::int64_t part = 0; part < parts; ++part)
-                f.multiply(wf, offsets, std::min(f.rows(), tiles * part / parts * 12),
-                           std::min(f.rows(), tiles * (part + 1) / parts * 12));
+                f.multiply(wf, offsets, std::min(f.rows(), pieces * part / parts * cut),
+                           std::min(f.rows(), pieces * (part + 1) / parts * cut));
             f.finish(bias, relu, y + n0 * O * P);
         }
         return;
@@ -411,11 +411,11 @@ struct BackwardPaths {
 /// as in conv2d_backward, one per slice of products (reduction_slices(products)), the weight part
 /// transposed, the bias part only when `bias`; returns the slice count. With `in_place`, one
 /// image per product read in place instead (kernels/implicit_conv.hpp); then dx must be null or
-/// `filters` name the flipped or the indirect filters.
+/// `paths` name the flipped or the indirect filters.
 inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x, const float* w, const float* y,
                                              const float* dy, bool relu, bool weights, bool bias, float* dx,
                                              float* workspace, float* partial, bool in_place,
-                                             const BackwardPaths& filters) {
+                                             const BackwardPaths& paths) {
     const ImageProducts plan(s, in_place);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
     // Image n read in place: its masked gradient g, then g^T for the weight gradient's product
@@ -425,12 +425,12 @@ inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x,
         float* rest = gT + O * P;
         masked_gradient(dy + n * O * P, relu ? y + n * O * P : nullptr, O, P, g);
         if (bias) add_channel_sums(g, O, P, pw + O * K);
-        if (weights || filters.indirect) transpose_plane(g, O, P, gT);
+        if (weights || paths.indirect) transpose_plane(g, O, P, gT);
         if (weights) in_place_weight_gradient(s, x + n * in_size, gT, pw, rest);
-        if (dx && filters.indirect)
-            indirect_input_gradient(s, *filters.plan, 1, 1, gT, filters.indirect, dx + n * in_size, rest + O);
+        if (dx && paths.indirect)
+            indirect_input_gradient(s, *paths.plan, 1, 1, gT, paths.indirect, dx + n * in_size, rest + O);
         else if (dx)
-            in_place_input_gradient(s, g, filters.flipped, dx + n * in_size, rest);
+            in_place_input_gradient(s, g, paths.flipped, dx + n * in_size, rest);
     };
     // Product q: images q*B.. of the batch, its partial sums into pw.
     const auto product = [&](std::int64_t q, float* col, float* pw) {
@@ -442,12 +442,12 @@ inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x,
             const std::int64_t n = n0 + b;
             masked_gradient(dy + n * O * P, relu ? y + n * O * P : nullptr, O, P, g + b * P, N);
             if (bias) add_channel_sums(g + b * P, O, P, pw + O * K, N);
-            if (weights && !filters.weight_offsets) im2col(x + n * in_size, s.in_channels, s.window, col + b * P, N);
+            if (weights && !paths.weight_offsets) im2col(x + n * in_size, s.in_channels, s.window, col + b * P, N);
         }
         const bool small_patch = K <= direct_conv_max_patch;
-        if ((weights && !small_patch) || (dx && filters.indirect)) transpose_plane(g, O, N, gT);
-        if (weights && filters.weight_offsets) {
-            indirect_weight_gradient(s, count, B, x + n0 * in_size, gT, filters.weight_offsets, pw, col);
+        if ((weights && !small_patch) || (dx && paths.indirect)) transpose_plane(g, O, N, gT);
+        if (weights && paths.weight_offsets) {
+            indirect_weight_gradient(s, count, B, x + n0 * in_size, gT, paths.weight_offsets, pw, col);
         } else if (weights && small_patch) {
             // A few taps (the stem's 9): K*O dot products over the pixels beat transposing g.
             // Four taps per pass: four independent sums keep the FMA units busy.
@@ -474,8 +474,8 @@ inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x,
             register_gemm({K, O, N, col, N, 1, gT, O, pw, O}, true);  // dW^T [K, O] += col g^T
         }
         if (!dx) return;
-        if (filters.indirect) {  // the columns are free again: they take the channels-last dx
-            indirect_input_gradient(s, *filters.plan, count, B, gT, filters.indirect, dx + n0 * in_size, col);
+        if (paths.indirect) {  // the columns are free again: they take the channels-last dx
+            indirect_input_gradient(s, *paths.plan, count, B, gT, paths.indirect, dx + n0 * in_size, col);
             return;
         }
         register_gemm({K, N, O, w, 1, K, g, N, col, N}, false);  // dcol = W^T g; A(k, o) = w[o * K + k]
@@ -532,42 +532,41 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
     // register_gemm the weight part is dW^T [K, O], the product whose rows are contiguous.
     T* partial = workspace + num_threads() * per_thread;
     if constexpr (detail::uses_register_gemm<T>) {
-        // The input gradient as an indirect product (narrow or strided shapes) or read in place
-        // (stride 1) needs finite weights (indirect_conv.hpp, implicit_conv.hpp); otherwise it
-        // is unfolded: by the unfold path itself, or in a pass of its own before the weight
-        // gradient read in place.
-        // The weight gradient read in place, or as indirect products; by the shape alone, so that
-        // asking for fewer gradients never changes the others' bits.
+        // The weight gradient runs in place or as indirect products by the shape alone, so that
+        // asking for fewer gradients never changes the others' bits. The input gradient as an
+        // indirect product or read in place needs finite weights (indirect_conv.hpp,
+        // implicit_conv.hpp); otherwise it is unfolded: by the unfold path itself, or in a pass
+        // of its own before the weight gradient read in place.
         const bool dw_indirect = weight_gradient_indirect<T>(s);
         const bool in_place = runs_in_place<T>(s) && !dw_indirect;
         const bool finite = dx && all_finite(w, O * K);
         const detail::ImageProducts plan(s, in_place);
-        detail::BackwardPaths filters;
+        detail::BackwardPaths paths;
         if (dw && dw_indirect) {
             std::int32_t* offsets = detail::run_offset_table(plan.B * P * s.window.kernel_h * s.window.kernel_w);
             forward_run_offsets(s, plan.B, static_cast<std::int32_t>(plan.B * in_size), offsets);
-            filters.weight_offsets = offsets;
+            paths.weight_offsets = offsets;
         }
         if (finite && input_gradient_indirect<T>(s)) {
             InputGradientPlan& phases = input_gradient_plan();
             phases.build(s, plan.B, static_cast<std::int32_t>(plan.B * P * O));
             float* wd = plan.filters(workspace);
             input_gradient_filters(s, phases, w, wd, wd + O * K);
-            filters.indirect = wd;
-            filters.plan = &phases;
+            paths.indirect = wd;
+            paths.plan = &phases;
         } else if (finite && in_place && input_gradient_in_place(s)) {
             float* flipped = plan.filters(workspace);
             flip_filters(s, w, flipped);
-            filters.flipped = flipped;
+            paths.flipped = flipped;
         }
-        float* dx_unfolded = in_place && dx && !filters.flipped && !filters.indirect ? dx : nullptr;
+        float* dx_unfolded = in_place && dx && !paths.flipped && !paths.indirect ? dx : nullptr;
         if (dx_unfolded)
             detail::conv2d_backward_register(s, x, w, y, dy, relu, false, false, dx_unfolded, workspace, partial, false,
                                              {});
         std::int64_t slices = 1;
         if (!dx_unfolded || dw || db)
             slices = detail::conv2d_backward_register(s, x, w, y, dy, relu, dw != nullptr, db != nullptr,
-                                                      dx_unfolded ? nullptr : dx, workspace, partial, in_place, filters);
+                                                      dx_unfolded ? nullptr : dx, workspace, partial, in_place, paths);
         detail::sum_slice_partials(partial, slices, O, K, dw, db, true);
         return;
     }
