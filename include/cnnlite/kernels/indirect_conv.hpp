@@ -1,7 +1,6 @@
-// Float convolutions as indirect products (Dukhan 2019, "The Indirect Convolution Algorithm"),
-// for the small maps where neither im2col nor the in-place reads of implicit_conv.hpp fill the
-// vectors. Each image is copied once channels-last ([H*W, C], a transpose), and one output pixel
-// becomes one row of the product:
+// Float convolutions as indirect products (Dukhan 2019, "The Indirect Convolution Algorithm").
+// Each image is copied once channels-last ([H*W, C], a transpose), and one output pixel becomes
+// one row of the product:
 //
 //     y^T[p, o] = sum over taps t, then channels c, of x^T[pixel under tap t of p, c] * W[o, c, t]
 //
@@ -13,13 +12,17 @@
 // channels-last and back (with the bias and ReLU).
 //
 // The input gradient is the same product run backwards: input pixel q sums, over taps t and
-// output channels o, g^T[the output pixel that tap t of q came from, o] * W[o, c, t], or zeros
-// where no output pixel did (padding, or between a stride's steps). So a strided convolution's
-// input gradient needs neither col2im nor phases. Its sums run over (t, o) in one chain, not as
-// im2col's W^T g followed by col2im's additions: other bits than the unfold path's (the tests
-// compare both with double). Products with the zero runs stand where col2im drops a term: equal
-// for finite weights, but 0 * inf is NaN, so non-finite weights take the unfold path
-// (conv2d.hpp). The weight gradient keeps the other paths (the same bits as im2col there).
+// output channels o, g^T[the output pixel that tap t of q came from, o] * W[o, c, t]. Under a
+// stride most taps of a pixel come from no output pixel, so the pixels are split by the
+// stride's phases, each a product over the taps that reach it (InputGradientPlan). Its sums run
+// over (t, o) in one chain, not as im2col's W^T g followed by col2im's additions: other bits than
+// the unfold path's (the tests compare both with double). Products with the zero runs stand
+// where col2im drops a term: equal for finite weights, but 0 * inf is NaN, so non-finite weights
+// take the unfold path (conv2d.hpp).
+//
+// The weight gradient is one product per tap: the C rows (c, t) of dW^T sum x^T[pixel under tap
+// t of p, c] * g^T[p, o] over the pixels in order, x^T's columns found through the forward's
+// offsets (register_gemm's `a_column_offsets`): im2col's sums in im2col's order, the same bits.
 #pragma once
 
 #include <algorithm>
@@ -55,8 +58,8 @@ bool indirect_possible(const ConvShape& s) {
     }
 }
 
-/// Fewest channels summed per tap (C in the forward, O in the input gradient) for which a
-/// stride-1 convolution wide enough to read in place runs indirect in
+/// Fewest channels summed per tap (C in the forward and the weight gradient, O in the input
+/// gradient) for which a stride-1 convolution wide enough to read in place runs indirect in
 /// `ConvAlgorithm::automatic` instead. At 32 channels the two measured the same, at 64 and 128
 /// the indirect product was faster (bench_kernels, benchmarks/README.md "Indirect
 /// convolutions"); with a few channels per tap the in-place reads' longer runs win.
@@ -80,7 +83,8 @@ bool forward_indirect(const ConvShape& s) {
            (s.algorithm == ConvAlgorithm::automatic && detail::indirect_by_default(s, s.in_channels));
 }
 
-/// Whether the weight gradient runs as indirect products (one per tap): forced, or chosen.
+/// Whether the weight gradient runs as indirect products (one per tap): forced, or chosen
+/// (indirect_min_run).
 template <class T>
 bool weight_gradient_indirect(const ConvShape& s) {
     if (!indirect_possible<T>(s)) return false;
@@ -276,19 +280,13 @@ inline void indirect_forward(const ConvShape& s, std::int64_t count, std::int64_
     f.finish(bias, relu, y);
 }
 
-/// Scratch (floats) the indirect weight gradient of `images` images needs: their channels-last
-/// copies and a run of zeros.
-inline std::int64_t indirect_weight_gradient_scratch(const ConvShape& s, std::int64_t images) {
-    return images * s.window.in_h * s.window.in_w * s.in_channels + s.in_channels;
-}
-
 /// dW^T [K, O] += the weight gradient of images n0 .. n0 + count - 1 (`x` points at image n0),
 /// from `gT`, their masked output gradients channels-last ([count * P, O]): for each tap t, the
 /// C rows (c, t) of dW^T sum x^T[the pixel under tap t of output pixel p, c] * gT[p, o] over the
 /// pixels p in order, reading x^T's columns through `offsets` (forward_run_offsets for
 /// count_max images, zeros at count_max * H*W*C). The same sums in the same order as im2col's
 /// product, whose padded columns hold the same zeros: the same bits. `scratch` holds
-/// indirect_weight_gradient_scratch(s, count_max) floats.
+/// count_max * H*W*C + C floats: the images' channels-last copies and a run of zeros.
 inline void indirect_weight_gradient(const ConvShape& s, std::int64_t count, std::int64_t count_max, const float* x,
                                      const float* gT, const std::int32_t* offsets, float* dwT, float* scratch) {
     const WindowGeometry& g = s.window;
