@@ -138,6 +138,7 @@ inline void forward_run_offsets(const ConvShape& s, std::int64_t images, std::in
 /// over its own taps, and no multiply-add goes to the steps between. Stride 1 has one phase,
 /// every pixel and every tap.
 struct InputGradientPlan {
+    /// One phase: the input pixels that share a set of taps, and where its parts of the plan are.
     struct Phase {
         std::int64_t taps = 0;          ///< taps that reach the phase's pixels
         std::int64_t filter_row = 0;    ///< its first row in the phased filters (taps * O rows of C)
@@ -145,7 +146,7 @@ struct InputGradientPlan {
         std::int64_t first_pixel = 0;   ///< where they start in `pixel`
         std::int64_t first_offset = 0;  ///< where its run offsets start in `offsets`
     };
-    std::vector<Phase> phases;
+    std::vector<Phase> phases;          ///< in order of (row, column) parity
     std::vector<std::int32_t> pixel;    ///< per phase, its input pixels ih * W + iw, in order
     std::vector<std::int32_t> tap;      ///< per phase, its taps kh * KW + kw, in order
     /// Per phase, for each image and pixel and tap, where the output pixel whose tap covered it
@@ -237,14 +238,16 @@ inline std::int64_t indirect_forward_scratch(const ConvShape& s, std::int64_t im
 /// rows are cut changes no bits). `scratch` holds indirect_forward_scratch(s, count_max)
 /// floats: the images' channels-last copies, a run of zeros, the channels-last product.
 struct IndirectForward {
-    const ConvShape& s;
-    std::int64_t count, count_max;
-    float* scratch;
+    const ConvShape& s;      ///< the convolution
+    std::int64_t count;      ///< images in this product
+    std::int64_t count_max;  ///< images the offsets and the scratch are laid out for
+    float* scratch;          ///< indirect_forward_scratch(s, count_max) floats
 
     std::int64_t rows() const { return count * s.pixels(); }  ///< of the product
-    float* images() const { return scratch; }
+    float* images() const { return scratch; }                  ///< the channels-last copies
+    /// The run of C zeros the padding's taps read.
     float* zeros() const { return scratch + count_max * s.window.in_h * s.window.in_w * s.in_channels; }
-    float* product() const { return zeros() + s.in_channels; }
+    float* product() const { return zeros() + s.in_channels; }  ///< channels-last, [rows(), O]
 
     /// The images (`x` points at image n0) channels-last, and the run of zeros.
     void prepare(const float* x) const {
