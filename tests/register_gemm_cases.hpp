@@ -148,7 +148,7 @@ inline void check_register_gemm_padded_reads(bool cpu_has_simd) {
 }
 
 /// register_gemm reading A's rows run by run through a table of offsets (a_run_offsets, the
-/// indirect convolutions) equals the in-order loop over the same elements bit for bit: runs of
+/// indirect convolutions of kernels/indirect_conv.hpp) equals the in-order loop over the same elements bit for bit: runs of
 /// 1 to 37 values, 1 to 9 runs per row, runs shared by several rows (a zero run, as the padding
 /// is), rows and columns crossing every tile edge.
 inline void check_register_gemm_run_reads(bool cpu_has_simd) {

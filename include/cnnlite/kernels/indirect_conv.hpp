@@ -67,38 +67,34 @@ constexpr std::int64_t indirect_min_run = 32;
 
 namespace detail {
 
-/// The automatic choice for a pass that sums `run` channels per tap.
-inline bool indirect_by_default(const ConvShape& s, std::int64_t run) {
+/// Whether a pass that sums `run` channels per tap runs as an indirect product: possible, and
+/// forced or (automatic) chosen by indirect_min_run.
+template <class T>
+bool pass_indirect(const ConvShape& s, std::int64_t run) {
+    if (!indirect_possible<T>(s)) return false;
     const bool strided = s.window.stride_h > 1 || s.window.stride_w > 1;
-    return strided || s.out_w() < in_place_min_width || run >= indirect_min_run;
+    const bool chosen = strided || s.out_w() < in_place_min_width || run >= indirect_min_run;
+    return s.algorithm == ConvAlgorithm::indirect || (s.algorithm == ConvAlgorithm::automatic && chosen);
 }
 
 }  // namespace detail
 
-/// Whether the forward runs as an indirect product: forced, or chosen (indirect_min_run).
+/// Whether the forward runs as an indirect product.
 template <class T>
 bool forward_indirect(const ConvShape& s) {
-    if (!indirect_possible<T>(s)) return false;
-    return s.algorithm == ConvAlgorithm::indirect ||
-           (s.algorithm == ConvAlgorithm::automatic && detail::indirect_by_default(s, s.in_channels));
+    return detail::pass_indirect<T>(s, s.in_channels);
 }
 
-/// Whether the weight gradient runs as indirect products (one per tap): forced, or chosen
-/// (indirect_min_run).
+/// Whether the weight gradient runs as indirect products (one per tap).
 template <class T>
 bool weight_gradient_indirect(const ConvShape& s) {
-    if (!indirect_possible<T>(s)) return false;
-    return s.algorithm == ConvAlgorithm::indirect ||
-           (s.algorithm == ConvAlgorithm::automatic && detail::indirect_by_default(s, s.in_channels));
+    return detail::pass_indirect<T>(s, s.in_channels);
 }
 
-/// Whether the input gradient runs as an indirect product (the weights must also be finite):
-/// forced, or chosen (indirect_min_run).
+/// Whether the input gradient runs as an indirect product (the weights must also be finite).
 template <class T>
 bool input_gradient_indirect(const ConvShape& s) {
-    if (!indirect_possible<T>(s)) return false;
-    return s.algorithm == ConvAlgorithm::indirect ||
-           (s.algorithm == ConvAlgorithm::automatic && detail::indirect_by_default(s, s.out_channels));
+    return detail::pass_indirect<T>(s, s.out_channels);
 }
 
 namespace detail {
