@@ -49,6 +49,21 @@ TEST_CASE_TEMPLATE("Tensor construction fills zeros and keeps the shape", T, flo
     CHECK(reinterpret_cast<std::uintptr_t>(f.data()) % 64 == 0);
 }
 
+TEST_CASE("Shape::numel is 0 with any zero extent and refuses counts beyond 64 bits") {
+    CHECK(Shape{}.numel() == 1);
+    CHECK(Shape{2, 3, 4}.numel() == 24);
+    // The zero comes last: the product of the others alone would overflow.
+    CHECK(Shape{4294967296, 4294967296, 0}.numel() == 0);
+    CHECK(Shape{std::int64_t{1} << 31, std::int64_t{1} << 31}.numel() == std::int64_t{1} << 62);
+    CHECK_THROWS_AS((void)Shape({std::int64_t{1} << 31, std::int64_t{1} << 31, 2}).numel(), cnnlite::Error);
+    CHECK(error_of([] { (void)Shape{4294967296, 4294967296}.numel(); }) ==
+          "Shape [4294967296, 4294967296] has more elements than a 64-bit count holds");
+    CHECK(error_of([] { Tensor<float>(Shape{4294967296, 4294967296}); }).find("more elements than a 64-bit count") !=
+          std::string::npos);
+    CHECK(error_of([] { Tensor<double>(Shape{std::int64_t{1} << 62}); }) ==
+          "Tensor: shape [4611686018427387904] needs more bytes than memory can address");
+}
+
 TEST_CASE("Tensor reshape is a view that shares storage") {
     auto t = Tensor<float>::from(Shape{2, 3}, {0, 1, 2, 3, 4, 5});
     auto v = t.reshape({3, -1});

@@ -750,6 +750,24 @@ TEST_CASE("npy: version 2.0 and numpy's growth padding read fine") {
     CHECK(load_npy(path)[0] == 9.f);
 }
 
+TEST_CASE("npy: a zero extent among huge ones loads as an empty tensor, whatever the other extents") {
+    // Found by fuzz_npy: the product 1 * 1007 * 1701011709551615 * ... overflowed (undefined
+    // behaviour) before it reached the zero.
+    TempDir dir;
+    const std::string path = dir.file("empty.npy");
+    write_raw(path, npy_file("{'descr': '<f4', 'fortran_order': False, "
+                             "'shape': (01,1007,00001701011709551615,005024,425,0,5040242914), }",
+                             ""));
+    const Tensor<float> t = load_npy<float>(path);
+    CHECK(t.numel() == 0);
+    CHECK(t.shape() == Shape{1, 1007, 1701011709551615, 5024, 425, 0, 5040242914});
+    // With a nonzero data byte the same shape is refused by its size, not read past the end.
+    write_raw(path, npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (3037000500, 0, 3037000500), }",
+                             "\x01"));
+    CHECK(error_of([&] { load_npy<float>(path); }).find("holds 1 data bytes but shape (3037000500, 0, 3037000500)") !=
+          std::string::npos);
+}
+
 TEST_CASE("npy: every corrupted file is rejected with a message naming file and fault") {
     const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
     const std::string f2 = raw<float>({1, 2});

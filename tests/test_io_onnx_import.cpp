@@ -327,6 +327,17 @@ TEST_CASE("the pads PyTorch's TorchScript exporter computes for F.pad are folded
     CHECK(refusal(lone.proto).find("node '/Reshape' (Reshape): 1 inputs (2 to 2 expected)") != std::string::npos);
     lone.g->mutable_node(0)->add_input("");
     CHECK(refusal(lone.proto).find("node '/Reshape' (Reshape): input 1 is missing") != std::string::npos);
+
+    // A folded Reshape to eight extents of 4096: their product (2^96) must not overflow.
+    GraphBuilder wide({1, 5, 5});
+    wide.ints("pads", {0, 0, 0, 1, 0, 0, 1, 0});
+    wide.ints("huge", std::vector<std::int64_t>(8, 4096));
+    wide.node("Reshape", "/Reshape", {"pads", "huge"}, {"same_pads"});
+    wide.node("Pad", "/Pad", {"x", "same_pads"}, {"padded"});
+    wide.node("Conv", "/conv/Conv", {"padded", "w"}, {"y"});
+    wide.weights("w", {1, 1, 2, 2}, range(4));
+    wide.output("y");
+    CHECK(refusal(wide.proto).find("node '/Reshape' (Reshape): 8 values do not fill the shape") != std::string::npos);
 }
 
 TEST_CASE("BatchNormalization and the activations compute their formulas") {

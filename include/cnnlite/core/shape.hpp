@@ -32,10 +32,15 @@ public:
     /// Mutable extent of axis `axis` (negative axes count from the end).
     std::int64_t& operator[](int axis) { return dims_[static_cast<std::size_t>(normalise(axis))]; }
 
-    /// Number of elements (1 for rank 0).
+    /// Number of elements (1 for rank 0, 0 when any extent is 0). Throws cnnlite::Error when
+    /// the count does not fit in 64 bits, as shapes read from hostile files may ask.
     std::int64_t numel() const {
+        for (int i = 0; i < rank_; ++i)
+            if (dims_[static_cast<std::size_t>(i)] == 0) return 0;  // before any product can overflow
         std::int64_t n = 1;
-        for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
+        for (int i = 0; i < rank_; ++i)
+            if (__builtin_mul_overflow(n, dims_[static_cast<std::size_t>(i)], &n))
+                fail("Shape ", str(), " has more elements than a 64-bit count holds");
         return n;
     }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <limits>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -59,6 +60,8 @@ public:
     /// that a kernel overwrites completely).
     static Tensor uninitialized(const Shape& shape) {
         check(shape.concrete(), "Tensor: shape ", shape, " has a negative extent");
+        check(static_cast<std::uint64_t>(shape.numel()) <= std::numeric_limits<std::size_t>::max() / sizeof(T),
+              "Tensor: shape ", shape, " needs more bytes than memory can address");
         Tensor t;
         t.shape_ = shape;
         t.block_ = detail::BufferPool::instance().acquire(static_cast<std::size_t>(shape.numel()) * sizeof(T));

@@ -117,7 +117,8 @@ inline OnnxConstant reshape(const onnx::NodeProto& n, const std::vector<const On
         }
         check(dims[i] >= 0 && dims[i] <= onnx_max_folded_elements, onnx_node_label(n), ": shape value ", dims[i],
               " is not supported");
-        known *= dims[i];
+        // Saturated just past the limit: up to 4096 extents of 4096 would overflow int64.
+        known = std::min(known * dims[i], onnx_max_folded_elements + 1);
     }
     if (inferred >= 0) {
         check(known > 0 && out.numel() % known == 0, onnx_node_label(n), ": cannot infer the -1 of the shape");
