@@ -293,7 +293,7 @@ inline void check_float_convolutions(bool cpu_has_simd) {
                           // empty phases): a 1x1 projection at stride 2, a 2x2 kernel at stride 3.
                           {2, 24, 20, 9, 8, 1, 1, 2, 0, 0, 0, 0, false, true},   {2, 9, 17, 10, 11, 2, 2, 3, 0, 0, 0, 0, true, true}};
     const int threads_before = num_threads();
-    int in_place_cases = 0, indirect_cases = 0;
+    int in_place_cases = 0, indirect_cases = 0, packed_cases = 0;
     for (const Case& t : cases)
     for (kernels::ConvAlgorithm algorithm : {kernels::ConvAlgorithm::automatic, kernels::ConvAlgorithm::indirect})
     for (bool infinite_weight : {false, true}) {  // the input gradient multiplies the weights
@@ -336,6 +336,21 @@ inline void check_float_convolutions(bool cpu_has_simd) {
             return r;
         };
         const Result one = run(1), two = run(2), three = run(3);
+
+        // Filters packed once by the caller (InferenceModel) give the forward's bits.
+        if (kernels::conv2d_filters_packable<float>(s)) {
+            ++packed_cases;
+            std::vector<float> packed(w.size()), y_packed(ny);
+            kernels::pack_conv2d_filters(s, w.data(), packed.data());
+            std::vector<float> ws(static_cast<std::size_t>(kernels::conv2d_workspace_size(s)));
+            for (int threads : {1, 2}) {
+                set_num_threads(threads);
+                kernels::conv2d_forward(s, x.data(), w.data(), bias, t.relu, y_packed.data(), ws.data(), packed.data());
+                bool same = true;
+                for (std::size_t i = 0; i < ny; ++i) same = same && same_bits(y_packed[i], one.y[i]);
+                CHECK(same);
+            }
+        }
 
         set_num_threads(1);
         std::vector<double> yd(ny), dwd(w.size()), dbd(b.size()), dxd(nx);
@@ -445,6 +460,7 @@ inline void check_float_convolutions(bool cpu_has_simd) {
     if (kernels::register_gemm_available) {
         CHECK(in_place_cases == 2 * 9);  // the nine wide cases, finite and infinite weight
         CHECK(indirect_cases == 2 * 18);  // every case but the stem (9 taps of one channel: the direct loop)
+        CHECK(packed_cases == 2 * 2 * 18);  // the same cases, each also at the automatic choice
     }
 }
 

@@ -13,6 +13,7 @@
 #include "cnnlite/kernels/conv2d.hpp"
 #include "cnnlite/kernels/conv_relu_pool.hpp"
 #include "cnnlite/kernels/pooling.hpp"
+#include "inference_model_cases.hpp"
 #include "register_gemm_cases.hpp"
 #include "train_threads_cases.hpp"
 
@@ -236,4 +237,9 @@ TEST_CASE("AVX2 build: training gives the same weights at 1, 2 and 3 threads (re
     if (!cpu_has_avx2()) return;
     train_threads_cases::check_paper_network();
     train_threads_cases::check_residual_network();
+}
+
+TEST_CASE("AVX2 build: InferenceModel folds the batch norms and packs the filters once, with Model::predict's bits") {
+    if (!cpu_has_avx2()) return;
+    inference_model_cases::check_inference_model(cnnlite::kernels::register_gemm_available);
 }

@@ -2,6 +2,7 @@
 // build targets (see test_kernels_avx2.cpp); on a CPU without AVX-512F the cases are skipped.
 #include <doctest/doctest.h>
 
+#include "inference_model_cases.hpp"
 #include "register_gemm_cases.hpp"
 #include "train_threads_cases.hpp"
 
@@ -45,4 +46,9 @@ TEST_CASE("AVX-512 build: training gives the same weights at 1, 2 and 3 threads 
     if (!cpu_has_avx512()) return;
     train_threads_cases::check_paper_network();
     train_threads_cases::check_residual_network();
+}
+
+TEST_CASE("AVX-512 build: InferenceModel folds the batch norms and packs the filters once, with Model::predict's bits") {
+    if (!cpu_has_avx512()) return;
+    inference_model_cases::check_inference_model(cnnlite::kernels::register_gemm_available);
 }

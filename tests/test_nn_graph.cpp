@@ -15,6 +15,7 @@
 #include "cnnlite/nn/summary.hpp"
 #include "cnnlite/ops/elementwise.hpp"
 #include "cnnlite/ops/softmax_cross_entropy.hpp"
+#include "inference_model_cases.hpp"
 #include "model_gradients.hpp"
 
 namespace test_nn_graph {
@@ -215,3 +216,7 @@ TEST_CASE("malformed graphs are refused with the layer and the problem named") {
 }
 
 }  // namespace test_nn_graph
+
+TEST_CASE("InferenceModel folds the batch norms into the convolutions, is a snapshot, and predicts Model::predict's bits") {
+    inference_model_cases::check_inference_model(cnnlite::kernels::register_gemm_available);
+}

@@ -81,9 +81,8 @@ inline Trained paper_steps(int threads) {
     return t;
 }
 
-// A residual network with the modern recipe: four steps at `threads` threads.
-inline Trained residual_steps(int threads) {
-    set_num_threads(threads);
+// A small residual network: a stem, a strided block with a 1x1 shortcut, global pooling.
+inline Model<float> residual_model() {
     auto conv_bn = [](const Symbolic<float>& x, std::int64_t filters, std::int64_t kernel, std::int64_t stride) {
         Conv2dOptions conv;
         conv.filters = filters;
@@ -99,8 +98,13 @@ inline Trained residual_steps(int threads) {
     Symbolic<float> h = ReLU<float>()(conv_bn(stem, 32, 3, 2));
     h = ReLU<float>()(Add<float>()({conv_bn(h, 32, 3, 1), shortcut}));
     h = GlobalAveragePooling2D<float>()(h);
-    Model<float> model(x, Dense<float>(10).activation("softmax")(h), 0, InitScheme::torch);
+    return Model<float>(x, Dense<float>(10).activation("softmax")(h), 0, InitScheme::torch);
+}
 
+// residual_model() with the modern recipe: four steps at `threads` threads.
+inline Trained residual_steps(int threads) {
+    set_num_threads(threads);
+    Model<float> model = residual_model();
     SGDOptions sgd_options;
     sgd_options.learning_rate = 0.1;
     sgd_options.momentum = 0.9;

@@ -5,7 +5,7 @@
 // Prints one JSON line: images/s over the timed part and the process's peak resident memory.
 //
 //   cnnlite_driver --data DIR --mode train|infer --batch 64 --threads 2 [--seconds 3] [--model FILE]
-//                  [--adapt-threads on|off]
+//                  [--adapt-threads on|off] [--prepared on|off]
 // DIR holds the raw uint8 files that prepare_data.py writes (the first 8 x 64 training images
 // and the first 1,000 test images, with labels), so that every framework reads the same few
 // images and peak memory is the framework's, not the data set's.
@@ -15,7 +15,9 @@
 // --adapt-threads off: the team throughout); the warm-up lasts until its first probe has decided,
 // so that the timed steps are those of a run minutes long, in which that probe is negligible.
 // infer: predict() over the first `batch` test images (its default chunking), repeated until
-// `seconds` have passed.
+// `seconds` have passed, on an InferenceModel made from the model once before the timing (its
+// batch norms folded, its filters packed: nn/inference_model.hpp), as a deployed classifier
+// runs; --prepared off: Model::predict, which forms those at every call.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -32,6 +34,7 @@
 #include "cnnlite/data/batching.hpp"
 #include "cnnlite/data/dataset.hpp"
 #include "cnnlite/io/model_file.hpp"
+#include "cnnlite/nn/inference_model.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/thread_governor.hpp"
@@ -82,7 +85,8 @@ struct Measured {
 
 // One mode's measurement, as the file's comment says.
 Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimizer, const cnnlite::Dataset& train,
-                 const cnnlite::Dataset& test, const std::string& mode, long batch, double seconds, bool adapt) {
+                 const cnnlite::Dataset& test, const std::string& mode, long batch, double seconds, bool adapt,
+                 bool prepared) {
     Measured m;
     if (mode == "train") {
         const cnnlite::FlushDenormals flush;  // as fit() trains
@@ -117,11 +121,13 @@ Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimi
             m.one_thread_share = static_cast<double>(governor.steps_one_thread() - one_before) / static_cast<double>(steps);
     } else {
         const cnnlite::Tensor<float> x = test.images().rows(0, batch);
-        cnnlite::Tensor<float> y = model.predict(x);  // warm-up
+        cnnlite::InferenceModel<float> inference(model);
+        auto predict = [&] { return prepared ? inference.predict(x) : model.predict(x); };
+        cnnlite::Tensor<float> y = predict();  // warm-up
         const double start = now();
         long calls = 0;
         do {
-            y = model.predict(x);
+            y = predict();
             ++calls;
         } while (calls < 5 || now() - start < seconds);
         m.elapsed = now() - start;
@@ -136,7 +142,7 @@ Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimi
 int main(int argc, char** argv) {
     std::string mode = "train", data_dir, model_file;
     long batch = 64, threads = 2;
-    bool adapt = true;
+    bool adapt = true, prepared = true;
     double seconds = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string key = argv[i], value = argv[i + 1];
@@ -147,6 +153,7 @@ int main(int argc, char** argv) {
         else if (key == "--data") data_dir = value;
         else if (key == "--model") model_file = value;
         else if (key == "--adapt-threads" && (value == "on" || value == "off")) adapt = value == "on";
+        else if (key == "--prepared" && (value == "on" || value == "off")) prepared = value == "on";
         else {
             std::fprintf(stderr, "unknown option %s\n", key.c_str());
             return 2;
@@ -165,7 +172,7 @@ int main(int argc, char** argv) {
     if (model_file.empty()) {
         cnnlite::Sequential<float> model = cnnlite::fashion_mnist_cnn<float>(0);
         cnnlite::Adam<float> adam(model.trainable_variables());
-        m = measure(model, &adam, train, test, mode, batch, seconds, adapt);
+        m = measure(model, &adam, train, test, mode, batch, seconds, adapt, prepared);
     } else {
         cnnlite::Model<float> model = cnnlite::load_model<float>(model_file);
         cnnlite::SGDOptions options;
@@ -173,7 +180,7 @@ int main(int argc, char** argv) {
         options.momentum = 0.9;
         options.nesterov = true;
         cnnlite::SGD<float> sgd(model.trainable_variables(), options);
-        m = measure(model, &sgd, train, test, mode, batch, seconds, adapt);
+        m = measure(model, &sgd, train, test, mode, batch, seconds, adapt, prepared);
     }
     std::printf("{\"framework\": \"" CNNLITE_DRIVER_NAME "\", \"mode\": \"%s\", \"batch\": %ld, \"threads\": %ld, "
                 "\"images_per_second\": %.1f, \"seconds\": %.3f, \"peak_rss_mb\": %.1f, \"rss_after_data_mb\": %.1f, "

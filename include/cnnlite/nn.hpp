@@ -15,6 +15,7 @@
 #include "cnnlite/nn/flatten.hpp"
 #include "cnnlite/nn/fusion.hpp"
 #include "cnnlite/nn/global_pooling2d.hpp"
+#include "cnnlite/nn/inference_model.hpp"
 #include "cnnlite/nn/layer.hpp"
 #include "cnnlite/nn/layer_options.hpp"
 #include "cnnlite/nn/layer_registry.hpp"

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "cnnlite/core/error.hpp"
 #include "cnnlite/kernels/conv_geometry.hpp"
 #include "cnnlite/kernels/finite.hpp"
 #include "cnnlite/kernels/im2col.hpp"
@@ -332,13 +333,18 @@ struct ImageProducts {
     }
 };
 
-/// conv2d_forward as indirect products of `B` images (kernels/indirect_conv.hpp).
+/// conv2d_forward as indirect products of `B` images (kernels/indirect_conv.hpp). `packed`:
+/// forward_filters(s, w) prepared by the caller, or null to form it here.
 inline void conv2d_forward_indirect(const ConvShape& s, const float* x, const float* w, const float* bias, bool relu,
-                                    float* y, float* workspace) {
+                                    float* y, float* workspace, const float* packed) {
     const ImageProducts plan(s, false);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
-    float* wf = plan.filters(workspace);
-    forward_filters(s, w, wf);
+    const float* wf = packed;
+    if (wf == nullptr) {
+        float* formed = plan.filters(workspace);
+        forward_filters(s, w, formed);
+        wf = formed;
+    }
     std::int32_t* offsets = run_offset_table(B * P * s.window.kernel_h * s.window.kernel_w);
     forward_run_offsets(s, B, static_cast<std::int32_t>(B * in_size), offsets);
     const bool parallel = s.batch * O * P * K >= parallel_threshold;
@@ -371,8 +377,8 @@ inline void conv2d_forward_indirect(const ConvShape& s, const float* x, const fl
 /// ([K, B*P]), one product, then each image's rows copied out with the bias and ReLU (in place
 /// when the product was written into y).
 inline void conv2d_forward_register(const ConvShape& s, const float* x, const float* w, const float* bias, bool relu,
-                                    float* y, float* workspace) {
-    if (forward_indirect<float>(s)) return conv2d_forward_indirect(s, x, w, bias, relu, y, workspace);
+                                    float* y, float* workspace, const float* packed) {
+    if (forward_indirect<float>(s)) return conv2d_forward_indirect(s, x, w, bias, relu, y, workspace, packed);
     const bool in_place = runs_in_place<float>(s);
     const ImageProducts plan(s, in_place);
     const std::int64_t K = plan.K, P = plan.P, O = plan.O, B = plan.B, in_size = plan.in_size;
@@ -487,15 +493,36 @@ inline std::int64_t conv2d_backward_register(const ConvShape& s, const float* x,
 
 }  // namespace detail
 
-/// y = act(conv(x, w) + b). `bias` may be null. Dilated or grouped shapes take a separate path. `workspace` holds conv2d_workspace_size(s) elements.
+/// Whether conv2d_forward can take its filters prepared once by pack_conv2d_filters (float
+/// convolutions on the register-blocked product whose patch exceeds direct_conv_max_patch),
+/// for callers whose weights stay fixed over many calls, such as InferenceModel.
 template <class T>
-void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, bool relu, T* y, T* workspace) {
+bool conv2d_filters_packable(const ConvShape& s) {
+    return detail::uses_register_gemm<T> && s.plain() && s.patch() > direct_conv_max_patch;
+}
+
+/// The filters `w` [O, C, kh, kw] as conv2d_forward's indirect products read them, O*K
+/// elements into `packed` (for a shape that conv2d_filters_packable accepts). They depend on
+/// the channels and the kernel only, not on the image size.
+template <class T>
+void pack_conv2d_filters(const ConvShape& s, const T* w, T* packed) {
+    if constexpr (std::is_same_v<T, float>) forward_filters(s, w, packed);
+    else fail("pack_conv2d_filters: only float filters are packed");
+}
+
+/// y = act(conv(x, w) + b). `bias` may be null. Dilated or grouped shapes take a separate path. `workspace` holds conv2d_workspace_size(s) elements.
+/// `packed`, when not null, holds pack_conv2d_filters(s, w) (only for a shape that
+/// conv2d_filters_packable accepts): the same bits, without forming them at every call.
+template <class T>
+void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, bool relu, T* y, T* workspace,
+                    const T* packed = nullptr) {
     if (!s.plain()) return detail::conv2d_forward_general(s, x, w, bias, relu, y, workspace);
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t per_thread = detail::conv2d_per_thread<T>(s);
     if constexpr (detail::uses_register_gemm<T>) {
-        if (K > direct_conv_max_patch) return detail::conv2d_forward_register(s, x, w, bias, relu, y, workspace);
+        if (K > direct_conv_max_patch)
+            return detail::conv2d_forward_register(s, x, w, bias, relu, y, workspace, packed);
     }
 #pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {

@@ -43,6 +43,9 @@ struct Conv2dOptions {
     }
 };
 
+template <class T>
+class InferenceModel;
+
 /// 2-D convolution layer (Keras' Conv2D) over NCHW batches: filters, kernel size, strides,
 /// padding, dilation, channel groups, bias, fused activation.
 template <class T = float>
@@ -141,7 +144,7 @@ public:
     Variable<T> forward_logits(const Variable<T>& x, const ForwardContext&) const override {
         this->check_input(x);
         const Activation a = this->options_.activation;
-        Variable<T> y = conv2d(x, weight_, bias_, conv2d_args());
+        Variable<T> y = conv2d(x, weight_, bias_, conv2d_args(), packed_filters_.defined() ? &packed_filters_ : nullptr);
         return a == Activation::none || a == Activation::relu || a == Activation::softmax ? y : apply_activation(y, a);
     }
 
@@ -173,6 +176,23 @@ public:
     }
 
 private:
+    template <class>
+    friend class InferenceModel;
+
+    // The filters packed once for the forward (kernels::pack_conv2d_filters), for a layer whose
+    // weights no longer change: only InferenceModel, which owns its layers and never changes
+    // them, calls this. False for shapes whose kernels read the filters as they are.
+    bool pack_filters() {
+        const kernels::WindowGeometry& g = window_;
+        const Shape w = weight_.shape();
+        const kernels::ConvShape s =
+            detail::conv_shape(Shape{1, w[1] * this->options_.groups, g.in_h, g.in_w}, w, conv2d_args());
+        if (!kernels::conv2d_filters_packable<T>(s)) return false;
+        packed_filters_ = Tensor<T>::uninitialized(w);
+        kernels::pack_conv2d_filters(s, weight_.value().data(), packed_filters_.data());
+        return true;
+    }
+
     // The op keeps dilation and groups in 32 bits (Conv2dArgs).
     static void check_dilation_and_groups(const Extent2& dilation, std::int64_t groups) {
         constexpr std::int64_t limit = std::numeric_limits<std::int32_t>::max();
@@ -213,6 +233,7 @@ private:
 
     kernels::WindowGeometry window_;  // of the dilated kernel: its span, the padding and the output size
     Variable<T> weight_, bias_;
+    Tensor<T> packed_filters_;  // pack_filters(); undefined: formed at every call
 };
 
 }  // namespace cnnlite

@@ -66,14 +66,24 @@ kernels::ConvShape checked_conv_shape(const Variable<T>& x, const Variable<T>& w
 }  // namespace detail
 
 /// y = [relu](conv2d(x, weight) + bias). `bias` may be an undefined Variable (no bias).
+/// `packed_filters`, when given, holds kernels::pack_conv2d_filters of `weight`'s current
+/// values, formed once by a caller whose weights do not change (InferenceModel); it is used
+/// only where kernels::conv2d_filters_packable accepts the shape.
 template <class T>
-Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias, const Conv2dArgs& args) {
+Variable<T> conv2d(const Variable<T>& x, const Variable<T>& weight, const Variable<T>& bias, const Conv2dArgs& args,
+                   const Tensor<T>* packed_filters = nullptr) {
     const kernels::ConvShape s = detail::checked_conv_shape(x, weight, bias, args, "conv2d");
+    const T* packed = nullptr;
+    if (packed_filters != nullptr && packed_filters->defined() && kernels::conv2d_filters_packable<T>(s)) {
+        check(packed_filters->numel() == weight.value().numel(), "conv2d: packed filters of ", packed_filters->numel(),
+              " values for a weight of shape ", weight.shape());
+        packed = packed_filters->data();
+    }
 
     Tensor<T> y = Tensor<T>::uninitialized(Shape{s.batch, s.out_channels, s.out_h(), s.out_w()});
     Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::conv2d_workspace_size<T>(s)});
     kernels::conv2d_forward(s, x.value().data(), weight.value().data(), bias.defined() ? bias.value().data() : nullptr,
-                            args.relu, y.data(), workspace.data());
+                            args.relu, y.data(), workspace.data(), packed);
 
     const bool record = detail::should_record<T>({&x, &weight, &bias});
     Variable<T> out = detail::make_result<T>(std::move(y), args.relu ? "conv2d_relu" : "conv2d", record,

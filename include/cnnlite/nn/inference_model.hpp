@@ -1,0 +1,127 @@
+// InferenceModel: a trained model prepared once for prediction. Model::predict must see every
+// change of the weights, so it forms what it derives from them at every call: the batch norms
+// folded into the convolutions before them, and the filters rearranged for the convolution
+// kernels. For one image that work costs as much as a fifth of the prediction. An
+// InferenceModel copies the weights when it is made and does that work once; it is a snapshot,
+// as a deployed classifier is, and later changes of the model do not reach it.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cnnlite/core/error.hpp"
+#include "cnnlite/core/tensor.hpp"
+#include "cnnlite/kernels/batch_norm.hpp"
+#include "cnnlite/nn/batch_normalization.hpp"
+#include "cnnlite/nn/conv2d.hpp"
+#include "cnnlite/nn/layer_registry.hpp"
+#include "cnnlite/nn/model.hpp"
+
+namespace cnnlite {
+
+/// A copy of a model's network and weights, prepared for prediction: every BatchNormalization
+/// that alone reads a Conv2D without activation is folded into that convolution's weights and
+/// bias (the layer disappears), and the convolutions' filters are packed once in the layout
+/// their kernels read. Predictions equal Model::predict's where the model fuses the same pairs
+/// (consecutive layers, as Sequential and the residual blocks have them) bit for bit, and to
+/// rounding elsewhere. The copy is independent: training or loading weights into the source
+/// afterwards does not change it. Safe to use from several threads at once.
+template <class T = float>
+class InferenceModel {
+public:
+    /// Copies `source` (which must be complete) and prepares the copy.
+    explicit InferenceModel(const Model<T>& source) : model_(source.input_shape(), source.seed(), source.init_scheme()) {
+        source.check_complete();
+        std::vector<LayerConfig> configs = source.architecture();
+        const std::map<std::string, std::string> folds = foldable_pairs(source, configs);  // batch norm -> conv
+        std::map<std::string, std::string> renamed;  // a folded batch norm's readers read its conv
+        for (LayerConfig& c : configs) {
+            for (std::string& in : c.inputs)
+                if (renamed.count(in)) in = renamed.at(in);
+            if (folds.count(c.name)) {
+                renamed[c.name] = folds.at(c.name);
+                continue;
+            }
+            bool folded_conv = false;
+            for (const auto& [bn, conv] : folds) folded_conv = folded_conv || conv == c.name;
+            if (folded_conv) c.args["use_bias"] = "true";  // the folded shift lands in the bias
+            std::unique_ptr<Layer<T>> layer = make_layer<T>(c);
+            model_.connect(std::move(layer), c.inputs);
+        }
+        model_.set_fusion(source.fusion());
+        model_.check_complete();
+
+        const std::vector<NamedParameter<T>> from = source.state();
+        std::map<std::string, const Tensor<T>*> values;
+        for (const auto& p : from) values[p.name] = &p.variable.value();
+        for (auto& p : model_.state()) {
+            if (values.count(p.name)) p.variable.value().copy_from(*values.at(p.name));
+        }
+        for (const auto& [bn_name, conv_name] : folds) fold(source, conv_name, bn_name);
+        for (std::size_t i = 0; i < model_.size(); ++i)
+            if (auto* conv = dynamic_cast<Conv2D<T>*>(&model_.layer(model_.layer(i).name())))
+                packed_ += conv->pack_filters() ? 1 : 0;
+        folded_ = folds.size();
+    }
+
+    /// Outputs for all of `x` ([N, input...]), as Model::predict.
+    Tensor<T> predict(const Tensor<T>& x, std::int64_t batch_size = 256) const { return model_.predict(x, batch_size); }
+    /// Per-sample input shape, e.g. [1, 28, 28].
+    const Shape& input_shape() const { return model_.input_shape(); }
+    /// Per-sample output shape.
+    Shape output_shape() const { return model_.output_shape(); }
+    /// The batch norms folded into convolutions.
+    std::size_t folded_batch_norms() const { return folded_; }
+    /// The convolutions whose filters were packed once (float convolutions on the
+    /// register-blocked kernels; none in builds without AVX2 or AVX-512).
+    std::size_t packed_convolutions() const { return packed_; }
+    /// Layers left after folding.
+    std::size_t size() const { return model_.size(); }
+
+private:
+    // Batch norms (by name) that read a Conv2D without activation which nothing else reads,
+    // mapped to that convolution. The model's last layer stays, as it names the output.
+    static std::map<std::string, std::string> foldable_pairs(const Model<T>& source, const std::vector<LayerConfig>& configs) {
+        std::map<std::string, int> readers;
+        for (const LayerConfig& c : configs)
+            for (const std::string& in : c.inputs) ++readers[in];
+        std::map<std::string, std::string> folds;
+        for (std::size_t i = 0; i + 1 < configs.size(); ++i) {
+            const LayerConfig& c = configs[i];
+            if (c.inputs.size() != 1 || c.inputs[0] == model_input_name()) continue;
+            const auto* bn = dynamic_cast<const BatchNormalization<T>*>(&source.layer(c.name));
+            const auto* conv = dynamic_cast<const Conv2D<T>*>(&source.layer(c.inputs[0]));
+            if (bn == nullptr || conv == nullptr || conv->activation() != Activation::none || readers[c.inputs[0]] != 1 ||
+                bn->running_mean().rank() != 1 || bn->running_mean().numel() != conv->weight().shape()[0])
+                continue;
+            folds[c.name] = c.inputs[0];
+        }
+        return folds;
+    }
+
+    // The copy's convolution `conv_name` becomes the source's convolution followed by its
+    // batch norm `bn_name` (kernels::fold_batch_norm, as the fusion table folds them).
+    void fold(const Model<T>& source, const std::string& conv_name, const std::string& bn_name) {
+        const auto& conv = dynamic_cast<const Conv2D<T>&>(source.layer(conv_name));
+        const auto& bn = dynamic_cast<const BatchNormalization<T>&>(source.layer(bn_name));
+        const Tensor<T>& w = conv.weight().value();
+        const std::int64_t filters = w.shape()[0];
+        const Tensor<T>& var = bn.running_var();
+        for (std::int64_t c = 0; c < filters; ++c)
+            check(!(var[c] < T(0)), "BatchNormalization '", bn_name, "': running variance ", var[c], " of channel ", c,
+                  " is negative");
+        auto& target = dynamic_cast<Conv2D<T>&>(model_.layer(conv_name));
+        const auto data = [](const Variable<T>& v) { return v.defined() ? v.value().data() : nullptr; };
+        Variable<T> folded_w = target.weight(), folded_b = target.bias();
+        kernels::fold_batch_norm(filters, w.numel() / filters, w.data(), data(conv.bias()), data(bn.gamma()),
+                                 data(bn.beta()), bn.running_mean().data(), var.data(), bn.epsilon(),
+                                 folded_w.value().data(), folded_b.value().data());
+    }
+
+    Model<T> model_;
+    std::size_t folded_ = 0;
+    std::size_t packed_ = 0;
+};
+
+}  // namespace cnnlite
