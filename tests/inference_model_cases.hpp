@@ -46,7 +46,8 @@ inline void check_inference_model(bool packable) {
     randomise(model, 7);
     const InferenceModel<float> prepared(model);
     CHECK(prepared.folded_batch_norms() == 4);  // every Conv2D is followed by its own batch norm
-    CHECK(prepared.size() == model.size() - 4);
+    CHECK(prepared.fused_relus() == 2);  // the stem's and the block's first; the others follow an Add
+    CHECK(prepared.size() == model.size() - 6);
     // The two 3x3 convolutions after the stem; the stem (9 taps) and the 1x1 shortcut (16)
     // take the direct loop, which reads the filters as they are.
     CHECK(prepared.packed_convolutions() == (packable ? 2u : 0u));
@@ -89,6 +90,7 @@ inline void check_inference_model(bool packable) {
         randomise(m, 8);
         const InferenceModel<float> kept(m);
         CHECK(kept.folded_batch_norms() == 0);
+        CHECK(kept.fused_relus() == 0);
         CHECK(kept.size() == m.size());
         CHECK(kept.packed_convolutions() == (packable ? 2u : 0u));
         Tensor<float> xs(Shape{3, 2, 6, 6});

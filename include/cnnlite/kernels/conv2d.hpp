@@ -345,8 +345,7 @@ inline void conv2d_forward_indirect(const ConvShape& s, const float* x, const fl
         forward_filters(s, w, formed);
         wf = formed;
     }
-    std::int32_t* offsets = run_offset_table(B * P * s.window.kernel_h * s.window.kernel_w);
-    forward_run_offsets(s, B, static_cast<std::int32_t>(B * in_size), offsets);
+    const std::int32_t* offsets = cached_forward_run_offsets(s, B);
     const bool parallel = s.batch * O * P * K >= parallel_threshold;
     if (parallel && plan.products < num_threads()) {
         // Fewer products than threads (one image): the threads share each product's rows, cut
@@ -570,8 +569,7 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
         const detail::ImageProducts plan(s, in_place);
         detail::BackwardPaths paths;
         if (dw && dw_indirect) {
-            std::int32_t* offsets = detail::run_offset_table(plan.B * P * s.window.kernel_h * s.window.kernel_w);
-            forward_run_offsets(s, plan.B, static_cast<std::int32_t>(plan.B * in_size), offsets);
+            const std::int32_t* offsets = detail::cached_forward_run_offsets(s, plan.B);
             paths.weight_offsets = offsets;
         }
         if (finite && input_gradient_indirect<T>(s)) {

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -97,18 +98,6 @@ bool input_gradient_indirect(const ConvShape& s) {
     return detail::pass_indirect<T>(s, s.out_channels);
 }
 
-namespace detail {
-
-/// A per-thread table of run offsets, grown to the largest product seen and then kept, so that a
-/// steady-state training step does not allocate.
-inline std::int32_t* run_offset_table(std::int64_t entries) {
-    thread_local std::vector<std::int32_t> table;
-    if (static_cast<std::int64_t>(table.size()) < entries) table.resize(static_cast<std::size_t>(entries));
-    return table.data();
-}
-
-}  // namespace detail
-
 /// The forward's run offsets for a product over `images` images: row b*P + p (output pixel p of
 /// image b), run t = kh * kw_count + kw, at the pixel under the tap in the images' channels-last
 /// copies ([images, H*W, C]), or at `zeros` on the padding.
@@ -126,6 +115,33 @@ inline void forward_run_offsets(const ConvShape& s, std::int64_t images, std::in
                         *out++ = inside ? static_cast<std::int32_t>(((b * g.in_h + ih) * g.in_w + iw) * C) : zeros;
                     }
 }
+
+namespace detail {
+
+/// forward_run_offsets(s, images, images * H*W*C) from the calling thread's cache of tables, one
+/// per geometry: they depend on the shape only, and forming them took a twentieth of a
+/// one-image prediction. The pointer stays valid until this thread's next call. The cache keeps
+/// up to 64 tables (a network has a few shapes) and starts again when it is full.
+inline const std::int32_t* cached_forward_run_offsets(const ConvShape& s, std::int64_t images) {
+    const WindowGeometry& g = s.window;
+    const std::array<std::int64_t, 10> key{g.in_h,     g.in_w,     s.in_channels, g.kernel_h, g.kernel_w,
+                                           g.stride_h, g.stride_w, g.pad_top,     g.pad_left,  images};
+    struct Table {
+        std::array<std::int64_t, 10> key;
+        std::vector<std::int32_t> offsets;
+    };
+    thread_local std::vector<Table> tables;
+    for (const Table& t : tables)
+        if (t.key == key) return t.offsets.data();
+    if (tables.size() == 64) tables.clear();
+    const std::int64_t in_size = s.in_channels * g.in_h * g.in_w;
+    Table t{key, std::vector<std::int32_t>(static_cast<std::size_t>(images * s.pixels() * g.kernel_h * g.kernel_w))};
+    forward_run_offsets(s, images, static_cast<std::int32_t>(images * in_size), t.offsets.data());
+    tables.push_back(std::move(t));
+    return tables.back().offsets.data();
+}
+
+}  // namespace detail
 
 /// The indirect input gradient's plan for products of up to `images` images, split by the
 /// stride's phases. Input pixel (ih, iw) is reached only by the taps (kh, kw) with

@@ -22,10 +22,10 @@ namespace cnnlite {
 
 /// A copy of a model's network and weights, prepared for prediction: every BatchNormalization
 /// that alone reads a Conv2D without activation is folded into that convolution's weights and
-/// bias (the layer disappears), and the convolutions' filters are packed once in the layout
-/// their kernels read. Predictions equal Model::predict's where the model fuses the same pairs
-/// (consecutive layers, as Sequential and the residual blocks have them) bit for bit, and to
-/// rounding elsewhere. The copy is independent: training or loading weights into the source
+/// bias (the layer disappears), a ReLU layer that alone reads such a convolution becomes its
+/// activation, and the convolutions' filters are packed once in the layout their kernels read.
+/// Predictions equal Model::predict's where the model fuses the same pairs (consecutive layers,
+/// as Sequential and the residual blocks have them) bit for bit, and to rounding elsewhere. The copy is independent: training or loading weights into the source
 /// afterwards does not change it. Safe to use from several threads at once.
 template <class T = float>
 class InferenceModel {
@@ -35,34 +35,25 @@ public:
         source.check_complete();
         std::vector<LayerConfig> configs = source.architecture();
         const std::map<std::string, std::string> folds = foldable_pairs(source, configs);  // batch norm -> conv
-        std::map<std::string, std::string> renamed;  // a folded batch norm's readers read its conv
-        for (LayerConfig& c : configs) {
-            for (std::string& in : c.inputs)
-                if (renamed.count(in)) in = renamed.at(in);
-            if (folds.count(c.name)) {
-                renamed[c.name] = folds.at(c.name);
-                continue;
-            }
-            bool folded_conv = false;
-            for (const auto& [bn, conv] : folds) folded_conv = folded_conv || conv == c.name;
-            if (folded_conv) c.args["use_bias"] = "true";  // the folded shift lands in the bias
-            std::unique_ptr<Layer<T>> layer = make_layer<T>(c);
-            model_.connect(std::move(layer), c.inputs);
-        }
+        configs = without(configs, folds);
+        for (const auto& [bn, conv] : folds) config_of(configs, conv).args["use_bias"] = "true";  // the folded shift
+        const std::map<std::string, std::string> rectified = relu_readers(configs);  // ReLU -> conv
+        configs = without(configs, rectified);
+        for (const auto& [relu, conv] : rectified) config_of(configs, conv).args["activation"] = "relu";
+        for (const LayerConfig& c : configs) model_.connect(make_layer<T>(c), c.inputs);
         model_.set_fusion(source.fusion());
         model_.check_complete();
 
-        const std::vector<NamedParameter<T>> from = source.state();
         std::map<std::string, const Tensor<T>*> values;
-        for (const auto& p : from) values[p.name] = &p.variable.value();
-        for (auto& p : model_.state()) {
+        for (const auto& p : source.state()) values[p.name] = &p.variable.value();
+        for (auto& p : model_.state())
             if (values.count(p.name)) p.variable.value().copy_from(*values.at(p.name));
-        }
         for (const auto& [bn_name, conv_name] : folds) fold(source, conv_name, bn_name);
         for (std::size_t i = 0; i < model_.size(); ++i)
             if (auto* conv = dynamic_cast<Conv2D<T>*>(&model_.layer(model_.layer(i).name())))
                 packed_ += conv->pack_filters() ? 1 : 0;
         folded_ = folds.size();
+        rectified_ = rectified.size();
     }
 
     /// Outputs for all of `x` ([N, input...]), as Model::predict.
@@ -73,6 +64,9 @@ public:
     Shape output_shape() const { return model_.output_shape(); }
     /// The batch norms folded into convolutions.
     std::size_t folded_batch_norms() const { return folded_; }
+    /// The ReLU layers that became their convolution's activation (applied as the convolution
+    /// writes its output, instead of in a pass of their own).
+    std::size_t fused_relus() const { return rectified_; }
     /// The convolutions whose filters were packed once (float convolutions on the
     /// register-blocked kernels; none in builds without AVX2 or AVX-512).
     std::size_t packed_convolutions() const { return packed_; }
@@ -100,6 +94,45 @@ private:
         return folds;
     }
 
+    // ReLU layers (by name) that read a Conv2D without activation which nothing else reads,
+    // mapped to that convolution; the model's last layer stays.
+    static std::map<std::string, std::string> relu_readers(const std::vector<LayerConfig>& configs) {
+        std::map<std::string, int> readers;
+        for (const LayerConfig& c : configs)
+            for (const std::string& in : c.inputs) ++readers[in];
+        std::map<std::string, std::string> found;
+        for (std::size_t i = 0; i + 1 < configs.size(); ++i) {
+            const LayerConfig& c = configs[i];
+            if (c.type != "ReLU" || c.inputs.size() != 1 || c.inputs[0] == model_input_name() || readers[c.inputs[0]] != 1)
+                continue;
+            const LayerConfig& conv = config_of(configs, c.inputs[0]);
+            if (conv.type == "Conv2D" && conv.args.count("activation") && conv.args.at("activation") == "linear")
+                found[c.name] = conv.name;
+        }
+        return found;
+    }
+
+    // `configs` without the layers named by the keys of `dropped`, their readers reading the
+    // layer each maps to instead.
+    static std::vector<LayerConfig> without(const std::vector<LayerConfig>& configs,
+                                            const std::map<std::string, std::string>& dropped) {
+        std::vector<LayerConfig> kept;
+        for (LayerConfig c : configs) {
+            if (dropped.count(c.name)) continue;
+            for (std::string& in : c.inputs)
+                if (dropped.count(in)) in = dropped.at(in);
+            kept.push_back(std::move(c));
+        }
+        return kept;
+    }
+
+    template <class Configs>
+    static auto& config_of(Configs& configs, const std::string& name) {
+        for (auto& c : configs)
+            if (c.name == name) return c;
+        fail("InferenceModel: no layer '", name, "'");  // unreachable: names come from the configurations
+    }
+
     // The copy's convolution `conv_name` becomes the source's convolution followed by its
     // batch norm `bn_name` (kernels::fold_batch_norm, as the fusion table folds them).
     void fold(const Model<T>& source, const std::string& conv_name, const std::string& bn_name) {
@@ -121,6 +154,7 @@ private:
 
     Model<T> model_;
     std::size_t folded_ = 0;
+    std::size_t rectified_ = 0;
     std::size_t packed_ = 0;
 };
 
