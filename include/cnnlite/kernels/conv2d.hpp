@@ -349,18 +349,23 @@ inline void conv2d_forward_indirect(const ConvShape& s, const float* x, const fl
     const bool parallel = s.batch * O * P * K >= parallel_threshold;
     if (parallel && plan.products < num_threads()) {
         // Fewer products than threads (one image): the threads share each product's rows, cut
-        // where every tile height (12, 8 or 6 rows) ends; the same bits as one thread.
+        // where every tile height (12, 8 or 6 rows) ends, and the transposes before and after
+        // it, cut by pixels; the same bits as one thread.
         constexpr std::int64_t cut = 24;
+        const std::int64_t parts = num_threads();
+#pragma omp parallel
         for (std::int64_t q = 0; q < plan.products; ++q) {
             const std::int64_t n0 = q * B;
             const IndirectForward f{s, std::min(B, s.batch - n0), B, workspace};
-            f.prepare(x + n0 * in_size);
-            const std::int64_t pieces = (f.rows() + cut - 1) / cut, parts = num_threads();
-#pragma omp parallel for schedule(static)
+            const std::int64_t pieces = (f.rows() + cut - 1) / cut;
+#pragma omp for schedule(static)
+            for (std::int64_t part = 0; part < parts; ++part) f.prepare(x + n0 * in_size, part, parts);
+#pragma omp for schedule(static)
             for (std::int64_t part = 0; part < parts; ++part)
                 f.multiply(wf, offsets, std::min(f.rows(), pieces * part / parts * cut),
                            std::min(f.rows(), pieces * (part + 1) / parts * cut));
-            f.finish(bias, relu, y + n0 * O * P);
+#pragma omp for schedule(static)
+            for (std::int64_t part = 0; part < parts; ++part) f.finish(bias, relu, y + n0 * O * P, part, parts);
         }
         return;
     }

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cnnlite/kernels/conv_geometry.hpp"
@@ -261,11 +262,14 @@ struct IndirectForward {
     float* zeros() const { return scratch + count_max * s.window.in_h * s.window.in_w * s.in_channels; }
     float* product() const { return zeros() + s.in_channels; }  ///< channels-last, [rows(), O]
 
-    /// The images (`x` points at image n0) channels-last, and the run of zeros.
-    void prepare(const float* x) const {
+    /// The images (`x` points at image n0) channels-last, and the run of zeros; with `parts`,
+    /// only part `part` of each image's pixels (cut every 16), so that threads share the work.
+    void prepare(const float* x, std::int64_t part = 0, std::int64_t parts = 1) const {
         const std::int64_t C = s.in_channels, HW = s.window.in_h * s.window.in_w;
-        for (std::int64_t b = 0; b < count; ++b) transpose_plane(x + b * C * HW, C, HW, images() + b * HW * C);
-        std::fill(zeros(), zeros() + C, 0.0f);
+        const auto [first, last] = share(HW, part, parts);
+        for (std::int64_t b = 0; b < count; ++b)
+            transpose_plane(x + b * C * HW, C, HW, images() + b * HW * C, first, last);
+        if (part == 0) std::fill(zeros(), zeros() + C, 0.0f);
     }
     /// Rows [begin, end) of the product. `wf` holds forward_filters(w), `offsets`
     /// forward_run_offsets for count_max images with zeros at count_max * H*W*C.
@@ -277,10 +281,19 @@ struct IndirectForward {
         p.a_run = s.in_channels;
         register_gemm(p, false);
     }
-    /// The product back to planes (`y` points at image n0's), with the bias and ReLU.
-    void finish(const float* bias, bool relu, float* y) const {
+    /// The product back to planes (`y` points at image n0's), with the bias and ReLU; with
+    /// `parts`, only part `part` of each image's pixels.
+    void finish(const float* bias, bool relu, float* y, std::int64_t part = 0, std::int64_t parts = 1) const {
         const std::int64_t P = s.pixels(), O = s.out_channels;
-        for (std::int64_t b = 0; b < count; ++b) planes_with_bias_relu(product() + b * P * O, P, O, bias, relu, y + b * O * P);
+        const auto [first, last] = share(P, part, parts);
+        for (std::int64_t b = 0; b < count; ++b)
+            planes_with_bias_relu(product() + b * P * O, P, O, bias, relu, y + b * O * P, first, last);
+    }
+
+    /// Part `part` of `parts` of [0, n), cut where a block of 16 ends.
+    static std::pair<std::int64_t, std::int64_t> share(std::int64_t n, std::int64_t part, std::int64_t parts) {
+        const std::int64_t blocks = (n + 15) / 16;
+        return {std::min(n, blocks * part / parts * 16), std::min(n, blocks * (part + 1) / parts * 16)};
     }
 };
 

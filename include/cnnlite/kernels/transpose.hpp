@@ -56,15 +56,19 @@ inline void transpose_block16(const float* src, std::int64_t ld, __m512 (&r)[16]
 }  // namespace detail
 
 /// gT[row_of(c), r] = g[r, c] for a plane g[rows, cols]: the transpose with its rows put where
-/// `row_of` says (a permutation of 0 .. cols-1; the filters' taps brought outermost).
+/// `row_of` says (a permutation of 0 .. cols-1; the filters' taps brought outermost). Only
+/// columns [first_col, last_col) when given (first_col a multiple of 16), so that threads can
+/// share one plane.
 template <class T, class RowOf>
-void transpose_plane_rows(const T* g, std::int64_t rows, std::int64_t cols, T* gT, RowOf row_of) {
+void transpose_plane_rows(const T* g, std::int64_t rows, std::int64_t cols, T* gT, RowOf row_of,
+                          std::int64_t first_col = 0, std::int64_t last_col = -1) {
     constexpr std::int64_t block = detail::transpose_block;
+    if (last_col < 0) last_col = cols;
     for (std::int64_t r0 = 0; r0 < rows; r0 += block)
-        for (std::int64_t c0 = 0; c0 < cols; c0 += block) {
+        for (std::int64_t c0 = first_col; c0 < last_col; c0 += block) {
 #if defined(__AVX512F__)
             if constexpr (std::is_same_v<T, float>) {
-                if (r0 + block <= rows && c0 + block <= cols) {
+                if (r0 + block <= rows && c0 + block <= last_col) {
                     __m512 r[16];
                     detail::transpose_block16(g + r0 * cols + c0, cols, r);
                     for (int j = 0; j < 16; ++j) _mm512_storeu_ps(gT + row_of(c0 + j) * rows + r0, r[j]);
@@ -72,27 +76,31 @@ void transpose_plane_rows(const T* g, std::int64_t rows, std::int64_t cols, T* g
                 }
             }
 #endif
-            for (std::int64_t c = c0; c < std::min(cols, c0 + block); ++c)
+            for (std::int64_t c = c0; c < std::min(last_col, c0 + block); ++c)
                 for (std::int64_t r = r0; r < std::min(rows, r0 + block); ++r) gT[row_of(c) * rows + r] = g[r * cols + c];
         }
 }
 
-/// gT[cols, rows] = g[rows, cols]^T.
+/// gT[cols, rows] = g[rows, cols]^T (only columns [first_col, last_col) when given, first_col a
+/// multiple of 16).
 template <class T>
-void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT) {
-    transpose_plane_rows(g, rows, cols, gT, [](std::int64_t c) { return c; });
+void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT, std::int64_t first_col = 0,
+                     std::int64_t last_col = -1) {
+    transpose_plane_rows(g, rows, cols, gT, [](std::int64_t c) { return c; }, first_col, last_col);
 }
 
 /// y[c, p] = relu(yT[p, c] + bias[c]) for `pixels` rows of `channels` values: channels-last
 /// rows back to planes, with the bias (may be null) and the ReLU when asked (v <= 0 becomes +0,
-/// NaN stays NaN, as everywhere in cnnlite).
+/// NaN stays NaN, as everywhere in cnnlite). Only pixels [first, last) when given (first a
+/// multiple of 16).
 inline void planes_with_bias_relu(const float* yT, std::int64_t pixels, std::int64_t channels, const float* bias,
-                                  bool relu, float* y) {
+                                  bool relu, float* y, std::int64_t first = 0, std::int64_t last = -1) {
     constexpr std::int64_t block = detail::transpose_block;
-    for (std::int64_t p0 = 0; p0 < pixels; p0 += block)
+    if (last < 0) last = pixels;
+    for (std::int64_t p0 = first; p0 < last; p0 += block)
         for (std::int64_t c0 = 0; c0 < channels; c0 += block) {
 #if defined(__AVX512F__)
-            if (p0 + block <= pixels && c0 + block <= channels) {
+            if (p0 + block <= last && c0 + block <= channels) {
                 __m512 r[16];
                 detail::transpose_block16(yT + p0 * channels + c0, channels, r);
                 const __m512 zero = _mm512_setzero_ps();
@@ -106,7 +114,7 @@ inline void planes_with_bias_relu(const float* yT, std::int64_t pixels, std::int
 #endif
             for (std::int64_t c = c0; c < std::min(channels, c0 + block); ++c) {
                 const float add = bias ? bias[c] : 0.0f;
-                for (std::int64_t p = p0; p < std::min(pixels, p0 + block); ++p) {
+                for (std::int64_t p = p0; p < std::min(last, p0 + block); ++p) {
                     const float v = yT[p * channels + c] + add;
                     y[c * pixels + p] = relu && v <= 0.0f ? 0.0f : v;  // NaN stays NaN
                 }
