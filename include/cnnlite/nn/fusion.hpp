@@ -69,7 +69,8 @@ Variable<T> fuse_dropout_pool(const Layer<T>& first, const Layer<T>& second, con
 // (inference, or a frozen layer), while no gradient is recorded: the normalisation is folded
 // into the convolution's weights and bias (kernels::fold_batch_norm), so the pass of the
 // batch norm over the convolution's output disappears. The folded weights are formed anew at
-// every call, so that a layer whose weights or statistics change is never run with stale ones.
+// every call, so that a layer whose weights or statistics change is never run with stale ones
+// (InferenceModel, a snapshot, folds them once).
 // Values agree with the two layers to rounding, not bit for bit. Under gradient recording the
 // pair runs unfused: the gradients of the weights, gamma and beta need the two ops.
 template <class T>
