@@ -200,12 +200,16 @@ void register_tile(const GemmOperands& g, std::int64_t i0, std::int64_t j0, int 
         for (std::int64_t k = 0; k < g.k; ++k, column += g.a_column_stride)
             tile_step<MR, NV>(acc, g.b + k * g.ldb + j0, tail, a_rows, *column);
     } else if constexpr (W == Walk::a_runs) {
-        // Run by run: where each row's run t starts, then its a_run values in order.
+        // Run by run: where each row's run t starts, then its a_run values in order. B's row
+        // pointer steps by ldb rather than being recomputed from r: with twelve row pointers
+        // live, a multiply for B's address left too few general registers, and the compiler
+        // kept some pointers in vector registers, moving them back on the FMA port every step.
+        const std::int64_t run = g.a_run, ldb = g.ldb;
+        const float* bt = g.b + j0;
         for (std::int64_t t = 0; t < g.a_taps; ++t) {
 #pragma GCC unroll 16
             for (int i = 0; i < MR; ++i) a_rows[i] = g.a + g.a_run_offsets[(i0 + i) * g.a_taps + t];
-            const float* bt = g.b + t * g.a_run * g.ldb + j0;
-            for (std::int64_t r = 0; r < g.a_run; ++r) tile_step<MR, NV>(acc, bt + r * g.ldb, tail, a_rows, r);
+            for (std::int64_t r = 0; r < run; ++r, bt += ldb) tile_step<MR, NV>(acc, bt, tail, a_rows, r);
         }
     } else {
         // Output row by output row, and within one its pixels: A's column is the pixel's offset.
