@@ -107,6 +107,14 @@ inline void check_inference_model(bool packable) {
         CHECK(same_bits(copy.predict(x), paper.predict(x)));
     }
 
+    // conv2d given packed filters of the wrong size refuses them (where it would read them).
+    if (packable) {
+        const Variable<float> xv(Tensor<float>(Shape{1, 16, 6, 6})), wv(Tensor<float>(Shape{8, 16, 3, 3}));
+        const Tensor<float> wrong(Shape{5});
+        CHECK(test_support::error_of([&] { conv2d(xv, wv, Variable<float>(), Conv2dArgs{}, &wrong); }) ==
+              "conv2d: packed filters of 5 values for a weight of shape [8, 16, 3, 3]");
+    }
+
     // A negative running variance is refused by name, as Model::predict refuses it.
     {
         Model<float> broken = train_threads_cases::residual_model();
