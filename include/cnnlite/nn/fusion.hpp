@@ -6,6 +6,7 @@
 // gradients as the two layers one after the other (tests/test_nn.cpp, tests/test_ops.cpp).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "cnnlite/autograd/grad_mode.hpp"
@@ -65,6 +66,24 @@ Variable<T> fuse_dropout_pool(const Layer<T>& first, const Layer<T>& second, con
                               pool->pool_h(), pool->pool_w(), pool->stride_h(), pool->stride_w());
 }
 
+/// The weights [filters, ...] and bias [filters] of `conv` followed by `bn` with its running
+/// statistics, into `w_out` and `b_out` (kernels::fold_batch_norm); a negative running
+/// variance is refused, naming the batch norm. Shared by the fusion rule below and
+/// InferenceModel, which folds once.
+template <class T>
+void fold_into_convolution(const Conv2D<T>& conv, const BatchNormalization<T>& bn, T* w_out, T* b_out) {
+    const Tensor<T>& w = conv.weight().value();
+    const std::int64_t filters = w.shape()[0];
+    const Tensor<T>& var = bn.running_var();
+    const std::string& name = static_cast<const Layer<T>&>(bn).name();  // BatchNormalization::name(n) sets it
+    for (std::int64_t c = 0; c < filters; ++c)
+        check(!(var[c] < T(0)), "BatchNormalization '", name, "': running variance ", var[c], " of channel ", c,
+              " is negative");
+    const auto data = [](const Variable<T>& v) { return v.defined() ? v.value().data() : nullptr; };
+    kernels::fold_batch_norm(filters, w.numel() / filters, w.data(), data(conv.bias()), data(bn.gamma()),
+                             data(bn.beta()), bn.running_mean().data(), var.data(), bn.epsilon(), w_out, b_out);
+}
+
 // Conv2D without an activation, then BatchNormalization with its running statistics
 // (inference, or a frozen layer), while no gradient is recorded: the normalisation is folded
 // into the convolution's weights and bias (kernels::fold_batch_norm), so the pass of the
@@ -82,18 +101,10 @@ Variable<T> fuse_conv_batch_norm(const Layer<T>& first, const Layer<T>& second, 
         (ctx.training && bn->trainable()))
         return Variable<T>();
     conv->check_input(x);
-    const Tensor<T>& w = conv->weight().value();
-    const std::int64_t filters = w.shape()[0];
-    const Tensor<T>& var = bn->running_var();
-    for (std::int64_t c = 0; c < filters; ++c)
-        check(!(var[c] < T(0)), "BatchNormalization '", second.name(), "': running variance ", var[c], " of channel ", c,
-              " is negative");
-    Tensor<T> folded_w = Tensor<T>::uninitialized(w.shape());
-    Tensor<T> folded_b = Tensor<T>::uninitialized(Shape{filters});
-    const auto data = [](const Variable<T>& v) { return v.defined() ? v.value().data() : nullptr; };
-    kernels::fold_batch_norm(filters, w.numel() / filters, w.data(), data(conv->bias()), data(bn->gamma()),
-                             data(bn->beta()), bn->running_mean().data(), var.data(), bn->epsilon(), folded_w.data(),
-                             folded_b.data());
+    const Shape& w = conv->weight().shape();
+    Tensor<T> folded_w = Tensor<T>::uninitialized(w);
+    Tensor<T> folded_b = Tensor<T>::uninitialized(Shape{w[0]});
+    fold_into_convolution(*conv, *bn, folded_w.data(), folded_b.data());
     return conv2d(x, Variable<T>(std::move(folded_w)), Variable<T>(std::move(folded_b)), conv->conv2d_args());
 }
 

@@ -12,9 +12,9 @@
 
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/core/tensor.hpp"
-#include "cnnlite/kernels/batch_norm.hpp"
 #include "cnnlite/nn/batch_normalization.hpp"
 #include "cnnlite/nn/conv2d.hpp"
+#include "cnnlite/nn/fusion.hpp"
 #include "cnnlite/nn/layer_registry.hpp"
 #include "cnnlite/nn/model.hpp"
 
@@ -134,22 +134,13 @@ private:
     }
 
     // The copy's convolution `conv_name` becomes the source's convolution followed by its
-    // batch norm `bn_name` (kernels::fold_batch_norm, as the fusion table folds them).
+    // batch norm `bn_name`, folded as the fusion table folds them.
     void fold(const Model<T>& source, const std::string& conv_name, const std::string& bn_name) {
-        const auto& conv = dynamic_cast<const Conv2D<T>&>(source.layer(conv_name));
-        const auto& bn = dynamic_cast<const BatchNormalization<T>&>(source.layer(bn_name));
-        const Tensor<T>& w = conv.weight().value();
-        const std::int64_t filters = w.shape()[0];
-        const Tensor<T>& var = bn.running_var();
-        for (std::int64_t c = 0; c < filters; ++c)
-            check(!(var[c] < T(0)), "BatchNormalization '", bn_name, "': running variance ", var[c], " of channel ", c,
-                  " is negative");
         auto& target = dynamic_cast<Conv2D<T>&>(model_.layer(conv_name));
-        const auto data = [](const Variable<T>& v) { return v.defined() ? v.value().data() : nullptr; };
         Variable<T> folded_w = target.weight(), folded_b = target.bias();
-        kernels::fold_batch_norm(filters, w.numel() / filters, w.data(), data(conv.bias()), data(bn.gamma()),
-                                 data(bn.beta()), bn.running_mean().data(), var.data(), bn.epsilon(),
-                                 folded_w.value().data(), folded_b.value().data());
+        detail::fold_into_convolution(dynamic_cast<const Conv2D<T>&>(source.layer(conv_name)),
+                                      dynamic_cast<const BatchNormalization<T>&>(source.layer(bn_name)),
+                                      folded_w.value().data(), folded_b.value().data());
     }
 
     Model<T> model_;
