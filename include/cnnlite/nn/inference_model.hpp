@@ -74,40 +74,44 @@ public:
     std::size_t size() const { return model_.size(); }
 
 private:
-    // Batch norms (by name) that read a Conv2D without activation which nothing else reads,
-    // mapped to that convolution. The model's last layer stays, as it names the output.
-    static std::map<std::string, std::string> foldable_pairs(const Model<T>& source, const std::vector<LayerConfig>& configs) {
+    // The layers but the last (it names the model's output) whose one input is another layer
+    // that nothing else reads: the pairs that can merge into one layer.
+    static std::vector<const LayerConfig*> sole_readers(const std::vector<LayerConfig>& configs) {
         std::map<std::string, int> readers;
         for (const LayerConfig& c : configs)
             for (const std::string& in : c.inputs) ++readers[in];
-        std::map<std::string, std::string> folds;
+        std::vector<const LayerConfig*> found;
         for (std::size_t i = 0; i + 1 < configs.size(); ++i) {
             const LayerConfig& c = configs[i];
-            if (c.inputs.size() != 1 || c.inputs[0] == model_input_name()) continue;
-            const auto* bn = dynamic_cast<const BatchNormalization<T>*>(&source.layer(c.name));
-            const auto* conv = dynamic_cast<const Conv2D<T>*>(&source.layer(c.inputs[0]));
-            if (bn == nullptr || conv == nullptr || conv->activation() != Activation::none || readers[c.inputs[0]] != 1 ||
-                bn->running_mean().rank() != 1 || bn->running_mean().numel() != conv->weight().shape()[0])
-                continue;
-            folds[c.name] = c.inputs[0];
+            if (c.inputs.size() == 1 && c.inputs[0] != model_input_name() && readers[c.inputs[0]] == 1)
+                found.push_back(&c);
+        }
+        return found;
+    }
+
+    // Batch norms (by name) that alone read a Conv2D without activation, mapped to that
+    // convolution.
+    static std::map<std::string, std::string> foldable_pairs(const Model<T>& source, const std::vector<LayerConfig>& configs) {
+        std::map<std::string, std::string> folds;
+        for (const LayerConfig* c : sole_readers(configs)) {
+            const auto* bn = dynamic_cast<const BatchNormalization<T>*>(&source.layer(c->name));
+            const auto* conv = dynamic_cast<const Conv2D<T>*>(&source.layer(c->inputs[0]));
+            if (bn != nullptr && conv != nullptr && conv->activation() == Activation::none &&
+                bn->running_mean().rank() == 1 && bn->running_mean().numel() == conv->weight().shape()[0])
+                folds[c->name] = c->inputs[0];
         }
         return folds;
     }
 
-    // ReLU layers (by name) that read a Conv2D without activation which nothing else reads,
-    // mapped to that convolution; the model's last layer stays.
+    // ReLU layers (by name) that alone read a Conv2D without activation, mapped to that
+    // convolution.
     static std::map<std::string, std::string> relu_readers(const std::vector<LayerConfig>& configs) {
-        std::map<std::string, int> readers;
-        for (const LayerConfig& c : configs)
-            for (const std::string& in : c.inputs) ++readers[in];
         std::map<std::string, std::string> found;
-        for (std::size_t i = 0; i + 1 < configs.size(); ++i) {
-            const LayerConfig& c = configs[i];
-            if (c.type != "ReLU" || c.inputs.size() != 1 || c.inputs[0] == model_input_name() || readers[c.inputs[0]] != 1)
-                continue;
-            const LayerConfig& conv = config_of(configs, c.inputs[0]);
-            if (conv.type == "Conv2D" && conv.args.count("activation") && conv.args.at("activation") == "linear")
-                found[c.name] = conv.name;
+        for (const LayerConfig* c : sole_readers(configs)) {
+            const LayerConfig& conv = config_of(configs, c->inputs[0]);
+            if (c->type == "ReLU" && conv.type == "Conv2D" && conv.args.count("activation") &&
+                conv.args.at("activation") == "linear")
+                found[c->name] = conv.name;
         }
         return found;
     }
