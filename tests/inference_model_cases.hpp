@@ -1,15 +1,19 @@
 // InferenceModel against Model::predict, shared by the portable test binary (where no filters
-// are packed) and the AVX2 and AVX-512 binaries (where the convolutions read packed filters).
+// are packed and nothing runs channels-last) and the AVX2 and AVX-512 binaries (where the
+// convolutions read packed filters, and run channels-last unless told not to).
 #pragma once
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "cnnlite/core/random.hpp"
+#include "cnnlite/nn/flatten.hpp"
 #include "cnnlite/nn/inference_model.hpp"
 #include "error_message.hpp"
 #include "train_threads_cases.hpp"
@@ -39,12 +43,15 @@ inline void randomise(const Model<float>& model, std::uint64_t key) {
 
 inline Tensor<float> images(std::int64_t count) { return train_threads_cases::fixtures().test.images().rows(0, count); }
 
+// On planes, layer after layer as Model::predict runs them.
+constexpr InferenceOptions planes{false};
+
 /// `packable`: whether this build's convolutions read packed filters (register_gemm).
 inline void check_inference_model(bool packable) {
     const int threads_before = num_threads();
     Model<float> model = train_threads_cases::residual_model();
     randomise(model, 7);
-    const InferenceModel<float> prepared(model);
+    const InferenceModel<float> prepared(model, planes);
     CHECK(prepared.folded_batch_norms() == 4);  // every Conv2D is followed by its own batch norm
     CHECK(prepared.fused_relus() == 2);  // the stem's and the block's first; the others follow an Add
     CHECK(prepared.size() == model.size() - 6);
@@ -88,7 +95,7 @@ inline void check_inference_model(bool packable) {
         const Symbolic<float> activated = BatchNormalization<float>()(Conv2D<float>(o)(shared));
         Model<float> m(in, Dense<float>(3)(GlobalAveragePooling2D<float>()(activated)));
         randomise(m, 8);
-        const InferenceModel<float> kept(m);
+        const InferenceModel<float> kept(m, planes);
         CHECK(kept.folded_batch_norms() == 0);
         CHECK(kept.fused_relus() == 0);
         CHECK(kept.size() == m.size());
@@ -102,8 +109,9 @@ inline void check_inference_model(bool packable) {
     // The paper's network (no batch norm; its convolution fused with ReLU and pooling).
     {
         Model<float> paper = fashion_mnist_cnn<float>(3);
-        const InferenceModel<float> copy(paper);
+        const InferenceModel<float> copy(paper);  // nothing channels-last: pooling reads the convolution
         CHECK(copy.folded_batch_norms() == 0);
+        CHECK(copy.channels_last_convolutions() == 0);
         CHECK(same_bits(copy.predict(x), paper.predict(x)));
     }
 
@@ -127,6 +135,144 @@ inline void check_inference_model(bool packable) {
               "BatchNormalization 'batch_normalization_2': running variance -1 of channel 3 is negative");
         CHECK(test_support::error_of([&] { broken.predict(images(1)); }).find("running variance -1 of channel 3") !=
               std::string::npos);
+    }
+    set_num_threads(threads_before);
+}
+
+// Largest |a - b| over two tensors of one shape.
+inline float largest_difference(const Tensor<float>& a, const Tensor<float>& b) {
+    REQUIRE(a.shape() == b.shape());
+    float most = 0;
+    for (std::int64_t i = 0; i < a.numel(); ++i) most = std::max(most, std::abs(a[i] - b[i]));
+    return most;
+}
+
+inline Tensor<float> normal_images(const Shape& shape, std::uint64_t key) {
+    Tensor<float> xs(shape);
+    const RandomStream stream(key, Purpose::user);
+    for (std::int64_t i = 0; i < xs.numel(); ++i) xs[i] = static_cast<float>(stream.normal(i));
+    return xs;
+}
+
+/// The channels-last plan (nn/channels_last_plan.hpp). `available`: whether this build has it
+/// (float on register_gemm).
+inline void check_channels_last(bool available) {
+    const int threads_before = num_threads();
+    Model<float> model = train_threads_cases::residual_model();
+    randomise(model, 7);
+    const InferenceModel<float> prepared(model);
+    const InferenceModel<float> on_planes(model, planes);
+    // The stem, the shortcut and the block's two convolutions; the second adds the shortcut and
+    // applies the ReLU after the Add as it stores its output.
+    CHECK(prepared.channels_last_convolutions() == (available ? 4u : 0u));
+    CHECK(prepared.fused_additions() == (available ? 1u : 0u));
+    CHECK(on_planes.channels_last_convolutions() == 0);
+
+    // Model::predict's outputs to rounding (the stem and the 1x1 shortcut sum in another order
+    // there), and the same bits at 1 and 2 threads, in chunks that end in part of a group.
+    const Tensor<float> x = images(37);
+    set_num_threads(1);
+    const Tensor<float> one_thread = prepared.predict(x, 16);
+    CHECK(largest_difference(one_thread, model.predict(x, 16)) < 2e-6f);
+    set_num_threads(2);
+    CHECK(same_bits(prepared.predict(x, 16), one_thread));
+    // What the plan hands to the Dense layer (whose product rounds differently at another batch
+    // size) has the same bits for an image whatever batch and group position it comes in.
+    {
+        std::vector<LayerConfig> pooled_layers = model.architecture();
+        pooled_layers.pop_back();
+        Model<float> pooled = make_model<float>(model.input_shape(), pooled_layers);
+        for (std::size_t i = 0; i < pooled.state().size(); ++i)
+            pooled.state()[i].variable.value().copy_from(model.state()[i].variable.value());
+        const InferenceModel<float> features(pooled);
+        const Tensor<float> batch = features.predict(x, 16);
+        CHECK(largest_difference(batch, pooled.predict(x, 16)) < 2e-5f);
+        for (std::int64_t i : {0, 5, 34, 36}) {
+            CAPTURE(i);
+            for (int threads : {1, 2}) {
+                set_num_threads(threads);
+                CHECK(same_bits(features.predict(x.rows(i, 1), 1), batch.rows(i, 1)));
+                CHECK(same_bits(features.predict(x.rows(i / 2, 19), 7).rows(i - i / 2, 1), batch.rows(i, 1)));
+            }
+        }
+    }
+
+    // Where Model::predict runs every convolution as an indirect product too (32 channels and
+    // more per tap, or a stride), the same bits.
+    {
+        auto in = Input<float>({32, 9, 9});
+        Conv2dOptions o;
+        o.filters = 32;
+        o.kernel_size = {3, 3};
+        o.padding = Padding::same();
+        o.use_bias = false;
+        const Symbolic<float> stem = ReLU<float>()(BatchNormalization<float>()(Conv2D<float>(o)(in)));
+        o.strides = {2, 2};
+        o.filters = 48;
+        const Symbolic<float> main = Conv2D<float>(o)(stem);
+        o.kernel_size = {1, 1};
+        const Symbolic<float> shortcut = Conv2D<float>(o)(stem);
+        const Symbolic<float> sum = ReLU<float>()(Add<float>()({main, shortcut}));
+        Model<float> m(in, Dense<float>(5).activation("softmax")(GlobalAveragePooling2D<float>()(sum)));
+        randomise(m, 10);
+        const InferenceModel<float> fast(m);
+        CHECK(fast.channels_last_convolutions() == (available ? 3u : 0u));
+        const Tensor<float> xs = normal_images(Shape{9, 32, 9, 9}, 11);
+        for (int threads : {1, 2}) {
+            set_num_threads(threads);
+            CHECK(same_bits(fast.predict(xs, 5), m.predict(xs, 5)));
+        }
+    }
+
+    // Values that layers outside the plan read go back to planes: a ReLU and an Add of a
+    // convolution read twice, then Flatten and Dense; and a model that ends in a convolution,
+    // which stays with the model, and so does the convolution only it reads.
+    {
+        auto in = Input<float>({3, 7, 5});
+        Conv2dOptions o;
+        o.filters = 40;
+        o.kernel_size = {3, 2};
+        o.padding = Padding::same();
+        const Symbolic<float> c = Conv2D<float>(o)(in);
+        const Symbolic<float> r = ReLU<float>()(c);
+        Model<float> m(in, Dense<float>(4)(Flatten<float>()(Add<float>()({r, c}))));
+        randomise(m, 12);
+        const InferenceModel<float> exported(m);
+        CHECK(exported.channels_last_convolutions() == (available ? 1u : 0u));
+        CHECK(exported.fused_additions() == 0);
+        const Tensor<float> xs = normal_images(Shape{6, 3, 7, 5}, 13);
+        for (int threads : {1, 2}) {
+            set_num_threads(threads);
+            CHECK(largest_difference(exported.predict(xs, 4), m.predict(xs)) < 1e-4f);
+        }
+
+        Model<float> ends(in, Conv2D<float>(o)(ReLU<float>()(Conv2D<float>(o)(in))));
+        randomise(ends, 14);
+        const InferenceModel<float> kept(ends);  // the ReLU becomes the first one's activation
+        CHECK(kept.channels_last_convolutions() == 0);
+        CHECK(same_bits(kept.predict(xs), ends.predict(xs)));
+    }
+
+    // A wrong input is refused as Model::predict refuses it; an empty batch gives what it gives.
+    {
+        const Tensor<float> wrong(Shape{2, 1, 27, 28});
+        CHECK(test_support::error_of([&] { prepared.predict(wrong); }) == test_support::error_of([&] { model.predict(wrong); }));
+        CHECK(test_support::error_of([&] { prepared.predict(x, 0); }) == "predict: batch size must be positive, got 0");
+        const Tensor<float> none = x.rows(0, 0);
+        const std::string refused = test_support::error_of([&] { model.predict(none); });
+        CHECK(test_support::error_of([&] { prepared.predict(none); }) == refused);
+        if (refused.empty()) CHECK(prepared.predict(none).shape() == model.predict(none).shape());
+    }
+
+    // Images so large that a group's activations would take more than 64 MiB stay with the
+    // model (no activation is allocated to find out).
+    {
+        auto in = Input<float>({1, 2048, 2048});
+        Model<float> huge(in, Dense<float>(2)(GlobalAveragePooling2D<float>()(Conv2D<float>(32, 3)(in))));
+        CHECK(InferenceModel<float>(huge).channels_last_convolutions() == 0);
+        auto small = Input<float>({1, 512, 512});
+        Model<float> fits(small, Dense<float>(2)(GlobalAveragePooling2D<float>()(Conv2D<float>(8, 3)(small))));
+        CHECK(InferenceModel<float>(fits).channels_last_convolutions() == (available ? 1u : 0u));
     }
     set_num_threads(threads_before);
 }

@@ -185,6 +185,74 @@ inline void check_register_gemm_run_reads(bool cpu_has_simd) {
     }
 }
 
+/// register_gemm's epilogue (a bias per column, a residual, the ReLU) equals the in-order loop
+/// followed by the same additions and max, bit for bit: with and without each term, at every
+/// tile edge, reading A strided and through run offsets, and with -0, NaN and infinities.
+inline void check_register_gemm_epilogue(bool cpu_has_simd) {
+    if (!kernels::register_gemm_available || !cpu_has_simd) {
+        MESSAGE("register_gemm not built for this target, or the CPU lacks it: skipped");
+        return;
+    }
+    if constexpr (kernels::register_gemm_available) {
+        int cases = 0;
+        for (std::int64_t m : {1, 7, 12, 25})
+            for (std::int64_t n : {5, 16, 33, 49, 128})
+                for (std::int64_t k : {0, 3, 18})
+                    for (int terms = 1; terms < 8; ++terms)  // bit 0: bias, 1: residual, 2: ReLU
+                        for (bool runs : {false, true}) {
+                            CAPTURE(m);
+                            CAPTURE(n);
+                            CAPTURE(k);
+                            CAPTURE(terms);
+                            CAPTURE(runs);
+                            const std::int64_t ldc = n + 3, ldr = n + 7;
+                            const std::vector<float> a = normal_values(static_cast<std::size_t>(m * k + 1), 61 + m + k);
+                            const std::vector<float> b = normal_values(static_cast<std::size_t>(k * n + 1), 62 + n);
+                            std::vector<float> bias = normal_values(static_cast<std::size_t>(n), 63 + n);
+                            std::vector<float> residual = normal_values(static_cast<std::size_t>(m * ldr), 64 + m);
+                            // Special values where the sums land: -0 stays -0 without a ReLU, NaN
+                            // and infinities pass through it as they are.
+                            bias[0] = -0.0f;
+                            residual[0] = std::numeric_limits<float>::quiet_NaN();
+                            residual[static_cast<std::size_t>((m - 1) * ldr + n - 1)] = -std::numeric_limits<float>::infinity();
+                            // Three runs per row, anywhere in A (scattered, repeated).
+                            const std::int64_t starts = m * k + 1 - k / 3;
+                            std::vector<std::int32_t> offsets(static_cast<std::size_t>(m * 3));
+                            for (std::size_t i = 0; i < offsets.size(); ++i)
+                                offsets[i] = static_cast<std::int32_t>(static_cast<std::int64_t>(i * 5) % starts);
+                            std::vector<float> c = normal_values(static_cast<std::size_t>(m * ldc), 65);
+                            kernels::GemmOperands g{m, n, k, a.data(), k, 1, b.data(), n, c.data(), ldc};
+                            if (runs && k % 3 == 0) {
+                                g.a_run_offsets = offsets.data();
+                                g.a_taps = 3;
+                                g.a_run = k / 3;
+                            }
+                            if (terms & 1) g.column_bias = bias.data();
+                            if (terms & 2) g.residual = residual.data(), g.ldr = ldr;
+                            g.relu = (terms & 4) != 0;
+                            std::vector<float> expected = c;
+                            kernels::GemmOperands plain = g;
+                            plain.column_bias = nullptr, plain.residual = nullptr, plain.relu = false;
+                            plain.c = expected.data();
+                            fma_reference(plain, false, expected);
+                            for (std::int64_t i = 0; i < m; ++i)
+                                for (std::int64_t j = 0; j < n; ++j) {
+                                    float& v = expected[static_cast<std::size_t>(i * ldc + j)];
+                                    if (terms & 1) v += bias[static_cast<std::size_t>(j)];
+                                    if (terms & 2) v += residual[static_cast<std::size_t>(i * ldr + j)];
+                                    if ((terms & 4) && v <= 0.0f) v = 0.0f;
+                                }
+                            kernels::register_gemm(g, false);
+                            bool same = true;
+                            for (std::size_t i = 0; i < c.size(); ++i)
+                                same = same && same_bits(c[i], expected[i]) && std::signbit(c[i]) == std::signbit(expected[i]);
+                            CHECK(same);
+                            ++cases;
+                        }
+        CHECK(cases == 4 * 5 * 3 * 7 * 2);
+    }
+}
+
 /// The transposes between planes and channels-last rows equal the element-by-element loop bit
 /// for bit, whole 16 x 16 blocks and edges alike, with the bias and the ReLU (-0, NaN).
 inline void check_transposes(bool cpu_has_simd) {

@@ -221,6 +221,10 @@ TEST_CASE("AVX2 register_gemm reading A's rows through run offsets equals the in
     register_gemm_cases::check_register_gemm_run_reads(cpu_has_avx2());
 }
 
+TEST_CASE("AVX2 register_gemm's epilogue (bias, residual, ReLU) equals the in-order loop and the same additions bit for bit") {
+    register_gemm_cases::check_register_gemm_epilogue(cpu_has_avx2());
+}
+
 TEST_CASE("AVX2 transposes between planes and channels-last rows equal the element-by-element loop") {
     register_gemm_cases::check_transposes(cpu_has_avx2());
 }
@@ -242,4 +246,9 @@ TEST_CASE("AVX2 build: training gives the same weights at 1, 2 and 3 threads (re
 TEST_CASE("AVX2 build: InferenceModel folds the batch norms and packs the filters once, with Model::predict's bits") {
     if (!cpu_has_avx2()) return;
     inference_model_cases::check_inference_model(cnnlite::kernels::register_gemm_available);
+}
+
+TEST_CASE("AVX2 build: InferenceModel runs the convolutions channels-last: Model::predict's outputs, the same bits at any batch and thread count") {
+    if (!cpu_has_avx2()) return;
+    inference_model_cases::check_channels_last(cnnlite::kernels::register_gemm_available);
 }

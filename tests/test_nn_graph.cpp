@@ -220,3 +220,6 @@ TEST_CASE("malformed graphs are refused with the layer and the problem named") {
 TEST_CASE("InferenceModel folds the batch norms into the convolutions, is a snapshot, and predicts Model::predict's bits") {
     inference_model_cases::check_inference_model(cnnlite::kernels::register_gemm_available);
 }
+TEST_CASE("InferenceModel runs the convolutions channels-last: Model::predict's outputs, the same bits at any batch and thread count") {
+    inference_model_cases::check_channels_last(cnnlite::kernels::register_gemm_available);
+}

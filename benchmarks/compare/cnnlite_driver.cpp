@@ -5,7 +5,7 @@
 // Prints one JSON line: images/s over the timed part and the process's peak resident memory.
 //
 //   cnnlite_driver --data DIR --mode train|infer --batch 64 --threads 2 [--seconds 3] [--model FILE]
-//                  [--adapt-threads on|off] [--prepared on|off]
+//                  [--adapt-threads on|off] [--prepared on|planes|off]
 // DIR holds the raw uint8 files that prepare_data.py writes (the first 8 x 64 training images
 // and the first 1,000 test images, with labels), so that every framework reads the same few
 // images and peak memory is the framework's, not the data set's.
@@ -16,8 +16,9 @@
 // so that the timed steps are those of a run minutes long, in which that probe is negligible.
 // infer: predict() over the first `batch` test images (its default chunking), repeated until
 // `seconds` have passed, on an InferenceModel made from the model once before the timing (its
-// batch norms folded, its filters packed: nn/inference_model.hpp), as a deployed classifier
-// runs; --prepared off: Model::predict, which forms those at every call.
+// batch norms folded, its filters packed, its convolutions channels-last:
+// nn/inference_model.hpp), as a deployed classifier runs; --prepared planes: the same without
+// channels-last activations; --prepared off: Model::predict, which forms those at every call.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -86,7 +87,7 @@ struct Measured {
 // One mode's measurement, as the file's comment says.
 Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimizer, const cnnlite::Dataset& train,
                  const cnnlite::Dataset& test, const std::string& mode, long batch, double seconds, bool adapt,
-                 bool prepared) {
+                 const std::string& prepared) {
     Measured m;
     if (mode == "train") {
         const cnnlite::FlushDenormals flush;  // as fit() trains
@@ -121,8 +122,8 @@ Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimi
             m.one_thread_share = static_cast<double>(governor.steps_one_thread() - one_before) / static_cast<double>(steps);
     } else {
         const cnnlite::Tensor<float> x = test.images().rows(0, batch);
-        cnnlite::InferenceModel<float> inference(model);
-        auto predict = [&] { return prepared ? inference.predict(x) : model.predict(x); };
+        cnnlite::InferenceModel<float> inference(model, cnnlite::InferenceOptions{prepared == "on"});
+        auto predict = [&] { return prepared != "off" ? inference.predict(x) : model.predict(x); };
         cnnlite::Tensor<float> y = predict();  // warm-up
         const double start = now();
         long calls = 0;
@@ -142,7 +143,8 @@ Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimi
 int main(int argc, char** argv) {
     std::string mode = "train", data_dir, model_file;
     long batch = 64, threads = 2;
-    bool adapt = true, prepared = true;
+    std::string prepared = "on";
+    bool adapt = true;
     double seconds = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string key = argv[i], value = argv[i + 1];
@@ -153,7 +155,7 @@ int main(int argc, char** argv) {
         else if (key == "--data") data_dir = value;
         else if (key == "--model") model_file = value;
         else if (key == "--adapt-threads" && (value == "on" || value == "off")) adapt = value == "on";
-        else if (key == "--prepared" && (value == "on" || value == "off")) prepared = value == "on";
+        else if (key == "--prepared" && (value == "on" || value == "planes" || value == "off")) prepared = value;
         else {
             std::fprintf(stderr, "unknown option %s\n", key.c_str());
             return 2;

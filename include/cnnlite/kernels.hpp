@@ -5,6 +5,7 @@
 #include "cnnlite/kernels/activation.hpp"
 #include "cnnlite/kernels/argmax.hpp"
 #include "cnnlite/kernels/batch_norm.hpp"
+#include "cnnlite/kernels/channels_last.hpp"
 #include "cnnlite/kernels/combine.hpp"
 #include "cnnlite/kernels/conv2d.hpp"
 #include "cnnlite/kernels/conv_geometry.hpp"

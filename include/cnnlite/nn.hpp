@@ -7,6 +7,7 @@
 #include "cnnlite/nn/add.hpp"
 #include "cnnlite/nn/avg_pool2d.hpp"
 #include "cnnlite/nn/batch_normalization.hpp"
+#include "cnnlite/nn/channels_last_plan.hpp"
 #include "cnnlite/nn/concatenate.hpp"
 #include "cnnlite/nn/conv2d.hpp"
 #include "cnnlite/nn/dense.hpp"

@@ -77,6 +77,25 @@ struct GemmOperands {
     const std::int32_t* a_column_offsets = nullptr;  ///< where column k starts, every a_column_stride entries
     std::int64_t a_column_stride = 1;                ///< see a_column_offsets
 
+    // Optional epilogue, applied as each tile is stored (a convolution's bias, residual addition
+    // and ReLU without another pass over C): after the sum s,
+    //     C(i, j) = relu(s + column_bias[j] + residual[i * ldr + j]),
+    // each term only where given, added in that order and each addition rounded, as separate
+    // passes would. relu(v) = (v <= 0 ? 0 : v): NaN stays NaN, -0 becomes 0.
+    const float* column_bias = nullptr;  ///< added to every row of C (N values)
+    const float* residual = nullptr;     ///< added element by element, rows ldr apart
+    std::int64_t ldr = 0;                ///< see residual
+    bool relu = false;                   ///< see above
+
+    /// Whether an epilogue is asked for.
+    bool has_epilogue() const { return column_bias != nullptr || residual != nullptr || relu; }
+    /// The epilogue applied to the sum `v` of element (i, j).
+    float epilogue(float v, std::int64_t i, std::int64_t j) const {
+        if (column_bias) v += column_bias[j];
+        if (residual) v += residual[i * ldr + j];
+        return relu && v <= 0.0f ? 0.0f : v;
+    }
+
     /// The element A(i, k), whichever way A is read.
     float a_at(std::int64_t i, std::int64_t k) const {
         if (a_run_offsets) return a[a_run_offsets[i * a_taps + k / a_run] + k % a_run];
@@ -107,6 +126,8 @@ struct GemmVector {
     static Reg zero() { return _mm512_setzero_ps(); }
     static Reg broadcast(float v) { return _mm512_set1_ps(v); }
     static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
+    static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
+    static Reg relu(Reg v) { return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero(), _CMP_LE_OQ), zero()); }
     static Reg load(const float* p) { return _mm512_loadu_ps(p); }
     // Masked-off lanes are neither read nor written (AVX-512 suppresses their faults).
     static Reg load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
@@ -128,6 +149,8 @@ struct GemmVector {
     static Reg zero() { return _mm256_setzero_ps(); }
     static Reg broadcast(float v) { return _mm256_set1_ps(v); }
     static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
+    static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
+    static Reg relu(Reg v) { return _mm256_blendv_ps(v, zero(), _mm256_cmp_ps(v, zero(), _CMP_LE_OQ)); }
     static Reg load(const float* p) { return _mm256_loadu_ps(p); }
     // vmaskmov neither reads nor writes the masked-off lanes.
     static Reg load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
@@ -218,6 +241,18 @@ void register_tile(const GemmOperands& g, std::int64_t i0, std::int64_t j0, int 
             for (std::int64_t x = 0; x < g.a_run && k < g.k; ++x, ++k)
                 tile_step<MR, NV>(acc, g.b + k * g.ldb + j0, tail, a_rows, row_start + x);
     }
+    if (g.has_epilogue()) {
+        // Masked loads of the last vector: lanes beyond N are neither read nor stored.
+        const auto lanes = [&](const float* p, int v) { return v + 1 < NV ? V::load(p) : V::load(p, tail); };
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) {
+                if (g.column_bias) acc[i][v] = V::add(acc[i][v], lanes(g.column_bias + j0 + v * V::width, v));
+                if (g.residual) acc[i][v] = V::add(acc[i][v], lanes(g.residual + (i0 + i) * g.ldr + j0 + v * V::width, v));
+                if (g.relu) acc[i][v] = V::relu(acc[i][v]);
+            }
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
@@ -252,13 +287,17 @@ const TileFunction* tiles_for(int vectors) {
 
 }  // namespace detail
 
-/// C (+)= A B for float operands: `accumulate` adds to C, otherwise C is overwritten.
-/// Single-threaded: callers run one product per thread (one image each).
+/// C (+)= A B for float operands: `accumulate` adds to C, otherwise C is overwritten; then the
+/// epilogue, if any (GemmOperands::column_bias, residual, relu). Single-threaded: callers run
+/// one product per thread (one image each).
 inline void register_gemm(const GemmOperands& g, bool accumulate) {
     using V = detail::GemmVector;
     if (g.k == 0) {  // nothing to sum, and A and B may be empty (null): C is zero or unchanged
         if (!accumulate && g.n > 0)
             for (std::int64_t i = 0; i < g.m; ++i) std::fill(g.c + i * g.ldc, g.c + i * g.ldc + g.n, 0.0f);
+        if (g.has_epilogue())
+            for (std::int64_t i = 0; i < g.m; ++i)
+                for (std::int64_t j = 0; j < g.n; ++j) g.c[i * g.ldc + j] = g.epilogue(g.c[i * g.ldc + j], i, j);
         return;
     }
     constexpr int panel = V::max_vectors * V::width;

@@ -3,16 +3,21 @@
 // folded into the convolutions before them, and the filters rearranged for the convolution
 // kernels. For one image that work costs as much as a fifth of the prediction. An
 // InferenceModel copies the weights when it is made and does that work once; it is a snapshot,
-// as a deployed classifier is, and later changes of the model do not reach it.
+// as a deployed classifier is, and later changes of the model do not reach it. It then runs
+// the convolutional part of the network with its activations channels-last
+// (nn/channels_last_plan.hpp), which Model::predict cannot: its layers hand planes to each other.
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/core/tensor.hpp"
 #include "cnnlite/nn/batch_normalization.hpp"
+#include "cnnlite/nn/channels_last_plan.hpp"
 #include "cnnlite/nn/conv2d.hpp"
 #include "cnnlite/nn/fusion.hpp"
 #include "cnnlite/nn/layer_registry.hpp"
@@ -20,18 +25,35 @@
 
 namespace cnnlite {
 
+/// How an InferenceModel runs.
+struct InferenceOptions {
+    /// Run the convolutions, ReLU and Add layers up to the global pooling with their
+    /// activations channels-last, a few images at a time (nn/channels_last_plan.hpp; float, in
+    /// builds with AVX2 or AVX-512). Off: the prepared model's layers one after another on
+    /// planes, as Model::predict runs them.
+    bool channels_last = true;
+};
+
 /// A copy of a model's network and weights, prepared for prediction: every BatchNormalization
 /// that alone reads a Conv2D without activation is folded into that convolution's weights and
 /// bias (the layer disappears), a ReLU layer that alone reads such a convolution becomes its
 /// activation, and the convolutions' filters are packed once in the layout their kernels read.
-/// Predictions equal Model::predict's where the model fuses the same pairs (consecutive layers,
-/// as Sequential and the residual blocks have them) bit for bit, and to rounding elsewhere. The copy is independent: training or loading weights into the source
-/// afterwards does not change it. Safe to use from several threads at once.
+/// Then the convolutional part runs channels-last where it can (InferenceOptions).
+///
+/// Without channels_last, predictions equal Model::predict's bit for bit where the model fuses
+/// the same pairs (consecutive layers, as Sequential and the residual blocks have them), and to
+/// rounding elsewhere. With it, each convolution sums in the order of the indirect product
+/// (kernels/indirect_conv.hpp): Model::predict's bits where its convolutions run as indirect
+/// products too, to rounding elsewhere; and every image's prediction has the same bits
+/// whatever the batch it comes in and the thread count. The copy is independent: training or
+/// loading weights into the source afterwards does not change it. Safe to use from several
+/// threads at once. Neither copied nor moved (its plan points into its own model).
 template <class T = float>
 class InferenceModel {
 public:
     /// Copies `source` (which must be complete) and prepares the copy.
-    explicit InferenceModel(const Model<T>& source) : model_(source.input_shape(), source.seed(), source.init_scheme()) {
+    explicit InferenceModel(const Model<T>& source, InferenceOptions options = {})
+        : model_(source.input_shape(), source.seed(), source.init_scheme()) {
         source.check_complete();
         std::vector<LayerConfig> configs = source.architecture();
         const std::map<std::string, std::string> folds = foldable_pairs(source, configs);  // batch norm -> conv
@@ -54,10 +76,18 @@ public:
                 packed_ += conv->pack_filters() ? 1 : 0;
         folded_ = folds.size();
         rectified_ = rectified.size();
+        if (options.channels_last) plan_ = std::make_unique<ChannelsLastPlan<T>>(model_, configs);
     }
+    InferenceModel(const InferenceModel&) = delete;
+    InferenceModel& operator=(const InferenceModel&) = delete;
 
-    /// Outputs for all of `x` ([N, input...]), as Model::predict.
-    Tensor<T> predict(const Tensor<T>& x, std::int64_t batch_size = 256) const { return model_.predict(x, batch_size); }
+    /// Outputs for all of `x` ([N, input...]), in chunks of `batch_size` images, as
+    /// Model::predict.
+    Tensor<T> predict(const Tensor<T>& x, std::int64_t batch_size = 256) const {
+        if constexpr (std::is_same_v<T, float> && kernels::register_gemm_available)
+            if (plan_ && plan_->active()) return plan_->predict(x, batch_size);
+        return model_.predict(x, batch_size);
+    }
     /// Per-sample input shape, e.g. [1, 28, 28].
     const Shape& input_shape() const { return model_.input_shape(); }
     /// Per-sample output shape.
@@ -72,6 +102,11 @@ public:
     std::size_t packed_convolutions() const { return packed_; }
     /// Layers left after folding.
     std::size_t size() const { return model_.size(); }
+    /// The convolutions that run channels-last (0: the layers run on planes).
+    std::size_t channels_last_convolutions() const { return plan_ ? plan_->convolutions() : 0; }
+    /// Of those, the ones that add a residual (an Add layer's other input) as they store their
+    /// output.
+    std::size_t fused_additions() const { return plan_ ? plan_->fused_additions() : 0; }
 
 private:
     // The layers but the last (it names the model's output) whose one input is another layer
@@ -151,6 +186,7 @@ private:
     std::size_t folded_ = 0;
     std::size_t rectified_ = 0;
     std::size_t packed_ = 0;
+    std::unique_ptr<ChannelsLastPlan<T>> plan_;  // null without InferenceOptions::channels_last
 };
 
 }  // namespace cnnlite
