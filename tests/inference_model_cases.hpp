@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -194,6 +195,28 @@ inline void check_channels_last(bool available) {
                 CHECK(same_bits(features.predict(x.rows(i, 1), 1), batch.rows(i, 1)));
                 CHECK(same_bits(features.predict(x.rows(i / 2, 19), 7).rows(i - i / 2, 1), batch.rows(i, 1)));
             }
+        }
+    }
+
+    // A NaN or an infinity in one image makes that image's outputs NaN, as in Model::predict,
+    // and reaches no other image of its group (the padding's taps of every image read the same
+    // run of zeros).
+    {
+        Tensor<float> poisoned = x.clone();
+        poisoned[5 * 784 + 0] = std::numeric_limits<float>::quiet_NaN();     // image 5, a corner (padding next to it)
+        poisoned[6 * 784 + 403] = std::numeric_limits<float>::infinity();    // image 6, the middle
+        const Tensor<float> got = prepared.predict(poisoned, 16), want = model.predict(poisoned, 16);
+        for (std::int64_t image = 0; image < 37; ++image) {
+            CAPTURE(image);
+            bool all_nan = true, none_nan = true;
+            for (std::int64_t k = 0; k < 10; ++k) {
+                all_nan = all_nan && std::isnan(got[image * 10 + k]) && std::isnan(want[image * 10 + k]);
+                none_nan = none_nan && !std::isnan(got[image * 10 + k]);
+            }
+            if (image == 5 || image == 6)
+                CHECK(all_nan);
+            else
+                CHECK((none_nan && largest_difference(got.rows(image, 1), one_thread.rows(image, 1)) < 1e-6f));
         }
     }
 
