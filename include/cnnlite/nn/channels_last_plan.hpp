@@ -12,8 +12,9 @@
 // a transpose back), and so does everything after it.
 //
 // With more groups than threads each thread takes whole groups through every step (one
-// parallel region per batch); with fewer (one image), the threads share each step of each
-// group and meet at a barrier between steps. A group's activations take a few hundred
+// parallel region per batch, the groups handed out as threads become free, so that a thread
+// slowed by another process does not hold the others); with fewer (one image), the threads
+// share each step of each group and meet at a barrier between steps. A group's activations take a few hundred
 // kilobytes per value, and its steps run back to back, so they stay in the core's cache.
 #pragma once
 
@@ -366,7 +367,7 @@ private:
                 for (std::int64_t g = 0; g < groups; ++g) run_group(x.data(), g, n, workspace.data(), outputs, part, parts);
             }
         } else {
-#pragma omp parallel for schedule(static) if (parallel)
+#pragma omp parallel for schedule(dynamic) if (parallel)
             for (std::int64_t g = 0; g < groups; ++g)
                 run_group(x.data(), g, n, workspace.data() + thread_index() * slots_ * slot_floats_, outputs, 0, 1);
         }
