@@ -58,6 +58,12 @@
 #include "cnnlite/kernels/optimizer.hpp"
 #include "cnnlite/kernels/pooling.hpp"
 #include "cnnlite/kernels/softmax.hpp"
+#include "cnnlite/nn/dense.hpp"
+#include "cnnlite/nn/dropout.hpp"
+#include "cnnlite/nn/flatten.hpp"
+#include "cnnlite/nn/inference_model.hpp"
+#include "cnnlite/nn/max_pool2d.hpp"
+#include "cnnlite/nn/symbolic.hpp"
 #include "cnnlite/ops/activation.hpp"
 #include "cnnlite/ops/batch_norm.hpp"
 #include "cnnlite/ops/linear.hpp"
@@ -920,6 +926,39 @@ const char* triad_for(double footprint) {
 // ---------------------------------------------------------------------------------------------
 // Registration, in running order: ceilings first (OpenBLAS last: its threads stay awake a while).
 
+// ---------------------------------------------------------------------------------------------
+// Whole-network inference with and without the channels-last plan (nn/channels_last_plan.hpp)
+// on a small VGG for 28x28 images: two 3x3 convolutions with ReLU at 28x28 (32 filters), max
+// pooling, two at 14x14 (64), max pooling, dropout, Flatten, Dense(128, relu), Dense(10,
+// softmax). ResNet-8's figures come from benchmarks/compare, which reads its model file.
+
+cnnlite::Model<float> vgg_like() {
+    using namespace cnnlite;
+    auto in = Input<float>({1, 28, 28});
+    Conv2dOptions o;
+    o.kernel_size = {3, 3};
+    o.padding = Padding::same();
+    o.activation = Activation::relu;
+    o.filters = 32;
+    Symbolic<float> h = MaxPool2D<float>(2, 2)(Conv2D<float>(o)(Conv2D<float>(o)(in)));
+    o.filters = 64;
+    h = Dropout<float>(0.25)(MaxPool2D<float>(2, 2)(Conv2D<float>(o)(Conv2D<float>(o)(h))));
+    h = Dense<float>(128).activation("relu")(Flatten<float>()(h));
+    return Model<float>(in, Dense<float>(10).activation("softmax")(h), 0);
+}
+
+template <bool ChannelsLast, Index Batch>
+void BM_vgg_inference(benchmark::State& state) {
+    set_threads(state);
+    static const cnnlite::Model<float> model = vgg_like();
+    static const cnnlite::InferenceModel<float> prepared(model, cnnlite::InferenceOptions{ChannelsLast});
+    cnnlite::Tensor<float> x(cnnlite::Shape{Batch, 1, 28, 28});
+    for (Index i = 0; i < x.numel(); ++i) x[i] = static_cast<float>((i * 37) % 256) / 255.0f;  // pixel-like values
+    for (auto _ : state) benchmark::DoNotOptimize(prepared.predict(x).data());
+    state.counters["images_per_second"] =
+        benchmark::Counter(static_cast<double>(Batch) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
 void register_all() {
     const ConvShape pc = paper_conv(), dc = deep_conv();
     const double pooled = 4.0 * batch * 64 * 14 * 14;
@@ -969,6 +1008,12 @@ void register_all() {
         Meta{Bound::gemm, 0, "ceiling/sgemm_eigen/dense_1_forward", "linear op (logits)"});
     add("dense_backward/256x10", BM_dense_backward<256, 10, false>,
         Meta{Bound::gemm, 0, "ceiling/sgemm_eigen/dense_1_dw", "linear op: dx, dW, db"});
+
+    const Meta network{Bound::latency, 0, "", "small VGG, InferenceModel::predict"};
+    add("inference/vgg_like/planes/batch:256", BM_vgg_inference<false, 256>, network);
+    add("inference/vgg_like/channels_last/batch:256", BM_vgg_inference<true, 256>, network);
+    add("inference/vgg_like/planes/batch:1", BM_vgg_inference<false, 1>, network);
+    add("inference/vgg_like/channels_last/batch:1", BM_vgg_inference<true, 1>, network);
 
     for (const ModernConv& c : modern_convs)
         for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weights}) {

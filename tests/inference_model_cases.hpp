@@ -14,7 +14,11 @@
 #include <vector>
 
 #include "cnnlite/core/random.hpp"
+#include "cnnlite/nn/avg_pool2d.hpp"
+#include "cnnlite/nn/dropout.hpp"
 #include "cnnlite/nn/flatten.hpp"
+#include "cnnlite/nn/max_pool2d.hpp"
+#include "cnnlite/nn/spatial_dropout2d.hpp"
 #include "cnnlite/nn/inference_model.hpp"
 #include "error_message.hpp"
 #include "train_threads_cases.hpp"
@@ -148,6 +152,20 @@ inline float largest_difference(const Tensor<float>& a, const Tensor<float>& b) 
     return most;
 }
 
+// Whether a and b have NaN in the same places and differ elsewhere by at most `relative` of b's
+// largest magnitude (or of 1).
+inline bool close(const Tensor<float>& a, const Tensor<float>& b, float relative) {
+    REQUIRE(a.shape() == b.shape());
+    float scale = 1, most = 0;
+    for (std::int64_t i = 0; i < a.numel(); ++i) {
+        if (std::isnan(a[i]) != std::isnan(b[i])) return false;
+        if (std::isnan(b[i])) continue;
+        scale = std::max(scale, std::abs(b[i]));
+        most = std::max(most, std::abs(a[i] - b[i]));
+    }
+    return most <= relative * scale;
+}
+
 inline Tensor<float> normal_images(const Shape& shape, std::uint64_t key) {
     Tensor<float> xs(shape);
     const RandomStream stream(key, Purpose::user);
@@ -276,6 +294,39 @@ inline void check_channels_last(bool available) {
         CHECK(same_bits(kept.predict(xs), ends.predict(xs)));
     }
 
+    // Pooling and dropout between the convolutions (a small VGG): max pooling valid and 'same'
+    // with overlapping windows, average pooling 'same' with a stride, a dropout before a
+    // convolution and one before the Flatten that leaves the plan. Model::predict runs the first
+    // convolution fused with its ReLU and pooling, in another order: equal to rounding.
+    {
+        auto in = Input<float>({3, 15, 13});
+        Conv2dOptions o;
+        o.kernel_size = {3, 3};
+        o.padding = Padding::same();
+        o.filters = 32;
+        o.activation = Activation::relu;
+        Symbolic<float> h = MaxPool2D<float>(2, 2)(Conv2D<float>(o)(in));  // 7x6
+        o.filters = 48;
+        o.activation = Activation::none;
+        h = ReLU<float>()(Conv2D<float>(o)(h));
+        h = Dropout<float>(0.5)(AvgPool2D<float>(3, 3).strides(2, 2).padding("same")(h));  // 4x3
+        o.filters = 40;
+        h = Conv2D<float>(o)(h);
+        h = SpatialDropout2D<float>(0.3)(MaxPool2D<float>(3, 3).strides(1, 1).padding("same")(h));
+        Model<float> vgg(in, Dense<float>(6)(Flatten<float>()(h)));  // logits: a softmax would saturate here
+        randomise(vgg, 15);
+        const InferenceModel<float> pooled(vgg);
+        CHECK(pooled.channels_last_convolutions() == (available ? 3u : 0u));
+        Tensor<float> xs = normal_images(Shape{11, 3, 15, 13}, 16);
+        xs[2 * 585 + 40] = std::numeric_limits<float>::quiet_NaN();  // image 2: NaN wins every pooling it reaches
+        set_num_threads(1);
+        const Tensor<float> one = pooled.predict(xs, 6);
+        CHECK(close(one, vgg.predict(xs, 6), 1e-5f));
+        for (std::int64_t k = 0; k < 6; ++k) CHECK((std::isnan(one[2 * 6 + k]) && !std::isnan(one[3 * 6 + k])));
+        set_num_threads(2);
+        CHECK(same_bits(pooled.predict(xs, 6), one));
+    }
+
     // A wrong input is refused as Model::predict refuses it; an empty batch gives what it gives.
     {
         const Tensor<float> wrong(Shape{2, 1, 27, 28});
@@ -293,8 +344,8 @@ inline void check_channels_last(bool available) {
         auto in = Input<float>({1, 2048, 2048});
         Model<float> huge(in, Dense<float>(2)(GlobalAveragePooling2D<float>()(Conv2D<float>(32, 3)(in))));
         CHECK(InferenceModel<float>(huge).channels_last_convolutions() == 0);
-        auto small = Input<float>({1, 512, 512});
-        Model<float> fits(small, Dense<float>(2)(GlobalAveragePooling2D<float>()(Conv2D<float>(8, 3)(small))));
+        auto small = Input<float>({1, 256, 256});
+        Model<float> fits(small, Dense<float>(2)(GlobalAveragePooling2D<float>()(Conv2D<float>(8, 5)(small))));
         CHECK(InferenceModel<float>(fits).channels_last_convolutions() == (available ? 1u : 0u));
     }
     set_num_threads(threads_before);

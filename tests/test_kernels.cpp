@@ -7,14 +7,17 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/threading.hpp"
+#include "cnnlite/kernels/channels_last.hpp"
 #include "cnnlite/kernels/dense.hpp"
 #include "cnnlite/kernels/dropout.hpp"
 #include "cnnlite/kernels/finite.hpp"
 #include "cnnlite/kernels/im2col.hpp"
+#include "cnnlite/kernels/pooling.hpp"
 
 namespace test_kernels {
 
@@ -277,3 +280,68 @@ TEST_CASE("col2im_add at stride 1 and full width adds exactly what col2im_add ad
 }
 
 }  // namespace test_kernels
+
+TEST_CASE("channels-last pooling and global average equal the planes kernels bit for bit: padding, overlaps, NaN, infinities, -0") {
+    // Each geometry over a group of images stored channels-last, against max_pool_forward /
+    // avg_pool_forward / global_avg_pool_forward on the same values as planes.
+    const std::int64_t count = 3, channels = 21;
+    struct Case {
+        std::int64_t h, w, kh, kw, sh, sw, top, bottom, left, right;
+    };
+    int cases = 0;
+    for (const Case& c : {Case{7, 6, 2, 2, 2, 2, 0, 0, 0, 0}, Case{7, 6, 3, 3, 2, 2, 1, 1, 0, 1}, Case{5, 9, 3, 3, 1, 1, 1, 1, 1, 1},
+                         Case{4, 4, 3, 2, 1, 2, 2, 0, 0, 1}, Case{1, 1, 1, 1, 1, 1, 0, 0, 0, 0}})
+        for (bool include_pad : {false, true}) {
+            CAPTURE(c.h);
+            CAPTURE(c.w);
+            CAPTURE(c.kh);
+            CAPTURE(include_pad);
+            const cnnlite::kernels::WindowGeometry g{c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.top, c.bottom, c.left, c.right};
+            const std::int64_t pixels = c.h * c.w, out_pixels = g.out_h() * g.out_w();
+            const cnnlite::RandomStream rs(40 + cases, cnnlite::Purpose::user);
+            std::vector<float> planes(static_cast<std::size_t>(count * channels * pixels));
+            for (std::size_t i = 0; i < planes.size(); ++i) planes[i] = static_cast<float>(rs.normal(i));
+            // Special values: a NaN, both infinities, and ties of -0 and +0 in one window.
+            planes[5] = std::numeric_limits<float>::quiet_NaN();
+            planes[planes.size() / 2] = std::numeric_limits<float>::infinity();
+            planes[planes.size() / 3] = -std::numeric_limits<float>::infinity();
+            if (pixels > 1) planes[static_cast<std::size_t>(pixels)] = -0.0f, planes[static_cast<std::size_t>(pixels) + 1] = 0.0f;
+            std::vector<float> group(static_cast<std::size_t>(count * pixels * channels));
+            for (std::int64_t b = 0; b < count; ++b)
+                for (std::int64_t ch = 0; ch < channels; ++ch)
+                    for (std::int64_t p = 0; p < pixels; ++p)
+                        group[static_cast<std::size_t>((b * pixels + p) * channels + ch)] =
+                            planes[static_cast<std::size_t>((b * channels + ch) * pixels + p)];
+            const std::size_t outputs = static_cast<std::size_t>(count * channels * out_pixels);
+            std::vector<float> want_max(outputs), want_avg(outputs), got_max(outputs), got_avg(outputs);
+            std::vector<std::int32_t> argmax(outputs);
+            cnnlite::kernels::max_pool_forward(planes.data(), count * channels, g, want_max.data(), argmax.data());
+            cnnlite::kernels::avg_pool_forward(planes.data(), count * channels, g, include_pad, want_avg.data());
+            // In two row ranges, as two threads would split them.
+            const std::int64_t rows = count * out_pixels, cut = rows / 2;
+            for (auto [begin, end] : {std::pair<std::int64_t, std::int64_t>{0, cut}, {cut, rows}}) {
+                cnnlite::kernels::channels_last_max_pool(group.data(), g, channels, got_max.data(), begin, end);
+                cnnlite::kernels::channels_last_avg_pool(group.data(), g, include_pad, channels, got_avg.data(), begin, end);
+            }
+            bool same = true;
+            for (std::int64_t b = 0; b < count; ++b)
+                for (std::int64_t ch = 0; ch < channels; ++ch)
+                    for (std::int64_t p = 0; p < out_pixels; ++p) {
+                        const std::size_t planar = static_cast<std::size_t>((b * channels + ch) * out_pixels + p);
+                        const std::size_t last = static_cast<std::size_t>((b * out_pixels + p) * channels + ch);
+                        for (auto [x, y] : {std::pair<float, float>{got_max[last], want_max[planar]}, {got_avg[last], want_avg[planar]}})
+                            same = same && ((std::isnan(x) && std::isnan(y)) || (x == y && std::signbit(x) == std::signbit(y)));
+                    }
+            CHECK(same);
+            std::vector<float> want_mean(static_cast<std::size_t>(count * channels)), got_mean(want_mean.size());
+            cnnlite::kernels::global_avg_pool_forward(planes.data(), count * channels, pixels, want_mean.data());
+            cnnlite::kernels::channels_last_global_average(group.data(), count, pixels, channels, got_mean.data(), 0, 16);
+            cnnlite::kernels::channels_last_global_average(group.data(), count, pixels, channels, got_mean.data(), 16, channels);
+            bool same_mean = true;
+            for (std::size_t i = 0; i < got_mean.size(); ++i)
+                same_mean = same_mean && ((std::isnan(got_mean[i]) && std::isnan(want_mean[i])) || got_mean[i] == want_mean[i]);
+            CHECK(same_mean);
+            ++cases;
+        }
+    CHECK(cases == 10);
+}

@@ -10,12 +10,13 @@
 // so that each convolution reads its input group in place through one table of offsets
 // (the padding's taps point at the zeros after the group, the same offset for every group),
 // and writes its output group with the bias, a residual addition and the ReLU applied as the
-// product's tiles are stored. A whole group passes through every layer while its activations
-// are still in the core's cache.
+// product's tiles are stored; pooling reads and writes groups too. A whole group passes
+// through every layer while its activations are still in the core's cache.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 
 #include "cnnlite/kernels/conv_geometry.hpp"
 #include "cnnlite/kernels/indirect_conv.hpp"
@@ -85,6 +86,57 @@ inline void channels_last_sum(const float* const* xs, std::int64_t n, bool relu,
         float v = xs[0][i];
         for (std::int64_t k = 1; k < n; ++k) v += xs[k][i];
         y[i] = relu && v <= 0.0f ? 0.0f : v;  // NaN stays NaN
+    }
+}
+
+/// Max pooling of a group (window `g`, `channels` channels), output pixels [begin, end) of its
+/// `count` images (row b * OH*OW + p): each channel's maximum over the window's cells inside
+/// the image, in max_pool_plane's order and with its rules (the first maximum wins, a NaN wins
+/// and stays, padding never wins): the same values.
+inline void channels_last_max_pool(const float* x, const WindowGeometry& g, std::int64_t channels, float* y,
+                                   std::int64_t begin, std::int64_t end) {
+    const std::int64_t oh = g.out_h(), ow = g.out_w();
+    for (std::int64_t r = begin; r < end; ++r) {
+        const std::int64_t b = r / (oh * ow), oy = r % (oh * ow) / ow, ox = r % ow;
+        const std::int64_t y0 = std::max<std::int64_t>(oy * g.stride_h - g.pad_top, 0);
+        const std::int64_t y1 = std::min<std::int64_t>(oy * g.stride_h - g.pad_top + g.kernel_h, g.in_h);
+        const std::int64_t x0 = std::max<std::int64_t>(ox * g.stride_w - g.pad_left, 0);
+        const std::int64_t x1 = std::min<std::int64_t>(ox * g.stride_w - g.pad_left + g.kernel_w, g.in_w);
+        float* best = y + r * channels;
+        std::fill(best, best + channels, -std::numeric_limits<float>::infinity());
+        for (std::int64_t iy = y0; iy < y1; ++iy)
+            for (std::int64_t ix = x0; ix < x1; ++ix) {
+                const float* v = x + ((b * g.in_h + iy) * g.in_w + ix) * channels;
+#pragma omp simd
+                for (std::int64_t c = 0; c < channels; ++c)
+                    best[c] = v[c] > best[c] || (v[c] != v[c] && best[c] == best[c]) ? v[c] : best[c];
+            }
+    }
+}
+
+/// Average pooling of a group, as channels_last_max_pool: each channel's sum over the window's
+/// cells inside the image in avg_pool_forward's order, divided by the window's size
+/// (`count_include_pad`) or by its cells inside the image: the same bits.
+inline void channels_last_avg_pool(const float* x, const WindowGeometry& g, bool count_include_pad,
+                                   std::int64_t channels, float* y, std::int64_t begin, std::int64_t end) {
+    const std::int64_t oh = g.out_h(), ow = g.out_w();
+    for (std::int64_t r = begin; r < end; ++r) {
+        const std::int64_t b = r / (oh * ow), oy = r % (oh * ow) / ow, ox = r % ow;
+        const std::int64_t y0 = std::max<std::int64_t>(oy * g.stride_h - g.pad_top, 0);
+        const std::int64_t y1 = std::min<std::int64_t>(oy * g.stride_h - g.pad_top + g.kernel_h, g.in_h);
+        const std::int64_t x0 = std::max<std::int64_t>(ox * g.stride_w - g.pad_left, 0);
+        const std::int64_t x1 = std::min<std::int64_t>(ox * g.stride_w - g.pad_left + g.kernel_w, g.in_w);
+        float* sum = y + r * channels;
+        std::fill(sum, sum + channels, 0.0f);
+        for (std::int64_t iy = y0; iy < y1; ++iy)
+            for (std::int64_t ix = x0; ix < x1; ++ix) {
+                const float* v = x + ((b * g.in_h + iy) * g.in_w + ix) * channels;
+#pragma omp simd
+                for (std::int64_t c = 0; c < channels; ++c) sum[c] += v[c];
+            }
+        const float divisor = static_cast<float>(count_include_pad ? g.kernel_h * g.kernel_w : (y1 - y0) * (x1 - x0));
+#pragma omp simd
+        for (std::int64_t c = 0; c < channels; ++c) sum[c] /= divisor;
     }
 }
 

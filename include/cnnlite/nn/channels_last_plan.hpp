@@ -2,14 +2,16 @@
 // activations channels-last (kernels/channels_last.hpp), a group of a few images at a time.
 //
 // The plan takes the longest stretch of the network it can, from the input on: Conv2D layers
-// (one channel group, no dilation; linear or ReLU), ReLU and Add layers, and a
-// GlobalAveragePooling2D that leaves it. A convolution read by an Add whose other input is
+// (one channel group, no dilation; linear or ReLU), ReLU and Add layers, max and average
+// pooling, dropout (nothing at inference), and a GlobalAveragePooling2D that leaves it. A convolution read by an Add whose other input is
 // ready, and that nothing else reads, becomes one step with that addition (and with the ReLU
 // after the Add, when only the ReLU reads it): the product's tiles are stored with the bias,
 // the residual and the ReLU applied. Whatever the plan does not take (Dense, Flatten,
 // pooling, ...) runs afterwards as the model's layers, on the planes the plan hands over; a
 // convolution whose output another such layer reads stays with the model (it would only gain
-// a transpose back), and so does everything after it.
+// a transpose back), and so does everything after it. Nor does the plan run a network whose
+// convolutions all have a handful of taps (the paper's 2x2 over one channel): the model's
+// direct kernels, fused with the ReLU and the pooling, are faster there.
 //
 // With more groups than threads each thread takes whole groups through every step (one
 // parallel region per batch, the groups handed out as threads become free, so that a thread
@@ -33,8 +35,10 @@
 #include "cnnlite/kernels/channels_last.hpp"
 #include "cnnlite/kernels/indirect_conv.hpp"
 #include "cnnlite/kernels/parallel.hpp"
+#include "cnnlite/nn/avg_pool2d.hpp"
 #include "cnnlite/nn/conv2d.hpp"
 #include "cnnlite/nn/layer.hpp"
+#include "cnnlite/nn/max_pool2d.hpp"
 #include "cnnlite/nn/model.hpp"
 
 namespace cnnlite {
@@ -91,7 +95,7 @@ private:
         std::int64_t pixels = 0, channels = 0;
         int slot = -1;
     };
-    enum class Kind { stage, conv, sum, global_average, to_planes };
+    enum class Kind { stage, conv, sum, max_pool, avg_pool, global_average, to_planes };
     struct Step {
         Kind kind = Kind::conv;
         std::vector<int> inputs;  // values read (conv: the image, then the residual if any)
@@ -103,6 +107,9 @@ private:
         kernels::ConvShape shape;
         std::vector<float> filters, bias;
         std::vector<std::int32_t> offsets;
+        // max_pool, avg_pool: the window over the input.
+        kernels::WindowGeometry window;
+        bool count_include_pad = false;
     };
 
     void build(const std::vector<LayerConfig>& configs) {
@@ -126,9 +133,14 @@ private:
                 if (outside) changed = excluded.insert(c.name).second || changed;
             }
         }
-        bool any_conv = false;
-        for (const LayerConfig& c : configs) any_conv = any_conv || (taken.count(c.name) && c.type == "Conv2D");
-        if (!any_conv) return;
+        bool worth_it = false;  // a convolution on the register-blocked product
+        for (const LayerConfig& c : configs)
+            if (taken.count(c.name) && c.type == "Conv2D") {
+                const Layer<T>& conv = model_->layer(c.name);
+                worth_it = worth_it ||
+                           shape_of(dynamic_cast<const Conv2D<T>&>(conv), conv.input_shape()).patch() > kernels::direct_conv_max_patch;
+            }
+        if (!worth_it) return;
 
         // Merges: a convolution read only by an Add (then the Add's ReLU, if only it reads the
         // Add) runs as one step at the Add's place.
@@ -193,6 +205,20 @@ private:
                 }
                 ++convolutions_;
                 step.output = new_value(written, step.shape.pixels(), step.shape.out_channels);
+            } else if (is_dropout(c.type)) {  // nothing at inference: its input's value
+                value_of[c.name] = cl_value(c.inputs[0]);
+                export_if_read_outside(configs, taken, output_name, c.name, value_of[c.name]);
+                continue;
+            } else if (c.type == "MaxPooling2D" || c.type == "AveragePooling2D") {
+                step.kind = c.type == "MaxPooling2D" ? Kind::max_pool : Kind::avg_pool;
+                step.inputs.push_back(cl_value(c.inputs[0]));
+                const Pool2dArgs& a = c.type == "MaxPooling2D" ? dynamic_cast<const MaxPool2D<T>&>(layer).pool2d_args()
+                                                               : dynamic_cast<const AvgPool2D<T>&>(layer).pool2d_args();
+                const Shape& in = layer.input_shape();
+                step.window = kernels::WindowGeometry{in[1], in[2], a.pool_h, a.pool_w, a.stride_h, a.stride_w,
+                                                      a.pad_top, a.pad_bottom, a.pad_left, a.pad_right};
+                step.count_include_pad = a.count_include_pad;
+                step.output = new_value(c.name, step.window.out_h() * step.window.out_w(), in[0]);
             } else if (c.type == "ReLU" || c.type == "Add") {
                 step.kind = Kind::sum;
                 step.relu = c.type == "ReLU";
@@ -205,21 +231,28 @@ private:
                 step.planes = add_planes(c.name, layer.output_shape());
             }
             steps_.push_back(std::move(step));
-            // Values layers outside the plan read go back to planes right away.
-            bool outside = written == output_name;
-            for (const LayerConfig& r : configs)
-                for (const std::string& in : r.inputs) outside = outside || (in == written && !taken.count(r.name));
-            if (outside && steps_.back().output >= 0) {
-                Step export_step;
-                export_step.kind = Kind::to_planes;
-                export_step.inputs.push_back(steps_.back().output);
-                export_step.planes = add_planes(written, model_->layer(written).output_shape());
-                steps_.push_back(std::move(export_step));
-            }
+            if (steps_.back().output >= 0) export_if_read_outside(configs, taken, output_name, written, steps_.back().output);
         }
         for (const LayerConfig& c : configs)
             if (!taken.count(c.name)) rest_.push_back(c);
         assign_slots();
+    }
+
+    static bool is_dropout(const std::string& type) { return type == "Dropout" || type == "SpatialDropout2D"; }
+
+    // A value that layers outside the plan read (or the model's output, by the name `written`)
+    // goes back to planes right after the step that writes it.
+    void export_if_read_outside(const std::vector<LayerConfig>& configs, const std::set<std::string>& taken,
+                                const std::string& output_name, const std::string& written, int value) {
+        bool outside = written == output_name;
+        for (const LayerConfig& r : configs)
+            for (const std::string& in : r.inputs) outside = outside || (in == written && !taken.count(r.name));
+        if (!outside) return;
+        Step export_step;
+        export_step.kind = Kind::to_planes;
+        export_step.inputs.push_back(value);
+        export_step.planes = add_planes(written, model_->layer(written).output_shape());
+        steps_.push_back(std::move(export_step));
     }
 
     // The layers the plan can take when the convolutions in `excluded` stay with the model:
@@ -240,6 +273,8 @@ private:
             } else if (c.type == "ReLU" || c.type == "Add") {
                 ok = true;
                 for (const std::string& in : c.inputs) ok = ok && inside(in, false);
+            } else if (c.type == "MaxPooling2D" || c.type == "AveragePooling2D" || is_dropout(c.type)) {
+                ok = inside(c.inputs[0], false);
             } else if (c.type == "GlobalAveragePooling2D") {
                 ok = inside(c.inputs[0], false);
             }
@@ -413,6 +448,18 @@ private:
                     const auto [first, last] = kernels::IndirectForward::share(count * in.pixels * in.channels, part, parts);
                     kernels::channels_last_sum(xs.data(), static_cast<std::int64_t>(xs.size()), step.relu, slot(step.output),
                                                first, last);
+                    break;
+                }
+                case Kind::max_pool:
+                case Kind::avg_pool: {
+                    const std::int64_t rows = count * out->pixels;
+                    const auto [begin, end] = kernels::IndirectForward::share(rows, part, parts);
+                    if (step.kind == Kind::max_pool)
+                        kernels::channels_last_max_pool(slot(step.inputs[0]), step.window, out->channels, slot(step.output),
+                                                        begin, end);
+                    else
+                        kernels::channels_last_avg_pool(slot(step.inputs[0]), step.window, step.count_include_pad,
+                                                        out->channels, slot(step.output), begin, end);
                     break;
                 }
                 case Kind::global_average: {

@@ -27,9 +27,9 @@ namespace cnnlite {
 
 /// How an InferenceModel runs.
 struct InferenceOptions {
-    /// Run the convolutions, ReLU and Add layers up to the global pooling with their
-    /// activations channels-last, a few images at a time (nn/channels_last_plan.hpp; float, in
-    /// builds with AVX2 or AVX-512). Off: the prepared model's layers one after another on
+    /// Run the convolutions, ReLU and Add layers, pooling and dropout up to the global pooling
+    /// with their activations channels-last, a few images at a time (nn/channels_last_plan.hpp;
+    /// float, in builds with AVX2 or AVX-512). Off: the prepared model's layers one after another on
     /// planes, as Model::predict runs them.
     bool channels_last = true;
 };
