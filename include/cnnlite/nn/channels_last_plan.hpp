@@ -3,21 +3,23 @@
 //
 // The plan takes the longest stretch of the network it can, from the input on: Conv2D layers
 // (one channel group, no dilation; linear or ReLU), ReLU and Add layers, max and average
-// pooling, dropout (nothing at inference), and a GlobalAveragePooling2D that leaves it. A convolution read by an Add whose other input is
-// ready, and that nothing else reads, becomes one step with that addition (and with the ReLU
-// after the Add, when only the ReLU reads it): the product's tiles are stored with the bias,
-// the residual and the ReLU applied. Whatever the plan does not take (Dense, Flatten,
-// pooling, ...) runs afterwards as the model's layers, on the planes the plan hands over; a
-// convolution whose output another such layer reads stays with the model (it would only gain
-// a transpose back), and so does everything after it. Nor does the plan run a network whose
-// convolutions all have a handful of taps (the paper's 2x2 over one channel): the model's
-// direct kernels, fused with the ReLU and the pooling, are faster there.
+// pooling, dropout (nothing at inference), and a GlobalAveragePooling2D that leaves it. A
+// convolution read by an Add, and by nothing else, becomes one step with that addition (and
+// with the ReLU after the Add, when only the ReLU reads it), at the Add's place: the product's
+// tiles are stored with the bias, the residual and the ReLU applied. Whatever the plan does not
+// take (Flatten, Dense, global max pooling, ...) runs afterwards as the model's layers, on the
+// planes the plan hands over; a convolution whose output another such layer reads stays with
+// the model (it would only gain a transpose back), and so does everything after it. Nor does
+// the plan run a network whose convolutions all have a handful of taps (the paper's 2x2 over
+// one channel): the model's direct kernels, fused with the ReLU and the pooling, are faster
+// there.
 //
 // With more groups than threads each thread takes whole groups through every step (one
 // parallel region per batch, the groups handed out as threads become free, so that a thread
 // slowed by another process does not hold the others); with fewer (one image), the threads
-// share each step of each group and meet at a barrier between steps. A group's activations take a few hundred
-// kilobytes per value, and its steps run back to back, so they stay in the core's cache.
+// share each step of each group and meet at a barrier between steps. A group's activations
+// take a few hundred kilobytes per value, and its steps run back to back, so they stay in the
+// core's cache.
 #pragma once
 
 #include <algorithm>
@@ -99,7 +101,7 @@ private:
     struct Step {
         Kind kind = Kind::conv;
         std::vector<int> inputs;  // values read (conv: the image, then the residual if any)
-        int output = -1;          // value written (stage, conv, sum)
+        int output = -1;          // value written (all but global_average and to_planes)
         int planes = -1;          // global_average, to_planes: index into planes_names_
         bool relu = false;
         // conv: its shape (batch 1), filters as the indirect product reads them, offsets for a
