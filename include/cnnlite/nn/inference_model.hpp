@@ -29,8 +29,8 @@ namespace cnnlite {
 struct InferenceOptions {
     /// Run the convolutions, ReLU and Add layers, pooling and dropout up to the global pooling
     /// with their activations channels-last, a few images at a time (nn/channels_last_plan.hpp;
-    /// float, in builds with AVX2 or AVX-512). Off: the prepared model's layers one after another on
-    /// planes, as Model::predict runs them.
+    /// float, in builds with AVX2 or AVX-512). Off: the prepared model's layers one after
+    /// another on planes, as Model::predict runs them.
     bool channels_last = true;
 };
 
@@ -44,10 +44,12 @@ struct InferenceOptions {
 /// the same pairs (consecutive layers, as Sequential and the residual blocks have them), and to
 /// rounding elsewhere. With it, each convolution sums in the order of the indirect product
 /// (kernels/indirect_conv.hpp): Model::predict's bits where its convolutions run as indirect
-/// products too, to rounding elsewhere; and every image's prediction has the same bits
-/// whatever the batch it comes in and the thread count. The copy is independent: training or
-/// loading weights into the source afterwards does not change it. Safe to use from several
-/// threads at once. Neither copied nor moved (its plan points into its own model).
+/// products too, to rounding elsewhere; and what the channels-last part hands to the layers
+/// after it has the same bits for an image whatever batch it comes in and at any thread count
+/// (a dense layer's product may round differently at another batch size, as in
+/// Model::predict). The copy is independent: training or loading weights into the source
+/// afterwards does not change it. Safe to use from several threads at once. Neither copied nor
+/// moved (its plan points into its own model).
 template <class T = float>
 class InferenceModel {
 public:
