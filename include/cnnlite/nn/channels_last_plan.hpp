@@ -396,7 +396,7 @@ private:
         Tensor<float> workspace = Tensor<float>::uninitialized(Shape{lanes * slots_ * slot_floats_});
         std::vector<float*> outputs;
         for (Tensor<T>& p : planes) outputs.push_back(p.data());
-        const bool parallel = n * work_per_image_() >= kernels::parallel_threshold;
+        [[maybe_unused]] const bool parallel = n * work_per_image_() >= kernels::parallel_threshold;  // unused without OpenMP
         if (shared) {
 #pragma omp parallel if (parallel)
             {
