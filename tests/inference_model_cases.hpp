@@ -48,6 +48,35 @@ inline void randomise(const Model<float>& model, std::uint64_t key) {
 
 inline Tensor<float> images(std::int64_t count) { return train_threads_cases::fixtures().test.images().rows(0, count); }
 
+// Largest |a - b| over two tensors of one shape.
+inline float largest_difference(const Tensor<float>& a, const Tensor<float>& b) {
+    REQUIRE(a.shape() == b.shape());
+    float most = 0;
+    for (std::int64_t i = 0; i < a.numel(); ++i) most = std::max(most, std::abs(a[i] - b[i]));
+    return most;
+}
+
+// Whether a and b have NaN in the same places and differ elsewhere by at most `relative` of b's
+// largest magnitude (or of 1).
+inline bool close(const Tensor<float>& a, const Tensor<float>& b, float relative) {
+    REQUIRE(a.shape() == b.shape());
+    float scale = 1, most = 0;
+    for (std::int64_t i = 0; i < a.numel(); ++i) {
+        if (std::isnan(a[i]) != std::isnan(b[i])) return false;
+        if (std::isnan(b[i])) continue;
+        scale = std::max(scale, std::abs(b[i]));
+        most = std::max(most, std::abs(a[i] - b[i]));
+    }
+    return most <= relative * scale;
+}
+
+inline Tensor<float> normal_images(const Shape& shape, std::uint64_t key) {
+    Tensor<float> xs(shape);
+    const RandomStream stream(key, Purpose::user);
+    for (std::int64_t i = 0; i < xs.numel(); ++i) xs[i] = static_cast<float>(stream.normal(i));
+    return xs;
+}
+
 // On planes, layer after layer as Model::predict runs them.
 constexpr InferenceOptions planes{false};
 
@@ -105,9 +134,7 @@ inline void check_inference_model(bool packable) {
         CHECK(kept.fused_relus() == 0);
         CHECK(kept.size() == m.size());
         CHECK(kept.packed_convolutions() == (packable ? 2u : 0u));
-        Tensor<float> xs(Shape{3, 2, 6, 6});
-        const RandomStream stream(9, Purpose::user);
-        for (std::int64_t i = 0; i < xs.numel(); ++i) xs[i] = static_cast<float>(stream.normal(i));
+        const Tensor<float> xs = normal_images(Shape{3, 2, 6, 6}, 9);
         CHECK(same_bits(kept.predict(xs), m.predict(xs)));
     }
 
@@ -142,35 +169,6 @@ inline void check_inference_model(bool packable) {
               std::string::npos);
     }
     set_num_threads(threads_before);
-}
-
-// Largest |a - b| over two tensors of one shape.
-inline float largest_difference(const Tensor<float>& a, const Tensor<float>& b) {
-    REQUIRE(a.shape() == b.shape());
-    float most = 0;
-    for (std::int64_t i = 0; i < a.numel(); ++i) most = std::max(most, std::abs(a[i] - b[i]));
-    return most;
-}
-
-// Whether a and b have NaN in the same places and differ elsewhere by at most `relative` of b's
-// largest magnitude (or of 1).
-inline bool close(const Tensor<float>& a, const Tensor<float>& b, float relative) {
-    REQUIRE(a.shape() == b.shape());
-    float scale = 1, most = 0;
-    for (std::int64_t i = 0; i < a.numel(); ++i) {
-        if (std::isnan(a[i]) != std::isnan(b[i])) return false;
-        if (std::isnan(b[i])) continue;
-        scale = std::max(scale, std::abs(b[i]));
-        most = std::max(most, std::abs(a[i] - b[i]));
-    }
-    return most <= relative * scale;
-}
-
-inline Tensor<float> normal_images(const Shape& shape, std::uint64_t key) {
-    Tensor<float> xs(shape);
-    const RandomStream stream(key, Purpose::user);
-    for (std::int64_t i = 0; i < xs.numel(); ++i) xs[i] = static_cast<float>(stream.normal(i));
-    return xs;
 }
 
 /// The channels-last plan (nn/channels_last_plan.hpp). `available`: whether this build has it

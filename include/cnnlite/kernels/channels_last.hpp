@@ -89,24 +89,42 @@ inline void channels_last_sum(const float* const* xs, std::int64_t n, bool relu,
     }
 }
 
+namespace detail {
+
+/// Output pixel `row` (b * OH*OW + p) of a pooling window `g` over a group: its image and the
+/// window's cells inside the image, rows [y0, y1) and columns [x0, x1).
+struct PoolWindow {
+    std::int64_t image, y0, y1, x0, x1;
+    PoolWindow(const WindowGeometry& g, std::int64_t row) {
+        const std::int64_t oh = g.out_h(), ow = g.out_w(), oy = row % (oh * ow) / ow, ox = row % ow;
+        image = row / (oh * ow);
+        y0 = std::max<std::int64_t>(oy * g.stride_h - g.pad_top, 0);
+        y1 = std::min<std::int64_t>(oy * g.stride_h - g.pad_top + g.kernel_h, g.in_h);
+        x0 = std::max<std::int64_t>(ox * g.stride_w - g.pad_left, 0);
+        x1 = std::min<std::int64_t>(ox * g.stride_w - g.pad_left + g.kernel_w, g.in_w);
+    }
+    /// Cell (iy, ix)'s channels in the group.
+    const float* cell(const float* x, const WindowGeometry& g, std::int64_t iy, std::int64_t ix,
+                      std::int64_t channels) const {
+        return x + ((image * g.in_h + iy) * g.in_w + ix) * channels;
+    }
+};
+
+}  // namespace detail
+
 /// Max pooling of a group (window `g`, `channels` channels), output pixels [begin, end) of its
 /// `count` images (row b * OH*OW + p): each channel's maximum over the window's cells inside
 /// the image, in max_pool_plane's order and with its rules (the first maximum wins, a NaN wins
 /// and stays, padding never wins): the same values.
 inline void channels_last_max_pool(const float* x, const WindowGeometry& g, std::int64_t channels, float* y,
                                    std::int64_t begin, std::int64_t end) {
-    const std::int64_t oh = g.out_h(), ow = g.out_w();
     for (std::int64_t r = begin; r < end; ++r) {
-        const std::int64_t b = r / (oh * ow), oy = r % (oh * ow) / ow, ox = r % ow;
-        const std::int64_t y0 = std::max<std::int64_t>(oy * g.stride_h - g.pad_top, 0);
-        const std::int64_t y1 = std::min<std::int64_t>(oy * g.stride_h - g.pad_top + g.kernel_h, g.in_h);
-        const std::int64_t x0 = std::max<std::int64_t>(ox * g.stride_w - g.pad_left, 0);
-        const std::int64_t x1 = std::min<std::int64_t>(ox * g.stride_w - g.pad_left + g.kernel_w, g.in_w);
+        const detail::PoolWindow w(g, r);
         float* best = y + r * channels;
         std::fill(best, best + channels, -std::numeric_limits<float>::infinity());
-        for (std::int64_t iy = y0; iy < y1; ++iy)
-            for (std::int64_t ix = x0; ix < x1; ++ix) {
-                const float* v = x + ((b * g.in_h + iy) * g.in_w + ix) * channels;
+        for (std::int64_t iy = w.y0; iy < w.y1; ++iy)
+            for (std::int64_t ix = w.x0; ix < w.x1; ++ix) {
+                const float* v = w.cell(x, g, iy, ix, channels);
 #pragma omp simd
                 for (std::int64_t c = 0; c < channels; ++c)
                     best[c] = v[c] > best[c] || (v[c] != v[c] && best[c] == best[c]) ? v[c] : best[c];
@@ -119,22 +137,18 @@ inline void channels_last_max_pool(const float* x, const WindowGeometry& g, std:
 /// (`count_include_pad`) or by its cells inside the image: the same bits.
 inline void channels_last_avg_pool(const float* x, const WindowGeometry& g, bool count_include_pad,
                                    std::int64_t channels, float* y, std::int64_t begin, std::int64_t end) {
-    const std::int64_t oh = g.out_h(), ow = g.out_w();
     for (std::int64_t r = begin; r < end; ++r) {
-        const std::int64_t b = r / (oh * ow), oy = r % (oh * ow) / ow, ox = r % ow;
-        const std::int64_t y0 = std::max<std::int64_t>(oy * g.stride_h - g.pad_top, 0);
-        const std::int64_t y1 = std::min<std::int64_t>(oy * g.stride_h - g.pad_top + g.kernel_h, g.in_h);
-        const std::int64_t x0 = std::max<std::int64_t>(ox * g.stride_w - g.pad_left, 0);
-        const std::int64_t x1 = std::min<std::int64_t>(ox * g.stride_w - g.pad_left + g.kernel_w, g.in_w);
+        const detail::PoolWindow w(g, r);
         float* sum = y + r * channels;
         std::fill(sum, sum + channels, 0.0f);
-        for (std::int64_t iy = y0; iy < y1; ++iy)
-            for (std::int64_t ix = x0; ix < x1; ++ix) {
-                const float* v = x + ((b * g.in_h + iy) * g.in_w + ix) * channels;
+        for (std::int64_t iy = w.y0; iy < w.y1; ++iy)
+            for (std::int64_t ix = w.x0; ix < w.x1; ++ix) {
+                const float* v = w.cell(x, g, iy, ix, channels);
 #pragma omp simd
                 for (std::int64_t c = 0; c < channels; ++c) sum[c] += v[c];
             }
-        const float divisor = static_cast<float>(count_include_pad ? g.kernel_h * g.kernel_w : (y1 - y0) * (x1 - x0));
+        const std::int64_t cells = count_include_pad ? g.kernel_h * g.kernel_w : (w.y1 - w.y0) * (w.x1 - w.x0);
+        const float divisor = static_cast<float>(cells);
 #pragma omp simd
         for (std::int64_t c = 0; c < channels; ++c) sum[c] /= divisor;
     }

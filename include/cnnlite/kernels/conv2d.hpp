@@ -351,19 +351,18 @@ inline void conv2d_forward_indirect(const ConvShape& s, const float* x, const fl
         // Fewer products than threads (one image): the threads share each product's rows, cut
         // where every tile height (12, 8 or 6 rows) ends, and the transposes before and after
         // it, cut by pixels; the same bits as one thread.
-        constexpr std::int64_t cut = 24;
         const std::int64_t parts = num_threads();
 #pragma omp parallel
         for (std::int64_t q = 0; q < plan.products; ++q) {
             const std::int64_t n0 = q * B;
             const IndirectForward f{s, std::min(B, s.batch - n0), B, workspace};
-            const std::int64_t pieces = (f.rows() + cut - 1) / cut;
 #pragma omp for schedule(static)
             for (std::int64_t part = 0; part < parts; ++part) f.prepare(x + n0 * in_size, part, parts);
 #pragma omp for schedule(static)
-            for (std::int64_t part = 0; part < parts; ++part)
-                f.multiply(wf, offsets, std::min(f.rows(), pieces * part / parts * cut),
-                           std::min(f.rows(), pieces * (part + 1) / parts * cut));
+            for (std::int64_t part = 0; part < parts; ++part) {
+                const auto [begin, end] = IndirectForward::share(f.rows(), part, parts, IndirectForward::row_block);
+                f.multiply(wf, offsets, begin, end);
+            }
 #pragma omp for schedule(static)
             for (std::int64_t part = 0; part < parts; ++part) f.finish(bias, relu, y + n0 * O * P, part, parts);
         }

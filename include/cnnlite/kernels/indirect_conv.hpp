@@ -290,10 +290,16 @@ struct IndirectForward {
             planes_with_bias_relu(product() + b * P * O, P, O, bias, relu, y + b * O * P, first, last);
     }
 
-    /// Part `part` of `parts` of [0, n), cut where a block of 16 ends.
-    static std::pair<std::int64_t, std::int64_t> share(std::int64_t n, std::int64_t part, std::int64_t parts) {
-        const std::int64_t blocks = (n + 15) / 16;
-        return {std::min(n, blocks * part / parts * 16), std::min(n, blocks * (part + 1) / parts * 16)};
+    /// Rows per block when threads share a product's rows: every tile height (12, 8 or 6 rows)
+    /// ends there, so that no tile is cut.
+    static constexpr std::int64_t row_block = 24;
+
+    /// Part `part` of `parts` of [0, n), cut where a block of `block` ends (16: whole transpose
+    /// blocks; row_block for a product's rows).
+    static std::pair<std::int64_t, std::int64_t> share(std::int64_t n, std::int64_t part, std::int64_t parts,
+                                                       std::int64_t block = 16) {
+        const std::int64_t blocks = (n + block - 1) / block;
+        return {std::min(n, blocks * part / parts * block), std::min(n, blocks * (part + 1) / parts * block)};
     }
 };
 

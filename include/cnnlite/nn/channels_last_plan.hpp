@@ -30,7 +30,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "cnnlite/autograd/grad_mode.hpp"
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/core/tensor.hpp"
 #include "cnnlite/core/threading.hpp"
@@ -69,21 +68,7 @@ public:
     /// Outputs for all of `x` ([N, input...]), in chunks of `batch_size` images.
     Tensor<T> predict(const Tensor<T>& x, std::int64_t batch_size) const {
         check(active(), "ChannelsLastPlan: no convolution to run channels-last");
-        check(batch_size > 0, "predict: batch size must be positive, got ", batch_size);
-        model_->check_batch(x.shape(), "predict");
-        NoGrad no_grad;
-        const std::int64_t n = x.shape()[0];
-        const Shape out_shape = model_->output_shape();
-        std::vector<std::int64_t> dims{n};
-        for (std::int64_t d : out_shape) dims.push_back(d);
-        Tensor<T> out = Tensor<T>::uninitialized(Shape(dims));
-        const std::int64_t per_sample = out_shape.numel();
-        for (std::int64_t first = 0; first < n; first += batch_size) {
-            const std::int64_t count = std::min(batch_size, n - first);
-            const Tensor<T> y = predict_chunk(x.rows(first, count));
-            std::copy(y.begin(), y.end(), out.data() + first * per_sample);
-        }
-        return out;
+        return model_->predict_in_chunks(x, batch_size, [&](const Tensor<T>& chunk) { return predict_chunk(chunk); });
     }
 
 private:
@@ -275,9 +260,8 @@ private:
             } else if (c.type == "ReLU" || c.type == "Add") {
                 ok = true;
                 for (const std::string& in : c.inputs) ok = ok && inside(in, false);
-            } else if (c.type == "MaxPooling2D" || c.type == "AveragePooling2D" || is_dropout(c.type)) {
-                ok = inside(c.inputs[0], false);
-            } else if (c.type == "GlobalAveragePooling2D") {
+            } else if (c.type == "MaxPooling2D" || c.type == "AveragePooling2D" || is_dropout(c.type) ||
+                       c.type == "GlobalAveragePooling2D") {
                 ok = inside(c.inputs[0], false);
             }
             if (!ok) continue;
@@ -424,6 +408,7 @@ private:
                    int part, int parts) const {
         const std::int64_t G = kernels::channels_last_group, n0 = g * G, count = std::min(G, n - n0);
         auto slot = [&](int value) { return lane + values_[static_cast<std::size_t>(value)].slot * slot_floats_; };
+        std::vector<const float*> xs;  // a sum step's inputs, kept from step to step
         for (const Step& step : steps_) {
             const Value* out = step.output >= 0 ? &values_[static_cast<std::size_t>(step.output)] : nullptr;
             const Value& in = values_[static_cast<std::size_t>(step.kind == Kind::stage ? step.output : step.inputs[0])];
@@ -435,17 +420,15 @@ private:
                     break;
                 }
                 case Kind::conv: {
-                    constexpr std::int64_t cut = 24;  // every tile height (12, 8 or 6 rows) ends here
-                    const std::int64_t rows = count * out->pixels, pieces = (rows + cut - 1) / cut;
-                    const std::int64_t begin = std::min(rows, pieces * part / parts * cut);
-                    const std::int64_t end = std::min(rows, pieces * (part + 1) / parts * cut);
+                    const auto [begin, end] = kernels::IndirectForward::share(count * out->pixels, part, parts,
+                                                                              kernels::IndirectForward::row_block);
                     const float* residual = step.inputs.size() > 1 ? slot(step.inputs[1]) : nullptr;
                     kernels::channels_last_conv(step.shape, slot(step.inputs[0]), step.filters.data(), step.offsets.data(),
                                                 step.bias.data(), residual, step.relu, slot(step.output), begin, end);
                     break;
                 }
                 case Kind::sum: {
-                    std::vector<const float*> xs;
+                    xs.clear();
                     for (int v : step.inputs) xs.push_back(slot(v));
                     const auto [first, last] = kernels::IndirectForward::share(count * in.pixels * in.channels, part, parts);
                     kernels::channels_last_sum(xs.data(), static_cast<std::int64_t>(xs.size()), step.relu, slot(step.output),

@@ -142,6 +142,16 @@ public:
     /// processed in chunks of `batch_size` so that memory stays bounded. Safe to call from
     /// several threads at once.
     Tensor<T> predict(const Tensor<T>& x, std::int64_t batch_size = 256) const {
+        return predict_in_chunks(x, batch_size, [&](const Tensor<T>& chunk) {
+            return forward(Variable<T>(chunk), ForwardContext{}).value();
+        });
+    }
+
+    /// What predict() does with its chunks, for other ways of running them (InferenceModel's):
+    /// `x` checked as the model's input, and [N, output...] filled by `run_chunk` (a Tensor of
+    /// at most `batch_size` images -> their outputs), in inference mode without a graph.
+    template <class RunChunk>
+    Tensor<T> predict_in_chunks(const Tensor<T>& x, std::int64_t batch_size, RunChunk&& run_chunk) const {
         check(batch_size > 0, "predict: batch size must be positive, got ", batch_size);
         check_batch(x.shape(), "predict");
         NoGrad no_grad;
@@ -153,8 +163,8 @@ public:
         const std::int64_t per_sample = out_shape.numel();
         for (std::int64_t first = 0; first < n; first += batch_size) {
             const std::int64_t count = std::min(batch_size, n - first);
-            Variable<T> y = forward(Variable<T>(x.rows(first, count)), ForwardContext{});
-            std::copy(y.value().begin(), y.value().end(), out.data() + first * per_sample);
+            const Tensor<T> y = run_chunk(x.rows(first, count));
+            std::copy(y.begin(), y.end(), out.data() + first * per_sample);
         }
         return out;
     }
