@@ -951,7 +951,7 @@ template <bool ChannelsLast, Index Batch>
 void BM_vgg_inference(benchmark::State& state) {
     set_threads(state);
     static const cnnlite::Model<float> model = vgg_like();
-    static const cnnlite::InferenceModel<float> prepared(model, cnnlite::InferenceOptions{ChannelsLast});
+    static const cnnlite::InferenceModel<float> prepared(model, cnnlite::InferenceOptions{ChannelsLast, false});
     cnnlite::Tensor<float> x(cnnlite::Shape{Batch, 1, 28, 28});
     for (Index i = 0; i < x.numel(); ++i) x[i] = static_cast<float>((i * 37) % 256) / 255.0f;  // pixel-like values
     for (auto _ : state) benchmark::DoNotOptimize(prepared.predict(x).data());

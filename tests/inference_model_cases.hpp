@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cnnlite/core/random.hpp"
@@ -77,8 +78,11 @@ inline Tensor<float> normal_images(const Shape& shape, std::uint64_t key) {
     return xs;
 }
 
-// On planes, layer after layer as Model::predict runs them.
-constexpr InferenceOptions planes{false};
+// Every chunk on num_threads() threads, so that "at 2 threads" means two (the thread governor
+// would run some chunks on one): channels-last where the plan takes the layers, or on planes,
+// layer after layer as Model::predict runs them.
+constexpr InferenceOptions on_team{true, false};
+constexpr InferenceOptions planes{false, false};
 
 /// `packable`: whether this build's convolutions read packed filters (register_gemm).
 inline void check_inference_model(bool packable) {
@@ -177,7 +181,7 @@ inline void check_channels_last(bool available) {
     const int threads_before = num_threads();
     Model<float> model = train_threads_cases::residual_model();
     randomise(model, 7);
-    const InferenceModel<float> prepared(model);
+    const InferenceModel<float> prepared(model, on_team);
     const InferenceModel<float> on_planes(model, planes);
     // The stem, the shortcut and the block's two convolutions; the second adds the shortcut and
     // applies the ReLU after the Add as it stores its output.
@@ -201,7 +205,7 @@ inline void check_channels_last(bool available) {
         Model<float> pooled = make_model<float>(model.input_shape(), pooled_layers);
         for (std::size_t i = 0; i < pooled.state().size(); ++i)
             pooled.state()[i].variable.value().copy_from(model.state()[i].variable.value());
-        const InferenceModel<float> features(pooled);
+        const InferenceModel<float> features(pooled, on_team);
         const Tensor<float> batch = features.predict(x, 16);
         CHECK(largest_difference(batch, pooled.predict(x, 16)) < 2e-5f);
         for (std::int64_t i : {0, 5, 34, 36}) {
@@ -254,7 +258,7 @@ inline void check_channels_last(bool available) {
         const Symbolic<float> sum = ReLU<float>()(Add<float>()({main, shortcut}));
         Model<float> m(in, Dense<float>(5).activation("softmax")(GlobalAveragePooling2D<float>()(sum)));
         randomise(m, 10);
-        const InferenceModel<float> fast(m);
+        const InferenceModel<float> fast(m, on_team);
         CHECK(fast.channels_last_convolutions() == (available ? 3u : 0u));
         const Tensor<float> xs = normal_images(Shape{9, 32, 9, 9}, 11);
         for (int threads : {1, 2}) {
@@ -276,7 +280,7 @@ inline void check_channels_last(bool available) {
         const Symbolic<float> r = ReLU<float>()(c);
         Model<float> m(in, Dense<float>(4)(Flatten<float>()(Add<float>()({r, c}))));
         randomise(m, 12);
-        const InferenceModel<float> exported(m);
+        const InferenceModel<float> exported(m, on_team);
         CHECK(exported.channels_last_convolutions() == (available ? 1u : 0u));
         CHECK(exported.fused_additions() == 0);
         const Tensor<float> xs = normal_images(Shape{6, 3, 7, 5}, 13);
@@ -287,7 +291,7 @@ inline void check_channels_last(bool available) {
 
         Model<float> ends(in, Conv2D<float>(o)(ReLU<float>()(Conv2D<float>(o)(in))));
         randomise(ends, 14);
-        const InferenceModel<float> kept(ends);  // the ReLU becomes the first one's activation
+        const InferenceModel<float> kept(ends, on_team);  // the ReLU becomes the first one's activation
         CHECK(kept.channels_last_convolutions() == 0);
         CHECK(same_bits(kept.predict(xs), ends.predict(xs)));
     }
@@ -313,7 +317,7 @@ inline void check_channels_last(bool available) {
         h = SpatialDropout2D<float>(0.3)(MaxPool2D<float>(3, 3).strides(1, 1).padding("same")(h));
         Model<float> vgg(in, Dense<float>(6)(Flatten<float>()(h)));  // logits: a softmax would saturate here
         randomise(vgg, 15);
-        const InferenceModel<float> pooled(vgg);
+        const InferenceModel<float> pooled(vgg, on_team);
         CHECK(pooled.channels_last_convolutions() == (available ? 3u : 0u));
         Tensor<float> xs = normal_images(Shape{11, 3, 15, 13}, 16);
         xs[2 * 585 + 40] = std::numeric_limits<float>::quiet_NaN();  // image 2: NaN wins every pooling it reaches
@@ -346,6 +350,112 @@ inline void check_channels_last(bool available) {
         Model<float> fits(small, Dense<float>(2)(GlobalAveragePooling2D<float>()(Conv2D<float>(8, 5)(small))));
         CHECK(InferenceModel<float>(fits).channels_last_convolutions() == (available ? 1u : 0u));
     }
+    set_num_threads(threads_before);
+}
+
+/// InferenceModel's thread governor (InferenceOptions::adapt_threads): probes on the team and
+/// on one thread and keeps the winner, governs chunks of a few images and of many apart, starts
+/// again when the caller's thread count changes, and leaves every output's bits as they are.
+/// Which count wins is forced with the margin; the policy itself is tested with made-up times
+/// in tests/test_train_thread_governor.cpp.
+inline void check_adaptive_threads() {
+    const int threads_before = num_threads();
+    Model<float> model = train_threads_cases::residual_model();
+    randomise(model, 7);
+    set_num_threads(2);
+    const Tensor<float> x = images(9), one_image = x.rows(4, 1);
+    const InferenceModel<float> fixed(model, on_team);
+    const Tensor<float> want = fixed.predict(x), want_one = fixed.predict(one_image);
+    CHECK(fixed.chunks_on_one_thread() == 0);
+    CHECK(fixed.thread_probes() == 0);
+
+    InferenceOptions forced;
+    forced.thread_governor.warmup_steps = 0;
+    forced.thread_governor.probe_steps = 1;
+    forced.thread_governor.first_interval = forced.thread_governor.max_interval = 1e9;  // no probe after the first
+    forced.thread_governor.one_thread_margin = 1e9;  // one thread wins every probe
+    forced.governor_step_seconds = 0;                // every chunk a step
+    const InferenceModel<float> one_wins(model, forced);
+    for (int call = 0; call < 5; ++call) CHECK(same_bits(one_wins.predict(one_image), want_one));
+    if (!has_openmp()) {  // one thread: nothing to choose
+        CHECK(one_wins.thread_probes() == 0);
+        CHECK(one_wins.chunks_on_one_thread() == 0);
+        set_num_threads(threads_before);
+        return;
+    }
+    CHECK(one_wins.thread_probes() == 1);
+    CHECK(one_wins.chunks_on_one_thread() == 4);  // the probe's second chunk and the three after it
+    // Nine images are three groups, more than the threads: governed apart, with a probe of their own.
+    CHECK(same_bits(one_wins.predict(x), want));
+    CHECK(same_bits(one_wins.predict(x), want));
+    CHECK(one_wins.thread_probes() == 2);
+    CHECK(one_wins.chunks_on_one_thread() == 5);
+    // In chunks of 2 images (one group each, fewer than the threads): the few-image governor's.
+    CHECK(same_bits(one_wins.predict(x, 2), fixed.predict(x, 2)));  // (a dense product rounds by batch size)
+    CHECK(one_wins.chunks_on_one_thread() == 10);
+
+    forced.thread_governor.one_thread_margin = 1e-9;  // the team wins every probe
+    const InferenceModel<float> team_wins(model, forced);
+    for (int call = 0; call < 4; ++call) CHECK(same_bits(team_wins.predict(one_image), want_one));
+    CHECK(team_wins.thread_probes() == 1);
+    CHECK(team_wins.chunks_on_one_thread() == 1);  // the probe's
+    // Another thread count: a probe of its own, the counts kept.
+    set_num_threads(3);
+    for (int call = 0; call < 3; ++call) CHECK(same_bits(team_wins.predict(one_image), want_one));
+    CHECK(team_wins.thread_probes() == 2);
+    CHECK(team_wins.chunks_on_one_thread() == 2);
+    set_num_threads(2);
+
+    // Called inside a parallel region of the caller's, each chunk runs on its thread: nothing to govern.
+    {
+        const InferenceModel<float> inside(model, forced);
+        std::vector<Tensor<float>> got(2);
+#pragma omp parallel for num_threads(2)
+        for (int i = 0; i < 2; ++i) got[static_cast<std::size_t>(i)] = inside.predict(one_image);
+        for (const Tensor<float>& y : got) CHECK(same_bits(y, want_one));
+        CHECK(inside.thread_probes() == 0);
+    }
+
+    // Several callers at once, with the default settings: the same outputs.
+    {
+        const InferenceModel<float> shared(model);
+        std::vector<int> wrong(3, 0);
+        std::vector<std::thread> callers;
+        for (std::size_t t = 0; t < wrong.size(); ++t)
+            callers.emplace_back([&, t] {
+                set_num_threads(2);
+                for (int call = 0; call < 20; ++call) {
+                    wrong[t] += same_bits(shared.predict(one_image), want_one) ? 0 : 1;
+                    wrong[t] += same_bits(shared.predict(x), want) ? 0 : 1;
+                }
+            });
+        for (std::thread& c : callers) c.join();
+        for (int w : wrong) CHECK(w == 0);
+        CHECK(shared.thread_probes() >= 1);
+    }
+
+    // Steps of several chunks: one thread wins, each probe's half is three steps of at least
+    // a second, so ten calls of 9 images (well under a second together) are one step on the team.
+    {
+        InferenceOptions long_steps = forced;
+        long_steps.thread_governor.one_thread_margin = 1e9;
+        long_steps.governor_step_seconds = 1.0;
+        const InferenceModel<float> stepped(model, long_steps);
+        for (int call = 0; call < 10; ++call) CHECK(same_bits(stepped.predict(x), want));
+        CHECK(stepped.thread_probes() == 0);
+        CHECK(stepped.chunks_on_one_thread() == 0);
+    }
+
+    // Settings the governor refuses are refused when the model is prepared.
+    {
+        InferenceOptions negative;
+        negative.governor_step_seconds = -1;
+        CHECK(test_support::error_of([&] { InferenceModel<float>(model, negative); }) ==
+              "InferenceModel: governor_step_seconds must be >= 0, got -1");
+    }
+    forced.thread_governor.probe_steps = 0;
+    CHECK(test_support::error_of([&] { InferenceModel<float>(model, forced); }) ==
+          "ThreadGovernor: warm-up steps 0 and probe steps 0 must be >= 0 and >= 1");
     set_num_threads(threads_before);
 }
 

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #ifdef _OPENMP
@@ -192,6 +193,44 @@ TEST_CASE("set_num_threads accepts 1 to four per core, and names the bound other
     const std::string too_many = error_of([] { cnnlite::set_num_threads(100000); });
     CHECK(contains(too_many, "100000 threads is more than " + std::to_string(cnnlite::max_threads())));
     CHECK(contains(error_of([] { cnnlite::set_num_threads(0); }), "at least one thread"));
+    cnnlite::set_num_threads(before);
+}
+
+TEST_CASE("CallingThreadCount sets the calling thread's parallel regions alone, and restores them") {
+    const int before = cnnlite::num_threads();
+    cnnlite::set_num_threads(2);
+    const int want = cnnlite::has_openmp() ? 2 : 1;
+    auto region_team = [] {
+        int team = 0;
+#pragma omp parallel
+        {
+#pragma omp single
+            team = cnnlite::team_size();
+        }
+        return team;
+    };
+    {
+        const cnnlite::CallingThreadCount one(1);
+        CHECK(cnnlite::num_threads() == 1);
+        CHECK(region_team() == 1);
+        // Another thread, here one running its own work at the same time, keeps its count.
+        int other = 0;
+        std::thread([&] {
+            cnnlite::set_num_threads(2);
+            other = region_team();
+        }).join();
+        CHECK(other == want);
+        CHECK(region_team() == 1);
+    }
+    CHECK(cnnlite::num_threads() == want);
+    CHECK(region_team() == want);
+    try {
+        const cnnlite::CallingThreadCount one(1);
+        throw std::runtime_error("leaving the scope");
+    } catch (const std::runtime_error&) {
+    }
+    CHECK(region_team() == want);
+    CHECK(contains(error_of([] { cnnlite::CallingThreadCount none(0); }), "CallingThreadCount: need at least one thread, got 0"));
     cnnlite::set_num_threads(before);
 }
 

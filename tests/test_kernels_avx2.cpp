@@ -252,3 +252,8 @@ TEST_CASE("AVX2 build: InferenceModel runs the convolutions channels-last: Model
     if (!cpu_has_avx2()) return;
     inference_model_cases::check_channels_last(cnnlite::kernels::register_gemm_available);
 }
+
+TEST_CASE("AVX2 build: InferenceModel runs each chunk on the team or one thread, as its thread governor chooses, with the same outputs") {
+    if (!cpu_has_avx2()) return;
+    inference_model_cases::check_adaptive_threads();
+}

@@ -61,3 +61,8 @@ TEST_CASE("AVX-512 build: InferenceModel runs the convolutions channels-last: Mo
     if (!cpu_has_avx512()) return;
     inference_model_cases::check_channels_last(cnnlite::kernels::register_gemm_available);
 }
+
+TEST_CASE("AVX-512 build: InferenceModel runs each chunk on the team or one thread, as its thread governor chooses, with the same outputs") {
+    if (!cpu_has_avx512()) return;
+    inference_model_cases::check_adaptive_threads();
+}

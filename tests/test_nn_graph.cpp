@@ -223,3 +223,6 @@ TEST_CASE("InferenceModel folds the batch norms into the convolutions, is a snap
 TEST_CASE("InferenceModel runs the convolutions channels-last: Model::predict's outputs, the same bits at any batch and thread count") {
     inference_model_cases::check_channels_last(cnnlite::kernels::register_gemm_available);
 }
+TEST_CASE("InferenceModel runs each chunk on the team or one thread, as its thread governor chooses, with the same outputs") {
+    inference_model_cases::check_adaptive_threads();
+}

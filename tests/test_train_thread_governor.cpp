@@ -14,7 +14,7 @@
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/fit.hpp"
-#include "cnnlite/train/thread_governor.hpp"
+#include "cnnlite/core/thread_governor.hpp"
 
 namespace test_train_thread_governor {
 
@@ -74,6 +74,24 @@ TEST_CASE("thread governor: follows the load when it comes and goes") {
     // It stops: the next probe (within the first interval, 5 s of 0.3 s steps) returns to the team.
     run(g, 30, 0.1, 0.3);
     CHECK(g.next_threads() == 4);
+}
+
+TEST_CASE("thread governor: a new team size starts with a warm-up and a probe, the counts kept") {
+    ThreadGovernor g(2);
+    run(g, 100, 0.17, 0.1);  // one thread wins
+    REQUIRE(g.next_threads() == 1);
+    const std::int64_t probes = g.probes(), one = g.steps_one_thread(), team = g.steps_team();
+    g.restart(3);
+    CHECK(g.team() == 3);
+    CHECK(g.next_threads() == 3);  // warm-up
+    CHECK(run(g, 2 + 3 + 3, 0.1, 0.2) == 3);  // warm-up, then the probe's halves
+    CHECK(g.next_threads() == 3);  // the new team won
+    CHECK(g.probes() == probes + 1);
+    CHECK(g.steps_one_thread() == one + 3);
+    CHECK(g.steps_team() == team + 5);
+    g.restart(1);
+    CHECK(g.next_threads() == 1);
+    CHECK_THROWS_AS(g.restart(0), Error);
 }
 
 TEST_CASE("thread governor: one thread has nothing to choose; settings are checked") {

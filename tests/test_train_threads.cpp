@@ -1,5 +1,5 @@
 // Training gives the same bits at any thread count (train_threads_cases.hpp), so the thread
-// count is a setting of speed alone: a run may change it as it goes (train/thread_governor.hpp)
+// count is a setting of speed alone: a run may change it as it goes (core/thread_governor.hpp)
 // or resume with another and still reproduce its weights.
 #include <doctest/doctest.h>
 

@@ -11,14 +11,16 @@
 // images and peak memory is the framework's, not the data set's.
 // train: steps on the shuffled batches in a ring (8 of 64 images, 4 of 128; warm-up 5 steps,
 // then steps until `seconds` have passed, at least 10). As fit() does, training runs each step on
-// the team or on one thread, whichever the thread governor times faster (train/thread_governor.hpp;
+// the team or on one thread, whichever the thread governor times faster (core/thread_governor.hpp;
 // --adapt-threads off: the team throughout); the warm-up lasts until its first probe has decided,
 // so that the timed steps are those of a run minutes long, in which that probe is negligible.
 // infer: predict() over the first `batch` test images (its default chunking), repeated until
 // `seconds` have passed, on an InferenceModel made from the model once before the timing (its
-// batch norms folded, its filters packed, its convolutions channels-last:
-// nn/inference_model.hpp), as a deployed classifier runs; --prepared planes: the same without
-// channels-last activations; --prepared off: Model::predict, which forms those at every call.
+// batch norms folded, its filters packed, its convolutions channels-last, each chunk on the team
+// or on one thread as its thread governor chooses: nn/inference_model.hpp), as a deployed
+// classifier runs, timed after the governor's first probe (--adapt-threads off: on the team
+// throughout); --prepared planes: the same without channels-last activations; --prepared off:
+// Model::predict, which forms those at every call.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -31,6 +33,7 @@
 #include <vector>
 
 #include "cnnlite/core/denormals.hpp"
+#include "cnnlite/core/thread_governor.hpp"
 #include "cnnlite/core/threading.hpp"
 #include "cnnlite/data/batching.hpp"
 #include "cnnlite/data/dataset.hpp"
@@ -38,7 +41,6 @@
 #include "cnnlite/nn/inference_model.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/optim/adam.hpp"
-#include "cnnlite/train/thread_governor.hpp"
 #include "cnnlite/optim/sgd.hpp"
 #include "cnnlite/train/fit.hpp"
 
@@ -81,7 +83,7 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 struct Measured {
     long images = 0;
     double elapsed = 0, check = 0;
-    double one_thread_share = 0;  // of the timed training steps, those the governor ran on one thread
+    double one_thread_share = 0;  // of the timed training steps or predicted chunks, those the governor ran on one thread
 };
 
 // One mode's measurement, as the file's comment says.
@@ -122,10 +124,15 @@ Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimi
             m.one_thread_share = static_cast<double>(governor.steps_one_thread() - one_before) / static_cast<double>(steps);
     } else {
         const cnnlite::Tensor<float> x = test.images().rows(0, batch);
-        cnnlite::InferenceModel<float> inference(model, cnnlite::InferenceOptions{prepared == "on"});
+        cnnlite::InferenceOptions options;
+        options.channels_last = prepared == "on";
+        options.adapt_threads = adapt;
+        cnnlite::InferenceModel<float> inference(model, options);
         auto predict = [&] { return prepared != "off" ? inference.predict(x) : model.predict(x); };
-        cnnlite::Tensor<float> y = predict();  // warm-up
+        cnnlite::Tensor<float> y = predict();  // warm-up, until the first probe of the threads has decided
+        while (adapt && prepared != "off" && cnnlite::num_threads() > 1 && inference.thread_probes() == 0) y = predict();
         const double start = now();
+        const std::int64_t one_before = inference.chunks_on_one_thread();
         long calls = 0;
         do {
             y = predict();
@@ -133,6 +140,9 @@ Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimi
         } while (calls < 5 || now() - start < seconds);
         m.elapsed = now() - start;
         m.images = calls * batch;
+        const long chunks = calls * ((batch + 255) / 256);  // predict()'s default chunks
+        if (adapt && prepared != "off" && cnnlite::num_threads() > 1)
+            m.one_thread_share = static_cast<double>(inference.chunks_on_one_thread() - one_before) / static_cast<double>(chunks);
         m.check = static_cast<double>(y[0]);
     }
     return m;

@@ -12,5 +12,6 @@
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/shape.hpp"
 #include "cnnlite/core/tensor.hpp"
+#include "cnnlite/core/thread_governor.hpp"
 #include "cnnlite/core/threading.hpp"
 #include "cnnlite/core/version.hpp"

@@ -12,4 +12,3 @@
 #include "cnnlite/train/non_finite.hpp"
 #include "cnnlite/train/progress.hpp"
 #include "cnnlite/train/step.hpp"
-#include "cnnlite/train/thread_governor.hpp"

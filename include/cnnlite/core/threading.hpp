@@ -86,6 +86,32 @@ private:
     int saved_;
 };
 
+/// Runs the calling thread's parallel regions with `n` threads while it is in scope, then
+/// restores the count it found (also through an exception). OpenMP keeps this count per thread,
+/// so other threads running their own work at the same time keep theirs; Eigen's products keep
+/// the count set_num_threads() gave them.
+class CallingThreadCount {
+public:
+    /// Sets the calling thread's count to `n` (>= 1).
+    explicit CallingThreadCount(int n) : saved_(num_threads()) {
+        check(n >= 1, "CallingThreadCount: need at least one thread, got ", n);
+#ifdef _OPENMP
+        omp_set_num_threads(n);
+#endif
+    }
+    /// Restores the count.
+    ~CallingThreadCount() {
+#ifdef _OPENMP
+        omp_set_num_threads(saved_);
+#endif
+    }
+    CallingThreadCount(const CallingThreadCount&) = delete;
+    CallingThreadCount& operator=(const CallingThreadCount&) = delete;
+
+private:
+    int saved_;
+};
+
 /// Whether the library was built with OpenMP.
 constexpr bool has_openmp() {
 #ifdef _OPENMP

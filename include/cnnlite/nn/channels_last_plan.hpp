@@ -65,10 +65,12 @@ public:
     /// Convolutions that also add a residual as they store their output.
     std::size_t fused_additions() const { return fused_additions_; }
 
-    /// Outputs for all of `x` ([N, input...]), in chunks of `batch_size` images.
-    Tensor<T> predict(const Tensor<T>& x, std::int64_t batch_size) const {
+    /// Outputs for the images `x` ([n, input...]), a chunk that Model::predict_in_chunks has
+    /// checked and hands over (so inference mode without a graph): the plan's steps, then the
+    /// layers after it, at num_threads() threads.
+    Tensor<T> predict_chunk(const Tensor<T>& x) const {
         check(active(), "ChannelsLastPlan: no convolution to run channels-last");
-        return model_->predict_in_chunks(x, batch_size, [&](const Tensor<T>& chunk) { return predict_chunk(chunk); });
+        return run_chunk(x);
     }
 
 private:
@@ -351,7 +353,7 @@ private:
     }
 
     // The plan's steps for the chunk `x`, then the layers after it.
-    Tensor<T> predict_chunk(const Tensor<T>& x) const {
+    Tensor<T> run_chunk(const Tensor<T>& x) const {
         const std::int64_t n = x.shape()[0];
         std::vector<Tensor<T>> planes;
         for (const Shape& s : planes_shapes_) {

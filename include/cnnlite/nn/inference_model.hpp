@@ -8,14 +8,20 @@
 // (nn/channels_last_plan.hpp), which Model::predict cannot: its layers hand planes to each other.
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/core/tensor.hpp"
+#include "cnnlite/core/thread_governor.hpp"
+#include "cnnlite/core/threading.hpp"
 #include "cnnlite/nn/batch_normalization.hpp"
 #include "cnnlite/nn/channels_last_plan.hpp"
 #include "cnnlite/nn/conv2d.hpp"
@@ -32,6 +38,20 @@ struct InferenceOptions {
     /// float, in builds with AVX2 or AVX-512). Off: the prepared model's layers one after
     /// another on planes, as Model::predict runs them.
     bool channels_last = true;
+    /// Run each chunk of a prediction with all num_threads() threads or with one, whichever a
+    /// thread governor times faster (core/thread_governor.hpp), as fit() runs its steps: with
+    /// another process holding one of two cores, one image predicts several times faster on one
+    /// thread than on two (benchmarks/README.md, "Inference with channels-last activations").
+    /// Chunks of a few images (fewer groups of four than threads, which the threads share) and
+    /// larger ones are governed apart. The outputs have the same bits either way. Off: every
+    /// chunk runs on num_threads() threads.
+    bool adapt_threads = true;
+    /// The governor's settings. Its steps are runs of consecutive chunks of at least
+    /// `governor_step_seconds` together (one image takes a fraction of a millisecond: timed
+    /// alone, its noise would start probes and decide them at random).
+    ThreadGovernorOptions thread_governor = {};
+    /// The shortest step the governor is given, in seconds (0: every chunk is a step).
+    double governor_step_seconds = 0.002;
 };
 
 /// A copy of a model's network and weights, prepared for prediction: every BatchNormalization
@@ -48,14 +68,18 @@ struct InferenceOptions {
 /// after it has the same bits for an image whatever batch it comes in and at any thread count
 /// (a dense layer's product may round differently at another batch size, as in
 /// Model::predict). The copy is independent: training or loading weights into the source
-/// afterwards does not change it. Safe to use from several threads at once. Neither copied nor
-/// moved (its plan points into its own model).
+/// afterwards does not change it. Safe to use from several threads at once (each caller's
+/// chunks run on a team of its own, the governors' bookkeeping under a lock). Neither copied
+/// nor moved (its plan points into its own model).
 template <class T = float>
 class InferenceModel {
 public:
     /// Copies `source` (which must be complete) and prepares the copy.
     explicit InferenceModel(const Model<T>& source, InferenceOptions options = {})
-        : model_(source.input_shape(), source.seed(), source.init_scheme()) {
+        : model_(source.input_shape(), source.seed(), source.init_scheme()), options_(options) {
+        (void)ThreadGovernor(1, options.thread_governor);  // checks the settings now, not at the first prediction
+        check(options.governor_step_seconds >= 0, "InferenceModel: governor_step_seconds must be >= 0, got ",
+              options.governor_step_seconds);
         source.check_complete();
         std::vector<LayerConfig> configs = source.architecture();
         const std::map<std::string, std::string> folds = foldable_pairs(source, configs);  // batch norm -> conv
@@ -86,9 +110,7 @@ public:
     /// Outputs for all of `x` ([N, input...]), in chunks of `batch_size` images, as
     /// Model::predict.
     Tensor<T> predict(const Tensor<T>& x, std::int64_t batch_size = 256) const {
-        if constexpr (std::is_same_v<T, float> && kernels::register_gemm_available)
-            if (plan_ && plan_->active()) return plan_->predict(x, batch_size);
-        return model_.predict(x, batch_size);
+        return model_.predict_in_chunks(x, batch_size, [&](const Tensor<T>& chunk) { return governed(chunk); });
     }
     /// Per-sample input shape, e.g. [1, 28, 28].
     const Shape& input_shape() const { return model_.input_shape(); }
@@ -109,8 +131,82 @@ public:
     /// Of those, the ones that add a residual (an Add layer's other input) as they store their
     /// output.
     std::size_t fused_additions() const { return plan_ ? plan_->fused_additions() : 0; }
+    /// Chunks predicted so far on one thread, because the thread governor chose it (probes
+    /// included; 0 without InferenceOptions::adapt_threads or with one thread).
+    std::int64_t chunks_on_one_thread() const {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        return chunks_on_one_thread_;
+    }
+    /// Probes the thread governors have decided so far (each times a few steps with the team
+    /// and a few with one thread; InferenceOptions).
+    std::int64_t thread_probes() const {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        std::int64_t probes = 0;
+        for (const Governed& g : governed_)
+            if (g.governor) probes += g.governor->probes();
+        return probes;
+    }
 
 private:
+    // One chunk on the plan, or on the layers where the plan takes nothing.
+    Tensor<T> run(const Tensor<T>& chunk) const {
+        if constexpr (std::is_same_v<T, float> && kernels::register_gemm_available)
+            if (plan_ && plan_->active()) return plan_->predict_chunk(chunk);
+        return model_.forward(Variable<T>(chunk), ForwardContext{}).value();
+    }
+
+    // One chunk on the thread count its governor gives, its time added to the governor's step.
+    Tensor<T> governed(const Tensor<T>& chunk) const {
+        const int team = num_threads();
+        const std::int64_t n = chunk.shape()[0];
+        // Inside a parallel region of the caller's, the chunk runs on that thread alone anyway.
+        if (!options_.adapt_threads || team == 1 || team_size() > 1 || n == 0) return run(chunk);
+        // The threads share each group when there are fewer groups than threads (one image):
+        // a slow thread then holds the others at every step, unlike with many groups.
+        const std::int64_t groups = (n + kernels::channels_last_group - 1) / kernels::channels_last_group;
+        const std::size_t kind = groups < team ? 0 : 1;
+        int threads = team;
+        {
+            const std::lock_guard<std::mutex> lock(mutex_);
+            Governed& g = governed_[kind];
+            if (!g.governor) g.governor.emplace(team, options_.thread_governor);
+            if (g.governor->team() != team) {  // the caller changed its thread count
+                g.governor->restart(team);
+                g.step_seconds = 0;
+                g.step_images = 0;
+            }
+            threads = g.governor->next_threads();
+            if (threads == 1) ++chunks_on_one_thread_;
+        }
+        const auto start = std::chrono::steady_clock::now();
+        Tensor<T> y;
+        {
+            const CallingThreadCount count(threads);
+            y = run(chunk);
+        }
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const std::lock_guard<std::mutex> lock(mutex_);
+        Governed& g = governed_[kind];
+        // A time counts where it is the one the governor asked for: another caller may have
+        // moved it on (to the next half of a probe, or a new team) meanwhile.
+        if (g.governor->team() != team || g.governor->next_threads() != threads) return y;
+        g.step_seconds += seconds;
+        g.step_images += n;
+        if (g.step_seconds >= options_.governor_step_seconds) {
+            g.governor->record(g.step_seconds / static_cast<double>(g.step_images));
+            g.step_seconds = 0;
+            g.step_images = 0;
+        }
+        return y;
+    }
+
+    // A thread governor and the step it is being given.
+    struct Governed {
+        std::optional<ThreadGovernor> governor;  // made at the first chunk, for the caller's team
+        double step_seconds = 0;                 // the chunks of the step so far
+        std::int64_t step_images = 0;
+    };
+
     // The layers but the last (it names the model's output) whose one input is another layer
     // that nothing else reads: the pairs that can merge into one layer.
     static std::vector<const LayerConfig*> sole_readers(const std::vector<LayerConfig>& configs) {
@@ -189,6 +285,10 @@ private:
     std::size_t rectified_ = 0;
     std::size_t packed_ = 0;
     std::unique_ptr<ChannelsLastPlan<T>> plan_;  // null without InferenceOptions::channels_last
+    InferenceOptions options_;
+    mutable std::mutex mutex_;
+    mutable std::array<Governed, 2> governed_;  // chunks of few images, of many
+    mutable std::int64_t chunks_on_one_thread_ = 0;
 };
 
 }  // namespace cnnlite

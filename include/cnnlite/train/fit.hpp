@@ -35,7 +35,7 @@
 #include "cnnlite/train/non_finite.hpp"
 #include "cnnlite/train/progress.hpp"
 #include "cnnlite/train/step.hpp"
-#include "cnnlite/train/thread_governor.hpp"
+#include "cnnlite/core/thread_governor.hpp"
 
 namespace cnnlite {
 

@@ -22,7 +22,7 @@
 #include "cnnlite/optim/schedule.hpp"
 #include "cnnlite/train/non_finite.hpp"
 #include "cnnlite/train/progress.hpp"
-#include "cnnlite/train/thread_governor.hpp"
+#include "cnnlite/core/thread_governor.hpp"
 
 namespace cnnlite {
 
@@ -66,7 +66,7 @@ struct FitOptions {
     /// why); false keeps IEEE gradual underflow at the cost of microcode assists.
     bool flush_denormals = true;
     /// Run each step with the team of num_threads() threads or with one thread, whichever the
-    /// governor's timings find faster (train/thread_governor.hpp): where another process holds
+    /// governor's timings find faster (core/thread_governor.hpp): where another process holds
     /// a core, one thread trains faster than a team that waits for its descheduled member. A
     /// quiet machine pays for three steps on one thread. Results are the same bits either way;
     /// false keeps the team throughout.

@@ -31,7 +31,7 @@ struct EpochRecord {
     double seconds = 0;       ///< wall time of the epoch (training and validation)
     double images_per_second = 0;  ///< training throughput of the epoch
     /// Share of the epoch's steps that ran on one thread instead of the team
-    /// (FitOptions::adapt_threads; train/thread_governor.hpp), in [0, 1].
+    /// (FitOptions::adapt_threads; core/thread_governor.hpp), in [0, 1].
     double one_thread_share = 0;
 
     /// The value of a metric by name: loss, accuracy, val_loss, val_accuracy.

@@ -1,13 +1,15 @@
-// The thread count of a training run on a machine that other processes share. With every core
-// busy but one, a team of threads trains slower than one thread: each parallel region waits
-// for the member whose core the other process holds (benchmarks/README.md, "A busy machine").
-// The governor times a few steps with the full team and a few with one thread (a probe) when
-// training starts, and trains with the faster. While the team trains, it watches the team's
-// step times and probes again when they slow down by 40% (another process has started); while
-// one thread trains, it probes again after 5 s of steps, then less often as long as one thread
-// keeps winning (the other process may have ended). So a quiet machine pays for one probe, three
-// steps on one thread. Every kernel gives the same bits at any thread count (kernels/parallel.hpp,
-// tests/test_train_threads.cpp), so the choice changes the speed of a run, never its weights.
+// The thread count of repeated work (training steps, predictions) on a machine that other
+// processes share. With every core busy but one, a team of threads runs slower than one thread:
+// each parallel region waits for the member whose core the other process holds
+// (benchmarks/README.md, "A busy machine"). The governor times a few steps with the full team
+// and a few with one thread (a probe) when the work starts, and runs the rest with the faster.
+// While the team runs, it watches the team's step times and probes again when they slow down by
+// 40% (another process has started); while one thread runs, it probes again after 5 s of steps,
+// then less often as long as one thread keeps winning (the other process may have ended). So a
+// quiet machine pays for one probe, three steps on one thread. Every kernel gives the same bits
+// at any thread count (kernels/parallel.hpp, tests/test_train_threads.cpp), so the choice
+// changes the speed of the work, never its results. fit() governs its training steps with it
+// (FitOptions::adapt_threads) and InferenceModel its predictions (InferenceOptions).
 // The governor only decides; it is fed step times and never reads a clock, so that its policy
 // can be tested with made-up times (tests/test_train_thread_governor.cpp).
 #pragma once
@@ -20,7 +22,7 @@
 
 namespace cnnlite {
 
-/// The settings of a ThreadGovernor; the defaults are fit()'s.
+/// The settings of a ThreadGovernor; the defaults are fit()'s and InferenceModel's.
 struct ThreadGovernorOptions {
     int warmup_steps = 2;         ///< first steps run with the team and not timed (they size buffers)
     int probe_steps = 3;          ///< steps timed with each count in a probe; their median counts
@@ -30,8 +32,9 @@ struct ThreadGovernorOptions {
     double slowdown = 1.4;  ///< the team's last steps this many times slower than at its probe: probe now
 };
 
-/// Chooses between a team of `threads` threads and one thread for each training step, by timing
-/// both (see the top of this header). Call next_threads() before a step and record() after it.
+/// Chooses between a team of `threads` threads and one thread for each step of repeated work, by
+/// timing both (see the top of this header). Call next_threads() before a step and record() after
+/// it.
 class ThreadGovernor {
 public:
     /// A governor for a team of `threads` (>= 1; with 1 there is nothing to choose).
@@ -91,6 +94,21 @@ public:
                 if (choice_ == 1 && since_probe_ >= interval_) start_probe();
                 break;
         }
+    }
+
+    /// Governs a team of `threads` (>= 1) from now on, as a new governor would (warm-up, then a
+    /// probe), keeping the counts of steps and probes.
+    void restart(int threads) {
+        check(threads >= 1, "ThreadGovernor: need at least one thread, got ", threads);
+        team_ = threads;
+        choice_ = 0;
+        warmup_done_ = 0;
+        interval_ = options_.first_interval;
+        since_probe_ = 0;
+        recent_count_ = 0;
+        team_times_.clear();
+        one_times_.clear();
+        phase_ = options_.warmup_steps > 0 ? Phase::warmup : Phase::probe_team;
     }
 
     /// The team's size.
