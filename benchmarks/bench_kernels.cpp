@@ -791,12 +791,14 @@ void BM_fma_peak(benchmark::State& state) {
 struct ModernConv {
     const char* name;
     Index in_channels, out_channels, size, stride;
+    Index groups = 1;
     ConvShape shape() const {
         ConvShape s;
         s.batch = batch;
         s.in_channels = in_channels;
         s.out_channels = out_channels;
         s.window = WindowGeometry::same(size, size, 3, 3, stride, stride);
+        s.groups = groups;
         return s;
     }
 };
@@ -807,6 +809,13 @@ const ModernConv modern_convs[] = {
     {"c64_14x14", 64, 64, 14, 1},
     {"c64to128_s2_14x14", 64, 128, 14, 2},
     {"c128_7x7", 128, 128, 7, 1},
+};
+// The depthwise 3x3 layers of a MobileNet-like network of the same widths (batch 64).
+const ModernConv depthwise_convs[] = {
+    {"dw_c32_28x28", 32, 32, 28, 1, 32},
+    {"dw_c64_s2_28x28", 64, 64, 28, 2, 64},
+    {"dw_c128_14x14", 128, 128, 14, 1, 128},
+    {"dw_c256_7x7", 256, 256, 7, 1, 256},
 };
 
 enum class ConvPass { forward, backward_data, backward_weights };
@@ -1038,6 +1047,17 @@ void register_all() {
                 add(std::string("conv_algorithm/") + c.name + "/" + pass_name(pass) + "/" + way.name,
                     [&c, pass, a = way.algorithm](benchmark::State& state) { run_cnnlite_conv(state, c, pass, a); },
                     Meta{Bound::fma, 0, "", way.description});
+        }
+
+    // Depthwise: the direct loops over the planes (kernels/depthwise_conv.hpp) and the grouped
+    // path's im2col and one-row products they replace.
+    for (const ModernConv& c : depthwise_convs)
+        for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weights}) {
+            using cnnlite::kernels::ConvAlgorithm;
+            for (const auto& [algorithm, way] : {std::pair{ConvAlgorithm::automatic, "direct"}, std::pair{ConvAlgorithm::unfold, "unfold"}})
+                add(std::string("depthwise/") + c.name + "/" + pass_name(pass) + "/" + way,
+                    [&c, pass, a = algorithm](benchmark::State& state) { run_cnnlite_conv(state, c, pass, a); },
+                    Meta{Bound::memory, modern_bytes(c.shape()), "", "depthwise 3x3, batch 64"});
         }
 
     add("ceiling/sgemm_openblas_square1024", BM_sgemm_openblas_square, ceiling);

@@ -11,6 +11,7 @@ apart. Medians of the repetitions, each at least --seconds long.
 Run with the peers' venv (benchmarks/peers/setup.sh), not Debian's python:
 
     ~/.cache/cnnlite/peers/bin/python benchmarks/roofline_torch.py --out /tmp/roofline_torch.json
+    ~/.cache/cnnlite/peers/bin/python benchmarks/roofline_torch.py --depthwise --out /tmp/depthwise_torch.json
     /usr/bin/python3 benchmarks/roofline.py --json /tmp/roofline.json --torch /tmp/roofline_torch.json
 """
 import argparse
@@ -28,6 +29,13 @@ SHAPES = [
     ("c64_14x14", 64, 64, 14, 1),
     ("c64to128_s2_14x14", 64, 128, 14, 2),
     ("c128_7x7", 128, 128, 7, 1),
+]
+# --depthwise: the depthwise 3x3 layers of bench_kernels' `depthwise_convs` (groups = channels)
+DEPTHWISE = [
+    ("dw_c32_28x28", 32, 32, 28, 1),
+    ("dw_c64_s2_28x28", 64, 64, 28, 2),
+    ("dw_c128_14x14", 128, 128, 14, 1),
+    ("dw_c256_7x7", 256, 256, 7, 1),
 ]
 BATCH = 64
 
@@ -54,20 +62,23 @@ def main():
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=0.5)
+    parser.add_argument("--depthwise", action="store_true", help="time the depthwise shapes instead")
     args = parser.parse_args()
+    shapes = DEPTHWISE if args.depthwise else SHAPES
 
     torch.set_num_interop_threads(1)
     torch.manual_seed(0)
     results = []
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
-        for name, c, o, size, stride in SHAPES:
+        for name, c, o, size, stride in shapes:
+            groups = c if args.depthwise else 1
             out_size = (size + stride - 1) // stride
             x = torch.rand(BATCH, c, size, size) * 2 - 1
-            w = (torch.rand(o, c, 3, 3) * 2 - 1) * 0.1
+            w = (torch.rand(o, c // groups, 3, 3) * 2 - 1) * 0.1
             dy = (torch.rand(BATCH, o, out_size, out_size) * 2 - 1) * 1e-3
             conv = dict(stride=[stride, stride], padding=[1, 1], dilation=[1, 1], transposed=False,
-                        output_padding=[0, 0], groups=1)
+                        output_padding=[0, 0], groups=groups)
             assert torch.ops.aten.convolution(x, w, None, **conv).shape == dy.shape
             passes = {
                 "forward": lambda: torch.ops.aten.convolution(x, w, None, **conv),
@@ -76,7 +87,7 @@ def main():
                 "backward_weights": lambda: torch.ops.aten.convolution_backward(
                     dy, x, w, None, **conv, output_mask=[False, True, False]),
             }
-            flop = 2.0 * BATCH * o * out_size * out_size * c * 9
+            flop = 2.0 * BATCH * o * out_size * out_size * (c // groups) * 9
             for p, fn in passes.items():
                 with torch.no_grad():
                     s = seconds_per_call(fn, args.seconds, args.repetitions)

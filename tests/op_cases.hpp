@@ -147,6 +147,13 @@ std::vector<OpCase<T>> op_cases() {
         {"conv2d_same_3x3_wide_relu", [=](const V& v) { return conv2d(v[0], v[1], v[2], conv(1, 1, 1, 1, 1, true)); }},
         {"conv2d_valid_5x5_wide_nobias",
          [=](const V& v) { return conv2d(v[0], v[1], Variable<T>(), conv(1, 0, 0, 0, 0, false)); }},
+        // Depthwise (kernels/depthwise_conv.hpp): a channel multiplier of 2, stride 2, dilated width.
+        {"conv2d_depthwise_multiplier2_5x5_stride2", [=](const V& v) {
+             Conv2dArgs a = conv(2, 2, 2, 4, 4, false);
+             a.dilation_w = 2;
+             a.groups = 3;
+             return conv2d(v[0], v[1], v[2], a);
+         }},
     };
 }
 

@@ -1,6 +1,7 @@
 // Kernels on raw arrays against plain reference loops: the dense layer's thread-split
-// products (every column split, accumulation, ReLU and NaN handling), the dropout backward
-// and the all-finite check.
+// products (every column split, accumulation, ReLU and NaN handling), the dropout backward,
+// the all-finite check, the channels-last pooling, and the depthwise convolutions against the
+// grouped unfold path.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/threading.hpp"
 #include "cnnlite/kernels/channels_last.hpp"
+#include "cnnlite/kernels/conv2d.hpp"
 #include "cnnlite/kernels/dense.hpp"
 #include "cnnlite/kernels/dropout.hpp"
 #include "cnnlite/kernels/finite.hpp"
@@ -277,6 +279,169 @@ TEST_CASE("col2im_add at stride 1 and full width adds exactly what col2im_add ad
                     ++geometries;
                 }
     CHECK(geometries > 100);
+}
+
+namespace {
+
+// A depthwise shape: C channels, multiplier m, an H x W input, a kh x kw kernel.
+struct DepthwiseCase {
+    const char* label;
+    std::int64_t batch, channels, multiplier, in_h, in_w, kh, kw, stride_h, stride_w, dil_h, dil_w;
+    std::int64_t top, bottom, left, right;
+    bool relu, bias;
+};
+
+kernels::ConvShape depthwise_shape(const DepthwiseCase& c, kernels::ConvAlgorithm algorithm) {
+    kernels::ConvShape s;
+    s.batch = c.batch;
+    s.in_channels = c.channels;
+    s.out_channels = c.channels * c.multiplier;
+    s.window = kernels::WindowGeometry{c.in_h, c.in_w, c.kh, c.kw, c.stride_h, c.stride_w, c.top, c.bottom, c.left, c.right};
+    s.dilation_h = c.dil_h;
+    s.dilation_w = c.dil_w;
+    s.groups = c.channels;
+    s.algorithm = algorithm;
+    return s;
+}
+
+// Outputs and gradients of one path (the depthwise kernels, or the grouped path forced by
+// ConvAlgorithm::unfold), with the ReLU's mask taken from `mask_y` so both paths cut the same
+// elements.
+template <class T>
+struct ConvRun {
+    std::vector<T> y, dx, dw, db;
+};
+
+template <class T>
+ConvRun<T> run_conv(const kernels::ConvShape& s, const std::vector<T>& x, const std::vector<T>& w, const std::vector<T>& b,
+                    const std::vector<T>& dy, bool relu, bool bias, const std::vector<T>* mask_y = nullptr) {
+    ConvRun<T> r;
+    const std::int64_t O = s.out_channels, P = s.pixels();
+    r.y.assign(static_cast<std::size_t>(s.batch * O * P), T(-7));
+    r.dx.assign(x.size(), T(-7));
+    r.dw.assign(w.size(), T(-7));
+    r.db.assign(static_cast<std::size_t>(O), T(-7));
+    std::vector<T> workspace(static_cast<std::size_t>(kernels::conv2d_workspace_size<T>(s)));
+    kernels::conv2d_forward(s, x.data(), w.data(), bias ? b.data() : nullptr, relu, r.y.data(), workspace.data());
+    const std::vector<T>& y = mask_y ? *mask_y : r.y;
+    kernels::conv2d_backward(s, x.data(), w.data(), y.data(), dy.data(), relu, r.dw.data(), r.db.data(), r.dx.data(),
+                             workspace.data());
+    return r;
+}
+
+template <class T>
+std::vector<T> normals_of(std::size_t n, std::uint64_t seed) {
+    const std::vector<float> f = normals(n, seed);
+    return std::vector<T>(f.begin(), f.end());
+}
+
+// Whether a and b agree to `tolerance` (relative to the larger magnitude, at least 1), with NaN
+// where the other has NaN and the same infinities.
+template <class T>
+bool agree(const std::vector<T>& a, const std::vector<T>& b, double tolerance) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const double u = a[i], v = b[i];
+        if (std::isnan(u) || std::isnan(v) || std::isinf(u) || std::isinf(v)) {
+            if (!(std::isnan(u) && std::isnan(v)) && u != v) return false;
+            continue;
+        }
+        if (std::abs(u - v) > tolerance * std::max({1.0, std::abs(u), std::abs(v)})) return false;
+    }
+    return true;
+}
+
+const DepthwiseCase depthwise_cases[] = {
+    {"3x3 same, relu", 3, 3, 1, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, true},
+    {"5x5 stride 2, multiplier 2, asymmetric padding", 2, 4, 2, 11, 7, 5, 5, 2, 2, 1, 1, 2, 1, 0, 2, false, true},
+    {"3x3 dilation 2, padding 2, no bias", 2, 5, 1, 8, 9, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, true, false},
+    {"1x1 stride 2, multiplier 3", 3, 2, 3, 7, 6, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, false, true},
+    {"3x2 strides 1x2, dilation 2x3, a one-row output", 2, 3, 1, 3, 13, 3, 2, 1, 2, 1, 3, 0, 0, 1, 0, true, true},
+    {"3x3 stride 2 same over 40 columns (full vectors and a tail)", 2, 6, 1, 12, 40, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, true, true},
+    {"taps wider than the padded rows' middle: 7x7 on 4x5", 2, 2, 2, 4, 5, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, false, true},
+    // Output planes of depthwise_direct_weights_min_pixels and more: the direct weight gradient
+    // (the smaller ones above take the unfolded one).
+    {"5x3 dilation 2x1, multiplier 2, 16x13 out", 2, 3, 2, 16, 13, 5, 3, 1, 1, 2, 1, 4, 4, 1, 1, true, true},
+    {"3x3 stride 2, asymmetric padding, multiplier 2, 12x11 out", 2, 3, 2, 25, 23, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, false, true},
+};
+
+template <class T>
+void check_depthwise_against_unfold(double tolerance) {
+    for (const DepthwiseCase& c : depthwise_cases) {
+        CAPTURE(c.label);
+        const kernels::ConvShape direct = depthwise_shape(c, kernels::ConvAlgorithm::automatic),
+                                 unfold = depthwise_shape(c, kernels::ConvAlgorithm::unfold);
+        REQUIRE(kernels::depthwise_conv(direct));
+        REQUIRE(!kernels::depthwise_conv(unfold));
+        CAPTURE(direct.pixels() >= kernels::depthwise_direct_weights_min_pixels);  // which weight gradient
+        const std::int64_t O = direct.out_channels, taps = c.kh * c.kw;
+        const auto x = normals_of<T>(static_cast<std::size_t>(c.batch * c.channels * c.in_h * c.in_w), 1);
+        const auto w = normals_of<T>(static_cast<std::size_t>(O * taps), 2);
+        const auto b = normals_of<T>(static_cast<std::size_t>(O), 3);
+        const auto dy = normals_of<T>(static_cast<std::size_t>(c.batch * O * direct.pixels()), 4);
+        const ConvRun<T> want = run_conv(unfold, x, w, b, dy, c.relu, c.bias);
+        const ConvRun<T> got = run_conv(direct, x, w, b, dy, c.relu, c.bias, &want.y);
+        CHECK(agree(got.y, want.y, tolerance));
+        CHECK(agree(got.dx, want.dx, tolerance));
+        CHECK(agree(got.dw, want.dw, tolerance));
+        CHECK(agree(got.db, want.db, tolerance));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("depthwise convolution kernels equal the grouped unfold path: strides, dilation, padding, multipliers, float and double") {
+    check_depthwise_against_unfold<float>(2e-5);
+    check_depthwise_against_unfold<double>(1e-12);
+}
+
+TEST_CASE("depthwise convolution kernels: NaN and infinity reach the outputs whose taps read them; any gradient may be skipped; the same bits at 1 and 2 threads") {
+    const DepthwiseCase c{"", 8, 16, 1, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, true};
+    const kernels::ConvShape direct = depthwise_shape(c, kernels::ConvAlgorithm::automatic),
+                             unfold = depthwise_shape(c, kernels::ConvAlgorithm::unfold);
+    auto x = normals(static_cast<std::size_t>(8 * 16 * 28 * 28), 5);
+    const auto w = normals(static_cast<std::size_t>(16 * 9), 6), b = normals(16, 7),
+               dy = normals(static_cast<std::size_t>(8 * 16 * 28 * 28), 8);
+    x[(2 * 16 + 5) * 784 + 0] = std::numeric_limits<float>::quiet_NaN();         // image 2, channel 5, a corner
+    x[(6 * 16 + 9) * 784 + 13 * 28 + 14] = std::numeric_limits<float>::infinity();  // image 6, channel 9, the middle
+    // Image 4, channel 3, the start of row 10: the right-hand taps never read it, so their
+    // weight gradients stay finite (a loop over whole padded rows would meet it with a zero).
+    x[(4 * 16 + 3) * 784 + 10 * 28 + 0] = -std::numeric_limits<float>::infinity();
+    std::vector<ConvRun<float>> runs;
+    with_threads([&](int) { runs.push_back(run_conv(direct, x, w, b, dy, false, true)); });
+    CHECK(agree(runs[0].y, runs[1].y, 0.0));  // equal, NaN where the other has NaN
+    CHECK(agree(runs[0].dx, runs[1].dx, 0.0));
+    CHECK(agree(runs[0].dw, runs[1].dw, 0.0));
+    CHECK(agree(runs[0].db, runs[1].db, 0.0));
+    const ConvRun<float> want = run_conv(unfold, x, w, b, dy, false, true);
+    CHECK(agree(runs[0].y, want.y, 2e-5));
+    // The NaN reaches the 2x2 outputs whose windows hold the corner, and no other; the infinity
+    // the 3x3 around it, and the one at a row's start the 3x2 its taps reach (each an infinity
+    // of its weight's sign).
+    const std::vector<float>& y = runs[0].y;
+    std::int64_t nans = 0, infinities = 0;
+    for (float v : y) {
+        nans += std::isnan(v) ? 1 : 0;
+        infinities += std::isinf(v) ? 1 : 0;
+    }
+    CHECK(nans == 4);
+    CHECK(infinities == 9 + 6);
+    for (std::int64_t i = 0; i < 3; ++i) CHECK(std::isfinite(runs[0].dw[3 * 9 + i * 3 + 2]));
+    CHECK(std::isnan(y[(2 * 16 + 5) * 784 + 1 * 28 + 1]));
+    CHECK(std::isinf(y[(6 * 16 + 9) * 784 + 12 * 28 + 13]));
+    // Each gradient alone, the others null: the same values.
+    std::vector<float> workspace(static_cast<std::size_t>(kernels::conv2d_workspace_size<float>(direct)));
+    std::vector<float> only(x.size(), -7);
+    kernels::conv2d_backward<float>(direct, x.data(), w.data(), runs[0].y.data(), dy.data(), false, nullptr, nullptr, only.data(),
+                             workspace.data());
+    CHECK(agree(only, runs[0].dx, 0.0));
+    std::vector<float> only_w(w.size(), -7), only_b(16, -7);
+    kernels::conv2d_backward<float>(direct, x.data(), w.data(), runs[0].y.data(), dy.data(), false, only_w.data(), nullptr,
+                             nullptr, workspace.data());
+    CHECK(agree(only_w, runs[0].dw, 0.0));
+    kernels::conv2d_backward<float>(direct, x.data(), w.data(), runs[0].y.data(), dy.data(), false, nullptr, only_b.data(),
+                             nullptr, workspace.data());
+    CHECK(agree(only_b, runs[0].db, 0.0));
 }
 
 }  // namespace test_kernels

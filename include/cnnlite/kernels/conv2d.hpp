@@ -14,6 +14,8 @@
 // outputs at least in_place_min_width wide and fewer than indirect_min_run channels read a
 // zero-padded copy of each image in place (kernels/implicit_conv.hpp); the others run all three
 // passes as indirect products over channels-last copies (kernels/indirect_conv.hpp).
+// Depthwise convolutions, whose products would have one row, run direct loops over the planes
+// instead (kernels/depthwise_conv.hpp); other grouped or dilated shapes unfold group by group.
 #pragma once
 
 #include <Eigen/Core>
@@ -25,6 +27,7 @@
 
 #include "cnnlite/core/error.hpp"
 #include "cnnlite/kernels/conv_geometry.hpp"
+#include "cnnlite/kernels/depthwise_conv.hpp"
 #include "cnnlite/kernels/finite.hpp"
 #include "cnnlite/kernels/im2col.hpp"
 #include "cnnlite/kernels/implicit_conv.hpp"
@@ -127,59 +130,6 @@ void image_gradient(const ConvShape& s, const T* w, const T* g, T* col, T* dxn) 
     Eigen::Map<RowMajor<T>>(col, K, P).noalias() =
         Eigen::Map<const RowMajor<T>>(w, O, K).transpose() * Eigen::Map<const RowMajor<T>>(g, O, P);
     fold_image_gradient(s, col, dxn);
-}
-
-/// dw [O, K] and db [O] (may be null) as the sum of the slices' partial sums, `partial` =
-/// [slices][O*K + O], added in slice order (kernels/parallel.hpp: reduction_slices), so the
-/// result depends neither on the thread count nor on which thread took which slice. Threads
-/// split the filters; each element is still summed slice by slice, from 0.
-/// `transposed`: the partial weight gradients are stored as dW^T [K, O].
-template <class T>
-void sum_slice_partials(const T* partial, std::int64_t slices, std::int64_t O, std::int64_t K, T* dw, T* db,
-                        bool transposed = false) {
-    const std::int64_t stride = O * (K + 1);
-#pragma omp parallel for schedule(static) if (slices * stride >= parallel_threshold)
-    for (std::int64_t o = 0; o < O; ++o) {
-        if (dw) {
-            T* row = dw + o * K;
-            std::fill(row, row + K, T(0));
-            for (std::int64_t t = 0; t < slices; ++t) {
-                const T* pw = partial + t * stride;
-                if (transposed) {
-                    for (std::int64_t k = 0; k < K; ++k) row[k] += pw[k * O + o];
-                } else {
-                    for (std::int64_t k = 0; k < K; ++k) row[k] += pw[o * K + k];
-                }
-            }
-        }
-        if (db) {
-            T sum = 0;
-            for (std::int64_t t = 0; t < slices; ++t) sum += partial[t * stride + O * K + o];
-            db[o] = sum;
-        }
-    }
-}
-
-/// Runs `item(i, scratch, partial)` for the items [0, items) of a batch, cut into
-/// reduction_slices(items) slices: each slice's items in order on one thread, into the slice's
-/// own partial (`partial_size` elements at partials + slice * partial_size, zeroed first), with
-/// that thread's `per_thread` elements of `workspace` as scratch. Threads share the slices when
-/// `parallel`. Returns the slice count, for sum_slice_partials.
-template <class T, class Item>
-std::int64_t accumulate_in_slices(std::int64_t items, bool parallel, T* workspace, std::int64_t per_thread,
-                                  T* partials, std::int64_t partial_size, const Item& item) {
-    const std::int64_t slices = reduction_slices(items);
-    (void)parallel;  // read by the pragma only
-#pragma omp parallel for schedule(static) if (parallel)
-    for (std::int64_t slice = 0; slice < slices; ++slice) {
-        std::int64_t first = 0, last = 0;
-        slice_items(items, slices, slice, first, last);
-        T* scratch = workspace + thread_index() * per_thread;
-        T* partial = partials + slice * partial_size;
-        std::fill(partial, partial + partial_size, T(0));
-        for (std::int64_t i = first; i < last; ++i) item(i, scratch, partial);
-    }
-    return slices;
 }
 
 /// conv2d_forward for dilated or grouped convolutions: per image and group, a dilated im2col
@@ -290,6 +240,8 @@ std::int64_t column_space(const ConvShape& s) {
 /// input gradient (a weight not finite) uses; where its forward is indirect, that one's too.
 template <class T>
 std::int64_t conv2d_per_thread(const ConvShape& s) {
+    if (depthwise_conv(s))  // the direct loops', or the unfold path's for a weight gradient of small planes
+        return std::max(depthwise_conv_per_thread(s), s.patch() * s.pixels() + s.out_channels * s.pixels());
     const std::int64_t B = images_per_product<T>(s), O = s.out_channels, P = s.pixels();
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t zeros = input_gradient_indirect<T>(s) ? O : 0;  // after g^T, for the indirect input gradient
@@ -513,12 +465,15 @@ void pack_conv2d_filters(const ConvShape& s, const T* w, T* packed) {
     else fail("pack_conv2d_filters: only float filters are packed");
 }
 
-/// y = act(conv(x, w) + b). `bias` may be null. Dilated or grouped shapes take a separate path. `workspace` holds conv2d_workspace_size(s) elements.
+/// y = act(conv(x, w) + b). `bias` may be null. Depthwise shapes run kernels/depthwise_conv.hpp,
+/// other dilated or grouped shapes a path of their own. `workspace` holds
+/// conv2d_workspace_size(s) elements.
 /// `packed`, when not null, holds pack_conv2d_filters(s, w) (only for a shape that
 /// conv2d_filters_packable accepts): the same bits, without forming them at every call.
 template <class T>
 void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, bool relu, T* y, T* workspace,
                     const T* packed = nullptr) {
+    if (depthwise_conv(s)) return depthwise_conv_forward(s, x, w, bias, relu, y, workspace, detail::conv2d_per_thread<T>(s));
     if (!s.plain()) return detail::conv2d_forward_general(s, x, w, bias, relu, y, workspace);
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
@@ -554,6 +509,17 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, b
 template <class T>
 void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, const T* dy, bool relu, T* dw, T* db,
                      T* dx, T* workspace) {
+    if (depthwise_conv(s)) {
+        const std::int64_t per_thread = detail::conv2d_per_thread<T>(s);
+        if (s.pixels() >= depthwise_direct_weights_min_pixels)
+            return depthwise_conv_backward(s, x, w, y, dy, relu, dw, db, dx, workspace, per_thread);
+        depthwise_conv_backward(s, x, w, y, dy, relu, static_cast<T*>(nullptr), static_cast<T*>(nullptr), dx, workspace,
+                                per_thread);
+        ConvShape unfold = s;
+        unfold.algorithm = ConvAlgorithm::unfold;
+        if (dw || db) detail::conv2d_backward_general(unfold, x, w, y, dy, relu, dw, db, static_cast<T*>(nullptr), workspace);
+        return;
+    }
     if (!s.plain()) return detail::conv2d_backward_general(s, x, w, y, dy, relu, dw, db, dx, workspace);
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;

@@ -74,7 +74,8 @@ constexpr std::int64_t direct_conv_max_patch = 16;
 /// table of offsets into a channels-last copy (kernels/indirect_conv.hpp).
 enum class ConvAlgorithm {
     automatic,  ///< the per-shape choice of implicit_conv.hpp (measured; benchmarks/README.md)
-    unfold,     ///< im2col and col2im around the products
+    unfold,     ///< im2col and col2im around the products (also for depthwise shapes, which
+                ///< automatic runs with kernels/depthwise_conv.hpp)
     in_place,   ///< read the padded image in place, where the shape allows it (else unfold)
     indirect,   ///< channels-last rows through a table of offsets (kernels/indirect_conv.hpp): the
                 ///< forward and input gradient, where the shape allows it; the weight gradient unfolds
