@@ -416,9 +416,12 @@ inline void check_adaptive_threads() {
         CHECK(inside.thread_probes() == 0);
     }
 
-    // Several callers at once, with the default settings: the same outputs.
+    // Several callers at once, with the default governor but every chunk a step (so that 60
+    // chunks of each size make a probe on any machine): the same outputs.
     {
-        const InferenceModel<float> shared(model);
+        InferenceOptions every_chunk;
+        every_chunk.governor_step_seconds = 0;
+        const InferenceModel<float> shared(model, every_chunk);
         std::vector<int> wrong(3, 0);
         std::vector<std::thread> callers;
         for (std::size_t t = 0; t < wrong.size(); ++t)

@@ -359,8 +359,7 @@ const DepthwiseCase depthwise_cases[] = {
     {"3x2 strides 1x2, dilation 2x3, a one-row output", 2, 3, 1, 3, 13, 3, 2, 1, 2, 1, 3, 0, 0, 1, 0, true, true},
     {"3x3 stride 2 same over 40 columns (full vectors and a tail)", 2, 6, 1, 12, 40, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, true, true},
     {"taps wider than the padded rows' middle: 7x7 on 4x5", 2, 2, 2, 4, 5, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, false, true},
-    // Output planes of depthwise_direct_weights_min_pixels and more: the direct weight gradient
-    // (the smaller ones above take the unfolded one).
+    // Larger output planes, multipliers and dilation together.
     {"5x3 dilation 2x1, multiplier 2, 16x13 out", 2, 3, 2, 16, 13, 5, 3, 1, 1, 2, 1, 4, 4, 1, 1, true, true},
     {"3x3 stride 2, asymmetric padding, multiplier 2, 12x11 out", 2, 3, 2, 25, 23, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, false, true},
 };
@@ -373,7 +372,6 @@ void check_depthwise_against_unfold(double tolerance) {
                                  unfold = depthwise_shape(c, kernels::ConvAlgorithm::unfold);
         REQUIRE(kernels::depthwise_conv(direct));
         REQUIRE(!kernels::depthwise_conv(unfold));
-        CAPTURE(direct.pixels() >= kernels::depthwise_direct_weights_min_pixels);  // which weight gradient
         const std::int64_t O = direct.out_channels, taps = c.kh * c.kw;
         const auto x = normals_of<T>(static_cast<std::size_t>(c.batch * c.channels * c.in_h * c.in_w), 1);
         const auto w = normals_of<T>(static_cast<std::size_t>(O * taps), 2);

@@ -240,8 +240,7 @@ std::int64_t column_space(const ConvShape& s) {
 /// input gradient (a weight not finite) uses; where its forward is indirect, that one's too.
 template <class T>
 std::int64_t conv2d_per_thread(const ConvShape& s) {
-    if (depthwise_conv(s))  // the direct loops', or the unfold path's for a weight gradient of small planes
-        return std::max(depthwise_conv_per_thread(s), s.patch() * s.pixels() + s.out_channels * s.pixels());
+    if (depthwise_conv(s)) return depthwise_conv_per_thread(s);
     const std::int64_t B = images_per_product<T>(s), O = s.out_channels, P = s.pixels();
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t zeros = input_gradient_indirect<T>(s) ? O : 0;  // after g^T, for the indirect input gradient
@@ -509,17 +508,8 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, b
 template <class T>
 void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, const T* dy, bool relu, T* dw, T* db,
                      T* dx, T* workspace) {
-    if (depthwise_conv(s)) {
-        const std::int64_t per_thread = detail::conv2d_per_thread<T>(s);
-        if (s.pixels() >= depthwise_direct_weights_min_pixels)
-            return depthwise_conv_backward(s, x, w, y, dy, relu, dw, db, dx, workspace, per_thread);
-        depthwise_conv_backward(s, x, w, y, dy, relu, static_cast<T*>(nullptr), static_cast<T*>(nullptr), dx, workspace,
-                                per_thread);
-        ConvShape unfold = s;
-        unfold.algorithm = ConvAlgorithm::unfold;
-        if (dw || db) detail::conv2d_backward_general(unfold, x, w, y, dy, relu, dw, db, static_cast<T*>(nullptr), workspace);
-        return;
-    }
+    if (depthwise_conv(s))
+        return depthwise_conv_backward(s, x, w, y, dy, relu, dw, db, dx, workspace, detail::conv2d_per_thread<T>(s));
     if (!s.plain()) return detail::conv2d_backward_general(s, x, w, y, dy, relu, dw, db, dx, workspace);
     const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels;
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;

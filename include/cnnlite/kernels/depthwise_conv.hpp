@@ -39,13 +39,6 @@ inline bool depthwise_conv(const ConvShape& s) {
     return s.groups > 1 && s.groups == s.in_channels && s.algorithm == ConvAlgorithm::automatic;
 }
 
-/// Output planes of fewer pixels take their weight gradient through the grouped path's
-/// unfolded products instead (conv2d_backward): there each plane's few rows leave the direct
-/// loops mostly overhead. Measured at batch 64 (benchmarks/README.md, "Depthwise
-/// convolutions"): at 7x7 the unfolded products were 1.3-1.5x faster, at 14x14 and 28x28 the
-/// direct loops 1.2-1.8x.
-constexpr std::int64_t depthwise_direct_weights_min_pixels = 100;
-
 namespace detail {
 
 /// The sizes every depthwise kernel walks: the padded plane's stride phases, and where each tap
@@ -259,8 +252,8 @@ void depthwise_conv_backward(const ConvShape& s, const T* x, const T* w, const T
                 partial[d.O * d.taps + o] += bias_sum;
                 if (!dw) continue;
                 if (whole_grid) {
-                    // Four taps at a time: four independent sums keep the multiply-adds from
-                    // waiting on one another.
+                    // Four taps at a time, so that each value of the grid is loaded once for
+                    // four products.
                     std::int64_t taps[4] = {}, offsets[4] = {};
                     int filled = 0;
                     const auto flush = [&] {
