@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "cnnlite/kernels/parallel.hpp"
@@ -179,5 +180,28 @@ void relu_backward(const T* y, const T* dy, T* dx, std::int64_t n, bool accumula
         }
     }
 }
+
+namespace detail {
+
+/// ReLU's gradient for O rows of P outputs, serially (for kernels that fuse the ReLU and run it
+/// inside their own parallel loops): g = dy where the ReLU let the output through (y > 0; all
+/// of dy when `y` is null). Rows of g are `ld` apart (0: P).
+template <class T>
+void masked_gradient(const T* dyn, const T* yn, std::int64_t O, std::int64_t P, T* g, std::int64_t ld = 0) {
+    if (ld == 0) ld = P;
+    for (std::int64_t o = 0; o < O; ++o) {
+        T* go = g + o * ld;
+        const T* dyo = dyn + o * P;
+        if (yn) {
+            const T* yo = yn + o * P;
+#pragma omp simd
+            for (std::int64_t p = 0; p < P; ++p) go[p] = yo[p] > T(0) ? dyo[p] : T(0);
+        } else {
+            std::memcpy(go, dyo, static_cast<std::size_t>(P) * sizeof(T));
+        }
+    }
+}
+
+}  // namespace detail
 
 }  // namespace cnnlite::kernels

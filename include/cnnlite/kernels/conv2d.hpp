@@ -26,6 +26,7 @@
 #include <type_traits>
 
 #include "cnnlite/core/error.hpp"
+#include "cnnlite/kernels/activation.hpp"
 #include "cnnlite/kernels/conv_geometry.hpp"
 #include "cnnlite/kernels/depthwise_conv.hpp"
 #include "cnnlite/kernels/finite.hpp"
@@ -45,24 +46,6 @@ using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajo
 /// Whether the plain path's products run on register_gemm (float on AVX-512 or AVX2 builds).
 template <class T>
 constexpr bool uses_register_gemm = std::is_same_v<T, float> && register_gemm_available;
-
-/// g = dy where the ReLU let the output through (y > 0; all of dy when `y` is null). Rows of g
-/// are `ld` apart (0: P).
-template <class T>
-void masked_gradient(const T* dyn, const T* yn, std::int64_t O, std::int64_t P, T* g, std::int64_t ld = 0) {
-    if (ld == 0) ld = P;
-    for (std::int64_t o = 0; o < O; ++o) {
-        T* go = g + o * ld;
-        const T* dyo = dyn + o * P;
-        if (yn) {
-            const T* yo = yn + o * P;
-#pragma omp simd
-            for (std::int64_t p = 0; p < P; ++p) go[p] = yo[p] > T(0) ? dyo[p] : T(0);
-        } else {
-            std::memcpy(go, dyo, static_cast<std::size_t>(P) * sizeof(T));
-        }
-    }
-}
 
 /// pb[o] += the sum of row o of g (P values; rows `ld` apart, 0: P): the bias gradient.
 template <class T>
