@@ -58,6 +58,7 @@
 #include "cnnlite/kernels/optimizer.hpp"
 #include "cnnlite/kernels/pooling.hpp"
 #include "cnnlite/kernels/softmax.hpp"
+#include "cnnlite/kernels/winograd.hpp"
 #include "cnnlite/nn/dense.hpp"
 #include "cnnlite/nn/dropout.hpp"
 #include "cnnlite/nn/flatten.hpp"
@@ -891,6 +892,54 @@ void run_cnnlite_conv(benchmark::State& state, const ModernConv& c, ConvPass pas
     roofline_counters(state, d.s);
 }
 
+// The stride-1 3x3 convolutions of prediction's channels-last groups (nn/channels_last_plan.hpp)
+// at batch 64, 16 groups of 4 images handed out to the threads as the plan hands them out: the
+// direct product (channels_last_conv, tile 0) or Winograd's F(tile x tile, 3x3)
+// (kernels/winograd.hpp). FLOP/s count the direct convolution's multiply-adds, so that the
+// three ways compare by time; with Winograd's the fraction of the FMA peak can pass 100%.
+const ModernConv winograd_convs[] = {
+    {"c16_28x28", 16, 16, 28, 1}, {"c32_28x28", 32, 32, 28, 1}, {"c64_14x14", 64, 64, 14, 1},
+    {"c128_7x7", 128, 128, 7, 1}, {"c32_7x7", 32, 32, 7, 1},    {"c64_6x6", 64, 64, 6, 1},
+    {"c64_5x5", 64, 64, 5, 1},    {"c256_4x4", 256, 256, 4, 1}, {"c64_4x4", 64, 64, 4, 1},
+    {"c8_28x28", 8, 8, 28, 1},
+};
+
+void run_channels_last_conv(benchmark::State& state, const ModernConv& c, Index tile) {
+    namespace k = cnnlite::kernels;
+    set_threads(state);
+    ConvShape s = c.shape();
+    s.batch = 1;
+    const Index C = s.in_channels, O = s.out_channels, HW = c.size * c.size, P = s.pixels(), G = k::channels_last_group;
+    const Index groups = batch / G;
+    Buffer x = random_buffer(groups * k::channels_last_group_floats(HW, C), -1, 1, 11);
+    for (Index g = 0; g < groups; ++g) k::channels_last_zeros(x.data() + g * k::channels_last_group_floats(HW, C), HW, C);
+    const Buffer w = random_buffer(O * C * 9, -0.1f, 0.1f, 12), bias = random_buffer(O, -0.1f, 0.1f, 13);
+    Buffer wf(w.size()), u(static_cast<std::size_t>(tile > 0 ? k::WinogradTiles(s, tile).points() * C * O : 0));
+    k::forward_filters(s, w.data(), wf.data());
+    if (tile > 0 && !k::winograd_filters(s, tile, w.data(), u.data())) state.SkipWithError("filters out of range");
+    std::vector<std::int32_t> offsets(static_cast<std::size_t>(G * P * 9));
+    k::forward_run_offsets(s, G, static_cast<std::int32_t>(G * HW * C), offsets.data());
+    const int threads = static_cast<int>(state.range(0));
+    Buffer y(static_cast<std::size_t>(groups * G * P * O));
+    Buffer scratch(static_cast<std::size_t>(threads * (tile > 0 ? k::winograd_scratch_floats(s, tile) : 0)));
+    const Index tiles = tile > 0 ? G * k::WinogradTiles(s, tile).per_image() : 0;
+    for (auto _ : state) {
+#pragma omp parallel for schedule(dynamic)
+        for (Index g = 0; g < groups; ++g) {
+            const float* xg = x.data() + g * k::channels_last_group_floats(HW, C);
+            float* yg = y.data() + g * G * P * O;
+            if (tile == 0)
+                k::channels_last_conv(s, xg, wf.data(), offsets.data(), bias.data(), nullptr, true, yg, 0, G * P);
+            else
+                k::channels_last_winograd(s, tile, G, xg, u.data(), wf.data(), offsets.data(), bias.data(), nullptr, true,
+                                          yg, k::WinogradPart{0, tiles, 0, O},
+                                          scratch.data() + cnnlite::thread_index() * k::winograd_scratch_floats(s, tile));
+        }
+        benchmark::ClobberMemory();
+    }
+    roofline_counters(state, c.shape());
+}
+
 #ifdef CNNLITE_BENCH_ONEDNN
 // oneDNN on the same shape and thread count (its OpenMP team is the one set_num_threads sets).
 // The reorders into its layouts happen when the primitive is made, outside the timed loop.
@@ -1059,6 +1108,15 @@ void register_all() {
                     [&c, pass, a = algorithm](benchmark::State& state) { run_cnnlite_conv(state, c, pass, a); },
                     Meta{Bound::memory, modern_bytes(c.shape()), "", "depthwise 3x3, batch 64"});
         }
+
+    // Prediction's stride-1 3x3 convolutions, direct and by Winograd's transforms: the
+    // measurements behind kernels::winograd_tile_for.
+    if constexpr (cnnlite::kernels::register_gemm_available)
+        for (const ModernConv& c : winograd_convs)
+            for (const auto& [tile, way] : {std::pair<Index, const char*>{0, "direct"}, {2, "f2x2"}, {4, "f4x4"}})
+                add(std::string("winograd/") + c.name + "/" + way,
+                    [&c, t = tile](benchmark::State& state) { run_channels_last_conv(state, c, t); },
+                    Meta{Bound::fma, 0, "", "channels-last forward, batch 64"});
 
     add("ceiling/sgemm_openblas_square1024", BM_sgemm_openblas_square, ceiling);
     add("ceiling/sgemm_openblas/dense_forward", BM_sgemm_openblas_shape<0>, ceiling);

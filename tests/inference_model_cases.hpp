@@ -80,9 +80,15 @@ inline Tensor<float> normal_images(const Shape& shape, std::uint64_t key) {
 
 // Every chunk on num_threads() threads, so that "at 2 threads" means two (the thread governor
 // would run some chunks on one): channels-last where the plan takes the layers, or on planes,
-// layer after layer as Model::predict runs them.
+// layer after layer as Model::predict runs them; channels-last with every convolution a direct
+// product (no Winograd transforms).
 constexpr InferenceOptions on_team{true, false};
 constexpr InferenceOptions planes{false, false};
+inline InferenceOptions on_team_direct() {
+    InferenceOptions o = on_team;
+    o.winograd = false;
+    return o;
+}
 
 /// `packable`: whether this build's convolutions read packed filters (register_gemm).
 inline void check_inference_model(bool packable) {
@@ -188,6 +194,12 @@ inline void check_channels_last(bool available) {
     CHECK(prepared.channels_last_convolutions() == (available ? 4u : 0u));
     CHECK(prepared.fused_additions() == (available ? 1u : 0u));
     CHECK(on_planes.channels_last_convolutions() == 0);
+    // The block's second convolution (3x3, stride 1, 32 channels) runs by Winograd's transforms;
+    // the stem (one input channel), the strided one and the 1x1 shortcut by direct products.
+    CHECK(prepared.winograd_convolutions() == (available ? 1u : 0u));
+    const InferenceModel<float> direct(model, on_team_direct());
+    CHECK(direct.winograd_convolutions() == 0);
+    CHECK(direct.channels_last_convolutions() == (available ? 4u : 0u));
 
     // Model::predict's outputs to rounding (the stem and the 1x1 shortcut sum in another order
     // there), and the same bits at 1 and 2 threads, in chunks that end in part of a group.
@@ -195,6 +207,7 @@ inline void check_channels_last(bool available) {
     set_num_threads(1);
     const Tensor<float> one_thread = prepared.predict(x, 16);
     CHECK(largest_difference(one_thread, model.predict(x, 16)) < 2e-6f);
+    CHECK(largest_difference(direct.predict(x, 16), model.predict(x, 16)) < 2e-6f);
     set_num_threads(2);
     CHECK(same_bits(prepared.predict(x, 16), one_thread));
     // What the plan hands to the Dense layer (whose product rounds differently at another batch
@@ -240,8 +253,26 @@ inline void check_channels_last(bool available) {
         }
     }
 
+    // Filters that transform to a non-finite value keep the direct product (and IEEE's rules
+    // for the infinity: the outputs it reaches are NaN, as in Model::predict).
+    {
+        Model<float> broken = train_threads_cases::residual_model();
+        randomise(broken, 7);
+        for (const auto& p : broken.parameters())
+            if (p.variable.value().shape() == Shape{32, 32, 3, 3}) {
+                Tensor<float> w = p.variable.value();  // shares the parameter's storage
+                w[100] = std::numeric_limits<float>::infinity();
+            }
+        const InferenceModel<float> kept(broken, on_team);
+        CHECK(kept.winograd_convolutions() == 0);
+        CHECK(kept.channels_last_convolutions() == (available ? 4u : 0u));
+        const Tensor<float> got = kept.predict(x.rows(0, 3)), want = broken.predict(x.rows(0, 3));
+        for (std::int64_t i = 0; i < got.numel(); ++i) CHECK(std::isnan(got[i]) == std::isnan(want[i]));
+    }
+
     // Where Model::predict runs every convolution as an indirect product too (32 channels and
-    // more per tap, or a stride), the same bits.
+    // more per tap, or a stride), the same bits without Winograd's transforms; with them (the
+    // stem), the same to rounding.
     {
         auto in = Input<float>({32, 9, 9});
         Conv2dOptions o;
@@ -258,12 +289,14 @@ inline void check_channels_last(bool available) {
         const Symbolic<float> sum = ReLU<float>()(Add<float>()({main, shortcut}));
         Model<float> m(in, Dense<float>(5).activation("softmax")(GlobalAveragePooling2D<float>()(sum)));
         randomise(m, 10);
-        const InferenceModel<float> fast(m, on_team);
+        const InferenceModel<float> fast(m, on_team_direct()), transformed(m, on_team);
         CHECK(fast.channels_last_convolutions() == (available ? 3u : 0u));
+        CHECK(transformed.winograd_convolutions() == (available ? 1u : 0u));
         const Tensor<float> xs = normal_images(Shape{9, 32, 9, 9}, 11);
         for (int threads : {1, 2}) {
             set_num_threads(threads);
             CHECK(same_bits(fast.predict(xs, 5), m.predict(xs, 5)));
+            CHECK(close(transformed.predict(xs, 5), m.predict(xs, 5), 1e-5f));
         }
     }
 

@@ -5,6 +5,7 @@
 #include "inference_model_cases.hpp"
 #include "register_gemm_cases.hpp"
 #include "train_threads_cases.hpp"
+#include "winograd_cases.hpp"
 
 namespace {
 
@@ -32,6 +33,18 @@ TEST_CASE("AVX-512 register_gemm reading A's rows through run offsets equals the
 
 TEST_CASE("AVX-512 register_gemm's epilogue (bias, residual, ReLU) equals the in-order loop and the same additions bit for bit") {
     register_gemm_cases::check_register_gemm_epilogue(cpu_has_avx512());
+}
+
+TEST_CASE("AVX-512 Winograd F(2x2, 3x3) and F(4x4, 3x3) convolutions equal the exact sums to rounding: odd shapes, every padding, residual and ReLU, any tile ranges") {
+    winograd_cases::check_against_reference(cpu_has_avx512());
+}
+
+TEST_CASE("AVX-512 Winograd convolutions: an image with a NaN, an infinity or a huge value takes the direct product; the others keep their bits") {
+    winograd_cases::check_non_finite(cpu_has_avx512());
+}
+
+TEST_CASE("AVX-512 Winograd convolutions run 3x3 stride-1 undilated ungrouped convolutions with enough channels") {
+    winograd_cases::check_choice();
 }
 
 TEST_CASE("AVX-512 transposes between planes and channels-last rows equal the element-by-element loop") {

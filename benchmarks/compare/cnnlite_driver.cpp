@@ -5,7 +5,7 @@
 // Prints one JSON line: images/s over the timed part and the process's peak resident memory.
 //
 //   cnnlite_driver --data DIR --mode train|infer --batch 64 --threads 2 [--seconds 3] [--model FILE]
-//                  [--adapt-threads on|off] [--prepared on|planes|off]
+//                  [--adapt-threads on|off] [--prepared on|direct|planes|off]
 // DIR holds the raw uint8 files that prepare_data.py writes (the first 8 x 64 training images
 // and the first 1,000 test images, with labels), so that every framework reads the same few
 // images and peak memory is the framework's, not the data set's.
@@ -19,7 +19,8 @@
 // batch norms folded, its filters packed, its convolutions channels-last, each chunk on the team
 // or on one thread as its thread governor chooses: nn/inference_model.hpp), as a deployed
 // classifier runs, timed after the governor's first probe (--adapt-threads off: on the team
-// throughout); --prepared planes: the same without channels-last activations; --prepared off:
+// throughout); --prepared direct: without Winograd's transforms (every convolution a direct
+// product); --prepared planes: without channels-last activations; --prepared off:
 // Model::predict, which forms those at every call.
 #include <sys/resource.h>
 
@@ -125,7 +126,8 @@ Measured measure(cnnlite::Model<float>& model, cnnlite::Optimizer<float>* optimi
     } else {
         const cnnlite::Tensor<float> x = test.images().rows(0, batch);
         cnnlite::InferenceOptions options;
-        options.channels_last = prepared == "on";
+        options.channels_last = prepared == "on" || prepared == "direct";
+        options.winograd = prepared == "on";
         options.adapt_threads = adapt;
         cnnlite::InferenceModel<float> inference(model, options);
         auto predict = [&] { return prepared != "off" ? inference.predict(x) : model.predict(x); };
@@ -165,7 +167,7 @@ int main(int argc, char** argv) {
         else if (key == "--data") data_dir = value;
         else if (key == "--model") model_file = value;
         else if (key == "--adapt-threads" && (value == "on" || value == "off")) adapt = value == "on";
-        else if (key == "--prepared" && (value == "on" || value == "planes" || value == "off")) prepared = value;
+        else if (key == "--prepared" && (value == "on" || value == "direct" || value == "planes" || value == "off")) prepared = value;
         else {
             std::fprintf(stderr, "unknown option %s\n", key.c_str());
             return 2;

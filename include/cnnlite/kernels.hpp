@@ -25,3 +25,4 @@
 #include "cnnlite/kernels/register_gemm.hpp"
 #include "cnnlite/kernels/softmax.hpp"
 #include "cnnlite/kernels/transpose.hpp"
+#include "cnnlite/kernels/winograd.hpp"

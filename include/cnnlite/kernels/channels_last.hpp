@@ -58,20 +58,22 @@ inline void channels_last_to_planes(const float* group, std::int64_t count, std:
 }
 
 /// The convolution `s` of a group, output rows [begin, end) (row b * P + p: output pixel p of
-/// image b): y = relu(conv + bias + residual), each only where given (`residual` a group of the
-/// output's shape). `wf` holds forward_filters(s, w), `offsets` forward_run_offsets(s,
-/// channels_last_group, the group's zeros). Each row's sums are those of the indirect forward,
-/// in the same order: the same bits, whichever group or row range the row falls in.
+/// image b) and output channels [first, last) (last < 0: all): y = relu(conv + bias +
+/// residual), each only where given (`residual` a group of the output's shape). `wf` holds
+/// forward_filters(s, w), `offsets` forward_run_offsets(s, channels_last_group, the group's
+/// zeros). Each row's sums are those of the indirect forward, in the same order: the same bits,
+/// whichever group, row range or channel range the output falls in.
 inline void channels_last_conv(const ConvShape& s, const float* x, const float* wf, const std::int32_t* offsets,
                                const float* bias, const float* residual, bool relu, float* y, std::int64_t begin,
-                               std::int64_t end) {
+                               std::int64_t end, std::int64_t first = 0, std::int64_t last = -1) {
     const std::int64_t T = s.window.kernel_h * s.window.kernel_w, O = s.out_channels;
-    GemmOperands p{end - begin, O, T * s.in_channels, x, 0, 0, wf, O, y + begin * O, O};
+    if (last < 0) last = O;
+    GemmOperands p{end - begin, last - first, T * s.in_channels, x, 0, 0, wf + first, O, y + begin * O + first, O};
     p.a_run_offsets = offsets + begin * T;
     p.a_taps = T;
     p.a_run = s.in_channels;
-    p.column_bias = bias;
-    p.residual = residual ? residual + begin * O : nullptr;
+    p.column_bias = bias + first;
+    p.residual = residual ? residual + begin * O + first : nullptr;
     p.ldr = O;
     p.relu = relu;
     register_gemm(p, false);  // links only where register_gemm is built: callers check register_gemm_available

@@ -6,7 +6,9 @@
 // pooling, dropout (nothing at inference), and a GlobalAveragePooling2D that leaves it. A
 // convolution read by an Add, and by nothing else, becomes one step with that addition (and
 // with the ReLU after the Add, when only the ReLU reads it), at the Add's place: the product's
-// tiles are stored with the bias, the residual and the ReLU applied. Whatever the plan does not
+// tiles are stored with the bias, the residual and the ReLU applied. A 3x3 stride-1 convolution
+// that kernels::winograd_tile_for chooses runs by Winograd's transforms (kernels/winograd.hpp,
+// fewer multiplications; unless the plan is made without them). Whatever the plan does not
 // take (Flatten, Dense, global max pooling, ...) runs afterwards as the model's layers, on the
 // planes the plan hands over; a convolution whose output another such layer reads stays with
 // the model (it would only gain a transpose back), and so does everything after it. Nor does
@@ -36,6 +38,7 @@
 #include "cnnlite/kernels/channels_last.hpp"
 #include "cnnlite/kernels/indirect_conv.hpp"
 #include "cnnlite/kernels/parallel.hpp"
+#include "cnnlite/kernels/winograd.hpp"
 #include "cnnlite/nn/avg_pool2d.hpp"
 #include "cnnlite/nn/conv2d.hpp"
 #include "cnnlite/nn/layer.hpp"
@@ -52,8 +55,10 @@ class ChannelsLastPlan {
 public:
     /// The plan of `model`, whose layers are `configs` (its architecture(), in order). The plan
     /// copies what it needs of the weights; `model` must outlive it (the layers after the plan
-    /// run from it).
-    ChannelsLastPlan(const Model<T>& model, const std::vector<LayerConfig>& configs) : model_(&model) {
+    /// run from it). With `winograd`, the 3x3 stride-1 convolutions for which
+    /// kernels::winograd_tile_for chooses it run by Winograd's transforms (kernels/winograd.hpp).
+    ChannelsLastPlan(const Model<T>& model, const std::vector<LayerConfig>& configs, bool winograd = true)
+        : model_(&model), winograd_(winograd) {
         if constexpr (std::is_same_v<T, float> && kernels::register_gemm_available) build(configs);
         else (void)configs;
     }
@@ -64,6 +69,10 @@ public:
     std::size_t convolutions() const { return convolutions_; }
     /// Convolutions that also add a residual as they store their output.
     std::size_t fused_additions() const { return fused_additions_; }
+    /// Convolutions that run by Winograd's transforms.
+    std::size_t winograd_convolutions() const {
+        return static_cast<std::size_t>(std::count_if(steps_.begin(), steps_.end(), [](const Step& s) { return s.winograd_tile > 0; }));
+    }
 
     /// Outputs for the images `x` ([n, input...]), a chunk that Model::predict_in_chunks has
     /// checked and hands over (so inference mode without a graph): the plan's steps, then the
@@ -96,6 +105,9 @@ private:
         kernels::ConvShape shape;
         std::vector<float> filters, bias;
         std::vector<std::int32_t> offsets;
+        // conv by Winograd's F(m x m, 3x3): m (0: the direct product) and the transformed filters.
+        std::int64_t winograd_tile = 0;
+        std::vector<float> winograd_filters;
         // max_pool, avg_pool: the window over the input.
         kernels::WindowGeometry window;
         bool count_include_pad = false;
@@ -307,6 +319,16 @@ private:
         kernels::forward_run_offsets(s, kernels::channels_last_group,
                                      static_cast<std::int32_t>(kernels::channels_last_group * in_pixels * in[0]),
                                      step.offsets.data());
+        const std::int64_t tile = winograd_ ? kernels::winograd_tile_for(s) : 0;
+        if (tile > 0) {
+            step.winograd_filters.resize(static_cast<std::size_t>(kernels::WinogradTiles(s, tile).points() * s.in_channels *
+                                                                  s.out_channels));
+            if (kernels::winograd_filters(s, tile, conv.weight().value().data(), step.winograd_filters.data())) {
+                step.winograd_tile = tile;
+            } else {
+                step.winograd_filters = {};  // a non-finite or huge filter: the direct product keeps IEEE's rules
+            }
+        }
         return step;
     }
 
@@ -344,6 +366,9 @@ private:
                     free_slots.push_back(values_[static_cast<std::size_t>(in)].slot);
         }
         slots_ = slots;
+        for (const Step& step : steps_)
+            if (step.winograd_tile > 0)
+                scratch_floats_ = std::max(scratch_floats_, kernels::winograd_scratch_floats(step.shape, step.winograd_tile));
     }
 
     static const LayerConfig& config_of(const std::vector<LayerConfig>& configs, const std::string& name) {
@@ -380,6 +405,7 @@ private:
         const bool shared = groups < threads;
         const std::int64_t lanes = shared ? 1 : threads;
         Tensor<float> workspace = Tensor<float>::uninitialized(Shape{lanes * slots_ * slot_floats_});
+        Tensor<float> scratch = Tensor<float>::uninitialized(Shape{threads * scratch_floats_});  // per thread
         std::vector<float*> outputs;
         for (Tensor<T>& p : planes) outputs.push_back(p.data());
         [[maybe_unused]] const bool parallel = n * work_per_image_() >= kernels::parallel_threshold;  // unused without OpenMP
@@ -387,12 +413,14 @@ private:
 #pragma omp parallel if (parallel)
             {
                 const int parts = team_size(), part = thread_index();
-                for (std::int64_t g = 0; g < groups; ++g) run_group(x.data(), g, n, workspace.data(), outputs, part, parts);
+                float* own = scratch.data() + part * scratch_floats_;
+                for (std::int64_t g = 0; g < groups; ++g) run_group(x.data(), g, n, workspace.data(), own, outputs, part, parts);
             }
         } else {
 #pragma omp parallel for schedule(dynamic) if (parallel)
             for (std::int64_t g = 0; g < groups; ++g)
-                run_group(x.data(), g, n, workspace.data() + thread_index() * slots_ * slot_floats_, outputs, 0, 1);
+                run_group(x.data(), g, n, workspace.data() + thread_index() * slots_ * slot_floats_,
+                          scratch.data() + thread_index() * scratch_floats_, outputs, 0, 1);
         }
     }
 
@@ -405,9 +433,9 @@ private:
     }
 
     // Every step for group `g` of the chunk; part `part` of `parts` of each when the team
-    // shares the group (then the team meets after every step).
-    void run_group(const float* x, std::int64_t g, std::int64_t n, float* lane, const std::vector<float*>& outputs,
-                   int part, int parts) const {
+    // shares the group (then the team meets after every step). `scratch`: this thread's.
+    void run_group(const float* x, std::int64_t g, std::int64_t n, float* lane, float* scratch,
+                   const std::vector<float*>& outputs, int part, int parts) const {
         const std::int64_t G = kernels::channels_last_group, n0 = g * G, count = std::min(G, n - n0);
         auto slot = [&](int value) { return lane + values_[static_cast<std::size_t>(value)].slot * slot_floats_; };
         std::vector<const float*> xs;  // a sum step's inputs, kept from step to step
@@ -422,9 +450,17 @@ private:
                     break;
                 }
                 case Kind::conv: {
+                    const float* residual = step.inputs.size() > 1 ? slot(step.inputs[1]) : nullptr;
+                    if (step.winograd_tile > 0) {
+                        kernels::channels_last_winograd(
+                            step.shape, step.winograd_tile, count, slot(step.inputs[0]), step.winograd_filters.data(),
+                            step.filters.data(), step.offsets.data(), step.bias.data(), residual, step.relu,
+                            slot(step.output), kernels::winograd_share(step.shape, step.winograd_tile, count, part, parts),
+                            scratch);
+                        break;
+                    }
                     const auto [begin, end] = kernels::IndirectForward::share(count * out->pixels, part, parts,
                                                                               kernels::IndirectForward::row_block);
-                    const float* residual = step.inputs.size() > 1 ? slot(step.inputs[1]) : nullptr;
                     kernels::channels_last_conv(step.shape, slot(step.inputs[0]), step.filters.data(), step.offsets.data(),
                                                 step.bias.data(), residual, step.relu, slot(step.output), begin, end);
                     break;
@@ -477,8 +513,10 @@ private:
     std::vector<std::string> planes_names_;  // values handed to the layers after the plan
     std::vector<Shape> planes_shapes_;       // their per-sample shapes
     std::vector<LayerConfig> rest_;          // the layers after the plan, in order
+    bool winograd_ = true;
     int slots_ = 0;
     std::int64_t slot_floats_ = 0;
+    std::int64_t scratch_floats_ = 0;  // per thread, for the Winograd steps
     std::size_t convolutions_ = 0;
     std::size_t fused_additions_ = 0;
 };

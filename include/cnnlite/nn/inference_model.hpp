@@ -52,6 +52,11 @@ struct InferenceOptions {
     ThreadGovernorOptions thread_governor = {};
     /// The shortest step the governor is given, in seconds (0: every chunk is a step).
     double governor_step_seconds = 0.002;
+    /// In the channels-last plan, run the 3x3 stride-1 convolutions by Winograd's minimal
+    /// filtering where kernels::winograd_tile_for chooses it (kernels/winograd.hpp): fewer
+    /// multiplications, outputs equal to the direct product's to rounding (a relative 1e-5 or
+    /// so) instead of its bits. Off: every convolution by the direct product.
+    bool winograd = true;
 };
 
 /// A copy of a model's network and weights, prepared for prediction: every BatchNormalization
@@ -64,7 +69,8 @@ struct InferenceOptions {
 /// the same pairs (consecutive layers, as Sequential and the residual blocks have them), and to
 /// rounding elsewhere. With it, each convolution sums in the order of the indirect product
 /// (kernels/indirect_conv.hpp): Model::predict's bits where its convolutions run as indirect
-/// products too, to rounding elsewhere; and what the channels-last part hands to the layers
+/// products too, to rounding elsewhere, and to a few more bits of rounding where Winograd's
+/// transforms run it (InferenceOptions::winograd); and what the channels-last part hands to the layers
 /// after it has the same bits for an image whatever batch it comes in and at any thread count
 /// (a dense layer's product may round differently at another batch size, as in
 /// Model::predict). The copy is independent: training or loading weights into the source
@@ -102,7 +108,7 @@ public:
                 packed_ += conv->pack_filters() ? 1 : 0;
         folded_ = folds.size();
         rectified_ = rectified.size();
-        if (options.channels_last) plan_ = std::make_unique<ChannelsLastPlan<T>>(model_, configs);
+        if (options.channels_last) plan_ = std::make_unique<ChannelsLastPlan<T>>(model_, configs, options.winograd);
     }
     InferenceModel(const InferenceModel&) = delete;
     InferenceModel& operator=(const InferenceModel&) = delete;
@@ -128,6 +134,8 @@ public:
     std::size_t size() const { return model_.size(); }
     /// The convolutions that run channels-last (0: the layers run on planes).
     std::size_t channels_last_convolutions() const { return plan_ ? plan_->convolutions() : 0; }
+    /// The channels-last convolutions that run by Winograd's transforms (InferenceOptions::winograd).
+    std::size_t winograd_convolutions() const { return plan_ ? plan_->winograd_convolutions() : 0; }
     /// Of those, the ones that add a residual (an Add layer's other input) as they store their
     /// output.
     std::size_t fused_additions() const { return plan_ ? plan_->fused_additions() : 0; }
