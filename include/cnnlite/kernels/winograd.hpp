@@ -92,7 +92,8 @@ namespace detail {
 /// many lanes, which stay in L1 and leave every loop a fixed-width vector body.
 constexpr std::int64_t winograd_lanes = 16;
 
-/// F(m x m, 3x3): the transforms of one tile, for `M` = 2 and 4 (points 0, +-1 and 0, +-1, +-2,
+/// F(m x m, 3x3): the one-dimensional transforms of one tile, applied to its columns and then
+/// its rows; for `M` = 2 (interpolation points 0, 1, -1 and infinity) and 4 (0, 1, -1, 2, -2
 /// and infinity).
 template <int M>
 struct Winograd;
@@ -124,6 +125,8 @@ struct Winograd<2> {
 template <>
 struct Winograd<4> {
     static constexpr int m = 4, n = 6;
+    /// G g: g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6, g0 / 24 + g1 / 12 + g2 / 6,
+    /// g0 / 24 - g1 / 12 + g2 / 6, g2.
     static void filter(const double* g, double* u) {
         u[0] = g[0] / 4;
         u[1] = -(g[0] + g[1] + g[2]) / 6;
@@ -264,10 +267,15 @@ inline bool winograd_image_usable(const float* group, std::int64_t image, std::i
 
 /// Tiles of m x m outputs over one image: ceil(out / m) along each side.
 struct WinogradTiles {
-    std::int64_t m = 2, rows = 0, columns = 0;
+    std::int64_t m = 2;        ///< outputs per tile side
+    std::int64_t rows = 0;     ///< tiles down an image
+    std::int64_t columns = 0;  ///< tiles across an image
+    /// The tiles of `tile` x `tile` outputs over the output plane of `s`.
     WinogradTiles(const ConvShape& s, std::int64_t tile)
         : m(tile), rows((s.out_h() + tile - 1) / tile), columns((s.out_w() + tile - 1) / tile) {}
+    /// Tiles per image.
     std::int64_t per_image() const { return rows * columns; }
+    /// Points of the transforms, (m + 2)^2: products per block.
     std::int64_t points() const { return (m + 2) * (m + 2); }
 };
 
@@ -324,7 +332,10 @@ inline bool winograd_filters(const ConvShape& s, std::int64_t tile, const float*
 /// tiles are too few to split (one 7x7 image has 4 tiles of 4x4): every output is computed the
 /// same way whichever part it falls in.
 struct WinogradPart {
-    std::int64_t tiles_begin = 0, tiles_end = 0, out_first = 0, out_last = 0;
+    std::int64_t tiles_begin = 0;  ///< first tile of the group
+    std::int64_t tiles_end = 0;    ///< one past the last tile
+    std::int64_t out_first = 0;    ///< first output channel
+    std::int64_t out_last = 0;     ///< one past the last output channel
 };
 
 /// Part `part` of `parts` of the Winograd convolution of a group of `count` images: tiles split
