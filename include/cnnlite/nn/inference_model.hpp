@@ -53,9 +53,10 @@ struct InferenceOptions {
     /// The shortest step the governor is given, in seconds (0: every chunk is a step).
     double governor_step_seconds = 0.002;
     /// In the channels-last plan, run the 3x3 stride-1 convolutions by Winograd's minimal
-    /// filtering where kernels::winograd_tile_for chooses it (kernels/winograd.hpp): fewer
-    /// multiplications, outputs equal to the direct product's to rounding (a relative 1e-5 or
-    /// so) instead of its bits. Off: every convolution by the direct product.
+    /// filtering where kernels::winograd_tile_for chooses it (kernels/winograd.hpp): 3-4x fewer
+    /// multiplications, outputs equal to the exact sums to a few parts per million of their
+    /// terms' magnitudes (the direct product's to a few parts in ten million) instead of the
+    /// direct product's bits. Off: every convolution by the direct product.
     bool winograd = true;
 };
 
