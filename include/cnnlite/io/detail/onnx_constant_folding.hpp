@@ -152,13 +152,16 @@ inline OnnxConstant slice(const onnx::NodeProto& n, const std::vector<const Onnx
         const auto clamp = [](std::int64_t v, std::int64_t lo, std::int64_t hi) { return std::min(std::max(v, lo), hi); };
         std::int64_t s = starts[i] < 0 ? std::max<std::int64_t>(starts[i], -size) + size : starts[i];
         std::int64_t e = ends[i] < 0 ? std::max<std::int64_t>(ends[i], -size - 1) + size : ends[i];
+        // The elements from s towards e, every |step|-th: ceil(span / |step|), in unsigned
+        // arithmetic, so that a step of +-2^63 does not overflow.
+        const std::uint64_t stride = steps[i] > 0 ? static_cast<std::uint64_t>(steps[i]) : 0 - static_cast<std::uint64_t>(steps[i]);
         std::int64_t count = 0;
         if (steps[i] > 0) {
             s = clamp(s, 0, size), e = clamp(e, 0, size);
-            count = e > s ? (e - s + steps[i] - 1) / steps[i] : 0;
+            count = e > s ? static_cast<std::int64_t>((static_cast<std::uint64_t>(e - s) - 1) / stride + 1) : 0;
         } else {
             s = clamp(s, 0, size - 1), e = clamp(e, -1, size - 1);
-            count = s > e ? (s - e - steps[i] - 1) / -steps[i] : 0;
+            count = s > e ? static_cast<std::int64_t>((static_cast<std::uint64_t>(s - e) - 1) / stride + 1) : 0;
         }
         first[static_cast<std::size_t>(axis)] = s;
         step[static_cast<std::size_t>(axis)] = steps[i];
