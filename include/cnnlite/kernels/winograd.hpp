@@ -31,7 +31,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <utility>
 
 #include "cnnlite/kernels/channels_last.hpp"
 #include "cnnlite/kernels/conv_geometry.hpp"
@@ -344,16 +343,11 @@ struct WinogradPart {
 inline WinogradPart winograd_share(const ConvShape& s, std::int64_t tile, std::int64_t count, std::int64_t part,
                                    std::int64_t parts) {
     const std::int64_t tiles = count * WinogradTiles(s, tile).per_image(), O = s.out_channels;
-    const auto cut = [&](std::int64_t n, std::int64_t block) {
-        const std::int64_t blocks = (n + block - 1) / block;
-        return std::pair<std::int64_t, std::int64_t>{std::min(n, blocks * part / parts * block),
-                                                     std::min(n, blocks * (part + 1) / parts * block)};
-    };
     if (tiles >= 12 * parts) {
-        const auto [begin, end] = cut(tiles, 1);
+        const auto [begin, end] = IndirectForward::share(tiles, part, parts, 1);
         return {begin, end, 0, O};
     }
-    const auto [first, last] = cut(O, 16);
+    const auto [first, last] = IndirectForward::share(O, part, parts, 16);
     return {0, tiles, first, last};
 }
 
