@@ -868,10 +868,6 @@ TEST_CASE("fashion_mnist evaluate --model reads an ONNX file by content and expo
     CHECK(test_support::contains(r.err, "is not a cnnlite model file (safetensors) or Keras weights, and not an ONNX"));
 }
 
-}  // namespace test_io_onnx_import
-
-#endif  // CNNLITE_WITH_ONNX
-
 TEST_CASE("a constant Slice whose step is -(2^63 - 1) folds to one element, without overflow (a fuzz_onnx finding)") {
     // The input fuzz_onnx found (tests/fuzz/corpus/onnx): its Slice counted elements as
     // (start - end - step - 1) / -step, which overflows int64 for such a step (UBSan).
@@ -888,3 +884,7 @@ TEST_CASE("a constant Slice whose step is -(2^63 - 1) folds to one element, with
     // The Slice folds, and the import goes on to the node after it, an operator it refuses.
     CHECK(outcome.find("operator Topassrne is not supported") != std::string::npos);
 }
+
+}  // namespace test_io_onnx_import
+
+#endif  // CNNLITE_WITH_ONNX
