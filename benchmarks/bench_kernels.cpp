@@ -880,10 +880,12 @@ const Buffer& cnnlite_conv_pass(ModernConvData& d, ConvPass pass) {
 }
 
 void run_cnnlite_conv(benchmark::State& state, const ModernConv& c, ConvPass pass,
-                      cnnlite::kernels::ConvAlgorithm algorithm = cnnlite::kernels::ConvAlgorithm::automatic) {
+                      cnnlite::kernels::ConvAlgorithm algorithm = cnnlite::kernels::ConvAlgorithm::automatic,
+                      bool winograd = true) {
     set_threads(state);
     ConvShape shape = c.shape();
     shape.algorithm = algorithm;
+    shape.winograd = winograd;
     ModernConvData d(shape);
     for (auto _ : state) {
         cnnlite_conv_pass(d, pass);
@@ -1082,19 +1084,24 @@ void register_all() {
             add("onednn/" + name, [&c, pass](benchmark::State& state) { run_onednn_conv(state, c, pass); },
                 Meta{Bound::fma, 0, "", "ResNet-8 3x3, oneDNN"});
 #endif
-            // The per-shape choice of kernels/implicit_conv.hpp and indirect_conv.hpp: each shape
-            // every way (not the stem, whose 9 taps take the direct loop).
+            // The per-shape choice of kernels/implicit_conv.hpp, indirect_conv.hpp and
+            // winograd_planes.hpp: each shape every way (not the stem, whose 9 taps take the
+            // direct loop); "direct" is the automatic choice without Winograd's transforms.
             if (c.in_channels * 9 <= cnnlite::kernels::direct_conv_max_patch) continue;
             using cnnlite::kernels::ConvAlgorithm;
             struct Way {
                 ConvAlgorithm algorithm;
+                bool winograd;
                 const char *name, *description;
             };
-            for (const Way way : {Way{ConvAlgorithm::unfold, "unfold", "im2col + products"},
-                                  Way{ConvAlgorithm::in_place, "in_place", "padded image read in place"},
-                                  Way{ConvAlgorithm::indirect, "indirect", "channels-last rows through offsets"}})
+            for (const Way way : {Way{ConvAlgorithm::unfold, false, "unfold", "im2col + products"},
+                                  Way{ConvAlgorithm::in_place, false, "in_place", "padded image read in place"},
+                                  Way{ConvAlgorithm::indirect, false, "indirect", "channels-last rows through offsets"},
+                                  Way{ConvAlgorithm::automatic, false, "direct", "automatic, no Winograd"}})
                 add(std::string("conv_algorithm/") + c.name + "/" + pass_name(pass) + "/" + way.name,
-                    [&c, pass, a = way.algorithm](benchmark::State& state) { run_cnnlite_conv(state, c, pass, a); },
+                    [&c, pass, a = way.algorithm, wg = way.winograd](benchmark::State& state) {
+                        run_cnnlite_conv(state, c, pass, a, wg);
+                    },
                     Meta{Bound::fma, 0, "", way.description});
         }
 

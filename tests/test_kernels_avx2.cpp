@@ -238,6 +238,10 @@ TEST_CASE("AVX2 Winograd convolutions run 3x3 stride-1 undilated ungrouped convo
     winograd_cases::check_choice();
 }
 
+TEST_CASE("AVX2 Winograd convolutions of training's planes: forward and input gradient against exact sums, any padding up to 2, the same bits at 1-3 threads, non-finite values") {
+    winograd_cases::check_planes(cpu_has_avx2());
+}
+
 TEST_CASE("AVX2 transposes between planes and channels-last rows equal the element-by-element loop") {
     register_gemm_cases::check_transposes(cpu_has_avx2());
 }

@@ -1,4 +1,5 @@
-// Winograd's convolutions of the channels-last groups (kernels/winograd.hpp) against a
+// Winograd's convolutions of the channels-last groups (kernels/winograd.hpp) and of training's
+// planes (kernels/winograd_planes.hpp, through conv2d_forward and conv2d_backward) against a
 // double-precision loop and the direct product they replace: the bodies of test cases that
 // test_kernels_avx2.cpp and test_kernels_avx512.cpp declare (the transforms run on
 // register_gemm, built for those instruction sets). Each case takes whether the CPU has the
@@ -15,8 +16,11 @@
 #include <vector>
 
 #include "cnnlite/core/random.hpp"
+#include "cnnlite/core/threading.hpp"
 #include "cnnlite/kernels/channels_last.hpp"
+#include "cnnlite/kernels/conv2d.hpp"
 #include "cnnlite/kernels/winograd.hpp"
+#include "cnnlite/kernels/winograd_planes.hpp"
 
 namespace winograd_cases {
 
@@ -294,6 +298,220 @@ inline void check_choice() {
     CHECK(kernels::winograd_multiplications(s, 0) == 9 * 14 * 14);
     CHECK(kernels::winograd_multiplications(s, 4) == 36 * 4 * 4);
     CHECK(kernels::winograd_multiplications(s, 2) == 16 * 7 * 7);
+}
+
+/// Training's convolutions on planes (kernels/winograd_planes.hpp): conv2d_forward's output and
+/// conv2d_backward's input and weight gradients by the transforms, against exact double sums
+/// relative to the sums of the terms' magnitudes (the bound the channels-last cases hold), for
+/// every padding up to 2 (the input gradient's 2 - p), partial groups, one image shared by the
+/// threads, the fused ReLU's mask, batches of one block of the weight gradient and of several;
+/// the same bits at 1, 2 and 3 threads; the bias gradient the direct path's bits; an image with
+/// a NaN gets the direct product's bits while the others keep theirs, and sends the weight
+/// gradient to the direct path; non-finite filters take the direct path.
+inline void check_planes(bool available) {
+    if (!available) return;
+    struct Shape {
+        std::int64_t batch, C, O, H, W, top, bottom, left, right;
+        bool relu, bias;
+        std::int64_t forward_tile, input_gradient_tile;  // the choice expected for the shape
+    };
+    const Shape shapes[] = {
+        {5, 16, 24, 14, 14, 1, 1, 1, 1, true, true, 4, 4},    // 'same', a group of one image after a full one
+        {70, 16, 16, 7, 7, 1, 1, 1, 1, true, true, 4, 4},     // the weight gradient in two blocks (64 + 6 images)
+        {3, 20, 16, 7, 9, 0, 0, 0, 0, false, true, 4, 4},     // 'valid': the input gradient padded by 2
+        {2, 16, 17, 9, 8, 2, 1, 0, 2, true, false, 4, 4},     // asymmetric padding
+        {1, 32, 32, 12, 12, 1, 1, 1, 1, true, true, 4, 4},    // one image: the threads share its group
+        {2, 16, 16, 4, 4, 3, 3, 3, 3, false, true, 4, 0},     // padding 3: the input gradient stays direct
+        {2, 16, 16, 3, 3, 1, 1, 1, 1, true, true, 4, 4},
+        {4, 8, 16, 14, 14, 1, 1, 1, 1, true, true, 0, 0},     // too few input channels: direct
+    };
+    const int threads_before = num_threads();
+    std::uint64_t key = 300;
+    for (const Shape& sh : shapes) {
+        CAPTURE(sh.C);
+        CAPTURE(sh.O);
+        CAPTURE(sh.H);
+        CAPTURE(sh.W);
+        CAPTURE(sh.top);
+        kernels::ConvShape s;
+        s.batch = sh.batch;
+        s.in_channels = sh.C;
+        s.out_channels = sh.O;
+        s.window = kernels::WindowGeometry{sh.H, sh.W, 3, 3, 1, 1, sh.top, sh.bottom, sh.left, sh.right};
+        CHECK(kernels::forward_winograd_tile<float>(s) == sh.forward_tile);
+        CHECK(kernels::input_gradient_winograd_tile<float>(s) == sh.input_gradient_tile);
+        CHECK(kernels::weight_gradient_winograd_tile<float>(s) == sh.forward_tile);
+        kernels::ConvShape direct_shape = s;
+        direct_shape.winograd = false;
+        CHECK(kernels::forward_winograd_tile<float>(direct_shape) == 0);
+        CHECK(kernels::input_gradient_winograd_tile<float>(direct_shape) == 0);
+        CHECK(kernels::forward_winograd_tile<double>(s) == 0);
+
+        const std::int64_t C = sh.C, O = sh.O, HW = sh.H * sh.W, P = s.pixels(), N = sh.batch;
+        const RandomStream rs(key++, Purpose::user);
+        std::int64_t drawn = 0;
+        auto normals = [&](std::int64_t n, float scale) {
+            std::vector<float> v(static_cast<std::size_t>(n));
+            for (float& e : v) e = scale * static_cast<float>(rs.normal(drawn++));
+            return v;
+        };
+        std::vector<float> x = normals(N * C * HW, 1.0f), w = normals(O * C * 9, 1.0f / std::sqrt(9.0f * C)),
+                           b = normals(O, 0.5f), dy = normals(N * O * P, 1.0f);
+        const float* bias = sh.bias ? b.data() : nullptr;
+
+        struct Result {
+            std::vector<float> y, dx, dw, db;
+        };
+        auto run = [&](const kernels::ConvShape& shape, int threads, const std::vector<float>& images,
+                       const std::vector<float>& filters) {
+            set_num_threads(threads);
+            Result r{std::vector<float>(static_cast<std::size_t>(N * O * P), -7.0f),
+                     std::vector<float>(x.size(), -7.0f), std::vector<float>(w.size()), std::vector<float>(b.size())};
+            std::vector<float> ws(static_cast<std::size_t>(kernels::conv2d_workspace_size(shape)));
+            kernels::conv2d_forward(shape, images.data(), filters.data(), bias, sh.relu, r.y.data(), ws.data());
+            kernels::conv2d_backward(shape, images.data(), filters.data(), r.y.data(), dy.data(), sh.relu, r.dw.data(),
+                                     sh.bias ? r.db.data() : nullptr, r.dx.data(), ws.data());
+            return r;
+        };
+        const Result one = run(s, 1, x, w), two = run(s, 2, x, w), three = run(s, 3, x, w);
+        const Result direct = run(direct_shape, 2, x, w);
+        for (const Result* other : {&two, &three}) {
+            CHECK(same_bits(other->y, one.y));
+            CHECK(same_bits(other->dx, one.dx));
+            CHECK(same_bits(other->dw, one.dw));
+        }
+        // The bias gradient does not take the transforms: the direct path's bits, from the direct
+        // path's ReLU mask (the forward outputs' signs may differ where they are ~0); and asked
+        // for alone, each gradient has the bits it has with the others.
+        {
+            set_num_threads(2);
+            std::vector<float> dw(w.size()), db(b.size()), dx(x.size());
+            std::vector<float> ws(static_cast<std::size_t>(kernels::conv2d_workspace_size(s)));
+            kernels::conv2d_backward(s, x.data(), w.data(), direct.y.data(), dy.data(), sh.relu,
+                                     static_cast<float*>(nullptr), sh.bias ? db.data() : nullptr,
+                                     static_cast<float*>(nullptr), ws.data());
+            CHECK(same_bits(db, direct.db));
+            kernels::conv2d_backward(s, x.data(), w.data(), one.y.data(), dy.data(), sh.relu, dw.data(),
+                                     static_cast<float*>(nullptr), static_cast<float*>(nullptr), ws.data());
+            CHECK(same_bits(dw, one.dw));
+            kernels::conv2d_backward(s, x.data(), w.data(), one.y.data(), dy.data(), sh.relu,
+                                     static_cast<float*>(nullptr), static_cast<float*>(nullptr), dx.data(), ws.data());
+            CHECK(same_bits(dx, one.dx));
+        }
+
+        // Exact sums in double, and the sums of the terms' magnitudes, through the double path.
+        auto to_double = [](const std::vector<float>& v, bool magnitude) {
+            std::vector<double> d(v.size());
+            for (std::size_t i = 0; i < v.size(); ++i) d[i] = magnitude ? std::abs(double(v[i])) : double(v[i]);
+            return d;
+        };
+        set_num_threads(1);
+        std::vector<double> wsd(static_cast<std::size_t>(kernels::conv2d_workspace_size<double>(s)));
+        std::vector<double> bias_d = to_double(b, false), no_bias(b.size(), 0.0);
+        std::vector<double> y_exact(one.y.size()), y_scale(one.y.size()), dx_exact(x.size()), dx_scale(x.size());
+        kernels::conv2d_forward(s, to_double(x, false).data(), to_double(w, false).data(), sh.bias ? bias_d.data() : nullptr,
+                                false, y_exact.data(), wsd.data());
+        kernels::conv2d_forward(s, to_double(x, true).data(), to_double(w, true).data(), no_bias.data(), false,
+                                y_scale.data(), wsd.data());
+        // The input gradient of the Winograd run's own mask (its outputs' signs).
+        std::vector<double> masked(dy.size()), masked_abs(dy.size());
+        for (std::size_t i = 0; i < dy.size(); ++i) {
+            const bool pass = !sh.relu || one.y[i] > 0.0f;
+            masked[i] = pass ? double(dy[i]) : 0.0;
+            masked_abs[i] = std::abs(masked[i]);
+        }
+        std::vector<double> unused(y_exact.size(), 1.0);
+        kernels::conv2d_backward(s, static_cast<const double*>(nullptr), to_double(w, false).data(), unused.data(),
+                                 masked.data(), false, static_cast<double*>(nullptr), static_cast<double*>(nullptr),
+                                 dx_exact.data(), wsd.data());
+        kernels::conv2d_backward(s, static_cast<const double*>(nullptr), to_double(w, true).data(), unused.data(),
+                                 masked_abs.data(), false, static_cast<double*>(nullptr), static_cast<double*>(nullptr),
+                                 dx_scale.data(), wsd.data());
+        std::vector<double> dw_exact(w.size()), dw_scale(w.size());
+        kernels::conv2d_backward(s, to_double(x, false).data(), to_double(w, false).data(), unused.data(), masked.data(),
+                                 false, dw_exact.data(), static_cast<double*>(nullptr), static_cast<double*>(nullptr),
+                                 wsd.data());
+        kernels::conv2d_backward(s, to_double(x, true).data(), to_double(w, true).data(), unused.data(),
+                                 masked_abs.data(), false, dw_scale.data(), static_cast<double*>(nullptr),
+                                 static_cast<double*>(nullptr), wsd.data());
+        // Relative to the largest sum of magnitudes in the output's plane: a tile's transforms mix
+        // its outputs' terms, so an output whose own terms are few or zero (a window on the
+        // padding alone, a ReLU mask) carries the rounding of its neighbours'.
+        auto worst = [](const std::vector<float>& got, const std::vector<double>& exact, const std::vector<double>& scale,
+                        std::int64_t plane, bool relu) {
+            double e = 0;
+            for (std::size_t p0 = 0; p0 < got.size(); p0 += static_cast<std::size_t>(plane)) {
+                const std::size_t p1 = p0 + static_cast<std::size_t>(plane);
+                const double largest = *std::max_element(scale.begin() + static_cast<std::ptrdiff_t>(p0),
+                                                         scale.begin() + static_cast<std::ptrdiff_t>(p1));
+                for (std::size_t i = p0; i < p1; ++i) {
+                    const double want = relu ? std::max(exact[i], 0.0) : exact[i];
+                    const double error = std::abs(double(got[i]) - want) / std::max(largest, 1e-30);
+                    e = std::isnan(error) ? std::numeric_limits<double>::infinity() : std::max(e, error);
+                }
+            }
+            return e;
+        };
+        const double y_error = worst(one.y, y_exact, y_scale, P, sh.relu), dx_error = worst(one.dx, dx_exact, dx_scale, HW, false);
+        const double y_direct = worst(direct.y, y_exact, y_scale, P, sh.relu);
+        const double dw_error = worst(one.dw, dw_exact, dw_scale, 9, false);  // per filter
+        CAPTURE(y_error);
+        CAPTURE(dx_error);
+        CAPTURE(dw_error);
+        CHECK(y_direct < 1e-6);
+        CHECK(y_error < 6e-6);
+        CHECK(dx_error < 6e-6);
+        CHECK(dw_error < 6e-6);
+        CHECK(same_bits(one.dw, direct.dw) == (sh.forward_tile == 0));
+        // The transforms ran where chosen (not the direct product's bits), and only there.
+        CHECK(same_bits(one.y, direct.y) == (sh.forward_tile == 0));
+        if (sh.input_gradient_tile == 0 && sh.forward_tile == 0) CHECK(same_bits(one.dx, direct.dx));
+        if (sh.input_gradient_tile > 0) CHECK(!same_bits(one.dx, direct.dx));
+
+        // An image with a NaN (forward) and an infinity in its output gradient (input gradient):
+        // its outputs are the direct product's (the indirect path's bits, as channels_last_conv
+        // gives them); the other images keep the transforms' bits.
+        if (sh.forward_tile > 0 && N > 1) {
+            std::vector<float> bad_x = x;
+            bad_x[static_cast<std::size_t>(C * HW + HW / 2)] = std::numeric_limits<float>::quiet_NaN();  // image 1
+            kernels::ConvShape indirect = s;
+            indirect.algorithm = kernels::ConvAlgorithm::indirect;
+            const Result got = run(s, 2, bad_x, w), want = run(indirect, 2, bad_x, w);
+            bool image1_direct = true, others_kept = true;
+            for (std::int64_t i = 0; i < N * O * P; ++i) {
+                const std::size_t at = static_cast<std::size_t>(i);
+                const bool nan_alike = std::isnan(got.y[at]) && std::isnan(want.y[at]);
+                if (i / (O * P) == 1) image1_direct = image1_direct && (got.y[at] == want.y[at] || nan_alike);
+                else others_kept = others_kept && std::memcmp(&got.y[at], &one.y[at], sizeof(float)) == 0;
+            }
+            CHECK(image1_direct);
+            CHECK(others_kept);
+            // The weight gradient sums every image: the direct path's bits (NaN where it has NaN),
+            // from the same ReLU mask.
+            std::vector<float> dw_got(w.size()), dw_want(w.size());
+            std::vector<float> ws(static_cast<std::size_t>(kernels::conv2d_workspace_size(s)));
+            kernels::conv2d_backward(s, bad_x.data(), w.data(), got.y.data(), dy.data(), sh.relu, dw_got.data(),
+                                     static_cast<float*>(nullptr), static_cast<float*>(nullptr), ws.data());
+            kernels::conv2d_backward(direct_shape, bad_x.data(), w.data(), got.y.data(), dy.data(), sh.relu,
+                                     dw_want.data(), static_cast<float*>(nullptr), static_cast<float*>(nullptr), ws.data());
+            bool dw_direct = true, dw_nan = false;
+            for (std::size_t i = 0; i < dw_got.size(); ++i) {
+                dw_direct = dw_direct && (dw_got[i] == dw_want[i] || (std::isnan(dw_got[i]) && std::isnan(dw_want[i])));
+                dw_nan = dw_nan || std::isnan(dw_got[i]);
+            }
+            CHECK(dw_direct);
+            CHECK(dw_nan);
+        }
+        // Filters with an infinity: the transforms refuse them, and both passes take the direct path.
+        {
+            std::vector<float> bad_w = w;
+            bad_w[bad_w.size() / 2] = std::numeric_limits<float>::infinity();
+            const Result got = run(s, 2, x, bad_w), want = run(direct_shape, 2, x, bad_w);
+            CHECK(same_bits(got.y, want.y));
+            CHECK(same_bits(got.dx, want.dx));
+        }
+    }
+    set_num_threads(threads_before);
 }
 
 }  // namespace winograd_cases

@@ -5,7 +5,7 @@
 // Prints one JSON line: images/s over the timed part and the process's peak resident memory.
 //
 //   cnnlite_driver --data DIR --mode train|infer --batch 64 --threads 2 [--seconds 3] [--model FILE]
-//                  [--adapt-threads on|off] [--prepared on|direct|planes|off]
+//                  [--adapt-threads on|off] [--prepared on|direct|planes|off] [--winograd on|off]
 // DIR holds the raw uint8 files that prepare_data.py writes (the first 8 x 64 training images
 // and the first 1,000 test images, with labels), so that every framework reads the same few
 // images and peak memory is the framework's, not the data set's.
@@ -21,7 +21,8 @@
 // classifier runs, timed after the governor's first probe (--adapt-threads off: on the team
 // throughout); --prepared direct: without Winograd's transforms (every convolution a direct
 // product); --prepared planes: without channels-last activations; --prepared off:
-// Model::predict, which forms those at every call.
+// Model::predict, which forms those at every call. --winograd off: the model file's
+// convolutions without Winograd's transforms (Conv2D::winograd) in training and Model::predict.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -156,7 +157,7 @@ int main(int argc, char** argv) {
     std::string mode = "train", data_dir, model_file;
     long batch = 64, threads = 2;
     std::string prepared = "on";
-    bool adapt = true;
+    bool adapt = true, winograd = true;
     double seconds = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string key = argv[i], value = argv[i + 1];
@@ -168,6 +169,7 @@ int main(int argc, char** argv) {
         else if (key == "--model") model_file = value;
         else if (key == "--adapt-threads" && (value == "on" || value == "off")) adapt = value == "on";
         else if (key == "--prepared" && (value == "on" || value == "direct" || value == "planes" || value == "off")) prepared = value;
+        else if (key == "--winograd" && (value == "on" || value == "off")) winograd = value == "on";
         else {
             std::fprintf(stderr, "unknown option %s\n", key.c_str());
             return 2;
@@ -189,6 +191,8 @@ int main(int argc, char** argv) {
         m = measure(model, &adam, train, test, mode, batch, seconds, adapt, prepared);
     } else {
         cnnlite::Model<float> model = cnnlite::load_model<float>(model_file);
+        for (std::size_t i = 0; i < model.size(); ++i)
+            if (auto* conv = dynamic_cast<cnnlite::Conv2D<float>*>(&model.layer(i))) conv->winograd(winograd);
         cnnlite::SGDOptions options;
         options.learning_rate = 0.01;
         options.momentum = 0.9;

@@ -26,3 +26,4 @@
 #include "cnnlite/kernels/softmax.hpp"
 #include "cnnlite/kernels/transpose.hpp"
 #include "cnnlite/kernels/winograd.hpp"
+#include "cnnlite/kernels/winograd_planes.hpp"

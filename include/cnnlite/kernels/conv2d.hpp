@@ -35,6 +35,7 @@
 #include "cnnlite/kernels/indirect_conv.hpp"
 #include "cnnlite/kernels/parallel.hpp"
 #include "cnnlite/kernels/register_gemm.hpp"
+#include "cnnlite/kernels/winograd_planes.hpp"
 
 namespace cnnlite::kernels {
 
@@ -222,8 +223,7 @@ std::int64_t column_space(const ConvShape& s) {
 /// gradient, its transpose and the backward's) and the unfold path's, whose columns an unfolded
 /// input gradient (a weight not finite) uses; where its forward is indirect, that one's too.
 template <class T>
-std::int64_t conv2d_per_thread(const ConvShape& s) {
-    if (depthwise_conv(s)) return depthwise_conv_per_thread(s);
+std::int64_t conv2d_direct_per_thread(const ConvShape& s) {
     const std::int64_t B = images_per_product<T>(s), O = s.out_channels, P = s.pixels();
     const std::int64_t in_size = s.in_channels * s.window.in_h * s.window.in_w;
     const std::int64_t zeros = input_gradient_indirect<T>(s) ? O : 0;  // after g^T, for the indirect input gradient
@@ -234,17 +234,54 @@ std::int64_t conv2d_per_thread(const ConvShape& s) {
     return std::max({size, in_place_forward_scratch(s), 2 * O * P + backward});
 }
 
+/// Per-thread workspace of the passes that run by Winograd's transforms (0: none does).
+template <class T>
+std::int64_t winograd_per_thread(const ConvShape& s) {
+    std::int64_t size = 0;
+    if (const std::int64_t tile = forward_winograd_tile<T>(s)) size = planes_winograd_per_thread(s, tile);
+    if (const std::int64_t tile = input_gradient_winograd_tile<T>(s))
+        size = std::max(size, planes_winograd_per_thread(input_gradient_conv_shape(s), tile));
+    if (const std::int64_t tile = weight_gradient_winograd_tile<T>(s))
+        size = std::max(size, planes_winograd_weight_gradient_per_thread(s, tile));
+    return size;
+}
+
+/// Per-thread workspace: the direct passes' (conv2d_direct_per_thread), or Winograd's if larger.
+template <class T>
+std::int64_t conv2d_per_thread(const ConvShape& s) {
+    if (depthwise_conv(s)) return depthwise_conv_per_thread(s);
+    return std::max(conv2d_direct_per_thread<T>(s), winograd_per_thread<T>(s));
+}
+
+/// Shared floats of the filters rearranged for one pass: the flipped or indirect filters
+/// (2 * O*K), or Winograd's (planes_winograd_filter_floats; the weight gradient's sums and
+/// blocks) if larger.
+template <class T>
+std::int64_t rearranged_filter_floats(const ConvShape& s) {
+    if constexpr (!uses_register_gemm<T>) {
+        (void)s;
+        return 0;
+    } else {
+        std::int64_t size = 2 * s.out_channels * s.patch();
+        for (const std::int64_t tile : {forward_winograd_tile<T>(s), input_gradient_winograd_tile<T>(s)})
+            if (tile) size = std::max(size, planes_winograd_filter_floats(s, tile));
+        if (const std::int64_t tile = weight_gradient_winograd_tile<T>(s))
+            size = std::max(size, planes_winograd_weight_gradient_shared(s, tile));
+        return size;
+    }
+}
+
 }  // namespace detail
 
 /// Workspace (in elements of T) that conv2d_forward/backward need: per thread the buffers of
 /// detail::conv2d_per_thread, then the slices' partial sums of the weight and bias gradients,
 /// then (float on register_gemm) the filters rearranged for one pass (flipped for the in-place
-/// input gradient, or as the indirect products' B) and the scratch that rearranging takes.
+/// input gradient, as the indirect products' B, or transformed for Winograd's) and the scratch
+/// that rearranging takes.
 template <class T = float>
 std::int64_t conv2d_workspace_size(const ConvShape& s) {
     return static_cast<std::int64_t>(num_threads()) * detail::conv2d_per_thread<T>(s) +
-           max_reduction_slices * s.out_channels * (s.patch() + 1) +
-           (detail::uses_register_gemm<T> ? 2 * s.out_channels * s.patch() : 0);
+           max_reduction_slices * s.out_channels * (s.patch() + 1) + detail::rearranged_filter_floats<T>(s);
 }
 
 namespace detail {
@@ -315,6 +352,11 @@ inline void conv2d_forward_indirect(const ConvShape& s, const float* x, const fl
 /// when the product was written into y).
 inline void conv2d_forward_register(const ConvShape& s, const float* x, const float* w, const float* bias, bool relu,
                                     float* y, float* workspace, const float* packed) {
+    if (const std::int64_t tile = forward_winograd_tile<float>(s)) {
+        PlanesWinogradFilters f;
+        if (prepare_planes_winograd_forward(s, tile, w, bias, ImageProducts(s, false).filters(workspace), f))
+            return planes_winograd(s, tile, x, nullptr, f, relu, y, workspace);
+    }
     if (forward_indirect<float>(s)) return conv2d_forward_indirect(s, x, w, bias, relu, y, workspace, packed);
     const bool in_place = runs_in_place<float>(s);
     const ImageProducts plan(s, in_place);
@@ -501,6 +543,23 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* y, con
     // register_gemm the weight part is dW^T [K, O], the product whose rows are contiguous.
     T* partial = workspace + num_threads() * per_thread;
     if constexpr (detail::uses_register_gemm<T>) {
+        // The input gradient by Winograd's transforms, where they apply, in a pass of its own.
+        if (const std::int64_t tile = input_gradient_winograd_tile<T>(s); dx && tile) {
+            PlanesWinogradFilters f;
+            if (prepare_planes_winograd_input_gradient(s, tile, w, detail::ImageProducts(s, false).filters(workspace), f)) {
+                planes_winograd(input_gradient_conv_shape(s), tile, dy, relu ? y : nullptr, f, false, dx, workspace);
+                dx = nullptr;
+                if (!dw && !db) return;
+            }
+        }
+        // And the weight gradient, unless an image or its gradient holds a non-finite value.
+        if (const std::int64_t tile = weight_gradient_winograd_tile<T>(s); dw && tile) {
+            float* shared = detail::ImageProducts(s, false).filters(workspace);
+            if (planes_winograd_weight_gradient(s, tile, x, dy, relu ? y : nullptr, dw, shared, workspace)) {
+                dw = nullptr;
+                if (!dx && !db) return;
+            }
+        }
         // The weight gradient runs in place or as indirect products by the shape alone, so that
         // asking for fewer gradients never changes the others' bits. The input gradient as an
         // indirect product or read in place needs finite weights (indirect_conv.hpp,

@@ -119,6 +119,21 @@ struct Winograd<2> {
         y[0] = x0 + x1 + x2;
         y[1] = x1 - x2 - x3;
     }
+    /// A g for one column (g0, g1) of an output gradient (the weight gradient): g0, g0 + g1,
+    /// g0 - g1, -g1.
+    static void gradient(float g0, float g1, float (&u)[n]) {
+        u[0] = g0;
+        u[1] = g0 + g1;
+        u[2] = g0 - g1;
+        u[3] = -g1;
+    }
+    /// G^T x for one column (x0 .. x3) of the weight gradient's sums: x0 + (x1 + x2) / 2,
+    /// (x1 - x2) / 2, (x1 + x2) / 2 + x3.
+    static void weight(const double* x, double* r) {
+        r[0] = x[0] + (x[1] + x[2]) / 2;
+        r[1] = (x[1] - x[2]) / 2;
+        r[2] = (x[1] + x[2]) / 2 + x[3];
+    }
 };
 
 template <>
@@ -153,6 +168,24 @@ struct Winograd<4> {
         y[1] = b + 2 * e;
         y[2] = a + 4 * c;
         y[3] = b + 8 * e + x5;
+    }
+    /// A g for one column (g0 .. g3): g0, g0 + g1 + g2 + g3, g0 - g1 + g2 - g3,
+    /// g0 + 2 g1 + 4 g2 + 8 g3, g0 - 2 g1 + 4 g2 - 8 g3, g3.
+    static void gradient(float g0, float g1, float g2, float g3, float (&u)[n]) {
+        const float even = g0 + g2, odd = g1 + g3, even4 = g0 + 4 * g2, odd8 = 2 * g1 + 8 * g3;
+        u[0] = g0;
+        u[1] = even + odd;
+        u[2] = even - odd;
+        u[3] = even4 + odd8;
+        u[4] = even4 - odd8;
+        u[5] = g3;
+    }
+    /// G^T x for one column (x0 .. x5): x0 / 4 - (x1 + x2) / 6 + (x3 + x4) / 24,
+    /// (x2 - x1) / 6 + (x3 - x4) / 12, (x3 + x4 - x1 - x2) / 6 + x5.
+    static void weight(const double* x, double* r) {
+        r[0] = x[0] / 4 - (x[1] + x[2]) / 6 + (x[3] + x[4]) / 24;
+        r[1] = (x[2] - x[1]) / 6 + (x[3] - x[4]) / 12;
+        r[2] = (x[3] + x[4] - x[1] - x[2]) / 6 + x[5];
     }
 };
 

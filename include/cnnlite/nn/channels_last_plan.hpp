@@ -56,7 +56,8 @@ public:
     /// The plan of `model`, whose layers are `configs` (its architecture(), in order). The plan
     /// copies what it needs of the weights; `model` must outlive it (the layers after the plan
     /// run from it). With `winograd`, the 3x3 stride-1 convolutions for which
-    /// kernels::winograd_tile_for chooses it run by Winograd's transforms (kernels/winograd.hpp).
+    /// kernels::winograd_tile_for chooses it, and whose layer allows it (Conv2D::winograd), run
+    /// by Winograd's transforms (kernels/winograd.hpp).
     ChannelsLastPlan(const Model<T>& model, const std::vector<LayerConfig>& configs, bool winograd = true)
         : model_(&model), winograd_(winograd) {
         if constexpr (std::is_same_v<T, float> && kernels::register_gemm_available) build(configs);
@@ -319,7 +320,7 @@ private:
         kernels::forward_run_offsets(s, kernels::channels_last_group,
                                      static_cast<std::int32_t>(kernels::channels_last_group * in_pixels * in[0]),
                                      step.offsets.data());
-        const std::int64_t tile = winograd_ ? kernels::winograd_tile_for(s) : 0;
+        const std::int64_t tile = winograd_ && s.winograd ? kernels::winograd_tile_for(s) : 0;
         if (tile > 0) {
             step.winograd_filters.resize(static_cast<std::size_t>(kernels::WinogradTiles(s, tile).points() * s.in_channels *
                                                                   s.out_channels));

@@ -102,6 +102,14 @@ public:
     }
     /// Sets the layer's name (default: conv2d, conv2d_1, ... in model order).
     Conv2D& name(std::string n) { this->set_name(std::move(n)); return *this; }
+    /// Whether a 3x3 stride-1 float convolution may run by Winograd's transforms where they
+    /// pay (default true; kernels/winograd_planes.hpp): 3-4x fewer multiplications in the
+    /// forward and the input gradient, sums exact to a few parts per million of their terms'
+    /// magnitudes instead of the direct product's few parts in ten million. False: direct
+    /// products. A way of computing rather than part of the model: model files do not keep it.
+    Conv2D& winograd(bool on) { winograd_ = on; return *this; }
+    /// Whether the layer may run by Winograd's transforms (winograd(bool)).
+    bool winograd() const { return winograd_; }
 
     const char* type() const override { return "Conv2D"; }
     const char* default_name() const override { return "conv2d"; }
@@ -172,6 +180,7 @@ public:
         a.dilation_h = static_cast<std::int32_t>(this->options_.dilation_rate.h);
         a.dilation_w = static_cast<std::int32_t>(this->options_.dilation_rate.w);
         a.groups = static_cast<std::int32_t>(this->options_.groups);
+        a.winograd = winograd_;
         return a;
     }
 
@@ -234,6 +243,7 @@ private:
     kernels::WindowGeometry window_;  // of the dilated kernel: its span, the padding and the output size
     Variable<T> weight_, bias_;
     Tensor<T> packed_filters_;  // pack_filters(); undefined: formed at every call
+    bool winograd_ = true;      // winograd(bool)
 };
 
 }  // namespace cnnlite

@@ -52,8 +52,9 @@ struct InferenceOptions {
     ThreadGovernorOptions thread_governor = {};
     /// The shortest step the governor is given, in seconds (0: every chunk is a step).
     double governor_step_seconds = 0.002;
-    /// In the channels-last plan, run the 3x3 stride-1 convolutions by Winograd's minimal
-    /// filtering where kernels::winograd_tile_for chooses it (kernels/winograd.hpp): 3-4x fewer
+    /// Run the 3x3 stride-1 convolutions by Winograd's minimal filtering where
+    /// kernels::winograd_tile_for chooses it and the source's Conv2D allows it
+    /// (Conv2D::winograd; kernels/winograd.hpp), channels-last or on planes: 3-4x fewer
     /// multiplications, outputs equal to the exact sums to a few parts per million of their
     /// terms' magnitudes (the direct product's to a few parts in ten million) instead of the
     /// direct product's bits. Off: every convolution by the direct product.
@@ -105,8 +106,12 @@ public:
             if (values.count(p.name)) p.variable.value().copy_from(*values.at(p.name));
         for (const auto& [bn_name, conv_name] : folds) fold(source, conv_name, bn_name);
         for (std::size_t i = 0; i < model_.size(); ++i)
-            if (auto* conv = dynamic_cast<Conv2D<T>*>(&model_.layer(model_.layer(i).name())))
+            if (auto* conv = dynamic_cast<Conv2D<T>*>(&model_.layer(model_.layer(i).name()))) {
                 packed_ += conv->pack_filters() ? 1 : 0;
+                // Winograd's transforms where the options and the source's layer both allow them.
+                const auto* original = dynamic_cast<const Conv2D<T>*>(&source.layer(model_.layer(i).name()));
+                conv->winograd(options.winograd && (original == nullptr || original->winograd()));
+            }
         folded_ = folds.size();
         rectified_ = rectified.size();
         if (options.channels_last) plan_ = std::make_unique<ChannelsLastPlan<T>>(model_, configs, options.winograd);

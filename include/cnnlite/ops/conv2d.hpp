@@ -17,6 +17,9 @@ struct Conv2dArgs {
     std::int64_t pad_left = 0;    ///< zero columns left of the input
     std::int64_t pad_right = 0;   ///< zero columns right of the input
     bool relu = false;            ///< apply max(., 0) to the output in the same pass
+    /// Let a stride-1 3x3 float convolution run by Winograd's transforms where they pay
+    /// (kernels/winograd_planes.hpp); false: direct products (kernels::ConvShape::winograd).
+    bool winograd = true;
     // 32 bits keep the struct at 64 bytes, so that the fused conv + pool op's arguments fit a node.
     std::int32_t dilation_h = 1;  ///< vertical spacing of the kernel's taps
     std::int32_t dilation_w = 1;  ///< horizontal spacing of the kernel's taps
@@ -40,6 +43,7 @@ inline kernels::ConvShape conv_shape(const Shape& x, const Shape& w, const Conv2
     s.dilation_h = a.dilation_h;
     s.dilation_w = a.dilation_w;
     s.groups = a.groups;
+    s.winograd = a.winograd;
     return s;
 }
 
