@@ -44,7 +44,7 @@ TEST_CASE("AVX-512 Winograd convolutions: an image with a NaN, an infinity or a 
 }
 
 TEST_CASE("AVX-512 Winograd convolutions run 3x3 stride-1 undilated ungrouped convolutions with enough channels") {
-    winograd_cases::check_choice();
+    winograd_cases::check_choice(cpu_has_avx512());
 }
 
 TEST_CASE("AVX-512 Winograd convolutions of training's planes: forward and input gradient against exact sums, any padding up to 2, the same bits at 1-3 threads, non-finite values") {

@@ -256,8 +256,10 @@ inline void check_non_finite(bool available) {
     }
 }
 
-/// Which convolutions the transforms take: 3x3, stride 1, no dilation, one group.
-inline void check_choice() {
+/// Which convolutions the transforms take: 3x3, stride 1, no dilation, one group. (Built for
+/// the instruction set like the rest: skipped on a CPU without it.)
+inline void check_choice(bool available) {
+    if (!available) return;
     kernels::ConvShape s;
     s.batch = 1;
     s.in_channels = 32;

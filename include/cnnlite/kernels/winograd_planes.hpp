@@ -304,6 +304,7 @@ inline bool planes_winograd_weight_gradient(const ConvShape& s, const float* x, 
     float* const u = v + std::min(block, s.batch) * per_image * points * C;
     int usable = 1;
     const bool parallel = s.batch * C * O * P * 9 >= parallel_threshold;
+    (void)parallel;  // read by the OpenMP pragmas only
 #pragma omp parallel if (parallel)
     {
         float* const xT = workspace + thread_index() * per_thread;
