@@ -34,6 +34,7 @@
 
 #include "cnnlite/kernels/channels_last.hpp"
 #include "cnnlite/kernels/conv_geometry.hpp"
+#include "cnnlite/kernels/parallel.hpp"
 #include "cnnlite/kernels/register_gemm.hpp"
 
 namespace cnnlite::kernels {
@@ -141,12 +142,15 @@ struct Winograd<4> {
     static constexpr int m = 4, n = 6;
     /// G g: g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6, g0 / 24 + g1 / 12 + g2 / 6,
     /// g0 / 24 - g1 / 12 + g2 / 6, g2.
+    /// (Multiplied by 1/6 rather than divided by 6: training transforms its filters at every
+    /// step, and the divisions had taken a quarter of a 7x7 layer's forward.)
     static void filter(const double* g, double* u) {
+        constexpr double sixth = 1.0 / 6;
         u[0] = g[0] / 4;
-        u[1] = -(g[0] + g[1] + g[2]) / 6;
-        u[2] = -(g[0] - g[1] + g[2]) / 6;
-        u[3] = g[0] / 24 + g[1] / 12 + g[2] / 6;
-        u[4] = g[0] / 24 - g[1] / 12 + g[2] / 6;
+        u[1] = -(g[0] + g[1] + g[2]) * sixth;
+        u[2] = -(g[0] - g[1] + g[2]) * sixth;
+        u[3] = (g[0] / 4 + g[1] / 2 + g[2]) * sixth;
+        u[4] = (g[0] / 4 - g[1] / 2 + g[2]) * sixth;
         u[5] = g[2];
     }
     /// B^T d: 4 d0 - 5 d2 + d4, -4 (d1 + d2) + d3 + d4, 4 (d1 - d2) + d4 - d3,
@@ -183,9 +187,10 @@ struct Winograd<4> {
     /// G^T x for one column (x0 .. x5): x0 / 4 - (x1 + x2) / 6 + (x3 + x4) / 24,
     /// (x2 - x1) / 6 + (x3 - x4) / 12, (x3 + x4 - x1 - x2) / 6 + x5.
     static void weight(const double* x, double* r) {
-        r[0] = x[0] / 4 - (x[1] + x[2]) / 6 + (x[3] + x[4]) / 24;
-        r[1] = (x[2] - x[1]) / 6 + (x[3] - x[4]) / 12;
-        r[2] = (x[3] + x[4] - x[1] - x[2]) / 6 + x[5];
+        constexpr double sixth = 1.0 / 6;
+        r[0] = x[0] / 4 + ((x[3] + x[4]) / 4 - (x[1] + x[2])) * sixth;
+        r[1] = ((x[2] - x[1]) + (x[3] - x[4]) / 2) * sixth;
+        r[2] = (x[3] + x[4] - x[1] - x[2]) * sixth + x[5];
     }
 };
 
@@ -327,35 +332,47 @@ inline std::int64_t winograd_scratch_floats(const ConvShape& s, std::int64_t til
            2 * tile * tile * s.out_channels;
 }
 
-/// The transformed filters U[xi][in][out] = (G g G^T)[xi] of the filters `w` [out][in][3][3]
-/// for tiles of `tile` x `tile` outputs (2 or 4; `u`: points * in * out floats), computed in
-/// double and rounded once. Returns whether every value is finite and below
-/// winograd_largest_value (else the convolution must not use them).
-inline bool winograd_filters(const ConvShape& s, std::int64_t tile, const float* w, float* u) {
-    const std::int64_t C = s.in_channels, O = s.out_channels, n = tile + 2;
-    bool usable = true;
-    for (std::int64_t o = 0; o < O; ++o)
-        for (std::int64_t c = 0; c < C; ++c) {
+namespace detail {
+
+/// winograd_filters for F(M x M, 3x3): input channel by input channel, so that the stores run
+/// along the output channels (U's rows) instead of jumping C * O floats at every point.
+template <int M>
+inline bool winograd_filters(const ConvShape& s, const float* w, float* u) {
+    constexpr int n = M + 2;
+    const std::int64_t C = s.in_channels, O = s.out_channels;
+    int unusable = 0;
+#pragma omp parallel for schedule(static) reduction(+ : unusable) if (O * C * n * n >= parallel_threshold)
+    for (std::int64_t c = 0; c < C; ++c)
+        for (std::int64_t o = 0; o < O; ++o) {
             const float* g = w + (o * C + c) * 9;
-            double gg[6][3], row[6];  // G g, then (G g) G^T row by row
+            double gg[n][3], row[n];  // G g, then (G g) G^T row by row
             for (int j = 0; j < 3; ++j) {
                 const double column[3] = {g[j], g[3 + j], g[6 + j]};
-                double out[6];
-                if (tile == 2) detail::Winograd<2>::filter(column, out);
-                else detail::Winograd<4>::filter(column, out);
-                for (std::int64_t i = 0; i < n; ++i) gg[i][j] = out[i];
+                double out[n];
+                Winograd<M>::filter(column, out);
+                for (int i = 0; i < n; ++i) gg[i][j] = out[i];
             }
-            for (std::int64_t i = 0; i < n; ++i) {
-                if (tile == 2) detail::Winograd<2>::filter(gg[i], row);
-                else detail::Winograd<4>::filter(gg[i], row);
-                for (std::int64_t j = 0; j < n; ++j) {
+            for (int i = 0; i < n; ++i) {
+                Winograd<M>::filter(gg[i], row);
+                for (int j = 0; j < n; ++j) {
                     const float v = static_cast<float>(row[j]);
-                    usable = usable && std::abs(v) < winograd_largest_value;  // false for NaN
+                    unusable += std::abs(v) < winograd_largest_value ? 0 : 1;  // NaN too
                     u[((i * n + j) * C + c) * O + o] = v;
                 }
             }
         }
-    return usable;
+    return unusable == 0;
+}
+
+}  // namespace detail
+
+/// The transformed filters U[xi][in][out] = (G g G^T)[xi] of the filters `w` [out][in][3][3]
+/// for tiles of `tile` x `tile` outputs (2 or 4; `u`: points * in * out floats), computed in
+/// double and rounded once. Returns whether every value is finite and below
+/// winograd_largest_value (else the convolution must not use them). Training transforms its
+/// filters at every step (128 x 128 channels: 16,384 filters), so the threads share them.
+inline bool winograd_filters(const ConvShape& s, std::int64_t tile, const float* w, float* u) {
+    return tile == 2 ? detail::winograd_filters<2>(s, w, u) : detail::winograd_filters<4>(s, w, u);
 }
 
 /// The part of a Winograd convolution one call computes: tiles [tiles_begin, tiles_end) of a
