@@ -2,7 +2,9 @@
 // channels-last rows ([pixels, channels]), for the weight gradient's g^T and the indirect
 // products (kernels/indirect_conv.hpp). In 16 x 16 blocks, so that both sides touch whole cache
 // lines; where the build targets AVX-512F a whole block is transposed in 16 zmm registers
-// (the usual four rounds of 32-, 64- and two 128-bit shuffles), the edges element by element.
+// (the usual four rounds of 32-, 64- and two 128-bit shuffles), where it targets AVX as four
+// 8 x 8 blocks in ymm registers (32-bit, 64-bit and 128-bit shuffles), the edges element by
+// element.
 // A transpose moves values and never rounds them, so every path gives the same bits.
 #pragma once
 
@@ -10,7 +12,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX__)
 #include <immintrin.h>
 #endif
 
@@ -51,6 +53,30 @@ inline void transpose_block16(const float* src, std::int64_t ld, __m512 (&r)[16]
         r[8 + m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0xdd);
     }
 }
+#elif defined(__AVX__)
+/// r[j] = column j of the 8 x 8 block whose row i starts at src + i * ld.
+inline void transpose_block8(const float* src, std::int64_t ld, __m256 (&r)[8]) {
+    __m256 t[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld);
+    // Pairs of rows interleaved by 32 bits: t[2k] = (r2k[0], r2k+1[0], r2k[1], r2k+1[1]) per 128-bit lane.
+    for (int k = 0; k < 4; ++k) {
+        t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    // Quads by 64 bits: r[4h + m] holds columns m (low lane) and m + 4 (high lane) of rows 4h..4h+3.
+    for (int h = 0; h < 2; ++h) {
+        r[4 * h] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+        r[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xee);
+        r[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+        r[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xee);
+    }
+    // 128-bit lanes: rows 0-3 and rows 4-7 of each column brought together.
+    for (int m = 0; m < 4; ++m) {
+        t[m] = _mm256_permute2f128_ps(r[m], r[4 + m], 0x20);
+        t[4 + m] = _mm256_permute2f128_ps(r[m], r[4 + m], 0x31);
+    }
+    for (int j = 0; j < 8; ++j) r[j] = t[j];
+}
 #endif
 
 }  // namespace detail
@@ -72,6 +98,18 @@ void transpose_plane_rows(const T* g, std::int64_t rows, std::int64_t cols, T* g
                     __m512 r[16];
                     detail::transpose_block16(g + r0 * cols + c0, cols, r);
                     for (int j = 0; j < 16; ++j) _mm512_storeu_ps(gT + row_of(c0 + j) * rows + r0, r[j]);
+                    continue;
+                }
+            }
+#elif defined(__AVX__)
+            if constexpr (std::is_same_v<T, float>) {
+                if (r0 + block <= rows && c0 + block <= last_col) {
+                    for (std::int64_t i = 0; i < block; i += 8)
+                        for (std::int64_t j0 = 0; j0 < block; j0 += 8) {
+                            __m256 r[8];
+                            detail::transpose_block8(g + (r0 + i) * cols + c0 + j0, cols, r);
+                            for (int j = 0; j < 8; ++j) _mm256_storeu_ps(gT + row_of(c0 + j0 + j) * rows + r0 + i, r[j]);
+                        }
                     continue;
                 }
             }
