@@ -16,10 +16,14 @@
 //
 // so the same transforms run it (input_gradient_conv_shape), where each padding is at most 2.
 //
-// Each image's outputs depend on that image alone (channels_last_winograd): the same bits for
-// any thread count and any batch. An image holding a non-finite or huge value takes the direct
-// product within the transforms' code, and filters whose transforms are not finite make the
-// caller take its direct path instead (the functions below return false).
+// The weight gradient sums the batch's transformed tiles: see weight_gradient_winograd_tile.
+//
+// In the forward and the input gradient each image's outputs depend on that image alone
+// (channels_last_winograd): the same bits for any thread count and any batch; the weight
+// gradient's sums run in an order fixed by the shape. An image holding a non-finite or huge
+// value takes the direct product within the transforms' code (forward, input gradient) or sends
+// the whole weight gradient to the direct path, and filters whose transforms are not finite make
+// the caller take its direct path too (the functions below return false).
 #pragma once
 
 #include <algorithm>
@@ -177,7 +181,6 @@ inline void planes_winograd(const ConvShape& c, std::int64_t tile, const float* 
             float* masked = out + group_out;
             float* scratch = masked + C * HW;
             const std::int64_t n0 = q * channels_last_group, count = std::min(channels_last_group, c.batch - n0);
-            // A mask over a fused ReLU must take each image's own part of the forward's output.
             gather(x + n0 * C * HW, count, in, masked, 0, HW);
             channels_last_zeros(in, HW, C);
             const WinogradPart whole{0, count * WinogradTiles(c, tile).per_image(), 0, O};
@@ -186,27 +189,29 @@ inline void planes_winograd(const ConvShape& c, std::int64_t tile, const float* 
         }
         return;
     }
-    // Fewer groups than threads (a batch of a few images): the threads share each group.
-    float* in = workspace;  // the first thread's group buffers, shared
+    // Fewer groups than threads (a batch of a few images): the threads share each group, in
+    // num_threads() parts however many threads the team has.
+    float* in = workspace;  // the first part's group buffers, shared
     float* out = in + group_in;
+    const std::int64_t parts = num_threads();
 #pragma omp parallel
-    {
-        const std::int64_t part = thread_index(), parts = num_threads();
-        float* own = workspace + part * per_thread;
-        float* masked = own + group_in + group_out;
-        float* scratch = masked + C * HW;
-        for (std::int64_t q = 0; q < groups; ++q) {
-            const std::int64_t n0 = q * channels_last_group, count = std::min(channels_last_group, c.batch - n0);
+    for (std::int64_t q = 0; q < groups; ++q) {
+        const std::int64_t n0 = q * channels_last_group, count = std::min(channels_last_group, c.batch - n0);
+#pragma omp for schedule(static)
+        for (std::int64_t part = 0; part < parts; ++part) {
             const auto [first, last] = IndirectForward::share(HW, part, parts);
-            gather(x + n0 * C * HW, count, in, masked, first, last);
+            gather(x + n0 * C * HW, count, in, workspace + part * per_thread + group_in + group_out, first, last);
             if (part == 0) channels_last_zeros(in, HW, C);
-#pragma omp barrier
+        }
+#pragma omp for schedule(static)
+        for (std::int64_t part = 0; part < parts; ++part)
             channels_last_winograd(c, tile, count, in, f.u, f.direct, offsets, f.bias, nullptr, relu, out,
-                                   winograd_share(c, tile, count, part, parts), scratch);
-#pragma omp barrier
+                                   winograd_share(c, tile, count, part, parts),
+                                   workspace + part * per_thread + group_in + group_out + C * HW);
+#pragma omp for schedule(static)
+        for (std::int64_t part = 0; part < parts; ++part) {
             const auto [o0, o1] = IndirectForward::share(O, part, parts);
             channels_last_to_planes(out, count, P, O, y + n0 * O * P, o0, o1);
-#pragma omp barrier
         }
     }
 }
