@@ -93,9 +93,9 @@ struct ConvShape {
     std::int64_t dilation_w = 1;  ///< Horizontal spacing of the kernel's taps.
     std::int64_t groups = 1;      ///< Channel groups; each output channel sees in_channels / groups inputs.
     ConvAlgorithm algorithm = ConvAlgorithm::automatic;  ///< float products' access to the image (tests force one)
-    /// Whether `automatic` may run a stride-1 3x3 float convolution's forward and input
-    /// gradient by Winograd's transforms where kernels::winograd_tile_for chooses them
-    /// (kernels/winograd_planes.hpp); false: by direct products.
+    /// Whether `automatic` may run a stride-1 3x3 float convolution's forward, input gradient
+    /// and weight gradient by Winograd's transforms where kernels::winograd_tile_for chooses
+    /// them (kernels/winograd_planes.hpp); false: by direct products.
     bool winograd = true;
 
     /// Whether the plain path (no dilation, one group) applies.

@@ -104,9 +104,10 @@ public:
     Conv2D& name(std::string n) { this->set_name(std::move(n)); return *this; }
     /// Whether a 3x3 stride-1 float convolution may run by Winograd's transforms where they
     /// pay (default true; kernels/winograd_planes.hpp): 3-4x fewer multiplications in the
-    /// forward and the input gradient, sums exact to a few parts per million of their terms'
-    /// magnitudes instead of the direct product's few parts in ten million. False: direct
-    /// products. A way of computing rather than part of the model: model files do not keep it.
+    /// forward, the input gradient and the weight gradient, sums exact to a few parts per
+    /// million of their terms' magnitudes instead of the direct product's few parts in ten
+    /// million. False: direct products. A way of computing rather than part of the model: model
+    /// files do not keep it.
     Conv2D& winograd(bool on) { winograd_ = on; return *this; }
     /// Whether the layer may run by Winograd's transforms (winograd(bool)).
     bool winograd() const { return winograd_; }
