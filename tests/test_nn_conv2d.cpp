@@ -201,6 +201,13 @@ TEST_CASE("gradchecks in double through models: dilated, grouped and depthwise C
         m.add(Flatten<double>());
         check_model_gradients(m, Shape{2, 3, 7, 6}, false);
     }
+    SUBCASE("depthwise 3x3 over 16 channels (the channel-block kernels), stride 2, relu, then a pointwise 1x1") {
+        Sequential<double> m(Shape{16, 5, 6}, /*seed=*/2);
+        m.add(Conv2D<double>(16, 3).groups(16).strides(2, 2).padding("same").activation("relu"));
+        m.add(Conv2D<double>(2, 1));
+        m.add(Flatten<double>());
+        check_model_gradients(m, Shape{2, 16, 5, 6}, false);
+    }
     SUBCASE("two groups, stride 2, dilation 1x2, relu, then max pooling (not fused)") {
         Sequential<double> m(Shape{4, 9, 9}, /*seed=*/2);
         m.add(Conv2D<double>(6, 3, 2).strides(2, 2).dilation_rate(1, 2).groups(2).activation("relu"));

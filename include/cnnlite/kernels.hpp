@@ -12,6 +12,7 @@
 #include "cnnlite/kernels/conv_relu_pool.hpp"
 #include "cnnlite/kernels/cross_entropy.hpp"
 #include "cnnlite/kernels/dense.hpp"
+#include "cnnlite/kernels/depthwise_blocked.hpp"
 #include "cnnlite/kernels/depthwise_conv.hpp"
 #include "cnnlite/kernels/dropout.hpp"
 #include "cnnlite/kernels/dropout_max_pool.hpp"

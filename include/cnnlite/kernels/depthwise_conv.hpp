@@ -13,6 +13,8 @@
 // plane; the weight gradient is each tap's dot product of its phase with that grid (with the
 // rows' own columns only where the plane holds a NaN or an infinity, which the zeros would
 // otherwise meet).
+// Shapes of one output channel per input and a multiple of 16 channels run on blocks of channels
+// instead (kernels/depthwise_blocked.hpp), where a small plane still fills whole vectors.
 // Forward, input gradient and weight gradient are side by side below. Every output and input
 // gradient element is formed by one thread in a fixed order, and the weight gradient sums
 // fixed slices of the batch in slice order (kernels/parallel.hpp), so the results are the same
@@ -29,6 +31,7 @@
 #include "cnnlite/core/threading.hpp"
 #include "cnnlite/kernels/activation.hpp"
 #include "cnnlite/kernels/conv_geometry.hpp"
+#include "cnnlite/kernels/depthwise_blocked.hpp"
 #include "cnnlite/kernels/finite.hpp"
 #include "cnnlite/kernels/parallel.hpp"
 
@@ -135,6 +138,7 @@ void from_phases(const DepthwiseGeometry& d, const T* phases, T* x) {
 
 /// Floats of scratch per thread that depthwise_conv_forward and _backward need.
 inline std::int64_t depthwise_conv_per_thread(const ConvShape& s) {
+    if (depthwise_blocked(s)) return depthwise_blocked_per_thread(s);
     return detail::depthwise_per_thread(detail::DepthwiseGeometry(s));
 }
 
@@ -145,6 +149,7 @@ inline std::int64_t depthwise_conv_per_thread(const ConvShape& s) {
 template <class T>
 void depthwise_conv_forward(const ConvShape& s, const T* x, const T* w, const T* bias, bool relu, T* y, T* workspace,
                             std::int64_t per_thread) {
+    if (depthwise_blocked(s)) return depthwise_blocked_forward(s, x, w, bias, relu, y, workspace, per_thread);
     const detail::DepthwiseGeometry d(s);
     const std::int64_t planes = s.batch * d.C, out_plane = d.out_h * d.out_w, grid = d.out_h * d.phase_cols;
 #pragma omp parallel for schedule(static) if (planes * d.multiplier * out_plane * d.taps >= parallel_threshold)
@@ -184,6 +189,7 @@ void depthwise_conv_forward(const ConvShape& s, const T* x, const T* w, const T*
 template <class T>
 void depthwise_conv_backward(const ConvShape& s, const T* x, const T* w, const T* y, const T* dy, bool relu, T* dw,
                              T* db, T* dx, T* workspace, std::int64_t per_thread) {
+    if (depthwise_blocked(s)) return depthwise_blocked_backward(s, x, w, y, dy, relu, dw, db, dx, workspace, per_thread);
     const detail::DepthwiseGeometry d(s);
     const std::int64_t out_plane = d.out_h * d.out_w, in_plane = d.in_h * d.in_w;
     const bool parallel = s.batch * d.O * out_plane * d.taps >= parallel_threshold;

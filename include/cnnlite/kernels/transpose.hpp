@@ -149,6 +149,22 @@ inline void planes_with_bias_relu(const float* yT, std::int64_t pixels, std::int
                 }
                 continue;
             }
+#elif defined(__AVX__)
+            if (p0 + block <= last && c0 + block <= channels) {
+                const __m256 zero = _mm256_setzero_ps();
+                for (std::int64_t i = 0; i < block; i += 8)
+                    for (std::int64_t j0 = 0; j0 < block; j0 += 8) {
+                        __m256 r[8];
+                        detail::transpose_block8(yT + (p0 + i) * channels + c0 + j0, channels, r);
+                        for (int j = 0; j < 8; ++j) {
+                            const std::int64_t c = c0 + j0 + j;
+                            __m256 v = _mm256_add_ps(r[j], _mm256_set1_ps(bias ? bias[c] : 0.0f));  // -0 + 0 = +0, as below
+                            if (relu) v = _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LE_OQ));
+                            _mm256_storeu_ps(y + c * pixels + p0 + i, v);
+                        }
+                    }
+                continue;
+            }
 #endif
             for (std::int64_t c = c0; c < std::min(channels, c0 + block); ++c) {
                 const float add = bias ? bias[c] : 0.0f;
