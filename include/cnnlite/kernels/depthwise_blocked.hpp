@@ -79,15 +79,20 @@ constexpr int depthwise_lanes() {
 
 /// The block's padded channels-last buffer from the 16 planes at `x` ([16, in_h * in_w]), the
 /// padding zero: the planes transposed whole into `staging` (in_h * in_w * 16 floats), then
-/// each image row copied to its place.
+/// each image row copied to its place between its padding.
 template <class T>
 void to_padded_block(const DepthwiseBlocks& b, const T* x, T* staging, T* block) {
-    std::fill(block, block + b.padded_floats(), T(0));
     transpose_plane(x, depthwise_block, b.in_h * b.in_w, staging);
-    const std::size_t row_bytes = static_cast<std::size_t>(b.in_w * depthwise_block) * sizeof(T);
-    for (std::int64_t r = 0; r < b.in_h; ++r)
-        std::memcpy(block + ((r + b.top) * b.padded_w + b.left) * depthwise_block,
-                    staging + r * b.in_w * depthwise_block, row_bytes);
+    const std::int64_t row = b.padded_w * depthwise_block, left = b.left * depthwise_block,
+                       inner = b.in_w * depthwise_block;
+    std::fill(block, block + b.top * row, T(0));
+    for (std::int64_t r = 0; r < b.in_h; ++r) {
+        T* to = block + (r + b.top) * row;
+        std::fill(to, to + left, T(0));
+        std::memcpy(to + left, staging + r * inner, static_cast<std::size_t>(inner) * sizeof(T));
+        std::fill(to + left + inner, to + row, T(0));
+    }
+    std::fill(block + (b.top + b.in_h) * row, block + b.padded_floats(), T(0));
 }
 
 /// The 16 planes ([16, P], at `dy`) channels-last into `g` [P, 16], masked where y <= 0 when
