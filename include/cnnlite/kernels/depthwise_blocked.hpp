@@ -9,7 +9,7 @@
 // so that one tap of one output pixel is 16 channels side by side whatever the plane's size
 // (oneDNN's depthwise kernels block channels the same way). The forward keeps a chunk of taps'
 // weights in registers and forms each output pixel's sums in registers; the weight gradient
-// keeps a chunk of taps' sums in registers across the whole image; the input gradient adds
+// keeps a chunk of taps' sums in registers along each output row; the input gradient adds
 // each output pixel's gradient times the weights back into the padded block, whose inner part
 // is then transposed back to planes.
 // Shapes: one output channel per input channel (multiplier 1) and a multiple of 16 channels;
@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "cnnlite/core/threading.hpp"
 #include "cnnlite/kernels/activation.hpp"
@@ -202,7 +203,7 @@ void weight_gradient_taps(const DepthwiseBlocks& b, const T* block, const T* g, 
     }
 }
 
-// Runs pass<K>(t0) over the taps in chunks of 9 (a 3x3 filter in one), then 4, then 1, so that
+// Runs chunk(K, t0) over the taps in chunks of K = 9 (a 3x3 filter in one), then 4, then 1, so that
 // each chunk's weights or sums stay in registers.
 template <class Chunk>
 void for_tap_chunks(std::int64_t taps, const Chunk& chunk) {
