@@ -13,6 +13,7 @@
 #include "cnnlite/kernels/conv2d.hpp"
 #include "cnnlite/kernels/conv_relu_pool.hpp"
 #include "cnnlite/kernels/pooling.hpp"
+#include "depthwise_cases.hpp"
 #include "inference_model_cases.hpp"
 #include "register_gemm_cases.hpp"
 #include "train_threads_cases.hpp"
@@ -273,4 +274,8 @@ TEST_CASE("AVX2 build: InferenceModel runs the convolutions channels-last: Model
 TEST_CASE("AVX2 build: InferenceModel runs each chunk on the team or one thread, as its thread governor chooses, with the same outputs") {
     if (!cpu_has_avx2()) return;
     inference_model_cases::check_adaptive_threads();
+}
+
+TEST_CASE("AVX2 build: depthwise convolutions (8-float channel vectors on the blocks) equal the grouped unfold path; NaN, infinities, 1 and 2 threads") {
+    depthwise_cases::check_all(cpu_has_avx2());
 }

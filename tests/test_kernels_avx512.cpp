@@ -2,6 +2,7 @@
 // build targets (see test_kernels_avx2.cpp); on a CPU without AVX-512F the cases are skipped.
 #include <doctest/doctest.h>
 
+#include "depthwise_cases.hpp"
 #include "inference_model_cases.hpp"
 #include "register_gemm_cases.hpp"
 #include "train_threads_cases.hpp"
@@ -82,4 +83,8 @@ TEST_CASE("AVX-512 build: InferenceModel runs the convolutions channels-last: Mo
 TEST_CASE("AVX-512 build: InferenceModel runs each chunk on the team or one thread, as its thread governor chooses, with the same outputs") {
     if (!cpu_has_avx512()) return;
     inference_model_cases::check_adaptive_threads();
+}
+
+TEST_CASE("AVX-512 build: depthwise convolutions (16-float channel vectors on the blocks) equal the grouped unfold path; NaN, infinities, 1 and 2 threads") {
+    depthwise_cases::check_all(cpu_has_avx512());
 }
