@@ -111,7 +111,8 @@ void to_gradient_block(const T* dy, const T* y, std::int64_t P, T* planes, T* g)
 /// wT [taps][16], so that a tap's 16 weights are one load.
 template <class T>
 const T* block_filters(const DepthwiseBlocks& b, const T* w, std::int64_t c0, T* wT) {
-    transpose_plane(w + c0 * b.taps, depthwise_block, b.taps, wT);
+    for (std::int64_t v = 0; v < depthwise_block; ++v)
+        for (std::int64_t t = 0; t < b.taps; ++t) wT[t * depthwise_block + v] = w[(c0 + v) * b.taps + t];
     return wT;
 }
 
@@ -138,29 +139,18 @@ void store_channels(T* to, const ChannelVector<T, V>& v) {
     std::memcpy(to, &v, sizeof v);
 }
 
-// A chunk of K taps from t0: where each reads, and its weights for lanes [h, h + V) (from `w`,
-// the block's filters tap by tap), which the forward and input gradient keep in registers.
-template <class T, int K, int V>
-struct TapChunk {
-    std::int64_t off[K];        ///< where each tap reads, from its output pixel's tap 0
-    ChannelVector<T, V> wk[K];  ///< each tap's weights at lanes [h, h + V)
-
-    TapChunk(const DepthwiseBlocks& b, std::int64_t t0, const T* w, std::int64_t h) {
-        for (int k = 0; k < K; ++k) {
-            off[k] = b.offset(t0 + k);
-            wk[k] = load_channels<T, V>(w + (t0 + k) * depthwise_block + h);
-        }
-    }
-};
-
 // The sums of taps [t0, t0 + K) for every output pixel of a block, lanes [h, h + V): forward
 // (y += w * x, each pixel's sums in a register), input gradient (dx += w * g) or weight
 // gradient (dw += g * x, the taps' sums in registers along each output row). `w` is the
 // block's filters tap by tap (block_filters).
 template <class T, int K, int V>
 void forward_taps(const DepthwiseBlocks& b, const T* block, const T* w, std::int64_t t0, std::int64_t h, T* out) {
-    const TapChunk<T, K, V> chunk(b, t0, w, h);
-    const auto& [off, wk] = chunk;
+    ChannelVector<T, V> wk[K];
+    std::int64_t off[K];
+    for (int k = 0; k < K; ++k) {
+        off[k] = b.offset(t0 + k);
+        wk[k] = load_channels<T, V>(w + (t0 + k) * depthwise_block + h);
+    }
     for (std::int64_t oy = 0; oy < b.out_h; ++oy)
         for (std::int64_t ox = 0; ox < b.out_w; ++ox) {
             const T* in = block + b.read(oy, ox) + h;
@@ -174,8 +164,12 @@ void forward_taps(const DepthwiseBlocks& b, const T* block, const T* w, std::int
 template <class T, int K, int V>
 void input_gradient_taps(const DepthwiseBlocks& b, const T* g, const T* w, std::int64_t t0, std::int64_t h,
                          T* block) {
-    const TapChunk<T, K, V> chunk(b, t0, w, h);
-    const auto& [off, wk] = chunk;
+    ChannelVector<T, V> wk[K];
+    std::int64_t off[K];
+    for (int k = 0; k < K; ++k) {
+        off[k] = b.offset(t0 + k);
+        wk[k] = load_channels<T, V>(w + (t0 + k) * depthwise_block + h);
+    }
     for (std::int64_t oy = 0; oy < b.out_h; ++oy)
         for (std::int64_t ox = 0; ox < b.out_w; ++ox) {
             T* to = block + b.read(oy, ox) + h;
@@ -248,8 +242,20 @@ void depthwise_blocked_forward(const ConvShape& s, const T* x, const T* w, const
             detail::for_tap_chunks(b.taps, [&](auto K, std::int64_t t0) {
                 detail::forward_taps<T, decltype(K)::value, V>(b, block, wT, t0, h, out);
             });
-        planes_with_bias_relu<T>(out, out_plane, depthwise_block, bias ? bias + c0 : nullptr, relu,
-                                 y + (n * b.C + c0) * out_plane);
+        T* yn = y + (n * b.C + c0) * out_plane;
+        if constexpr (std::is_same_v<T, float>) {
+            planes_with_bias_relu(out, out_plane, depthwise_block, bias ? bias + c0 : nullptr, relu, yn);
+        } else {
+            transpose_plane(out, out_plane, depthwise_block, yn);
+            for (std::int64_t c = 0; c < depthwise_block; ++c) {
+                const T add = bias ? bias[c0 + c] : T(0);
+                T* yc = yn + c * out_plane;
+                for (std::int64_t p = 0; p < out_plane; ++p) {
+                    const T v = yc[p] + add;
+                    yc[p] = relu && v <= T(0) ? T(0) : v;  // NaN stays NaN
+                }
+            }
+        }
     }
 }
 

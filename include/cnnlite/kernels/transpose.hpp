@@ -131,51 +131,46 @@ void transpose_plane(const T* g, std::int64_t rows, std::int64_t cols, T* gT, st
 /// rows back to planes, with the bias (may be null) and the ReLU when asked (v <= 0 becomes +0,
 /// NaN stays NaN, as everywhere in cnnlite). Only pixels [first, last) when given (first a
 /// multiple of 16).
-template <class T>
-void planes_with_bias_relu(const T* yT, std::int64_t pixels, std::int64_t channels, const T* bias, bool relu, T* y,
-                           std::int64_t first = 0, std::int64_t last = -1) {
+inline void planes_with_bias_relu(const float* yT, std::int64_t pixels, std::int64_t channels, const float* bias,
+                                  bool relu, float* y, std::int64_t first = 0, std::int64_t last = -1) {
     constexpr std::int64_t block = detail::transpose_block;
     if (last < 0) last = pixels;
     for (std::int64_t p0 = first; p0 < last; p0 += block)
         for (std::int64_t c0 = 0; c0 < channels; c0 += block) {
 #if defined(__AVX512F__)
-            if constexpr (std::is_same_v<T, float>) {
-                if (p0 + block <= last && c0 + block <= channels) {
-                    __m512 r[16];
-                    detail::transpose_block16(yT + p0 * channels + c0, channels, r);
-                    const __m512 zero = _mm512_setzero_ps();
-                    for (int j = 0; j < 16; ++j) {
-                        __m512 v = _mm512_add_ps(r[j], _mm512_set1_ps(bias ? bias[c0 + j] : 0.0f));  // -0 + 0 = +0, as below
-                        if (relu) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LE_OQ), zero);
-                        _mm512_storeu_ps(y + (c0 + j) * pixels + p0, v);
-                    }
-                    continue;
+            if (p0 + block <= last && c0 + block <= channels) {
+                __m512 r[16];
+                detail::transpose_block16(yT + p0 * channels + c0, channels, r);
+                const __m512 zero = _mm512_setzero_ps();
+                for (int j = 0; j < 16; ++j) {
+                    __m512 v = _mm512_add_ps(r[j], _mm512_set1_ps(bias ? bias[c0 + j] : 0.0f));  // -0 + 0 = +0, as below
+                    if (relu) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LE_OQ), zero);
+                    _mm512_storeu_ps(y + (c0 + j) * pixels + p0, v);
                 }
+                continue;
             }
 #elif defined(__AVX__)
-            if constexpr (std::is_same_v<T, float>) {
-                if (p0 + block <= last && c0 + block <= channels) {
-                    const __m256 zero = _mm256_setzero_ps();
-                    for (std::int64_t i = 0; i < block; i += 8)
-                        for (std::int64_t j0 = 0; j0 < block; j0 += 8) {
-                            __m256 r[8];
-                            detail::transpose_block8(yT + (p0 + i) * channels + c0 + j0, channels, r);
-                            for (int j = 0; j < 8; ++j) {
-                                const std::int64_t c = c0 + j0 + j;
-                                __m256 v = _mm256_add_ps(r[j], _mm256_set1_ps(bias ? bias[c] : 0.0f));  // -0 + 0 = +0, as below
-                                if (relu) v = _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LE_OQ));
-                                _mm256_storeu_ps(y + c * pixels + p0 + i, v);
-                            }
+            if (p0 + block <= last && c0 + block <= channels) {
+                const __m256 zero = _mm256_setzero_ps();
+                for (std::int64_t i = 0; i < block; i += 8)
+                    for (std::int64_t j0 = 0; j0 < block; j0 += 8) {
+                        __m256 r[8];
+                        detail::transpose_block8(yT + (p0 + i) * channels + c0 + j0, channels, r);
+                        for (int j = 0; j < 8; ++j) {
+                            const std::int64_t c = c0 + j0 + j;
+                            __m256 v = _mm256_add_ps(r[j], _mm256_set1_ps(bias ? bias[c] : 0.0f));  // -0 + 0 = +0, as below
+                            if (relu) v = _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LE_OQ));
+                            _mm256_storeu_ps(y + c * pixels + p0 + i, v);
                         }
-                    continue;
-                }
+                    }
+                continue;
             }
 #endif
             for (std::int64_t c = c0; c < std::min(channels, c0 + block); ++c) {
-                const T add = bias ? bias[c] : T(0);
+                const float add = bias ? bias[c] : 0.0f;
                 for (std::int64_t p = p0; p < std::min(last, p0 + block); ++p) {
-                    const T v = yT[p * channels + c] + add;
-                    y[c * pixels + p] = relu && v <= T(0) ? T(0) : v;  // NaN stays NaN
+                    const float v = yT[p * channels + c] + add;
+                    y[c * pixels + p] = relu && v <= 0.0f ? 0.0f : v;  // NaN stays NaN
                 }
             }
         }
