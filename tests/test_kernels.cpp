@@ -26,28 +26,9 @@ namespace test_kernels {
 
 using namespace cnnlite;
 
-namespace {
-
-std::vector<float> normals(std::size_t n, std::uint64_t seed) {
-    const RandomStream rs(seed, Purpose::user);
-    std::vector<float> v(n);
-    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<float>(rs.normal(i));
-    return v;
-}
-
-// Runs `body` with 1 and then 2 threads, restoring the count afterwards.
-template <class Body>
-void with_threads(Body&& body) {
-    const int before = num_threads();
-    for (int t : {1, 2}) {
-        set_num_threads(t);
-        CAPTURE(t);
-        body(t);
-    }
-    set_num_threads(before);
-}
-
-}  // namespace
+// Normal draws and runs at 1 and 2 threads, shared with the depthwise cases.
+using depthwise_cases::normals;
+using depthwise_cases::with_threads;
 
 TEST_CASE("dense products equal the reference loops for every column split, with and without accumulation") {
     struct Dims {
