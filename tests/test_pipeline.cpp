@@ -320,6 +320,20 @@ TEST_CASE("all on the fixture writes every output, and they parse back with sane
             CHECK(cnnlite::viz::read_image(file.string()).channels() == 3);
         }
     }
+
+    {  // explain --methods-images 0: no comparison, and none of the earlier explain left behind
+        const RunResult e = run({"explain", "--data", fixture_data.string(), "--methods-images", "0", "--out", out.string()},
+                                tmp.path);
+        INFO("explain stdout:\n", e.out, "\nstderr:\n", e.err);
+        REQUIRE(e.status == 0);
+        CHECK(contains(e.out, "explanation methods not compared"));
+        CHECK(!fs::exists(out / "explain" / "methods.csv"));
+        CHECK(!fs::exists(out / "figures" / "explain_methods.png"));
+        CHECK(fs::exists(out / "gradcam" / "cams.npy"));
+        const std::string html = read_text(out / "report.html");
+        CHECK(contains(html, "Grad-CAM"));
+        CHECK(!contains(html, "Explanation methods compared"));
+    }
 }
 
 TEST_CASE("eda statistics match NumPy and SciPy on the fixture") {

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -97,7 +98,10 @@ nlohmann::json read_json(const fs::path& path) {
 TEST_CASE("all --arch resnet8: every stage runs, and the outputs record the network and its recipe") {
     TempDir tmp;
     const fs::path out = tmp.path / "out";
-    RunResult r = run(small({"all", "--arch", "resnet8", "--epochs", "2", "--out", out.string()}), tmp.path);
+    // Two images for the methods table: each costs every method hundreds of forward passes of
+    // the residual network, the longest part of this run under the sanitizers.
+    RunResult r = run(small({"all", "--arch", "resnet8", "--epochs", "2", "--methods-images", "2", "--out", out.string()}),
+                      tmp.path);
     INFO("stdout:\n", r.out, "\nstderr:\n", r.err);
     REQUIRE(r.status == 0);
 
@@ -136,8 +140,11 @@ TEST_CASE("all --arch resnet8: every stage runs, and the outputs record the netw
     CHECK(fs::exists(out / "gradcam" / "cams.npy"));
     const std::string methods = read_text(out / "explain" / "methods.csv");
     CHECK(contains(methods, "Grad-CAM,"));
+    CHECK(read_json(out / "run.json")["stages"]["explain"]["methods_images"] == 2);
+    CHECK(std::count(methods.begin(), methods.end(), '\n') == 12);  // the header and 11 rows
     const std::string report = read_text(out / "report.html");
     CHECK(contains(report, "--arch resnet8"));
+    CHECK(contains(report, "on 2 random test images"));
     CHECK(contains(report, "SGD (Nesterov momentum 0.9)"));
     CHECK(contains(report, "Connected to"));  // the graph's summary
     CHECK(contains(report, "with respect to the output of layer re_lu_"));  // the last block's ReLU
@@ -226,6 +233,12 @@ TEST_CASE("recipe options: bad values and contradictions are errors naming the o
     r = run(small({"train", "--ema", "1", "--out", out.string()}), tmp.path);
     CHECK(r.status != 0);
     CHECK(contains(r.err, "--ema"));
+    r = run(small({"explain", "--methods-images", "-1", "--out", out.string()}), tmp.path);
+    CHECK(r.status != 0);
+    CHECK(contains(r.err, "--methods-images"));
+    r = run(small({"train", "--methods-images", "5", "--out", out.string()}), tmp.path);  // only explain and all
+    CHECK(r.status != 0);
+    CHECK(contains(r.err, "--methods-images"));
     r = run({"train", "--help"}, tmp.path);
     CHECK(r.status == 0);
     for (const char* option : {"--arch", "--recipe", "--optimizer", "--lr", "--weight-decay", "--schedule", "--warmup",

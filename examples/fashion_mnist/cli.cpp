@@ -136,6 +136,12 @@ void add_options(CLI::App& app, Settings& s, const std::string& command) {
     app.add_option("--limit", s.limit, "Train on only the first N of the remaining training images (quick runs)")
         ->type_name("N")
         ->check(whole_number<std::int64_t>(1, most_images));
+    if (command == "explain" || command == "all")
+        app.add_option("--methods-images", s.methods_images,
+                       "Test images the explanation methods are compared on (0: no comparison; default: 1% of the "
+                       "test set, 8 to 100)")
+            ->type_name("N")
+            ->check(whole_number<std::int64_t>(0, most_images));
     app.add_option("--model", s.model,
                    "Weights for evaluate/explain/predict/export (default: OUT/model.safetensors): a cnnlite model file, "
                    "--arch's weights saved by PyTorch (safetensors.torch.save_file of its state_dict), Keras weights "

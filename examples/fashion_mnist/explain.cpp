@@ -162,7 +162,7 @@ void run_explain(const Settings& s) {
     const double seconds = now_seconds() - start;
     record_stage(s, paths, "explain", seconds,
                  {{"maps", n}, {"gradcam_seconds", cam_seconds}, {"methods_seconds", methods_seconds},
-                  {"methods_images", methods_sample_size(test.size())},
+                  {"methods_images", methods_sample_size(test.size(), s.methods_images)},
                   {"gradcam_images_per_second", cam_seconds > 0 ? static_cast<double>(n) / cam_seconds : 0.0},
                   {"model", target.model.string()}, {"cam_layer", cams.layer},
                   {"cam_layer_output", cams.layer_output}});

@@ -3,6 +3,7 @@
 // MoRF/LeRF) and speed, with random maps and Grad-CAM of randomised weights as baselines — as
 // OUT/explain/methods.csv and figures/explain_methods (the same images under every method).
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "cnnlite/explain/methods.hpp"
@@ -19,11 +20,20 @@ double compare_explanation_methods(const Settings& s, const Paths& paths, const 
                                    const cnnlite::Dataset& test) {
     const double start = now_seconds();
     const fs::path folder = paths.out / "explain";
+    const std::int64_t sample = methods_sample_size(test.size(), s.methods_images);
+    if (sample == 0) {
+        for (const fs::path& old : {folder / "methods.csv", paths.figure("explain_methods", ".png")}) {
+            std::error_code ec;
+            fs::remove(old, ec);
+            cnnlite::check(!ec, "cannot remove '", old.string(), "' of an earlier explain: ", ec.message());
+        }
+        say(s, "explain", "explanation methods not compared (--methods-images 0)");
+        return 0.0;
+    }
     ensure_dir(folder);
 
     // The sample: random test images, the same for every method.
-    const std::vector<std::int64_t> chosen =
-        choose_indices(test.size(), methods_sample_size(test.size()), s.seed, methods_stream);
+    const std::vector<std::int64_t> chosen = choose_indices(test.size(), sample, s.seed, methods_stream);
     const auto n = static_cast<std::int64_t>(chosen.size());
     cnnlite::Tensor<float> images = cnnlite::Tensor<float>::uninitialized(cnnlite::Shape{n, 1, 28, 28});
     for (std::int64_t r = 0; r < n; ++r)

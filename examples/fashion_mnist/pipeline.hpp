@@ -49,6 +49,7 @@ struct Settings {
     int ranks = 1;                         ///< MPI ranks running the program (`mpirun -np N`)
     std::int64_t val = 5000;               ///< validation = the first `val` training images
     std::int64_t limit = -1;               ///< train on the first `limit` of the rest; -1 = all
+    std::int64_t methods_images = -1;      ///< --methods-images: explain's method comparison sample; -1 = default, 0 = skip
     std::string model;                     ///< weights for evaluate/explain/predict; empty = OUT/model.safetensors
     std::vector<std::string> rename;       ///< FILE_MODULE=LAYER pairs for weights-only (PyTorch) model files
     bool resume = false;
@@ -210,11 +211,13 @@ inline constexpr std::uint64_t sample_stream = 1;       ///< the 50 test images 
 inline constexpr std::uint64_t per_class_stream = 2;    ///< gradcam_per_class
 inline constexpr std::uint64_t shirt_stream = 3;        ///< gradcam_shirt
 inline constexpr std::uint64_t methods_stream = 4;      ///< the sample of the explanation-method comparison
-/// Test images the explanation methods are compared on: 1% of the test set, at least 8 and
-/// at most 100 (each image costs every method a few hundred forward passes for its
-/// faithfulness metrics; 100 of the 10,000 take about a minute on two cores).
-inline std::int64_t methods_sample_size(std::int64_t test_images) {
-    return std::min<std::int64_t>(test_images, std::clamp<std::int64_t>(test_images / 100, 8, 100));
+/// Test images the explanation methods are compared on: `requested` (--methods-images; 0 skips
+/// the comparison), by default 1% of the test set, at least 8 and at most 100 (each image costs
+/// every method a few hundred forward passes for its faithfulness metrics; 100 of the 10,000
+/// take about a minute on two cores); never more than the test set holds.
+inline std::int64_t methods_sample_size(std::int64_t test_images, std::int64_t requested) {
+    const std::int64_t wanted = requested >= 0 ? requested : std::clamp<std::int64_t>(test_images / 100, 8, 100);
+    return std::min<std::int64_t>(test_images, wanted);
 }
 
 /// "pred (true)" as the paper titles test images.
@@ -254,7 +257,9 @@ inline std::vector<std::string> methods_columns() {
 }
 
 /// Compares the library's explanation methods on a sample of `test`: writes explain/methods.csv
-/// and figures/explain_methods.png under `paths`; returns the seconds it took.
+/// and figures/explain_methods.png under `paths`; returns the seconds it took. With an empty
+/// sample (--methods-images 0) it removes those two files of an earlier explain instead, so that
+/// the folder never shows a comparison of other weights.
 double compare_explanation_methods(const Settings& s, const Paths& paths, const cnnlite::Model<float>& model,
                                    const cnnlite::Dataset& test);
 
