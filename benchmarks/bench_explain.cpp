@@ -13,6 +13,7 @@
 #include "cnnlite/data/fashion_mnist.hpp"
 #include "cnnlite/explain/gradcam.hpp"
 #include "cnnlite/nn/paper_model.hpp"
+#include "../tests/source_dir.hpp"
 
 namespace {
 
@@ -20,7 +21,7 @@ using namespace cnnlite;
 
 // The 1,000 test images of the repository's Fashion-MNIST fixture.
 const Tensor<float>& images() {
-    static const Tensor<float> x = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures").test.images();
+    static const Tensor<float> x = load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures").test.images();
     return x;
 }
 

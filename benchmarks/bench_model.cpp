@@ -31,6 +31,7 @@
 #include "cnnlite/ops/softmax_cross_entropy.hpp"
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/fit.hpp"
+#include "../tests/source_dir.hpp"
 
 namespace {
 
@@ -41,7 +42,7 @@ const cnnlite::Dataset& training_images() {
         try {
             return cnnlite::load_fashion_mnist().train;
         } catch (const cnnlite::Error&) {
-            return cnnlite::load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures").train;
+            return cnnlite::load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures").train;
         }
     }();
     return data;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../tests/op_cases.hpp"
+#include "../tests/source_dir.hpp"
 #include "cnnlite/core/init.hpp"
 
 using namespace cnnlite;
@@ -16,7 +17,7 @@ namespace {
 
 std::vector<Tensor<float>> fixture_inputs(const std::string& name) {
     static const nlohmann::json cases = [] {
-        std::ifstream in(std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/ops/op_fixtures.json");
+        std::ifstream in(test_support::source_dir().string() + "/tests/fixtures/ops/op_fixtures.json");
         return nlohmann::json::parse(in)["cases"];
     }();
     std::vector<Tensor<float>> inputs;

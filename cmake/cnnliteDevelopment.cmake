@@ -72,3 +72,10 @@ function(cnnlite_directory_native dir)
         cnnlite_directory_native("${subdir}")
     endforeach()
 endfunction()
+
+# `dir`/cnnlite_source_dir.txt: the repository root, which tests/source_dir.hpp reads at run
+# time next to the executable instead of a path compiled in (written only when it changes).
+function(cnnlite_write_source_dir_record dir)
+    set(CNNLITE_SOURCE_DIR "${PROJECT_SOURCE_DIR}")
+    configure_file("${PROJECT_SOURCE_DIR}/tests/cnnlite_source_dir.txt.in" "${dir}/cnnlite_source_dir.txt" @ONLY)
+endfunction()

@@ -13,6 +13,7 @@
 #include "cnnlite/analysis/umap.hpp"
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/threading.hpp"
+#include "source_dir.hpp"
 
 namespace test_analysis_umap {
 
@@ -21,7 +22,7 @@ using namespace cnnlite;
 namespace {
 
 nlohmann::json reference() {
-    std::ifstream in(std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/analysis/reference.json");
+    std::ifstream in(test_support::source_dir().string() + "/tests/fixtures/analysis/reference.json");
     REQUIRE_MESSAGE(in.good(), "missing tests/fixtures/analysis/reference.json");
     return nlohmann::json::parse(in);
 }

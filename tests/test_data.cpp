@@ -25,6 +25,7 @@
 #include "cnnlite/data/locate.hpp"
 #include "cnnlite/data/split.hpp"
 #include "error_message.hpp"
+#include "source_dir.hpp"
 
 namespace test_data {
 
@@ -37,7 +38,7 @@ using Bytes = std::vector<unsigned char>;
 
 namespace {
 
-const fs::path fixture_folder = fs::path(CNNLITE_SOURCE_DIR) / "data" / "fixtures";
+const fs::path fixture_folder = test_support::source_dir() / "data" / "fixtures";
 
 /// A fresh, empty folder under the system temp folder, removed again at scope exit.
 struct TempDir {

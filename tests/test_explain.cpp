@@ -20,6 +20,7 @@
 #include "cnnlite/nn/flatten.hpp"
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/nn/relu.hpp"
+#include "source_dir.hpp"
 
 namespace test_explain {
 
@@ -29,7 +30,7 @@ using namespace cnnlite::explain;
 namespace {
 
 const FashionMnist& fixture() {
-    static const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures");
+    static const FashionMnist data = load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures");
     return data;
 }
 

@@ -16,6 +16,7 @@
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/fit.hpp"
+#include "source_dir.hpp"
 
 namespace test_explain_faithfulness {
 
@@ -25,7 +26,7 @@ using namespace cnnlite::explain;
 namespace {
 
 const FashionMnist& fixture() {
-    static const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures");
+    static const FashionMnist data = load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures");
     return data;
 }
 

@@ -13,6 +13,7 @@
 #include "cnnlite/nn/dense.hpp"
 #include "cnnlite/nn/flatten.hpp"
 #include "cnnlite/nn/paper_model.hpp"
+#include "source_dir.hpp"
 
 namespace test_explain_methods {
 
@@ -22,7 +23,7 @@ using namespace cnnlite::explain;
 namespace {
 
 const FashionMnist& fixture() {
-    static const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures");
+    static const FashionMnist data = load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures");
     return data;
 }
 

@@ -28,14 +28,11 @@
 #include "cnnlite/io/npy.hpp"
 #include "cnnlite/io/safetensors.hpp"
 #include "error_message.hpp"
+#include "source_dir.hpp"
 
 namespace test_io {
 
 using test_support::error_of;
-
-#ifndef CNNLITE_SOURCE_DIR
-#error "CNNLITE_SOURCE_DIR must name the repository root"
-#endif
 
 using namespace cnnlite;
 namespace fs = std::filesystem;
@@ -142,7 +139,7 @@ const std::string& python_with_numpy() {
     return found;
 }
 
-std::string script(const std::string& name) { return std::string(CNNLITE_SOURCE_DIR) + "/tests/python/" + name; }
+std::string script(const std::string& name) { return test_support::source_dir().string() + "/tests/python/" + name; }
 
 /// Caps the size of files this process writes, so that a write fails with EFBIG mid-file.
 struct FileSizeLimit {

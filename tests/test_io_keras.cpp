@@ -33,6 +33,7 @@
 #include "cnnlite/nn/symbolic.hpp"
 #include "program_runner.hpp"
 #include "error_message.hpp"
+#include "source_dir.hpp"
 
 namespace test_io_keras {
 
@@ -45,7 +46,7 @@ using test_support::TempDir;
 
 namespace {
 
-const fs::path source_dir = CNNLITE_SOURCE_DIR;
+const fs::path source_dir = test_support::source_dir();
 const fs::path keras_fixtures = source_dir / "tests" / "fixtures" / "keras";
 
 /// The network of tests/fixtures/keras/make_keras_fixture.py, with Keras' layer names.

@@ -25,6 +25,7 @@
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/checkpoint.hpp"
 #include "cnnlite/train/fit.hpp"
+#include "source_dir.hpp"
 
 namespace test_io_model {
 
@@ -49,7 +50,7 @@ std::vector<float> weights_of(const Model<float>& model) {
 }
 
 const FashionMnist& fixture() {
-    static const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures");
+    static const FashionMnist data = load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures");
     return data;
 }
 
@@ -80,7 +81,7 @@ Sequential<float> torch_batchnorm_network(std::uint64_t seed = 1) {
 }
 
 std::string torch_fixture(const std::string& name) {
-    return std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/io/" + name;
+    return test_support::source_dir().string() + "/tests/fixtures/io/" + name;
 }
 
 std::vector<std::int64_t> counts_of(const Model<float>& model) {
@@ -406,8 +407,8 @@ TEST_CASE("PyTorch loads the model file with strict=True and predicts the same")
     TempDir dir;
     const auto model = fashion_mnist_cnn<float>(3);
     save_model(model, dir.file("paper.safetensors"));
-    const std::string images = std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures/t10k-images-idx3-ubyte.gz";
-    const std::string cmd = "'" + python + "' " + std::string(CNNLITE_SOURCE_DIR) + "/tests/python/torch_paper_model.py " +
+    const std::string images = test_support::source_dir().string() + "/data/fixtures/t10k-images-idx3-ubyte.gz";
+    const std::string cmd = "'" + python + "' " + test_support::source_dir().string() + "/tests/python/torch_paper_model.py " +
                             dir.file("paper.safetensors") + " " + images + " 32 " + dir.file("torch.json");
     REQUIRE(std::system(cmd.c_str()) == 0);
     std::ifstream in(dir.file("torch.json"));

@@ -37,6 +37,7 @@
 #include "cnnlite/train/fit.hpp"
 #include "onnx_graph_builder.hpp"
 #include "program_runner.hpp"
+#include "source_dir.hpp"
 
 namespace test_io_onnx_import {
 
@@ -737,7 +738,7 @@ TEST_CASE("an imported network fine-tunes (the loss falls) and saves as a cnnlit
     FashionMnistLimits limits;
     limits.train_images = 256;
     limits.test_images = 0;
-    const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures", limits);
+    const FashionMnist data = load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures", limits);
     const double before = evaluate(model, data.train, EvaluateOptions{}).loss;
     AdamOptions adam;
     adam.learning_rate = 1e-3;
@@ -761,7 +762,7 @@ TEST_CASE("an imported network fine-tunes (the loss falls) and saves as a cnnlit
 namespace {
 
 std::string fixture(const std::string& name) {
-    return std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/onnx/" + name;
+    return test_support::source_dir().string() + "/tests/fixtures/onnx/" + name;
 }
 
 // The integer after "key": in the fixture's JSON summary.
@@ -790,7 +791,7 @@ TEST_CASE("a CNN trained and exported by PyTorch predicts PyTorch's probabilitie
     FashionMnistLimits limits;
     limits.train_images = 512;
     limits.test_images = 500;
-    const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures", limits);
+    const FashionMnist data = load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures", limits);
     const Tensor<float> expected = load_npy<float>(fixture("fashion_cnn_probabilities.npy"));
     REQUIRE(expected.shape() == Shape{500, 10});
     const std::vector<int>& labels = data.test.labels();
@@ -836,7 +837,7 @@ TEST_CASE("a CNN trained and exported by PyTorch predicts PyTorch's probabilitie
 
 TEST_CASE("fashion_mnist evaluate --model reads an ONNX file by content and exports one back") {
     test_support::TempDir dir;
-    const fs::path fixtures = fs::path(CNNLITE_SOURCE_DIR) / "data" / "fixtures";
+    const fs::path fixtures = test_support::source_dir() / "data" / "fixtures";
     const Model<float> paper = fashion_mnist_cnn<float>(9);
     save_model(paper, (dir.path / "model.safetensors").string());
     const fs::path exported = dir.path / "paper.model";  // no telling extension
@@ -871,7 +872,7 @@ TEST_CASE("fashion_mnist evaluate --model reads an ONNX file by content and expo
 TEST_CASE("a constant Slice whose step is -(2^63 - 1) folds to one element, without overflow (a fuzz_onnx finding)") {
     // The input fuzz_onnx found (tests/fuzz/corpus/onnx): its Slice counted elements as
     // (start - end - step - 1) / -step, which overflows int64 for such a step (UBSan).
-    const std::string path = std::string(CNNLITE_SOURCE_DIR) + "/tests/fuzz/corpus/onnx/slice_step_minus_2_63.onnx";
+    const std::string path = test_support::source_dir().string() + "/tests/fuzz/corpus/onnx/slice_step_minus_2_63.onnx";
     std::ifstream in(path, std::ios::binary);
     REQUIRE(in);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -20,6 +20,7 @@
 #include "cnnlite/ops/dropout_max_pool2d.hpp"
 #include "cnnlite/ops/spatial_dropout2d.hpp"
 #include "op_cases.hpp"
+#include "source_dir.hpp"
 
 namespace test_ops {
 
@@ -29,7 +30,7 @@ using cnnlite::testing::op_cases;
 namespace {
 
 nlohmann::json load_fixtures() {
-    const std::string path = std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/ops/op_fixtures.json";
+    const std::string path = test_support::source_dir().string() + "/tests/fixtures/ops/op_fixtures.json";
     std::ifstream in(path);
     REQUIRE_MESSAGE(in.good(), "missing fixture file ", path);
     return nlohmann::json::parse(in);

@@ -32,12 +32,9 @@
 #include "cnnlite/optim/schedule.hpp"
 #include "cnnlite/optim/sgd.hpp"
 #include "cnnlite/optim/weight_decay.hpp"
+#include "source_dir.hpp"
 
 namespace test_optim {
-
-#ifndef CNNLITE_SOURCE_DIR
-#error "CNNLITE_SOURCE_DIR must name the repository root"
-#endif
 
 using cnnlite::Adam;
 using cnnlite::AdamEpsilon;
@@ -366,7 +363,7 @@ std::vector<float> read_floats(std::istringstream& in) {
 }
 
 std::vector<ReferenceCase> load_reference() {
-    const std::string path = std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/optim/optim_reference.txt";
+    const std::string path = test_support::source_dir().string() + "/tests/fixtures/optim/optim_reference.txt";
     std::ifstream file(path);
     REQUIRE_MESSAGE(file.good(), "cannot open ", path);
     std::vector<ReferenceCase> cases;
@@ -856,7 +853,7 @@ namespace {
 
 const nlohmann::json& recipe_reference() {
     static const nlohmann::json reference = [] {
-        const std::string path = std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/optim/recipe_reference.json";
+        const std::string path = test_support::source_dir().string() + "/tests/fixtures/optim/recipe_reference.json";
         std::ifstream in(path);
         REQUIRE_MESSAGE(in.good(), "cannot open ", path);
         return nlohmann::json::parse(in);

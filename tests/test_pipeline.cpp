@@ -31,6 +31,7 @@
 #include "cnnlite/viz/image_io.hpp"
 #include "cnnlite/viz/image_read.hpp"
 #include "program_runner.hpp"
+#include "source_dir.hpp"
 
 namespace test_pipeline {
 
@@ -38,7 +39,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path source_dir = CNNLITE_SOURCE_DIR;
+const fs::path source_dir = test_support::source_dir();
 const fs::path fixture_data = source_dir / "data" / "fixtures";
 
 using test_support::contains;

@@ -29,6 +29,7 @@
 #include "cnnlite/viz/image.hpp"
 #include "cnnlite/viz/image_io.hpp"
 #include "program_runner.hpp"
+#include "source_dir.hpp"
 
 namespace test_pipeline_arch {
 
@@ -36,7 +37,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path fixture_data = fs::path(CNNLITE_SOURCE_DIR) / "data" / "fixtures";
+const fs::path fixture_data = test_support::source_dir() / "data" / "fixtures";
 
 using test_support::contains;
 using test_support::read_text;

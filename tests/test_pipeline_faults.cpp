@@ -26,6 +26,7 @@
 #include "cnnlite/nn/paper_model.hpp"
 #include "picture_bytes.hpp"
 #include "program_runner.hpp"
+#include "source_dir.hpp"
 
 namespace test_pipeline_faults {
 
@@ -37,7 +38,7 @@ using test_support::TempDir;
 
 namespace {
 
-const fs::path fixture_data = fs::path(CNNLITE_SOURCE_DIR) / "data" / "fixtures";
+const fs::path fixture_data = test_support::source_dir() / "data" / "fixtures";
 constexpr std::uint64_t one_gib = std::uint64_t(1) << 30;
 
 /// Options of a short training run on the fixture.

@@ -29,6 +29,7 @@
 #include "cnnlite/train/checkpoint.hpp"
 #include "cnnlite/train/evaluate.hpp"
 #include "cnnlite/train/fit.hpp"
+#include "source_dir.hpp"
 
 namespace test_reliability {
 
@@ -38,7 +39,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const FashionMnist& fixture() {
-    static const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures");
+    static const FashionMnist data = load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures");
     return data;
 }
 

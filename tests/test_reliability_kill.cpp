@@ -43,6 +43,7 @@
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/checkpoint.hpp"
 #include "program_runner.hpp"
+#include "source_dir.hpp"
 
 namespace test_reliability_kill {
 
@@ -50,7 +51,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path source_dir = CNNLITE_SOURCE_DIR;
+const fs::path source_dir = test_support::source_dir();
 
 using test_support::read_text;
 using test_support::TempDir;

@@ -15,6 +15,7 @@
 #include "cnnlite/nn/paper_model.hpp"
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/fit.hpp"
+#include "source_dir.hpp"
 
 namespace test_train {
 
@@ -23,7 +24,7 @@ using namespace cnnlite;
 namespace {
 
 const FashionMnist& fixture() {
-    static const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures");
+    static const FashionMnist data = load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures");
     return data;
 }
 
@@ -44,7 +45,7 @@ FitOptions quiet(std::int64_t epochs, std::uint64_t seed = 0) {
 }  // namespace
 
 TEST_CASE("two Adam steps of the paper's network match PyTorch") {
-    std::ifstream in(std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/train/paper_step.json");
+    std::ifstream in(test_support::source_dir().string() + "/tests/fixtures/train/paper_step.json");
     REQUIRE(in.good());
     const auto fx = nlohmann::json::parse(in);
 

@@ -29,6 +29,7 @@
 #include "cnnlite/optim/sgd.hpp"
 #include "cnnlite/optim/weight_decay.hpp"
 #include "cnnlite/train/fit.hpp"
+#include "source_dir.hpp"
 
 namespace {
 std::atomic<bool> counting{false};
@@ -46,7 +47,7 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 using namespace cnnlite;
 
 TEST_CASE("a steady-state training step allocates nothing") {
-    const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures");
+    const FashionMnist data = load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures");
     auto model = fashion_mnist_cnn<float>(0);
     Adam<float> adam(model.trainable_variables());
     TrainStep<float> step(model, adam);
@@ -76,7 +77,7 @@ TEST_CASE("a steady-state training step allocates nothing") {
 // warm-up into cosine schedule, label smoothing, clipping by global norm, a weight average and
 // augmented batches (shifts, flips, random erasing).
 TEST_CASE("a steady-state training step of a residual network with the modern recipe allocates nothing") {
-    const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures");
+    const FashionMnist data = load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures");
     auto conv_bn = [](const Symbolic<float>& x, std::int64_t filters, std::int64_t kernel, std::int64_t stride) {
         Conv2dOptions conv;
         conv.filters = filters;

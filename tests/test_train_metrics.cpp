@@ -19,12 +19,9 @@
 #include "cnnlite/nn/sequential.hpp"
 #include "cnnlite/train/evaluate.hpp"
 #include "cnnlite/train/metrics.hpp"
+#include "source_dir.hpp"
 
 namespace test_train_metrics {
-
-#ifndef CNNLITE_SOURCE_DIR
-#error "CNNLITE_SOURCE_DIR must name the repository root"
-#endif
 
 using cnnlite::ConfusionMatrix;
 using cnnlite::Error;
@@ -176,7 +173,7 @@ TEST_CASE("calibration and expected calibration error, by hand") {
 }
 
 TEST_CASE("calibration and top-2 accuracy agree with NumPy on random probabilities") {
-    const std::string path = std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/optim/recipe_reference.json";
+    const std::string path = test_support::source_dir().string() + "/tests/fixtures/optim/recipe_reference.json";
     std::ifstream in(path);
     REQUIRE_MESSAGE(in.good(), "cannot open ", path);
     const nlohmann::json reference = nlohmann::json::parse(in);

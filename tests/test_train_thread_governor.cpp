@@ -15,6 +15,7 @@
 #include "cnnlite/optim/adam.hpp"
 #include "cnnlite/train/fit.hpp"
 #include "cnnlite/core/thread_governor.hpp"
+#include "source_dir.hpp"
 
 namespace test_train_thread_governor {
 
@@ -122,7 +123,7 @@ std::vector<std::uint32_t> weight_bits(const Model<float>& model) {
 }
 
 TEST_CASE("fit with a governor that switches thread counts every few steps gives the weights of a fixed count") {
-    const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures");
+    const FashionMnist data = load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures");
     const int before = num_threads();
     set_num_threads(2);
     const int team = num_threads();  // 1 in a build without OpenMP

@@ -34,6 +34,7 @@
 #include "cnnlite/viz/text.hpp"
 #include "picture_bytes.hpp"
 #include "error_message.hpp"
+#include "source_dir.hpp"
 
 namespace doctest {
 template <>
@@ -59,7 +60,7 @@ namespace {
 const std::multimap<std::string, std::vector<std::string>>& reference() {
     static const auto table = [] {
         std::multimap<std::string, std::vector<std::string>> lines;
-        const std::string path = std::string(CNNLITE_SOURCE_DIR) + "/tests/fixtures/viz/matplotlib_reference.txt";
+        const std::string path = test_support::source_dir().string() + "/tests/fixtures/viz/matplotlib_reference.txt";
         std::ifstream in(path);
         REQUIRE_MESSAGE(in, "missing fixture " << path);
         std::string line;

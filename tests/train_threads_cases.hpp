@@ -33,6 +33,7 @@
 #include "cnnlite/optim/sgd.hpp"
 #include "cnnlite/optim/weight_decay.hpp"
 #include "cnnlite/train/fit.hpp"
+#include "source_dir.hpp"
 
 namespace train_threads_cases {
 
@@ -59,7 +60,7 @@ inline std::vector<std::uint32_t> bits_of(const Model<float>& model) {
 }
 
 inline const FashionMnist& fixtures() {
-    static const FashionMnist data = load_fashion_mnist(std::string(CNNLITE_SOURCE_DIR) + "/data/fixtures");
+    static const FashionMnist data = load_fashion_mnist(test_support::source_dir().string() + "/data/fixtures");
     return data;
 }
 
