@@ -1,5 +1,5 @@
-// The register-blocked float product (kernels/register_gemm.hpp) and the float convolutions
-// built on it, against portable references: the bodies of test cases that test_kernels_avx2.cpp
+// The register-blocked float product (kernels/register_gemm.hpp) and the float convolutions and
+// dense-layer products built on it, against portable references: the bodies of test cases that test_kernels_avx2.cpp
 // and test_kernels_avx512.cpp declare. Those files are compiled for their instruction sets
 // whatever the build targets, so that both vector paths are tested on a machine that has them;
 // each case takes whether the CPU has the instruction set.
@@ -16,6 +16,7 @@
 #include "cnnlite/core/random.hpp"
 #include "cnnlite/core/threading.hpp"
 #include "cnnlite/kernels/conv2d.hpp"
+#include "cnnlite/kernels/dense.hpp"
 #include "cnnlite/kernels/register_gemm.hpp"
 
 namespace register_gemm_cases {
@@ -530,6 +531,104 @@ inline void check_float_convolutions(bool cpu_has_simd) {
         CHECK(indirect_cases == 2 * 18);  // every case but the stem (9 taps of one channel: the direct loop)
         CHECK(packed_cases == 2 * 2 * 18);  // the same cases, each also at the automatic choice
     }
+}
+
+/// The dense layer's float products on register_gemm (kernels/dense.hpp): every output is the
+/// in-order chain of fused multiply-adds over k (from the old value when accumulating), then the
+/// bias and the ReLU, bit for bit, so the same at 1, 2 and 3 threads and for an image at any
+/// batch size and position; a NaN in x and an infinity in W go exactly where those chains take
+/// them. Batches around the 16-image blocks, widths that are no multiple of a vector.
+inline void check_dense_products(bool cpu_has_simd) {
+    if (!kernels::register_gemm_available || !cpu_has_simd) {
+        MESSAGE("register_gemm not built for this target, or the CPU lacks it: skipped");
+        return;
+    }
+    const int threads_before = num_threads();
+    struct Dims {
+        std::int64_t batch, in, out;
+    };
+    const Dims dims[] = {{1, 1, 1}, {3, 37, 5}, {15, 300, 33}, {16, 9, 70}, {17, 130, 10}, {64, 1030, 40}};
+    const auto same = [](float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; };
+    const auto at = [](std::int64_t i, std::int64_t ld, std::int64_t j) { return static_cast<std::size_t>(i * ld + j); };
+    int cases = 0;
+    for (const Dims& d : dims) {
+        CAPTURE(d.batch);
+        CAPTURE(d.in);
+        CAPTURE(d.out);
+        std::vector<float> x = normal_values(at(d.batch, d.in, 0), 31), w = normal_values(at(d.out, d.in, 0), 32);
+        const std::vector<float> b = normal_values(static_cast<std::size_t>(d.out), 33),
+                                 g = normal_values(at(d.batch, d.out, 0), 34),
+                                 old_dx = normal_values(at(d.batch, d.in, 0), 35),
+                                 old_dw = normal_values(at(d.out, d.in, 0), 36);
+        if (d.batch > 2 && d.out > 3) {
+            x[at(2, d.in, d.in - 1)] = std::numeric_limits<float>::quiet_NaN();
+            w[at(3, d.in, 0)] = std::numeric_limits<float>::infinity();
+        }
+        for (bool relu : {false, true})
+            for (bool bias : {false, true}) {
+                std::vector<float> want(at(d.batch, d.out, 0));
+                for (std::int64_t i = 0; i < d.batch; ++i)
+                    for (std::int64_t j = 0; j < d.out; ++j) {
+                        float s = 0.0f;
+                        for (std::int64_t k = 0; k < d.in; ++k) s = std::fma(x[at(i, d.in, k)], w[at(j, d.in, k)], s);
+                        if (bias) s += b[static_cast<std::size_t>(j)];
+                        want[at(i, d.out, j)] = relu && s <= 0.0f ? 0.0f : s;
+                    }
+                for (int threads : {1, 2, 3}) {
+                    CAPTURE(threads);
+                    CAPTURE(relu);
+                    CAPTURE(bias);
+                    set_num_threads(threads);
+                    std::vector<float> workspace(static_cast<std::size_t>(kernels::dense_forward_workspace<float>(d.in, d.out)));
+                    std::vector<float> y(want.size(), -7.0f);
+                    kernels::dense_forward(x.data(), w.data(), bias ? b.data() : nullptr, y.data(), d.batch, d.in, d.out, relu,
+                                           workspace.data());
+                    bool equal = true;
+                    for (std::size_t i = 0; i < y.size(); ++i) equal = equal && same(y[i], want[i]);
+                    CHECK(equal);
+                    ++cases;
+                }
+            }
+        for (bool add : {false, true}) {
+            std::vector<float> want_dx(at(d.batch, d.in, 0)), want_dw(at(d.out, d.in, 0));
+            for (std::int64_t i = 0; i < d.batch; ++i)
+                for (std::int64_t k = 0; k < d.in; ++k) {
+                    float s = add ? old_dx[at(i, d.in, k)] : 0.0f;
+                    for (std::int64_t j = 0; j < d.out; ++j) s = std::fma(g[at(i, d.out, j)], w[at(j, d.in, k)], s);
+                    want_dx[at(i, d.in, k)] = s;
+                }
+            for (std::int64_t j = 0; j < d.out; ++j)
+                for (std::int64_t k = 0; k < d.in; ++k) {
+                    float s = add ? old_dw[at(j, d.in, k)] : 0.0f;
+                    for (std::int64_t i = 0; i < d.batch; ++i) s = std::fma(g[at(i, d.out, j)], x[at(i, d.in, k)], s);
+                    want_dw[at(j, d.in, k)] = s;
+                }
+            for (int threads : {1, 2, 3}) {
+                CAPTURE(threads);
+                CAPTURE(add);
+                set_num_threads(threads);
+                std::vector<float> dx = old_dx, dw = old_dw;
+                kernels::dense_backward(g.data(), x.data(), w.data(), dx.data(), add, dw.data(), add, d.batch, d.in, d.out);
+                bool equal_dx = true, equal_dw = true;
+                for (std::size_t i = 0; i < dx.size(); ++i) equal_dx = equal_dx && same(dx[i], want_dx[i]);
+                for (std::size_t i = 0; i < dw.size(); ++i) equal_dw = equal_dw && same(dw[i], want_dw[i]);
+                CHECK(equal_dx);
+                CHECK(equal_dw);
+                ++cases;
+            }
+        }
+        if (d.batch > 2 && d.out > 3) {  // the NaN reached y's row 2 and dW's last column, the infinity y's column 3
+            std::vector<float> workspace(static_cast<std::size_t>(kernels::dense_forward_workspace<float>(d.in, d.out)));
+            std::vector<float> y(at(d.batch, d.out, 0));
+            kernels::dense_forward(x.data(), w.data(), static_cast<const float*>(nullptr), y.data(), d.batch, d.in, d.out,
+                                   false, workspace.data());
+            CHECK(std::isnan(y[at(2, d.out, 0)]));
+            CHECK(!std::isfinite(y[at(0, d.out, 3)]));
+            CHECK(std::isfinite(y[at(0, d.out, 0)]));
+        }
+    }
+    set_num_threads(threads_before);
+    CHECK(cases == 6 * (4 * 3 + 2 * 3));
 }
 
 }  // namespace register_gemm_cases

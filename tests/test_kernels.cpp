@@ -60,9 +60,10 @@ TEST_CASE("dense products equal the reference loops for every column split, with
         with_threads([&](int) {
             for (bool relu : {false, true})
                 for (bool bias : {false, true}) {
-                    std::vector<float> y(sz(d.batch, d.out), -7.0f);
+                    std::vector<float> y(sz(d.batch, d.out), -7.0f),
+                        workspace(static_cast<std::size_t>(kernels::dense_forward_workspace<float>(d.in, d.out)));
                     kernels::dense_forward(x.data(), w.data(), bias ? b.data() : nullptr, y.data(), d.batch, d.in, d.out,
-                                           relu);
+                                           relu, workspace.data());
                     for (std::size_t i = 0; i < y.size(); ++i) {
                         double e = y_ref[i] + (bias ? b[i % static_cast<std::size_t>(d.out)] : 0.0);
                         if (relu) e = std::max(e, 0.0);
@@ -96,16 +97,21 @@ TEST_CASE("dense products: bitwise repeatable for a thread count; ReLU keeps a N
     const std::vector<float> x = normals(static_cast<std::size_t>(batch * in), 11),
                              w = normals(static_cast<std::size_t>(out * in), 12);
     with_threads([&](int) {
-        std::vector<float> a(static_cast<std::size_t>(batch * out)), b2(a.size());
-        kernels::dense_forward(x.data(), w.data(), static_cast<const float*>(nullptr), a.data(), batch, in, out, false);
-        kernels::dense_forward(x.data(), w.data(), static_cast<const float*>(nullptr), b2.data(), batch, in, out, false);
+        std::vector<float> a(static_cast<std::size_t>(batch * out)), b2(a.size()),
+            workspace(static_cast<std::size_t>(kernels::dense_forward_workspace<float>(in, out)));
+        kernels::dense_forward(x.data(), w.data(), static_cast<const float*>(nullptr), a.data(), batch, in, out, false,
+                               workspace.data());
+        kernels::dense_forward(x.data(), w.data(), static_cast<const float*>(nullptr), b2.data(), batch, in, out, false,
+                               workspace.data());
         CHECK(a == b2);
     });
     // One input row of NaN: its outputs stay NaN through the ReLU; the other rows are >= 0.
     std::vector<float> xn = x;
     xn[3 * in + 7] = std::numeric_limits<float>::quiet_NaN();
-    std::vector<float> y(static_cast<std::size_t>(batch * out));
-    kernels::dense_forward(xn.data(), w.data(), static_cast<const float*>(nullptr), y.data(), batch, in, out, true);
+    std::vector<float> y(static_cast<std::size_t>(batch * out)),
+        workspace(static_cast<std::size_t>(kernels::dense_forward_workspace<float>(in, out)));
+    kernels::dense_forward(xn.data(), w.data(), static_cast<const float*>(nullptr), y.data(), batch, in, out, true,
+                           workspace.data());
     for (std::int64_t i = 0; i < batch; ++i)
         for (std::int64_t j = 0; j < out; ++j) {
             const float v = y[static_cast<std::size_t>(i * out + j)];

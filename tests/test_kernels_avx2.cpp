@@ -251,6 +251,10 @@ TEST_CASE("AVX2 register_gemm: a NaN or infinity in A or B spreads to exactly th
     register_gemm_cases::check_register_gemm_non_finite(cpu_has_avx2());
 }
 
+TEST_CASE("AVX2 dense products equal the in-order fused multiply-add chains bit for bit: bias, ReLU, accumulation, NaN and infinity, 1-3 threads") {
+    register_gemm_cases::check_dense_products(cpu_has_avx2());
+}
+
 TEST_CASE("AVX2 float convolutions on register_gemm equal the double Eigen path, at 1 and 2 threads") {
     register_gemm_cases::check_float_convolutions(cpu_has_avx2());
 }

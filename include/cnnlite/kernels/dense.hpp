@@ -1,20 +1,35 @@
-// The three matrix products of a fully connected layer, split into independent blocks of
-// output columns. Eigen's own parallel GEMM synchronises its threads after every packed block,
-// which at these shapes (batch 64, K = 64 in the weight gradient) costs more than it saves and
-// stalls completely when another process takes one of the cores. Here each thread takes whole
-// blocks and calls Eigen single-threaded on each (Eigen does not spawn threads inside a
-// parallel region), so the only synchronisation is the end of the region. The blocks' width
-// depends on the layer's size, not on the thread count: Eigen's blocking, and with it the order
-// in which an output's sum is rounded, depends on the width of the product, so equal widths
-// give the same bits at any thread count.
+// The three matrix products of a fully connected layer, y = x W^T, dx = g W and dW = g^T x,
+// split into independent blocks so that the only synchronisation is the end of the parallel
+// region (Eigen's own parallel GEMM synchronises its threads after every packed block, which at
+// these shapes costs more than it saves and stalls completely when another process takes one
+// of the cores).
+//
+// Where register_gemm is built (float, AVX2 + FMA or AVX-512F) the products run on it: dx and
+// dW read g, W and x where they lie (g through its strides, W's and x's rows as B's contiguous
+// rows), so nothing is packed; the forward needs x's rows as B's columns, so each block of
+// dense_forward_rows images is transposed into a thread's scratch, multiplied as
+// y^T = W x^T and transposed back. Eigen packs both operands at every product; on the paper's
+// Dense(3136 -> 256) at batch 64 the register products ran at 1.2-1.9x Eigen's speed on one
+// core of an AVX2 machine (benchmarks/README.md). Every output is then one in-order chain of
+// fused multiply-adds over k (from the old value when accumulating), whatever the blocks, so
+// the bits do not depend on the thread count or the batch size.
+//
+// Elsewhere (double, or a target without those instructions) each thread takes whole blocks of
+// output columns and calls Eigen single-threaded on each (Eigen does not spawn threads inside
+// a parallel region). The blocks' width depends on the layer's size, not on the thread count:
+// Eigen's blocking, and with it the order in which an output's sum is rounded, depends on the
+// width of the product, so equal widths give the same bits at any thread count.
 #pragma once
 
 #include <Eigen/Core>
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "cnnlite/kernels/parallel.hpp"
+#include "cnnlite/kernels/register_gemm.hpp"
+#include "cnnlite/kernels/transpose.hpp"
 
 namespace cnnlite::kernels {
 
@@ -47,27 +62,80 @@ inline std::int64_t dense_blocks(std::int64_t n) {
     return (n + width - 1) / width;
 }
 
+/// Whether the products of T run on register_gemm (see the file's comment).
+template <class T>
+constexpr bool dense_on_register_gemm = std::is_same_v<T, float> && register_gemm_available;
+
 }  // namespace detail
 
+/// Images per block of the register forward: two vectors, the widest tile of one B row that
+/// still broadcasts each weight into two multiply-adds.
+constexpr std::int64_t dense_forward_rows = 16;
+
+/// Workspace (elements of T) dense_forward needs: per thread one block's x^T [in, 16] and
+/// y^T [out, 16] when the products run on register_gemm, otherwise none.
+template <class T>
+std::int64_t dense_forward_workspace(std::int64_t in, std::int64_t out) {
+    if constexpr (detail::dense_on_register_gemm<T>)
+        return static_cast<std::int64_t>(num_threads()) * dense_forward_rows * (in + out);
+    else
+        return 0;
+}
+
 /// y[batch, out] = x[batch, in] * w[out, in]^T (+ bias[out]), then max(y, 0) when `relu`
-/// (NaN stays NaN). `bias` may be null. Threads share the blocks of output columns.
+/// (NaN stays NaN). `bias` may be null. `workspace` holds dense_forward_workspace<T>(in, out)
+/// elements (may be null when that is 0). Threads share the blocks of images (register
+/// products) or of output columns (Eigen).
 template <class T>
 void dense_forward(const T* x, const T* w, const T* bias, T* y, std::int64_t batch, std::int64_t in, std::int64_t out,
-                   bool relu) {
+                   bool relu, T* workspace) {
     const int threads = detail::dense_threads(batch * in * out);
     (void)threads;  // read by the pragma only
+    if constexpr (detail::dense_on_register_gemm<T>) {
+        const std::int64_t per_thread = dense_forward_rows * (in + out);
+        (void)per_thread;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (std::int64_t block = 0; block < detail::dense_blocks(out); ++block) {
-        const std::int64_t j0 = block * detail::dense_block_columns(out);
-        const std::int64_t j1 = std::min(out, j0 + detail::dense_block_columns(out));
-        detail::DenseMap<T> Y(y + j0, batch, j1 - j0, Eigen::OuterStride<>(out));
-        Y.noalias() = detail::ConstDenseMap<T>(x, batch, in, Eigen::OuterStride<>(in)) *
-                      detail::ConstDenseMap<T>(w + j0 * in, j1 - j0, in, Eigen::OuterStride<>(in)).transpose();
-        for (std::int64_t i = 0; i < batch; ++i) {
-            T* row = y + i * out;
-            for (std::int64_t j = j0; j < j1; ++j) {
-                T v = row[j] + (bias ? bias[j] : T(0));
-                row[j] = relu && v <= T(0) ? T(0) : v;
+        for (std::int64_t i0 = 0; i0 < batch; i0 += dense_forward_rows) {
+            const std::int64_t rows = std::min(dense_forward_rows, batch - i0);
+            float* xT = workspace + thread_index() * per_thread;  // [in, rows]
+            float* yT = xT + dense_forward_rows * in;             // [out, rows]
+            transpose_plane(x + i0 * in, rows, in, xT);
+            GemmOperands product;  // y^T[out, rows] = W[out, in] x^T[in, rows]
+            product.m = out;
+            product.n = rows;
+            product.k = in;
+            product.a = w;
+            product.a_row = in;
+            product.a_col = 1;
+            product.b = xT;
+            product.ldb = rows;
+            product.c = yT;
+            product.ldc = rows;
+            register_gemm(product, false);
+            float* yi = y + i0 * out;
+            transpose_plane(yT, out, rows, yi);
+            if (bias || relu)
+                for (std::int64_t i = 0; i < rows; ++i)
+                    for (std::int64_t j = 0; j < out; ++j) {
+                        const float v = yi[i * out + j] + (bias ? bias[j] : 0.0f);
+                        yi[i * out + j] = relu && v <= 0.0f ? 0.0f : v;
+                    }
+        }
+    } else {
+        (void)workspace;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+        for (std::int64_t block = 0; block < detail::dense_blocks(out); ++block) {
+            const std::int64_t j0 = block * detail::dense_block_columns(out);
+            const std::int64_t j1 = std::min(out, j0 + detail::dense_block_columns(out));
+            detail::DenseMap<T> Y(y + j0, batch, j1 - j0, Eigen::OuterStride<>(out));
+            Y.noalias() = detail::ConstDenseMap<T>(x, batch, in, Eigen::OuterStride<>(in)) *
+                          detail::ConstDenseMap<T>(w + j0 * in, j1 - j0, in, Eigen::OuterStride<>(in)).transpose();
+            for (std::int64_t i = 0; i < batch; ++i) {
+                T* row = y + i * out;
+                for (std::int64_t j = j0; j < j1; ++j) {
+                    T v = row[j] + (bias ? bias[j] : T(0));
+                    row[j] = relu && v <= T(0) ? T(0) : v;
+                }
             }
         }
     }
@@ -86,6 +154,37 @@ void dense_backward(const T* g, const T* x, const T* w, T* dx, bool add_dx, T* d
     for (std::int64_t block = 0; block < detail::dense_blocks(in); ++block) {
         const std::int64_t j0 = block * detail::dense_block_columns(in);
         const std::int64_t j1 = std::min(in, j0 + detail::dense_block_columns(in));
+        if constexpr (detail::dense_on_register_gemm<T>) {
+            if (dx) {  // dx[:, j0:j1] (+)= G[batch, out] W[:, j0:j1]
+                GemmOperands product;
+                product.m = batch;
+                product.n = j1 - j0;
+                product.k = out;
+                product.a = g;
+                product.a_row = out;
+                product.a_col = 1;
+                product.b = w + j0;
+                product.ldb = in;
+                product.c = dx + j0;
+                product.ldc = in;
+                register_gemm(product, add_dx);
+            }
+            if (dw) {  // dW[:, j0:j1] (+)= G^T[out, batch] x[:, j0:j1]
+                GemmOperands product;
+                product.m = out;
+                product.n = j1 - j0;
+                product.k = batch;
+                product.a = g;
+                product.a_row = 1;
+                product.a_col = out;
+                product.b = x + j0;
+                product.ldb = in;
+                product.c = dw + j0;
+                product.ldc = in;
+                register_gemm(product, add_dw);
+            }
+            continue;
+        }
         const detail::ConstDenseMap<T> G(g, batch, out, Eigen::OuterStride<>(out));
         if (dx) {
             detail::DenseMap<T> DX(dx + j0, batch, j1 - j0, Eigen::OuterStride<>(in));

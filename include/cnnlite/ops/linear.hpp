@@ -1,5 +1,5 @@
 // Fully connected layer as one op: y = [relu](x W^T + b), W in PyTorch's [out, in] layout.
-// The three products run in kernels/dense.hpp, one column block per thread.
+// The three products run in kernels/dense.hpp, in blocks that threads share.
 #pragma once
 
 #include "cnnlite/autograd/variable.hpp"
@@ -19,8 +19,9 @@ Variable<T> linear(const Variable<T>& x, const Variable<T>& weight, const Variab
     check(!bias.defined() || bias.shape() == Shape{ws[0]}, "linear: bias shape ",
           bias.defined() ? bias.shape() : Shape{}, " does not match ", ws[0], " outputs");
     Tensor<T> y = Tensor<T>::uninitialized(Shape{xs[0], ws[0]});
+    Tensor<T> workspace = Tensor<T>::uninitialized(Shape{kernels::dense_forward_workspace<T>(xs[1], ws[0])});
     kernels::dense_forward(x.value().data(), weight.value().data(), bias.defined() ? bias.value().data() : nullptr,
-                           y.data(), xs[0], xs[1], ws[0], relu);
+                           y.data(), xs[0], xs[1], ws[0], relu, workspace.data());
 
     const bool record = detail::should_record<T>({&x, &weight, &bias});
     Variable<T> out = detail::make_result<T>(std::move(y), relu ? "linear_relu" : "linear", record,
