@@ -9,7 +9,7 @@
 // rows), so nothing is packed; the forward needs x's rows as B's columns, so each block of
 // dense_forward_rows images is transposed into a thread's scratch, multiplied as
 // y^T = W x^T and transposed back. Eigen packs both operands at every product; on the paper's
-// Dense(3136 -> 256) at batch 64 the register products ran at 1.2-1.9x Eigen's speed on one
+// Dense(3136 -> 256) at batch 64 the register products ran at 1.1-1.7x Eigen's speed on one
 // core of an AVX2 machine (benchmarks/README.md). Every output is then one in-order chain of
 // fused multiply-adds over k (from the old value when accumulating), whatever the blocks, so
 // the bits do not depend on the thread count or the batch size.
