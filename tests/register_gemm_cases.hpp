@@ -1,6 +1,6 @@
 // The register-blocked float product (kernels/register_gemm.hpp) and the float convolutions and
-// dense-layer products built on it, against portable references: the bodies of test cases that test_kernels_avx2.cpp
-// and test_kernels_avx512.cpp declare. Those files are compiled for their instruction sets
+// dense-layer products built on it, against portable references: the bodies of test cases that
+// test_kernels_avx2.cpp and test_kernels_avx512.cpp declare. Those files are compiled for their instruction sets
 // whatever the build targets, so that both vector paths are tested on a machine that has them;
 // each case takes whether the CPU has the instruction set.
 #pragma once

@@ -62,6 +62,19 @@ inline std::int64_t dense_blocks(std::int64_t n) {
     return (n + width - 1) / width;
 }
 
+/// Columns [j0, j1) of y[rows, out]: y + bias[j] (bias may be null), then max(., 0) when
+/// `relu` (NaN stays NaN, -0 becomes +0).
+template <class T>
+void add_bias_relu(T* y, std::int64_t rows, std::int64_t out, std::int64_t j0, std::int64_t j1, const T* bias, bool relu) {
+    for (std::int64_t i = 0; i < rows; ++i) {
+        T* row = y + i * out;
+        for (std::int64_t j = j0; j < j1; ++j) {
+            const T v = row[j] + (bias ? bias[j] : T(0));
+            row[j] = relu && v <= T(0) ? T(0) : v;
+        }
+    }
+}
+
 /// Whether the products of T run on register_gemm (see the file's comment).
 template <class T>
 constexpr bool dense_on_register_gemm = std::is_same_v<T, float> && register_gemm_available;
@@ -93,33 +106,16 @@ void dense_forward(const T* x, const T* w, const T* bias, T* y, std::int64_t bat
     (void)threads;  // read by the pragma only
     if constexpr (detail::dense_on_register_gemm<T>) {
         const std::int64_t per_thread = dense_forward_rows * (in + out);
-        (void)per_thread;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
         for (std::int64_t i0 = 0; i0 < batch; i0 += dense_forward_rows) {
             const std::int64_t rows = std::min(dense_forward_rows, batch - i0);
             float* xT = workspace + thread_index() * per_thread;  // [in, rows]
             float* yT = xT + dense_forward_rows * in;             // [out, rows]
             transpose_plane(x + i0 * in, rows, in, xT);
-            GemmOperands product;  // y^T[out, rows] = W[out, in] x^T[in, rows]
-            product.m = out;
-            product.n = rows;
-            product.k = in;
-            product.a = w;
-            product.a_row = in;
-            product.a_col = 1;
-            product.b = xT;
-            product.ldb = rows;
-            product.c = yT;
-            product.ldc = rows;
-            register_gemm(product, false);
+            register_gemm({out, rows, in, w, in, 1, xT, rows, yT, rows}, false);  // y^T = W x^T
             float* yi = y + i0 * out;
             transpose_plane(yT, out, rows, yi);
-            if (bias || relu)
-                for (std::int64_t i = 0; i < rows; ++i)
-                    for (std::int64_t j = 0; j < out; ++j) {
-                        const float v = yi[i * out + j] + (bias ? bias[j] : 0.0f);
-                        yi[i * out + j] = relu && v <= 0.0f ? 0.0f : v;
-                    }
+            if (bias || relu) detail::add_bias_relu(yi, rows, out, 0, out, bias, relu);
         }
     } else {
         (void)workspace;
@@ -130,13 +126,7 @@ void dense_forward(const T* x, const T* w, const T* bias, T* y, std::int64_t bat
             detail::DenseMap<T> Y(y + j0, batch, j1 - j0, Eigen::OuterStride<>(out));
             Y.noalias() = detail::ConstDenseMap<T>(x, batch, in, Eigen::OuterStride<>(in)) *
                           detail::ConstDenseMap<T>(w + j0 * in, j1 - j0, in, Eigen::OuterStride<>(in)).transpose();
-            for (std::int64_t i = 0; i < batch; ++i) {
-                T* row = y + i * out;
-                for (std::int64_t j = j0; j < j1; ++j) {
-                    T v = row[j] + (bias ? bias[j] : T(0));
-                    row[j] = relu && v <= T(0) ? T(0) : v;
-                }
-            }
+            detail::add_bias_relu(y, batch, out, j0, j1, bias, relu);
         }
     }
 }
@@ -155,34 +145,9 @@ void dense_backward(const T* g, const T* x, const T* w, T* dx, bool add_dx, T* d
         const std::int64_t j0 = block * detail::dense_block_columns(in);
         const std::int64_t j1 = std::min(in, j0 + detail::dense_block_columns(in));
         if constexpr (detail::dense_on_register_gemm<T>) {
-            if (dx) {  // dx[:, j0:j1] (+)= G[batch, out] W[:, j0:j1]
-                GemmOperands product;
-                product.m = batch;
-                product.n = j1 - j0;
-                product.k = out;
-                product.a = g;
-                product.a_row = out;
-                product.a_col = 1;
-                product.b = w + j0;
-                product.ldb = in;
-                product.c = dx + j0;
-                product.ldc = in;
-                register_gemm(product, add_dx);
-            }
-            if (dw) {  // dW[:, j0:j1] (+)= G^T[out, batch] x[:, j0:j1]
-                GemmOperands product;
-                product.m = out;
-                product.n = j1 - j0;
-                product.k = batch;
-                product.a = g;
-                product.a_row = 1;
-                product.a_col = out;
-                product.b = x + j0;
-                product.ldb = in;
-                product.c = dw + j0;
-                product.ldc = in;
-                register_gemm(product, add_dw);
-            }
+            // dx[:, j0:j1] (+)= G[batch, out] W[:, j0:j1]; dW[:, j0:j1] (+)= G^T[out, batch] x[:, j0:j1]
+            if (dx) register_gemm({batch, j1 - j0, out, g, out, 1, w + j0, in, dx + j0, in}, add_dx);
+            if (dw) register_gemm({out, j1 - j0, batch, g, 1, out, x + j0, in, dw + j0, in}, add_dw);
             continue;
         }
         const detail::ConstDenseMap<T> G(g, batch, out, Eigen::OuterStride<>(out));

@@ -75,8 +75,8 @@ struct InferenceOptions {
 /// transforms run it (InferenceOptions::winograd); and what the channels-last part hands to the layers
 /// after it has the same bits for an image whatever batch it comes in and at any thread count
 /// (where a dense layer's products run on Eigen, in double or without AVX2, they may round
-/// differently at another batch size, as in Model::predict). The copy is independent: training or loading weights into the source
-/// afterwards does not change it. Safe to use from several threads at once (each caller's
+/// differently at another batch size, as in Model::predict). The copy is independent: training
+/// or loading weights into the source afterwards does not change it. Safe to use from several threads at once (each caller's
 /// chunks run on a team of its own, the governors' bookkeeping under a lock). Neither copied
 /// nor moved (its plan points into its own model).
 template <class T = float>
