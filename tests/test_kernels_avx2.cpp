@@ -133,6 +133,44 @@ TEST_CASE("AVX2 fused conv+ReLU+pool forward equals convolution, ReLU and the po
 #endif
 }
 
+TEST_CASE("AVX2 small-patch convolution rows are in-order fused multiply-add chains, bit for bit, at every patch size") {
+#ifndef __AVX2__
+    MESSAGE("built without AVX2: nothing to compare");
+    return;
+#else
+    if (!cpu_has_avx2()) {
+        MESSAGE("this CPU has no AVX2: skipped");
+        return;
+    }
+    // Each output is b, then + w[k] * col[k][p] for k = 0, 1, ... as one rounding each: the bits
+    // of an optimised build at -O2 and -O3 alike (the loop must vectorise at both).
+    const RandomStream rs(17, Purpose::user);
+    for (std::int64_t K = 1; K <= kernels::direct_conv_max_patch; ++K)
+        for (std::int64_t P : {1, 7, 8, 9, 31, 787}) {
+            CAPTURE(K);
+            CAPTURE(P);
+            const std::int64_t O = 3;
+            std::vector<float> w(static_cast<std::size_t>(O * K)), b(static_cast<std::size_t>(O)),
+                col(static_cast<std::size_t>(K * P)), y(static_cast<std::size_t>(O * P));
+            for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(rs.normal(i));
+            for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(rs.normal(1000 + i));
+            for (std::size_t i = 0; i < col.size(); ++i) col[i] = static_cast<float>(rs.normal(2000 + i));
+            col[static_cast<std::size_t>(P / 2)] = std::numeric_limits<float>::quiet_NaN();
+            for (const bool bias : {true, false}) {
+                kernels::detail::small_patch_product(w.data(), bias ? b.data() : nullptr, col.data(), O, K, P, y.data());
+                for (std::int64_t o = 0; o < O; ++o)
+                    for (std::int64_t p = 0; p < P; ++p) {
+                        float acc = bias ? b[static_cast<std::size_t>(o)] : 0.0f;
+                        for (std::int64_t k = 0; k < K; ++k)
+                            acc = std::fma(w[static_cast<std::size_t>(o * K + k)], col[static_cast<std::size_t>(k * P + p)],
+                                           acc);
+                        REQUIRE(same_value(y[static_cast<std::size_t>(o * P + p)], acc));
+                    }
+            }
+        }
+#endif
+}
+
 TEST_CASE("AVX2 fused conv+ReLU+pool backward (2x2 windows) equals the portable winner loop") {
 #ifndef __AVX2__
     MESSAGE("built without AVX2: nothing to compare");

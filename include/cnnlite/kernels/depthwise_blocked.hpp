@@ -142,11 +142,13 @@ void store_channels(T* to, const ChannelVector<T, V>& v) {
 // The sums of taps [t0, t0 + K) for every output pixel of a block, lanes [h, h + V): forward
 // (y += w * x, each pixel's sums in a register), input gradient (dx += w * g) or weight
 // gradient (dw += g * x, the taps' sums in registers along each output row). `w` is the
-// block's filters tap by tap (block_filters).
+// block's filters tap by tap (block_filters). The loops over the taps are unrolled on request:
+// at -O2 GCC keeps the register arrays they index in memory.
 template <class T, int K, int V>
 void forward_taps(const DepthwiseBlocks& b, const T* block, const T* w, std::int64_t t0, std::int64_t h, T* out) {
     ChannelVector<T, V> wk[K];
     std::int64_t off[K];
+#pragma GCC unroll 16
     for (int k = 0; k < K; ++k) {
         off[k] = b.offset(t0 + k);
         wk[k] = load_channels<T, V>(w + (t0 + k) * depthwise_block + h);
@@ -156,6 +158,7 @@ void forward_taps(const DepthwiseBlocks& b, const T* block, const T* w, std::int
             const T* in = block + b.read(oy, ox) + h;
             T* o = out + (oy * b.out_w + ox) * depthwise_block + h;
             ChannelVector<T, V> acc = t0 == 0 ? ChannelVector<T, V>{} : load_channels<T, V>(o);
+#pragma GCC unroll 16
             for (int k = 0; k < K; ++k) acc += wk[k] * load_channels<T, V>(in + off[k]);
             store_channels<T, V>(o, acc);
         }
@@ -166,6 +169,7 @@ void input_gradient_taps(const DepthwiseBlocks& b, const T* g, const T* w, std::
                          T* block) {
     ChannelVector<T, V> wk[K];
     std::int64_t off[K];
+#pragma GCC unroll 16
     for (int k = 0; k < K; ++k) {
         off[k] = b.offset(t0 + k);
         wk[k] = load_channels<T, V>(w + (t0 + k) * depthwise_block + h);
@@ -174,6 +178,7 @@ void input_gradient_taps(const DepthwiseBlocks& b, const T* g, const T* w, std::
         for (std::int64_t ox = 0; ox < b.out_w; ++ox) {
             T* to = block + b.read(oy, ox) + h;
             const ChannelVector<T, V> gp = load_channels<T, V>(g + (oy * b.out_w + ox) * depthwise_block + h);
+#pragma GCC unroll 16
             for (int k = 0; k < K; ++k) store_channels<T, V>(to + off[k], load_channels<T, V>(to + off[k]) + wk[k] * gp);
         }
 }
@@ -186,17 +191,21 @@ void weight_gradient_taps(const DepthwiseBlocks& b, const T* block, const T* g, 
     // error at 28x28).
     ChannelVector<T, V> image[K] = {};
     std::int64_t off[K];
+#pragma GCC unroll 16
     for (int k = 0; k < K; ++k) off[k] = b.offset(t0 + k);
     for (std::int64_t oy = 0; oy < b.out_h; ++oy) {
         ChannelVector<T, V> acc[K] = {};
         for (std::int64_t ox = 0; ox < b.out_w; ++ox) {
             const T* in = block + b.read(oy, ox) + h;
             const ChannelVector<T, V> gp = load_channels<T, V>(g + (oy * b.out_w + ox) * depthwise_block + h);
+#pragma GCC unroll 16
             for (int k = 0; k < K; ++k) acc[k] += gp * load_channels<T, V>(in + off[k]);
         }
+#pragma GCC unroll 16
         for (int k = 0; k < K; ++k) image[k] += acc[k];
     }
     // partial is [taps][C] at the block's channels: dW^T, as sum_slice_partials(transposed) reads it.
+#pragma GCC unroll 16
     for (int k = 0; k < K; ++k) {
         T* to = partial + (t0 + k) * b.C + h;
         store_channels<T, V>(to, load_channels<T, V>(to) + image[k]);

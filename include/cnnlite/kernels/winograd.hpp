@@ -204,7 +204,9 @@ inline void apply_column(F f, const float* p, std::int64_t step, Out&... out) {
 }
 
 /// V = B^T d B of one tile for all `C` channels: d's cell (r, c) holds its channels at
-/// d + r * row + c * C, V's point xi goes to v + xi * C.
+/// d + r * row + c * C, V's point xi goes to v + xi * C. The loops over a column's points
+/// inside the vector loops are unrolled on request (here and in the other tile transforms):
+/// GCC does it by itself at -O3 only, and at -O2 left the vector loops scalar.
 template <int M>
 inline void winograd_input_tile(const float* d, std::int64_t row, std::int64_t C, float* v) {
     using F = Winograd<M>;
@@ -219,6 +221,7 @@ inline void winograd_input_tile(const float* d, std::int64_t row, std::int64_t C
             for (std::int64_t l = 0; l < lanes; ++l) {
                 float w[n];
                 apply_column<M>(F::input, p + l, C, w);
+#pragma GCC unroll 16
                 for (int j = 0; j < n; ++j) t[r][j][l] = w[j];
             }
         }
@@ -228,6 +231,7 @@ inline void winograd_input_tile(const float* d, std::int64_t row, std::int64_t C
             for (std::int64_t l = 0; l < lanes; ++l) {
                 float w[n];
                 apply_column<M>(F::input, &t[0][j][l], n * L, w);
+#pragma GCC unroll 16
                 for (int i = 0; i < n; ++i) out[i * n * C + l] = w[i];
             }
         }
@@ -253,6 +257,7 @@ inline void winograd_output_tile(const float* mx, std::int64_t O, std::int64_t f
             for (std::int64_t l = 0; l < lanes; ++l) {
                 float w[m];
                 apply_column<M>(F::output, p + l, O, w);
+#pragma GCC unroll 16
                 for (int j = 0; j < m; ++j) s[r][j][l] = w[j];
             }
         }
@@ -263,6 +268,7 @@ inline void winograd_output_tile(const float* mx, std::int64_t O, std::int64_t f
             for (std::int64_t l = 0; l < lanes; ++l) {
                 float w[m];
                 apply_column<M>(F::output, &s[0][j][l], m * L, w);
+#pragma GCC unroll 16
                 for (int i = 0; i < m; ++i) {
                     float v = w[i] + bias[o0 + l];
                     if constexpr (Residual) v += res[i * row + l];

@@ -280,6 +280,7 @@ inline void winograd_gradient_tile(const float* g, std::int64_t row, std::int64_
             for (std::int64_t l = 0; l < lanes; ++l) {
                 float w[n];
                 gradient_column<M>(p + l, O, w);
+#pragma GCC unroll 16
                 for (int j = 0; j < n; ++j) t[r][j][l] = w[j];
             }
         }
@@ -289,6 +290,7 @@ inline void winograd_gradient_tile(const float* g, std::int64_t row, std::int64_
             for (std::int64_t l = 0; l < lanes; ++l) {
                 float w[n];
                 gradient_column<M>(&t[0][j][l], n * L, w);
+#pragma GCC unroll 16
                 for (int i = 0; i < n; ++i) out[i * n * O + l] = w[i];
             }
         }
