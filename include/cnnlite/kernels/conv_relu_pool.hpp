@@ -1,6 +1,9 @@
 // Convolution, ReLU and max pooling fused, image by image: each image's convolution output is
 // computed into a per-thread scratch buffer that stays in cache, rectified and pooled at once,
-// so the full-resolution activation never travels through memory. Backward needs only the
+// so the full-resolution activation never travels through memory. With 2x2 windows of stride 2
+// and a small patch (float, AVX2) not even the conv plane is written: the image's taps are laid
+// out window-major once, so that each window's four positions are four vectors of taps, and
+// every channel's outputs are pooled in registers as they are made. Backward needs only the
 // pooled values and the argmax of each window: the gradient reaches one conv output per window
 // (and none where the pooled value was clamped to 0 by the ReLU).
 #pragma once
@@ -115,6 +118,82 @@ void winner_weight_grad_2x2(const float* taps, const std::int32_t* base, std::in
     }
 }
 
+/// The forward of a 2x2, stride-2 pooling from the same window-major taps: for eight windows
+/// at a time, each channel's conv output at the windows' four positions (the bias, then one
+/// fused multiply-add per tap in tap order, as small_patch_row computes it), their maximum
+/// with the winner of max_pool_2x2_row (the first maximum in row-major order; a NaN wins and
+/// stays) and the ReLU, into y [O, Q] and arg [O, Q]. No conv plane is written and no lane is
+/// shuffled: the windows' four positions are four vectors of taps.
+template <int K>
+void window_major_conv_relu_pool(const float* taps, const std::int32_t* base, std::int64_t Q, std::int32_t in_w,
+                                 const float* w, const float* bias, std::int64_t O, float* y, std::int32_t* arg) {
+    const std::int64_t Qp = (Q + 7) / 8 * 8;
+    const __m256i offsets[4] = {_mm256_setzero_si256(), _mm256_set1_epi32(1), _mm256_set1_epi32(in_w),
+                                _mm256_set1_epi32(in_w + 1)};
+    // v beats best: v > best or v is NaN, and best is not NaN (as max_pool_2x2_row).
+    const auto beats8 = [](__m256 v, __m256 best) {
+        return _mm256_and_ps(_mm256_cmp_ps(v, best, _CMP_NLE_UQ), _mm256_cmp_ps(best, best, _CMP_ORD_Q));
+    };
+    for (std::int64_t o = 0; o < O; ++o) {
+        __m256 wk[K];
+#pragma GCC unroll 16
+        for (int k = 0; k < K; ++k) wk[k] = _mm256_set1_ps(w[o * K + k]);
+        const __m256 b = _mm256_set1_ps(bias ? bias[o] : 0.0f);
+        float* yo = y + o * Q;
+        std::int32_t* ao = arg + o * Q;
+        for (std::int64_t q = 0; q < Qp; q += 8) {
+            __m256 best = b;
+            __m256i offset = offsets[0];
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; ++j) {
+                __m256 v = b;
+#pragma GCC unroll 16
+                for (int k = 0; k < K; ++k) v = _mm256_fmadd_ps(wk[k], _mm256_loadu_ps(taps + (4 * k + j) * Qp + q), v);
+                if (j == 0) {
+                    best = v;
+                } else {
+                    const __m256 win = beats8(v, best);
+                    best = _mm256_blendv_ps(best, v, win);
+                    offset = _mm256_blendv_epi8(offset, offsets[j], _mm256_castps_si256(win));
+                }
+            }
+            best = _mm256_andnot_ps(_mm256_cmp_ps(best, _mm256_setzero_ps(), _CMP_LE_OQ), best);  // NaN stays
+            const __m256i index =
+                _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + q)), offset);
+            if (q + 8 <= Q) {
+                _mm256_storeu_ps(yo + q, best);
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(ao + q), index);
+            } else {  // the last windows: the lanes past Q hold the zero-padded taps' values
+                alignas(32) float yt[8];
+                alignas(32) std::int32_t at[8];
+                _mm256_store_ps(yt, best);
+                _mm256_store_si256(reinterpret_cast<__m256i*>(at), index);
+                std::copy(yt, yt + (Q - q), yo + q);
+                std::copy(at, at + (Q - q), ao + q);
+            }
+        }
+    }
+}
+
+/// window_major_conv_relu_pool for a runtime K in [1, direct_conv_max_patch].
+inline void window_major_conv_relu_pool(std::int64_t K, const float* taps, const std::int32_t* base, std::int64_t Q,
+                                        std::int32_t in_w, const float* w, const float* bias, std::int64_t O, float* y,
+                                        std::int32_t* arg) {
+    using Fn = void (*)(const float*, const std::int32_t*, std::int64_t, std::int32_t, const float*, const float*,
+                        std::int64_t, float*, std::int32_t*);
+    static constexpr Fn fns[] = {nullptr,
+                                 &window_major_conv_relu_pool<1>,  &window_major_conv_relu_pool<2>,
+                                 &window_major_conv_relu_pool<3>,  &window_major_conv_relu_pool<4>,
+                                 &window_major_conv_relu_pool<5>,  &window_major_conv_relu_pool<6>,
+                                 &window_major_conv_relu_pool<7>,  &window_major_conv_relu_pool<8>,
+                                 &window_major_conv_relu_pool<9>,  &window_major_conv_relu_pool<10>,
+                                 &window_major_conv_relu_pool<11>, &window_major_conv_relu_pool<12>,
+                                 &window_major_conv_relu_pool<13>, &window_major_conv_relu_pool<14>,
+                                 &window_major_conv_relu_pool<15>, &window_major_conv_relu_pool<16>};
+    static_assert(sizeof(fns) / sizeof(fns[0]) == direct_conv_max_patch + 1, "one instance per patch size");
+    fns[K](taps, base, Q, in_w, w, bias, O, y, arg);
+}
+
 /// Lays out the taps of every 2x2 window's four positions window-major for
 /// winner_weight_grad_2x2: taps[(4k + j) Qp + q] = col[k][base[q] + (j / 2) in_w + j % 2].
 inline void window_major_taps(const float* col, std::int64_t K, std::int64_t P, std::int64_t in_w, std::int64_t out_h,
@@ -174,11 +253,26 @@ void conv_relu_pool_forward(const ConvShape& s, const WindowGeometry& pool, cons
     const std::int64_t Q = pool.out_h() * pool.out_w();
     const std::int64_t per_thread = detail::conv_relu_pool_thread_scratch(s);
     const bool two_by_two = detail::is_2x2_stride_2(pool);
+    [[maybe_unused]] const bool window_major = two_by_two && K <= direct_conv_max_patch;
 #pragma omp parallel for schedule(static) if (s.batch * O * P * K >= parallel_threshold)
     for (std::int64_t n = 0; n < s.batch; ++n) {
         T* col = workspace + thread_index() * per_thread;
         T* plane = col + K * P;
         im2col(x + n * in_size, s.in_channels, s.window, col);
+        T* yn = y + n * O * Q;
+        std::int32_t* an = argmax + n * O * Q;
+#ifdef __AVX2__
+        if constexpr (std::is_same<T, float>::value) {
+            if (window_major) {  // the conv outputs pooled as they are made, in registers
+                const std::int64_t Qp = (Q + 7) / 8 * 8;
+                auto* base = reinterpret_cast<std::int32_t*>(plane + 4 * K * Qp);
+                detail::window_major_taps(col, K, P, pool.in_w, pool.out_h(), pool.out_w(), plane, base);
+                detail::window_major_conv_relu_pool(K, plane, base, Q, static_cast<std::int32_t>(pool.in_w), w, bias, O,
+                                                    yn, an);
+                continue;
+            }
+        }
+#endif
         if (K <= direct_conv_max_patch) {
             detail::small_patch_product(w, bias, col, O, K, P, plane);
         } else {
@@ -188,8 +282,6 @@ void conv_relu_pool_forward(const ConvShape& s, const WindowGeometry& pool, cons
         }
         // Pool every channel of this image (serially: we are inside the parallel loop). The ReLU
         // is applied to each window's maximum: max(relu(a), relu(b)) = relu(max(a, b)).
-        T* yn = y + n * O * Q;
-        std::int32_t* an = argmax + n * O * Q;
         for (std::int64_t o = 0; o < O; ++o) {
             if (two_by_two) {
                 const std::int64_t iw = pool.in_w, ow = pool.out_w();
