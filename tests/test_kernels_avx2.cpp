@@ -147,13 +147,15 @@ TEST_CASE("AVX2 fused conv+ReLU+pool forward from window-major taps: the bits of
         bool bias, ties;
     };
     // The paper's layer; odd conv planes (a row and a column in no window); fewer windows than
-    // a vector, and a partial last vector; patches of 1 to 16 taps; no bias; inputs with many
-    // exact ties and NaNs, where the winner is easy to get wrong.
-    const Case cases[] = {{4, 1, 64, 28, 28, 2, 2, true, false}, {2, 1, 5, 15, 13, 3, 3, true, true},
-                          {3, 1, 3, 4, 4, 2, 2, true, true},     {2, 2, 7, 9, 11, 2, 2, false, true},
-                          {2, 4, 3, 10, 6, 2, 2, true, false},   {1, 1, 2, 6, 5, 1, 1, true, true},
-                          {2, 3, 9, 7, 7, 1, 2, false, false},   {2, 1, 4, 3, 2, 2, 2, true, true},
-                          {1, 1, 6, 17, 18, 4, 4, true, false}};
+    // a vector, and a partial last vector; no bias; inputs with many exact ties and NaNs, where
+    // the winner is easy to get wrong; then 1xK kernels for every patch size up to 16.
+    std::vector<Case> cases = {{4, 1, 64, 28, 28, 2, 2, true, false}, {2, 1, 5, 15, 13, 3, 3, true, true},
+                               {3, 1, 3, 4, 4, 2, 2, true, true},     {2, 2, 7, 9, 11, 2, 2, false, true},
+                               {2, 4, 3, 10, 6, 2, 2, true, false},   {1, 1, 2, 6, 5, 1, 1, true, true},
+                               {2, 3, 9, 7, 7, 1, 2, false, false},   {2, 1, 4, 3, 2, 2, 2, true, true},
+                               {1, 1, 6, 17, 18, 4, 4, true, false}};
+    for (std::int64_t k = 1; k <= kernels::direct_conv_max_patch; ++k)
+        cases.push_back({2, 1, 3, 13, 17, 1, k, k % 2 == 0, k % 3 == 0});
     int ties = 0, nans = 0;
     for (const Case& c : cases) {
         CAPTURE(c.h);
@@ -174,7 +176,8 @@ TEST_CASE("AVX2 fused conv+ReLU+pool forward from window-major taps: the bits of
             for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rs.normal(i));
         std::vector<float> w(static_cast<std::size_t>(O * K)), b(static_cast<std::size_t>(O));
         for (std::size_t i = 0; i < w.size(); ++i)  // ties: weights of a few levels keep the conv outputs tied
-            w[i] = c.ties ? static_cast<float>(static_cast<int>(rs.below(100000 + i, 3)) - 1) : static_cast<float>(rs.normal(100000 + i));
+            w[i] = c.ties ? static_cast<float>(static_cast<int>(rs.below(100000 + i, 3)) - 1)
+                          : static_cast<float>(rs.normal(100000 + i));
         for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(rs.normal(200000 + i)) * 0.1f;
         std::vector<float> workspace(static_cast<std::size_t>(kernels::conv_relu_pool_workspace_size(s)));
         std::vector<float> y(static_cast<std::size_t>(c.batch * O * Q));
@@ -182,8 +185,8 @@ TEST_CASE("AVX2 fused conv+ReLU+pool forward from window-major taps: the bits of
         const int before = num_threads();
         for (int threads : {1, 2}) {  // the second run overwrites the first: both must be right
             set_num_threads(threads);
-            kernels::conv_relu_pool_forward(s, pool, x.data(), w.data(), c.bias ? b.data() : nullptr, y.data(), arg.data(),
-                                            workspace.data());
+            kernels::conv_relu_pool_forward(s, pool, x.data(), w.data(), c.bias ? b.data() : nullptr, y.data(),
+                                            arg.data(), workspace.data());
         }
         set_num_threads(before);
         // The reference: the conv plane of small_patch_product, pooled row by row with the ReLU.
@@ -192,23 +195,24 @@ TEST_CASE("AVX2 fused conv+ReLU+pool forward from window-major taps: the bits of
         std::vector<std::int32_t> ref_arg(static_cast<std::size_t>(Q));
         for (std::int64_t n = 0; n < c.batch; ++n) {
             kernels::im2col(x.data() + n * in_size, c.channels, s.window, col.data());
-            kernels::detail::small_patch_product(w.data(), c.bias ? b.data() : nullptr, col.data(), O, K, P, plane.data());
+            kernels::detail::small_patch_product(w.data(), c.bias ? b.data() : nullptr, col.data(), O, K, P,
+                                                 plane.data());
             for (std::int64_t o = 0; o < O; ++o) {
                 const float* po = plane.data() + o * P;
                 for (std::int64_t oy = 0; oy < pool.out_h(); ++oy)
-                    kernels::detail::max_pool_2x2_row<true>(po + 2 * oy * c.w, po + (2 * oy + 1) * c.w, pool.out_w(),
-                                                            static_cast<std::int32_t>(c.w),
-                                                            static_cast<std::int32_t>(2 * oy * c.w),
-                                                            ref.data() + oy * pool.out_w(), ref_arg.data() + oy * pool.out_w(),
-                                                            plane.data() + plane.size());
+                    kernels::detail::max_pool_2x2_row<true>(
+                        po + 2 * oy * c.w, po + (2 * oy + 1) * c.w, pool.out_w(), static_cast<std::int32_t>(c.w),
+                        static_cast<std::int32_t>(2 * oy * c.w), ref.data() + oy * pool.out_w(),
+                        ref_arg.data() + oy * pool.out_w(), plane.data() + plane.size());
                 for (std::int64_t q = 0; q < Q; ++q) {
                     const std::size_t i = static_cast<std::size_t>((n * O + o) * Q + q);
                     REQUIRE(same_value(y[i], ref[static_cast<std::size_t>(q)]));
                     REQUIRE(arg[i] == ref_arg[static_cast<std::size_t>(q)]);
                     // A tie: two or more of the window's positions hold its maximum.
                     const std::int64_t top = (q / pool.out_w()) * 2 * c.w + (q % pool.out_w()) * 2;
+                    const float winner = po[ref_arg[static_cast<std::size_t>(q)]];
                     int equal = 0;
-                    for (std::int64_t j = 0; j < 4; ++j) equal += po[top + (j / 2) * c.w + j % 2] == po[ref_arg[static_cast<std::size_t>(q)]];
+                    for (std::int64_t j = 0; j < 4; ++j) equal += po[top + (j / 2) * c.w + j % 2] == winner;
                     ties += equal > 1;
                     nans += std::isnan(y[i]);
                 }
@@ -244,13 +248,14 @@ TEST_CASE("AVX2 small-patch convolution rows are in-order fused multiply-add cha
             for (std::size_t i = 0; i < col.size(); ++i) col[i] = static_cast<float>(rs.normal(2000 + i));
             col[static_cast<std::size_t>(P / 2)] = std::numeric_limits<float>::quiet_NaN();
             for (const bool bias : {true, false}) {
-                kernels::detail::small_patch_product(w.data(), bias ? b.data() : nullptr, col.data(), O, K, P, y.data());
+                kernels::detail::small_patch_product(w.data(), bias ? b.data() : nullptr, col.data(), O, K, P,
+                                                     y.data());
                 for (std::int64_t o = 0; o < O; ++o)
                     for (std::int64_t p = 0; p < P; ++p) {
                         float acc = bias ? b[static_cast<std::size_t>(o)] : 0.0f;
                         for (std::int64_t k = 0; k < K; ++k)
-                            acc = std::fma(w[static_cast<std::size_t>(o * K + k)], col[static_cast<std::size_t>(k * P + p)],
-                                           acc);
+                            acc = std::fma(w[static_cast<std::size_t>(o * K + k)],
+                                           col[static_cast<std::size_t>(k * P + p)], acc);
                         REQUIRE(same_value(y[static_cast<std::size_t>(o * P + p)], acc));
                     }
             }
