@@ -45,6 +45,21 @@ std::vector<float> tricky_values(std::size_t n, std::uint64_t seed) {
 
 bool same_value(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
 
+// A 'same' convolution of kh x kw filters followed by 2x2 pooling of stride 2: the shapes the
+// fused conv+ReLU+pool cases run.
+struct ConvPoolCase {
+    std::int64_t batch, channels, out, h, w, kh, kw;
+    kernels::ConvShape shape() const {
+        kernels::ConvShape s;
+        s.batch = batch;
+        s.in_channels = channels;
+        s.out_channels = out;
+        s.window = kernels::WindowGeometry::same(h, w, kh, kw, 1, 1);
+        return s;
+    }
+    kernels::WindowGeometry pool() const { return kernels::WindowGeometry::valid(h, w, 2, 2, 2, 2); }
+};
+
 }  // namespace
 
 TEST_CASE("AVX2 2x2 max pooling equals the portable loop: ties, NaNs, every row width") {
@@ -95,12 +110,9 @@ TEST_CASE("AVX2 fused conv+ReLU+pool forward equals convolution, ReLU and the po
         MESSAGE("this CPU has no AVX2: skipped");
         return;
     }
-    kernels::ConvShape s;
-    s.batch = 3;
-    s.in_channels = 1;
-    s.out_channels = 5;
-    s.window = kernels::WindowGeometry::same(14, 14, 2, 2, 1, 1);
-    const kernels::WindowGeometry pool = kernels::WindowGeometry::valid(14, 14, 2, 2, 2, 2);
+    const ConvPoolCase c{3, 1, 5, 14, 14, 2, 2};
+    const kernels::ConvShape s = c.shape();
+    const kernels::WindowGeometry pool = c.pool();
     const RandomStream rs(7, Purpose::user);
     std::vector<float> x(static_cast<std::size_t>(s.batch * 14 * 14)), w(static_cast<std::size_t>(s.out_channels * 4)),
         b(static_cast<std::size_t>(s.out_channels));
@@ -142,31 +154,26 @@ TEST_CASE("AVX2 fused conv+ReLU+pool forward from window-major taps: the bits of
         MESSAGE("this CPU has no AVX2: skipped");
         return;
     }
-    struct Case {
-        std::int64_t batch, channels, out, h, w, kh, kw;
+    struct Case : ConvPoolCase {
         bool bias, ties;
     };
     // The paper's layer; odd conv planes (a row and a column in no window); fewer windows than
     // a vector, and a partial last vector; no bias; inputs with many exact ties and NaNs, where
     // the winner is easy to get wrong; then 1xK kernels for every patch size up to 16.
-    std::vector<Case> cases = {{4, 1, 64, 28, 28, 2, 2, true, false}, {2, 1, 5, 15, 13, 3, 3, true, true},
-                               {3, 1, 3, 4, 4, 2, 2, true, true},     {2, 2, 7, 9, 11, 2, 2, false, true},
-                               {2, 4, 3, 10, 6, 2, 2, true, false},   {1, 1, 2, 6, 5, 1, 1, true, true},
-                               {2, 3, 9, 7, 7, 1, 2, false, false},   {2, 1, 4, 3, 2, 2, 2, true, true},
-                               {1, 1, 6, 17, 18, 4, 4, true, false}};
+    std::vector<Case> cases = {{{4, 1, 64, 28, 28, 2, 2}, true, false}, {{2, 1, 5, 15, 13, 3, 3}, true, true},
+                               {{3, 1, 3, 4, 4, 2, 2}, true, true},     {{2, 2, 7, 9, 11, 2, 2}, false, true},
+                               {{2, 4, 3, 10, 6, 2, 2}, true, false},   {{1, 1, 2, 6, 5, 1, 1}, true, true},
+                               {{2, 3, 9, 7, 7, 1, 2}, false, false},   {{2, 1, 4, 3, 2, 2, 2}, true, true},
+                               {{1, 1, 6, 17, 18, 4, 4}, true, false}};
     for (std::int64_t k = 1; k <= kernels::direct_conv_max_patch; ++k)
-        cases.push_back({2, 1, 3, 13, 17, 1, k, k % 2 == 0, k % 3 == 0});
+        cases.push_back({{2, 1, 3, 13, 17, 1, k}, k % 2 == 0, k % 3 == 0});
     int ties = 0, nans = 0;
     for (const Case& c : cases) {
         CAPTURE(c.h);
         CAPTURE(c.w);
         CAPTURE(c.kh * c.kw * c.channels);
-        kernels::ConvShape s;
-        s.batch = c.batch;
-        s.in_channels = c.channels;
-        s.out_channels = c.out;
-        s.window = kernels::WindowGeometry::same(c.h, c.w, c.kh, c.kw, 1, 1);
-        const kernels::WindowGeometry pool = kernels::WindowGeometry::valid(c.h, c.w, 2, 2, 2, 2);
+        const kernels::ConvShape s = c.shape();
+        const kernels::WindowGeometry pool = c.pool();
         const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels, Q = pool.out_h() * pool.out_w();
         const std::int64_t in_size = c.channels * c.h * c.w;
         const RandomStream rs(static_cast<std::uint64_t>(c.h * 100 + K), Purpose::user);
@@ -272,24 +279,17 @@ TEST_CASE("AVX2 fused conv+ReLU+pool backward (2x2 windows) equals the portable 
         MESSAGE("this CPU has no AVX2: skipped");
         return;
     }
-    struct Case {
-        std::int64_t batch, channels, out, h, w, kh, kw;
-    };
     // The paper's layer; odd conv planes (the last row and column belong to no window); fewer
     // windows than one vector; every patch size the blends are instantiated for up to 16.
-    const Case cases[] = {{3, 1, 64, 28, 28, 2, 2}, {2, 1, 5, 15, 13, 3, 3}, {2, 1, 3, 4, 4, 2, 2},
-                          {1, 2, 7, 9, 11, 2, 2},  {2, 4, 3, 10, 6, 2, 2},  {1, 1, 2, 6, 5, 1, 1},
-                          {1, 3, 9, 7, 7, 1, 2}};
-    for (const Case& c : cases) {
+    const ConvPoolCase cases[] = {{3, 1, 64, 28, 28, 2, 2}, {2, 1, 5, 15, 13, 3, 3}, {2, 1, 3, 4, 4, 2, 2},
+                                  {1, 2, 7, 9, 11, 2, 2},  {2, 4, 3, 10, 6, 2, 2},  {1, 1, 2, 6, 5, 1, 1},
+                                  {1, 3, 9, 7, 7, 1, 2}};
+    for (const ConvPoolCase& c : cases) {
         CAPTURE(c.h);
         CAPTURE(c.w);
         CAPTURE(c.kh * c.kw * c.channels);
-        kernels::ConvShape s;
-        s.batch = c.batch;
-        s.in_channels = c.channels;
-        s.out_channels = c.out;
-        s.window = kernels::WindowGeometry::same(c.h, c.w, c.kh, c.kw, 1, 1);
-        const kernels::WindowGeometry pool = kernels::WindowGeometry::valid(c.h, c.w, 2, 2, 2, 2);
+        const kernels::ConvShape s = c.shape();
+        const kernels::WindowGeometry pool = c.pool();
         const std::int64_t K = s.patch(), P = s.pixels(), O = s.out_channels, Q = pool.out_h() * pool.out_w();
         const RandomStream rs(static_cast<std::uint64_t>(c.h * 100 + K), Purpose::user);
         std::vector<float> x(static_cast<std::size_t>(c.batch * c.channels * c.h * c.w)), w(static_cast<std::size_t>(O * K)),
