@@ -537,7 +537,8 @@ inline void check_float_convolutions(bool cpu_has_simd) {
 /// in-order chain of fused multiply-adds over k (from the old value when accumulating), then the
 /// bias and the ReLU, bit for bit, so the same at 1, 2 and 3 threads and for an image at any
 /// batch size and position; a NaN in x and an infinity in W go exactly where those chains take
-/// them. Batches around the 16-image blocks, widths that are no multiple of a vector.
+/// them. Batches around the forward's blocks of two vectors of images (16 with AVX2, 32 with
+/// AVX-512), widths that are no multiple of a vector.
 inline void check_dense_products(bool cpu_has_simd) {
     if (!kernels::register_gemm_available || !cpu_has_simd) {
         MESSAGE("register_gemm not built for this target, or the CPU lacks it: skipped");
@@ -547,7 +548,8 @@ inline void check_dense_products(bool cpu_has_simd) {
     struct Dims {
         std::int64_t batch, in, out;
     };
-    const Dims dims[] = {{1, 1, 1}, {3, 37, 5}, {15, 300, 33}, {16, 9, 70}, {17, 130, 10}, {64, 1030, 40}};
+    const Dims dims[] = {{1, 1, 1},     {3, 37, 5},   {15, 300, 33}, {16, 9, 70},
+                         {17, 130, 10}, {31, 45, 18}, {33, 70, 20},  {64, 1030, 40}};
     const auto same = [](float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; };
     const auto at = [](std::int64_t i, std::int64_t ld, std::int64_t j) { return static_cast<std::size_t>(i * ld + j); };
     int cases = 0;
@@ -628,7 +630,7 @@ inline void check_dense_products(bool cpu_has_simd) {
         }
     }
     set_num_threads(threads_before);
-    CHECK(cases == 6 * (4 * 3 + 2 * 3));
+    CHECK(cases == 8 * (4 * 3 + 2 * 3));
 }
 
 }  // namespace register_gemm_cases

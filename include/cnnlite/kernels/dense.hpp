@@ -81,9 +81,12 @@ constexpr bool dense_on_register_gemm = std::is_same_v<T, float> && register_gem
 
 }  // namespace detail
 
-/// Images per block of the register forward: two vectors, the widest tile of one B row that
-/// still broadcasts each weight into two multiply-adds.
-constexpr std::int64_t dense_forward_rows = 16;
+/// Images per block of the register forward: two vectors of register_gemm (32 with AVX-512, 16
+/// with AVX2), so that each weight broadcast feeds two multiply-adds and the whole weight matrix
+/// is read once per two vectors of images. With one vector per block (12 x 16 tiles with
+/// AVX-512) every multiply-add needed its own broadcast load, and the paper's Dense(3136 -> 256)
+/// forward at batch 64 ran 1.35x slower on one core of an AVX-512 Xeon (benchmarks/README.md).
+constexpr std::int64_t dense_forward_rows = register_gemm_available ? 2 * register_gemm_width : 16;
 
 /// Workspace (elements of T) dense_forward needs: per thread one block's x^T [in, 16] and
 /// y^T [out, 16] when the products run on register_gemm, otherwise none.

@@ -36,11 +36,17 @@
 
 namespace cnnlite::kernels {
 
-/// Whether register_gemm is built for this target (AVX-512F, or AVX2 with FMA).
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+/// Whether register_gemm is built for this target (AVX-512F, or AVX2 with FMA), and the floats
+/// per vector register it computes with (0 where it is not built).
+#if defined(__AVX512F__)
 constexpr bool register_gemm_available = true;
+constexpr int register_gemm_width = 16;
+#elif defined(__AVX2__) && defined(__FMA__)
+constexpr bool register_gemm_available = true;
+constexpr int register_gemm_width = 8;
 #else
 constexpr bool register_gemm_available = false;
+constexpr int register_gemm_width = 0;
 #endif
 
 /// The operands of one product C[M, N] (+)= A[M, K] B[K, N]; see the file's comment.
@@ -119,7 +125,7 @@ namespace detail {
 struct GemmVector {
     using Reg = __m512;
     using Mask = __mmask16;
-    static constexpr int width = 16;
+    static constexpr int width = register_gemm_width;
     static constexpr int max_vectors = 3;                        // NR = 48
     static constexpr int rows_for[max_vectors + 1] = {0, 12, 12, 8};  // MR by vectors per row
     static Mask tail_mask(int lanes) { return static_cast<Mask>(lanes >= width ? 0xFFFF : (1u << lanes) - 1u); }
@@ -139,7 +145,7 @@ struct GemmVector {
 struct GemmVector {
     using Reg = __m256;
     using Mask = __m256i;
-    static constexpr int width = 8;
+    static constexpr int width = register_gemm_width;
     static constexpr int max_vectors = 2;                // NR = 16
     static constexpr int rows_for[max_vectors + 1] = {0, 6, 6};
     static Mask tail_mask(int lanes) {
