@@ -2,6 +2,7 @@
 // build targets (see test_kernels_avx2.cpp); on a CPU without AVX-512F the cases are skipped.
 #include <doctest/doctest.h>
 
+#include "conv_relu_pool_cases.hpp"
 #include "depthwise_cases.hpp"
 #include "inference_model_cases.hpp"
 #include "register_gemm_cases.hpp"
@@ -19,6 +20,10 @@ bool cpu_has_avx512() {
 }
 
 }  // namespace
+
+TEST_CASE("AVX-512 fused conv+ReLU+pool forward from window-major taps (16 windows per vector): the bits of the conv plane pooled row by row") {
+    conv_relu_pool_cases::check_window_major_forward(cpu_has_avx512());
+}
 
 TEST_CASE("AVX-512 register_gemm equals the in-order fused multiply-add loop bit for bit, at every tile edge") {
     register_gemm_cases::check_register_gemm_bitwise(cpu_has_avx512());

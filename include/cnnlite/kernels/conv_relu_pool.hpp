@@ -1,11 +1,11 @@
 // Convolution, ReLU and max pooling fused, image by image: each image's convolution output is
 // computed into a per-thread scratch buffer that stays in cache, rectified and pooled at once,
 // so the full-resolution activation never travels through memory. With 2x2 windows of stride 2
-// and a small patch (float, AVX2) not even the conv plane is written: the image's taps are laid
-// out window-major once, so that each window's four positions are four vectors of taps, and
-// every channel's outputs are pooled in registers as they are made. Backward needs only the
-// pooled values and the argmax of each window: the gradient reaches one conv output per window
-// (and none where the pooled value was clamped to 0 by the ReLU).
+// and a small patch (float, AVX2 or AVX-512) not even the conv plane is written: the image's
+// taps are laid out window-major once, so that each window's four positions are four vectors of
+// taps, and every channel's outputs are pooled in registers as they are made. Backward needs
+// only the pooled values and the argmax of each window: the gradient reaches one conv output per
+// window (and none where the pooled value was clamped to 0 by the ReLU).
 #pragma once
 
 #include <algorithm>
@@ -118,16 +118,58 @@ void winner_weight_grad_2x2(const float* taps, const std::int32_t* base, std::in
     }
 }
 
-/// The forward of a 2x2, stride-2 pooling from the same window-major taps: for eight windows
-/// at a time, each channel's conv output at the windows' four positions (the bias, then one
-/// fused multiply-add per tap in tap order, as small_patch_row computes it), their maximum
+/// The forward of a 2x2, stride-2 pooling from the same window-major taps: for a vector of
+/// windows at a time, each channel's conv output at the windows' four positions (the bias, then
+/// one fused multiply-add per tap in tap order, as small_patch_row computes it), their maximum
 /// with the winner of max_pool_2x2_row (the first maximum in row-major order; a NaN wins and
 /// stays) and the ReLU, into y [O, Q] and arg [O, Q]. No conv plane is written and no lane is
-/// shuffled: the windows' four positions are four vectors of taps.
+/// shuffled: the windows' four positions are four vectors of taps. With AVX-512 a vector holds
+/// 16 windows (masked loads and stores past the taps' 8-float padding); every lane computes
+/// what the 8-wide version computes, so the two give the same bits.
 template <int K>
 void window_major_conv_relu_pool(const float* taps, const std::int32_t* base, std::int64_t Q, std::int32_t in_w,
                                  const float* w, const float* bias, std::int64_t O, float* y, std::int32_t* arg) {
     const std::int64_t Qp = (Q + 7) / 8 * 8;
+#ifdef __AVX512F__
+    const __m512i offsets[4] = {_mm512_setzero_si512(), _mm512_set1_epi32(1), _mm512_set1_epi32(in_w),
+                                _mm512_set1_epi32(in_w + 1)};
+    const auto lanes = [](std::int64_t n) { return static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << n) - 1u); };
+    for (std::int64_t o = 0; o < O; ++o) {
+        __m512 wk[K];
+#pragma GCC unroll 16
+        for (int k = 0; k < K; ++k) wk[k] = _mm512_set1_ps(w[o * K + k]);
+        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+        float* yo = y + o * Q;
+        std::int32_t* ao = arg + o * Q;
+        for (std::int64_t q = 0; q < Qp; q += 16) {
+            const __mmask16 load = lanes(Qp - q);  // the taps' rows are Qp long
+            __m512 best = b;
+            __m512i offset = offsets[0];
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; ++j) {
+                __m512 v = b;
+#pragma GCC unroll 16
+                for (int k = 0; k < K; ++k)
+                    v = _mm512_fmadd_ps(wk[k], _mm512_maskz_loadu_ps(load, taps + (4 * k + j) * Qp + q), v);
+                if (j == 0) {
+                    best = v;
+                } else {
+                    // v beats best: v > best or v is NaN, and best is not NaN (as max_pool_2x2_row).
+                    const __mmask16 win =
+                        _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(best, best, _CMP_ORD_Q), v, best, _CMP_NLE_UQ);
+                    best = _mm512_mask_mov_ps(best, win, v);
+                    offset = _mm512_mask_mov_epi32(offset, win, offsets[j]);
+                }
+            }
+            best = _mm512_maskz_mov_ps(static_cast<__mmask16>(~_mm512_cmp_ps_mask(best, _mm512_setzero_ps(), _CMP_LE_OQ)),
+                                       best);  // ReLU; NaN stays
+            const __m512i index = _mm512_add_epi32(_mm512_maskz_loadu_epi32(load, base + q), offset);
+            const __mmask16 store = lanes(Q - q);
+            _mm512_mask_storeu_ps(yo + q, store, best);
+            _mm512_mask_storeu_epi32(ao + q, store, index);
+        }
+    }
+#else
     const __m256i offsets[4] = {_mm256_setzero_si256(), _mm256_set1_epi32(1), _mm256_set1_epi32(in_w),
                                 _mm256_set1_epi32(in_w + 1)};
     // v beats best: v > best or v is NaN, and best is not NaN (as max_pool_2x2_row).
@@ -173,6 +215,7 @@ void window_major_conv_relu_pool(const float* taps, const std::int32_t* base, st
             }
         }
     }
+#endif
 }
 
 /// window_major_conv_relu_pool for a runtime K in [1, direct_conv_max_patch].
