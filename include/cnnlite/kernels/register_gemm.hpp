@@ -36,17 +36,15 @@
 
 namespace cnnlite::kernels {
 
-/// Whether register_gemm is built for this target (AVX-512F, or AVX2 with FMA), and the floats
-/// per vector register it computes with (0 where it is not built).
 #if defined(__AVX512F__)
-constexpr bool register_gemm_available = true;
-constexpr int register_gemm_width = 16;
+constexpr bool register_gemm_available = true;  ///< register_gemm is built for this target (AVX-512F)
+constexpr int register_gemm_width = 16;         ///< floats per vector register it computes with
 #elif defined(__AVX2__) && defined(__FMA__)
-constexpr bool register_gemm_available = true;
-constexpr int register_gemm_width = 8;
+constexpr bool register_gemm_available = true;  ///< register_gemm is built for this target (AVX2 with FMA)
+constexpr int register_gemm_width = 8;          ///< floats per vector register it computes with
 #else
-constexpr bool register_gemm_available = false;
-constexpr int register_gemm_width = 0;
+constexpr bool register_gemm_available = false;  ///< register_gemm is not built for this target
+constexpr int register_gemm_width = 0;           ///< no vector registers: register_gemm is not built
 #endif
 
 /// The operands of one product C[M, N] (+)= A[M, K] B[K, N]; see the file's comment.
